@@ -1,0 +1,18 @@
+# The two commands: `make run` (the app with its whole local stack) and `make test`.
+.PHONY: run test lint bench
+
+run:
+	@scripts/bootstrap.sh
+	@.venv/bin/python -m devhost
+
+test:
+	@scripts/bootstrap.sh --browser
+	@.venv/bin/python -m ruff check .
+	@.venv/bin/python -m pytest
+
+lint:
+	@.venv/bin/python -m ruff check .
+
+bench:
+	@scripts/bootstrap.sh
+	@.venv/bin/python -m bench

@@ -1,0 +1,1 @@
+"""Health of the app: is storage reachable, which version runs."""

@@ -1,0 +1,1 @@
+"""invite_user feature."""

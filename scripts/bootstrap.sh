@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Brings a fresh machine to what `make run` and `make test` need; every step is skipped when done already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_browser="${1:-}"
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+sum=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$sum" > "$stamp"
+fi
+
+npm_stamp=node_modules/.package.sha
+npm_sum=$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_sum" ]; then
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  echo "$npm_sum" > "$npm_stamp"
+fi
+
+# The browser tests drive Debian's Chromium: Playwright cannot download its own browser here.
+if [ "$want_browser" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi

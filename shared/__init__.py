@@ -1,0 +1,1 @@
+"""The app's shared core: settings, clock, storage, email path and the error format."""

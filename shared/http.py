@@ -1,0 +1,106 @@
+"""The HTTP edge shared by all trigger functions: JSON in, JSON or problem+json out, errors mapped once."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.problems import Problem, pydantic_errors, storage_unavailable, validation_problem
+from shared.storage import MalformedRow, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+B = TypeVar("B", bound=BaseModel)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return func.HttpResponse(
+        json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        mimetype="application/json",
+        charset="utf-8",
+        headers={**SECURITY_HEADERS, **(headers or {})},
+    )
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(problem.to_dict(instance), ensure_ascii=False),
+        status_code=problem.status,
+        mimetype="application/problem+json",
+        charset="utf-8",
+        headers={**SECURITY_HEADERS, **problem.headers},
+    )
+
+
+def parse_json(req: func.HttpRequest, model: type[B]) -> B:
+    """The request body as `model`, or a 400 problem naming every bad field."""
+    raw = req.get_body() or b""
+    if not raw.strip():
+        raise validation_problem([{"field": "(body)", "message": "A JSON body is required", "code": "missing"}])
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "malformed-json", "The body is not valid JSON", str(exc)) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(pydantic_errors(exc)) from exc
+
+
+def parse_query(req: func.HttpRequest, model: type[B]) -> B:
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise validation_problem(pydantic_errors(exc)) from exc
+
+
+def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Map the app's errors to problem+json once, so no trigger ever answers with a traceback."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        instance = _path(req)
+        try:
+            return handler(req)
+        except Problem as problem:
+            return problem_response(problem, instance)
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable on %s: %s", instance, exc)
+            return problem_response(storage_unavailable(), instance)
+        except MalformedRow:
+            log.exception("malformed stored row on %s", instance)
+            return problem_response(_internal(), instance)
+        except Exception:
+            log.exception("unhandled error on %s", instance)
+            return problem_response(_internal(), instance)
+
+    return wrapper
+
+
+def _internal() -> Problem:
+    return Problem(500, "internal", "Internal error", "Something went wrong on our side; nothing was half-written. Retry later.")
+
+
+def _path(req: func.HttpRequest) -> str:
+    url = req.url or ""
+    idx = url.find("/api/")
+    return url[idx:].split("?")[0] if idx >= 0 else url
+
+
+def header(req: func.HttpRequest, name: str) -> str | None:
+    value = req.headers.get(name)
+    return value if value else None

@@ -1,0 +1,62 @@
+"""The one typed place where the app reads its settings (app settings in Azure, env vars locally)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+class Settings(BaseModel):
+    # Storage: a connection string (Azurite locally), or endpoints + managed identity in Azure.
+    storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
+    table_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__tableServiceUri")
+    queue_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__queueServiceUri")
+    table_prefix: str = Field("", alias="TABLE_PREFIX")
+
+    public_base_url: str = Field("http://localhost:7071", alias="PUBLIC_BASE_URL")
+    platform_name: str = Field("My rConnect", alias="PLATFORM_NAME")
+    support_email: str = Field("support@example.com", alias="SUPPORT_EMAIL")
+    docs_url: str = Field("https://docs.example.com", alias="DOCS_URL")
+    app_version: str = Field("0.1.0", alias="APP_VERSION")
+
+    # Partner API tokens (RS256 bearer JWTs).
+    partner_auth_issuer: str = Field("", alias="PARTNER_AUTH_ISSUER")
+    partner_auth_audience: str = Field("", alias="PARTNER_AUTH_AUDIENCE")
+    partner_auth_jwks_url: str = Field("", alias="PARTNER_AUTH_JWKS_URL")
+
+    # Customer sign-in (MSAL auth code flow).
+    auth_authority: str = Field("", alias="AUTH_AUTHORITY")
+    auth_client_id: str = Field("", alias="AUTH_CLIENT_ID")
+    auth_client_secret: str = Field("", alias="AUTH_CLIENT_SECRET")
+    session_secret: str = Field("", alias="SESSION_SECRET")
+    # A CA bundle for a local TLS identity provider; empty means the system store.
+    tls_ca_bundle: str | None = Field(None, alias="REQUESTS_CA_BUNDLE")
+
+    # Email: ACS in Azure, SMTP locally.
+    email_sender: str = Field("invitations@example.com", alias="EMAIL_SENDER")
+    acs_endpoint: str | None = Field(None, alias="ACS_ENDPOINT")
+    acs_connection_string: str | None = Field(None, alias="ACS_CONNECTION_STRING")
+    smtp_host: str | None = Field(None, alias="SMTP_HOST")
+    smtp_port: int = Field(25, alias="SMTP_PORT")
+    email_queue: str = Field("invitation-emails", alias="EMAIL_QUEUE")
+    email_max_attempts: int = Field(5, alias="EMAIL_MAX_ATTEMPTS")
+
+    expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
+
+    model_config = {"populate_by_name": True, "extra": "ignore"}
+
+    @property
+    def is_local(self) -> bool:
+        return self.public_base_url.startswith(("http://localhost", "http://127.0.0.1"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.model_validate(dict(os.environ))
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local host change the environment)."""
+    get_settings.cache_clear()
