@@ -26,10 +26,15 @@ PARTNER_ISSUER_PATH = "/partner-issuer"
 
 
 def ensure_certs(directory: Path = LOCAL_DIR / "certs") -> tuple[Path, Path]:
-    """A local CA and a localhost certificate signed by it; made once, kept in the git-ignored .local/."""
-    ca_path, server_path = directory / "ca.pem", directory / "server.pem"
-    if ca_path.exists() and server_path.exists():
-        return ca_path, server_path
+    """A CA bundle (the system's CAs plus a local CA) and a localhost certificate signed by that local CA.
+
+    Made once, kept in the git-ignored .local/. The bundle is what REQUESTS_CA_BUNDLE points at: requests
+    lets that variable override a session's own `verify`, so it must trust public hosts as well.
+    """
+    ca_path, server_path, bundle_path = directory / "ca.pem", directory / "server.pem", directory / "bundle.pem"
+    if ca_path.exists() and server_path.exists() and bundle_path.exists():
+        return bundle_path, server_path
+    import certifi
     import trustme
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -37,7 +42,8 @@ def ensure_certs(directory: Path = LOCAL_DIR / "certs") -> tuple[Path, Path]:
     cert = ca.issue_cert("localhost", "127.0.0.1")
     ca.cert_pem.write_to_path(str(ca_path))
     cert.private_key_and_cert_chain_pem.write_to_path(str(server_path))
-    return ca_path, server_path
+    bundle_path.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + ca.cert_pem.bytes())
+    return bundle_path, server_path
 
 
 def ensure_partner_key(path: Path = LOCAL_DIR / "partner-signing-key.pem") -> Any:

@@ -1,0 +1,118 @@
+"""Session-wide real servers (Azurite, MailDev) on random loopback ports, and per-test isolated storage."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devhost.local_settings import ROOT
+from devhost.stack import Ports, Stack, wait_for_port, wait_for_url
+from shared import clock as clock_module
+from shared.settings import Settings, reset_settings
+from shared.storage import RequestCounter, Storage, azurite_connection_string, set_storage
+
+
+class _Servers:
+    """Azurite and MailDev only: what integration tests need, without the app process."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="azurite-"))
+        self.stack = Stack(ports=Ports.random(), data_dir=self.dir / "data", with_app=False, log_dir=self.dir / "logs")
+
+    def start(self) -> None:
+        bin_dir = ROOT / "node_modules" / ".bin"
+        p = self.stack.ports
+        self.stack.log_dir.mkdir(parents=True, exist_ok=True)
+        self.stack.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stack._spawn("azurite", [
+            str(bin_dir / "azurite"), "--disableTelemetry", "--skipApiVersionCheck", "--silent", "--inMemoryPersistence",
+            "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+            "--blobPort", str(p.blob), "--queuePort", str(p.queue), "--tablePort", str(p.table),
+        ])
+        self.stack._spawn("maildev", [
+            str(bin_dir / "maildev"), "--smtp", str(p.smtp), "--web", str(p.mail_web), "--ip", "127.0.0.1", "--silent",
+        ])
+        for port in (p.queue, p.table, p.smtp, p.mail_web):
+            wait_for_port(port, self.stack)
+        wait_for_url(f"http://127.0.0.1:{p.mail_web}/email", self.stack)
+
+    @property
+    def connection_string(self) -> str:
+        p = self.stack.ports
+        return azurite_connection_string(p.blob, p.queue, p.table)
+
+    def stop(self) -> None:
+        self.stack.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[_Servers]:
+    s = _Servers()
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def settings(servers: _Servers, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings pointing at the session's Azurite and MailDev, with tables and queues unique to this test."""
+    suffix = uuid.uuid4().hex[:10]
+    env = {
+        "AzureWebJobsStorage": servers.connection_string,
+        "TABLE_PREFIX": f"t{suffix}",
+        "EMAIL_QUEUE": f"emails-{suffix}",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(servers.stack.ports.smtp),
+        "PUBLIC_BASE_URL": "http://localhost:7071",
+        "SESSION_SECRET": "test-session-secret",
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    reset_settings()
+    from shared.settings import get_settings
+
+    yield get_settings()
+    reset_settings()
+
+
+@pytest.fixture
+def storage(settings: Settings) -> Iterator[Storage]:
+    """A real Azurite-backed storage with uuid-prefixed tables, dropped after the test."""
+    st = Storage(settings, RequestCounter())
+    set_storage(st)
+    yield st
+    set_storage(None)
+    try:
+        for t in st._table_service.list_tables(name_filter=f"TableName ge '{settings.table_prefix}' and TableName lt '{settings.table_prefix}~'"):
+            st._table_service.delete_table(t.name)
+        st.drop([], [settings.email_queue])
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def fixed_clock() -> Iterator[clock_module.FixedClock]:
+    from datetime import datetime, timezone
+
+    c = clock_module.FixedClock(datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc))
+    previous = clock_module.set_clock(c)
+    yield c
+    clock_module.set_clock(previous)
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[Stack]:
+    """The whole local stack, as `make run` starts it, on random ports (end-to-end tests)."""
+    d = Path(tempfile.mkdtemp(prefix="stack-"))
+    stack = Stack(ports=Ports.random(), data_dir=d / "azurite", log_dir=d / "logs", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
+    stack.start()
+    yield stack
+    stack.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
