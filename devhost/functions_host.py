@@ -15,10 +15,10 @@ import logging
 import os
 import re
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import azure.functions as func

@@ -104,3 +104,19 @@ def _path(req: func.HttpRequest) -> str:
 def header(req: func.HttpRequest, name: str) -> str | None:
     value = req.headers.get(name)
     return value if value else None
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A stored answer (idempotent replay) as a response: problem+json when it was an error."""
+    if status >= 400:
+        return func.HttpResponse(
+            json.dumps(body, ensure_ascii=False), status_code=status, mimetype="application/problem+json", charset="utf-8",
+            headers={**SECURITY_HEADERS, **(headers or {})},
+        )
+    return json_response(body, status, headers)
+
+
+def client_ip(req: func.HttpRequest) -> str:
+    # Azure's front ends put the client first in X-Forwarded-For (with a port for IPv4).
+    forwarded = (req.headers.get("x-forwarded-for") or "").split(",")[0].strip()
+    return forwarded.rsplit(":", 1)[0] if forwarded.count(":") == 1 else (forwarded or "unknown")

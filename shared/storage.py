@@ -213,12 +213,16 @@ class Page(Generic[M]):
 
 @dataclass
 class Op:
-    """One operation of an entity-group transaction: 'create', 'update', 'upsert' or 'delete'."""
+    """One operation of an entity-group transaction: 'create', 'update', 'upsert', 'merge' or 'delete'.
+
+    'merge' writes only `fields` of the row at `keys` (no read needed); the others take a whole `row`.
+    """
 
     kind: str
     row: Row | None = None
     keys: tuple[str, str] | None = None
     etag: str | None = None
+    fields: dict[str, Any] | None = None
 
 
 _ENC_PREFIX = "json:"
@@ -351,6 +355,12 @@ class Repository(Generic[M]):
                 if etag:
                     kw |= {"etag": etag, "match_condition": MatchConditions.IfNotModified}
                 batch.append(("update", self.to_entity(op.row), kw))  # type: ignore[arg-type]
+            elif op.kind == "merge":
+                pk, rk = op.keys  # type: ignore[misc]
+                kw = {"mode": UpdateMode.MERGE}
+                if op.etag:
+                    kw |= {"etag": op.etag, "match_condition": MatchConditions.IfNotModified}
+                batch.append(("update", {"PartitionKey": pk, "RowKey": rk, **(op.fields or {})}, kw))
             elif op.kind == "upsert":
                 batch.append(("upsert", self.to_entity(op.row), {"mode": UpdateMode.REPLACE}))  # type: ignore[arg-type]
             else:
@@ -363,7 +373,7 @@ class Repository(Generic[M]):
             raise _translate(exc) from exc
         except AzureError as exc:
             raise _translate(exc) from exc
-        for op, meta in zip(ops, result):
+        for op, meta in zip(ops, result, strict=False):
             if op.row is not None and op.kind != "delete":
                 op.row.etag = meta.get("etag")
         return list(result)

@@ -1,0 +1,193 @@
+"""The partner API's request and response shapes for invitations (camelCase JSON; the OpenAPI contract)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from invite_user.invitations import (
+    MAX_EXPIRY_DAYS,
+    AgreementRef,
+    BusinessCenterRole,
+    CompanyData,
+    EmailStatus,
+    Invitation,
+    InvitationKind,
+    InvitationStatus,
+)
+
+_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
+
+
+@lru_cache(maxsize=1)
+def iso_countries() -> frozenset[str]:
+    from babel import Locale
+
+    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
+
+
+def check_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if code not in iso_countries():
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or KR")
+    return code
+
+
+def check_language(value: str) -> str:
+    v = value.strip()
+    if not _BCP47.match(v):
+        raise ValueError("must be a BCP 47 language tag, such as en, de-AT, zh-Hant or pt-BR")
+    return v
+
+
+class _Api(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+
+
+class NewInvitation(_Api):
+    email: EmailStr
+    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
+    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
+    language: str = Field(default="en", max_length=35)
+    country_region: str = Field(alias="countryRegion", min_length=2, max_length=2)
+    kind: InvitationKind = InvitationKind.CUSTOMER_ONBOARDING
+    roles: list[BusinessCenterRole] = Field(default_factory=list, max_length=6)
+    company: CompanyData = Field(default_factory=CompanyData)
+    agreement: AgreementRef | None = None
+    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId", max_length=100)
+    message: str | None = Field(default=None, max_length=2000)
+    send_email: bool = Field(default=True, alias="sendEmail")
+    expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
+    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        return check_language(v)
+
+    @field_validator("country_region")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        return check_country(v)  # type: ignore[return-value]
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, v: list[BusinessCenterRole]) -> list[BusinessCenterRole]:
+        if len(set(v)) != len(v):
+            raise ValueError("each role may be given once")
+        return v
+
+    @field_validator("company")
+    @classmethod
+    def _company_country(cls, v: CompanyData) -> CompanyData:
+        check_country(v.country)
+        if v.address:
+            check_country(v.address.country)
+        return v
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if any(ord(c) < 32 for c in v):
+            raise ValueError("must not contain control characters")
+        return v
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> NewInvitation:
+        if self.kind in (InvitationKind.COMPANY_USER, InvitationKind.AGREEMENT_ACCEPTANCE) and not self.customer_id:
+            raise ValueError(f"customerId is required for a {self.kind.value} invitation")
+        if self.kind == InvitationKind.COMPANY_USER and not self.roles:
+            raise ValueError("a CompanyUser invitation needs at least one role")
+        return self
+
+
+class InvitationOut(_Api):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
+    reference: str = Field(description="Stable public handle (SHA-256 of the link id); usable wherever {id} is.")
+    status: InvitationStatus
+    kind: InvitationKind
+    email: str
+    first_name: str = Field(alias="firstName")
+    last_name: str = Field(alias="lastName")
+    language: str
+    country_region: str = Field(alias="countryRegion")
+    roles: list[BusinessCenterRole]
+    company: dict[str, Any]
+    agreement: dict[str, Any] | None = None
+    customer_id: str | None = Field(default=None, alias="customerId")
+    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
+    invite_redeem_url: str | None = Field(default=None, alias="inviteRedeemUrl")
+    expires_at: datetime = Field(alias="expiresAt")
+    email_status: EmailStatus = Field(alias="emailStatus")
+    email_error: str | None = Field(default=None, alias="emailError")
+    email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
+    created_by: dict[str, str] = Field(alias="createdBy")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    revoked_at: datetime | None = Field(default=None, alias="revokedAt")
+    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    resent_count: int = Field(alias="resentCount")
+
+
+def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> dict[str, Any]:
+    out = InvitationOut(
+        id=raw_id,
+        reference=inv.reference,
+        status=inv.effective_status(now),
+        kind=inv.kind,
+        email=str(inv.email),
+        first_name=inv.first_name,
+        last_name=inv.last_name,
+        language=inv.language,
+        country_region=inv.country_region,
+        roles=inv.roles,
+        company=inv.company.model_dump(mode="json", by_alias=True, exclude_none=True),
+        agreement=inv.agreement.model_dump(mode="json", by_alias=True) if inv.agreement else None,
+        customer_id=inv.customer_id,
+        indirect_provider_id=inv.indirect_provider_id,
+        invite_redeem_url=redeem_url,
+        expires_at=inv.expires_at,
+        email_status=inv.email_status,
+        email_error=inv.email_error,
+        email_sent_at=inv.email_sent_at,
+        created_by=inv.created_by,
+        created_at=inv.created_at,
+        updated_at=inv.updated_at,
+        accepted_at=inv.accepted_at,
+        revoked_at=inv.revoked_at,
+        expired_at=inv.expired_at,
+        resent_count=inv.resent_count,
+    )
+    return out.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ListQuery(_Api):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    status: InvitationStatus | None = None
+    email: str | None = Field(default=None, max_length=320)
+    kind: InvitationKind | None = None
+    customer_id: str | None = Field(default=None, alias="customerId", max_length=100)
+    continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
+    page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
+
+
+class ResendRequest(_Api):
+    """Business Center: "Haven't received an invitation email yet?" (seed 003)."""
+
+    email: EmailStr
+    agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40)
+    purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)

@@ -1,0 +1,209 @@
+"""Invitations: what a seller registers when it invites someone, and the rules of their life cycle."""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from shared.storage import Row
+
+MAX_EXPIRY_DAYS = 60  # seed 003: "the link expires after 60 days"
+
+
+class InvitationStatus(StrEnum):
+    PENDING = "PendingAcceptance"
+    ACCEPTED = "Accepted"
+    REVOKED = "Revoked"
+    EXPIRED = "Expired"
+
+
+class InvitationKind(StrEnum):
+    CUSTOMER_ONBOARDING = "CustomerOnboarding"
+    RESELLER_RELATIONSHIP = "ResellerRelationship"
+    COMPANY_USER = "CompanyUser"
+    AGREEMENT_ACCEPTANCE = "AgreementAcceptance"
+
+
+class BusinessCenterRole(StrEnum):
+    """Roles of a customer's users (seed 003)."""
+
+    ACCOUNT_MANAGER = "AccountManager"
+    AGREEMENT_MANAGER = "AgreementManager"
+    USER_ADMINISTRATOR = "UserAdministrator"
+    ACCOUNT_ADMINISTRATOR = "AccountAdministrator"
+    REPORT_VIEWER = "ReportViewer"
+    ACCOUNT_VIEWER = "AccountViewer"
+
+
+class EmailStatus(StrEnum):
+    NOT_REQUESTED = "NotRequested"  # sendEmail=false: the partner sends the draft itself
+    QUEUED = "Queued"
+    SENDING = "Sending"
+    SENT = "Sent"
+    FAILED = "Failed"
+
+
+class InvitationStateError(Exception):
+    """The invitation is not in a state that allows this; `status` says which state it is in."""
+
+    def __init__(self, status: InvitationStatus, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared case-insensitively after Unicode normalisation (NFKC + casefold)."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
+
+
+def link_hash(invitation_id: str) -> str:
+    """Only this SHA-256 of the link's id is stored: a leaked table must not yield a working link."""
+    return hashlib.sha256(str(invitation_id).strip().lower().encode()).hexdigest()
+
+
+def parse_invitation_id(raw: str | None) -> str | None:
+    """The canonical form of a link id, or None when it is not a UUID."""
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw.strip()))
+    except (ValueError, AttributeError):
+        return None
+
+
+def new_invitation_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    line1: str | None = Field(default=None, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, alias="postalCode", max_length=20)
+    region: str | None = Field(default=None, max_length=100)
+    country: str | None = Field(default=None, max_length=2)
+
+
+class CompanyData(BaseModel):
+    """What the seller registered about the customer company; shown, editable, on the create-company page."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    name: str | None = Field(default=None, max_length=200)
+    address: Address | None = None
+    country: str | None = Field(default=None, max_length=2)
+    vat_number: str | None = Field(default=None, alias="vatNumber", max_length=40)
+    registration_number: str | None = Field(default=None, alias="registrationNumber", max_length=40)
+    phone: str | None = Field(default=None, max_length=40)
+    website: str | None = Field(default=None, max_length=200)
+    domain: str | None = Field(default=None, max_length=200)
+
+
+class AgreementRef(BaseModel):
+    """The agreement (MPSA) whose purchasing account manager this invitee is (seed 003)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+
+
+class Invitation(Row):
+    """One invitation; keyed by the hash of its link id, kept in its partner's partition."""
+
+    link_hash: str = Field(alias="linkHash")
+    partner_id: str = Field(alias="partnerId")
+    kind: InvitationKind
+    status: InvitationStatus = InvitationStatus.PENDING
+    email: EmailStr
+    email_normalized: str = Field(alias="emailNormalized")
+    first_name: str = Field(alias="firstName")
+    last_name: str = Field(alias="lastName")
+    language: str
+    country_region: str = Field(alias="countryRegion")
+    roles: list[BusinessCenterRole] = Field(default_factory=list)
+    company: CompanyData = Field(default_factory=CompanyData)
+    agreement: AgreementRef | None = None
+    customer_id: str | None = Field(default=None, alias="customerId")
+    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
+    message: str | None = None
+    expires_in_days: int = Field(alias="expiresInDays")
+    expires_at: datetime = Field(alias="expiresAt")
+    created_at: datetime = Field(alias="createdAt")
+    updated_at: datetime = Field(alias="updatedAt")
+    created_by: dict[str, str] = Field(alias="createdBy")
+    inviter_name: str = Field(alias="inviterName")
+    partner_name: str = Field(alias="partnerName")
+    indirect_provider_name: str | None = Field(default=None, alias="indirectProviderName")
+    # Direct acceptance of the customer agreement is asked with this invitation (seed 004).
+    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
+    email_status: EmailStatus = Field(default=EmailStatus.QUEUED, alias="emailStatus")
+    email_operation_id: str | None = Field(default=None, alias="emailOperationId")
+    email_attempts: int = Field(default=0, alias="emailAttempts")
+    email_error: str | None = Field(default=None, alias="emailError")
+    email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
+    resent_count: int = Field(default=0, alias="resentCount")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
+    revoked_at: datetime | None = Field(default=None, alias="revokedAt")
+    revoked_by: dict[str, str] | None = Field(default=None, alias="revokedBy")
+    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles_list(cls, v: Any) -> Any:
+        return v or []
+
+    @property
+    def reference(self) -> str:
+        """The public handle of an invitation once its link id is no longer known (we keep only the hash)."""
+        return self.link_hash
+
+    def is_for(self, email: str) -> bool:
+        return normalize_email(email) == self.email_normalized
+
+    def effective_status(self, now: datetime) -> InvitationStatus:
+        """Pending past its expiry counts as Expired even before the timer has marked it."""
+        if self.status == InvitationStatus.PENDING and now >= self.expires_at:
+            return InvitationStatus.EXPIRED
+        return self.status
+
+    # -- the life cycle ---------------------------------------------------------
+    def resend(self, now: datetime) -> None:
+        """Same link, new expiry; allowed while pending or expired (seed 003: ask for it to be sent again)."""
+        if self.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot be resent.")
+        self.status = InvitationStatus.PENDING
+        self.expires_at = now + timedelta(days=self.expires_in_days)
+        self.expired_at = None
+        self.resent_count += 1
+        self.updated_at = now
+
+    def revoke(self, now: datetime, by: dict[str, str]) -> None:
+        if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
+            raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot be revoked.")
+        self.status = InvitationStatus.REVOKED
+        self.revoked_at = now
+        self.revoked_by = by
+        self.updated_at = now
+
+    def expire(self, now: datetime) -> None:
+        if self.status != InvitationStatus.PENDING:
+            raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot expire.")
+        self.status = InvitationStatus.EXPIRED
+        self.expired_at = now
+        self.updated_at = now
+
+    def accept(self, now: datetime, by: dict[str, str]) -> None:
+        status = self.effective_status(now)
+        if status != InvitationStatus.PENDING:
+            raise InvitationStateError(status, f"An invitation that is {status} cannot be accepted.")
+        self.status = InvitationStatus.ACCEPTED
+        self.accepted_at = now
+        self.accepted_by = by
+        self.updated_at = now

@@ -1,0 +1,294 @@
+"""Where invitations are kept: one table, a partition per partner, and small pointer rows for the link.
+
+Layout of the `Invitations` table:
+- `p|<partnerId>` / `i|<newest-first ticks>|<linkHash>`: the invitation (lists are newest first for free);
+- `p|<partnerId>` / `x|<expiresAt>|<linkHash>`: the expiry index of a *pending* invitation, changed in the
+  same transaction as the invitation, so the timer reads only what is due;
+- `p|<partnerId>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
+- `l|<first hex of hash>` / `<linkHash>`: the pointer from a link to its invitation (never changes);
+- `g|<agreementNumber>|<purchasingAccountNumber>` / `<linkHash>`: the purchasing account manager's invitation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from invite_user.invitations import Invitation, InvitationStatus
+from shared.audit import AuditRecord, reverse_ticks
+from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row, Storage, chunks
+
+TABLE = "Invitations"
+
+
+def partner_partition(partner_id: str) -> str:
+    return f"p|{partner_id}"
+
+
+def invitation_row_key(inv: Invitation) -> str:
+    return f"i|{reverse_ticks(inv.created_at)}|{inv.link_hash}"
+
+
+def expiry_row_key(expires_at: datetime, link_hash: str) -> str:
+    return f"x|{expires_at.strftime('%Y%m%dT%H%M%S')}|{link_hash}"
+
+
+class LinkPointer(Row):
+    partner_id: str = Field(alias="partnerId")
+    row_key: str = Field(alias="rowKey")
+    link_hash: str = Field(alias="linkHash")
+
+
+class ExpiryEntry(Row):
+    partner_id: str = Field(alias="partnerId")
+    link_hash: str = Field(alias="linkHash")
+    invitation_row_key: str = Field(alias="invitationRowKey")
+    expires_at: datetime = Field(alias="expiresAt")
+
+
+class AgreementPointer(Row):
+    agreement_number: str = Field(alias="agreementNumber")
+    purchasing_account_number: str = Field(alias="purchasingAccountNumber")
+    link_hash: str = Field(alias="linkHash")
+    partner_id: str = Field(alias="partnerId")
+    row_key: str = Field(alias="rowKey")
+
+
+class _Invitations(Repository[Invitation]):
+    table = TABLE
+    model = Invitation
+
+    def keys(self, row: Invitation) -> tuple[str, str]:
+        return partner_partition(row.partner_id), invitation_row_key(row)
+
+
+class _Pointers(Repository[LinkPointer]):
+    table = TABLE
+    model = LinkPointer
+
+    def keys(self, row: LinkPointer) -> tuple[str, str]:
+        return f"l|{row.link_hash[0]}", row.link_hash
+
+
+class _Expiry(Repository[ExpiryEntry]):
+    table = TABLE
+    model = ExpiryEntry
+
+    def keys(self, row: ExpiryEntry) -> tuple[str, str]:
+        return partner_partition(row.partner_id), expiry_row_key(row.expires_at, row.link_hash)
+
+
+class _Audit(Repository[AuditRecord]):
+    table = TABLE
+    model = AuditRecord
+
+    def keys(self, row: AuditRecord) -> tuple[str, str]:
+        return row.subject, row.row_key
+
+
+class _Agreements(Repository[AgreementPointer]):
+    table = TABLE
+    model = AgreementPointer
+
+    def keys(self, row: AgreementPointer) -> tuple[str, str]:
+        return f"g|{row.agreement_number.upper()}|{row.purchasing_account_number.upper()}", row.link_hash
+
+
+def _expiry_entry(inv: Invitation) -> ExpiryEntry:
+    return ExpiryEntry(
+        partner_id=inv.partner_id, link_hash=inv.link_hash, invitation_row_key=invitation_row_key(inv), expires_at=inv.expires_at
+    )
+
+
+class InvitationStore:
+    """All reads and writes of invitations; every change of one invitation is one transaction."""
+
+    # Each invitation takes three operations of its partner's transaction (row, expiry index, audit).
+    PER_TRANSACTION = 33
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.invitations = _Invitations(storage)
+        self.pointers = _Pointers(storage)
+        self.expiry = _Expiry(storage)
+        self.audit = _Audit(storage)
+        self.agreements = _Agreements(storage)
+
+    # -- create ---------------------------------------------------------------------------
+    def create(self, inv: Invitation, record: AuditRecord) -> Invitation:
+        """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found."""
+        self.pointers.insert(self._pointer(inv))
+        if inv.agreement:
+            self.agreements.upsert(self._agreement_pointer(inv))
+        self.invitations.transact(self._create_ops(inv, record))
+        return inv
+
+    def create_many(self, items: Sequence[tuple[Invitation, AuditRecord]]) -> set[str]:
+        """Bulk create, batched within partitions. Returns the link hashes that were fully created."""
+        by_bucket: dict[str, list[Invitation]] = defaultdict(list)
+        for inv, _ in items:
+            by_bucket[inv.link_hash[0]].append(inv)
+        pointed: set[str] = set()
+        for invs in by_bucket.values():
+            for chunk in chunks(invs, 100):
+                try:
+                    self.pointers.transact([Op("create", self._pointer(i)) for i in chunk])
+                    pointed.update(i.link_hash for i in chunk)
+                except ConcurrencyConflict:
+                    continue  # a uuid4 collision is astronomically unlikely; those rows are reported failed
+        for inv, _ in items:
+            if inv.agreement and inv.link_hash in pointed:
+                self.agreements.upsert(self._agreement_pointer(inv))
+        created: set[str] = set()
+        by_partner: dict[str, list[tuple[Invitation, AuditRecord]]] = defaultdict(list)
+        for inv, record in items:
+            if inv.link_hash in pointed:
+                by_partner[inv.partner_id].append((inv, record))
+        for group in by_partner.values():
+            for chunk in chunks(group, self.PER_TRANSACTION):
+                ops = [op for inv, record in chunk for op in self._create_ops(inv, record)]
+                self.invitations.transact(ops)
+                created.update(inv.link_hash for inv, _ in chunk)
+        return created
+
+    def add_link(self, inv: Invitation) -> str:
+        """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""
+        from invite_user.invitations import link_hash, new_invitation_id
+
+        raw = new_invitation_id()
+        self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=link_hash(raw)))
+        return raw
+
+    def _create_ops(self, inv: Invitation, record: AuditRecord) -> list[Op]:
+        ops = [Op("create", inv), Op("create", record)]
+        if inv.status == InvitationStatus.PENDING:
+            ops.insert(1, Op("create", _expiry_entry(inv)))
+        return ops
+
+    def _pointer(self, inv: Invitation) -> LinkPointer:
+        return LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=inv.link_hash)
+
+    def _agreement_pointer(self, inv: Invitation) -> AgreementPointer:
+        assert inv.agreement
+        return AgreementPointer(
+            agreement_number=inv.agreement.agreement_number, purchasing_account_number=inv.agreement.purchasing_account_number,
+            link_hash=inv.link_hash, partner_id=inv.partner_id, row_key=invitation_row_key(inv),
+        )
+
+    # -- read ------------------------------------------------------------------------------
+    def find_by_link(self, link_hash: str) -> Invitation | None:
+        pointer = self.pointers.get(f"l|{link_hash[0]}", link_hash)
+        if pointer is None:
+            return None
+        return self.invitations.get(partner_partition(pointer.partner_id), pointer.row_key)
+
+    def find_for_partner(self, partner_id: str, link_hash: str) -> Invitation | None:
+        inv = self.find_by_link(link_hash)
+        # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
+        return inv if inv is not None and inv.partner_id == partner_id else None
+
+    def get(self, partner_id: str, row_key: str) -> Invitation | None:
+        return self.invitations.get(partner_partition(partner_id), row_key)
+
+    def find_by_agreement(self, agreement_number: str, purchasing_account_number: str) -> list[Invitation]:
+        pk = f"g|{agreement_number.strip().upper()}|{purchasing_account_number.strip().upper()}"
+        out = []
+        for pointer in self.agreements.query_all("PartitionKey eq @pk", {"pk": pk}):
+            inv = self.get(pointer.partner_id, pointer.row_key)
+            if inv is not None:
+                out.append(inv)
+        return out
+
+    def list_page(
+        self, partner_id: str, *, status: str | None = None, email: str | None = None, kind: str | None = None,
+        customer_id: str | None = None, page_size: int = 100, continuation_token: str | None = None,
+    ) -> Page[Invitation]:
+        clauses = ["PartitionKey eq @pk", "RowKey ge 'i|'", "RowKey lt 'i}'"]
+        params: dict[str, Any] = {"pk": partner_partition(partner_id)}
+        if status:
+            clauses.append("status eq @status")
+            params["status"] = status
+        if email:
+            clauses.append("email_normalized eq @email")
+            params["email"] = email
+        if kind:
+            clauses.append("kind eq @kind")
+            params["kind"] = kind
+        if customer_id:
+            clauses.append("customer_id eq @customer")
+            params["customer"] = customer_id
+        return self.invitations.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
+
+    def audit_page(self, partner_id: str, *, customer_id: str | None = None, page_size: int = 100,
+                   continuation_token: str | None = None) -> Page[AuditRecord]:
+        clauses = ["PartitionKey eq @pk", "RowKey ge 'a|'", "RowKey lt 'a}'"]
+        params: dict[str, Any] = {"pk": partner_partition(partner_id)}
+        if customer_id:
+            clauses.append("customer_id eq @customer")
+            params["customer"] = customer_id
+        return self.audit.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
+
+    # -- change ------------------------------------------------------------------------------
+    def save(self, inv: Invitation, *, was_pending_until: datetime | None, record: AuditRecord | None,
+             extra: Iterable[Op] = ()) -> Invitation:
+        """Write a changed invitation under its ETag, moving its expiry index along in the same transaction.
+
+        `was_pending_until` is the expiry the invitation had when read, if it was pending then.
+        """
+        ops: list[Op] = [Op("update", inv)]
+        if was_pending_until is not None:
+            ops.append(Op("delete", keys=(partner_partition(inv.partner_id), expiry_row_key(was_pending_until, inv.link_hash))))
+        if inv.status == InvitationStatus.PENDING:
+            entry = _expiry_entry(inv)
+            if was_pending_until is not None and expiry_row_key(was_pending_until, inv.link_hash) == self.expiry.keys(entry)[1]:
+                ops.pop()  # same expiry second: keep the existing index row
+            else:
+                ops.append(Op("create", entry))
+        if record is not None:
+            ops.append(Op("create", record))
+        ops.extend(extra)
+        self.invitations.transact(ops)
+        return inv
+
+    # -- expiry ----------------------------------------------------------------------------
+    def due_for_expiry(self, partner_id: str, now: datetime, page_size: int = 1000) -> list[ExpiryEntry]:
+        return self.expiry.query_all(
+            "PartitionKey eq @pk and RowKey ge 'x|' and RowKey lt @upto",
+            {"pk": partner_partition(partner_id), "upto": f"x|{now.strftime('%Y%m%dT%H%M%S')}~"},
+            page_size=page_size,
+        )
+
+    def expire(self, entries: Sequence[ExpiryEntry], now: datetime, make_record: Any) -> int:
+        """Mark due invitations Expired without reading them.
+
+        The expiry index row is deleted under its ETag in the same transaction: an invitation accepted,
+        revoked or resent meanwhile has lost (or replaced) that row, so the whole change is refused and
+        nothing is overwritten. Batches fall back to one transaction per invitation on a conflict.
+        """
+        expired = 0
+        for chunk in chunks(entries, self.PER_TRANSACTION):
+            try:
+                self.invitations.transact([op for e in chunk for op in self._expire_ops(e, now, make_record)])
+                expired += len(chunk)
+            except ConcurrencyConflict:
+                for e in chunk:
+                    try:
+                        self.invitations.transact(self._expire_ops(e, now, make_record))
+                        expired += 1
+                    except ConcurrencyConflict:
+                        continue
+        return expired
+
+    def _expire_ops(self, e: ExpiryEntry, now: datetime, make_record: Any) -> list[Op]:
+        pk = partner_partition(e.partner_id)
+        iso = now.isoformat().replace("+00:00", "Z")
+        return [
+            Op("delete", keys=(pk, expiry_row_key(e.expires_at, e.link_hash)), etag=e.etag),
+            Op("merge", keys=(pk, e.invitation_row_key), fields={"status": InvitationStatus.EXPIRED.value, "expired_at": iso,
+                                                               "updated_at": iso}),
+            Op("create", make_record(e)),
+        ]

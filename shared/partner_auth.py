@@ -1,0 +1,78 @@
+"""Who calls the partner API: a bearer JWT (RS256) from the partners' identity provider, checked against JWKS."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from dataclasses import dataclass
+
+import jwt
+
+from shared.problems import forbidden, unauthorized
+from shared.settings import Settings, get_settings
+
+AGENT_ROLES = frozenset({"AdminAgent", "SalesAgent"})
+PLATFORM_ADMIN = "PlatformAdmin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    partner_id: str
+    roles: frozenset[str]
+    name: str
+    email: str
+    subject: str
+
+    @property
+    def display(self) -> str:
+        return self.name or self.email or self.subject
+
+
+_clients: dict[str, jwt.PyJWKClient] = {}
+_lock = threading.Lock()
+
+
+def _jwks_client(settings: Settings) -> jwt.PyJWKClient:
+    url = settings.partner_auth_jwks_url
+    with _lock:
+        if url not in _clients:
+            ctx = ssl.create_default_context(cafile=settings.tls_ca_bundle) if settings.tls_ca_bundle else None
+            # Keys are cached for an hour; an unknown kid triggers one refetch (key rotation).
+            _clients[url] = jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=10, ssl_context=ctx)
+        return _clients[url]
+
+
+def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_ROLES) -> Caller:
+    """The caller behind an `Authorization: Bearer` header: 401 when missing or invalid, 403 without a role in `any_of`."""
+    settings = get_settings()
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise unauthorized("A bearer token is required (Authorization: Bearer <token>).")
+    token = authorization.split(" ", 1)[1].strip()
+    try:
+        key = _jwks_client(settings).get_signing_key_from_jwt(token)
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=settings.partner_auth_audience,
+            issuer=settings.partner_auth_issuer,
+            options={"require": ["exp", "iss", "aud", "tid"]},
+            leeway=60,
+        )
+    except jwt.PyJWKClientConnectionError as exc:
+        raise unauthorized(f"The token's signing keys cannot be fetched right now: {exc}") from exc
+    except jwt.PyJWTError as exc:
+        raise unauthorized(f"The token is not valid: {exc}") from exc
+    roles = claims.get("roles") or []
+    if isinstance(roles, str):
+        roles = [roles]
+    caller = Caller(
+        partner_id=str(claims["tid"]),
+        roles=frozenset(str(r) for r in roles),
+        name=str(claims.get("name") or ""),
+        email=str(claims.get("email") or claims.get("preferred_username") or ""),
+        subject=str(claims.get("sub") or ""),
+    )
+    if not caller.roles & any_of:
+        raise forbidden(f"This needs one of the roles {', '.join(sorted(any_of))}; the token has {', '.join(sorted(caller.roles)) or 'none'}.")
+    return caller
