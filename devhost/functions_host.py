@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import importlib
 import logging
 import os
@@ -61,13 +62,18 @@ class HttpRoute:
         self.pattern = re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE)
 
 
+@functools.cache
+def registered_functions(module: str = "function_app") -> tuple[Any, ...]:
+    """The app's functions; azure-functions allows `get_functions()` once per process, so it is read once here."""
+    return tuple(importlib.import_module(module).app.get_functions())
+
+
 class FunctionHost:
     def __init__(self, module: str = "function_app") -> None:
-        app = importlib.import_module(module).app
         self.routes: list[HttpRoute] = []
         self.timers: list[tuple[str, str, str, Callable[..., Any]]] = []
         self.queues: list[tuple[str, str, str, str, Callable[..., Any]]] = []
-        for fn in app.get_functions():
+        for fn in registered_functions(module):
             trigger = fn.get_trigger()
             spec = trigger.get_dict_repr()
             kind = spec["type"]

@@ -116,3 +116,6 @@ def local_stack() -> Iterator[Stack]:
     stack.stop()
     shutil.rmtree(d, ignore_errors=True)
 
+
+
+from tests.support.partners import partner_tokens  # noqa: E402,F401  (a fixture shared by all tests)
