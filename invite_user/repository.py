@@ -58,44 +58,30 @@ class AgreementPointer(Row):
     row_key: str = Field(alias="rowKey")
 
 
-class _Invitations(Repository[Invitation]):
-    table = TABLE
-    model = Invitation
-
-    def keys(self, row: Invitation) -> tuple[str, str]:
+def _keys(row: Row) -> tuple[str, str]:
+    """Keys of every kind of row in the table; one transaction may mix them within a partition."""
+    if isinstance(row, Invitation):
         return partner_partition(row.partner_id), invitation_row_key(row)
-
-
-class _Pointers(Repository[LinkPointer]):
-    table = TABLE
-    model = LinkPointer
-
-    def keys(self, row: LinkPointer) -> tuple[str, str]:
-        return f"l|{row.link_hash[0]}", row.link_hash
-
-
-class _Expiry(Repository[ExpiryEntry]):
-    table = TABLE
-    model = ExpiryEntry
-
-    def keys(self, row: ExpiryEntry) -> tuple[str, str]:
+    if isinstance(row, ExpiryEntry):
         return partner_partition(row.partner_id), expiry_row_key(row.expires_at, row.link_hash)
-
-
-class _Audit(Repository[AuditRecord]):
-    table = TABLE
-    model = AuditRecord
-
-    def keys(self, row: AuditRecord) -> tuple[str, str]:
+    if isinstance(row, AuditRecord):
         return row.subject, row.row_key
-
-
-class _Agreements(Repository[AgreementPointer]):
-    table = TABLE
-    model = AgreementPointer
-
-    def keys(self, row: AgreementPointer) -> tuple[str, str]:
+    if isinstance(row, LinkPointer):
+        return f"l|{row.link_hash[0]}", row.link_hash
+    if isinstance(row, AgreementPointer):
         return f"g|{row.agreement_number.upper()}|{row.purchasing_account_number.upper()}", row.link_hash
+    raise TypeError(f"not an invitations row: {type(row).__name__}")
+
+
+class _Rows(Repository[Any]):
+    table = TABLE
+
+    def __init__(self, storage: Storage, model: type[Row]) -> None:
+        super().__init__(storage)
+        self.model = model  # type: ignore[misc]
+
+    def keys(self, row: Any) -> tuple[str, str]:
+        return _keys(row)
 
 
 def _expiry_entry(inv: Invitation) -> ExpiryEntry:
@@ -112,11 +98,11 @@ class InvitationStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.invitations = _Invitations(storage)
-        self.pointers = _Pointers(storage)
-        self.expiry = _Expiry(storage)
-        self.audit = _Audit(storage)
-        self.agreements = _Agreements(storage)
+        self.invitations = _Rows(storage, Invitation)
+        self.pointers = _Rows(storage, LinkPointer)
+        self.expiry = _Rows(storage, ExpiryEntry)
+        self.audit = _Rows(storage, AuditRecord)
+        self.agreements = _Rows(storage, AgreementPointer)
 
     # -- create ---------------------------------------------------------------------------
     def create(self, inv: Invitation, record: AuditRecord) -> Invitation:

@@ -138,6 +138,10 @@ class CustomerIndexEntry(Row):
 class _CustomerRows(Repository[Any]):
     table = TABLE
 
+    def __init__(self, storage: Storage, model: type[Row]) -> None:
+        super().__init__(storage)
+        self.model = model  # type: ignore[misc]
+
     def keys(self, row: Any) -> tuple[str, str]:
         if isinstance(row, Customer):
             return customer_partition(row.id), PROFILE
@@ -154,23 +158,17 @@ class _CustomerRows(Repository[Any]):
         raise TypeError(f"not a customer row: {type(row).__name__}")
 
 
-def _repo(storage: Storage, model: type[Row]) -> _CustomerRows:
-    repo = _CustomerRows(storage)
-    repo.model = model  # type: ignore[misc]
-    return repo
-
-
 class CustomerStore:
     """Reads of customer rows and the one transactional write path (`commit`)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.customers = _repo(storage, Customer)
-        self.users = _repo(storage, CompanyUser)
-        self.relationships = _repo(storage, ResellerRelationship)
-        self.acceptances = _repo(storage, AgreementAcceptance)
-        self.audit = _repo(storage, AuditRecord)
-        self.index = _repo(storage, CustomerIndexEntry)
+        self.customers = _CustomerRows(storage, Customer)
+        self.users = _CustomerRows(storage, CompanyUser)
+        self.relationships = _CustomerRows(storage, ResellerRelationship)
+        self.acceptances = _CustomerRows(storage, AgreementAcceptance)
+        self.audit = _CustomerRows(storage, AuditRecord)
+        self.index = _CustomerRows(storage, CustomerIndexEntry)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_partition(customer_id), PROFILE)
