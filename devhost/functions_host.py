@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from devhost.local_settings import load_local_settings
 
@@ -166,7 +167,7 @@ class FunctionHost:
             late = (datetime.now(timezone.utc) - due).total_seconds()
             try:
                 log.info("timer %s fires (schedule %s)", name, schedule)
-                call(**{param: func.TimerRequest(past_due=late > 10)})
+                call(**{param: TimerRequest(past_due=late > 10)})
             except Exception:
                 log.exception("timer function %s raised", name)
 
