@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import azure.functions as func
+from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from devhost.local_settings import load_local_settings
@@ -197,7 +198,11 @@ class FunctionHost:
                 continue
             idle = 0.1
             for msg in messages:
-                self._deliver(name, queue, param, call, client, poison, msg)
+                try:
+                    self._deliver(name, queue, param, call, client, poison, msg)
+                except AzureError as exc:
+                    # The message stays invisible until its timeout, then comes back: nothing is lost.
+                    log.warning("queue %s: message %s not settled (%s)", queue, msg.id, str(exc).splitlines()[0])
 
     def _deliver(self, name: str, queue: str, param: str, call: Callable[..., Any], client: Any, poison: Any, msg: Any) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -206,7 +211,7 @@ class FunctionHost:
             body = base64.b64decode(msg.content)
         except (ValueError, TypeError):
             body = (msg.content or "").encode()
-        qmsg = func.QueueMessage(
+        qmsg = QueueMessage(
             id=msg.id, body=body, dequeue_count=msg.dequeue_count, pop_receipt=msg.pop_receipt,
             insertion_time=msg.inserted_on, expiration_time=msg.expires_on, time_next_visible=msg.next_visible_on,
         )

@@ -1,9 +1,40 @@
-"""Demo data for `make run`: one partner and a ready-to-use token for it."""
+"""Demo data for `make run`: one partner, and ready-to-use partner tokens signed by the local key."""
 
 from __future__ import annotations
 
+import os
+
+from devhost.identity import ensure_partner_key, mint_partner_token
 from devhost.stack import Stack
+
+DEMO_PARTNER_ID = "demo-partner"
+
+
+def demo_tokens(stack: Stack) -> dict[str, str]:
+    key = ensure_partner_key()
+    audience = os.environ.get("PARTNER_AUTH_AUDIENCE", "api://invitation-service")
+    common = {"issuer": stack.partner_issuer, "audience": audience, "tenant_id": DEMO_PARTNER_ID}
+    return {
+        "agent": mint_partner_token(key, roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example", **common),
+        "admin": mint_partner_token(key, roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example", **common),
+    }
 
 
 def seed_demo(stack: Stack) -> str:
-    return "  (no demo data yet)"
+    from shared.partners import Partner, PartnerRepository, PartnerType
+    from shared.settings import Settings
+    from shared.storage import Storage
+
+    settings = Settings.model_validate({**os.environ, **stack.app_env()})
+    PartnerRepository(Storage(settings)).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT))
+    tokens = demo_tokens(stack)
+    path = stack.log_dir.parent / "demo-tokens.txt"
+    path.write_text(f"AdminAgent: {tokens['agent']}\nPlatformAdmin: {tokens['admin']}\n")
+    return f"""
+Demo partner "{DEMO_PARTNER_ID}" is registered. Partner token (AdminAgent, 8 h; also in {path}):
+  export TOKEN={tokens['agent']}
+Try:
+  curl -s -X POST {stack.app_url}/api/invitations -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
+    -d '{{"email":"harry@contoso.com","firstName":"Harry","lastName":"Kim","language":"ko","countryRegion":"KR",
+         "kind":"CustomerOnboarding","company":{{"name":"Contoso Korea","country":"KR"}}}}'
+then open the email in {stack.mail_url}"""

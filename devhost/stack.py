@@ -46,7 +46,9 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     data_dir: Path = LOCAL_DIR / "azurite"
     tenant: str = "local-tenant"
-    with_app: bool = True
+    services: tuple[str, ...] = ("azurite", "maildev", "identity", "app")
+    # Tests and benchmarks keep Azurite's data in memory: faster, and nothing to clean up.
+    in_memory: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = LOCAL_DIR / "logs"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -94,23 +96,30 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         bin_dir = ROOT / "node_modules" / ".bin"
         p = self.ports
+        want = set(self.services)
         try:
-            self._spawn("azurite", [
-                str(bin_dir / "azurite"), "--disableTelemetry", "--skipApiVersionCheck", "--silent",
-                "--location", str(self.data_dir), "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1",
-                "--tableHost", "127.0.0.1", "--blobPort", str(p.blob), "--queuePort", str(p.queue),
-                "--tablePort", str(p.table),
-            ])
-            self._spawn("maildev", [
-                str(bin_dir / "maildev"), "--smtp", str(p.smtp), "--web", str(p.mail_web), "--ip", "127.0.0.1",
-                "--silent",
-            ])
-            self._spawn("identity", [sys.executable, "-m", "devhost.identity", "--port", str(p.identity), "--tenant", self.tenant])
-            for port in (p.blob, p.queue, p.table, p.smtp, p.mail_web, p.identity):
-                wait_for_port(port, self)
-            wait_for_url(f"{self.mail_url}/email", self)
-            wait_for_url(f"{self.authority}/.well-known/openid-configuration", self)
-            if self.with_app:
+            if "azurite" in want:
+                storage_flag = ["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.data_dir)]
+                self._spawn("azurite", [
+                    str(bin_dir / "azurite"), "--disableTelemetry", "--skipApiVersionCheck", "--silent", *storage_flag,
+                    "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
+                    "--blobPort", str(p.blob), "--queuePort", str(p.queue), "--tablePort", str(p.table),
+                ])
+            if "maildev" in want:
+                self._spawn("maildev", [
+                    str(bin_dir / "maildev"), "--smtp", str(p.smtp), "--web", str(p.mail_web), "--ip", "127.0.0.1", "--silent",
+                ])
+            if "identity" in want:
+                self._spawn("identity", [sys.executable, "-m", "devhost.identity", "--port", str(p.identity), "--tenant", self.tenant])
+            if "azurite" in want:
+                for port in (p.blob, p.queue, p.table):
+                    wait_for_port(port, self)
+            if "maildev" in want:
+                wait_for_port(p.smtp, self)
+                wait_for_url(f"http://127.0.0.1:{p.mail_web}/email", self)
+            if "identity" in want:
+                wait_for_url(f"{self.authority}/.well-known/openid-configuration", self)
+            if "app" in want:
                 self._spawn("app", [sys.executable, "-m", "devhost.functions_host", "--port", str(p.app)])
                 wait_for_url(f"{self.app_url}/api/health", self, accept_status=(200, 503))
         except BaseException:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.local_settings import ROOT
-from devhost.stack import Ports, Stack, wait_for_port, wait_for_url
+from devhost.stack import Ports, Stack
 from shared import clock as clock_module
 from shared.settings import Settings, reset_settings
 from shared.storage import RequestCounter, Storage, azurite_connection_string, set_storage
@@ -21,25 +20,12 @@ class _Servers:
     """Azurite and MailDev only: what integration tests need, without the app process."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="azurite-"))
-        self.stack = Stack(ports=Ports.random(), data_dir=self.dir / "data", with_app=False, log_dir=self.dir / "logs")
+        self.dir = Path(tempfile.mkdtemp(prefix="servers-"))
+        self.stack = Stack(ports=Ports.random(), data_dir=self.dir / "data", services=("azurite", "maildev"), in_memory=True,
+                           log_dir=self.dir / "logs")
 
     def start(self) -> None:
-        bin_dir = ROOT / "node_modules" / ".bin"
-        p = self.stack.ports
-        self.stack.log_dir.mkdir(parents=True, exist_ok=True)
-        self.stack.data_dir.mkdir(parents=True, exist_ok=True)
-        self.stack._spawn("azurite", [
-            str(bin_dir / "azurite"), "--disableTelemetry", "--skipApiVersionCheck", "--silent", "--inMemoryPersistence",
-            "--blobHost", "127.0.0.1", "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-            "--blobPort", str(p.blob), "--queuePort", str(p.queue), "--tablePort", str(p.table),
-        ])
-        self.stack._spawn("maildev", [
-            str(bin_dir / "maildev"), "--smtp", str(p.smtp), "--web", str(p.mail_web), "--ip", "127.0.0.1", "--silent",
-        ])
-        for port in (p.queue, p.table, p.smtp, p.mail_web):
-            wait_for_port(port, self.stack)
-        wait_for_url(f"http://127.0.0.1:{p.mail_web}/email", self.stack)
+        self.stack.start()
 
     @property
     def connection_string(self) -> str:
@@ -110,7 +96,7 @@ def fixed_clock() -> Iterator[clock_module.FixedClock]:
 def local_stack() -> Iterator[Stack]:
     """The whole local stack, as `make run` starts it, on random ports (end-to-end tests)."""
     d = Path(tempfile.mkdtemp(prefix="stack-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "azurite", log_dir=d / "logs", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
+    stack = Stack(ports=Ports.random(), data_dir=d / "azurite", log_dir=d / "logs", in_memory=True, extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
     stack.start()
     yield stack
     stack.stop()
