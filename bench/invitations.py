@@ -1,0 +1,141 @@
+"""Storage requests and speed of the invitation paths, on a real (in-memory) Azurite.
+
+Reports: requests per create (target <= 3 including the queue message), per list page, per expiry sweep
+relative to the number expired (target <= 1.2 with 100,000 stored and 1,000 expiring), and bulk 1,000
+vs 1,000 single creates (target >= 5x faster). Usage: python -m bench invitations [--stored N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from devhost.stack import Ports, Stack
+from shared.storage import azurite_connection_string
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _setup(stack: Stack) -> None:
+    p = stack.ports
+    os.environ.update({
+        "AzureWebJobsStorage": azurite_connection_string(p.blob, p.queue, p.table),
+        "TABLE_PREFIX": f"b{uuid.uuid4().hex[:8]}",
+        "EMAIL_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+    })
+    from shared.settings import reset_settings
+
+    reset_settings()
+
+
+def _body(i: int, days: int = 60) -> dict:
+    return {"email": f"user{i}@contoso.com", "firstName": "Bench", "lastName": f"User{i}", "language": "en", "countryRegion": "DE",
+            "kind": "CustomerOnboarding", "company": {"name": f"Company {i}", "country": "DE"}, "expiresInDays": days}
+
+
+def run(stored: int, expiring: int, partners: int) -> dict:
+    from invite_user import expiry, service
+    from invite_user.api_models import ListQuery, NewInvitation
+    from invite_user.repository import InvitationStore
+    from shared import clock
+    from shared.partner_auth import Caller
+    from shared.partners import Partner, PartnerRepository, PartnerType
+    from shared.storage import Storage, set_storage
+
+    storage = Storage()
+    set_storage(storage)
+    repo = PartnerRepository(storage)
+    ids = [f"bench-partner-{i}" for i in range(partners)]
+    for pid in ids:
+        repo.save(Partner(id=pid, name=pid, type=PartnerType.DIRECT))
+    callers = [Caller(pid, frozenset({"AdminAgent"}), "Bench Agent", "agent@bench.example", "s") for pid in ids]
+    report: dict = {}
+
+    # -- single creates ------------------------------------------------------------------
+    service.create(storage, callers[0], NewInvitation.model_validate(_body(-1)))  # warm: tables, queue, partner cache
+    storage.counter.reset()
+    n_single = 1000
+    t0 = time.perf_counter()
+    for i in range(n_single):
+        service.create(storage, callers[0], NewInvitation.model_validate(_body(i)))
+    single_s = time.perf_counter() - t0
+    report["requests_per_create"] = storage.counter.reset() / n_single
+    report["single_1000_seconds"] = round(single_s, 2)
+
+    # -- bulk ------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    result = service.create_bulk(storage, callers[1], [_body(i) for i in range(1000)])
+    bulk_s = time.perf_counter() - t0
+    report["bulk_1000_seconds"] = round(bulk_s, 2)
+    report["bulk_requests"] = storage.counter.reset()
+    report["bulk_created"] = result["summary"]["created"]
+    report["bulk_speedup"] = round(single_s / bulk_s, 1)
+
+    # -- list page ---------------------------------------------------------------------------
+    service.list_page(storage, callers[0], ListQuery())
+    storage.counter.reset()
+    service.list_page(storage, callers[0], ListQuery())
+    report["requests_per_list_page"] = storage.counter.reset()
+
+    # -- expiry sweep: `stored` invitations in all, `expiring` of them due ---------------------------
+    store = InvitationStore(storage)
+    already = 1000 + 1000 + 1
+    remaining = max(0, stored - already)
+    t0 = time.perf_counter()
+    for start in range(0, remaining, 1000):
+        chunk = []
+        for i in range(start, min(remaining, start + 1000)):
+            caller = callers[i % partners]
+            due = i < expiring
+            inv, _ = service.build_invitation(caller, repo.find(caller.partner_id), None,
+                                              NewInvitation.model_validate(_body(i, days=1 if due else 60)))
+            chunk.append((inv, service._created_record(inv, caller)))
+        store.create_many(chunk)
+    report["seed_seconds"] = round(time.perf_counter() - t0, 1)
+    report["stored"] = already + remaining
+    real = clock.clock
+    clock.set_clock(clock.FixedClock(real.now() + timedelta(days=2)))
+    try:
+        storage.counter.reset()
+        t0 = time.perf_counter()
+        swept = expiry.sweep(storage)
+        report["sweep_seconds"] = round(time.perf_counter() - t0, 2)
+        requests = storage.counter.reset()
+    finally:
+        clock.set_clock(real)
+    report["expired"] = swept.expired
+    report["sweep_requests"] = requests
+    report["sweep_requests_per_expired"] = round(requests / max(1, swept.expired), 3)
+    report["partners"] = partners
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stored", type=int, default=100_000)
+    parser.add_argument("--expiring", type=int, default=1_000)
+    parser.add_argument("--partners", type=int, default=10)
+    args = parser.parse_args(argv if argv is not None else [])
+    d = Path(tempfile.mkdtemp(prefix="bench-"))
+    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", services=("azurite",), in_memory=True)
+    stack.start()
+    try:
+        _setup(stack)
+        report = run(args.stored, args.expiring, args.partners)
+    finally:
+        stack.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "invitations.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
