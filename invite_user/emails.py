@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ class RenderedEmail:
         )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment(language: str) -> Environment:
     # One environment per language with its translations installed once: installing them per render on
     # a shared environment would let two concurrent renders swap each other's language mid-template.

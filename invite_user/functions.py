@@ -9,8 +9,7 @@ import azure.functions as func
 
 from invite_user import delivery, expiry, service
 from invite_user.api_models import BulkRequest, ListQuery, NewInvitation, ResendRequest
-from shared.http import answer, api, client_ip, json_response, parse_json, parse_query
-from shared.idempotency import run_once
+from shared.http import api, client_ip, idempotent, json_response, parse_json, parse_query
 from shared.partner_auth import PLATFORM_ADMIN, authenticate
 from shared.partners import Partner, PartnerRepository
 from shared.problems import conflict, not_found
@@ -22,19 +21,12 @@ log = logging.getLogger(__name__)
 bp = func.Blueprint()
 
 
-def _idempotent(req: func.HttpRequest, scope: str, work) -> func.HttpResponse:  # noqa: ANN001
-    key = req.headers.get("idempotency-key")
-    fingerprint = [req.method, req.url.split("?")[0], (req.get_body() or b"").decode("utf-8", "replace")]
-    (status, body, headers), replayed = run_once(get_storage(), scope, key, fingerprint, work)
-    return answer(status, body, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
-
-
 @bp.route(route="invitations", methods=["POST"])
 @api
 def create_invitation(req: func.HttpRequest) -> func.HttpResponse:
     caller = authenticate(req.headers.get("authorization"))
     body = parse_json(req, NewInvitation)
-    return _idempotent(req, caller.partner_id, lambda: (201, service.create(get_storage(), caller, body), {}))
+    return idempotent(req, caller.partner_id, lambda: (201, service.create(get_storage(), caller, body), {}))
 
 
 @bp.route(route="invitations/bulk", methods=["POST"])
@@ -42,7 +34,7 @@ def create_invitation(req: func.HttpRequest) -> func.HttpResponse:
 def create_invitations_bulk(req: func.HttpRequest) -> func.HttpResponse:
     caller = authenticate(req.headers.get("authorization"))
     body = parse_json(req, BulkRequest)
-    return _idempotent(req, caller.partner_id, lambda: (200, service.create_bulk(get_storage(), caller, body.invitations), {}))
+    return idempotent(req, caller.partner_id, lambda: (200, service.create_bulk(get_storage(), caller, body.invitations), {}))
 
 
 @bp.route(route="invitations", methods=["GET"])
@@ -70,14 +62,14 @@ def draft_invitation_email(req: func.HttpRequest) -> func.HttpResponse:
 @api
 def resend_invitation(req: func.HttpRequest) -> func.HttpResponse:
     caller = authenticate(req.headers.get("authorization"))
-    return _idempotent(req, caller.partner_id, lambda: (200, service.resend(get_storage(), caller, req.route_params["id"]), {}))
+    return idempotent(req, caller.partner_id, lambda: (200, service.resend(get_storage(), caller, req.route_params["id"]), {}))
 
 
 @bp.route(route="invitations/{id}/revoke", methods=["POST"])
 @api
 def revoke_invitation(req: func.HttpRequest) -> func.HttpResponse:
     caller = authenticate(req.headers.get("authorization"))
-    return _idempotent(req, caller.partner_id, lambda: (200, service.revoke(get_storage(), caller, req.route_params["id"]), {}))
+    return idempotent(req, caller.partner_id, lambda: (200, service.revoke(get_storage(), caller, req.route_params["id"]), {}))
 
 
 RESEND_REQUEST_ANSWER = {
@@ -99,7 +91,7 @@ def request_invitation_resend(req: func.HttpRequest) -> func.HttpResponse:
         service.request_resend(storage, body)
         return 202, RESEND_REQUEST_ANSWER, {}
 
-    return _idempotent(req, "anonymous-resend", work)
+    return idempotent(req, "anonymous-resend", work)
 
 
 @bp.route(route="partners", methods=["POST"])
@@ -122,7 +114,7 @@ def register_partner(req: func.HttpRequest) -> func.HttpResponse:
         repo.save(partner)
         return 201, partner.model_dump(mode="json", by_alias=True, exclude_none=True), {}
 
-    return _idempotent(req, "platform-admin", work)
+    return idempotent(req, "platform-admin", work)
 
 
 @bp.route(route="partners", methods=["GET"])

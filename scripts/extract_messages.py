@@ -46,7 +46,7 @@ def method_map() -> tuple[list[tuple[str, str]], dict[str, dict[str, str]]]:
 def extract(domain: str) -> Catalog:
     """The template catalog of a domain: every message of its sources, with where it is used."""
     methods, options = method_map()
-    catalog = Catalog(project=PROJECT, domain=domain, charset="utf-8", fuzzy=False)
+    catalog = Catalog(project=PROJECT, domain=domain, charset="utf-8", fuzzy=False, header_comment=_header(domain, None))
     for source in DOMAINS[domain]:
         directory = ROOT / source
         for filename, lineno, message, comments, context in extract_from_dir(
@@ -58,6 +58,14 @@ def extract(domain: str) -> Catalog:
     return catalog
 
 
+def _header(domain: str, language: str | None) -> str:
+    what = f"{language} translations" if language else "Template"
+    return (
+        f"# {what} of the {domain!r} messages of the invitation service.\n"
+        "# Generated and merged by scripts/extract_messages.py; translators edit msgstr only."
+    )
+
+
 def _serialize(catalog: Catalog, *, template: bool) -> bytes:
     buffer = io.BytesIO()
     # No line numbers: they would rewrite every .po whenever a template line moves.
@@ -66,10 +74,13 @@ def _serialize(catalog: Catalog, *, template: bool) -> bytes:
     return buffer.getvalue()
 
 
-def _messages(data: bytes) -> list[tuple[object, object, object, frozenset[str]]]:
+def _messages(data: bytes) -> list[tuple[object, ...]]:
     """What matters in a .po/.pot, without the header dates that change on every run."""
     catalog = read_po(io.BytesIO(data))
-    return [(m.id, m.string, m.context, frozenset(m.flags)) for m in catalog if m.id]
+    return [
+        (m.id, m.string, m.context, frozenset(m.flags), tuple(m.auto_comments), tuple(sorted(p for p, _ in m.locations)))
+        for m in catalog if m.id
+    ]
 
 
 def _write_if_changed(path: Path, data: bytes, check: bool) -> bool:
@@ -97,7 +108,8 @@ def update_domain(domain: str, *, check: bool = False) -> list[str]:
             with po_path.open("rb") as fp:
                 catalog = read_po(fp, locale=locale, domain=domain)
         else:
-            catalog = Catalog(locale=locale, domain=domain, project=PROJECT, charset="utf-8", fuzzy=False)
+            catalog = Catalog(locale=locale, domain=domain, project=PROJECT, charset="utf-8", fuzzy=False,
+                              header_comment=_header(domain, language))
         catalog.update(template, update_header_comment=False)
         if language == DEFAULT_LANGUAGE:
             _fill_source_language(catalog)

@@ -123,11 +123,12 @@ class SmtpSender:
             raise EmailRejected(f"invalid address or header: {exc}") from exc
         mime["Date"] = format_datetime(utc_now().astimezone(timezone.utc), usegmt=True)
         mime["Message-ID"] = self.message_id(operation_id)
-        mime["Content-Language"] = message.language
         mime["Auto-Submitted"] = "auto-generated"
         # Quoted-printable keeps every line short and ASCII, whatever relay sits in between.
         mime.set_content(message.text, subtype="plain", charset="utf-8", cte="quoted-printable")
         mime.add_alternative(message.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        # After the content: set_content clears every Content-* header.
+        mime["Content-Language"] = message.language
         return mime
 
     def send(self, message: EmailMessage, operation_id: str) -> str:

@@ -120,3 +120,14 @@ def client_ip(req: func.HttpRequest) -> str:
     # Azure's front ends put the client first in X-Forwarded-For (with a port for IPv4).
     forwarded = (req.headers.get("x-forwarded-for") or "").split(",")[0].strip()
     return forwarded.rsplit(":", 1)[0] if forwarded.count(":") == 1 else (forwarded or "unknown")
+
+
+def idempotent(req: func.HttpRequest, scope: str, work: Callable[[], tuple[int, Any, dict[str, str]]]) -> func.HttpResponse:
+    """Run `work` once per Idempotency-Key in `scope` (see shared.idempotency.run_once); a replay says so in a header."""
+    from shared.idempotency import run_once
+    from shared.storage import get_storage
+
+    key = req.headers.get("idempotency-key")
+    fingerprint = [req.method, req.url.split("?")[0], (req.get_body() or b"").decode("utf-8", "replace")]
+    (status, body, headers), replayed = run_once(get_storage(), scope, key, fingerprint, work)
+    return answer(status, body, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
