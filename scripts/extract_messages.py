@@ -31,6 +31,7 @@ from shared.i18n import DEFAULT_LANGUAGE, LOCALES_DIR, SUPPORTED_LANGUAGES  # no
 # Domain -> directories (relative to the repository) whose templates hold its messages.
 DOMAINS: dict[str, tuple[str, ...]] = {
     "emails": ("invite_user/templates",),
+    "agreements": ("attest_agreement/templates",),
 }
 MAPPING_FILE = ROOT / "babel.cfg"
 PROJECT = "invitations"

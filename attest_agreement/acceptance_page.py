@@ -1,0 +1,169 @@
+"""The customer's agreement page (seed 004, direct acceptance): after sign-in, read the agreement, tick the box, submit.
+
+The sign-in, the session cookie and the page frame are the accept-invite feature's (`accept_invite.views`
+sends AgreementAcceptance invitations here after sign-in). This page only adds the agreement step; its own
+strings are the "agreements" gettext domain, the frame's come from the "pages" domain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import azure.functions as func
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from accept_invite import pages
+from accept_invite.views import Reply, Visitor, error, redirect, resolve, signin_url
+from attest_agreement.agreements import AgreementError, AlreadyAccepted, NotAllowedToAccept
+from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
+from invite_user.repository import InvitationStore
+from shared import i18n
+from shared.clock import utc_now
+from shared.customers import Contact, CustomerStore
+from shared.settings import get_settings
+from shared.storage import Storage
+
+PATH = "/api/agreements/accept"
+TEMPLATE = "agreement_accept.html"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+DOMAIN = "agreements"
+AGREEMENT_URL = "https://www.microsoft.com/licensing/docs/customeragreement"
+
+
+def _load(storage: Storage, visitor: Visitor, handle: str | None, now: datetime) -> tuple[Any, Reply | None]:
+    """The invitation and customer of a signed-in invitee, or the reply that explains why not."""
+    h = resolve(handle)
+    if h is None:
+        return None, Reply(404, "not_found.html", language=visitor.language(), session=visitor.session)
+    person = visitor.person
+    if person is None:
+        return None, redirect(signin_url(h))
+    inv = InvitationStore(storage).find_by_link(h)
+    if inv is None:
+        return None, Reply(404, "not_found.html", language=visitor.language(), session=visitor.session)
+    language = visitor.language(inv.language)
+    if not inv.is_for(person.email):
+        return None, Reply(403, "wrong_account.html", {"inv": inv, "signed_in_as": person.email, "another_url": signin_url(h, "another")},
+                           language, session=visitor.session)
+    if inv.kind != InvitationKind.AGREEMENT_ACCEPTANCE or not inv.customer_id:
+        return None, redirect(f"/api/companies/accept?{urlencode({'invitationId': h})}")
+    customer = CustomerStore(storage).customer(inv.customer_id)
+    if customer is None:
+        return None, error("company_gone", visitor, status=404, language=language)
+    return (h, inv, customer, language), None
+
+
+def show(storage: Storage, visitor: Visitor, handle: str | None, *, missing: bool = False, now: datetime | None = None) -> Reply:
+    """GET: the agreement with its checkbox, or, once accepted, who accepted and when."""
+    now = now or utc_now()
+    loaded, reply = _load(storage, visitor, handle, now)
+    if reply is not None:
+        return reply
+    h, inv, customer, language = loaded
+    acceptance = CustomerStore(storage).acceptance(customer.id)
+    if acceptance is None and inv.effective_status(now) != InvitationStatus.PENDING:
+        return redirect(f"/api/companies/new?{urlencode({'invitationId': h})}")  # the page of that state (expired, revoked)
+    context = {"inv": inv, "company": customer, "acceptance": acceptance, "handle": h, "action": PATH, "agreement_url": AGREEMENT_URL,
+               "missing": missing}
+    return Reply(400 if missing else 200, TEMPLATE, context, language, path=PATH, params={"invitationId": h}, session=visitor.session)
+
+
+def submit(storage: Storage, visitor: Visitor, data: dict[str, Any], now: datetime | None = None) -> Reply:
+    """POST: with the session's CSRF token and the box ticked, the agreement is accepted (once), then the page shows it."""
+    from attest_agreement.service import accept_directly
+
+    now = now or utc_now()
+    handle = data.get("invitationId")
+    session = visitor.session
+    if session is None or not session.signed_in or not session.check_csrf(data.get("csrf")):
+        h = resolve(handle)
+        return error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
+    loaded, reply = _load(storage, visitor, handle, now)
+    if reply is not None:
+        return reply
+    h, inv, customer, language = loaded
+    if data.get("accept") != "yes":
+        return show(storage, visitor, h, missing=True, now=now)
+    person = visitor.person
+    assert person is not None
+    try:
+        accept_directly(storage, customer.id, person.actor(), _contact(inv, person.email), invitation=inv)
+    except AlreadyAccepted:
+        pass  # shown as accepted, with who and when
+    except NotAllowedToAccept:
+        return redirect(f"/api/companies/new?{urlencode({'invitationId': h})}")  # the invitation is no longer pending: its page says so
+    except AgreementError:
+        return error("internal", visitor, status=400, language=language)
+    return redirect(f"{PATH}?{urlencode({'invitationId': h})}")
+
+
+def _contact(inv: Invitation, email: str) -> Contact:
+    """The person who accepted: the invitee, as the partner named them, with the account they signed in with."""
+    return Contact(first_name=inv.first_name, last_name=inv.last_name, email=email, language=inv.language)
+
+
+# -- rendering -------------------------------------------------------------------------------------------
+
+
+class _Catalogs:
+    """This page's own catalog first, then the page frame's ("pages")."""
+
+    def __init__(self, language: str) -> None:
+        self.own = i18n.translations(DOMAIN, language)
+        self.frame = i18n.translations(pages.DOMAIN, language)
+
+    def gettext(self, message: str) -> str:
+        text = self.own.gettext(message)
+        return self.frame.gettext(message) if text == message else text
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        text = self.own.ngettext(singular, plural, n)
+        return self.frame.ngettext(singular, plural, n) if text in (singular, plural) else text
+
+
+@cache
+def _environment(language: str) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES_DIR), FileSystemLoader(pages.TEMPLATES_DIR)]),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    catalogs = _Catalogs(language)
+    env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def render(reply: Reply) -> str:
+    s = get_settings()
+    lang = i18n.negotiate([reply.language])
+    values = {
+        "lang": lang, "dir": i18n.text_direction(lang), "platform_name": s.platform_name, "support_email": s.support_email,
+        "support_link": Markup('<a href="mailto:{0}">{0}</a>').format(s.support_email), "docs_url": s.docs_url,
+        "version": s.app_version, "languages": pages.switcher(lang, reply.path, reply.params), "language_name": pages.language_name(lang),
+        "person": reply.session, "csrf": getattr(reply.session, "csrf", None),
+        "date": lambda value: pages.format_date(value, lang), "full_name": lambda first, last: pages.full_name(first, last, lang),
+        **reply.context,
+    }
+    return _environment(lang).get_template(TEMPLATE).render(values)
+
+
+def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
+    """This page's replies are rendered here; the others (errors, redirects, sign-in) by the accept-invite edge."""
+    from accept_invite.web import respond as respond_page
+
+    if reply.template != TEMPLATE:
+        return respond_page(reply, visitor)
+    resp = func.HttpResponse(render(reply), status_code=reply.status, headers=dict(pages.PAGE_HEADERS), mimetype="text/html",
+                             charset="utf-8")
+    for cookie in reply.cookies:
+        resp.headers.add("Set-Cookie", cookie)
+    return resp
+

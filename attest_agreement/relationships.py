@@ -1,0 +1,75 @@
+"""The rules of reseller relationships (DOMAIN.md §2): opening one, removing one (DAP goes, GDAP stays).
+
+DAP (delegated admin privileges) are the partner's broad admin rights on the customer; GDAP (granular
+delegated admin privileges) are role-scoped, time-bound rights granted separately. Removing the
+relationship takes the customer off the partner's list and removes DAP; GDAP is not touched.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.customers import (
+    DelegatedAdminPrivileges,
+    GranularDelegatedAdminPrivileges,
+    RelationshipRole,
+    RelationshipStatus,
+    ResellerRelationship,
+)
+from shared.partners import Partner
+
+
+class RelationshipError(Exception):
+    code = "relationship-error"
+
+
+class GoodFaithDeclarationMissing(RelationshipError):
+    code = "good-faith-declaration-required"
+
+
+class RelationshipNotActive(RelationshipError):
+    code = "relationship-not-active"
+
+
+def open_relationship(customer_id: str, partner: Partner, by: str, now: datetime, *, role: RelationshipRole | None = None,
+                      gdap: GranularDelegatedAdminPrivileges | None = None,
+                      existing: ResellerRelationship | None = None) -> ResellerRelationship:
+    """A new active relationship with DAP, or a removed one made active again (its GDAP is kept).
+
+    The partner who creates or invites is the customer's Reseller (admin rights); an indirect provider named
+    alongside gets role IndirectProvider (it places orders), as accept_invite records them too.
+    """
+    if existing is not None:
+        if existing.status == RelationshipStatus.ACTIVE:
+            return existing
+        existing.status = RelationshipStatus.ACTIVE
+        existing.dap = DelegatedAdminPrivileges(active=True)
+        existing.partner_name = partner.name
+        existing.created_at, existing.created_by = now, by
+        existing.removed_at = existing.removed_by = None
+        if gdap is not None:
+            existing.gdap = gdap
+        return existing
+    return ResellerRelationship(
+        customer_id=customer_id, partner_id=partner.id, partner_name=partner.name, role=role or RelationshipRole.RESELLER,
+        status=RelationshipStatus.ACTIVE, dap=DelegatedAdminPrivileges(active=True),
+        gdap=gdap or GranularDelegatedAdminPrivileges(), created_at=now, created_by=by,
+    )
+
+
+def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool, by: str, now: datetime) -> ResellerRelationship:
+    """Seed 002: the partner declares good faith; DAP is removed, GDAP stays; nobody is notified."""
+    if good_faith_declaration is not True:
+        raise GoodFaithDeclarationMissing(
+            "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith."
+        )
+    if rel.status != RelationshipStatus.ACTIVE:
+        raise RelationshipNotActive("The relationship is removed already.")
+    rel.status = RelationshipStatus.REMOVED
+    rel.removed_at, rel.removed_by = now, by
+    rel.dap = DelegatedAdminPrivileges(active=False, removed_at=now)
+    return rel
+
+
+def is_active(rel: ResellerRelationship | None) -> bool:
+    return rel is not None and rel.status == RelationshipStatus.ACTIVE
