@@ -1,0 +1,170 @@
+"""Inviting colleagues (seed 003): a company user, or the company's partner, invites someone into the company.
+
+The invitation is an ordinary `CompanyUser` invitation with the invitations feature's storage and email path.
+It is kept in the partition of the partner that manages the company (the inviting partner, or for a company
+user the company's reseller), so the partner sees it with the company's other invitations and the expiry timer
+handles it like any other; `createdBy` says which company user sent it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from accept_invite import roles as delegation
+from invite_user import delivery
+from invite_user.api_models import NewInvitation, check_country, check_language, present
+from invite_user.delivery import redeem_url
+from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
+from invite_user.repository import InvitationStore, partner_partition
+from invite_user.service import build_invitation
+from shared.audit import audit
+from shared.clock import utc_now
+from shared.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
+from shared.partner_auth import Caller
+from shared.partners import Partner, PartnerRepository, PartnerType
+from shared.storage import Storage
+
+
+class ColleagueInvitation(BaseModel):
+    """What the inviter fills in (the page's form and the JSON API take the same fields)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    email: EmailStr
+    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
+    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
+    language: str = Field(default="en", max_length=35)
+    country_region: str = Field(alias="countryRegion", min_length=2, max_length=2)
+    roles: list[BusinessCenterRole] = Field(min_length=1, max_length=6)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, v: str) -> str:
+        return check_language(v)
+
+    @field_validator("country_region")
+    @classmethod
+    def _country(cls, v: str) -> str:
+        return check_country(v)  # type: ignore[return-value]
+
+    @field_validator("roles")
+    @classmethod
+    def _unique(cls, v: list[BusinessCenterRole]) -> list[BusinessCenterRole]:
+        return list(dict.fromkeys(v))
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if any(ord(c) < 32 for c in v) or "<" in v or ">" in v:
+            raise ValueError("must not contain control characters or < >")
+        return v
+
+
+@dataclass(frozen=True)
+class Inviter:
+    """Who invites: a company user (with their roles) or a partner agent acting with delegated admin rights."""
+
+    name: str
+    email: str
+    subject: str
+    roles: tuple[str, ...] = ()
+    partner: Caller | None = None
+
+    @property
+    def display(self) -> str:
+        return self.name or self.email
+
+
+class ColleagueError(Exception):
+    """Why the invitation was not sent; `code` is stable (page reason / problem type)."""
+
+    def __init__(self, code: str, detail: str, *, status: int, roles: list[str] | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.status = status
+        self.roles = roles or []
+
+
+def company_user_inviter(storage: Storage, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
+    """The signed-in person as an inviter of this company: 404 when no such company, 403 when not allowed."""
+    customers = CustomerStore(storage)
+    customer = customers.customer(customer_id)
+    if customer is None:
+        raise ColleagueError("company-not-found", "No such company.", status=404)
+    user = customers.user(customer_id, normalize_email(email))
+    if user is None or not delegation.may_invite(user.roles):
+        raise ColleagueError("not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.",
+                             status=403)
+    display = name or " ".join(p for p in (user.first_name, user.last_name) if p)
+    return customer, Inviter(name=display, email=user.email, subject=subject, roles=tuple(user.roles))
+
+
+def session_inviter(storage: Storage, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
+    """A signed-in company user calling the JSON API from the browser: the session plus its CSRF token (X-CSRF-Token)."""
+    if session is None or not session.signed_in:
+        raise ColleagueError("unauthorized", "Sign in first (a session cookie or a bearer token is required).", status=401)
+    if not session.check_csrf(csrf):
+        raise ColleagueError("csrf", "The X-CSRF-Token header does not match this session.", status=403)
+    return company_user_inviter(storage, customer_id, session.email, session.name or "", session.subject or "")
+
+
+# A partner with delegated admin rights on the company may give any role (the Account manager row of the table).
+PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
+
+
+def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
+    """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
+    customers = CustomerStore(storage)
+    customer = customers.customer(customer_id)
+    rel = customers.relationship(customer_id, caller.partner_id) if customer else None
+    # Another partner's customer is "not found": whether it exists is not the caller's business.
+    if customer is None or rel is None or rel.status != RelationshipStatus.ACTIVE:
+        raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
+    if rel.role != RelationshipRole.RESELLER or not rel.dap.active or "AdminAgent" not in caller.roles:
+        raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
+                             status=403)
+    return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
+
+
+def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) -> Partner:
+    if inviter.partner is not None:
+        partner = PartnerRepository(storage).find(inviter.partner.partner_id)
+        if partner is not None:
+            return partner
+    rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
+    rels.sort(key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.created_at))
+    if not rels:
+        raise ColleagueError("no-partner", "This company has no partner to send invitations on its behalf.", status=409)
+    found = PartnerRepository(storage).find(rels[0].partner_id)
+    # A partner record removed from the platform still names the partition its invitations live in.
+    return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
+
+
+def invite(storage: Storage, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
+    """Create the CompanyUser invitation and queue its email in the invitee's preferred language."""
+    refused = delegation.refused(inviter.roles, [r.value for r in body.roles])
+    if refused:
+        raise ColleagueError("role-not-grantable", f"Your role cannot give: {', '.join(refused)}.", status=403, roles=refused)
+    if CustomerStore(storage).user(customer.id, normalize_email(str(body.email))) is not None:
+        raise ColleagueError("already-a-user", f"{body.email} is a user of {customer.name} already.", status=409)
+    partner = _managing_partner(storage, customer, inviter)
+    new = NewInvitation(
+        email=body.email, first_name=body.first_name, last_name=body.last_name, language=body.language,
+        country_region=body.country_region, kind=InvitationKind.COMPANY_USER, roles=body.roles,
+        company=CompanyData(name=customer.name), customer_id=customer.id,
+    )
+    caller = inviter.partner or Caller(partner_id=partner.id, roles=frozenset(), name=inviter.name, email=inviter.email,
+                                       subject=inviter.subject)
+    inv, raw_id = build_invitation(caller, partner, None, new)
+    if inviter.partner is None:
+        inv.created_by = {**inv.created_by, "customerId": customer.id, "companyUser": inviter.email}
+        inv.inviter_name = inviter.display
+    record = audit(partner_partition(inv.partner_id), "invitation.created", inviter.display,
+                   after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status,
+                          "roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"},
+                   customer_id=customer.id)
+    InvitationStore(storage).create(inv, record)
+    delivery.queue_emails(storage, [(inv, raw_id)])
+    return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())

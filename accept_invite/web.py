@@ -1,0 +1,114 @@
+"""The HTTP edge of the customer's pages: who is visiting, form bodies, and turning a `Reply` into a response.
+
+`page` maps every failure to a localized error page, so a person never sees a traceback or problem+json.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import azure.functions as func
+
+from accept_invite import pages, sessions
+from accept_invite.views import Reply, Visitor, error
+from shared import i18n
+from shared.problems import Problem
+from shared.settings import get_settings
+from shared.storage import MalformedRow, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 64 * 1024
+MULTI_VALUED = frozenset({"roles"})
+
+
+def visitor_of(req: func.HttpRequest) -> Visitor:
+    cookies = sessions.read_cookies(req.headers.get("cookie"))
+    try:
+        settings = get_settings()
+        session = sessions.decode(cookies.get(sessions.cookie_name(settings)), settings)
+    except RuntimeError:
+        log.error("SESSION_SECRET is not set: every visitor is treated as signed out")
+        session = None
+    return Visitor(
+        session=session, lang_query=req.params.get("lang"), lang_cookie=cookies.get(sessions.LANGUAGE_COOKIE),
+        accept=i18n.parse_accept_language(req.headers.get("accept-language")),
+    )
+
+
+def form_of(req: func.HttpRequest) -> dict[str, Any]:
+    """An application/x-www-form-urlencoded body (one value per field, a list for multi-valued ones)."""
+    raw = (req.get_body() or b"")[:MAX_FORM_BYTES].decode("utf-8", "replace")
+    parsed = parse_qs(raw, keep_blank_values=True, max_num_fields=100)
+    return {k: (v if k in MULTI_VALUED else v[0]) for k, v in parsed.items()}
+
+
+def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
+    headers = dict(pages.PAGE_HEADERS)
+    body: bytes | str = b""
+    mimetype = "text/html"
+    if reply.location:
+        headers["Location"] = reply.location
+    elif reply.data is not None:
+        body, mimetype = json.dumps(reply.data, ensure_ascii=False), "application/json"
+    elif reply.template:
+        body = pages.render(reply.template, reply.language, path=reply.path, params=reply.params, person=reply.session, **reply.context)
+    resp = func.HttpResponse(body, status_code=reply.status, headers=headers, mimetype=mimetype, charset="utf-8")
+    for cookie in reply.cookies:
+        resp.headers.add("Set-Cookie", cookie)
+    chosen = _switcher_choice(visitor.lang_query)
+    if chosen and chosen != visitor.lang_cookie:
+        resp.headers.add("Set-Cookie", sessions.language_cookie(chosen))
+    return resp
+
+
+def _switcher_choice(value: str | None) -> str | None:
+    if not value:
+        return None
+    return next((tag for tag in i18n.SUPPORTED_LANGUAGES if tag.lower() == value.strip().lower()), None)
+
+
+def page(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Errors become a page in the visitor's language: 503 when storage is down, 429 when throttled, else 500."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return handler(req)
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable on %s: %s", req.url, exc)
+            return _error_page(req, "unavailable", 503, {"Retry-After": "5"})
+        except Problem as problem:
+            if problem.status == 429:
+                return _error_page(req, "too_many", 429, problem.headers)
+            log.error("problem on a page %s: %s", req.url, problem.detail)
+            return _error_page(req, "internal", problem.status if problem.status >= 400 else 500)
+        except MalformedRow:
+            log.exception("malformed stored row on %s", req.url)
+            return _error_page(req, "internal", 500)
+        except Exception:
+            log.exception("unhandled error on %s", req.url)
+            return _error_page(req, "internal", 500)
+
+    return wrapper
+
+
+def _error_page(req: func.HttpRequest, kind: str, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    try:
+        visitor = visitor_of(req)
+    except Exception:
+        visitor = Visitor()
+    try:
+        resp = respond(error(kind, visitor, status=status), visitor)
+    except Exception:
+        log.exception("the error page itself failed")
+        resp = func.HttpResponse("Service temporarily unavailable. Please try again later.", status_code=status,
+                                 headers=dict(pages.PAGE_HEADERS), mimetype="text/plain")
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp

@@ -1,0 +1,160 @@
+"""Sign-in on real storage with a stand-in MSAL client: the flow waits server-side under its state, is used
+once, the right account gets a session cookie (no tokens in it), a wrong account gets a page and no session."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from accept_invite import functions, sessions, signin
+from accept_invite.signin import FLOW_LIFETIME, FlowStore, delete_stale_flows
+from invite_user.invitations import InvitationStatus
+from shared.clock import utc_now
+from tests.support.accept_invite import FakeAuthClient, get_request, invite, register_partners, reload, state_of, text_of
+
+
+@pytest.fixture
+def idp(storage, monkeypatch):
+    register_partners(storage)
+    client = FakeAuthClient()
+    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
+    return client
+
+
+def _start(raw, mode="signin"):
+    resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw, "mode": mode}))
+    assert resp.status_code == 302, resp.get_body()
+    return resp.headers["Location"]
+
+
+def _callback(state, **extra):
+    return functions.finish_sign_in(get_request("auth/callback", {"code": "abc", "state": state, **extra}))
+
+
+def test_start_keeps_the_flow_server_side_and_sends_only_the_state(storage, idp):
+    inv, raw = invite(storage)
+    location = _start(raw)
+    state = state_of(location)
+    assert len(state) >= 40
+    row = FlowStore(storage).get(f"f|{state[:2]}", state)
+    assert row is not None and row.flow["code_verifier"] and row.link_hash == inv.link_hash
+    assert idp.started[-1]["login_hint"] == "hanna@contoso.example"
+    assert idp.started[-1]["scopes"] == ["email"]
+    assert idp.started[-1]["redirect_uri"] == "http://localhost:7071/api/auth/callback"
+    assert "prompt" not in idp.started[-1]
+
+
+def test_get_started_asks_the_provider_to_create_an_account(storage, idp):
+    _, raw = invite(storage)
+    _start(raw, "create")
+    assert idp.started[-1]["prompt"] == "create" and idp.started[-1]["login_hint"] == "hanna@contoso.example"
+    _start(raw, "another")
+    assert idp.started[-1]["prompt"] == "select_account"
+
+
+def test_the_right_account_gets_a_session_and_the_company_form(storage, idp):
+    inv, raw = invite(storage)
+    resp = _callback(state_of(_start(raw)))
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == f"/api/companies/new?invitationId={inv.link_hash}"
+    cookie = next(c for c in resp.headers.get_all("Set-Cookie") if c.startswith("accept_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=1800" in cookie
+    assert "Secure" not in cookie  # http://localhost only
+    assert "secret-token" not in cookie
+    session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
+    assert session is not None and session.email == "hanna@contoso.example"
+    assert reload(storage, inv).status == InvitationStatus.PENDING  # signing in consumes nothing
+
+
+def test_email_matching_ignores_case_and_unicode_form(storage, idp):
+    inv, raw = invite(storage)
+    idp.email = "HANNA@Contoso.Example"
+    assert _callback(state_of(_start(raw))).status_code == 303
+
+
+def test_a_wrong_account_gets_a_page_no_session_and_the_invitation_waits(storage, idp):
+    inv, raw = invite(storage, language="en")
+    idp.email = "someone.else@contoso.example"
+    resp = _callback(state_of(_start(raw)))
+    assert resp.status_code == 403
+    text = text_of(resp)
+    assert "You signed in as someone.else@contoso.example, but this invitation is for hanna@contoso.example." in text
+    assert f"invitationId={inv.link_hash}&amp;mode=another" in resp.get_body().decode()
+    assert not [c for c in resp.headers.get_all("Set-Cookie") if c.startswith("accept_session=")]
+    assert reload(storage, inv).status == InvitationStatus.PENDING
+    # then the right account, from the page's button, still works
+    idp.email = "hanna@contoso.example"
+    again = functions.start_sign_in(get_request("auth/signin", {"invitationId": inv.link_hash, "mode": "another"}))
+    assert _callback(state_of(again.headers["Location"])).status_code == 303
+
+
+def test_a_state_is_used_once(storage, idp):
+    _, raw = invite(storage, language="en")
+    state = state_of(_start(raw))
+    assert _callback(state).status_code == 303
+    replay = _callback(state)
+    assert replay.status_code == 400 and "Your sign-in took too long" in text_of(replay)
+
+
+def test_unknown_state_and_cancelled_sign_in_have_their_pages(storage, idp):
+    _, raw = invite(storage, language="en")
+    assert "Your sign-in took too long" in text_of(_callback("x" * 43))
+    cancelled = _callback(state_of(_start(raw)), error="access_denied", error_description="user cancelled")
+    assert cancelled.status_code == 200 and "Sign-in was cancelled" in text_of(cancelled)
+    assert "/api/auth/signin?invitationId=" in cancelled.get_body().decode()
+
+
+def test_a_flow_older_than_ten_minutes_is_refused_and_swept(storage, idp, fixed_clock):
+    _, raw = invite(storage, language="en")
+    old = state_of(_start(raw))
+    fixed_clock.advance(minutes=5)
+    fresh = state_of(_start(raw))
+    fixed_clock.advance(minutes=6)
+    assert "Your sign-in took too long" in text_of(_callback(old))  # read, found stale, and deleted
+    state_of(_start(raw))
+    fixed_clock.advance(minutes=5)
+    assert delete_stale_flows(storage, utc_now()) == 1  # `fresh` is past its ten minutes; the newest is not
+    assert FlowStore(storage).get(f"f|{fresh[:2]}", fresh) is None
+    assert len(FlowStore(storage).query_all("expires gt @now", {"now": int((utc_now() - timedelta(seconds=1)).timestamp())})) == 1
+    assert FLOW_LIFETIME == timedelta(minutes=10)
+
+
+def test_an_accepted_invitation_signs_in_to_the_welcome_page(storage, idp):
+    from accept_invite import companies
+    from accept_invite.company_form import check, prefill
+
+    inv, raw = invite(storage)
+    form, _ = check(prefill(inv.company))
+    customer_id = companies.create_company(storage, inv.link_hash, companies.Person("hanna@contoso.example"), form)
+    resp = _callback(state_of(_start(raw)))
+    assert resp.headers["Location"] == f"/api/companies/{customer_id}/welcome"
+
+
+def test_secure_cookie_outside_localhost(settings, monkeypatch):
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://invitations.example.com")
+    reset_settings()
+    cookie = sessions.set_cookie(sessions.Session(email="a@b.c"))
+    assert cookie.startswith("__Host-accept_session=") and "; Secure" in cookie and "Path=/" in cookie
+
+
+def test_provider_down_is_a_page_and_nothing_changes(storage, idp, monkeypatch):
+    import requests
+
+    inv, raw = invite(storage, language="en")
+
+    def down(*a, **k):
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(idp, "initiate_auth_code_flow", down)
+    resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}))
+    assert resp.status_code == 503 and "We can't continue right now" in text_of(resp)
+    assert FlowStore(storage).query_all("PartitionKey ge 'f|'") == []
+    monkeypatch.undo()
+    monkeypatch.setattr(signin, "auth_client", lambda settings=None: idp)
+    state = state_of(_start(raw))
+    monkeypatch.setattr(idp, "acquire_token_by_auth_code_flow", down)
+    assert _callback(state).status_code == 503
+    assert reload(storage, inv).status == InvitationStatus.PENDING

@@ -1,0 +1,207 @@
+"""The customer's pages: every message translated in all twelve languages, every page renders in each of
+them, and the pages' security rules (no inline code, strict CSP) hold."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from accept_invite import pages
+from accept_invite.company_form import REASONS, Reason
+from invite_user.invitations import Address, CompanyData, Invitation, link_hash
+from shared import i18n
+from shared.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _extract() -> set[str]:
+    """The "pages" messages, extracted the way scripts/extract_messages.py does (babel.cfg, the templates)."""
+    with (ROOT / "babel.cfg").open(encoding="utf-8") as fp:
+        methods, options = parse_mapping_cfg(fp)
+    catalog = Catalog(domain="pages")
+    for filename, lineno, message, _comments, context in extract_from_dir(str(ROOT / "accept_invite" / "templates"), methods, options,
+                                                                         keywords=DEFAULT_KEYWORDS):
+        catalog.add(message, None, [(filename, lineno)], context=context)
+    return {m.id for m in catalog if m.id}
+
+
+MESSAGES = _extract()
+
+
+def _catalog(language: str) -> Catalog:
+    with (LOCALES_DIR / language / "LC_MESSAGES" / "pages.po").open("rb") as fp:
+        return read_po(fp, locale=language.replace("-", "_"), domain="pages")
+
+
+def test_messages_were_found():
+    assert len(MESSAGES) > 120
+    assert {"Create company", "Get started now", "Fill in this field.", "Account manager"} <= MESSAGES
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_catalog_translates_every_message_with_the_same_placeholders(language):
+    catalog = _catalog(language)
+    problems = []
+    for msgid in sorted(MESSAGES):
+        message = catalog.get(msgid)
+        if message is None or not message.string or message.fuzzy:
+            problems.append(f"missing: {msgid!r}")
+            continue
+        if sorted(set(PLACEHOLDER.findall(msgid))) != sorted(set(PLACEHOLDER.findall(message.string))):
+            problems.append(f"placeholders differ: {msgid!r} -> {message.string!r}")
+        if "%" in PLACEHOLDER.sub("", message.string):
+            problems.append(f"bare %: {message.string!r}")
+    stale = {m.id for m in catalog if m.id} - MESSAGES
+    assert not problems, "\n".join(problems)
+    assert not stale, f"entries no source uses any more: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("language", [lang for lang in SUPPORTED_LANGUAGES if lang != "en"])
+def test_translations_are_not_english(language):
+    catalog = _catalog(language)
+    same = [m.id for m in catalog if m.id and m.string == m.id and len(m.id) > 12 and "%(" not in m.id]
+    assert len(same) <= 2, same
+
+
+def _invitation(**changes) -> Invitation:
+    now = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
+    values = dict(
+        link_hash=link_hash("6a3c0a1e-8f57-4b4e-9d1f-0c2d3e4f5a6b"), partner_id="p", kind="CustomerOnboarding", email="hanna@contoso.example",
+        email_normalized="hanna@contoso.example", first_name="Hanna", last_name="Schmidt", language="de", country_region="DE",
+        company=CompanyData(name="Contoso", address=Address(line1="Hauptstraße 1", city="Berlin", postal_code="10115")),
+        expires_in_days=60, expires_at=now + timedelta(days=60), created_at=now, updated_at=now, created_by={"email": "anna@partner.example"},
+        inviter_name="Anna Agent", partner_name="Contoso Partner", indirect_provider_name="Fabrikam", message="Hello <b>there</b>",
+        accepted_at=now,
+    )
+    values.update(changes)
+    return Invitation(**values)
+
+
+class _Company:
+    id, name = "c-1", "Contoso GmbH"
+
+
+class _User:
+    first_name, last_name, email, roles = "Hanna", "Schmidt", "hanna@contoso.example", ["AccountManager"]
+
+
+def _contexts():
+    inv = _invitation()
+    user = _User()
+    fields = [{"name": "name", "label": "Company name", "value": "", "required": True, "max_length": 200, "autocomplete": "organization",
+               "type": "text", "options": [], "reason": "Fill in this field."},
+              {"name": "country", "label": "Country", "value": "DE", "required": True, "max_length": 2, "autocomplete": "country",
+               "type": "select", "options": [("DE", "Germany")], "reason": ""}]
+    from invite_user.invitations import BusinessCenterRole
+
+    return {
+        "landing.html": {"inv": inv, "signin_url": "/s", "create_url": "/c"},
+        "not_found.html": {},
+        "expired.html": {"inv": inv, "contact_email": "anna@partner.example", "anonymous_csrf": "t"},
+        "revoked.html": {"inv": inv, "contact_email": None},
+        "accepted.html": {"inv": inv, "signin_url": "/s"},
+        "wrong_account.html": {"inv": inv, "signed_in_as": "eve@contoso.example", "another_url": "/a"},
+        "signin_error.html": {"reason": "cancelled", "retry_url": "/r"},
+        "error.html": {"kind": "unavailable", "retry_url": None},
+        "signed_out.html": {},
+        "resend_received.html": {"invalid": False},
+        "company_form.html": {"inv": inv, "handle": "h", "fields": fields, "valid": False, "submitted": True},
+        "confirm.html": {"inv": _invitation(kind="ResellerRelationship"), "company": _Company(), "handle": "h", "roles": ["ReportViewer"]},
+        "welcome.html": {"company": _Company(), "user": user, "base": "/api/companies/c-1", "partners": []},
+        "profile.html": {"company": _Company(), "user": user, "base": "/b", "rows": [("Name", "Contoso")]},
+        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [user], "may_invite": True},
+        "agreements.html": {"company": _Company(), "user": user, "base": "/b", "acceptance": None},
+        "invite_colleague.html": {"company": _Company(), "base": "/b", "fields": fields, "errors": {"roles": "x"},
+                                  "all_roles": list(BusinessCenterRole), "grantable": [BusinessCenterRole.REPORT_VIEWER],
+                                  "chosen_roles": [], "submission_id": "s"},
+        "invited.html": {"company": _Company(), "base": "/b", "email": "max@contoso.example", "expires_at": datetime(2027, 1, 1)},
+    }
+
+
+def test_every_page_template_has_a_context_here():
+    templates = {p.name for p in (ROOT / "accept_invite" / "templates").glob("*.html") if not p.name.startswith("_")}
+    assert templates == set(_contexts())
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_page_renders_in_every_language(language):
+    for template, context in _contexts().items():
+        html = pages.render(template, language, **context)
+        assert f'<html lang="{language}" dir="ltr">' in html, template
+        assert "<script>" not in html and not re.search(r"<[^>]+\sstyle\s*=", html), template
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), f"inline event handler in {template}"
+
+
+def test_user_text_is_escaped():
+    html = pages.render("landing.html", "en", inv=_invitation(), signin_url="/s", create_url="/c")
+    assert "Hello &lt;b&gt;there&lt;/b&gt;" in html
+
+
+def test_names_follow_the_language_order():
+    html = pages.render("landing.html", "hu", inv=_invitation(), signin_url="/s", create_url="/c")
+    assert "Üdvözöljük, Schmidt Hanna!" in html
+    assert "Willkommen, Hanna Schmidt!" in pages.render("landing.html", "de", inv=_invitation(), signin_url="/s", create_url="/c")
+
+
+PARAMS = {"max": 20, "country": "DE", "example": "10115", "prefix": "DE", "roles": "A, B", "email": "a@contoso.example"}
+PAGE_CODES = ("email", "language", "roles", "role_not_grantable", "already_a_user")  # the colleague form's own reasons
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_every_reason_reads_in_every_language(language):
+    for code in (*REASONS, *PAGE_CODES):
+        text = pages.reason_text(Reason(code, PARAMS), language)
+        assert text and "%(" not in text and "&lt;" not in text
+    german = pages.reason_text(Reason("postal_code_format", {"country": "DE", "example": "10115"}), "ko")
+    assert "독일" in german  # the country's name in the page's language
+
+
+def test_every_reason_code_has_its_own_sentence():
+    fallback = pages.reason_text(Reason("required", {}), "en")
+    for code in (*REASONS, *PAGE_CODES):
+        if code != "required":
+            assert pages.reason_text(Reason(code, PARAMS), "en") != fallback, code
+    assert pages.reason_text(Reason("characters", {}), "en") == "Remove the special characters (such as < > or line breaks)."
+
+
+def test_labels_and_roles_in_every_language():
+    from accept_invite.company_form import FIELDS
+    from invite_user.invitations import BusinessCenterRole
+
+    for language in SUPPORTED_LANGUAGES:
+        labels = [pages.field_label(f.name, language) for f in FIELDS]
+        assert len(set(labels)) == len(FIELDS) and all(labels)
+        roles = [pages.role_label(r.value, language) for r in BusinessCenterRole]
+        assert len(set(roles)) == len(BusinessCenterRole) and not set(roles) & {r.value for r in BusinessCenterRole}
+        assert all(pages.role_description(r.value, language) for r in BusinessCenterRole)
+    assert pages.role_label("AccountManager", "de") == "Kontomanager"
+
+
+def test_language_switcher_lists_all_languages_in_their_own_names():
+    links = pages.switcher("ja", "/api/InviteUser", {"invitationId": "x", "lang": "de"})
+    assert [item["code"] for item in links] == list(i18n.SUPPORTED_LANGUAGES)
+    assert {item["name"] for item in links} >= {"Deutsch", "日本語", "한국어", "Magyar", "Polski"}
+    assert links[0]["url"] == "/api/InviteUser?invitationId=x&lang=en"
+    assert [item["code"] for item in links if item["current"]] == ["ja"]
+
+
+def test_content_security_policy_allows_no_inline_code():
+    csp = pages.CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert pages.PAGE_HEADERS["X-Frame-Options"] == "DENY" and pages.PAGE_HEADERS["Referrer-Policy"] == "no-referrer"
+
+
+def test_only_the_listed_assets_are_served():
+    assert pages.asset("pages.js")[1] == "text/javascript"
+    assert pages.asset("pages.css")[1] == "text/css"
+    assert pages.asset("../views.py") is None and pages.asset("sessions.py") is None
