@@ -332,6 +332,14 @@ def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply
         customer_id = companies.accept_existing(storage, h, visitor.person)
     except companies.AcceptError as exc:
         return _accept_error(exc, visitor, h)
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and inv.ask_agreement_acceptance:
+        # "New relationship" carrying the agreement (seed 004): one step accepts both; the page said so.
+        from attest_agreement.service import AlreadyAccepted, accept_directly
+
+        try:
+            accept_directly(storage, customer_id, visitor.person.actor(), invitation=inv)
+        except AlreadyAccepted:
+            pass
     return redirect(f"/api/companies/{customer_id}/welcome")
 
 

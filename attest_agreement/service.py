@@ -91,7 +91,7 @@ def _problem(exc: AgreementError, field: str | None = None) -> Problem:
 
 
 def partner_of(storage: Storage, caller: Caller) -> Partner:
-    return invitations._partner(storage, caller)
+    return invitations.partner_of(storage, caller)
 
 
 def _by(caller: Caller, partner: Partner) -> dict[str, str]:
@@ -180,7 +180,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
             agreements.check_may_attest(partner)
         except AgreementError as exc:
             raise _problem(exc) from exc
-    provider = invitations._resolve_provider(storage, partner, body.indirect_provider_id)
+    provider = invitations.resolve_provider(storage, partner, body.indirect_provider_id)
     now = utc_now()
     store = CustomerStore(storage)
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())

@@ -151,5 +151,11 @@ def expire_invitations(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("expiry timer is running late (past_due)")
-    result = expiry.sweep(get_storage())
-    log.info("expiry sweep: %s partners, %s due, %s expired", result.partners, result.due, result.expired)
+    from accept_invite.signin import delete_stale_flows
+
+    storage = get_storage()
+    result = expiry.sweep(storage)
+    # The same clean-up round removes sign-in flows nobody finished (they live ten minutes).
+    flows = delete_stale_flows(storage)
+    log.info("expiry sweep: %s partners, %s due, %s expired; %s stale sign-in flows deleted",
+             result.partners, result.due, result.expired, flows)

@@ -34,7 +34,7 @@ def actor(caller: Caller) -> dict[str, str]:
     return {"partnerId": caller.partner_id, "name": caller.name, "email": caller.email, "subject": caller.subject}
 
 
-def _partner(storage: Storage, caller: Caller) -> Partner:
+def partner_of(storage: Storage, caller: Caller) -> Partner:
     partner = PartnerRepository(storage).find(caller.partner_id)
     if partner is None:
         raise Problem(
@@ -44,7 +44,7 @@ def _partner(storage: Storage, caller: Caller) -> Partner:
     return partner
 
 
-def _resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:
+def resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:
     """The indirect provider named on the invitation: a reseller's own provider unless another is given."""
     provider_id = requested or (partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None)
     if not provider_id:
@@ -97,8 +97,8 @@ def _created_record(inv: Invitation, caller: Caller) -> Any:
 
 
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> dict[str, Any]:
-    partner = _partner(storage, caller)
-    provider = _resolve_provider(storage, partner, body.indirect_provider_id)
+    partner = partner_of(storage, caller)
+    provider = resolve_provider(storage, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
     InvitationStore(storage).create(inv, _created_record(inv, caller))
     if body.send_email:
@@ -108,13 +108,13 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> dict[str, A
 
 def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One result per row; a bad row never sinks the others. Rows are batched per partition."""
-    partner = _partner(storage, caller)
+    partner = partner_of(storage, caller)
     results: list[dict[str, Any]] = [{} for _ in rows]
     pending: list[tuple[int, Invitation, str, bool]] = []
     for i, row in enumerate(rows):
         try:
             body = NewInvitation.model_validate(row)
-            provider = _resolve_provider(storage, partner, body.indirect_provider_id)
+            provider = resolve_provider(storage, partner, body.indirect_provider_id)
         except ValidationError as exc:
             results[i] = {"index": i, "status": "invalid", "errors": pydantic_errors(exc)}
             continue

@@ -32,6 +32,7 @@ from shared.i18n import DEFAULT_LANGUAGE, LOCALES_DIR, SUPPORTED_LANGUAGES  # no
 DOMAINS: dict[str, tuple[str, ...]] = {
     "emails": ("invite_user/templates",),
     "agreements": ("attest_agreement/templates",),
+    "pages": ("accept_invite/templates",),
 }
 MAPPING_FILE = ROOT / "babel.cfg"
 PROJECT = "invitations"

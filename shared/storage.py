@@ -329,11 +329,15 @@ class Repository(Generic[M]):
         return row
 
     def delete(self, pk: str, rk: str, etag: str | None = None) -> None:
+        """Delete a row; gone already is fine, unless an ETag said which version must be deleted."""
         try:
             if etag:
                 self._client().delete_entity(pk, rk, etag=etag, match_condition=MatchConditions.IfNotModified)
             else:
                 self._client().delete_entity(pk, rk)
+        except ResourceNotFoundError as exc:
+            if etag:
+                raise ConcurrencyConflict(str(exc)) from exc
         except AzureError as exc:
             raise _translate(exc) from exc
 
