@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
 from invite_user import delivery
-from invite_user.api_models import NewInvitation, check_country, check_language, present
+from invite_user.api_models import Invitee, NewInvitation, present
 from invite_user.delivery import redeem_url
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from invite_user.repository import InvitationStore, partner_partition
@@ -28,26 +28,11 @@ from shared.partners import Partner, PartnerRepository, PartnerType
 from shared.storage import Storage
 
 
-class ColleagueInvitation(BaseModel):
+class ColleagueInvitation(Invitee):
     """What the inviter fills in (the page's form and the JSON API take the same fields)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
-    email: EmailStr
-    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
-    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
-    language: str = Field(default="en", max_length=35)
-    country_region: str = Field(alias="countryRegion", min_length=2, max_length=2)
     roles: list[BusinessCenterRole] = Field(min_length=1, max_length=6)
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, v: str) -> str:
-        return check_language(v)
-
-    @field_validator("country_region")
-    @classmethod
-    def _country(cls, v: str) -> str:
-        return check_country(v)  # type: ignore[return-value]
 
     @field_validator("roles")
     @classmethod

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from babel import Locale
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from accept_invite.company_form import Reason
@@ -46,20 +46,9 @@ PAGE_HEADERS = {
 _FAMILY_FIRST = ("ja", "ko", "zh-Hant", "zh-Hans", "hu")
 
 
-@cache
 def _environment(language: str) -> Environment:
-    # One environment per language: installing translations per render on a shared one is not thread-safe.
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-        extensions=["jinja2.ext.i18n"],
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_translations(i18n.translations(DOMAIN, language), newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return i18n.template_environment((TEMPLATES_DIR,), (DOMAIN,), language, html=True)
+
 
 
 def _texts(language: str) -> Any:

@@ -8,13 +8,12 @@ strings are the "agreements" gettext domain, the frame's come from the "pages" d
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import azure.functions as func
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup
 
 from accept_invite import pages
@@ -110,35 +109,9 @@ def _contact(inv: Invitation, email: str) -> Contact:
 # -- rendering -------------------------------------------------------------------------------------------
 
 
-class _Catalogs:
-    """This page's own catalog first, then the page frame's ("pages")."""
-
-    def __init__(self, language: str) -> None:
-        self.own = i18n.translations(DOMAIN, language)
-        self.frame = i18n.translations(pages.DOMAIN, language)
-
-    def gettext(self, message: str) -> str:
-        text = self.own.gettext(message)
-        return self.frame.gettext(message) if text == message else text
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str:
-        text = self.own.ngettext(singular, plural, n)
-        return self.frame.ngettext(singular, plural, n) if text in (singular, plural) else text
-
-
-@cache
 def _environment(language: str) -> Environment:
-    env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(TEMPLATES_DIR), FileSystemLoader(pages.TEMPLATES_DIR)]),
-        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.policies["ext.i18n.trimmed"] = True
-    catalogs = _Catalogs(language)
-    env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return i18n.template_environment((TEMPLATES_DIR, pages.TEMPLATES_DIR), (DOMAIN, pages.DOMAIN), language, html=True)
+
 
 
 def render(reply: Reply) -> str:

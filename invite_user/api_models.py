@@ -50,22 +50,14 @@ class _Api(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
-class NewInvitation(_Api):
+class Invitee(_Api):
+    """The person invited: the same fields and rules wherever someone is invited (partner API, colleagues)."""
+
     email: EmailStr
     first_name: str = Field(alias="firstName", min_length=1, max_length=100)
     last_name: str = Field(alias="lastName", min_length=1, max_length=100)
     language: str = Field(default="en", max_length=35)
     country_region: str = Field(alias="countryRegion", min_length=2, max_length=2)
-    kind: InvitationKind = InvitationKind.CUSTOMER_ONBOARDING
-    roles: list[BusinessCenterRole] = Field(default_factory=list, max_length=6)
-    company: CompanyData = Field(default_factory=CompanyData)
-    agreement: AgreementRef | None = None
-    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId", max_length=100)
-    message: str | None = Field(default=None, max_length=2000)
-    send_email: bool = Field(default=True, alias="sendEmail")
-    expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
-    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
 
     @field_validator("language")
     @classmethod
@@ -76,6 +68,26 @@ class NewInvitation(_Api):
     @classmethod
     def _country(cls, v: str) -> str:
         return check_country(v)  # type: ignore[return-value]
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _printable(cls, v: str) -> str:
+        if any(ord(c) < 32 for c in v):
+            raise ValueError("must not contain control characters")
+        return v
+
+
+class NewInvitation(Invitee):
+    kind: InvitationKind = InvitationKind.CUSTOMER_ONBOARDING
+    roles: list[BusinessCenterRole] = Field(default_factory=list, max_length=6)
+    company: CompanyData = Field(default_factory=CompanyData)
+    agreement: AgreementRef | None = None
+    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId", max_length=100)
+    message: str | None = Field(default=None, max_length=2000)
+    send_email: bool = Field(default=True, alias="sendEmail")
+    expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
+    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
 
     @field_validator("roles")
     @classmethod
@@ -90,13 +102,6 @@ class NewInvitation(_Api):
         check_country(v.country)
         if v.address:
             check_country(v.address.country)
-        return v
-
-    @field_validator("first_name", "last_name")
-    @classmethod
-    def _printable(cls, v: str) -> str:
-        if any(ord(c) < 32 for c in v):
-            raise ValueError("must not contain control characters")
         return v
 
     @model_validator(mode="after")

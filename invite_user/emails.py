@@ -30,11 +30,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 
 from shared import i18n
 from shared.email import EmailMessage
@@ -83,21 +82,9 @@ class RenderedEmail:
         )
 
 
-@cache
 def _environment(language: str) -> Environment:
-    # One environment per language with its translations installed once: installing them per render on
-    # a shared environment would let two concurrent renders swap each other's language mid-template.
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
-        extensions=["jinja2.ext.i18n"],
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.policies["ext.i18n.trimmed"] = True
-    env.install_gettext_translations(i18n.translations(DOMAIN, language), newstyle=True)  # type: ignore[attr-defined]
-    return env
+    return i18n.template_environment((TEMPLATES_DIR,), (DOMAIN,), language, html=False)
+
 
 
 def render_email(kind: str, language: str | None, context: Mapping[str, Any]) -> RenderedEmail:

@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date as _babel_format_date
@@ -192,3 +193,48 @@ def _load(domain: str, language: str) -> NullTranslations:
 def clear_cache() -> None:
     """Forget the loaded catalogs (after editing a .po file in a running process, or in tests)."""
     _translations.cache_clear()
+
+
+class _Catalogs:
+    """Several gettext domains as one: the first whose catalog translates a message wins."""
+
+    def __init__(self, domains: tuple[str, ...], language: str) -> None:
+        self.catalogs = [translations(d, language) for d in domains]
+
+    def gettext(self, message: str) -> str:
+        for catalog in self.catalogs:
+            text = catalog.gettext(message)
+            if text != message:
+                return text
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        for catalog in self.catalogs:
+            text = catalog.ngettext(singular, plural, n)
+            if text not in (singular, plural):
+                return text
+        return singular if n == 1 else plural
+
+
+@cache
+def template_environment(template_dirs: tuple[Path, ...], domains: tuple[str, ...], language: str, *, html: bool) -> Any:
+    """The Jinja2 environment of one language, with its gettext domains installed once.
+
+    One environment per language: installing translations per render on a shared environment would let two
+    concurrent renders swap each other's language mid-template. `html` autoescapes every template (pages);
+    otherwise only *.html files are escaped (emails have plain-text parts too).
+    """
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(d) for d in template_dirs]),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=html, default=html),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["ext.i18n.trimmed"] = True
+    catalogs = _Catalogs(domains, language)
+    env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return env
