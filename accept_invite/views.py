@@ -226,17 +226,25 @@ def _form_reply(inv: Invitation, visitor: Visitor, handle: str, values: Mapping[
     }, language, path="/api/companies/new", params={"invitationId": handle}, session=visitor.session)
 
 
-def company_form_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
-    """GET /api/companies/new: what the seller registered, editable, with the reasons for what must change."""
+def _pending_for(storage: Storage, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str | None, Reply | None]:
+    """The signed-in invitee's invitation while it is pending; otherwise the page (or redirect) of its state."""
     inv, reply, h = _invitation_for(storage, visitor, handle)
     if reply is not None:
-        return reply
+        return None, h, reply
     assert inv is not None
     status = inv.effective_status(now or utc_now())
     if status == InvitationStatus.ACCEPTED and inv.customer_id:
-        return redirect(f"/api/companies/{inv.customer_id}/welcome")
+        return None, h, redirect(f"/api/companies/{inv.customer_id}/welcome")
     if status != InvitationStatus.PENDING:
-        return _status_page(inv, status, visitor, h, path="/api/companies/new", params={"invitationId": h})
+        return None, h, _status_page(inv, status, visitor, h, path=path, params={"invitationId": h})
+    return inv, h, None
+
+
+def company_form_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
+    """GET /api/companies/new: what the seller registered, editable, with the reasons for what must change."""
+    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/new", now)
+    if reply is not None:
+        return reply
     if not companies.needs_company_form(inv):
         return redirect(next_step(inv, h))
     values = company_form.prefill(inv.company, inv.country_region)
@@ -299,15 +307,9 @@ def _accept_error(exc: companies.AcceptError, visitor: Visitor, h: str) -> Reply
 
 def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
     """GET /api/companies/accept: "Accept the relationship with …" / "Join …" for an existing company."""
-    inv, reply, h = _invitation_for(storage, visitor, handle)
+    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/accept", now)
     if reply is not None:
         return reply
-    assert inv is not None
-    status = inv.effective_status(now or utc_now())
-    if status == InvitationStatus.ACCEPTED and inv.customer_id:
-        return redirect(f"/api/companies/{inv.customer_id}/welcome")
-    if status != InvitationStatus.PENDING:
-        return _status_page(inv, status, visitor, h, path="/api/companies/accept", params={"invitationId": h})
     if companies.needs_company_form(inv) or inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return redirect(next_step(inv, h))
     company = CustomerStore(storage).customer(str(inv.customer_id))
