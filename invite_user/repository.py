@@ -12,7 +12,8 @@ Layout of the `Invitations` table:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +96,9 @@ class InvitationStore:
 
     # Each invitation takes three operations of its partner's transaction (row, expiry index, audit).
     PER_TRANSACTION = 33
+    # In bulk, two per invitation plus one audit record for the chunk (a transaction holds 100 operations).
+    BULK_PER_TRANSACTION = 49
+    PARALLEL_WRITES = 4
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -113,33 +117,42 @@ class InvitationStore:
         self.invitations.transact(self._create_ops(inv, record))
         return inv
 
-    def create_many(self, items: Sequence[tuple[Invitation, AuditRecord]]) -> set[str]:
-        """Bulk create, batched within partitions. Returns the link hashes that were fully created."""
+    def create_many(self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]) -> set[str]:
+        """Bulk create, batched within partitions. Returns the link hashes that were fully created.
+
+        Each partner transaction carries BULK_PER_TRANSACTION invitations with their expiry rows and ONE audit
+        record naming them all (`record_for(chunk)`); chunks never mix customers, so a customer's audit finds
+        its own. Independent partitions are written in parallel: the work is mostly waiting on storage.
+        """
         by_bucket: dict[str, list[Invitation]] = defaultdict(list)
-        for inv, _ in items:
+        for inv in invitations:
             by_bucket[inv.link_hash[0]].append(inv)
-        pointed: set[str] = set()
-        for invs in by_bucket.values():
-            for chunk in chunks(invs, 100):
-                try:
-                    self.pointers.transact([Op("create", self._pointer(i)) for i in chunk])
-                    pointed.update(i.link_hash for i in chunk)
-                except ConcurrencyConflict:
-                    continue  # a uuid4 collision is astronomically unlikely; those rows are reported failed
-        for inv, _ in items:
-            if inv.agreement and inv.link_hash in pointed:
-                self.agreements.upsert(self._agreement_pointer(inv))
-        created: set[str] = set()
-        by_partner: dict[str, list[tuple[Invitation, AuditRecord]]] = defaultdict(list)
-        for inv, record in items:
-            if inv.link_hash in pointed:
-                by_partner[inv.partner_id].append((inv, record))
-        for group in by_partner.values():
-            for chunk in chunks(group, self.PER_TRANSACTION):
-                ops = [op for inv, record in chunk for op in self._create_ops(inv, record)]
+        pointer_chunks = [chunk for invs in by_bucket.values() for chunk in chunks(invs, 100)]
+
+        def write_pointers(chunk: Sequence[Invitation]) -> set[str]:
+            try:
+                self.pointers.transact([Op("create", self._pointer(i)) for i in chunk])
+            except ConcurrencyConflict:
+                return set()  # a uuid4 collision is astronomically unlikely; those rows are reported failed
+            return {i.link_hash for i in chunk}
+
+        with ThreadPoolExecutor(max_workers=self.PARALLEL_WRITES) as pool:
+            pointed = set().union(*pool.map(write_pointers, pointer_chunks)) if pointer_chunks else set()
+            for inv in invitations:
+                if inv.agreement and inv.link_hash in pointed:
+                    self.agreements.upsert(self._agreement_pointer(inv))
+            groups: dict[tuple[str, str | None], list[Invitation]] = defaultdict(list)
+            for inv in invitations:
+                if inv.link_hash in pointed:
+                    groups[(inv.partner_id, inv.customer_id)].append(inv)
+            partner_chunks = [chunk for group in groups.values() for chunk in chunks(group, self.BULK_PER_TRANSACTION)]
+
+            def write_invitations(chunk: Sequence[Invitation]) -> set[str]:
+                ops = [op for inv in chunk for op in self._create_ops(inv, None)] + [Op("create", record_for(chunk))]
                 self.invitations.transact(ops)
-                created.update(inv.link_hash for inv, _ in chunk)
-        return created
+                return {inv.link_hash for inv in chunk}
+
+            return set().union(*pool.map(write_invitations, partner_chunks)) if partner_chunks else set()
 
     def add_link(self, inv: Invitation) -> str:
         """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""
@@ -149,10 +162,12 @@ class InvitationStore:
         self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=link_hash(raw)))
         return raw
 
-    def _create_ops(self, inv: Invitation, record: AuditRecord) -> list[Op]:
-        ops = [Op("create", inv), Op("create", record)]
+    def _create_ops(self, inv: Invitation, record: AuditRecord | None) -> list[Op]:
+        ops = [Op("create", inv)]
         if inv.status == InvitationStatus.PENDING:
-            ops.insert(1, Op("create", _expiry_entry(inv)))
+            ops.append(Op("create", _expiry_entry(inv)))
+        if record is not None:
+            ops.append(Op("create", record))
         return ops
 
     def _pointer(self, inv: Invitation) -> LinkPointer:

@@ -96,6 +96,14 @@ def _created_record(inv: Invitation, caller: Caller) -> Any:
                  customer_id=inv.customer_id)
 
 
+def _bulk_record(chunk: Any, caller: Caller) -> Any:
+    first = chunk[0]
+    return audit(partner_partition(first.partner_id), "invitation.created", caller.display,
+                 after={"bulk": True, "count": len(chunk), "references": [i.reference for i in chunk],
+                        "kinds": sorted({i.kind.value for i in chunk})},
+                 customer_id=first.customer_id)
+
+
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> dict[str, Any]:
     partner = partner_of(storage, caller)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
@@ -124,7 +132,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
     store = InvitationStore(storage)
-    created = store.create_many([(inv, _created_record(inv, caller)) for _, inv, _, _ in pending]) if pending else set()
+    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: _bulk_record(chunk, caller)) if pending else set()
     to_mail = []
     now = utc_now()
     for i, inv, raw_id, send in pending:

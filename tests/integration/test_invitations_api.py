@@ -274,6 +274,9 @@ def test_bulk_creates_good_rows_and_reports_bad_ones(storage, settings, partner_
     assert store.find_by_link(link_hash(created[-1]["id"])).email == "bulk119@contoso.com"
     queued = sum(len(m["items"]) for m in queued_messages(storage, settings))
     assert queued == 118
+    # one audit record per transaction, naming every invitation it created
+    audited = [ref for r in store.audit_page("p-direct").items for ref in (r.after or {}).get("references", [])]
+    assert sorted(audited) == sorted(c["reference"] for c in created)
 
 
 def test_bulk_limits(storage, settings, partner_tokens):
