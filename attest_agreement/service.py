@@ -90,10 +90,6 @@ def _problem(exc: AgreementError, field: str | None = None) -> Problem:
 # -- shared steps ------------------------------------------------------------------------------------
 
 
-def partner_of(storage: Storage, caller: Caller) -> Partner:
-    return invitations.partner_of(storage, caller)
-
-
 def _by(caller: Caller, partner: Partner) -> dict[str, str]:
     return {**invitations.actor(caller), "partnerName": partner.name}
 
@@ -174,7 +170,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     """A new customer with an active relationship to the caller (and the reseller's indirect provider), and,
     in the same transaction, the partner's attestation when `agreement` is given. With an Idempotency-Key the
     customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
-    partner = partner_of(storage, caller)
+    partner = invitations.partner_of(storage, caller)
     if body.agreement is not None:
         try:
             agreements.check_may_attest(partner)
@@ -273,7 +269,7 @@ def _created(customer: Customer, rels: list[ResellerRelationship], acceptance: A
 
 def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> dict[str, Any]:
     """Seed 004: a partner confirms the customer accepted the agreement; the primary contact may be corrected and is told by email."""
-    partner = partner_of(storage, caller)
+    partner = invitations.partner_of(storage, caller)
     try:
         agreements.check_may_attest(partner)
     except AgreementError as exc:
@@ -484,7 +480,7 @@ def direct_signing_status(storage: Storage, caller: Caller, customer_id: str) ->
 def purchase_eligibility(storage: Storage, caller: Caller, customer_id: str, query: EligibilityQuery) -> dict[str, Any]:
     store = CustomerStore(storage)
     _active(store, customer_id, caller.partner_id)
-    return evaluate(customer_id, store.acceptance(customer_id), query.purchase_type, partner_of(storage, caller))
+    return evaluate(customer_id, store.acceptance(customer_id), query.purchase_type, invitations.partner_of(storage, caller))
 
 
 # -- customers and relationships ------------------------------------------------------------------------
