@@ -263,13 +263,18 @@ def _csrf_ok(visitor: Visitor, token: str | None) -> bool:
     return visitor.session is not None and visitor.session.signed_in and visitor.session.check_csrf(token)
 
 
+def _invitation_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[Any, Any, Reply | None]:
+    """A form POST's invitation: only with the session's CSRF token, then as for any page of the invitee."""
+    if not _csrf_ok(visitor, data.get("csrf")):
+        h = resolve(data.get("invitationId"))
+        return None, h, error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
+    inv, reply, h = _invitation_for(storage, visitor, data.get("invitationId"))
+    return inv, h, reply
+
+
 def create_company(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
     """POST /api/companies: validate, then create once; every repeat lands on the same company."""
-    handle = data.get("invitationId")
-    if not _csrf_ok(visitor, data.get("csrf")):
-        h = resolve(handle)
-        return error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
-    inv, reply, h = _invitation_for(storage, visitor, handle)
+    inv, h, reply = _invitation_for_post(storage, visitor, data)
     if reply is not None:
         return reply
     assert inv is not None and visitor.person is not None
@@ -322,11 +327,7 @@ def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: An
 
 def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
     """POST /api/companies/accept: join the company / accept the relationship, once."""
-    handle = data.get("invitationId")
-    if not _csrf_ok(visitor, data.get("csrf")):
-        h = resolve(handle)
-        return error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
-    inv, reply, h = _invitation_for(storage, visitor, handle)
+    inv, h, reply = _invitation_for_post(storage, visitor, data)
     if reply is not None:
         return reply
     assert visitor.person is not None
