@@ -72,8 +72,12 @@ def confirmation_email(customer: Customer, acceptance: AgreementAcceptance) -> E
     return rendered.to_message(contact.email, f"{contact.first_name} {contact.last_name}".strip())
 
 
-def remember(storage: Storage, acceptance: AgreementAcceptance) -> PendingNotice:
-    """Write the outbox row; call before committing the attestation."""
+def remember(storage: Storage, customer: Customer, acceptance: AgreementAcceptance) -> PendingNotice:
+    """Write the outbox row; call before committing the attestation.
+
+    The email is rendered first: a template fault must stop the attestation before its commit, not after.
+    """
+    confirmation_email(customer, acceptance)
     notice = PendingNotice(customer_id=acceptance.customer_id, agreement_type=acceptance.type, recorded_at=acceptance.recorded_at,
                            operation_id=operation_id(acceptance), created_at=utc_now())
     return _Outbox(storage).upsert(notice)

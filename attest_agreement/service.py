@@ -217,8 +217,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
         ops += [Op("create", acceptance), Op("create", audit(partition, "agreement.attested", caller.display, after=acceptance,
                                                                customer_id=customer_id))]
         if notify:
-            notices.confirmation_email(customer, acceptance)  # renders now: a template fault must stop us before the commit
-            notice = notices.remember(storage, acceptance)
+            notice = notices.remember(storage, customer, acceptance)
     try:
         store.commit(ops)
     except ConcurrencyConflict:
@@ -300,8 +299,7 @@ def attest(storage: Storage, caller: Caller, customer_id: str, body: Attestation
         notify = agreements.sends_confirmation(customer, acceptance)
         notice = None
         if notify:
-            notices.confirmation_email(customer, acceptance)
-            notice = notices.remember(storage, acceptance)
+            notice = notices.remember(storage, customer, acceptance)
         try:
             store.commit(ops)
         except ConcurrencyConflict:
