@@ -8,10 +8,12 @@ run:
 test:
 	@scripts/bootstrap.sh --browser
 	@.venv/bin/python -m ruff check .
+	@.venv/bin/lint-imports --no-cache
 	@.venv/bin/python -m pytest
 
 lint:
 	@.venv/bin/python -m ruff check .
+	@.venv/bin/lint-imports --no-cache
 
 bench:
 	@scripts/bootstrap.sh

@@ -6,13 +6,16 @@ import azure.functions as func
 
 from accept_invite.functions import bp as accept_invite_bp
 from attest_agreement.functions import bp as attest_agreement_bp
-from health.functions import bp as health_bp
 from invite_user.functions import bp as invite_user_bp
+from notifications.functions import bp as notifications_bp
+from operations.functions import bp as operations_bp
+from partners.functions import bp as partners_bp
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
-# FUNCTION: in Azure every non-anonymous route needs a function key on top of its own auth.
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# ANONYMOUS at the Functions level: partner routes authenticate by the partner's bearer token alone (checked by the
+# app on every call), so no shared function key has to be handed to every partner; customer pages use their session.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (health_bp, invite_user_bp, accept_invite_bp, attest_agreement_bp):
+for blueprint in (operations_bp, invite_user_bp, partners_bp, notifications_bp, accept_invite_bp, attest_agreement_bp):
     app.register_functions(blueprint)

@@ -1,4 +1,4 @@
-"""Inviting colleagues (seed 003): a company user, or the company's partner, invites someone into the company.
+"""Inviting colleagues: a company user, or the company's partner, invites someone into the company.
 
 The invitation is an ordinary `CompanyUser` invitation with the invitations feature's storage and email path.
 It is kept in the partition of the partner that manages the company (the inviting partner, or for a company
@@ -14,17 +14,13 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from invite_user import delivery
-from invite_user.api_models import Invitee, NewInvitation, present
-from invite_user.delivery import redeem_url
+from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
+from invite_user import service as invitations
+from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
-from invite_user.repository import InvitationStore, partner_partition
-from invite_user.service import build_invitation
-from shared.audit import audit
-from shared.clock import utc_now
-from shared.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
+from partners.registry import Partner, PartnerRepository, PartnerType
+from shared.http import dump
 from shared.partner_auth import Caller
-from shared.partners import Partner, PartnerRepository, PartnerType
 from shared.storage import Storage
 
 
@@ -142,14 +138,8 @@ def invite(storage: Storage, customer: Customer, inviter: Inviter, body: Colleag
     )
     caller = inviter.partner or Caller(partner_id=partner.id, roles=frozenset(), name=inviter.name, email=inviter.email,
                                        subject=inviter.subject)
-    inv, raw_id = build_invitation(caller, partner, None, new)
+    inv, raw_id = invitations.build_invitation(caller, partner, None, new)
     if inviter.partner is None:
         inv.created_by = {**inv.created_by, "customerId": customer.id, "companyUser": inviter.email}
         inv.inviter_name = inviter.display
-    record = audit(partner_partition(inv.partner_id), "invitation.created", inviter.display,
-                   after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status,
-                          "roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"},
-                   customer_id=customer.id)
-    InvitationStore(storage).create(inv, record)
-    delivery.queue_emails(storage, [(inv, raw_id)])
-    return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
+    return dump(invitations.invite(storage, inv, raw_id, inviter.display))

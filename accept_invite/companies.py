@@ -1,4 +1,4 @@
-"""Accepting an invitation: create the company (seed 001 step 3), or join an existing one, exactly once.
+"""Accepting an invitation: create the company, or join an existing one, exactly once.
 
 Rules:
 - Only the signed-in person whose email the invitation names may accept it; anyone else leaves it untouched.
@@ -6,38 +6,38 @@ Rules:
   to the same customer partition. One entity-group transaction creates the profile, the first user
   (Account manager plus the invited roles), the reseller relationship with the inviting partner (and the
   indirect provider the invitation names) and their audit records: all of it or nothing.
-- A conflict on that transaction means the company is there already: the request carries on with the
-  remaining steps instead of failing, so every caller sees the same company.
-- Then the partners' customer lists are indexed and the invitation is marked Accepted under its ETag.
+- When that transaction meets a company created meanwhile (a double-click, a retry), the request carries on
+  with the remaining steps instead of failing, so every caller sees the same company.
+- Then the partners' customer lists are indexed and the invitation is marked Accepted.
   Both steps are idempotent; if storage fails between them, the next attempt completes them.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from accept_invite.company_form import CompanyForm
-from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus, normalize_email
-from invite_user.repository import InvitationStore, partner_partition
-from shared.audit import audit
-from shared.clock import utc_now
-from shared.customers import (
-    CompanyUser,
-    Contact,
-    Customer,
-    CustomerStore,
-    DelegatedAdminPrivileges,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-    customer_partition,
+from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole
+from attest_agreement.relationships import PartnerRef
+from attest_agreement.service import index_partner_lists, join_relationship
+from invite_user import service as invitations
+from invite_user.invitations import (
+    BusinessCenterRole,
+    Invitation,
+    InvitationKind,
+    InvitationStateError,
+    InvitationStatus,
+    normalize_email,
 )
-from shared.storage import ConcurrencyConflict, Op, Storage
+from shared import errors
+from shared.clock import utc_now
+from shared.storage import Storage
+from shared.uow import attempt
 
 _CUSTOMER_IDS = uuid.UUID("0b6f4b1e-5d0a-4c55-9f7e-2c1e8f3a7d21")
-ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -106,8 +106,8 @@ def first_user_roles(inv: Invitation) -> list[str]:
 
 
 def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
-    """The invitation for this person: NotFound when there is none, WrongAccount when it names someone else."""
-    inv = InvitationStore(storage).find_by_link(link_hash)
+    """The invitation for this person: InvitationNotFound when there is none, WrongAccount when it names someone else."""
+    inv = invitations.find(storage, link_hash)
     if inv is None:
         raise InvitationNotFound(link_hash)
     if not inv.is_for(person.email):
@@ -115,9 +115,25 @@ def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
     return inv
 
 
-def accepted_into(inv: Invitation) -> str | None:
-    """The company an accepted invitation led to."""
-    return inv.customer_id if inv.status == InvitationStatus.ACCEPTED else None
+def _in_customer(storage: Storage, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
+    try:
+        return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
+    except errors.Busy as exc:
+        raise Busy("the company kept changing") from exc
+
+
+def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_created: bool) -> None:
+    try:
+        invitations.accept(storage, link_hash, person.actor(), customer_id=customer_id, now=now, company_created=company_created)
+    except errors.NotFound as exc:
+        raise InvitationNotFound(link_hash) from exc
+    except InvitationStateError as exc:
+        inv = invitations.find(storage, link_hash)
+        if inv is None:
+            raise InvitationNotFound(link_hash) from exc
+        raise NotPending(inv, exc.status) from exc
+    except errors.Busy as exc:
+        raise Busy("the invitation kept changing") from exc
 
 
 # -- a new company ------------------------------------------------------------------------------
@@ -128,7 +144,6 @@ def create_company(storage: Storage, link_hash: str, person: Person, form: Compa
     now = now or utc_now()
     inv = load(storage, link_hash, person)
     customer_id = customer_id_for(inv)
-    customers = CustomerStore(storage)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED:
         if inv.customer_id == customer_id:
@@ -136,27 +151,24 @@ def create_company(storage: Storage, link_hash: str, person: Person, form: Compa
         raise NotPending(inv, status)
     if not needs_company_form(inv):
         raise NotPending(inv, status)  # this invitation joins an existing company; there is nothing to create
-    existing = customers.customer(customer_id)
-    if status != InvitationStatus.PENDING and existing is None:
-        raise NotPending(inv, status)
-    if existing is None:
-        try:
-            customers.commit(_company_ops(inv, form, person, customer_id, now))
-        except ConcurrencyConflict:
-            pass  # another request (a double-click, a retry) created it a moment ago: carry on with the rest
-        existing = customers.customer(customer_id)
-        if existing is None:
-            raise Busy("the company is neither created nor there")
-    _index(customers, customer_id, existing.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_done=True)
+
+    def work(uow: CustomerUnitOfWork) -> Customer:
+        existing = uow.customer()
+        if existing is not None:
+            return existing  # an earlier attempt made it: carry on with the remaining steps
+        if status != InvitationStatus.PENDING:
+            raise NotPending(inv, status)
+        return _stage_company(uow, inv, form, person, now)
+
+    customer = _in_customer(storage, customer_id, work)
+    index_partner_lists(storage, customer_id, customer.name)
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=True)
     return customer_id
 
 
-def _company_ops(inv: Invitation, form: CompanyForm, person: Person, customer_id: str, now: datetime) -> list[Op]:
-    partition = customer_partition(customer_id)
-    actor = person.email
+def _stage_company(uow: CustomerUnitOfWork, inv: Invitation, form: CompanyForm, person: Person, now: datetime) -> Customer:
     customer = Customer(
-        id=customer_id, name=form.name or "", address=form.address(), country=form.country or inv.country_region,
+        id=uow.customer_id, name=form.name or "", address=form.address(), country=form.country or inv.country_region,
         vat_number=form.vat_number, registration_number=form.registration_number, phone=form.phone, website=form.website,
         domain=form.domain,
         primary_contact=Contact(first_name=inv.first_name, last_name=inv.last_name, email=str(inv.email), language=inv.language),
@@ -164,17 +176,13 @@ def _company_ops(inv: Invitation, form: CompanyForm, person: Person, customer_id
         created_by={**person.actor(), "invitation": inv.reference, "partnerId": inv.partner_id},
         created_from_invitation=inv.reference,
     )
-    user = _user(inv, customer_id, first_user_roles(inv), person, now)
-    ops: list[Op] = [
-        Op("create", customer),
-        Op("create", user),
-        Op("create", audit(partition, "customer.created", actor, after=customer, customer_id=customer_id)),
-        Op("create", audit(partition, "user.added", actor, after={"email": user.email, "roles": user.roles}, customer_id=customer_id)),
-    ]
-    for rel in _relationships(inv, customer_id, person, now):
-        ops.append(Op("create", rel))
-        ops.append(Op("create", audit(partition, "relationship.created", actor, after=rel, customer_id=customer_id)))
-    return ops
+    user = _user(inv, customer.id, first_user_roles(inv), person, now)
+    uow.add(customer)
+    uow.add(user)
+    uow.record("customer.created", person.email, after=customer)
+    uow.record("user.added", person.email, after={"email": user.email, "roles": user.roles})
+    _join_partners(uow, inv, person, now)
+    return customer
 
 
 def _user(inv: Invitation, customer_id: str, roles: list[str], person: Person, now: datetime) -> CompanyUser:
@@ -185,57 +193,12 @@ def _user(inv: Invitation, customer_id: str, roles: list[str], person: Person, n
     )
 
 
-def _relationships(inv: Invitation, customer_id: str, person: Person, now: datetime) -> list[ResellerRelationship]:
-    rels = [ResellerRelationship(
-        customer_id=customer_id, partner_id=inv.partner_id, partner_name=inv.partner_name, role=RelationshipRole.RESELLER,
-        created_at=now, created_by=person.email,
-    )]
+def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:
+    """The inviting partner as Reseller, and the indirect provider the invitation names, each Active with DAP."""
+    join_relationship(uow, PartnerRef(inv.partner_id, inv.partner_name), person.email, now, role=RelationshipRole.RESELLER)
     if inv.indirect_provider_id:
-        rels.append(ResellerRelationship(
-            customer_id=customer_id, partner_id=inv.indirect_provider_id, partner_name=inv.indirect_provider_name or inv.indirect_provider_id,
-            role=RelationshipRole.INDIRECT_PROVIDER, created_at=now, created_by=person.email,
-        ))
-    return rels
-
-
-def _index(customers: CustomerStore, customer_id: str, name: str) -> None:
-    """Put the company on its partners' lists (rebuilt from the relationship rows, the truth)."""
-    for rel in customers.relationships_of(customer_id):
-        if rel.status == RelationshipStatus.ACTIVE:
-            customers.index_relationship(rel, name)
-
-
-def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_done: bool) -> None:
-    store = InvitationStore(storage)
-    for _ in range(ATTEMPTS):
-        inv = store.find_by_link(link_hash)
-        if inv is None:
-            raise InvitationNotFound(link_hash)
-        if inv.status == InvitationStatus.ACCEPTED:
-            if inv.customer_id == customer_id:
-                return
-            raise NotPending(inv, inv.status)
-        if inv.status == InvitationStatus.REVOKED:
-            raise NotPending(inv, inv.status)
-        before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
-        was_pending_until = inv.expires_at if inv.status == InvitationStatus.PENDING else None
-        if inv.effective_status(now) == InvitationStatus.PENDING:
-            inv.accept(now, person.actor())
-        elif company_done:
-            # The company was made while the link was valid; an expiry landing between that and this mark
-            # must not leave the acceptance half-done, so the acceptance is completed.
-            inv.status, inv.accepted_at, inv.accepted_by, inv.updated_at = InvitationStatus.ACCEPTED, now, person.actor(), now
-        else:
-            raise NotPending(inv, inv.effective_status(now))
-        inv.customer_id = customer_id
-        record = audit(partner_partition(inv.partner_id), "invitation.accepted", person.email, before=before,
-                       after={"status": inv.status, "reference": inv.reference, "customerId": customer_id}, customer_id=customer_id)
-        try:
-            store.save(inv, was_pending_until=was_pending_until, record=record)
-            return
-        except ConcurrencyConflict:
-            continue  # changed meanwhile (often: accepted by a parallel request); read again
-    raise Busy("the invitation kept changing")
+        provider = PartnerRef(inv.indirect_provider_id, inv.indirect_provider_name or inv.indirect_provider_id)
+        join_relationship(uow, provider, person.email, now, role=RelationshipRole.INDIRECT_PROVIDER)
 
 
 # -- an existing company ------------------------------------------------------------------------
@@ -253,61 +216,35 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
     if status != InvitationStatus.PENDING or needs_company_form(inv):
         raise NotPending(inv, status)
     customer_id = str(inv.customer_id)
-    customers = CustomerStore(storage)
-    for _ in range(ATTEMPTS):
-        customer = customers.customer(customer_id)
+
+    def work(uow: CustomerUnitOfWork) -> Customer:
+        customer = uow.customer()
         if customer is None:
             raise CompanyGone(customer_id)
-        ops = _existing_ops(customers, inv, customer, person, now)
-        if not ops:
-            break
-        try:
-            customers.commit(ops)
-            break
-        except ConcurrencyConflict:
-            continue  # a parallel request wrote first: look again, there may be nothing left to do
-    else:
-        raise Busy("the company kept changing")
-    _index(customers, customer_id, customer.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_done=False)
+        if inv.kind in (InvitationKind.COMPANY_USER, InvitationKind.CUSTOMER_ONBOARDING):
+            _join_users(uow, inv, person, now)
+        if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
+            _join_partners(uow, inv, person, now)
+        return customer
+
+    customer = _in_customer(storage, customer_id, work)
+    index_partner_lists(storage, customer_id, customer.name)
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False)
     return customer_id
 
 
-def _existing_ops(customers: CustomerStore, inv: Invitation, customer: Customer, person: Person, now: datetime) -> list[Op]:
-    partition = customer_partition(customer.id)
-    ops: list[Op] = []
-    if inv.kind in (InvitationKind.COMPANY_USER, InvitationKind.CUSTOMER_ONBOARDING):
-        user = customers.user(customer.id, normalize_email(str(inv.email)))
-        # An onboarding invitation into an existing company without roles makes a reader, never an administrator.
-        wanted = [r.value for r in inv.roles] or [BusinessCenterRole.ACCOUNT_VIEWER.value]
-        if user is None:
-            user = _user(inv, customer.id, wanted, person, now)
-            ops += [Op("create", user), Op("create", audit(partition, "user.added", person.email,
-                                                           after={"email": user.email, "roles": user.roles}, customer_id=customer.id))]
-        elif set(wanted) - set(user.roles):
-            before = {"roles": list(user.roles)}
-            user.roles = user.roles + [r for r in wanted if r not in user.roles]
-            user.subject = user.subject or person.subject or None
-            ops += [Op("update", user), Op("create", audit(partition, "user.roles_added", person.email, before=before,
-                                                           after={"roles": user.roles}, customer_id=customer.id))]
-    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
-        for rel in _relationships(inv, customer.id, person, now):
-            current = customers.relationship(customer.id, rel.partner_id)
-            if current is not None and current.status == RelationshipStatus.ACTIVE:
-                continue
-            if current is None:
-                ops.append(Op("create", rel))
-            else:
-                # A removed relationship comes back with fresh DAP; GDAP was never removed (seed 002).
-                before = current.model_dump(mode="json", by_alias=True, exclude_none=True)
-                current.status, current.dap, current.removed_at, current.removed_by = (
-                    RelationshipStatus.ACTIVE, DelegatedAdminPrivileges(), None, None)
-                current.created_at, current.created_by = now, person.email
-                rel = current
-                ops.append(Op("update", rel))
-                ops.append(Op("create", audit(partition, "relationship.restored", person.email, before=before, after=rel,
-                                              customer_id=customer.id)))
-                continue
-            ops.append(Op("create", audit(partition, "relationship.created", person.email, after=rel, customer_id=customer.id)))
-    return ops
-
+def _join_users(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:
+    """The invitee becomes a user of the company, or a user already there gains the roles the invitation gives."""
+    user = uow.user(normalize_email(str(inv.email)))
+    # An onboarding invitation into an existing company without roles makes a reader, never an administrator.
+    wanted = [r.value for r in inv.roles] or [BusinessCenterRole.ACCOUNT_VIEWER.value]
+    if user is None:
+        user = _user(inv, uow.customer_id, wanted, person, now)
+        uow.add(user)
+        uow.record("user.added", person.email, after={"email": user.email, "roles": user.roles})
+    elif set(wanted) - set(user.roles):
+        before = {"roles": list(user.roles)}
+        user.roles = user.roles + [r for r in wanted if r not in user.roles]
+        user.subject = user.subject or person.subject or None
+        uow.save(user)
+        uow.record("user.roles_added", person.email, before=before, after={"roles": user.roles})

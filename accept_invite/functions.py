@@ -1,117 +1,160 @@
-"""Trigger functions of accept_invite (thin: parse, call one view or service, map errors).
+"""Trigger functions of the customer's journey (thin: who is visiting, one view, one page).
 
 Every route here is anonymous at the platform level: people arrive from an emailed link with a browser,
 so the pages authenticate with their own sign-in and session cookie (and partners with their bearer token).
+Each route declares its contract once (`shared.endpoints.endpoint`, `raw=True`: the handler answers pages).
 """
 
 from __future__ import annotations
 
+import logging
+
 import azure.functions as func
 
-from accept_invite import colleagues, pages, views
-from accept_invite.web import form_of, page, respond, visitor_of
+from accept_invite import agreement_page as agreement_step
+from accept_invite import colleague_views, colleagues, company_views, link_views, pages, signin
+from accept_invite.company_form import FIELD_NAMES
+from accept_invite.views import Reply, redirect
+from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
 from invite_user import service as invitations
-from shared.http import answer, api, client_ip, parse_json
+from invite_user.api_models import InvitationOut
+from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
+from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
 from shared.partner_auth import authenticate
 from shared.problems import Problem
 from shared.rate_limit import hit
 from shared.storage import get_storage
 
+log = logging.getLogger(__name__)
+
 bp = func.Blueprint()
-ANONYMOUS = func.AuthLevel.ANONYMOUS
+
+TAG = "Customer pages"
+HTML = "text/html"
+COMPANY_FORM = ("csrf", "invitationId", *FIELD_NAMES)
 
 
-@bp.route(route="InviteUser", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+# -- the emailed link, sign-in, the resend request --------------------------------------------------
+
+
+@endpoint(bp, "InviteUser", "GET", summary="The personal link from the invitation email", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
+          content=HTML, query=PagesQuery,
+          description="A page for every state of the invitation; opening it changes nothing (mail scanners open it).")
 @page
 def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
-    """The emailed link. Shows a page for every state of the invitation; never changes anything (mail scanners open it)."""
     visitor = visitor_of(req)
-    return respond(views.landing(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(link_views.landing(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@bp.route(route="InviteUser/resend-request", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "InviteUser/resend-request", "POST", summary="Ask for the invitation again (page form)", tag=TAG, auth=ANONYMOUS, raw=True,
+          content=HTML, form=("csrf", "email", "agreementNumber", "purchasingAccountNumber"),
+          description="The sign-in page's \"Haven't received an invitation email yet?\" form: the designated purchasing account "
+                      "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor, storage = visitor_of(req), get_storage()
     hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
-    return respond(views.resend_request(visitor, form_of(req), lambda body: invitations.request_resend(storage, body)), visitor)
+    return respond(link_views.resend_request(visitor, form_of(req), lambda body: invitations.request_resend(storage, body)), visitor)
 
 
-@bp.route(route="auth/signin", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+@endpoint(bp, "auth/signin", "GET", summary="Start Microsoft sign-in", tag=TAG, auth=ANONYMOUS, raw=True, head=True, content=HTML,
+          query=SignInQuery,
+          description="Redirects to the identity provider (mode=create: create a Microsoft account first, for an invitee who has none).")
 @page
 def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    reply = views.sign_in(get_storage(), visitor, req.params.get("invitationId"), req.params.get("mode"), head=req.method == "HEAD")
+    reply = link_views.sign_in(get_storage(), visitor, req.params.get("invitationId"), req.params.get("mode"), head=req.method == "HEAD")
     return respond(reply, visitor)
 
 
-@bp.route(route="auth/callback", methods=["GET"], auth_level=ANONYMOUS)
+@endpoint(bp, "auth/callback", "GET", summary="Finish sign-in", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
+          description="The identity provider's answer (code, state); the invited account gets a session cookie and the next step.")
 @page
 def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.callback(get_storage(), visitor, dict(req.params)), visitor)
+    return respond(link_views.callback(get_storage(), visitor, dict(req.params)), visitor)
 
 
-@bp.route(route="auth/signout", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "auth/signout", "POST", summary="Sign out", tag=TAG, auth=SESSION, raw=True, content=HTML, form=("csrf",))
 @page
 def sign_out(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.sign_out(visitor, form_of(req).get("csrf")), visitor)
+    return respond(link_views.sign_out(visitor, form_of(req).get("csrf")), visitor)
 
 
-@bp.route(route="companies/new", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+# -- creating or joining a company, and its pages -----------------------------------------------------
+
+
+@endpoint(bp, "companies/new", "GET", summary="The company data the seller registered (CREATE COMPANY)", tag=TAG, auth=SESSION, raw=True,
+          head=True, content=HTML, query=PagesQuery)
 @page
 def new_company_form(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.company_form_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(company_views.company_form_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@bp.route(route="companies/validate", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies/validate", "POST", summary="Check the company form", tag=TAG, auth=SESSION, raw=True, form=COMPANY_FORM,
+          description="Answers {valid, errors} per field in the page's language: the button turns active when valid.")
 @page
 def validate_company(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.validate_company(visitor, form_of(req)), visitor)
+    return respond(company_views.validate_company(visitor, form_of(req)), visitor)
 
 
-@bp.route(route="companies", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies", "POST", summary="Create the company", tag=TAG, auth=SESSION, raw=True, content=HTML, form=COMPANY_FORM,
+          description="Creates the company once (profile, first user, relationships), then shows its welcome page.")
 @page
 def create_company(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.create_company(get_storage(), visitor, form_of(req)), visitor)
+    return respond(company_views.create_company(get_storage(), visitor, form_of(req)), visitor)
 
 
-@bp.route(route="companies/accept", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies/accept", "GET", summary="Confirm joining a company or accepting a relationship", tag=TAG, auth=SESSION, raw=True,
+          head=True, content=HTML, query=PagesQuery)
 @page
 def confirm_invitation(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.confirm_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(company_views.confirm_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@bp.route(route="companies/accept", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies/accept", "POST", summary="Join the company / accept the reseller relationship", tag=TAG, auth=SESSION, raw=True,
+          content=HTML, form=("csrf", "invitationId"))
 @page
 def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.accept(get_storage(), visitor, form_of(req)), visitor)
+    return respond(company_views.accept(get_storage(), visitor, form_of(req)), visitor)
 
 
-@bp.route(route="companies/{companyId}/{page:regex(^(welcome|profile|users|agreements)$)}", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies/{companyId}/{page}", "GET", summary="The company's pages: welcome, profile, users, agreements", tag=TAG,
+          auth=SESSION, raw=True, head=True, content=HTML, path_enums={"page": ["welcome", "profile", "users", "agreements"]},
+          route="companies/{companyId}/{page:regex(^(welcome|profile|users|agreements)$)}",
+          description="For the company's own users; `agreements` shows the customer agreement as Provided or Not provided.")
 @page
 def company_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.company_page(get_storage(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
+    return respond(company_views.company_page(get_storage(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
 
 
-@bp.route(route="companies/{companyId}/invitations/new", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+# -- inviting colleagues -------------------------------------------------------------------------------
+
+
+@endpoint(bp, "companies/{companyId}/invitations/new", "GET", summary="Invite a colleague (form)", tag=TAG, auth=SESSION, raw=True,
+          head=True, content=HTML)
 @page
 def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(views.colleague_form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
+    return respond(colleague_views.form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
 
 
-@bp.route(route="companies/{companyId}/invitations", methods=["POST"], auth_level=ANONYMOUS)
+@endpoint(bp, "companies/{companyId}/invitations", "POST", summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
+          body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
+          description="A user with role User administrator, Account manager or Agreement manager, or a partner agent, invites a "
+                      "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
+                      "answers pages.")
 def invite_colleague(req: func.HttpRequest) -> func.HttpResponse:
-    """A colleague invitation: a partner's bearer token or a session with JSON get problem+json; the page's form gets pages."""
+    """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages."""
     if req.headers.get("authorization") or (req.headers.get("content-type") or "").startswith("application/json"):
         return _invite_colleague_api(req)
     return _invite_colleague_page(req)
@@ -125,7 +168,7 @@ def _invite_colleague_page(req: func.HttpRequest) -> func.HttpResponse:
     customer_id = req.route_params["companyId"]
 
     def work() -> tuple[int, dict, dict]:
-        reply = views.invite_colleague(storage, visitor, customer_id, data)
+        reply = colleague_views.invite(storage, visitor, customer_id, data)
         if reply.status != 201:
             raise _Rendered(reply)
         return 201, {"email": reply.context["email"], "expiresAt": reply.context["expires_at"].isoformat()}, {}
@@ -137,13 +180,15 @@ def _invite_colleague_page(req: func.HttpRequest) -> func.HttpResponse:
         return respond(rendered.reply, visitor)
     except Problem as problem:
         if problem.status == 409:
-            return respond(views.redirect(f"/api/companies/{customer_id}/users"), visitor)
+            return respond(redirect(f"/api/companies/{customer_id}/users"), visitor)
         raise
-    return respond(views.colleague_sent(storage, visitor, customer_id, body), visitor)
+    return respond(colleague_views.sent(storage, visitor, customer_id, body), visitor)
 
 
 class _Rendered(Exception):
-    def __init__(self, reply: views.Reply) -> None:
+    """A page that is the answer (a form with its reasons): not remembered for the submission id, so it can be sent again."""
+
+    def __init__(self, reply: Reply) -> None:
         super().__init__(reply.template)
         self.reply = reply
 
@@ -159,15 +204,42 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
             customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
         body = parse_json(req, colleagues.ColleagueInvitation)
         scope = f"colleague|{customer_id}|{inviter.email.casefold()}"
-        fingerprint = [req.method, req.url.split("?")[0], (req.get_body() or b"").decode("utf-8", "replace")]
-        (status, result, headers), replayed = run_once(storage, scope, req.headers.get("idempotency-key"), fingerprint,
+        (status, result, headers), replayed = run_once(storage, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
                                                        lambda: (201, colleagues.invite(storage, customer, inviter, body), {}))
     except colleagues.ColleagueError as exc:
+        # The JSON edge: the colleague rules' refusal as problem+json.
         raise Problem(exc.status, exc.code, "Invitation not sent", str(exc), extra={"roles": exc.roles} if exc.roles else None) from exc
     return answer(status, result, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
 
 
-@bp.route(route="assets/{name}", methods=["GET", "HEAD"], auth_level=ANONYMOUS)
+# -- the agreement step ---------------------------------------------------------------------------------
+
+
+@endpoint(bp, "agreements/accept", "GET", summary="Accept the customer agreement (page)", tag=TAG, auth=SESSION, raw=True, head=True,
+          content=HTML, query=PagesQuery,
+          description="Direct acceptance: after sign-in the invitee reads the agreement and ticks the box; once accepted, the page "
+                      "shows who accepted and when.")
+@page
+def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
+    visitor = visitor_of(req)
+    return agreement_step.respond(agreement_step.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
+
+
+@endpoint(bp, "agreements/accept", "POST", summary="Accept the customer agreement", tag=TAG, auth=SESSION, raw=True, content=HTML,
+          form=("csrf", "invitationId", "accept"),
+          description="accept=yes with the session's CSRF token: recorded once as DirectAcceptance, no email sent.")
+@page
+def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
+    """The ticked box, with the session's CSRF token: accepted once, then the page shows who accepted and when."""
+    visitor = visitor_of(req)
+    return agreement_step.respond(agreement_step.submit(get_storage(), visitor, form_of(req)), visitor)
+
+
+# -- the pages' files and the clean-up ----------------------------------------------------------------------
+
+
+@endpoint(bp, "assets/{name}", "GET", summary="The pages' stylesheet and script", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
+          content="text/css", path_enums={"name": ["pages.css", "pages.js"]})
 def page_asset(req: func.HttpRequest) -> func.HttpResponse:
     """The pages' stylesheet and script: files, so the Content-Security-Policy needs no inline code."""
     found = pages.asset(req.route_params.get("name", ""))
@@ -176,3 +248,14 @@ def page_asset(req: func.HttpRequest) -> func.HttpResponse:
     content, mimetype = found
     headers = {**pages.PAGE_HEADERS, "Cache-Control": "public, max-age=3600"}
     return func.HttpResponse(content, status_code=200, headers=headers, mimetype=mimetype, charset="utf-8")
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False, use_monitor=True)
+def delete_stale_sign_in_flows(timer: func.TimerRequest) -> None:
+    """Deletes sign-in flows nobody finished (each lives ten minutes), every hour at half past.
+
+    A late (past_due) run does the same work: it deletes every flow past its time, however old.
+    """
+    if timer.past_due:
+        log.warning("sign-in flow clean-up is running late (past_due)")
+    log.info("%s stale sign-in flows deleted", signin.delete_stale_flows(get_storage()))

@@ -19,7 +19,7 @@ from babel import Locale
 from jinja2 import Environment
 from markupsafe import Markup
 
-from accept_invite.company_form import Reason
+from accept_invite.company_form import Reason, countries
 from shared import i18n
 from shared.settings import get_settings
 
@@ -68,8 +68,6 @@ def country_name(code: str | None, language: str) -> str:
 
 
 def country_options(language: str) -> list[tuple[str, str]]:
-    from accept_invite.company_form import countries
-
     return sorted(((c, country_name(c, language)) for c in countries()), key=lambda item: item[1].casefold())
 
 

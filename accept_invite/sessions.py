@@ -72,11 +72,6 @@ def read_cookies(header: str | None) -> dict[str, str]:
     return {k: m.value for k, m in jar.items()}
 
 
-def from_cookie_header(header: str | None, settings: Settings | None = None) -> Session | None:
-    settings = settings or get_settings()
-    return decode(read_cookies(header).get(cookie_name(settings)), settings)
-
-
 def _attributes(max_age: int, settings: Settings) -> str:
     secure = "" if settings.is_local else "; Secure"
     return f"Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"

@@ -1,6 +1,7 @@
 """The HTTP edge of the customer's pages: who is visiting, form bodies, and turning a `Reply` into a response.
 
 `page` maps every failure to a localized error page, so a person never sees a traceback or problem+json.
+The query models here document the pages' query parameters in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
 
 from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
 from shared import i18n
+from shared.errors import DomainError
+from shared.http import problem_of
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import MalformedRow, StorageUnavailable
@@ -25,6 +29,17 @@ log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 64 * 1024
 MULTI_VALUED = frozenset({"roles"})
+
+
+class PagesQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    invitation_id: str | None = Field(default=None, alias="invitationId",
+                                      description="The personal link id from the email, or (after sign-in) the invitation's reference.")
+    lang: str | None = Field(default=None, description="The language switcher's choice (BCP 47).")
+
+
+class SignInQuery(PagesQuery):
+    mode: str | None = Field(default=None, description="signin (default), create (new Microsoft account) or another (other account).")
 
 
 def visitor_of(req: func.HttpRequest) -> Visitor:
@@ -83,7 +98,8 @@ def page(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[
         except StorageUnavailable as exc:
             log.warning("storage unavailable on %s: %s", req.url, exc)
             return _error_page(req, "unavailable", 503, {"Retry-After": "5"})
-        except Problem as problem:
+        except (Problem, DomainError) as failure:
+            problem = problem_of(failure) if isinstance(failure, DomainError) else failure
             if problem.status == 429:
                 return _error_page(req, "too_many", 429, problem.headers)
             log.error("problem on a page %s: %s", req.url, problem.detail)

@@ -1,4 +1,4 @@
-"""The rules of customer agreement acceptance (DOMAIN.md §4): who may attest, which date, which contact.
+"""The rules of customer agreement acceptance: who may attest, which date, which contact.
 
 Plain values in, plain values or domain errors out; nothing here touches storage or HTTP.
 """
@@ -12,14 +12,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from babel.core import get_global
 
-from shared.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
-from shared.partners import Partner, PartnerType
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
+from partners.registry import Partner, PartnerType
 
 MICROSOFT_CUSTOMER_AGREEMENT = "MicrosoftCustomerAgreement"
-# Seed 004: people who may confirm that the customer accepted (Partner Center roles of the partner's users).
+# The partner users who may confirm that the customer accepted (their Partner Center roles).
 ATTESTING_ROLES = frozenset({"AdminAgent", "SalesAgent"})
-# Business Center roles (seed 003) allowed to accept the agreement for their own organisation.
+# The Business Center roles allowed to accept the agreement for their own organisation.
 ACCEPTING_COMPANY_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
 
 
@@ -74,7 +75,7 @@ class CustomerNotFound(AgreementError):
 
 
 def check_may_attest(partner: Partner) -> None:
-    """Seed 004: indirect resellers cannot attest for their customers; their indirect provider does."""
+    """Indirect resellers cannot attest for their customers; their indirect provider does."""
     if partner.type == PartnerType.INDIRECT_RESELLER:
         raise IndirectResellerCannotAttest(
             "Indirect resellers cannot attest that a customer accepted the Microsoft Customer Agreement. "
@@ -87,8 +88,6 @@ def check_may_attest(partner: Partner) -> None:
 
 @cache
 def _country_zones(country: str) -> tuple[ZoneInfo, ...]:
-    from babel.core import get_global
-
     zones = []
     for name in get_global("territory_zones").get(country.upper(), ()):
         try:
@@ -198,5 +197,5 @@ def direct_acceptance(customer: Customer, contact: Contact, by: dict[str, str], 
 
 
 def sends_confirmation(customer: Customer, acceptance: AgreementAcceptance) -> bool:
-    """Seed 004: the primary contact is told of a partner's attestation, never when it was asked to accept directly."""
+    """The primary contact is told of a partner's attestation, never when it was asked to accept directly."""
     return acceptance.how == AcceptanceHow.PARTNER_ATTESTATION and not customer.asked_to_accept_directly

@@ -8,10 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from attest_agreement.customers import AcceptanceHow, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.eligibility import PurchaseType
-from invite_user.api_models import InvitationOut, check_country, check_language
+from invite_user.api_models import DraftEmail, InvitationOut, check_country, check_language
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
-from shared.customers import AcceptanceHow, Contact, Customer, RelationshipRole, ResellerRelationship
+from shared.pagination import PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = r"^[A-Za-z0-9._-]+$"
@@ -64,7 +65,7 @@ class ContactIn(_Api):
 
 
 class AttestationIn(_Api):
-    """A partner's attestation that the customer accepted the agreement (seed 004)."""
+    """A partner's attestation that the customer accepted the agreement."""
 
     type: Literal["MicrosoftCustomerAgreement"]
     primary_contact: ContactIn = Field(
@@ -119,7 +120,7 @@ class GdapIn(_Api):
 
 
 class NewCustomer(_Api):
-    """A new customer with an active relationship to the calling partner (seed 004: "Add customer")."""
+    """A new customer ("Add customer") with an active relationship to the calling partner."""
 
     name: str = Field(min_length=1, max_length=200, description="Company name.")
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2; decides phone numbers and the customer's day.")
@@ -212,7 +213,7 @@ class RelationshipRequestIn(InvitationOptions):
     )
     send_email: bool = Field(
         default=False, alias="sendEmail",
-        description="Seed 002: the partner reviews the draft email and sends it itself; true sends it for the partner.",
+        description="By default the partner reviews the draft email and sends it itself; true sends it for the partner.",
     )
 
 
@@ -227,17 +228,11 @@ class EligibilityQuery(_Api):
     purchase_type: PurchaseType = Field(default=PurchaseType.NEW, alias="purchaseType")
 
 
-class PageQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
-    page_size: int = Field(default=50, alias="pageSize", ge=1, le=100)
-    continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
-
-
 # -- responses -------------------------------------------------------------------------------------
 
 
 class AgreementView(_Out):
-    """Whether the customer accepted the agreement (seed 004: "Provided" or "Not provided"), how, when and by whom."""
+    """Whether the customer accepted the agreement ("Provided" or "Not provided"), how, when and by whom."""
 
     customer_id: str = Field(alias="customerId")
     type: str
@@ -252,6 +247,17 @@ class AgreementView(_Out):
     asked_to_accept_directly: bool = Field(alias="askedToAcceptDirectly")
 
 
+class _Page(_Out):
+    """A page of a list: `continuationToken` is always there, null on the last page (clients test it, not its presence)."""
+
+    continuation_token: str | None = Field(default=None, alias="continuationToken")
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        data.setdefault("continuationToken" if kwargs.get("by_alias") else "continuation_token", self.continuation_token)
+        return data
+
+
 class CustomerSummary(_Out):
     customer_id: str = Field(alias="customerId")
     name: str
@@ -259,9 +265,8 @@ class CustomerSummary(_Out):
     since: datetime
 
 
-class CustomerPage(_Out):
+class CustomerPage(_Page):
     items: list[CustomerSummary]
-    continuation_token: str | None = Field(default=None, alias="continuationToken")
 
 
 class CustomerDetail(_Out):
@@ -277,15 +282,6 @@ class CustomerCreated(_Out):
     agreement_invitation: InvitationOut | None = Field(
         default=None, alias="agreementInvitation", description="With askToAcceptDirectly: the invitation sent to the primary contact.",
     )
-
-
-class DraftEmail(_Out):
-    to: str
-    subject: str
-    text: str
-    html: str
-    language: str
-    invite_redeem_url: str = Field(alias="inviteRedeemUrl", description="The personalised URL; keep it in the email.")
 
 
 class RelationshipRequestOut(_Out):
@@ -310,7 +306,7 @@ class PurchaseEligibility(_Out):
     purchase_type: PurchaseType = Field(alias="purchaseType")
     eligible: bool
     reason: str | None = None
-    message: str | None = Field(default=None, description="What the customer is shown: the seed's wording.")
+    message: str | None = Field(default=None, description="What the customer is shown, word for word.")
     action: PurchaseAction | None = None
     agreement: dict[str, str] | None = None
 
@@ -326,9 +322,8 @@ class AuditEntry(_Out):
     after: dict[str, Any] | None = None
 
 
-class AuditPage(_Out):
+class AuditPage(_Page):
     items: list[AuditEntry]
-    continuation_token: str | None = Field(default=None, alias="continuationToken")
 
 
 class PartnerOfCustomer(_Out):

@@ -1,14 +1,14 @@
-"""Purchases wait for the customer agreement (seed 004): new purchases need an acceptance, auto-renewals do not."""
+"""Purchases wait for the customer agreement: new purchases need an acceptance, auto-renewals do not."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
 
-from shared.customers import AgreementAcceptance
-from shared.partners import Partner, PartnerType
+from attest_agreement.customers import AgreementAcceptance
+from partners.registry import Partner, PartnerType
 
-# Seed 004, "Troubleshoot": what a customer sees on a new purchase without an accepted agreement.
+# What a customer sees on a new purchase without an accepted agreement (the platform's published wording).
 NOT_ACCEPTED_MESSAGE = "Contact your partner to confirm acceptance of the customer agreement"
 
 

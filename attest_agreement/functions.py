@@ -1,4 +1,4 @@
-"""Trigger functions of attest_agreement (thin: parse, call one service, map errors), and the API's OpenAPI document."""
+"""Trigger functions of customers, agreements and relationships (the partner API), and the confirmation outbox timer."""
 
 from __future__ import annotations
 
@@ -6,154 +6,137 @@ import logging
 
 import azure.functions as func
 
-from accept_invite.web import form_of, page, visitor_of
-from attest_agreement import acceptance_page, notices, service
+from attest_agreement import notices, service
 from attest_agreement.api_models import (
     AgreementInvitationIn,
+    AgreementView,
     AttestationIn,
+    AuditPage,
+    CustomerCreated,
+    CustomerDetail,
+    CustomerPage,
+    DirectSigningStatus,
     EligibilityQuery,
     NewCustomer,
     PageQuery,
+    PurchaseEligibility,
     RelationshipRequestIn,
+    RelationshipRequestOut,
     RemoveRelationshipIn,
 )
-from shared.http import api, idempotent, json_response, parse_json, parse_query
-from shared.partner_auth import authenticate
+from attest_agreement.customers import ResellerRelationship
+from invite_user.api_models import InvitationOut
+from shared.endpoints import Call, endpoint
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 
-
-def _customer_id(req: func.HttpRequest) -> str:
-    return req.route_params["customerId"]
-
-
-@bp.route(route="customers", methods=["POST"])
-@api
-def create_customer(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, NewCustomer)
-    key = req.headers.get("idempotency-key")
-    return idempotent(req, caller.partner_id, lambda: (201, service.create_customer(get_storage(), caller, body, key), {}))
+CUSTOMERS, AGREEMENTS, RELATIONSHIPS, AUDIT = "Customers", "Agreements", "Relationships", "Audit"
+WRITE = (400, 401, 403, 404, 409, 422)
+READ = (401, 403, 404)
 
 
-@bp.route(route="customers", methods=["GET"])
-@api
-def list_customers(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.list_customers(get_storage(), caller, parse_query(req, PageQuery)))
+@endpoint(bp, "customers", "POST", summary="Create a customer", tag=CUSTOMERS, body=NewCustomer, response=CustomerCreated, status=201,
+          problems=WRITE,
+          description="A new customer with an active relationship (DAP, optional GDAP) to the calling partner, and to the "
+                      "reseller's indirect provider. With `agreement`, the partner attests acceptance of the Microsoft Customer "
+                      "Agreement in the same transaction (indirect resellers: 403); with `askToAcceptDirectly`, an "
+                      "AgreementAcceptance invitation goes to the primary contact instead.")
+def create_customer(call: Call) -> CustomerCreated:
+    return service.create_customer(get_storage(), call.caller, call.body, call.idempotency_key)
 
 
-@bp.route(route="customers/{customerId}", methods=["GET"])
-@api
-def get_customer(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.get_customer(get_storage(), caller, _customer_id(req)))
+@endpoint(bp, "customers", "GET", summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
+          problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
+def list_customers(call: Call) -> CustomerPage:
+    return service.list_customers(get_storage(), call.caller, call.query)
 
 
-@bp.route(route="customers/{customerId}/agreements", methods=["POST"])
-@api
-def attest_customer_agreement(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, AttestationIn)
-    return idempotent(req, caller.partner_id, lambda: (201, service.attest(get_storage(), caller, _customer_id(req), body), {}))
+@endpoint(bp, "customers/{customerId}", "GET", summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ)
+def get_customer(call: Call) -> CustomerDetail:
+    return service.get_customer(get_storage(), call.caller, call.param("customerId"))
 
 
-@bp.route(route="customers/{customerId}/agreements", methods=["GET"])
-@api
-def get_customer_agreement(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.get_agreement(get_storage(), caller, _customer_id(req)))
+@endpoint(bp, "customers/{customerId}/agreements", "POST", summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
+          body=AttestationIn, response=AgreementView, status=201, problems=WRITE,
+          description="Roles AdminAgent or SalesAgent (403); an active relationship (404); not an indirect reseller (403, "
+                      "type indirect-reseller-cannot-attest); dateAgreed not in the future (400, type date-agreed-in-future); "
+                      "once only (409, type agreement-accepted-already). A different primaryContact replaces the customer's "
+                      "(audited). The primary contact is emailed a confirmation within 30 minutes unless the customer was "
+                      "asked to accept directly.")
+def attest_customer_agreement(call: Call) -> AgreementView:
+    return service.attest(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@bp.route(route="customers/{customerId}/agreement-invitations", methods=["POST"])
-@api
-def invite_to_accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, AgreementInvitationIn) if (req.get_body() or b"").strip() else AgreementInvitationIn()
-    return idempotent(req, caller.partner_id,
-                      lambda: (201, service.request_direct_acceptance(get_storage(), caller, _customer_id(req), body), {}))
+@endpoint(bp, "customers/{customerId}/agreements", "GET", summary="Verify acceptance of the agreement", tag=AGREEMENTS,
+          response=AgreementView, problems=READ,
+          description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
+def get_customer_agreement(call: Call) -> AgreementView:
+    return service.get_agreement(get_storage(), call.caller, call.param("customerId"))
 
 
-@bp.route(route="customers/{customerId}/direct-signing-status", methods=["GET"])
-@api
-def direct_signing_status(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.direct_signing_status(get_storage(), caller, _customer_id(req)))
+@endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", summary="Invite the customer to accept the agreement directly",
+          tag=AGREEMENTS, body=AgreementInvitationIn, optional_body=True, response=InvitationOut, status=201, problems=WRITE,
+          description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
+                      "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
+def invite_to_accept_agreement(call: Call) -> InvitationOut:
+    return service.request_direct_acceptance(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@bp.route(route="customers/{customerId}/purchase-eligibility", methods=["GET"])
-@api
-def purchase_eligibility(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    query = parse_query(req, EligibilityQuery)
-    return json_response(service.purchase_eligibility(get_storage(), caller, _customer_id(req), query))
+@endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", summary="Direct signing status", tag=AGREEMENTS,
+          response=DirectSigningStatus, problems=READ)
+def direct_signing_status(call: Call) -> DirectSigningStatus:
+    return service.direct_signing_status(get_storage(), call.caller, call.param("customerId"))
 
 
-@bp.route(route="customers/{customerId}/relationship-requests", methods=["POST"])
-@api
-def request_reseller_relationship(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, RelationshipRequestIn) if (req.get_body() or b"").strip() else RelationshipRequestIn()
-    return idempotent(req, caller.partner_id,
-                      lambda: (201, service.request_relationship(get_storage(), caller, _customer_id(req), body), {}))
+@endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", summary="May the customer buy now?", tag=AGREEMENTS,
+          query=EligibilityQuery, response=PurchaseEligibility, problems=(400, 401, 403, 404),
+          description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
+                      "the partner's action (attest). Auto-renewals are never blocked.")
+def purchase_eligibility(call: Call) -> PurchaseEligibility:
+    return service.purchase_eligibility(get_storage(), call.caller, call.param("customerId"), call.query)
 
 
-@bp.route(route="customers/{customerId}/relationship", methods=["GET"])
-@api
-def get_reseller_relationship(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.get_relationship(get_storage(), caller, _customer_id(req)))
+@endpoint(bp, "customers/{customerId}/relationship-requests", "POST", summary="Request a reseller relationship", tag=RELATIONSHIPS,
+          body=RelationshipRequestIn, optional_body=True, response=RelationshipRequestOut, status=201, problems=WRITE,
+          description="A ResellerRelationship invitation for an existing customer (optionally with an indirect provider, "
+                      "optionally asking to accept the agreement too) and its draft email with the personalised URL, for the "
+                      "partner to review and send.")
+def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
+    return service.request_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@bp.route(route="customers/{customerId}/relationship", methods=["DELETE"])
-@api
-def remove_reseller_relationship(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, RemoveRelationshipIn)
-    return idempotent(req, caller.partner_id,
-                      lambda: (200, service.remove_relationship(get_storage(), caller, _customer_id(req), body), {}))
+@endpoint(bp, "customers/{customerId}/relationship", "GET", summary="The partner's relationship with the customer",
+          tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
+          description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
+def get_reseller_relationship(call: Call) -> ResellerRelationship:
+    return service.get_relationship(get_storage(), call.caller, call.param("customerId"))
 
 
-@bp.route(route="customers/{customerId}/audit", methods=["GET"])
-@api
-def customer_audit(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.audit_trail(get_storage(), caller, _customer_id(req), parse_query(req, PageQuery)))
+@endpoint(bp, "customers/{customerId}/relationship", "DELETE", summary="Remove the reseller relationship", tag=RELATIONSHIPS,
+          body=RemoveRelationshipIn, response=ResellerRelationship, problems=(400, 401, 403, 404, 422),
+          description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
+                      "GDAP stays; nobody is notified; the removal is audited.")
+def remove_reseller_relationship(call: Call) -> ResellerRelationship:
+    return service.remove_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@bp.route(route="agreements/accept", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
-@page
-def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
-    """The invited customer's page after sign-in: the agreement and its checkbox (seed 004, direct acceptance)."""
-    visitor = visitor_of(req)
-    return acceptance_page.respond(acceptance_page.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
-
-
-@bp.route(route="agreements/accept", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@page
-def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
-    """The ticked box, with the session's CSRF token: accepted once, then the page shows who accepted and when."""
-    visitor = visitor_of(req)
-    return acceptance_page.respond(acceptance_page.submit(get_storage(), visitor, form_of(req)), visitor)
-
-
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@api
-def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.openapi import document
-
-    return json_response(document(), headers={"Cache-Control": "public, max-age=300"})
+@endpoint(bp, "customers/{customerId}/audit", "GET", summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
+          response=AuditPage, problems=(400, 401, 403, 404),
+          description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
+                      "invitation records about the customer, newest first.")
+def customer_audit(call: Call) -> AuditPage:
+    return service.audit_trail(get_storage(), call.caller, call.param("customerId"), call.query)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
 def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """Queues attestation confirmations whose request stopped between its commit and queueing the email.
 
-    Every five minutes (fixed: it is a safety net for the 30-minute promise of seed 004, not a knob). A late
-    (past_due) run does the same work: it reads every outbox row left behind.
+    Every five minutes (fixed: it is a safety net for the promise of a confirmation within 30 minutes, not a knob).
+    A late (past_due) run does the same work: it reads every outbox row left behind.
     """
     if timer.past_due:
         log.warning("attestation notice sweep is running late (past_due)")

@@ -1,6 +1,6 @@
-"""The attestation confirmation email to the customer's primary contact (seed 004: "within 30 minutes").
+"""The attestation confirmation email to the customer's primary contact, promised within 30 minutes.
 
-It goes through the one email path (`invite_user.delivery.queue_plain_email`, sent by the queue-triggered
+It goes through the one email path (`notifications.queue.queue_plain_email`, sent by the queue-triggered
 function). So that a queue outage between the attestation's commit and the queueing cannot lose it, a
 small outbox row is written *before* the attestation's transaction and deleted once the email is queued;
 a timer (`sweep`) queues whatever is left after a few minutes. Every attempt carries the same operation
@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
+from attest_agreement.customers import AgreementAcceptance, Customer, CustomerStore
+from notifications.emails import render_email
+from notifications.queue import queue_plain_email
+from notifications.sender import EmailMessage
 from shared.clock import utc_now
-from shared.customers import AgreementAcceptance, Customer, CustomerStore
-from shared.email import EmailMessage
 from shared.settings import get_settings
 from shared.storage import Repository, Row, Storage, StorageUnavailable
 
@@ -28,7 +30,7 @@ EMAIL_KIND = "AgreementAttestationConfirmation"
 _OPS = uuid.UUID("2b9f6a53-7c1e-4d0a-8f3b-5e6d7c8b9a01")
 # An outbox row younger than this may belong to a request still running; the sweep leaves it alone.
 # Storage calls time out well within it (20 s reads, two retries), and sweep interval + this grace stay far
-# under the 30 minutes of the seed.
+# under the promised 30 minutes.
 GRACE = timedelta(minutes=5)
 PARTITION = "pending"
 
@@ -57,8 +59,6 @@ def operation_id(acceptance: AgreementAcceptance) -> str:
 
 def confirmation_email(customer: Customer, acceptance: AgreementAcceptance) -> EmailMessage:
     """The email to the primary contact, in their language (else the customer's)."""
-    from invite_user.emails import render_email
-
     s = get_settings()
     contact = customer.primary_contact
     accepted_by = f"{acceptance.contact.first_name} {acceptance.contact.last_name}".strip()
@@ -92,8 +92,6 @@ def pending(storage: Storage, acceptance: AgreementAcceptance) -> list[PendingNo
 
 def dispatch(storage: Storage, notice: PendingNotice, message: EmailMessage) -> bool:
     """Queue the email and clear the outbox row; False (and the row kept for the sweep) when the queue is down."""
-    from invite_user.delivery import queue_plain_email
-
     try:
         queue_plain_email(storage, message, notice.operation_id)
     except StorageUnavailable as exc:
@@ -133,3 +131,26 @@ def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
         if dispatch(storage, notice, confirmation_email(customer, acceptance)):
             counts["queued"] += 1
     return counts
+
+
+class Outbox:
+    """The outbox as the attestation services use it: remembered before the commit, sent after, forgotten on a conflict."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def remember(self, customer: Customer, acceptance: AgreementAcceptance) -> PendingNotice:
+        return remember(self.storage, customer, acceptance)
+
+    def forget(self, notice: PendingNotice) -> None:
+        forget(self.storage, notice)
+
+    def send(self, customer: Customer, acceptance: AgreementAcceptance, notice: PendingNotice | None = None) -> None:
+        """Queue the confirmation once the attestation is committed.
+
+        Without `notice` (finishing an earlier attempt), whatever outbox rows of this acceptance are left are used.
+        """
+        rows = [notice] if notice is not None else pending(self.storage, acceptance)
+        if rows and dispatch(self.storage, rows[0], confirmation_email(customer, acceptance)):
+            for extra in rows[1:]:
+                forget(self.storage, extra)

@@ -1,4 +1,4 @@
-"""The rules of reseller relationships (DOMAIN.md §2): opening one, removing one (DAP goes, GDAP stays).
+"""The rules of reseller relationships: opening one, removing one (DAP goes, GDAP stays).
 
 DAP (delegated admin privileges) are the partner's broad admin rights on the customer; GDAP (granular
 delegated admin privileges) are role-scoped, time-bound rights granted separately. Removing the
@@ -8,15 +8,23 @@ relationship takes the customer off the partner's list and removes DAP; GDAP is 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from shared.customers import (
+from attest_agreement.customers import (
     DelegatedAdminPrivileges,
     GranularDelegatedAdminPrivileges,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
 )
-from shared.partners import Partner
+from partners.registry import Partner
+
+
+class PartnerRef(NamedTuple):
+    """A partner as an invitation names it (its id and the name it had), when no registration is at hand."""
+
+    id: str
+    name: str
 
 
 class RelationshipError(Exception):
@@ -31,7 +39,7 @@ class RelationshipNotActive(RelationshipError):
     code = "relationship-not-active"
 
 
-def open_relationship(customer_id: str, partner: Partner, by: str, now: datetime, *, role: RelationshipRole | None = None,
+def open_relationship(customer_id: str, partner: Partner | PartnerRef, by: str, now: datetime, *, role: RelationshipRole | None = None,
                       gdap: GranularDelegatedAdminPrivileges | None = None,
                       existing: ResellerRelationship | None = None) -> ResellerRelationship:
     """A new active relationship with DAP, or a removed one made active again (its GDAP is kept).
@@ -58,7 +66,7 @@ def open_relationship(customer_id: str, partner: Partner, by: str, now: datetime
 
 
 def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool, by: str, now: datetime) -> ResellerRelationship:
-    """Seed 002: the partner declares good faith; DAP is removed, GDAP stays; nobody is notified."""
+    """The partner declares good faith; DAP is removed, GDAP stays; nobody is notified."""
     if good_faith_declaration is not True:
         raise GoodFaithDeclarationMissing(
             "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith."

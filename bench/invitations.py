@@ -45,7 +45,7 @@ def run(stored: int, expiring: int, partners: int) -> dict:
     from invite_user.repository import InvitationStore
     from shared import clock
     from shared.partner_auth import Caller
-    from shared.partners import Partner, PartnerRepository, PartnerType
+    from partners.registry import Partner, PartnerRepository, PartnerType
     from shared.storage import Storage, set_storage
 
     storage = Storage()

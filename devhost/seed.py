@@ -21,7 +21,7 @@ def demo_tokens(stack: Stack) -> dict[str, str]:
 
 
 def seed_demo(stack: Stack) -> str:
-    from shared.partners import Partner, PartnerRepository, PartnerType
+    from partners.registry import Partner, PartnerRepository, PartnerType
     from shared.settings import Settings
     from shared.storage import Storage
 

@@ -143,8 +143,8 @@ class InvitationOut(_Api):
     resent_count: int = Field(alias="resentCount")
 
 
-def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> dict[str, Any]:
-    out = InvitationOut(
+def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> InvitationOut:
+    return InvitationOut(
         id=raw_id,
         reference=inv.reference,
         status=inv.effective_status(now),
@@ -172,7 +172,6 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
         expired_at=inv.expired_at,
         resent_count=inv.resent_count,
     )
-    return out.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ListQuery(_Api):
@@ -196,3 +195,46 @@ class ResendRequest(_Api):
 class BulkRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class InvitationPage(_Api):
+    model_config = ConfigDict(populate_by_name=True)
+    items: list[InvitationOut] = Field(description="Newest first, without the link id.")
+    continuation_token: str | None = Field(default=None, alias="continuationToken")
+
+
+class BulkRow(_Api):
+    model_config = ConfigDict(populate_by_name=True)
+    index: int
+    status: str = Field(description="created, invalid or failed")
+    invitation: InvitationOut | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class BulkResult(_Api):
+    model_config = ConfigDict(populate_by_name=True)
+    summary: dict[str, int] = Field(description="Counts of created, invalid and failed rows.")
+    results: list[BulkRow] = Field(description="One entry per row: index, status, invitation or errors.")
+
+
+class DraftEmail(_Api):
+    """The invitation's email for the partner to review, edit or send itself; it keeps the personalised URL."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    to: str
+    subject: str
+    text: str
+    html: str
+    language: str
+    invite_redeem_url: str = Field(alias="inviteRedeemUrl", description="The personalised URL; keep it in the email.")
+
+
+class DraftQuery(_Api):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    language: str | None = Field(default=None, max_length=35, description="BCP 47 tag; default: the invitation's language.")
+
+
+class ResendRequestAnswer(_Api):
+    model_config = ConfigDict(populate_by_name=True)
+    status: str
+    detail: str

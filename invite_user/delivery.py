@@ -11,18 +11,24 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from invite_user.invitations import EmailStatus, Invitation, InvitationStatus
-from invite_user.repository import InvitationStore, invitation_row_key
+from invite_user.invitations import EmailStatus, Invitation
+from invite_user.repository import InvitationStore, InvitationUnitOfWork, invitation_row_key
+from notifications import queue
+from notifications.emails import RenderedEmail, render_email
+from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared.clock import utc_now
-from shared.email import EmailMessage, EmailRejected, EmailThrottled
+from shared.errors import Busy
 from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Storage, StorageUnavailable, chunks
+from shared.storage import Storage, StorageUnavailable, chunks
+from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
 _OPS = uuid.UUID("6f1c0b7e-8c44-4b8e-9a55-1d3c2b7a9e10")
+KIND = "invitation-email"
 ITEMS_PER_MESSAGE = 32  # bulk creates queue few messages; each stays well under the 64 KiB queue limit
 
 
@@ -33,27 +39,35 @@ def operation_id(inv: Invitation) -> str:
 def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]]) -> None:
     """Queue the emails of freshly stored invitations. A queue outage is recorded on the invitation
     (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost."""
-    queue = get_settings().email_queue
     for chunk in chunks(list(items), ITEMS_PER_MESSAGE):
-        payload = {"type": "invitation-email", "items": [
+        payload = {"type": KIND, "items": [
             {"partnerId": inv.partner_id, "rowKey": invitation_row_key(inv), "linkId": link_id, "operationId": operation_id(inv)}
             for inv, link_id in chunk
         ]}
         try:
-            storage.send_message(queue, payload)
+            queue.send(storage, payload)
         except StorageUnavailable as exc:
             log.error("could not queue %d invitation emails: %s", len(chunk), exc)
-            store = InvitationStore(storage)
             for inv, _ in chunk:
-                _mark(store, inv, EmailStatus.FAILED, "The email could not be queued (storage unavailable); resend it.")
+                _record(storage, inv.partner_id, invitation_row_key(inv), operation_id(inv), EmailStatus.FAILED,
+                        "The email could not be queued (storage unavailable); resend it.")
 
 
-def _mark(store: InvitationStore, inv: Invitation, status: EmailStatus, error: str | None) -> None:
-    inv.email_status, inv.email_error = status, error
+def _record(storage: Storage, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
+            *, sent_at: datetime | None = None) -> None:
+    """Record what became of one send on its invitation (only while the invitation still expects that send)."""
+
+    def work(uow: InvitationUnitOfWork) -> None:
+        inv = uow.get(partner_id, row_key)
+        if inv is None or operation_id(inv) != operation:
+            return
+        inv.record_email(status, error, sent_at=sent_at)
+        uow.save(inv)
+
     try:
-        store.invitations.replace(inv)
-    except (ConcurrencyConflict, StorageUnavailable):
-        log.warning("could not record email status %s on invitation %s", status, inv.reference)
+        attempt(lambda: InvitationUnitOfWork(storage), work)
+    except (Busy, StorageUnavailable):
+        log.warning("could not record email status %s on invitation %s", status, row_key)
 
 
 def redeem_url(link_id: str) -> str:
@@ -72,9 +86,7 @@ def email_context(inv: Invitation, url: str) -> dict[str, Any]:
     }
 
 
-def render(inv: Invitation, url: str, language: str | None = None) -> Any:
-    from invite_user.emails import render_email
-
+def render(inv: Invitation, url: str, language: str | None = None) -> RenderedEmail:
     return render_email(inv.kind.value, language or inv.language, email_context(inv, url))
 
 
@@ -86,108 +98,68 @@ def message_for(inv: Invitation, url: str) -> EmailMessage:
     )
 
 
-def deliver(storage: Storage, sender: Any, payload: dict[str, Any], *, requeue: Any = None) -> dict[str, int]:
-    """Handle one queue message. Returns counts by outcome (logged by the trigger)."""
-    kind = payload.get("type")
-    if kind == "invitation-email":
-        return _deliver_invitations(storage, sender, payload["items"])
-    if kind == "resend-request":
-        return _resend_request(storage, payload)
-    if kind == "email":
-        # A ready-made email of another feature (e.g. the attestation confirmation): one path for all mail.
-        return _deliver_plain(storage, sender, payload)
-    log.error("unknown message type %r dropped", kind)
-    return {"dropped": 1}
+def _mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
+    """A message that failed five times: say so on its invitations, so partners see it and can resend."""
+    marked = 0
+    for item in payload["items"]:
+        inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
+        if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
+            _record(storage, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
+                    "Delivery failed repeatedly; see the service logs, then resend.")
+            marked += 1
+    return marked
 
 
-def _deliver_invitations(storage: Storage, sender: Any, items: list[dict[str, Any]]) -> dict[str, int]:
-    store = InvitationStore(storage)
+@queue.handles(KIND, on_poison=_mark_poisoned)
+def deliver_invitations(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Send the emails of one queue message; throttling re-queues the rest with the service's Retry-After."""
+    items = payload["items"]
     counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
     max_attempts = get_settings().email_max_attempts
     for index, item in enumerate(items):
-        outcome = _deliver_one(store, sender, item, max_attempts)
+        outcome = _deliver_one(storage, sender, item, max_attempts)
         if isinstance(outcome, EmailThrottled):
             rest = items[index:]
-            storage.send_message(get_settings().email_queue, {"type": "invitation-email", "items": rest},
-                                 delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
+            queue.send(storage, {"type": KIND, "items": rest}, delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
             counts["requeued"] += len(rest)
             break
         counts[outcome] += 1
     return counts
 
 
-def _deliver_one(store: InvitationStore, sender: Any, item: dict[str, Any], max_attempts: int) -> Any:
-    for _ in range(5):
-        inv = store.get(item["partnerId"], item["rowKey"])
-        if inv is None or operation_id(inv) != item["operationId"]:
-            return "skipped"  # gone, or superseded by a later resend with its own message
-        if inv.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or inv.status != InvitationStatus.PENDING:
-            return "skipped"
-        inv.email_status, inv.email_attempts = EmailStatus.SENDING, inv.email_attempts + 1
-        try:
-            store.invitations.replace(inv)  # claim this send under the ETag
-        except ConcurrencyConflict:
-            continue
-        break
-    else:
+def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
+    """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
+
+    def work(uow: InvitationUnitOfWork) -> Invitation | None:
+        inv = uow.get(item["partnerId"], item["rowKey"])
+        # Gone, or superseded by a later resend with its own message.
+        if inv is None or operation_id(inv) != item["operationId"] or not inv.claim_send():
+            return None
+        uow.save(inv)
+        return inv
+
+    try:
+        return attempt(lambda: InvitationUnitOfWork(storage), work)
+    except Busy:
+        return None
+
+
+def _deliver_one(storage: Storage, sender: EmailSender, item: dict[str, Any], max_attempts: int) -> Any:
+    inv = _claim(storage, item)
+    if inv is None:
         return "skipped"
+    where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
     try:
         sender.send(message_for(inv, redeem_url(item["linkId"])), item["operationId"])
     except EmailThrottled as throttled:
         if inv.email_attempts >= max_attempts:
-            _mark(store, inv, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
+            _record(*where, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
             return "failed"
-        _mark(store, inv, EmailStatus.QUEUED, None)
+        _record(*where, EmailStatus.QUEUED, None)
         return throttled
     except EmailRejected as rejected:
-        _mark(store, inv, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
+        _record(*where, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
         return "failed"
-    inv.email_sent_at = utc_now()
-    _mark(store, inv, EmailStatus.SENT, None)
+    _record(*where, EmailStatus.SENT, None, sent_at=utc_now())
     log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
     return "sent"
-
-
-def _resend_request(storage: Storage, payload: dict[str, Any]) -> dict[str, int]:
-    """Business Center resend request: only when the email is the designated purchasing account manager's."""
-    from invite_user.service import resend_as_system
-
-    store = InvitationStore(storage)
-    matched = 0
-    for inv in store.find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
-        if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
-            resend_as_system(storage, inv)
-            matched += 1
-    log.info("resend request for agreement %s: %d invitation(s) resent", payload["agreementNumber"], matched)
-    return {"resent": matched}
-
-
-def queue_plain_email(storage: Storage, message: EmailMessage, operation: str) -> None:
-    storage.send_message(get_settings().email_queue, {"type": "email", "operationId": operation, "message": message.__dict__})
-
-
-def _deliver_plain(storage: Storage, sender: Any, payload: dict[str, Any]) -> dict[str, int]:
-    message = EmailMessage(**payload["message"])
-    try:
-        sender.send(message, payload["operationId"])
-    except EmailThrottled as throttled:
-        storage.send_message(get_settings().email_queue, payload, delay_seconds=max(1, throttled.retry_after_seconds))
-        return {"requeued": 1}
-    except EmailRejected:
-        log.error("email %s rejected", payload["operationId"])
-        return {"failed": 1}
-    return {"sent": 1}
-
-
-def mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
-    """A message that failed five times: say so on its invitations, so partners see it and can resend."""
-    if payload.get("type") != "invitation-email":
-        return 0
-    store = InvitationStore(storage)
-    marked = 0
-    for item in payload["items"]:
-        inv = store.get(item["partnerId"], item["rowKey"])
-        if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
-            _mark(store, inv, EmailStatus.FAILED, "Delivery failed repeatedly; see the service logs, then resend.")
-            marked += 1
-    return marked

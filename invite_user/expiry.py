@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from invite_user.invitations import InvitationStatus
 from invite_user.repository import ExpiryEntry, InvitationStore, partner_partition
+from partners.registry import PartnerRepository
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
-from shared.partners import PartnerRepository
 from shared.storage import Storage
 
 log = logging.getLogger(__name__)

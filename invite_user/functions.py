@@ -1,18 +1,26 @@
-"""Trigger functions of invitations: the partner API, the email queue and the expiry timer (thin)."""
+"""Trigger functions of invitations: the partner API and the expiry timer (thin: parse, call one service)."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
-from invite_user import delivery, expiry, service
-from invite_user.api_models import BulkRequest, ListQuery, NewInvitation, ResendRequest
-from shared.http import api, client_ip, idempotent, json_response, parse_json, parse_query
-from shared.partner_auth import PLATFORM_ADMIN, authenticate
-from shared.partners import Partner, PartnerRepository
-from shared.problems import conflict, not_found
+from invite_user import expiry, service
+from invite_user.api_models import (
+    BulkRequest,
+    BulkResult,
+    DraftEmail,
+    DraftQuery,
+    InvitationOut,
+    InvitationPage,
+    ListQuery,
+    NewInvitation,
+    ResendRequest,
+    ResendRequestAnswer,
+)
+from shared.endpoints import ANONYMOUS, Call, endpoint
+from shared.http import client_ip
 from shared.rate_limit import hit
 from shared.storage import get_storage
 
@@ -20,127 +28,68 @@ log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 
-
-@bp.route(route="invitations", methods=["POST"])
-@api
-def create_invitation(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, NewInvitation)
-    return idempotent(req, caller.partner_id, lambda: (201, service.create(get_storage(), caller, body), {}))
+TAG = "Invitations"
+WRITE = (400, 401, 403, 404, 409, 422)
+READ = (401, 403, 404)
 
 
-@bp.route(route="invitations/bulk", methods=["POST"])
-@api
-def create_invitations_bulk(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    body = parse_json(req, BulkRequest)
-    return idempotent(req, caller.partner_id, lambda: (200, service.create_bulk(get_storage(), caller, body.invitations), {}))
+@endpoint(bp, "invitations", "POST", summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
+          problems=WRITE,
+          description="Creates an invitation (CustomerOnboarding, ResellerRelationship, CompanyUser or AgreementAcceptance) and, "
+                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once.")
+def create_invitation(call: Call) -> InvitationOut:
+    return service.create(get_storage(), call.caller, call.body)
 
 
-@bp.route(route="invitations", methods=["GET"])
-@api
-def list_invitations(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.list_page(get_storage(), caller, parse_query(req, ListQuery)))
+@endpoint(bp, "invitations/bulk", "POST", summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
+          description="Up to 1000 invitations; a bad row never sinks the others.")
+def create_invitations_bulk(call: Call) -> BulkResult:
+    return service.create_bulk(get_storage(), call.caller, call.body.invitations)
 
 
-@bp.route(route="invitations/{id}", methods=["GET"])
-@api
-def get_invitation(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.get(get_storage(), caller, req.route_params["id"]))
+@endpoint(bp, "invitations", "GET", summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
+          problems=(400, 401, 403))
+def list_invitations(call: Call) -> InvitationPage:
+    return service.list_page(get_storage(), call.caller, call.query)
 
 
-@bp.route(route="invitations/{id}/draft-email", methods=["GET"])
-@api
-def draft_invitation_email(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return json_response(service.draft_email(get_storage(), caller, req.route_params["id"], req.params.get("language")))
+@endpoint(bp, "invitations/{id}", "GET", summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ,
+          description="`{id}` is the link id from create, or the invitation's `reference`.")
+def get_invitation(call: Call) -> InvitationOut:
+    return service.get(get_storage(), call.caller, call.param("id"))
 
 
-@bp.route(route="invitations/{id}/resend", methods=["POST"])
-@api
-def resend_invitation(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return idempotent(req, caller.partner_id, lambda: (200, service.resend(get_storage(), caller, req.route_params["id"]), {}))
+@endpoint(bp, "invitations/{id}/draft-email", "GET", summary="The invitation's email as a draft", tag=TAG, query=DraftQuery,
+          response=DraftEmail, problems=(400, 401, 403, 404),
+          description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
+def draft_invitation_email(call: Call) -> DraftEmail:
+    return service.draft_email(get_storage(), call.caller, call.param("id"), call.query.language)
 
 
-@bp.route(route="invitations/{id}/revoke", methods=["POST"])
-@api
-def revoke_invitation(req: func.HttpRequest) -> func.HttpResponse:
-    caller = authenticate(req.headers.get("authorization"))
-    return idempotent(req, caller.partner_id, lambda: (200, service.revoke(get_storage(), caller, req.route_params["id"]), {}))
+@endpoint(bp, "invitations/{id}/resend", "POST", summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
+          description="Same link, new expiry (60 days at most).")
+def resend_invitation(call: Call) -> InvitationOut:
+    return service.resend(get_storage(), call.caller, call.param("id"))
 
 
-RESEND_REQUEST_ANSWER = {
-    "status": "received",
-    "detail": "If the email is the purchasing account manager of that agreement, the invitation is on its way. "
-              "Check your inbox (and spam folder) in a few minutes.",
-}
+@endpoint(bp, "invitations/{id}/revoke", "POST", summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
+def revoke_invitation(call: Call) -> InvitationOut:
+    return service.revoke(get_storage(), call.caller, call.param("id"))
 
 
-@bp.route(route="invitations/resend-request", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@api
-def request_invitation_resend(req: func.HttpRequest) -> func.HttpResponse:
-    body = parse_json(req, ResendRequest)
+def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
     storage = get_storage()
     hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
     hit(storage, f"resend-email|{body.email.casefold()}", limit=5, window_seconds=3600)
 
-    def work() -> tuple[int, dict, dict]:
-        service.request_resend(storage, body)
-        return 202, RESEND_REQUEST_ANSWER, {}
 
-    return idempotent(req, "anonymous-resend", work)
-
-
-@bp.route(route="partners", methods=["POST"])
-@api
-def register_partner(req: func.HttpRequest) -> func.HttpResponse:
-    authenticate(req.headers.get("authorization"), any_of=frozenset({PLATFORM_ADMIN}))
-    partner = parse_json(req, Partner)
-    repo = PartnerRepository(get_storage())
-
-    def work() -> tuple[int, dict, dict]:
-        if repo.get(repo.PARTITION, partner.id) is not None:
-            raise conflict("partner-exists", f"Partner {partner.id} is registered already.")
-        from shared.clock import utc_now
-
-        partner.created_at = utc_now()
-        if partner.indirect_provider_id:
-            provider = repo.find(partner.indirect_provider_id)
-            if provider is None or provider.type != "IndirectProvider":
-                raise not_found("indirect provider")
-        repo.save(partner)
-        return 201, partner.model_dump(mode="json", by_alias=True, exclude_none=True), {}
-
-    return idempotent(req, "platform-admin", work)
-
-
-@bp.route(route="partners", methods=["GET"])
-@api
-def list_partners(req: func.HttpRequest) -> func.HttpResponse:
-    authenticate(req.headers.get("authorization"), any_of=frozenset({PLATFORM_ADMIN}))
-    page = PartnerRepository(get_storage()).list_page(continuation_token=req.params.get("continuationToken"))
-    return json_response({"items": [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in page.items],
-                          "continuationToken": page.continuation_token})
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%", connection="AzureWebJobsStorage")
-def send_queued_email(msg: func.QueueMessage) -> None:
-    """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
-    from shared.email import get_sender
-    from shared.settings import get_settings
-
-    counts = delivery.deliver(get_storage(), get_sender(get_settings()), json.loads(msg.get_body()))
-    log.info("email message %s (attempt %s): %s", msg.id, msg.dequeue_count, counts)
-
-
-@bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%-poison", connection="AzureWebJobsStorage")
-def record_failed_email(msg: func.QueueMessage) -> None:
-    """Emails that failed five times: marked Failed on their invitations so partners see it and can resend."""
-    marked = delivery.mark_poisoned(get_storage(), json.loads(msg.get_body()))
-    log.error("poisoned email message %s: %s invitation(s) marked Failed", msg.id, marked)
+@endpoint(bp, "invitations/resend-request", "POST", summary="Ask for the invitation again (purchasing account manager)", tag=TAG,
+          auth=ANONYMOUS, body=ResendRequest, response=ResendRequestAnswer, status=202, problems=(400, 409, 422, 429),
+          idempotency_scope="anonymous-resend", guard=_resend_limits,
+          description="Resent only when the email is the designated purchasing account manager of that agreement; "
+                      "the answer is the same either way.")
+def request_invitation_resend(call: Call) -> ResendRequestAnswer:
+    return service.request_resend(get_storage(), call.body)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
@@ -151,11 +100,5 @@ def expire_invitations(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("expiry timer is running late (past_due)")
-    from accept_invite.signin import delete_stale_flows
-
-    storage = get_storage()
-    result = expiry.sweep(storage)
-    # The same clean-up round removes sign-in flows nobody finished (they live ten minutes).
-    flows = delete_stale_flows(storage)
-    log.info("expiry sweep: %s partners, %s due, %s expired; %s stale sign-in flows deleted",
-             result.partners, result.due, result.expired, flows)
+    result = expiry.sweep(get_storage())
+    log.info("expiry sweep: %s partners, %s due, %s expired", result.partners, result.due, result.expired)

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from shared.storage import Row
+from shared.storage import Entity
 
-MAX_EXPIRY_DAYS = 60  # seed 003: "the link expires after 60 days"
+MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
 
 
 class InvitationStatus(StrEnum):
@@ -31,7 +31,7 @@ class InvitationKind(StrEnum):
 
 
 class BusinessCenterRole(StrEnum):
-    """Roles of a customer's users (seed 003)."""
+    """The Business Center roles a customer's users hold."""
 
     ACCOUNT_MANAGER = "AccountManager"
     AGREEMENT_MANAGER = "AgreementManager"
@@ -106,14 +106,14 @@ class CompanyData(BaseModel):
 
 
 class AgreementRef(BaseModel):
-    """The agreement (MPSA) whose purchasing account manager this invitee is (seed 003)."""
+    """The agreement (MPSA) whose designated purchasing account manager this invitee is."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
     purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
 
 
-class Invitation(Row):
+class Invitation(Entity):
     """One invitation; keyed by the hash of its link id, kept in its partner's partition."""
 
     link_hash: str = Field(alias="linkHash")
@@ -140,7 +140,7 @@ class Invitation(Row):
     inviter_name: str = Field(alias="inviterName")
     partner_name: str = Field(alias="partnerName")
     indirect_provider_name: str | None = Field(default=None, alias="indirectProviderName")
-    # Direct acceptance of the customer agreement is asked with this invitation (seed 004).
+    # The invitee is asked to accept the customer agreement directly with this invitation.
     ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
     email_status: EmailStatus = Field(default=EmailStatus.QUEUED, alias="emailStatus")
     email_operation_id: str | None = Field(default=None, alias="emailOperationId")
@@ -175,7 +175,7 @@ class Invitation(Row):
 
     # -- the life cycle ---------------------------------------------------------
     def resend(self, now: datetime) -> None:
-        """Same link, new expiry; allowed while pending or expired (seed 003: ask for it to be sent again)."""
+        """Same link, new expiry; allowed while pending or expired (an invitee may ask for it to be sent again)."""
         if self.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
             raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot be resent.")
         self.status = InvitationStatus.PENDING
@@ -195,15 +195,45 @@ class Invitation(Row):
     def expire(self, now: datetime) -> None:
         if self.status != InvitationStatus.PENDING:
             raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot expire.")
-        self.status = InvitationStatus.EXPIRED
-        self.expired_at = now
-        self.updated_at = now
+        for name, value in expired_fields(now).items():
+            setattr(self, name, value)
 
-    def accept(self, now: datetime, by: dict[str, str]) -> None:
+    def accept(self, now: datetime, by: dict[str, str], *, customer_id: str | None = None, company_created: bool = False) -> None:
+        """Accepted by the signed-in invitee, into `customer_id` (the company it created or joined).
+
+        `company_created`: the invitee created the company while the link was valid; an expiry landing between that
+        and this mark must not leave the acceptance half-done, so an expired invitation is accepted too. A revoked
+        one never is.
+        """
         status = self.effective_status(now)
-        if status != InvitationStatus.PENDING:
+        allowed = status == InvitationStatus.PENDING or (company_created and status == InvitationStatus.EXPIRED)
+        if not allowed:
             raise InvitationStateError(status, f"An invitation that is {status} cannot be accepted.")
         self.status = InvitationStatus.ACCEPTED
         self.accepted_at = now
         self.accepted_by = by
         self.updated_at = now
+        if customer_id is not None:
+            self.customer_id = customer_id
+
+    def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None) -> None:
+        """What became of the invitation's email: partners read it as emailStatus (and emailError)."""
+        self.email_status, self.email_error = status, error
+        if sent_at is not None:
+            self.email_sent_at = sent_at
+
+    def queue_email(self) -> None:
+        """A fresh send of the invitation's email is on its way (create or resend)."""
+        self.email_status, self.email_error, self.email_attempts = EmailStatus.QUEUED, None, 0
+
+    def claim_send(self) -> bool:
+        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending)."""
+        if self.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or self.status != InvitationStatus.PENDING:
+            return False
+        self.email_status, self.email_attempts = EmailStatus.SENDING, self.email_attempts + 1
+        return True
+
+
+def expired_fields(now: datetime) -> dict[str, Any]:
+    """What expiring changes on an invitation: the one rule, used by `expire` and by the sweep that writes it blind."""
+    return {"status": InvitationStatus.EXPIRED, "expired_at": now, "updated_at": now}

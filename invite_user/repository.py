@@ -12,16 +12,17 @@ Layout of the `Invitations` table:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
-from invite_user.invitations import Invitation, InvitationStatus
+from invite_user.invitations import Invitation, InvitationStatus, expired_fields, link_hash, new_invitation_id
 from shared.audit import AuditRecord, reverse_ticks
 from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row, Storage, chunks
+from shared.uow import UnitOfWork
 
 TABLE = "Invitations"
 
@@ -59,7 +60,7 @@ class AgreementPointer(Row):
     row_key: str = Field(alias="rowKey")
 
 
-def _keys(row: Row) -> tuple[str, str]:
+def keys_of(row: Row) -> tuple[str, str]:
     """Keys of every kind of row in the table; one transaction may mix them within a partition."""
     if isinstance(row, Invitation):
         return partner_partition(row.partner_id), invitation_row_key(row)
@@ -82,7 +83,7 @@ class _Rows(Repository[Any]):
         self.model = model  # type: ignore[misc]
 
     def keys(self, row: Any) -> tuple[str, str]:
-        return _keys(row)
+        return keys_of(row)
 
 
 def _expiry_entry(inv: Invitation) -> ExpiryEntry:
@@ -156,19 +157,12 @@ class InvitationStore:
 
     def add_link(self, inv: Invitation) -> str:
         """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""
-        from invite_user.invitations import link_hash, new_invitation_id
-
         raw = new_invitation_id()
         self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=link_hash(raw)))
         return raw
 
     def _create_ops(self, inv: Invitation, record: AuditRecord | None) -> list[Op]:
-        ops = [Op("create", inv)]
-        if inv.status == InvitationStatus.PENDING:
-            ops.append(Op("create", _expiry_entry(inv)))
-        if record is not None:
-            ops.append(Op("create", record))
-        return ops
+        return InvitationUnitOfWork.store_ops(inv, record)
 
     def _pointer(self, inv: Invitation) -> LinkPointer:
         return LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=inv.link_hash)
@@ -224,36 +218,20 @@ class InvitationStore:
             params["customer"] = customer_id
         return self.invitations.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
 
-    def audit_page(self, partner_id: str, *, customer_id: str | None = None, page_size: int = 100,
-                   continuation_token: str | None = None) -> Page[AuditRecord]:
-        clauses = ["PartitionKey eq @pk", "RowKey ge 'a|'", "RowKey lt 'a}'"]
-        params: dict[str, Any] = {"pk": partner_partition(partner_id)}
-        if customer_id:
-            clauses.append("customer_id eq @customer")
-            params["customer"] = customer_id
-        return self.audit.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
+    def audit_page(self, partner_id: str, *, page_size: int = 100, continuation_token: str | None = None) -> Page[AuditRecord]:
+        """The partner's invitation audit records, newest first."""
+        return self.audit.query_page("PartitionKey eq @pk and RowKey ge 'a|' and RowKey lt 'a}'", {"pk": partner_partition(partner_id)},
+                                     page_size=page_size, continuation_token=continuation_token)
 
-    # -- change ------------------------------------------------------------------------------
-    def save(self, inv: Invitation, *, was_pending_until: datetime | None, record: AuditRecord | None,
-             extra: Iterable[Op] = ()) -> Invitation:
-        """Write a changed invitation under its ETag, moving its expiry index along in the same transaction.
+    def audit_after(self, partner_id: str, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
+        """The partner's audit records about one customer after a row key (newest first)."""
+        return self.audit.query_page(
+            "PartitionKey eq @pk and RowKey gt @after and RowKey lt 'a}' and customer_id eq @customer",
+            {"pk": partner_partition(partner_id), "after": after_row_key, "customer": customer_id}, page_size=page_size)
 
-        `was_pending_until` is the expiry the invitation had when read, if it was pending then.
-        """
-        ops: list[Op] = [Op("update", inv)]
-        if was_pending_until is not None:
-            ops.append(Op("delete", keys=(partner_partition(inv.partner_id), expiry_row_key(was_pending_until, inv.link_hash))))
-        if inv.status == InvitationStatus.PENDING:
-            entry = _expiry_entry(inv)
-            if was_pending_until is not None and expiry_row_key(was_pending_until, inv.link_hash) == self.expiry.keys(entry)[1]:
-                ops.pop()  # same expiry second: keep the existing index row
-            else:
-                ops.append(Op("create", entry))
-        if record is not None:
-            ops.append(Op("create", record))
-        ops.extend(extra)
-        self.invitations.transact(ops)
-        return inv
+    @staticmethod
+    def row_key(inv: Invitation) -> str:
+        return invitation_row_key(inv)
 
     # -- expiry ----------------------------------------------------------------------------
     def due_for_expiry(self, partner_id: str, now: datetime, page_size: int = 1000) -> list[ExpiryEntry]:
@@ -286,10 +264,72 @@ class InvitationStore:
 
     def _expire_ops(self, e: ExpiryEntry, now: datetime, make_record: Any) -> list[Op]:
         pk = partner_partition(e.partner_id)
-        iso = now.isoformat().replace("+00:00", "Z")
+        fields = {name: (value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value))
+                  for name, value in expired_fields(now).items()}
         return [
             Op("delete", keys=(pk, expiry_row_key(e.expires_at, e.link_hash)), etag=e.etag),
-            Op("merge", keys=(pk, e.invitation_row_key), fields={"status": InvitationStatus.EXPIRED.value, "expired_at": iso,
-                                                               "updated_at": iso}),
+            Op("merge", keys=(pk, e.invitation_row_key), fields=fields),
             Op("create", make_record(e)),
         ]
+
+
+class InvitationUnitOfWork(UnitOfWork):
+    """Changes to invitations of one partner partition, with their expiry index and audit records, in one transaction.
+
+    It remembers the ETag each invitation was read with and the expiry index row it was filed under (if pending),
+    so `save` moves the index along without anybody passing index keys.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__()
+        self.store = InvitationStore(storage)
+
+    def bookkeeping(self, entity: Any) -> Any:
+        if isinstance(entity, Invitation) and entity.status == InvitationStatus.PENDING:
+            return expiry_row_key(entity.expires_at, entity.link_hash)
+        return None
+
+    def by_link(self, link_hash: str) -> Invitation | None:
+        pointer = self.store.pointers.get(f"l|{link_hash[0]}", link_hash)
+        return self.get(pointer.partner_id, pointer.row_key) if pointer is not None else None
+
+    def get(self, partner_id: str, row_key: str) -> Invitation | None:
+        found = self.store.invitations.read(partner_partition(partner_id), row_key)
+        return self.remember(found[0], found[1]) if found is not None else None
+
+    def add(self, inv: Invitation, record: AuditRecord | None = None) -> None:
+        """Stage a new invitation with its expiry index row (its link pointer is written first, by the store)."""
+        self.remember(inv, None)
+        self.stage(*self.store_ops(inv, record))
+
+    @staticmethod
+    def store_ops(inv: Invitation, record: AuditRecord | None) -> list[Op]:
+        ops = [Op("create", inv)]
+        if inv.status == InvitationStatus.PENDING:
+            ops.append(Op("create", _expiry_entry(inv)))
+        if record is not None:
+            ops.append(Op("create", record))
+        return ops
+
+    def save(self, inv: Invitation, record: AuditRecord | None = None) -> None:
+        """Stage a changed invitation under the ETag it was read with; its expiry index row follows its state."""
+        version = self.version(inv)
+        if version is None:
+            raise ValueError("save an invitation this unit of work read")
+        pk = partner_partition(inv.partner_id)
+        was_filed, now_filed = version.state, self.bookkeeping(inv)
+        ops = [Op("update", inv, etag=version.etag)]
+        if was_filed != now_filed:
+            if was_filed is not None:
+                ops.append(Op("delete", keys=(pk, was_filed)))
+            if now_filed is not None:
+                ops.append(Op("create", _expiry_entry(inv)))
+        self.stage(*ops)
+        if record is not None:
+            self.record(record)
+
+    def record(self, record: AuditRecord) -> None:
+        self.stage(Op("create", record))
+
+    def _transact(self, ops: list[Op]) -> list[Any]:
+        return self.store.invitations.transact(ops)

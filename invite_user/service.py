@@ -1,18 +1,35 @@
-"""The seller side of invitations: create (one or in bulk), read, list, resend, revoke, draft, resend-request."""
+"""The seller side of invitations: create (one or in bulk), read, list, resend, revoke, draft, resend-request.
+
+This is the invitations feature's public service: other features (the customer's journey, customers and
+agreements) use invitations only through the functions here.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from invite_user import delivery
-from invite_user.api_models import NewInvitation, ResendRequest, present
+from invite_user.api_models import (
+    BulkResult,
+    BulkRow,
+    DraftEmail,
+    InvitationOut,
+    InvitationPage,
+    NewInvitation,
+    ResendRequest,
+    ResendRequestAnswer,
+    present,
+)
 from invite_user.delivery import redeem_url
 from invite_user.invitations import (
     EmailStatus,
     Invitation,
+    InvitationKind,
     InvitationStateError,
     InvitationStatus,
     link_hash,
@@ -20,41 +37,30 @@ from invite_user.invitations import (
     normalize_email,
     parse_invitation_id,
 )
-from invite_user.repository import InvitationStore, partner_partition
-from shared.audit import audit
+from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
+from notifications import queue
+from notifications.sender import EmailSender
+from partners.registry import Partner
+from partners.service import partner_of, resolve_provider
+from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
+from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
-from shared.partners import Partner, PartnerRepository, PartnerType
-from shared.problems import Problem, conflict, not_found, pydantic_errors, validation_problem
-from shared.settings import get_settings
-from shared.storage import Storage
+from shared.problems import pydantic_errors
+from shared.storage import Page, Storage
+from shared.uow import attempt
+
+log = logging.getLogger(__name__)
+
+RESEND_REQUEST_ANSWER = ResendRequestAnswer(
+    status="received",
+    detail="If the email is the purchasing account manager of that agreement, the invitation is on its way. "
+           "Check your inbox (and spam folder) in a few minutes.",
+)
 
 
 def actor(caller: Caller) -> dict[str, str]:
     return {"partnerId": caller.partner_id, "name": caller.name, "email": caller.email, "subject": caller.subject}
-
-
-def partner_of(storage: Storage, caller: Caller) -> Partner:
-    partner = PartnerRepository(storage).find(caller.partner_id)
-    if partner is None:
-        raise Problem(
-            403, "partner-not-registered", "Partner not registered",
-            f"The partner {caller.partner_id} (the token's tid) is not registered on this platform; ask a platform admin.",
-        )
-    return partner
-
-
-def resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:
-    """The indirect provider named on the invitation: a reseller's own provider unless another is given."""
-    provider_id = requested or (partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None)
-    if not provider_id:
-        return None
-    provider = PartnerRepository(storage).find(provider_id)
-    if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
-        raise validation_problem([{
-            "field": "indirectProviderId", "message": f"{provider_id} is not a registered indirect provider", "code": "unknown_provider",
-        }])
-    return provider
 
 
 def build_invitation(caller: Caller, partner: Partner, provider: Partner | None, body: NewInvitation) -> tuple[Invitation, str]:
@@ -90,13 +96,13 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
     return inv, raw_id
 
 
-def _created_record(inv: Invitation, caller: Caller) -> Any:
-    return audit(partner_partition(inv.partner_id), "invitation.created", caller.display,
+def _created_record(inv: Invitation, record_actor: str) -> AuditRecord:
+    return audit(partner_partition(inv.partner_id), "invitation.created", record_actor,
                  after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status},
                  customer_id=inv.customer_id)
 
 
-def _bulk_record(chunk: Any, caller: Caller) -> Any:
+def _bulk_record(chunk: Sequence[Invitation], caller: Caller) -> AuditRecord:
     first = chunk[0]
     return audit(partner_partition(first.partner_id), "invitation.created", caller.display,
                  after={"bulk": True, "count": len(chunk), "references": [i.reference for i in chunk],
@@ -104,17 +110,22 @@ def _bulk_record(chunk: Any, caller: Caller) -> Any:
                  customer_id=first.customer_id)
 
 
-def create(storage: Storage, caller: Caller, body: NewInvitation) -> dict[str, Any]:
+def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
     partner = partner_of(storage, caller)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
-    InvitationStore(storage).create(inv, _created_record(inv, caller))
-    if body.send_email:
+    return invite(storage, inv, raw_id, caller.display, send_email=body.send_email)
+
+
+def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True) -> InvitationOut:
+    """Store a prepared invitation with its audit record and queue its email."""
+    InvitationStore(storage).create(inv, _created_record(inv, record_actor))
+    if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
 
 
-def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) -> BulkResult:
     """One result per row; a bad row never sinks the others. Rows are batched per partition."""
     partner = partner_of(storage, caller)
     results: list[dict[str, Any]] = [{} for _ in rows]
@@ -126,8 +137,8 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         except ValidationError as exc:
             results[i] = {"index": i, "status": "invalid", "errors": pydantic_errors(exc)}
             continue
-        except Problem as problem:
-            results[i] = {"index": i, "status": "invalid", "errors": problem.errors or [{"field": "(row)", "message": problem.detail}]}
+        except DomainError as error:
+            results[i] = {"index": i, "status": "invalid", "errors": error.errors or [{"field": "(row)", "message": error.detail}]}
             continue
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
@@ -146,7 +157,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
     if to_mail:
         delivery.queue_emails(storage, to_mail)
     counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "invalid", "failed")}
-    return {"summary": counts, "results": results}
+    return BulkResult(summary=counts, results=[BulkRow.model_validate(r) for r in results])
 
 
 def resolve_handle(handle: str) -> tuple[str, str | None]:
@@ -157,23 +168,29 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
     h = (handle or "").strip().lower()
     if len(h) == 64 and all(c in "0123456789abcdef" for c in h):
         return h, None
-    raise not_found("invitation")
+    raise NotFound("No such invitation.")
 
 
-def _load(store: InvitationStore, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
+def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
-    inv = store.find_for_partner(caller.partner_id, h)
-    if inv is None:
-        raise not_found("invitation")
+    inv = uow.by_link(h)
+    # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
+    if inv is None or inv.partner_id != caller.partner_id:
+        raise NotFound("No such invitation.")
     return inv, raw
 
 
-def get(storage: Storage, caller: Caller, handle: str) -> dict[str, Any]:
-    inv, raw = _load(InvitationStore(storage), caller, handle)
+def get(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
+    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
 
 
-def list_page(storage: Storage, caller: Caller, query: Any) -> dict[str, Any]:
+def find(storage: Storage, link_hash_: str) -> Invitation | None:
+    """The invitation a personal link leads to (by the link's hash), or None."""
+    return InvitationStore(storage).find_by_link(link_hash_)
+
+
+def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
     store = InvitationStore(storage)
     try:
         page = store.list_page(
@@ -186,46 +203,44 @@ def list_page(storage: Storage, caller: Caller, query: Any) -> dict[str, Any]:
             continuation_token=query.continuation_token,
         )
     except ValueError as exc:
-        raise validation_problem([{"field": "continuationToken", "message": str(exc), "code": "invalid"}]) from exc
+        raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     now = utc_now()
-    return {
-        "items": [present(i, raw_id=None, redeem_url=None, now=now) for i in page.items],
-        "continuationToken": page.continuation_token,
-    }
+    return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items],
+                          continuation_token=page.continuation_token)
 
 
-def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: Any) -> tuple[Invitation, str | None]:
-    """Read, apply a life-cycle rule, write under the ETag; a concurrent change makes us read again."""
-    store = InvitationStore(storage)
-    from shared.storage import ConcurrencyConflict
+UnitFactory = Callable[[Storage], InvitationUnitOfWork]
 
-    for _ in range(5):
-        inv, raw = _load(store, caller, handle)
+
+def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: Any,
+            unit: UnitFactory = InvitationUnitOfWork) -> tuple[Invitation, str | None]:
+    """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
+
+    def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str | None]:
+        inv, raw = _load(uow, caller, handle)
         before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
-        was_pending_until = inv.expires_at if inv.status == InvitationStatus.PENDING else None
         try:
             apply(inv)
         except InvitationStateError as exc:
-            raise conflict(f"invitation-{exc.status.value.lower()}", str(exc)) from exc
-        record = audit(partner_partition(inv.partner_id), action, caller.display, before=before,
-                       after={"status": inv.status, "expiresAt": inv.expires_at.isoformat()}, customer_id=inv.customer_id)
-        record.after = {**(record.after or {}), "reference": inv.reference}
-        try:
-            store.save(inv, was_pending_until=was_pending_until, record=record)
-            return inv, raw
-        except ConcurrencyConflict:
-            continue
-    raise Problem(503, "busy", "Invitation busy", "The invitation is changing right now; retry.", headers={"Retry-After": "1"})
+            raise Conflict(str(exc), code=f"invitation-{exc.status.value.lower()}") from exc
+        uow.save(inv, _change_record(inv, action, caller.display, before))
+        return inv, raw
+
+    return attempt(lambda: unit(storage), work, busy="The invitation is changing right now; retry.")
+
+
+def _change_record(inv: Invitation, action: str, by: str, before: dict[str, Any], **after: Any) -> AuditRecord:
+    return audit(partner_partition(inv.partner_id), action, by, before=before,
+                 after={"status": inv.status, "expiresAt": inv.expires_at.isoformat(), "reference": inv.reference, **after},
+                 customer_id=inv.customer_id)
 
 
 def _apply_resend(inv: Invitation) -> None:
     inv.resend(utc_now())
-    inv.email_status = EmailStatus.QUEUED
-    inv.email_error = None
-    inv.email_attempts = 0
+    inv.queue_email()
 
 
-def resend(storage: Storage, caller: Caller, handle: str) -> dict[str, Any]:
+def resend(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
     """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
     not stored), the email carries an additional link to the same invitation; the first one still works."""
     inv, raw = _change(storage, caller, handle, "invitation.resent", _apply_resend)
@@ -234,45 +249,102 @@ def resend(storage: Storage, caller: Caller, handle: str) -> dict[str, Any]:
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
 
 
-def resend_as_system(storage: Storage, inv: Invitation) -> None:
+def _resend_as_system(storage: Storage, inv: Invitation) -> None:
     """A resend nobody signed in asked for (the Business Center resend request), with a fresh extra link."""
-    store = InvitationStore(storage)
-    was_pending_until = inv.expires_at if inv.status == InvitationStatus.PENDING else None
-    before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
-    _apply_resend(inv)
-    record = audit(partner_partition(inv.partner_id), "invitation.resent", "resend request (purchasing account manager)",
-                   before=before, after={"status": inv.status, "expiresAt": inv.expires_at.isoformat(), "reference": inv.reference},
-                   customer_id=inv.customer_id)
-    store.save(inv, was_pending_until=was_pending_until, record=record)
-    delivery.queue_emails(storage, [(inv, store.add_link(inv))])
+
+    def work(uow: InvitationUnitOfWork) -> Invitation | None:
+        current = uow.get(inv.partner_id, InvitationStore.row_key(inv))
+        if current is None or current.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            return None
+        before = {"status": current.status, "expiresAt": current.expires_at.isoformat()}
+        _apply_resend(current)
+        uow.save(current, _change_record(current, "invitation.resent", "resend request (purchasing account manager)", before))
+        return current
+
+    resent = attempt(lambda: InvitationUnitOfWork(storage), work)
+    if resent is not None:
+        delivery.queue_emails(storage, [(resent, InvitationStore(storage).add_link(resent))])
 
 
-def revoke(storage: Storage, caller: Caller, handle: str) -> dict[str, Any]:
+def revoke(storage: Storage, caller: Caller, handle: str, *, unit: UnitFactory = InvitationUnitOfWork) -> InvitationOut:
     now = utc_now()
-    inv, raw = _change(storage, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)))
+    inv, raw = _change(storage, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)), unit)
     return present(inv, raw_id=raw, redeem_url=None, now=now)
 
 
-def draft_email(storage: Storage, caller: Caller, handle: str, language: str | None) -> dict[str, Any]:
-    """The email a partner may review, edit or copy and send itself; it keeps the personalised URL (seed 002)."""
-    inv, raw = _load(InvitationStore(storage), caller, handle)
+def draft_email(storage: Storage, caller: Caller, handle: str, language: str | None) -> DraftEmail:
+    """The email a partner may review, edit or copy and send itself; it keeps the personalised URL."""
+    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
     if raw is None:
-        raise Problem(
-            400, "link-id-required", "The invitation id is needed",
+        raise RuleBroken(
             "The personalised URL is built from the invitation id returned when the invitation was created; "
             "only a hash of it is stored, so the reference cannot rebuild it.",
+            code="link-id-required", title="The invitation id is needed",
         )
     rendered = delivery.render(inv, redeem_url(raw), language)
-    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html, "language": rendered.language,
-            "inviteRedeemUrl": redeem_url(raw), "to": str(inv.email)}
+    return DraftEmail(subject=rendered.subject, text=rendered.text, html=rendered.html, language=rendered.language,
+                      invite_redeem_url=redeem_url(raw), to=str(inv.email))
 
 
-def request_resend(storage: Storage, body: ResendRequest) -> None:
+def request_resend(storage: Storage, body: ResendRequest) -> ResendRequestAnswer:
     """Queue the check-and-resend. The caller hears the same answer whether anything matched or not,
-    so this endpoint cannot be used to learn who the purchasing account manager is."""
-    storage.send_message(get_settings().email_queue, {
+    so this cannot be used to learn who the purchasing account manager is."""
+    queue.send(storage, {
         "type": "resend-request",
         "email": normalize_email(str(body.email)),
         "agreementNumber": body.agreement_number,
         "purchasingAccountNumber": body.purchasing_account_number,
     })
+    return RESEND_REQUEST_ANSWER
+
+
+@queue.handles("resend-request")
+def _resend_request(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Resent only when the email is the designated purchasing account manager's of that agreement."""
+    matched = 0
+    for inv in InvitationStore(storage).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
+        if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            _resend_as_system(storage, inv)
+            matched += 1
+    log.info("resend request for agreement %s: %d invitation(s) resent", payload["agreementNumber"], matched)
+    return {"resent": matched}
+
+
+# -- used by the customer's journey and by customers/agreements --------------------------------------
+
+
+def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
+           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork) -> Invitation:
+    """Mark an invitation Accepted into `customer_id` (audited); repeating it is harmless.
+
+    Raises NotFound when there is no such invitation, InvitationStateError when it is revoked, expired or accepted
+    into another company.
+    """
+
+    def work(uow: InvitationUnitOfWork) -> Invitation:
+        inv = uow.by_link(link_hash_)
+        if inv is None:
+            raise NotFound("No such invitation.")
+        if inv.status == InvitationStatus.ACCEPTED:
+            if customer_id is None or inv.customer_id == customer_id:
+                return inv
+            raise InvitationStateError(inv.status, "The invitation was accepted for another company.")
+        before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
+        inv.accept(now, by, customer_id=customer_id, company_created=company_created)
+        uow.save(inv, audit(partner_partition(inv.partner_id), "invitation.accepted", by.get("email", ""), before=before,
+                            after={"status": inv.status, "reference": inv.reference, "customerId": inv.customer_id},
+                            customer_id=inv.customer_id))
+        return inv
+
+    return attempt(lambda: unit(storage), work, busy="The invitation kept changing; retry.")
+
+
+def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:
+    """Whether the partner has an invitation of this kind for the customer."""
+    page = InvitationStore(storage).list_page(partner_id, kind=kind.value, customer_id=customer_id, page_size=1)
+    return bool(page.items)
+
+
+def audit_after(storage: Storage, partner_id: str, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
+    """The partner's invitation audit records about a customer, newest first, after a row key."""
+    return InvitationStore(storage).audit_after(partner_id, customer_id, after_row_key, page_size)

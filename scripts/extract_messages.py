@@ -30,8 +30,8 @@ from shared.i18n import DEFAULT_LANGUAGE, LOCALES_DIR, SUPPORTED_LANGUAGES  # no
 
 # Domain -> directories (relative to the repository) whose templates hold its messages.
 DOMAINS: dict[str, tuple[str, ...]] = {
-    "emails": ("invite_user/templates",),
-    "agreements": ("attest_agreement/templates",),
+    "emails": ("notifications/templates",),
+    "agreements": ("accept_invite/agreement_templates",),
     "pages": ("accept_invite/templates",),
 }
 MAPPING_FILE = ROOT / "babel.cfg"

@@ -11,6 +11,17 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared.errors import (
+    Busy,
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RuleBroken,
+    TooManyRequests,
+    Unauthenticated,
+)
 from shared.problems import Problem, pydantic_errors, storage_unavailable, validation_problem
 from shared.storage import MalformedRow, StorageUnavailable
 
@@ -68,6 +79,29 @@ def parse_query(req: func.HttpRequest, model: type[B]) -> B:
         raise validation_problem(pydantic_errors(exc)) from exc
 
 
+# The one table from domain errors to HTTP: status, and the headers each kind of answer carries.
+STATUS_OF: dict[type[DomainError], int] = {
+    Invalid: 400,
+    RuleBroken: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooManyRequests: 429,
+    Busy: 503,
+}
+
+
+def problem_of(error: DomainError) -> Problem:
+    status = next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 400)
+    headers: dict[str, str] = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return Problem(status, error.code, error.title, error.detail, errors=error.errors, headers=headers, extra=error.extra)
+
+
 def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
     """Map the app's errors to problem+json once, so no trigger ever answers with a traceback."""
 
@@ -76,6 +110,8 @@ def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[f
         instance = _path(req)
         try:
             return handler(req)
+        except DomainError as error:
+            return problem_response(problem_of(error), instance)
         except Problem as problem:
             return problem_response(problem, instance)
         except StorageUnavailable as exc:
@@ -101,11 +137,6 @@ def _path(req: func.HttpRequest) -> str:
     return url[idx:].split("?")[0] if idx >= 0 else url
 
 
-def header(req: func.HttpRequest, name: str) -> str | None:
-    value = req.headers.get(name)
-    return value if value else None
-
-
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """A stored answer (idempotent replay) as a response: problem+json when it was an error."""
     if status >= 400:
@@ -122,12 +153,17 @@ def client_ip(req: func.HttpRequest) -> str:
     return forwarded.rsplit(":", 1)[0] if forwarded.count(":") == 1 else (forwarded or "unknown")
 
 
-def idempotent(req: func.HttpRequest, scope: str, work: Callable[[], tuple[int, Any, dict[str, str]]]) -> func.HttpResponse:
-    """Run `work` once per Idempotency-Key in `scope` (see shared.idempotency.run_once); a replay says so in a header."""
-    from shared.idempotency import run_once
-    from shared.storage import get_storage
+def idempotency_fingerprint(req: func.HttpRequest) -> list[str]:
+    """What makes two requests "the same request" for an Idempotency-Key: method, path and body."""
+    return [req.method, req.url.split("?")[0], (req.get_body() or b"").decode("utf-8", "replace")]
 
-    key = req.headers.get("idempotency-key")
-    fingerprint = [req.method, req.url.split("?")[0], (req.get_body() or b"").decode("utf-8", "replace")]
-    (status, body, headers), replayed = run_once(get_storage(), scope, key, fingerprint, work)
-    return answer(status, body, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
+
+def dump(body: Any) -> Any:
+    """A handler's answer as JSON-ready data (models in their camelCase wire form)."""
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(body, list):
+        return [dump(item) for item in body]
+    if isinstance(body, dict):
+        return {key: dump(value) for key, value in body.items()}
+    return body

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from shared.problems import forbidden, unauthorized
+from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings, get_settings
 
 AGENT_ROLES = frozenset({"AdminAgent", "SalesAgent"})
@@ -46,7 +46,7 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
     """The caller behind an `Authorization: Bearer` header: 401 when missing or invalid, 403 without a role in `any_of`."""
     settings = get_settings()
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise unauthorized("A bearer token is required (Authorization: Bearer <token>).")
+        raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
     token = authorization.split(" ", 1)[1].strip()
     try:
         key = _jwks_client(settings).get_signing_key_from_jwt(token)
@@ -60,9 +60,9 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
             leeway=60,
         )
     except jwt.PyJWKClientConnectionError as exc:
-        raise unauthorized(f"The token's signing keys cannot be fetched right now: {exc}") from exc
+        raise Unauthenticated(f"The token's signing keys cannot be fetched right now: {exc}") from exc
     except jwt.PyJWTError as exc:
-        raise unauthorized(f"The token is not valid: {exc}") from exc
+        raise Unauthenticated(f"The token is not valid: {exc}") from exc
     roles = claims.get("roles") or []
     if isinstance(roles, str):
         roles = [roles]
@@ -74,5 +74,5 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
         subject=str(claims.get("sub") or ""),
     )
     if not caller.roles & any_of:
-        raise forbidden(f"This needs one of the roles {', '.join(sorted(any_of))}; the token has {', '.join(sorted(caller.roles)) or 'none'}.")
+        raise Forbidden(f"This needs one of the roles {', '.join(sorted(any_of))}; the token has {', '.join(sorted(caller.roles)) or 'none'}.")
     return caller

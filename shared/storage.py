@@ -1,4 +1,8 @@
-"""The one storage layer: typed repositories over Azure Table Storage, and the app's queues."""
+"""The one storage layer: typed repositories over Azure Table Storage, and the app's queues.
+
+Longer than usual because it is the whole of the app's contact with the storage SDK (clients, error translation,
+(de)serialisation, transactions, paging), kept in one place so nothing else imports azure.data.tables.
+"""
 
 from __future__ import annotations
 
@@ -41,14 +45,20 @@ class MalformedRow(Exception):
     """A stored row does not fit its model: a bug or a hand edit, never the caller's fault."""
 
 
+class Entity(BaseModel):
+    """A domain object stored as one table entity; it knows nothing of storage (its ETag lives in the unit of work)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 class Row(BaseModel):
-    """A model stored as one table entity. Nested values are kept as JSON strings."""
+    """A storage-only row (pointer, index, marker) that carries its own ETag. Nested values are kept as JSON strings."""
 
     model_config = ConfigDict(populate_by_name=True)
     etag: str | None = Field(default=None, exclude=True)
 
 
-M = TypeVar("M", bound=Row)
+M = TypeVar("M", bound=BaseModel)
 
 
 class RequestCounter:
@@ -247,11 +257,15 @@ def decode_token(token: str | None) -> dict[str, str] | None:
     return value
 
 
+def etag_of(entity: Any) -> str | None:
+    return entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+
+
 class Repository(Generic[M]):
     """Typed access to one table. Subclasses say which model it holds and how its keys are made."""
 
     table: ClassVar[str]
-    model: ClassVar[type[Row]]
+    model: ClassVar[type[BaseModel]]
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -283,13 +297,24 @@ class Repository(Generic[M]):
             row = self.model.model_validate(data)
         except ValidationError as exc:
             raise MalformedRow(f"{self.table} {entity.get('PartitionKey')}/{entity.get('RowKey')}: {exc}") from exc
-        row.etag = entity.metadata.get("etag") if hasattr(entity, "metadata") else None
+        if isinstance(row, Row):
+            row.etag = etag_of(entity)
         return row  # type: ignore[return-value]
 
     def _client(self) -> TableClient:
         return self.storage.table(self.table)
 
     # -- single rows ------------------------------------------------------------------
+    def read(self, pk: str, rk: str) -> tuple[M, str | None] | None:
+        """A row with the ETag it was read at (for entities that do not carry storage metadata themselves)."""
+        try:
+            entity = self._client().get_entity(pk, rk)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _translate(exc) from exc
+        return self.from_entity(entity), etag_of(entity)
+
     def get(self, pk: str, rk: str) -> M | None:
         try:
             entity = self._client().get_entity(pk, rk)
@@ -304,7 +329,8 @@ class Repository(Generic[M]):
             meta = self._client().create_entity(self.to_entity(row))
         except AzureError as exc:
             raise _translate(exc) from exc
-        row.etag = meta.get("etag")
+        if isinstance(row, Row):
+            row.etag = meta.get("etag")
         return row
 
     def upsert(self, row: M) -> M:
@@ -312,10 +338,11 @@ class Repository(Generic[M]):
             meta = self._client().upsert_entity(self.to_entity(row), mode=UpdateMode.REPLACE)
         except AzureError as exc:
             raise _translate(exc) from exc
-        row.etag = meta.get("etag")
+        if isinstance(row, Row):
+            row.etag = meta.get("etag")
         return row
 
-    def replace(self, row: M) -> M:
+    def replace(self, row: Row) -> Row:
         """Replace a row read earlier, only if nobody changed it since (its ETag)."""
         if not row.etag:
             raise ValueError("replace needs the row's etag")
@@ -354,7 +381,7 @@ class Repository(Generic[M]):
                 kw = {"etag": op.etag, "match_condition": MatchConditions.IfNotModified} if op.etag else {}
                 batch.append(("delete", entity, kw))
             elif op.kind == "update":
-                etag = op.etag or (op.row.etag if op.row else None)
+                etag = op.etag or getattr(op.row, "etag", None)
                 kw = {"mode": UpdateMode.REPLACE}
                 if etag:
                     kw |= {"etag": etag, "match_condition": MatchConditions.IfNotModified}
@@ -378,7 +405,7 @@ class Repository(Generic[M]):
         except AzureError as exc:
             raise _translate(exc) from exc
         for op, meta in zip(ops, result, strict=False):
-            if op.row is not None and op.kind != "delete":
+            if isinstance(op.row, Row) and op.kind != "delete":
                 op.row.etag = meta.get("etag")
         return list(result)
 

@@ -10,9 +10,9 @@ import pytest
 
 from accept_invite import companies, functions
 from accept_invite.company_form import check, prefill
+from attest_agreement.customers import CustomerStore
 from invite_user.invitations import InvitationKind
 from invite_user.repository import InvitationStore
-from shared.customers import CustomerStore
 from shared.settings import get_settings
 from tests.support.accept_invite import form_request, get_request, invite, session_header, text_of
 from tests.support.http import build_request, json_of
@@ -48,7 +48,7 @@ def test_the_page_offers_only_the_roles_the_inviter_may_give(storage, company):
     store = CustomerStore(storage)
     user = store.user(company, "hanna@contoso.example")
     user.roles = ["UserAdministrator"]
-    store.users.replace(user)
+    store.users.upsert(user)
     resp = functions.colleague_invitation_form(get_request(f"companies/{company}/invitations/new", headers=session_header(),
                                                            route_params={"companyId": company}))
     assert resp.status_code == 200
@@ -86,7 +86,7 @@ def test_roles_the_inviter_may_not_give_are_refused(storage, company):
     store = CustomerStore(storage)
     user = store.user(company, "hanna@contoso.example")
     user.roles = ["AgreementManager"]
-    store.users.replace(user)
+    store.users.upsert(user)
     resp = _post_form(company, {"csrf": CSRF, "submissionId": "s-2", **_colleague(roles=["UserAdministrator"], language="en")},
                       session_header(lang="en"))
     assert resp.status_code == 403
@@ -98,7 +98,7 @@ def test_users_without_an_inviting_role_cannot_invite(storage, company):
     store = CustomerStore(storage)
     user = store.user(company, "hanna@contoso.example")
     user.roles = ["ReportViewer"]
-    store.users.replace(user)
+    store.users.upsert(user)
     assert _post_form(company, {"csrf": CSRF, "submissionId": "s", **_colleague()}).status_code == 403
     page = functions.colleague_invitation_form(get_request(f"companies/{company}/invitations/new", headers=session_header(),
                                                            route_params={"companyId": company}))

@@ -9,9 +9,9 @@ import pytest
 
 from accept_invite import companies, functions
 from accept_invite.company_form import FIELD_NAMES, check, prefill
+from attest_agreement.customers import CustomerStore, CustomerUnitOfWork, RelationshipRole, RelationshipStatus
 from invite_user.invitations import InvitationStatus
-from invite_user.repository import InvitationStore
-from shared.customers import CustomerStore, RelationshipRole, RelationshipStatus
+from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from shared.storage import StorageUnavailable
 from tests.support.accept_invite import (
     AGENT,
@@ -170,17 +170,17 @@ def test_a_double_click_after_success_shows_the_result(partners):
 def test_outage_in_the_transaction_leaves_nothing_and_a_retry_completes(partners, monkeypatch):
     inv, _ = invite(partners)
     customer_id = companies.customer_id_for(inv)
-    original = CustomerStore.commit
+    original = CustomerUnitOfWork._transact
 
     def down(self, ops):
         raise StorageUnavailable("table service unreachable")
 
-    monkeypatch.setattr(CustomerStore, "commit", down)
+    monkeypatch.setattr(CustomerUnitOfWork, "_transact", down)
     resp = _post(_form(inv))
     assert resp.status_code == 503 and "Traceback" not in resp.get_body().decode()
     assert _customer_rows(partners, customer_id) == []
     assert reload(partners, inv).status == InvitationStatus.PENDING
-    monkeypatch.setattr(CustomerStore, "commit", original)
+    monkeypatch.setattr(CustomerUnitOfWork, "_transact", original)
     assert _post(_form(inv)).status_code == 303
     assert reload(partners, inv).status == InvitationStatus.ACCEPTED
 
@@ -188,17 +188,17 @@ def test_outage_in_the_transaction_leaves_nothing_and_a_retry_completes(partners
 def test_outage_after_the_company_is_completed_by_the_retry(partners, monkeypatch):
     inv, _ = invite(partners)
     customer_id = companies.customer_id_for(inv)
-    original = InvitationStore.save
+    original = InvitationUnitOfWork._transact
 
     def down(self, *a, **k):
         raise StorageUnavailable("table service unreachable")
 
-    monkeypatch.setattr(InvitationStore, "save", down)
+    monkeypatch.setattr(InvitationUnitOfWork, "_transact", down)
     assert _post(_form(inv)).status_code == 503
     assert CustomerStore(partners).customer(customer_id) is not None  # the company is whole: profile, user, relationship
     assert len(CustomerStore(partners).relationships_of(customer_id)) == 1
     assert reload(partners, inv).status == InvitationStatus.PENDING
-    monkeypatch.setattr(InvitationStore, "save", original)
+    monkeypatch.setattr(InvitationUnitOfWork, "_transact", original)
     assert _post(_form(inv)).status_code == 303
     assert reload(partners, inv).status == InvitationStatus.ACCEPTED
     assert len(CustomerStore(partners).users_of(customer_id)) == 1
@@ -206,10 +206,10 @@ def test_outage_after_the_company_is_completed_by_the_retry(partners, monkeypatc
 
 def test_a_retry_after_expiry_completes_a_company_made_in_time(partners, monkeypatch, fixed_clock):
     inv, _ = invite(partners, expiresInDays=1)
-    original = InvitationStore.save
-    monkeypatch.setattr(InvitationStore, "save", lambda self, *a, **k: (_ for _ in ()).throw(StorageUnavailable("x")))
+    original = InvitationUnitOfWork._transact
+    monkeypatch.setattr(InvitationUnitOfWork, "_transact", lambda self, *a, **k: (_ for _ in ()).throw(StorageUnavailable("x")))
     assert _post(_form(inv)).status_code == 503
-    monkeypatch.setattr(InvitationStore, "save", original)
+    monkeypatch.setattr(InvitationUnitOfWork, "_transact", original)
     fixed_clock.advance(days=2)
     assert _post(_form(inv)).status_code == 303
     assert reload(partners, inv).status == InvitationStatus.ACCEPTED

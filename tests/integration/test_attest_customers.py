@@ -8,8 +8,7 @@ import json
 import pytest
 
 from attest_agreement import functions as fn
-from attest_agreement import service
-from shared.customers import CustomerStore, RelationshipStatus
+from attest_agreement.customers import CustomerStore, CustomerUnitOfWork, RelationshipStatus
 from shared.storage import StorageUnavailable
 from tests.support.http import build_request, json_of
 
@@ -134,16 +133,16 @@ def test_ask_to_accept_directly_sends_an_agreement_invitation_not_a_confirmation
 def test_idempotency_key_replays_and_a_retry_after_a_failure_finds_the_same_customer(storage, settings, partner_tokens, monkeypatch,
                                                                                       fixed_clock):
     body = customer_body(agreement={"type": "MicrosoftCustomerAgreement", "dateAgreed": "2026-11-21"})
-    original = service._index
 
     def broken(*args, **kwargs):
         raise StorageUnavailable("index down")
 
-    monkeypatch.setattr(service, "_index", broken)
+    original = CustomerUnitOfWork.index
+    monkeypatch.setattr(CustomerUnitOfWork, "index", broken)
     failed = call(fn.create_customer, "POST", "customers", partner_tokens(), body, key="k-1")
     assert failed.status_code == 503  # committed, but not yet on the list, no email queued
     assert queued(storage, settings) == [] and len(table_rows(storage, "AgreementNotices")) == 1
-    monkeypatch.setattr(service, "_index", original)
+    monkeypatch.setattr(CustomerUnitOfWork, "index", original)
     first = call(fn.create_customer, "POST", "customers", partner_tokens(), body, key="k-1")
     assert first.status_code == 201, first.get_body()
     again = call(fn.create_customer, "POST", "customers", partner_tokens(), body, key="k-1")

@@ -7,10 +7,10 @@ import pytest
 from attest_agreement import functions as fn
 from attest_agreement import service
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
+from attest_agreement.customers import CompanyUser, Contact, CustomerStore, CustomerUnitOfWork
 from attest_agreement.eligibility import NOT_ACCEPTED_MESSAGE
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
-from shared.customers import CompanyUser, Contact, CustomerStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.support.http import json_of
@@ -81,7 +81,7 @@ def test_accepting_directly_flips_signing_status_and_eligibility(storage, settin
     # the same person submitting twice gets the same acceptance; then attesting is a conflict
     assert service.accept_directly(storage, cid, GRETA, invitation=inv).recorded_at == acceptance.recorded_at
     assert attest(token, cid).status_code == 409
-    assert service.agreement_status(storage, cid)["acceptance"] == "Provided"
+    assert service.agreement_status(storage, cid).acceptance == "Provided"
 
 
 def test_attestation_flips_eligibility_too(storage, partner_tokens, cid):
@@ -111,8 +111,10 @@ def test_who_may_accept_without_an_invitation(storage, partner_tokens, cid, fixe
     with pytest.raises(CustomerNotFound):
         service.accept_directly(storage, "nope", GRETA)
     now = fixed_clock.now()
-    CustomerStore(storage).users.insert(CompanyUser(customer_id=cid, email="boss@contoso.de", email_normalized="boss@contoso.de",
-                                                    first_name="Bo", last_name="Ss", roles=["AccountManager"], added_at=now, added_by="t"))
+    uow = CustomerUnitOfWork(storage, cid)
+    uow.add(CompanyUser(customer_id=cid, email="boss@contoso.de", email_normalized="boss@contoso.de",
+                        first_name="Bo", last_name="Ss", roles=["AccountManager"], added_at=now, added_by="t"))
+    uow.commit()
     contact = Contact(first_name="Bo", last_name="Ss", email="boss@contoso.de", phone_number="030 1112223")
     acceptance = service.accept_directly(storage, cid, {"email": "boss@contoso.de", "sub": "s-boss"}, contact)
     assert acceptance.contact.phone_number == "+49301112223"
@@ -138,7 +140,7 @@ def test_no_invitation_when_accepted_already(storage, partner_tokens, cid):
 
 
 def test_a_new_relationship_invitation_can_carry_the_agreement(storage, settings, partner_tokens, cid):
-    """Seed 004: accepting the relationship (accept_invite's step) and the agreement, one after the other, on one invitation."""
+    """Accepting the relationship (accept_invite's step) and the agreement, one after the other, on one invitation."""
     from accept_invite.companies import Person, accept_existing
     from tests.integration.test_attest_relationships import request
 
@@ -149,7 +151,7 @@ def test_a_new_relationship_invitation_can_carry_the_agreement(storage, settings
     inv = InvitationStore(storage).find_by_link(h)
     acceptance = service.accept_directly(storage, cid, person.actor(), invitation=inv)
     assert acceptance.how.value == "DirectAcceptance" and acceptance.by["email"] == "greta@contoso.de"
-    partners = {p["partnerId"]: p["role"] for p in service.partners_of_customer(storage, cid)}
+    partners = {p.partner_id: p.role for p in service.partners_of_customer(storage, cid)}
     assert partners == {"p-direct": "Reseller", "p-provider": "Reseller"}  # the list of partners the customer works with
     assert json_of(signing(partner_tokens("p-provider"), cid)) == {"isSigned": True}
     assert queued(storage, settings, "email") == []

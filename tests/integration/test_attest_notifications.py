@@ -10,9 +10,10 @@ import time
 import requests
 
 from attest_agreement import functions as fn
-from attest_agreement import notices, service
-from invite_user import delivery
-from shared.email import SmtpSender
+from attest_agreement import notices
+from attest_agreement.customers import CustomerUnitOfWork
+from notifications import queue
+from notifications.sender import SmtpSender
 from shared.storage import StorageUnavailable
 from tests.integration.test_attest_agreement import attest, attestation
 from tests.integration.test_attest_customers import create, queued, table_rows
@@ -27,7 +28,7 @@ def _deliver_all(storage, settings):
     for m in q.receive_messages(max_messages=32, visibility_timeout=30):
         payload = json.loads(base64.b64decode(m.content))
         kinds.append(payload["type"])
-        delivery.deliver(storage, sender, payload)
+        queue.deliver(storage, sender, payload)
         q.delete_message(m)
     return kinds
 
@@ -56,7 +57,7 @@ def test_attested_customer_gets_the_confirmation_in_its_language(storage, settin
 def test_no_confirmation_for_a_customer_invited_to_accept_directly(storage, settings, servers, partner_tokens, fixed_clock):
     contact = {"firstName": "Hanna", "lastName": "Berg", "email": "hanna.n2@contoso.de"}
     cid = create(partner_tokens(), primaryContact=contact, askToAcceptDirectly=True)["customer"]["id"]
-    # the customer could not accept directly (seed 004, troubleshooting): the partner attests after all
+    # the customer could not accept directly: the partner attests after all
     assert attest(partner_tokens(), cid, attestation(primaryContact=contact)).status_code == 201
     assert _deliver_all(storage, settings) == ["invitation-email"]  # the invitation, and nothing else
     mails = _inbox(servers, "hanna.n2@contoso.de")
@@ -76,7 +77,7 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
     def queue_down(*args, **kwargs):
         raise StorageUnavailable("queue down")
 
-    monkeypatch.setattr(delivery, "queue_plain_email", queue_down)
+    monkeypatch.setattr(notices, "queue_plain_email", queue_down)
     resp = attest(partner_tokens(), cid, attestation(primaryContact={"firstName": "Ida", "lastName": "Roth", "email": "ida.n3@contoso.de"}))
     assert resp.status_code == 201  # the attestation stands; its email waits in the outbox
     assert queued(storage, settings) == [] and len(table_rows(storage, "AgreementNotices")) == 1
@@ -91,14 +92,14 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
 
 def test_the_sweep_drops_rows_of_attestations_that_never_committed(storage, partner_tokens, fixed_clock, monkeypatch):
     cid = create(partner_tokens())["customer"]["id"]
-    store_commit = service.CustomerStore.commit
 
     def commit_fails(self, ops):
         raise StorageUnavailable("down")
 
-    monkeypatch.setattr(service.CustomerStore, "commit", commit_fails)
+    store_commit = CustomerUnitOfWork._transact
+    monkeypatch.setattr(CustomerUnitOfWork, "_transact", commit_fails)
     assert attest(partner_tokens(), cid).status_code == 503
-    monkeypatch.setattr(service.CustomerStore, "commit", store_commit)
+    monkeypatch.setattr(CustomerUnitOfWork, "_transact", store_commit)
     fixed_clock.advance(minutes=6)
     assert notices.sweep(storage) == {"queued": 0, "dropped": 1, "waiting": 0}
 

@@ -8,14 +8,15 @@ from urllib.parse import urlencode
 import azure.functions as func
 import pytest
 
+from accept_invite import functions as fn
 from accept_invite import sessions
-from attest_agreement import functions as fn
+from attest_agreement.customers import CustomerStore
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
-from shared.customers import CustomerStore
 from tests.integration.test_attest_customers import create, queued
 from tests.integration.test_attest_direct import invite
 from tests.support.http import json_of
+from tests.support.invitations import save_changed
 
 CSRF = "csrf-for-agreement-tests"
 
@@ -87,9 +88,9 @@ def test_a_revoked_invitation_leads_to_its_status_page(storage, partner_tokens, 
     cid, h = invited
     store = InvitationStore(storage)
     inv = store.find_by_link(h)
-    was = inv.expires_at
     inv.revoke(fixed_clock.now(), {"name": "x"})
-    store.save(inv, was_pending_until=was, record=None)
+    save_changed(storage, inv)
     resp = post({"csrf": CSRF, "invitationId": h, "accept": "yes"}, cookie())
     assert resp.status_code == 303 and resp.headers["Location"].startswith("/api/companies/new?")
     assert CustomerStore(storage).acceptance(cid) is None
+

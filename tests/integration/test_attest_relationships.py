@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attest_agreement import functions as fn
-from shared.customers import CustomerStore
+from attest_agreement.customers import CustomerStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.integration.test_attest_direct import invite
@@ -45,7 +45,7 @@ def test_request_a_relationship_with_an_existing_customer_gives_a_draft_with_the
     out = json_of(resp)
     inv, draft = out["invitation"], out["draftEmail"]
     assert inv["kind"] == "ResellerRelationship" and inv["customerId"] == cid and inv["email"] == "greta@contoso.de"
-    assert inv["emailStatus"] == "NotRequested"  # the partner reviews and sends the draft itself (seed 002)
+    assert inv["emailStatus"] == "NotRequested"  # the partner reviews and sends the draft itself
     assert draft["inviteRedeemUrl"] == inv["inviteRedeemUrl"] and draft["to"] == "greta@contoso.de"
     assert inv["inviteRedeemUrl"] in draft["text"] and inv["inviteRedeemUrl"] in draft["html"]
     assert "Let us work together" in draft["text"] and draft["language"] == "de"

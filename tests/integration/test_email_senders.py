@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.email import (
+from notifications.sender import (
     AcsSender,
     EmailMessage,
     EmailNotAuthorized,

@@ -10,6 +10,7 @@ from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.http import json_of
+from tests.support.invitations import save_changed
 
 
 def _create(partner_tokens, days, email, partner="p-direct"):
@@ -40,9 +41,8 @@ def test_accepted_meanwhile_is_not_overwritten(storage, settings, partner_tokens
     due = store.due_for_expiry("p-direct", fixed_clock.now())
     # the customer accepts between the timer's read and its write
     inv = store.find_by_link(link_hash(created["id"]))
-    until = inv.expires_at
     inv.status = InvitationStatus.ACCEPTED
-    store.save(inv, was_pending_until=until, record=None)
+    save_changed(storage, inv)
     assert store.expire(due, fixed_clock.now(), expiry._record) == 0
     assert store.find_by_link(link_hash(created["id"])).status == InvitationStatus.ACCEPTED
 
@@ -75,3 +75,4 @@ def test_timer_function_runs_the_sweep(storage, settings, partner_tokens, fixed_
     fixed_clock.advance(days=2)
     fn.expire_invitations(TimerRequest(past_due=True))
     assert InvitationStore(storage).find_by_link(link_hash(created["id"])).status == InvitationStatus.EXPIRED
+

@@ -2,7 +2,7 @@
 
 import json
 
-from health.functions import health
+from operations.functions import health
 from shared.settings import Settings
 from shared.storage import Storage, set_storage
 from tests.support.http import build_request

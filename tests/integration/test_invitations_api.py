@@ -12,6 +12,7 @@ from invite_user import functions as fn
 from invite_user.invitations import link_hash
 from invite_user.repository import InvitationStore
 from tests.support.http import build_request, json_of
+from tests.support.invitations import save_changed
 
 
 def invitation_body(**over):
@@ -246,9 +247,8 @@ def test_resend_of_accepted_is_409(storage, settings, partner_tokens, fixed_cloc
     created = _create(partner_tokens)
     store = InvitationStore(storage)
     inv = store.find_by_link(link_hash(created["id"]))
-    until = inv.expires_at
     inv.accept(fixed_clock.now(), {"email": "harry.kim@contoso.com"})
-    store.save(inv, was_pending_until=until, record=None)
+    save_changed(storage, inv)
     resend = post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
     assert resend.status_code == 409 and json_of(resend)["type"].endswith("invitation-accepted")
 
@@ -295,3 +295,4 @@ def test_draft_email_keeps_the_personalised_url(storage, settings, partner_token
     assert draft["language"] == "de"
     by_ref = fn.draft_invitation_email(build_request("GET", "x", headers=auth, route_params={"id": created["reference"]}))
     assert by_ref.status_code == 400 and json_of(by_ref)["type"].endswith("link-id-required")
+

@@ -1,6 +1,6 @@
 """Partners are records kept by platform admins."""
 
-from invite_user import functions as fn
+from partners import functions as fn
 from tests.support.http import build_request, json_of
 
 

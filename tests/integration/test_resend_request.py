@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 
-from invite_user import delivery
 from invite_user import functions as fn
 from invite_user.invitations import link_hash
 from invite_user.repository import InvitationStore
+from notifications import queue
 from tests.integration.test_invitation_delivery import ScriptedSender
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.http import build_request, json_of
@@ -30,7 +30,7 @@ def _run_queue(storage, settings):
         if not msgs:
             break
         for m in msgs:
-            delivery.deliver(storage, sender, json.loads(base64.b64decode(m.content)))
+            queue.deliver(storage, sender, json.loads(base64.b64decode(m.content)))
             q.delete_message(m)
     return sender
 

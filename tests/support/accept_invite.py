@@ -13,9 +13,10 @@ from accept_invite import sessions
 from invite_user import service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, link_hash
-from invite_user.repository import InvitationStore
+from invite_user.repository import InvitationUnitOfWork
+from partners.registry import Partner, PartnerRepository, PartnerType
+from shared.http import dump
 from shared.partner_auth import Caller
-from shared.partners import Partner, PartnerRepository, PartnerType
 from shared.storage import Storage
 
 AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna Agent", email="anna@partner.example", subject="anna")
@@ -37,16 +38,24 @@ def invite(storage: Storage, caller: Caller = AGENT, **fields: Any) -> tuple[Inv
     """A stored invitation (and its link id), created as a partner would."""
     body = {"email": "hanna@contoso.example", "firstName": "Hanna", "lastName": "Schmidt", "language": "de", "countryRegion": "DE",
             "kind": "CustomerOnboarding", "company": COMPANY, "roles": ["ReportViewer"], **fields}
-    created = service.create(storage, caller, NewInvitation.model_validate(body))
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    created = dump(service.create(storage, caller, NewInvitation.model_validate(body)))
+    inv = service.find(storage, link_hash(created["id"]))
     assert inv is not None
     return inv, created["id"]
 
 
 def reload(storage: Storage, inv: Invitation) -> Invitation:
-    found = InvitationStore(storage).find_by_link(inv.link_hash)
+    found = service.find(storage, inv.link_hash)
     assert found is not None
     return found
+
+
+def etag_of(storage: Storage, inv: Invitation) -> str | None:
+    """The ETag the invitation's row has now: it changes with every write."""
+    uow = InvitationUnitOfWork(storage)
+    found = uow.by_link(inv.link_hash)
+    version = uow.version(found) if found is not None else None
+    return version.etag if version else None
 
 
 class FakeAuthClient:

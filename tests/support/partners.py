@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from devhost.identity import ensure_partner_key, mint_partner_token
-from shared.partners import Partner, PartnerRepository, PartnerType
+from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.storage import Storage
 
 ISSUER = "https://localhost/partner-issuer-test"

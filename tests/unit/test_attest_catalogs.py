@@ -8,10 +8,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from accept_invite import agreement_page as acceptance_page
 from accept_invite.views import Reply
-from attest_agreement import acceptance_page
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
 from shared import i18n
-from shared.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
 
 _spec = importlib.util.spec_from_file_location("extract_messages", i18n.LOCALES_DIR.parent.parent / "scripts" / "extract_messages.py")
 extract_messages = importlib.util.module_from_spec(_spec)

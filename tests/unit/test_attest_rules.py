@@ -7,8 +7,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from attest_agreement import agreements, relationships
-from attest_agreement.eligibility import NOT_ACCEPTED_MESSAGE, PurchaseType, evaluate
-from shared.customers import (
+from attest_agreement.customers import (
     AcceptanceHow,
     AgreementAcceptance,
     Contact,
@@ -17,7 +16,8 @@ from shared.customers import (
     RelationshipRole,
     RelationshipStatus,
 )
-from shared.partners import Partner, PartnerType
+from attest_agreement.eligibility import NOT_ACCEPTED_MESSAGE, PurchaseType, evaluate
+from partners.registry import Partner, PartnerType
 
 DIRECT = Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT)
 PROVIDER = Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER)

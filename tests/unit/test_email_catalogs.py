@@ -14,7 +14,7 @@ from babel.messages.pofile import read_po
 from shared.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "invite_user" / "templates"
+TEMPLATES = ROOT / "notifications" / "templates"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%%")
 
 

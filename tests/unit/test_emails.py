@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from invite_user.emails import KINDS, render_email
+from notifications.emails import KINDS, render_email
 from shared.i18n import SUPPORTED_LANGUAGES
 
 URL = "https://invitations.example.com/api/InviteUser?invitationId=3f1c2a9e-8d4b-4c55-9a0e-1b2c3d4e5f60&x=1"

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from shared.storage import Repository, Row, Storage
+from shared.storage import Entity, Repository, Storage
 
 
 class PartnerType(StrEnum):
@@ -18,7 +18,7 @@ class PartnerType(StrEnum):
     INDIRECT_RESELLER = "IndirectReseller"
 
 
-class Partner(Row):
+class Partner(Entity):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     type: PartnerType

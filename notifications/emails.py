@@ -1,6 +1,6 @@
 """Renders the invitation and confirmation emails (subject, plain text, HTML) in the recipient's language.
 
-One template set per kind lives in `invite_user/templates/`: `<kind>.subject.txt`, `<kind>.txt`,
+One template set per kind lives in `notifications/templates/`: `<kind>.subject.txt`, `<kind>.txt`,
 `<kind>.html`, all extending `_layout.*`. Their strings are gettext messages of the "emails" domain
 (`shared/locales/<lang>/LC_MESSAGES/emails.po`; run `scripts/extract_messages.py` after changing them).
 
@@ -35,8 +35,8 @@ from typing import Any
 
 from jinja2 import Environment
 
+from notifications.sender import EmailMessage
 from shared import i18n
-from shared.email import EmailMessage
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DOMAIN = "emails"
@@ -75,7 +75,7 @@ class RenderedEmail:
     language: str
 
     def to_message(self, to_address: str, to_name: str | None, reply_to: str | None = None) -> EmailMessage:
-        """The message for `shared.email` senders."""
+        """The message for `notifications.sender` senders."""
         return EmailMessage(
             to_address=to_address, to_name=to_name, subject=self.subject, text=self.text, html=self.html,
             reply_to=reply_to, language=self.language,

@@ -1,6 +1,6 @@
-"""The customer's agreement page (seed 004, direct acceptance): after sign-in, read the agreement, tick the box, submit.
+"""The customer's agreement page (direct acceptance): after sign-in, read the agreement, tick the box, submit.
 
-The sign-in, the session cookie and the page frame are the accept-invite feature's (`accept_invite.views`
+The sign-in, the session cookie and the page frame are the rest of the journey's (`accept_invite.views.next_step`
 sends AgreementAcceptance invitations here after sign-in). This page only adds the agreement step; its own
 strings are the "agreements" gettext domain, the frame's come from the "pages" domain.
 """
@@ -16,20 +16,21 @@ import azure.functions as func
 from jinja2 import Environment
 from markupsafe import Markup
 
-from accept_invite import pages
-from accept_invite.views import Reply, Visitor, error, redirect, resolve, signin_url
+from accept_invite import pages, web
+from accept_invite.views import Reply, Visitor, error, not_found, redirect, resolve, signin_url, wrong_account
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, NotAllowedToAccept
+from attest_agreement.customers import Contact, CustomerStore
+from attest_agreement.service import accept_directly
+from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
-from invite_user.repository import InvitationStore
 from shared import i18n
 from shared.clock import utc_now
-from shared.customers import Contact, CustomerStore
 from shared.settings import get_settings
 from shared.storage import Storage
 
 PATH = "/api/agreements/accept"
 TEMPLATE = "agreement_accept.html"
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(__file__).parent / "agreement_templates"
 DOMAIN = "agreements"
 AGREEMENT_URL = "https://www.microsoft.com/licensing/docs/customeragreement"
 
@@ -38,17 +39,16 @@ def _load(storage: Storage, visitor: Visitor, handle: str | None, now: datetime)
     """The invitation and customer of a signed-in invitee, or the reply that explains why not."""
     h = resolve(handle)
     if h is None:
-        return None, Reply(404, "not_found.html", language=visitor.language(), session=visitor.session)
+        return None, not_found(visitor)
     person = visitor.person
     if person is None:
         return None, redirect(signin_url(h))
-    inv = InvitationStore(storage).find_by_link(h)
+    inv = invitations.find(storage, h)
     if inv is None:
-        return None, Reply(404, "not_found.html", language=visitor.language(), session=visitor.session)
+        return None, not_found(visitor)
     language = visitor.language(inv.language)
     if not inv.is_for(person.email):
-        return None, Reply(403, "wrong_account.html", {"inv": inv, "signed_in_as": person.email, "another_url": signin_url(h, "another")},
-                           language, session=visitor.session)
+        return None, wrong_account(inv, person.email, h, visitor)
     if inv.kind != InvitationKind.AGREEMENT_ACCEPTANCE or not inv.customer_id:
         return None, redirect(f"/api/companies/accept?{urlencode({'invitationId': h})}")
     customer = CustomerStore(storage).customer(inv.customer_id)
@@ -74,8 +74,6 @@ def show(storage: Storage, visitor: Visitor, handle: str | None, *, missing: boo
 
 def submit(storage: Storage, visitor: Visitor, data: dict[str, Any], now: datetime | None = None) -> Reply:
     """POST: with the session's CSRF token and the box ticked, the agreement is accepted (once), then the page shows it."""
-    from attest_agreement.service import accept_directly
-
     now = now or utc_now()
     handle = data.get("invitationId")
     session = visitor.session
@@ -113,7 +111,6 @@ def _environment(language: str) -> Environment:
     return i18n.template_environment((TEMPLATES_DIR, pages.TEMPLATES_DIR), (DOMAIN, pages.DOMAIN), language, html=True)
 
 
-
 def render(reply: Reply) -> str:
     s = get_settings()
     lang = i18n.negotiate([reply.language])
@@ -129,11 +126,9 @@ def render(reply: Reply) -> str:
 
 
 def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
-    """This page's replies are rendered here; the others (errors, redirects, sign-in) by the accept-invite edge."""
-    from accept_invite.web import respond as respond_page
-
+    """This page's replies are rendered here; the others (errors, redirects, sign-in) by the pages' edge."""
     if reply.template != TEMPLATE:
-        return respond_page(reply, visitor)
+        return web.respond(reply, visitor)
     resp = func.HttpResponse(render(reply), status_code=reply.status, headers=dict(pages.PAGE_HEADERS), mimetype="text/html",
                              charset="utf-8")
     for cookie in reply.cookies:

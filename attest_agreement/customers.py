@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.audit import AuditRecord
-from shared.storage import Page, Repository, Row, Storage
+from shared.audit import AuditRecord, audit
+from shared.storage import Entity, Op, Page, Repository, Row, Storage
+from shared.uow import UnitOfWork
 
 TABLE = "Customers"
 PROFILE = "profile"
@@ -54,7 +55,7 @@ class Contact(BaseModel):
     language: str | None = None
 
 
-class Customer(Row):
+class Customer(Entity):
     id: str
     name: str
     address: dict[str, Any] | None = None
@@ -66,14 +67,14 @@ class Customer(Row):
     domain: str | None = None
     primary_contact: Contact = Field(alias="primaryContact")
     language: str = "en"
-    # "The customer will be asked to accept" (seed 004): no attestation email goes to such a customer.
+    # A customer asked to accept the agreement itself never gets an attestation confirmation email.
     asked_to_accept_directly: bool = Field(default=False, alias="askedToAcceptDirectly")
     created_at: datetime = Field(alias="createdAt")
     created_by: dict[str, str] = Field(alias="createdBy")
     created_from_invitation: str | None = Field(default=None, alias="createdFromInvitation")
 
 
-class CompanyUser(Row):
+class CompanyUser(Entity):
     customer_id: str = Field(alias="customerId")
     email: str
     email_normalized: str = Field(alias="emailNormalized")
@@ -88,7 +89,7 @@ class CompanyUser(Row):
 
 
 class DelegatedAdminPrivileges(BaseModel):
-    """DAP: the partner's broad admin rights on the customer; removed with the relationship (seed 002)."""
+    """DAP: the partner's broad admin rights on the customer; they go when the relationship is removed."""
 
     model_config = ConfigDict(populate_by_name=True)
     active: bool = True
@@ -96,14 +97,14 @@ class DelegatedAdminPrivileges(BaseModel):
 
 
 class GranularDelegatedAdminPrivileges(BaseModel):
-    """GDAP: time-bound, role-scoped admin rights; they stay when the relationship is removed (seed 002)."""
+    """GDAP: time-bound, role-scoped admin rights; they stay when the relationship is removed."""
 
     model_config = ConfigDict(populate_by_name=True)
     roles: list[str] = Field(default_factory=list)
     end_date: date | None = Field(default=None, alias="endDate")
 
 
-class ResellerRelationship(Row):
+class ResellerRelationship(Entity):
     customer_id: str = Field(alias="customerId")
     partner_id: str = Field(alias="partnerId")
     partner_name: str = Field(alias="partnerName")
@@ -117,7 +118,7 @@ class ResellerRelationship(Row):
     removed_by: str | None = Field(default=None, alias="removedBy")
 
 
-class AgreementAcceptance(Row):
+class AgreementAcceptance(Entity):
     customer_id: str = Field(alias="customerId")
     type: str = "MicrosoftCustomerAgreement"
     how: AcceptanceHow
@@ -135,31 +136,41 @@ class CustomerIndexEntry(Row):
     since: datetime
 
 
+def keys_of(row: Any) -> tuple[str, str]:
+    """Where each kind of customer row lives (the layout described at the top of this module)."""
+    if isinstance(row, Customer):
+        return customer_partition(row.id), PROFILE
+    if isinstance(row, CompanyUser):
+        return customer_partition(row.customer_id), f"u|{row.email_normalized}"
+    if isinstance(row, ResellerRelationship):
+        return customer_partition(row.customer_id), f"r|{row.partner_id}"
+    if isinstance(row, AgreementAcceptance):
+        return customer_partition(row.customer_id), f"g|{row.type}"
+    if isinstance(row, AuditRecord):
+        return row.subject, row.row_key
+    if isinstance(row, CustomerIndexEntry):
+        return f"pc|{row.partner_id}", row.customer_id
+    raise TypeError(f"not a customer row: {type(row).__name__}")
+
+
 class _CustomerRows(Repository[Any]):
     table = TABLE
 
-    def __init__(self, storage: Storage, model: type[Row]) -> None:
+    def __init__(self, storage: Storage, model: type[BaseModel]) -> None:
         super().__init__(storage)
         self.model = model  # type: ignore[misc]
 
     def keys(self, row: Any) -> tuple[str, str]:
-        if isinstance(row, Customer):
-            return customer_partition(row.id), PROFILE
-        if isinstance(row, CompanyUser):
-            return customer_partition(row.customer_id), f"u|{row.email_normalized}"
-        if isinstance(row, ResellerRelationship):
-            return customer_partition(row.customer_id), f"r|{row.partner_id}"
-        if isinstance(row, AgreementAcceptance):
-            return customer_partition(row.customer_id), f"g|{row.type}"
-        if isinstance(row, AuditRecord):
-            return row.subject, row.row_key
-        if isinstance(row, CustomerIndexEntry):
-            return f"pc|{row.partner_id}", row.customer_id
-        raise TypeError(f"not a customer row: {type(row).__name__}")
+        return keys_of(row)
+
+    def read_prefix(self, partition: str, prefix: str) -> list[Any]:
+        """Every row of the partition whose key starts with `prefix` (one letter and '|')."""
+        return self.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                              {"pk": partition, "lo": prefix, "hi": prefix[:-1] + "}"})
 
 
 class CustomerStore:
-    """Reads of customer rows and the one transactional write path (`commit`)."""
+    """Plain reads of customer rows (no change follows them), and the partners' customer lists."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -177,15 +188,13 @@ class CustomerStore:
         return self.users.get(customer_partition(customer_id), f"u|{email_normalized}")
 
     def users_of(self, customer_id: str) -> list[CompanyUser]:
-        return self.users.query_all("PartitionKey eq @pk and RowKey ge 'u|' and RowKey lt 'u}'", {"pk": customer_partition(customer_id)})
+        return self.users.read_prefix(customer_partition(customer_id), "u|")
 
     def relationship(self, customer_id: str, partner_id: str) -> ResellerRelationship | None:
         return self.relationships.get(customer_partition(customer_id), f"r|{partner_id}")
 
     def relationships_of(self, customer_id: str) -> list[ResellerRelationship]:
-        return self.relationships.query_all(
-            "PartitionKey eq @pk and RowKey ge 'r|' and RowKey lt 'r}'", {"pk": customer_partition(customer_id)}
-        )
+        return self.relationships.read_prefix(customer_partition(customer_id), "r|")
 
     def acceptance(self, customer_id: str, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAcceptance | None:
         return self.acceptances.get(customer_partition(customer_id), f"g|{agreement_type}")
@@ -196,17 +205,100 @@ class CustomerStore:
             page_size=page_size, continuation_token=continuation_token,
         )
 
+    def audit_after(self, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
+        """The customer's audit records after a row key (newest first: keys sort by reverse time)."""
+        return self.audit.query_page("PartitionKey eq @pk and RowKey gt @after and RowKey lt 'a}'",
+                                     {"pk": customer_partition(customer_id), "after": after_row_key}, page_size=page_size)
+
     def customers_of_partner(self, partner_id: str, page_size: int = 100, continuation_token: str | None = None) -> Page[CustomerIndexEntry]:
         return self.index.query_page("PartitionKey eq @pk", {"pk": f"pc|{partner_id}"}, page_size=page_size,
                                      continuation_token=continuation_token)
 
-    def commit(self, ops: list[Any]) -> None:
-        """One entity-group transaction on one customer's partition (rows and their audit records)."""
-        self.customers.transact(ops)
-
     def index_relationship(self, rel: ResellerRelationship, customer_name: str) -> None:
+        """Put the customer on (or take it off) the partner's list; repeating it is harmless."""
         if rel.status == RelationshipStatus.ACTIVE:
             self.index.upsert(CustomerIndexEntry(partner_id=rel.partner_id, customer_id=rel.customer_id, name=customer_name,
                                                  role=rel.role, since=rel.created_at))
         else:
             self.index.delete(f"pc|{rel.partner_id}", rel.customer_id)
+
+
+class CustomerUnitOfWork(UnitOfWork):
+    """One customer's partition: reads remember their ETags; `add`, `save` and `record` are committed as one transaction.
+
+    The partners' customer lists live in other partitions: `index` writes them after the commit, and
+    rewriting them is harmless, so a retry that finds the relationship committed simply writes them again.
+    Tests replace `_read`, `_read_prefix`, `_transact` and `index` with dictionaries (no storage).
+    """
+
+    def __init__(self, storage: Storage | None, customer_id: str) -> None:
+        super().__init__()
+        self.storage = storage
+        self.customer_id = customer_id
+        self.partition = customer_partition(customer_id)
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def customer(self) -> Customer | None:
+        return self._load(Customer, PROFILE)
+
+    def user(self, email_normalized: str) -> CompanyUser | None:
+        return self._load(CompanyUser, f"u|{email_normalized}")
+
+    def users(self) -> list[CompanyUser]:
+        """The company's users, to look at (to change one, read it with `user`)."""
+        return self._read_prefix(CompanyUser, "u|")
+
+    def relationship(self, partner_id: str) -> ResellerRelationship | None:
+        return self._load(ResellerRelationship, f"r|{partner_id}")
+
+    def relationships(self) -> list[ResellerRelationship]:
+        """The customer's relationships, to look at (to change one, read it with `relationship`)."""
+        return self._read_prefix(ResellerRelationship, "r|")
+
+    def acceptance(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAcceptance | None:
+        return self._load(AgreementAcceptance, f"g|{agreement_type}")
+
+    def _load(self, model: type[Entity], row_key: str) -> Any:
+        found = self._read(model, row_key)
+        if found is None:
+            return None
+        entity, etag = found
+        return self.remember(entity, etag)
+
+    # -- changes -------------------------------------------------------------------------------------
+    def add(self, entity: Entity) -> None:
+        """A new row; the commit fails (and `attempt` reads again) if it exists meanwhile."""
+        self.stage(Op("create", entity))  # type: ignore[arg-type]
+
+    def save(self, entity: Entity) -> None:
+        """A row read through this unit of work, replaced only if nobody changed it since."""
+        version = self.version(entity)
+        if version is None:
+            raise ValueError(f"save() needs a {type(entity).__name__} read through this unit of work")
+        if not any(op.row is entity and op.kind == "update" for op in self.staged):
+            self.stage(Op("update", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def record(self, action: str, actor: str, *, before: Any = None, after: Any = None) -> AuditRecord:
+        """An audit record of this customer, committed with the change it describes."""
+        entry = audit(self.partition, action, actor, before=before, after=after, customer_id=self.customer_id)
+        self.stage(Op("create", entry))
+        return entry
+
+    def index(self, rel: ResellerRelationship, customer_name: str) -> None:
+        """After the commit: the customer on (or off) the partner's list."""
+        CustomerStore(self._storage()).index_relationship(rel, customer_name)
+
+    # -- storage (replaced by in-memory dictionaries in unit tests) -------------------------------------
+    def _storage(self) -> Storage:
+        if self.storage is None:
+            raise RuntimeError("this unit of work has no storage")
+        return self.storage
+
+    def _read(self, model: type[Entity], row_key: str) -> tuple[Any, str | None] | None:
+        return _CustomerRows(self._storage(), model).read(self.partition, row_key)
+
+    def _read_prefix(self, model: type[Entity], prefix: str) -> list[Any]:
+        return _CustomerRows(self._storage(), model).read_prefix(self.partition, prefix)
+
+    def _transact(self, ops: list[Op]) -> list[Any]:
+        return _CustomerRows(self._storage(), Customer).transact(ops)

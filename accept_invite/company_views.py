@@ -1,0 +1,232 @@
+"""The views of creating or joining a company with an invitation, and of the company's own pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from accept_invite import companies, company_form, pages, roles
+from accept_invite.views import (
+    AGREEMENT_STEP,
+    Reply,
+    Visitor,
+    csrf_ok,
+    error,
+    next_step,
+    not_found,
+    redirect,
+    resolve,
+    signin_url,
+    status_page,
+    wrong_account,
+)
+from attest_agreement.agreements import AlreadyAccepted
+from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus
+from attest_agreement.service import accept_directly
+from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus, normalize_email
+from shared.clock import utc_now
+from shared.storage import Storage
+
+
+def _invitation_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[Invitation | None, Reply | None, str]:
+    """The invitation of a signed-in, matching person, or the reply that explains why not."""
+    h = resolve(handle)
+    if h is None:
+        return None, not_found(visitor), ""
+    person = visitor.person
+    if person is None:
+        return None, redirect(signin_url(h)), h
+    try:
+        inv = companies.load(storage, h, person)
+    except companies.InvitationNotFound:
+        return None, not_found(visitor), h
+    except companies.WrongAccount as exc:
+        return None, wrong_account(exc.invitation, person.email, h, visitor), h
+    return inv, None, h
+
+
+def _form_fields(values: Mapping[str, str], reasons: Mapping[str, company_form.Reason], language: str) -> list[dict[str, Any]]:
+    options = pages.country_options(language)
+    return [{
+        "name": f.name, "label": pages.field_label(f.name, language), "value": values.get(f.name, ""), "required": f.required,
+        "max_length": f.max_length, "autocomplete": f.autocomplete, "type": f.input_type,
+        "options": options if f.input_type == "select" else [],
+        "reason": pages.reason_text(reasons[f.name], language) if f.name in reasons else "",
+    } for f in company_form.FIELDS]
+
+
+def _form_reply(inv: Invitation, visitor: Visitor, handle: str, values: Mapping[str, str], reasons: Mapping[str, company_form.Reason],
+                *, submitted: bool, status: int = 200) -> Reply:
+    language = visitor.language(inv.language)
+    return Reply(status, "company_form.html", {
+        "inv": inv, "handle": handle, "fields": _form_fields(values, reasons, language), "valid": not reasons, "submitted": submitted,
+    }, language, path="/api/companies/new", params={"invitationId": handle}, session=visitor.session)
+
+
+def _pending_for(storage: Storage, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str | None, Reply | None]:
+    """The signed-in invitee's invitation while it is pending; otherwise the page (or redirect) of its state."""
+    inv, reply, h = _invitation_for(storage, visitor, handle)
+    if reply is not None:
+        return None, h, reply
+    assert inv is not None
+    status = inv.effective_status(now or utc_now())
+    if status == InvitationStatus.ACCEPTED and inv.customer_id:
+        return None, h, redirect(f"/api/companies/{inv.customer_id}/welcome")
+    if status != InvitationStatus.PENDING:
+        return None, h, status_page(inv, status, visitor, h, path=path, params={"invitationId": h})
+    return inv, h, None
+
+
+def company_form_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
+    """GET /api/companies/new: what the seller registered, editable, with the reasons for what must change."""
+    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/new", now)
+    if reply is not None:
+        return reply
+    if not companies.needs_company_form(inv):
+        return redirect(next_step(inv, h))
+    values = company_form.prefill(inv.company, inv.country_region)
+    _, reasons = company_form.check(values)
+    return _form_reply(inv, visitor, h, values, reasons, submitted=False)
+
+
+def validate_company(visitor: Visitor, data: Mapping[str, str]) -> Reply:
+    """POST /api/companies/validate: the same rules as the real POST, answered per field in the page's language."""
+    language = visitor.language()
+    _, reasons = company_form.check(data)
+    return Reply(200, data={"valid": not reasons, "errors": {k: pages.reason_text(r, language) for k, r in reasons.items()}})
+
+
+def _invitation_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[Any, Any, Reply | None]:
+    """A form POST's invitation: only with the session's CSRF token, then as for any page of the invitee."""
+    if not csrf_ok(visitor, data.get("csrf")):
+        h = resolve(data.get("invitationId"))
+        return None, h, error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
+    inv, reply, h = _invitation_for(storage, visitor, data.get("invitationId"))
+    return inv, h, reply
+
+
+def create_company(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
+    """POST /api/companies: validate, then create once; every repeat lands on the same company."""
+    inv, h, reply = _invitation_for_post(storage, visitor, data)
+    if reply is not None:
+        return reply
+    assert inv is not None and visitor.person is not None
+    form, reasons = company_form.check(data)
+    if form is None:
+        if inv.effective_status(utc_now()) == InvitationStatus.PENDING:
+            values = {name: str(data.get(name) or "") for name in company_form.FIELD_NAMES}
+            return _form_reply(inv, visitor, h, values, reasons, submitted=True, status=422)
+        return _accept_error(companies.NotPending(inv, inv.effective_status(utc_now())), visitor, h)
+    try:
+        customer_id = companies.create_company(storage, h, visitor.person, form)
+    except companies.AcceptError as exc:
+        return _accept_error(exc, visitor, h)
+    return redirect(f"/api/companies/{customer_id}/welcome")
+
+
+def _accept_error(exc: companies.AcceptError, visitor: Visitor, h: str) -> Reply:
+    if isinstance(exc, companies.NotPending):
+        inv = exc.invitation
+        if exc.status == InvitationStatus.ACCEPTED and inv.customer_id:
+            return redirect(f"/api/companies/{inv.customer_id}/welcome")
+        return status_page(inv, exc.status, visitor, h, path="/api/companies/new", params={"invitationId": h})
+    if isinstance(exc, companies.WrongAccount):
+        return wrong_account(exc.invitation, exc.signed_in_as, h, visitor)
+    if isinstance(exc, companies.InvitationNotFound):
+        return not_found(visitor)
+    if isinstance(exc, companies.CompanyGone):
+        return error("company_gone", visitor, status=404)
+    if isinstance(exc, companies.OtherStep):
+        return redirect(f"{AGREEMENT_STEP}?{urlencode({'invitationId': h})}")
+    return error("unavailable", visitor, status=503, retry_url=f"/api/companies/new?{urlencode({'invitationId': h})}")
+
+
+def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
+    """GET /api/companies/accept: "Accept the relationship with …" / "Join …" for an existing company."""
+    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/accept", now)
+    if reply is not None:
+        return reply
+    if companies.needs_company_form(inv) or inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
+        return redirect(next_step(inv, h))
+    company = CustomerStore(storage).customer(str(inv.customer_id))
+    if company is None:
+        return error("company_gone", visitor, status=404, language=visitor.language(inv.language))
+    roles_shown = [r.value for r in inv.roles] or [BusinessCenterRole.ACCOUNT_VIEWER.value]
+    return Reply(200, "confirm.html", {"inv": inv, "company": company, "handle": h, "roles": roles_shown},
+                 visitor.language(inv.language), path="/api/companies/accept", params={"invitationId": h}, session=visitor.session)
+
+
+def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
+    """POST /api/companies/accept: join the company / accept the relationship, once."""
+    inv, h, reply = _invitation_for_post(storage, visitor, data)
+    if reply is not None:
+        return reply
+    assert visitor.person is not None
+    try:
+        customer_id = companies.accept_existing(storage, h, visitor.person)
+    except companies.AcceptError as exc:
+        return _accept_error(exc, visitor, h)
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and inv.ask_agreement_acceptance:
+        # A new relationship that carries the customer agreement: the confirmation page said one step accepts both.
+        try:
+            accept_directly(storage, customer_id, visitor.person.actor(), invitation=inv)
+        except AlreadyAccepted:
+            pass
+    return redirect(f"/api/companies/{customer_id}/welcome")
+
+
+# -- the company's pages ----------------------------------------------------------------------------
+
+
+def member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+    """The company and the signed-in person as one of its users, or the reply for a stranger."""
+    person = visitor.person
+    if person is None:
+        return None, None, error("session", visitor, status=401)
+    customers = CustomerStore(storage)
+    company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
+    user = customers.user(customer_id, normalize_email(person.email)) if company else None
+    if company is None or user is None:
+        return None, None, error("forbidden", visitor, status=403)
+    return company, user, None
+
+
+def company_page(storage: Storage, visitor: Visitor, customer_id: str, page: str) -> Reply:
+    """GET /api/companies/{id}/welcome|profile|users|agreements, for the company's own users."""
+    company, user, reply = member(storage, visitor, customer_id)
+    if reply is not None:
+        return reply
+    assert company is not None and user is not None
+    language = visitor.language(user.language)
+    base = f"/api/companies/{customer_id}"
+    context: dict[str, Any] = {"company": company, "user": user, "base": base}
+    customers = CustomerStore(storage)
+    if page == "welcome":
+        context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+    elif page == "profile":
+        context["rows"] = _profile_rows(company, language)
+    elif page == "users":
+        context["users"] = customers.users_of(customer_id)
+        context["may_invite"] = roles.may_invite(user.roles)
+    elif page == "agreements":
+        context["acceptance"] = customers.acceptance(customer_id)
+    else:
+        return error("not_found", visitor, status=404, language=language)
+    return Reply(200, f"{page}.html", context, language, path=f"{base}/{page}", session=visitor.session)
+
+
+def _profile_rows(company: Any, language: str) -> list[tuple[str, str]]:
+    address = company.address or {}
+    values = {
+        "name": company.name, "country": pages.country_name(company.country, language), "line1": address.get("line1"),
+        "line2": address.get("line2"), "postalCode": address.get("postalCode"), "city": address.get("city"),
+        "region": address.get("region"), "vatNumber": company.vat_number, "registrationNumber": company.registration_number,
+        "phone": company.phone, "website": company.website, "domain": company.domain,
+    }
+    rows = [(pages.field_label(f.name, language), str(values[f.name])) for f in company_form.FIELDS if values.get(f.name)]
+    contact = company.primary_contact
+    contact_name = pages.full_name(contact.first_name, contact.last_name, language)
+    rows.append((pages.field_label("primaryContact", language), f"{contact_name} <{contact.email}>"))
+    return rows

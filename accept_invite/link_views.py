@@ -1,0 +1,87 @@
+"""The views of the emailed link: its landing page, sign-in and sign-out, and the resend request of an expired link."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from accept_invite import sessions, signin
+from accept_invite.sessions import Session
+from accept_invite.views import Reply, Visitor, error, next_step, not_found, redirect, resolve, signin_url, status_page, wrong_account
+from invite_user import service as invitations
+from invite_user.api_models import ResendRequest
+from invite_user.invitations import InvitationStatus, link_hash, parse_invitation_id
+from shared.clock import utc_now
+from shared.storage import Storage
+
+
+def landing(storage: Storage, visitor: Visitor, raw: str | None, now: Any = None) -> Reply:
+    """GET /api/InviteUser?invitationId=: a page for every state of the invitation, never a change."""
+    now = now or utc_now()
+    invitation_id = parse_invitation_id(raw)
+    inv = invitations.find(storage, link_hash(invitation_id)) if invitation_id else None
+    if inv is None:
+        return Reply(404, "not_found.html", language=visitor.language(), params={"invitationId": raw or ""}, session=visitor.session)
+    params = {"invitationId": invitation_id or ""}
+    status = inv.effective_status(now)
+    if status != InvitationStatus.PENDING:
+        return status_page(inv, status, visitor, invitation_id or "", path="/api/InviteUser", params=params)
+    return Reply(200, "landing.html", {
+        "inv": inv, "signin_url": signin_url(invitation_id or ""), "create_url": signin_url(invitation_id or "", "create"),
+    }, visitor.language(inv.language), params=params, session=visitor.session)
+
+
+def sign_in(storage: Storage, visitor: Visitor, handle: str | None, mode: str | None, *, head: bool = False) -> Reply:
+    """GET /api/auth/signin: off to the identity provider, with a flow waiting for the answer."""
+    h = resolve(handle)
+    inv = invitations.find(storage, h) if h else None
+    if inv is None or h is None:
+        return not_found(visitor)
+    if head:
+        return Reply(200)  # a HEAD (link scanner) starts no sign-in
+    language = visitor.language(inv.language)
+    try:
+        url = signin.start(storage, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
+    except signin.SignInUnavailable:
+        return error("unavailable", visitor, status=503, language=language, retry_url=signin_url(handle or "", mode or "signin"))
+    return redirect(url, status=302)
+
+
+def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> Reply:
+    """GET /api/auth/callback: the provider's answer. The right account gets a session and the next step."""
+    try:
+        who = signin.finish(storage, dict(params))
+    except signin.SignInError as exc:
+        retry = signin_url(exc.link_hash) if exc.link_hash else None
+        return Reply(400 if exc.reason != "cancelled" else 200, "signin_error.html", {"reason": exc.reason, "retry_url": retry},
+                     visitor.language(exc.language), session=visitor.session)
+    except signin.SignInUnavailable:
+        return error("unavailable", visitor, status=503)
+    inv = invitations.find(storage, who.link_hash)
+    if inv is None:
+        return not_found(visitor, visitor.language(who.language))
+    if not inv.is_for(who.email):
+        return wrong_account(inv, who.email, who.link_hash, visitor)
+    session = Session(email=who.email, name=who.name, subject=who.subject)
+    return redirect(next_step(inv, who.link_hash), cookies=[sessions.set_cookie(session)])
+
+
+def sign_out(visitor: Visitor, csrf: str | None) -> Reply:
+    if visitor.session and not visitor.session.check_csrf(csrf):
+        return error("session", visitor, status=403)
+    return Reply(200, "signed_out.html", language=visitor.language(), cookies=[sessions.clear_cookie()])
+
+
+def resend_request(visitor: Visitor, data: Mapping[str, str], ask: Callable[[ResendRequest], Any]) -> Reply:
+    """POST /api/InviteUser/resend-request: the same answer whether anything matched or not."""
+    language = visitor.language()
+    if visitor.session is None or not visitor.session.check_csrf(data.get("csrf")):
+        return error("session", visitor, status=403, language=language)
+    try:
+        body = ResendRequest.model_validate({k: data.get(k) for k in ("email", "agreementNumber", "purchasingAccountNumber")})
+    except ValidationError:
+        return Reply(422, "resend_received.html", {"invalid": True}, language, session=visitor.session)
+    ask(body)
+    return Reply(200, "resend_received.html", {"invalid": False}, language, session=visitor.session)

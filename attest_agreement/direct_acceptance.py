@@ -1,0 +1,93 @@
+"""The customer accepts the agreement itself: its signed-in user ticks "I accept" on the agreement page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attest_agreement import agreements
+from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer, CustomerUnitOfWork
+from attest_agreement.steps import MCA
+from invite_user import service as invitations
+from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus, normalize_email
+from shared.clock import utc_now
+from shared.errors import Busy, NotFound
+from shared.storage import Storage
+from shared.uow import attempt
+
+log = logging.getLogger(__name__)
+
+
+def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[str, Any], contact: Contact | None = None, *,
+                    invitation: Invitation | None = None, agreement_type: str = MCA) -> AgreementAcceptance:
+    """The customer's signed-in user ticked "I accept". Returns the acceptance.
+
+    `signed_in_user`: the ID token claims (or at least email/preferred_username, name, sub/oid/subject).
+    `contact`: the person who accepted, as confirmed on the page; by default the signed-in user.
+    `invitation`: the AgreementAcceptance invitation that led here, marked Accepted here (or a ResellerRelationship
+    invitation asking for the agreement too, which the relationship step marks). Without one, the user must be the
+    customer's primary contact or a company user with role AccountManager or AccountAdministrator.
+    No confirmation email is sent. Raises CustomerNotFound, NotAllowedToAccept, AlreadyAccepted, InvalidPhoneNumber.
+    """
+    email = agreements.signed_in_email(signed_in_user)
+    now = utc_now()
+    by = agreements.signed_in_actor(signed_in_user)
+
+    def work(uow: CustomerUnitOfWork) -> AgreementAcceptance:
+        customer = uow.customer()
+        if customer is None:
+            raise CustomerNotFound(f"No customer {customer_id}.")
+        _check_may_accept(uow, customer, email, invitation, now)
+        existing = uow.acceptance(agreement_type)
+        if existing is not None:
+            if existing.how == AcceptanceHow.DIRECT_ACCEPTANCE and existing.by.get("email", "").casefold() == email.casefold():
+                return existing  # a double submit, or a retry after a failure
+            raise AlreadyAccepted(existing)
+        who = contact or agreements.contact_from_sign_in(signed_in_user, customer.primary_contact.language or customer.language)
+        if who.phone_number:
+            who = who.model_copy(update={"phone_number": agreements.normalize_phone(who.phone_number, customer.country)})
+        acceptance = agreements.direct_acceptance(customer, who, by, now, agreement_type)
+        uow.add(acceptance)
+        uow.record("agreement.acceptedDirectly", email, after=acceptance)
+        return acceptance
+
+    acceptance = attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
+    _complete_invitation(storage, invitation, customer_id, by, now)
+    return acceptance
+
+
+def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, invitation: Invitation | None, now: datetime) -> None:
+    if not email:
+        raise NotAllowedToAccept("The signed-in account has no email address; sign in with a work account.")
+    if invitation is not None:
+        asks = invitation.kind == InvitationKind.AGREEMENT_ACCEPTANCE or (
+            invitation.kind == InvitationKind.RESELLER_RELATIONSHIP and invitation.ask_agreement_acceptance)
+        if not asks or invitation.customer_id not in (None, customer.id) or not invitation.is_for(email):
+            raise NotAllowedToAccept("This invitation does not ask you to accept the agreement for this company.")
+        if invitation.kind == InvitationKind.AGREEMENT_ACCEPTANCE and invitation.effective_status(now) not in (
+                InvitationStatus.PENDING, InvitationStatus.ACCEPTED):
+            raise NotAllowedToAccept(f"The invitation is {invitation.effective_status(now)}; ask your partner to send a new one.")
+        return
+    if customer.primary_contact.email.casefold() == email.casefold():
+        return
+    user = uow.user(normalize_email(email))
+    if user is None or not set(user.roles) & agreements.ACCEPTING_COMPANY_ROLES:
+        raise NotAllowedToAccept("Only the primary contact, an Account manager or an Account administrator of the company can accept the agreement.")
+
+
+def _complete_invitation(storage: Storage, invitation: Invitation | None, customer_id: str, by: dict[str, str], now: datetime) -> None:
+    """Mark an AgreementAcceptance invitation Accepted (a relationship invitation is marked by its own step).
+
+    The agreement stands whatever happens to the invitation: one that cannot be accepted any more stays as it is.
+    """
+    if invitation is None or invitation.kind != InvitationKind.AGREEMENT_ACCEPTANCE:
+        return
+    try:
+        invitations.accept(storage, invitation.link_hash, by, customer_id=customer_id, now=now)
+    except InvitationStateError as exc:
+        log.warning("agreement accepted, but invitation %s stays as it is: %s", invitation.reference, exc)
+    except (NotFound, Busy) as exc:
+        log.warning("agreement accepted, but invitation %s was not marked: %s", invitation.reference, exc.detail)

@@ -1,0 +1,112 @@
+"""Reseller relationships: opening or restoring one (the one rule, also used by accept_invite), requesting, removing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attest_agreement import relationships
+from attest_agreement.api_models import RelationshipRequestIn, RelationshipRequestOut, RemoveRelationshipIn
+from attest_agreement.asking import mark_asked_directly, new_invitation
+from attest_agreement.customers import (
+    CustomerStore,
+    CustomerUnitOfWork,
+    GranularDelegatedAdminPrivileges,
+    RelationshipRole,
+    RelationshipStatus,
+    ResellerRelationship,
+)
+from attest_agreement.relationships import PartnerRef
+from attest_agreement.steps import Units, dump, no_relationship, retried
+from invite_user import service as invitations
+from invite_user.invitations import InvitationKind
+from partners.registry import Partner
+from shared.clock import utc_now
+from shared.errors import Conflict, NotFound, RuleBroken
+from shared.partner_auth import Caller
+from shared.storage import Storage
+
+
+def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, actor: str, now: datetime, *,
+                      role: RelationshipRole = RelationshipRole.RESELLER,
+                      gdap: GranularDelegatedAdminPrivileges | None = None) -> ResellerRelationship | None:
+    """Stage the partner's relationship with the customer: new, or a removed one made active again (fresh DAP, GDAP kept).
+
+    Nothing is staged, and None returned, when it is active already. The caller commits, then puts the customer
+    on the partners' lists (`index_partner_lists`).
+    """
+    existing = uow.relationship(partner.id)
+    if relationships.is_active(existing):
+        return None
+    before = dump(existing) if existing is not None else None
+    rel = relationships.open_relationship(uow.customer_id, partner, actor, now, role=role, gdap=gdap, existing=existing)
+    if existing is None:
+        uow.add(rel)
+        uow.record("relationship.created", actor, after=rel)
+    else:
+        uow.save(rel)
+        uow.record("relationship.restored", actor, before=before, after=rel)
+    return rel
+
+
+def index_partner_lists(storage: Storage, customer_id: str, customer_name: str) -> None:
+    """Put the customer on the list of every partner it has an active relationship with (rebuilt from the rows, the truth)."""
+    uow = CustomerUnitOfWork(storage, customer_id)
+    for rel in uow.relationships():
+        if rel.status == RelationshipStatus.ACTIVE:
+            uow.index(rel, customer_name)
+
+
+def get_relationship(storage: Storage, caller: Caller, customer_id: str) -> ResellerRelationship:
+    """The caller's relationship with the customer, removed ones included (DAP gone, GDAP kept is visible)."""
+    rel = CustomerStore(storage).relationship(customer_id, caller.partner_id)
+    if rel is None:
+        raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
+    return rel
+
+
+def request_relationship(storage: Storage, caller: Caller, customer_id: str, body: RelationshipRequestIn) -> RelationshipRequestOut:
+    """A ResellerRelationship invitation to an existing customer and the draft email with its personalised URL."""
+    uow = CustomerUnitOfWork(storage, customer_id)
+    customer = uow.customer()
+    if customer is None:
+        raise NotFound(f"No customer {customer_id}.")
+    if relationships.is_active(uow.relationship(caller.partner_id)):
+        raise Conflict(f"Your partner account has an active relationship with customer {customer_id} already.", code="relationship-exists")
+    if body.ask_agreement_acceptance and uow.acceptance() is None:
+        customer = mark_asked_directly(lambda: CustomerUnitOfWork(storage, customer_id), caller.display)
+    new = new_invitation(customer, InvitationKind.RESELLER_RELATIONSHIP, body, indirectProviderId=body.indirect_provider_id,
+                         askAgreementAcceptance=body.ask_agreement_acceptance, sendEmail=body.send_email)
+    created = invitations.create(storage, caller, new)
+    draft = invitations.draft_email(storage, caller, created.id or created.reference, body.language)
+    return RelationshipRequestOut(invitation=created, draft_email=draft)
+
+
+def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn) -> ResellerRelationship:
+    """Off the partner's list, DAP removed, GDAP kept, nobody notified, audited."""
+    if body.good_faith_declaration is not True:
+        exc = relationships.GoodFaithDeclarationMissing(
+            "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith.")
+        raise RuleBroken(str(exc), code=exc.code, title="Good faith declaration required",
+                         errors=[{"field": "goodFaithDeclaration", "message": "must be true", "code": exc.code}])
+
+    def work(uow: CustomerUnitOfWork) -> ResellerRelationship:
+        rel = uow.relationship(partner_id)
+        customer = uow.customer()
+        if rel is None or customer is None:
+            raise no_relationship(uow.customer_id)
+        if rel.status != RelationshipStatus.ACTIVE:
+            uow.index(rel, customer.name)  # an earlier removal may have stopped before the list was updated
+            raise no_relationship(uow.customer_id)
+        before = dump(rel)
+        relationships.remove_relationship(rel, True, actor, utc_now())
+        uow.save(rel)
+        uow.record("relationship.removed", actor, before=before, after=rel)
+        uow.commit()
+        uow.index(rel, customer.name)
+        return rel
+
+    return retried(make, work)
+
+
+def remove_relationship(storage: Storage, caller: Caller, customer_id: str, body: RemoveRelationshipIn) -> ResellerRelationship:
+    return remove(lambda: CustomerUnitOfWork(storage, customer_id), caller.partner_id, caller.display, body)

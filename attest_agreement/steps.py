@@ -1,0 +1,119 @@
+"""Steps every customer service shares: who may see a customer, the caller as recorded, contacts, agreement views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from attest_agreement import agreements, relationships
+from attest_agreement.agreements import AgreementError, AlreadyAccepted
+from attest_agreement.api_models import AgreementView, ContactIn, GdapIn
+from attest_agreement.customers import (
+    AgreementAcceptance,
+    Contact,
+    Customer,
+    CustomerUnitOfWork,
+    GranularDelegatedAdminPrivileges,
+    ResellerRelationship,
+)
+from invite_user import service as invitations
+from partners.registry import Partner
+from shared.errors import Busy, Conflict, Forbidden, Invalid, NotFound, RuleBroken
+from shared.partner_auth import Caller
+from shared.uow import attempt
+
+MCA = agreements.MICROSOFT_CUSTOMER_AGREEMENT
+GDAP_MAX_DAYS = 730  # a GDAP relationship lasts at most two years
+T = TypeVar("T")
+
+Units = Callable[[], CustomerUnitOfWork]
+
+
+def no_relationship(customer_id: str) -> NotFound:
+    # Whether a customer exists is nobody's business without a relationship: one answer for both cases.
+    return NotFound(f"No customer {customer_id} with an active reseller relationship to your partner account.",
+                    code="no-active-relationship")
+
+
+def refusal(exc: AgreementError, field: str | None = None) -> Exception:
+    """An agreement rule's refusal as the domain error the partner hears."""
+    if isinstance(exc, agreements.IndirectResellerCannotAttest):
+        return Forbidden(str(exc), code=exc.code)
+    if isinstance(exc, agreements.DateAgreedInFuture):
+        return RuleBroken(str(exc), code=exc.code, title="Date of acceptance in the future", field=field or "dateAgreed",
+                          extra={"latestDateAgreed": exc.latest.isoformat()})
+    if isinstance(exc, agreements.InvalidPhoneNumber):
+        return Invalid([{"field": field or "primaryContact.phoneNumber", "message": str(exc), "code": exc.code}])
+    if isinstance(exc, AlreadyAccepted):
+        return Conflict(str(exc), code=exc.code, title="Agreement accepted already",
+                        extra={"agreement": view_of(exc.acceptance.customer_id, exc.acceptance, False).model_dump(
+                            mode="json", by_alias=True, exclude_none=True)})
+    return RuleBroken(str(exc), code=exc.code, title="Not allowed")
+
+
+def retried(make: Units, work: Callable[[CustomerUnitOfWork], T]) -> T:
+    """`attempt` with the customer's own words when it keeps changing."""
+    try:
+        return attempt(make, work)
+    except Busy:
+        raise Busy("The customer is changing right now; retry.", title="Customer busy") from None
+
+
+def by(caller: Caller, partner: Partner) -> dict[str, str]:
+    """The partner user as recorded with an attestation or a customer."""
+    return {**invitations.actor(caller), "partnerName": partner.name}
+
+
+def active(uow: CustomerUnitOfWork, partner_id: str) -> tuple[Customer, ResellerRelationship]:
+    """The customer and the partner's active relationship with it; one 404 for "no customer" and "not yours"."""
+    rel = uow.relationship(partner_id)
+    customer = uow.customer() if relationships.is_active(rel) else None
+    if customer is None or rel is None:
+        raise no_relationship(uow.customer_id)
+    return customer, rel
+
+
+def phone(raw: str | None, country: str, field: str) -> str | None:
+    try:
+        return agreements.normalize_phone(raw, country)
+    except agreements.InvalidPhoneNumber as exc:
+        raise refusal(exc, field) from exc
+
+
+def contact(body: ContactIn, country: str, previous: Contact | None = None) -> Contact:
+    number = phone(body.phone_number, country, "primaryContact.phoneNumber")
+    language = body.language
+    if previous is not None and previous.email.casefold() == str(body.email).casefold():
+        # Optional fields left out for the same person keep what we know; they are not erased.
+        language = language or previous.language
+        number = number or previous.phone_number
+    return Contact(first_name=body.first_name, last_name=body.last_name, email=str(body.email), phone_number=number, language=language)
+
+
+def gdap(body: GdapIn | None, now: datetime) -> GranularDelegatedAdminPrivileges | None:
+    if body is None:
+        return None
+    today = now.date()
+    if not today < body.end_date <= today + timedelta(days=GDAP_MAX_DAYS):
+        raise Invalid([{"field": "gdap.endDate", "code": "out_of_range",
+                        "message": f"must be after {today.isoformat()} and at most {GDAP_MAX_DAYS} days ahead"}])
+    return GranularDelegatedAdminPrivileges(roles=body.roles, end_date=body.end_date)
+
+
+def view_of(customer_id: str, acceptance: AgreementAcceptance | None, asked_directly: bool) -> AgreementView:
+    if acceptance is None:
+        return AgreementView(customer_id=customer_id, type=MCA, acceptance="NotProvided", asked_to_accept_directly=asked_directly)
+    return AgreementView(
+        customer_id=customer_id, type=acceptance.type, acceptance="Provided", how=acceptance.how, date_agreed=acceptance.date_agreed,
+        recorded_at=acceptance.recorded_at, recorded_by=acceptance.by, contact=acceptance.contact,
+        asked_to_accept_directly=asked_directly,
+    )
+
+
+def agreement_view(customer: Customer, acceptance: AgreementAcceptance | None) -> AgreementView:
+    return view_of(customer.id, acceptance, customer.asked_to_accept_directly)
+
+
+def dump(entity: Any) -> dict[str, Any]:
+    return entity.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,1 +1,0 @@
-"""Health of the app: is storage reachable, which version runs."""

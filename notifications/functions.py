@@ -1,0 +1,31 @@
+"""Trigger functions of notifications: the queue function that sends every email, and its poison queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from notifications import queue
+from notifications.sender import get_sender
+from shared.settings import get_settings
+from shared.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%", connection="AzureWebJobsStorage")
+def send_queued_email(msg: func.QueueMessage) -> None:
+    """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
+    counts = queue.deliver(get_storage(), get_sender(get_settings()), json.loads(msg.get_body()))
+    log.info("email message %s (attempt %s): %s", msg.id, msg.dequeue_count, counts)
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%-poison", connection="AzureWebJobsStorage")
+def record_failed_email(msg: func.QueueMessage) -> None:
+    """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""
+    marked = queue.poisoned(get_storage(), json.loads(msg.get_body()))
+    log.error("poisoned email message %s: %s record(s) marked Failed", msg.id, marked)

@@ -1,0 +1,1 @@
+"""Operations: the health probe and the OpenAPI document of the app."""

@@ -1,0 +1,1 @@
+"""Partners: the registry of the companies that invite customers (Direct, IndirectProvider, IndirectReseller)."""

@@ -1,0 +1,153 @@
+"""Routes that declare their contract once: path, method, who may call, body, response, status, idempotency.
+
+`endpoint(bp, ...)` registers an HTTP function on a blueprint and does, for every partner API route, what a
+trigger would otherwise repeat: authenticate the caller, parse the body and query into their models, run the
+work once per `Idempotency-Key`, serialise the answer and map domain errors to problem+json. It also records
+the route's `Contract`, from which `operations.openapi` builds the OpenAPI document: the decorator is the only
+place a route is described.
+
+Customer pages pass `raw=True`: their handler takes the request and answers with a page (the feature maps its
+own errors to pages in the visitor's language); only the contract is recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
+from shared.idempotency import run_once
+from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
+from shared.storage import get_storage
+
+PARTNER = "partner"  # a partner agent's bearer token (AdminAgent or SalesAgent)
+ADMIN = "admin"  # a platform administrator's bearer token
+ANONYMOUS = "anonymous"
+SESSION = "session"  # the signed-in customer's session cookie (pages)
+SESSION_OR_PARTNER = "session-or-partner"
+
+_ROLES = {PARTNER: AGENT_ROLES, ADMIN: frozenset({PLATFORM_ADMIN})}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a route promises; the OpenAPI document is built from these records alone."""
+
+    method: str
+    path: str  # as registered, without /api
+    summary: str
+    tag: str
+    auth: str = PARTNER
+    description: str = ""
+    body: Any = None  # request body model
+    query: Any = None  # model whose fields are the query parameters
+    response: Any = None  # response model, None for no JSON body
+    status: int = 200
+    problems: tuple[int, ...] = ()
+    idempotent: bool = False
+    content: str = "application/json"
+    head: bool = False  # a GET that also answers HEAD (pages: link scanners)
+    form: tuple[str, ...] = ()  # fields of an application/x-www-form-urlencoded body (pages)
+    path_enums: dict[str, list[str]] = field(default_factory=dict)
+    extra_responses: dict[str, Any] = field(default_factory=dict)
+    function: str = ""
+
+
+CONTRACTS: list[Contract] = []
+
+
+@dataclass
+class Call:
+    """One parsed call of a partner API route, as its handler sees it."""
+
+    request: func.HttpRequest
+    caller: Caller | None
+    body: Any = None
+    query: Any = None
+
+    def param(self, name: str) -> str:
+        return self.request.route_params[name]
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.request.headers.get("idempotency-key") or None
+
+
+@dataclass
+class Reply:
+    """A handler's answer when it needs another status or headers than the route declares."""
+
+    body: Any
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Call], Any]
+
+
+def endpoint(
+    bp: func.Blueprint, path: str, method: str = "GET", *, summary: str, tag: str, auth: str = PARTNER,
+    body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
+    response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | None = None,
+    problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
+    raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
+    path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
+    route: str | None = None,
+) -> Callable[[Callable[..., Any]], Any]:
+    """Register `handler` as the HTTP function for `method path` and record its contract.
+
+    `route` is the template Functions matches (with constraints) when it differs from the documented `path`.
+    `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
+    """
+    if idempotent is None:
+        idempotent = not raw and method in ("POST", "DELETE")
+
+    def decorate(handler: Callable[..., Any]) -> Any:
+        CONTRACTS.append(Contract(
+            method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
+            response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
+            form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__,
+        ))
+        if raw:
+            trigger = handler
+        else:
+            @functools.wraps(handler)
+            @api
+            def trigger(req: func.HttpRequest) -> func.HttpResponse:
+                caller = authenticate(req.headers.get("authorization"), any_of=_ROLES[auth]) if auth in _ROLES else None
+                parsed = _body(req, body, optional_body)
+                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
+                if guard is not None:
+                    guard(req, parsed)
+
+                def work() -> tuple[int, Any, dict[str, str]]:
+                    result = handler(call)
+                    if isinstance(result, Reply):
+                        return result.status or status, dump(result.body), result.headers
+                    return status, dump(result), {}
+
+                if not idempotent:
+                    code, data, headers = work()
+                    return json_response(data, code, headers)
+                scope = idempotency_scope or (caller.partner_id if caller else ANONYMOUS)
+                (code, data, headers), replayed = run_once(
+                    get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work)
+                return answer(code, data, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
+
+        methods = [method, "HEAD"] if head else [method]
+        return bp.route(route=route or path, methods=methods, auth_level=func.AuthLevel.ANONYMOUS)(trigger)
+
+    return decorate
+
+
+def _body(req: func.HttpRequest, model: type[BaseModel] | None, optional: bool) -> Any:
+    if model is None:
+        return None
+    if optional and not (req.get_body() or b"").strip():
+        return model()
+    return parse_json(req, model)

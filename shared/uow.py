@@ -1,0 +1,104 @@
+"""The unit of work: one request's changes to one partition, committed as one entity-group transaction.
+
+A unit of work reads entities through its repositories and remembers the ETag each was read with (and any
+bookkeeping the repository needs, such as the index key an invitation was filed under). Services change the
+entities through their own domain methods and hand them back with `save`; `commit` turns everything staged
+(changed entities, new ones, audit records) into one all-or-nothing transaction, each update guarded by the
+ETag it was read with. `attempt` is the one retry policy of the app: when a commit meets a concurrent change,
+the whole read-decide-write runs again on fresh data, a bounded number of times, then the caller hears `Busy`.
+
+`FakeUnitOfWork`-style tests subclass the partition's unit of work with in-memory repositories (see tests/unit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shared.errors import Busy
+from shared.storage import ConcurrencyConflict, Op
+
+T = TypeVar("T")
+U = TypeVar("U", bound="UnitOfWork")
+
+ATTEMPTS = 5
+
+
+@dataclass
+class Version:
+    """What a unit of work remembers about an entity it read: its ETag and the repository's bookkeeping."""
+
+    entity: Any
+    etag: str | None
+    state: Any = None
+
+
+class UnitOfWork:
+    """Staged operations on one partition and the versions of what was read. Subclasses add repositories."""
+
+    def __init__(self) -> None:
+        self._ops: list[Op] = []
+        self._versions: dict[int, Version] = {}
+        self.committed = False
+
+    # -- what was read ----------------------------------------------------------------------
+    def remember(self, entity: Any, etag: str | None) -> Any:
+        if entity is not None:
+            self._versions[id(entity)] = Version(entity, etag, self.bookkeeping(entity))
+        return entity
+
+    def version(self, entity: Any) -> Version | None:
+        return self._versions.get(id(entity))
+
+    # -- what will be written -----------------------------------------------------------------
+    def stage(self, *ops: Op) -> None:
+        self._ops.extend(ops)
+
+    @property
+    def staged(self) -> list[Op]:
+        return list(self._ops)
+
+    def commit(self) -> None:
+        """Write everything staged as one transaction; ConcurrencyConflict when anything read has changed.
+
+        Entities written keep their new ETag, so a unit of work may change and commit them again.
+        """
+        if self._ops:
+            results = self._transact(self._ops)
+            for op, meta in zip(self._ops, results, strict=False):
+                version = self._versions.get(id(op.row)) if op.row is not None and op.kind != "delete" else None
+                if version is not None:
+                    version.etag = meta.get("etag")
+                    version.state = self.bookkeeping(op.row)
+        self._ops = []
+        self.committed = True
+
+    def rollback(self) -> None:
+        self._ops = []
+
+    def bookkeeping(self, entity: Any) -> Any:
+        """What the repository must remember of an entity as stored (e.g. the index key it is filed under)."""
+        return None
+
+    def _transact(self, ops: list[Op]) -> list[Any]:
+        raise NotImplementedError
+
+
+def attempt(make: Callable[[], U], work: Callable[[U], T], *, attempts: int = ATTEMPTS, busy: str | None = None) -> T:
+    """The one retry-on-conflict policy: `work(uow)` reads, decides and stages; the unit of work then commits.
+
+    `work` may commit itself (to act after the commit within the same attempt); anything it staged and did not
+    commit is committed when it returns. A conflict runs the whole of `work` again on fresh data; after
+    `attempts` tries the caller hears `Busy` (nothing inconsistent was written).
+    """
+    for _ in range(attempts):
+        uow = make()
+        try:
+            result = work(uow)
+            uow.commit()
+            return result
+        except ConcurrencyConflict:
+            uow.rollback()
+            continue
+    raise Busy(busy or "It kept changing while we worked on it; nothing was changed. Retry.")

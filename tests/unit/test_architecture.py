@@ -1,0 +1,55 @@
+"""The code's shape: project imports at module level only, modules of a readable size (or a stated reason)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("accept_invite", "attest_agreement", "invite_user", "notifications", "operations", "partners", "shared")
+MAX_LINES = 350
+# A module longer than MAX_LINES says why in its docstring with this phrase.
+LONG_MODULE_REASON = "Longer than usual because"
+
+
+def _modules() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")) + [ROOT / "function_app.py"]
+
+
+def _project_imports_inside_functions(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            names = []
+            if isinstance(inner, ast.Import):
+                names = [a.name for a in inner.names]
+            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                names = [inner.module]
+            elif isinstance(inner, ast.ImportFrom) and inner.level:
+                names = ["." + (inner.module or "")]
+            found += [f"{path.relative_to(ROOT)}:{inner.lineno} {n}" for n in names
+                      if n.startswith(".") or n.split(".")[0] in PACKAGES]
+    return found
+
+
+def test_no_project_import_is_written_inside_a_function():
+    offenders = [hit for path in _modules() for hit in _project_imports_inside_functions(path)]
+    assert not offenders, "import these at module level (a cycle means a feature reaches into the wrong place):\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_module_stays_readable_or_says_why_not(path: Path):
+    text = path.read_text(encoding="utf-8")
+    lines = text.count("\n")
+    docstring = ast.get_docstring(ast.parse(text)) or ""
+    assert lines <= MAX_LINES or LONG_MODULE_REASON in docstring, f"{lines} lines; split it by what it is for, or say why not"
+
+
+def test_every_module_starts_with_what_it_is_for():
+    missing = [str(p.relative_to(ROOT)) for p in _modules() if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))]
+    assert not missing, missing
