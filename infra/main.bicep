@@ -86,6 +86,11 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption: instances kept warm for the HTTP functions (the customer landing page, the partner API).')
 param alwaysReadyHttpInstances int = 1
 
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: HTTP requests one instance serves at once (Python\'s default is 1; the handlers mostly wait on storage).')
+param httpPerInstanceConcurrency int = 4
+
 @description('Spread the plan across availability zones (where the region offers it; bills two always-ready instances per scaling group).')
 param zoneRedundant bool = false
 
@@ -123,6 +128,7 @@ module resources 'resources.bicep' = {
     emailDataLocation: emailDataLocation
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     zoneRedundant: zoneRedundant
   }
 }

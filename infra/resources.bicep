@@ -29,6 +29,7 @@ param emailCustomDomainVerified bool
 param emailDataLocation string
 param maximumInstanceCount int
 param alwaysReadyHttpInstances int
+param httpPerInstanceConcurrency int
 param zoneRedundant bool
 
 // Name rules: storage 3-24 lowercase letters and digits; Key Vault 3-24 letters, digits, hyphens; sites 2-60.
@@ -341,6 +342,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: 2048
+        triggers: { http: { perInstanceConcurrency: httpPerInstanceConcurrency } }
         alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
       }
       runtime: { name: 'python', version: '3.11' }
