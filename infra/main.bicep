@@ -1,159 +1,148 @@
-// The invitation service in Azure: Flex Consumption function app, user-assigned managed identity,
-// storage with shared-key access off (identity-based settings only), Azure Communication Services Email.
-targetScope = 'resourceGroup'
+// What `azd up` deploys: one resource group holding the invitation service (see resources.bicep).
+// Subscription scope, as in the azd function templates, so azd needs nothing but an environment name,
+// a subscription and a location.
+targetScope = 'subscription'
 
-@description('Short name used in resource names.')
-param name string = 'invites'
-param location string = resourceGroup().location
-@description('Public base URL of the app, used in every emailed link (never the request Host header).')
-param publicBaseUrl string
-@description('Partner token issuer, audience and JWKS (the partners\' identity provider).')
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; it makes the resource names unique.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource except the global email resources; it must offer Flex Consumption.')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Public base URL of the app, used in every emailed link (never the request Host header). Empty: the function app\'s own https address.')
+param publicBaseUrl string = ''
+
+@minLength(1)
+@description('Name of the platform, named in emails and pages.')
+param platformName string
+
+@minLength(3)
+@description('Support address named in emails and pages.')
+param supportEmail string
+
+@minLength(8)
+@description('Documentation link named in emails and pages.')
+param docsUrl string
+
+@description('Entra tenant id of the platform operator (partners hold tenants of their own). Empty: the tenant deployed to.')
+param platformTenantId string = ''
+
+@minLength(1)
+@description('Issuer (`iss`) of the partners\' bearer tokens.')
 param partnerAuthIssuer string
+
+@minLength(1)
+@description('Audience (`aud`) of the partners\' bearer tokens: the application id URI of the invitation API.')
 param partnerAuthAudience string
+
+@minLength(8)
+@description('JWKS address of the partners\' token issuer.')
 param partnerAuthJwksUrl string
-@description('Customer sign-in: Entra ID or Entra External ID authority and app registration.')
+
+@minLength(8)
+@description('Authority of customer sign-in (Entra ID, or Entra External ID for customers without a work account).')
 param authAuthority string
+
+@minLength(1)
+@description('Application (client) id of the customer sign-in app registration.')
 param authClientId string
+
 @secure()
+@minLength(1)
+@description('Client secret of the customer sign-in app registration; kept only in Key Vault.')
 param authClientSecret string
+
+@minLength(10)
+@maxLength(10)
+@description('Expiry of that client secret as Entra shows it (yyyy-MM-dd); recorded on the Key Vault secret.')
+param authClientSecretExpiresOn string
+
 @secure()
+@minLength(32)
+@description('Key that signs the customer session cookie; kept only in Key Vault.')
 param sessionSecret string
-param emailSenderDomain string = 'AzureManagedDomain'
 
-var suffix = uniqueString(resourceGroup().id, name)
+@description('Custom email domain (e.g. invitations.example.com). Empty: only the Azure managed domain.')
+param emailCustomDomain string = ''
 
-resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: 'id-${name}-${suffix}'
+@description('True once the custom domain\'s DNS records are verified: it is then linked and used as sender.')
+param emailCustomDomainVerified bool = false
+
+@allowed(['Africa', 'Asia Pacific', 'Australia', 'Brazil', 'Canada', 'Europe', 'France', 'Germany', 'India', 'Japan', 'Korea', 'Norway', 'Switzerland', 'UAE', 'UK', 'United States'])
+@description('Where Azure Communication Services keeps email data at rest.')
+param emailDataLocation string = 'Europe'
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: the most instances the app scales out to.')
+param maximumInstanceCount int = 40
+
+@minValue(0)
+@maxValue(20)
+@description('Flex Consumption: instances kept warm for the HTTP functions (the customer landing page, the partner API).')
+param alwaysReadyHttpInstances int = 1
+
+@minValue(1)
+@maxValue(1000)
+@description('Flex Consumption: HTTP requests one instance serves at once (Python\'s default is 1; the handlers mostly wait on storage).')
+param httpPerInstanceConcurrency int = 4
+
+@description('Spread the plan across availability zones (where the region offers it; bills two always-ready instances per scaling group).')
+param zoneRedundant bool = false
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
   location: location
+  tags: tags
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: 'st${take(replace(name, '-', ''), 10)}${suffix}'
-  location: location
-  sku: { name: 'Standard_LRS' }
-  kind: 'StorageV2'
-  properties: {
-    allowSharedKeyAccess: false // identity only: no keys exist to leak
-    allowBlobPublicAccess: false
-    minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: true
+module resources 'resources.bicep' = {
+  name: 'resources'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: resourceToken
+    publicBaseUrl: publicBaseUrl
+    platformName: platformName
+    supportEmail: supportEmail
+    docsUrl: docsUrl
+    platformTenantId: empty(platformTenantId) ? tenant().tenantId : platformTenantId
+    partnerAuthIssuer: partnerAuthIssuer
+    partnerAuthAudience: partnerAuthAudience
+    partnerAuthJwksUrl: partnerAuthJwksUrl
+    authAuthority: authAuthority
+    authClientId: authClientId
+    authClientSecret: authClientSecret
+    authClientSecretExpiresOn: authClientSecretExpiresOn
+    sessionSecret: sessionSecret
+    emailCustomDomain: emailCustomDomain
+    emailCustomDomainVerified: emailCustomDomainVerified
+    emailDataLocation: emailDataLocation
+    maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    zoneRedundant: zoneRedundant
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-}
-
-resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: 'deployments'
-}
-
-// Role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
-var roles = {
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // deployment package + host locks
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // email queue
-  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // every table of the app
-}
-
-resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in items(roles): {
-  name: guid(storage.id, identity.id, role.value)
-  scope: storage
-  properties: {
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
-  }
-}]
-
-resource emailService 'Microsoft.Communication/emailServices@2023-04-01' = {
-  name: 'email-${name}-${suffix}'
-  location: 'global'
-  properties: { dataLocation: 'Europe' }
-}
-
-resource emailDomain 'Microsoft.Communication/emailServices/domains@2023-04-01' = {
-  parent: emailService
-  name: emailSenderDomain
-  location: 'global'
-  properties: { domainManagement: 'AzureManaged' }
-}
-
-resource communication 'Microsoft.Communication/communicationServices@2023-04-01' = {
-  name: 'acs-${name}-${suffix}'
-  location: 'global'
-  properties: {
-    dataLocation: 'Europe'
-    linkedDomains: [ emailDomain.id ]
-  }
-}
-
-// Contributor on the ACS resource lets the managed identity send mail (no connection string needed).
-resource acsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(communication.id, identity.id, 'b24988ac-6180-42a0-ab88-20f7382dd24c')
-  scope: communication
-  properties: {
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'b24988ac-6180-42a0-ab88-20f7382dd24c')
-  }
-}
-
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: 'plan-${name}-${suffix}'
-  location: location
-  kind: 'functionapp'
-  sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' = {
-  name: 'func-${name}-${suffix}'
-  location: location
-  kind: 'functionapp,linux'
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: { '${identity.id}': {} }
-  }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}deployments'
-          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identity.id }
-        }
-      }
-      scaleAndConcurrency: { maximumInstanceCount: 40, instanceMemoryMB: 2048 }
-      runtime: { name: 'python', version: '3.11' }
-    }
-    siteConfig: {
-      minTlsVersion: '1.2'
-      appSettings: [
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
-        { name: 'AzureWebJobsStorage__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
-        { name: 'AzureWebJobsStorage__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
-        { name: 'AzureWebJobsStorage__tableServiceUri', value: storage.properties.primaryEndpoints.table }
-        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId } // DefaultAzureCredential picks this identity
-        { name: 'PUBLIC_BASE_URL', value: publicBaseUrl }
-        { name: 'PARTNER_AUTH_ISSUER', value: partnerAuthIssuer }
-        { name: 'PARTNER_AUTH_AUDIENCE', value: partnerAuthAudience }
-        { name: 'PARTNER_AUTH_JWKS_URL', value: partnerAuthJwksUrl }
-        { name: 'AUTH_AUTHORITY', value: authAuthority }
-        { name: 'AUTH_CLIENT_ID', value: authClientId }
-        { name: 'AUTH_CLIENT_SECRET', value: authClientSecret }
-        { name: 'SESSION_SECRET', value: sessionSecret }
-        { name: 'ACS_ENDPOINT', value: 'https://${communication.properties.hostName}' }
-        { name: 'EMAIL_SENDER', value: 'DoNotReply@${emailDomain.properties.mailFromSenderDomain}' }
-        { name: 'EMAIL_QUEUE', value: 'invitation-emails' }
-        { name: 'EXPIRE_SCHEDULE', value: '0 0 * * * *' }
-      ]
-    }
-  }
-}
-
-output appUrl string = 'https://${app.properties.defaultHostName}'
+// azd reads these after provisioning (into .azure/<env>/.env); SERVICE_API_NAME tells `azd deploy` where the code goes.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output SERVICE_API_NAME string = resources.outputs.functionAppName
+output AZURE_FUNCTION_NAME string = resources.outputs.functionAppName
+output SERVICE_API_URI string = resources.outputs.functionAppUrl
+output PUBLIC_BASE_URL string = resources.outputs.publicBaseUrl
+output AUTH_REDIRECT_URI string = '${resources.outputs.publicBaseUrl}/api/auth/callback'
+output AZURE_KEY_VAULT_NAME string = resources.outputs.keyVaultName
+output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName
+output EMAIL_SENDER string = resources.outputs.emailSender
+output EMAIL_CUSTOM_DOMAIN_VERIFICATION object = resources.outputs.emailCustomDomainVerification
