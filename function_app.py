@@ -11,8 +11,9 @@ from invite_user.functions import bp as invite_user_bp
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
-# FUNCTION: in Azure every non-anonymous route needs a function key on top of its own auth.
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+# ANONYMOUS at the Functions level: every partner route checks the partner's bearer JWT itself (shared/partner_auth.py)
+# before any work, so a function key would add only one shared secret handed to every partner.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (health_bp, invite_user_bp, accept_invite_bp, attest_agreement_bp):
     app.register_functions(blueprint)

@@ -22,8 +22,7 @@ customers' acceptance of the Microsoft Customer Agreement.
 
 **Authentication.** Partner endpoints take `Authorization: Bearer <JWT>` from the partners' identity provider
 (RS256; `tid` is the partner id, `roles` holds `AdminAgent` or `SalesAgent`; partner registration needs
-`PlatformAdmin`). In Azure every non-anonymous route also needs a function key (`x-functions-key` header or
-`code` query parameter).
+`PlatformAdmin`). No function key is needed: the token alone authenticates the partner.
 
 **Errors** are `application/problem+json` (RFC 9457) with a stable `type` URI, a human `detail` and, for
 validation failures, `errors`: one entry per field (`field`, `message`, `code`).
@@ -299,7 +298,7 @@ def _security(auth: str) -> list[dict[str, list[str]]]:
         return [{"session": []}]
     if auth == "session-or-partner":
         return [{"session": []}, {"partnerToken": []}]
-    return [{"partnerToken": [], "functionKey": []}]
+    return [{"partnerToken": []}]
 
 
 def _parameters(route: Route, schemas: dict[Any, dict[str, Any]], defs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -439,8 +438,6 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "partnerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                                  "description": "RS256 token of the partners' identity provider: tid = partner id, roles."},
-                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                                "description": "Azure Functions key (or the `code` query parameter); not needed locally."},
                 "session": {"type": "apiKey", "in": "cookie", "name": "__Host-accept_session",
                             "description": "The signed-in customer's session cookie, set after Microsoft sign-in (locally: "
                                            "accept_session). Forms also carry the session's CSRF token."},
