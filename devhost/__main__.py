@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from devhost.stack import PortError, Ports, Stack
+from devhost.stack import CA_SETTINGS, PortError, Ports, Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +80,7 @@ def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
     overridden = stack.overridden()
     if overridden:
         lines += ["", "From your environment (these win over the stack's own settings):"]
-        lines += [f"  {k}={v}" for k, v in sorted(overridden.items())]
+        lines += [f"  {k}={v}" + ("   (plus the local CA)" if k in CA_SETTINGS else "") for k, v in sorted(overridden.items())]
     if services_only:
         values = env
         lines += [

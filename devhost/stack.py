@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from devhost.identity import LOCAL_DIR, PARTNER_ISSUER_PATH, ensure_certs, ensure_partner_key
+from devhost.identity import LOCAL_DIR, PARTNER_ISSUER_PATH, combined_ca_bundle, ensure_certs, ensure_partner_key
 from devhost.local_settings import ROOT, load_local_settings
 from shared.storage import azurite_connection_string
 
@@ -37,6 +37,7 @@ PORT_VARIABLES = {
     "mail_web": "MAILDEV_WEB_PORT",
     "identity": "IDENTITY_PORT",
 }
+CA_SETTINGS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",)}
 
 
@@ -191,7 +192,13 @@ class Stack:
     def app_env(self) -> dict[str, str]:
         """The settings the app needs: the user's environment, else this stack's services (over local.settings.json)."""
         own = self.own_env()
-        return {**own, **{k: v for k, v in self.user_env.items() if k in own}, **self.extra_env}
+        env = {**own, **{k: v for k, v in self.user_env.items() if k in own and k not in CA_SETTINGS}}
+        user_cas = [self.user_env[k] for k in CA_SETTINGS if self.user_env.get(k)]
+        if user_cas:
+            # Many machines export a CA bundle (the system's, a company proxy's); used alone it would not trust the local
+            # sign-in provider, so the app gets the user's CAs plus the local CA.
+            env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(combined_ca_bundle(user_cas))
+        return {**env, **self.extra_env}
 
     def overridden(self) -> dict[str, str]:
         """The stack's settings the user's environment replaces (shown at start, so nobody wonders which one is used)."""

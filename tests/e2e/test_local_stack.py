@@ -1,6 +1,20 @@
-"""The local stack as `make run` starts it: app, storage, mail inbox and sign-in provider all answer."""
+"""The local stack as `make run` and `make services` start it: every service answers, the user's environment and ports win."""
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import certifi
 import requests
+
+from devhost.identity import ensure_certs, ensure_partner_key, mint_partner_token, partner_jwks
+from devhost.local_settings import ROOT, app_setting_names
+from devhost.stack import PORT_VARIABLES, Stack, free_port, port_is_free, wait_for_url
 
 
 def test_stack_answers_over_http(local_stack):
@@ -8,8 +22,6 @@ def test_stack_answers_over_http(local_stack):
     assert health.status_code == 200
     assert health.json()["storage"]["reachable"] is True
     assert requests.get(f"{local_stack.mail_url}/email", timeout=10).status_code == 200
-    from devhost.identity import ensure_certs
-
     bundle, _ = ensure_certs()
     discovery = requests.get(f"{local_stack.authority}/.well-known/openid-configuration", timeout=10, verify=str(bundle))
     assert discovery.status_code == 200
@@ -22,29 +34,17 @@ def test_unknown_route_is_404(local_stack):
 
 # -- `make run` / `make services` as a user starts them: `python -m devhost` with settings in the environment --------
 
-def _user_env(tmp_path, **settings):
+def _user_env(**settings):
     """This process's environment without any app setting (tests load local.settings.json into it), plus `settings`."""
-    import os
-
-    from devhost.local_settings import app_setting_names
-    from devhost.stack import PORT_VARIABLES
-
     drop = app_setting_names() | set(PORT_VARIABLES.values())
     return {**{k: v for k, v in os.environ.items() if k not in drop}, **settings}
 
 
 def _ports_env():
-    from devhost.stack import PORT_VARIABLES, free_port
-
     return {var: str(free_port()) for var in PORT_VARIABLES.values()}
 
 
 def _start_devhost(tmp_path, env, *args):
-    import subprocess
-    import sys
-
-    from devhost.local_settings import ROOT
-
     proc = subprocess.Popen([sys.executable, "-m", "devhost", "--in-memory", "--log-dir", str(tmp_path / "logs"), *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
@@ -57,18 +57,12 @@ def _start_devhost(tmp_path, env, *args):
 
 
 def _stop(proc):
-    import signal
-
     proc.send_signal(signal.SIGINT)
     rest = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, rest
 
 
 def _jwks_server(jwks):
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
     body = json.dumps(jwks).encode()
 
     class Keys(BaseHTTPRequestHandler):
@@ -89,14 +83,11 @@ def _jwks_server(jwks):
 
 def test_make_run_honours_the_users_issuer_authority_and_ports(tmp_path):
     """Done when: PARTNER_AUTH_* / AUTH_* set before `make run` reach the app, and every port moves by its variable."""
-    from devhost.identity import ensure_partner_key, mint_partner_token, partner_jwks
-    from devhost.stack import port_is_free
-
     key = ensure_partner_key()
     keys_server = _jwks_server(partner_jwks(key))
     issuer = "https://login.example/tenant-a/v2.0"
     ports = _ports_env()
-    env = _user_env(tmp_path, **ports, PARTNER_AUTH_ISSUER=issuer, PARTNER_AUTH_AUDIENCE="api://tenant-a-invitations",
+    env = _user_env(**ports, PARTNER_AUTH_ISSUER=issuer, PARTNER_AUTH_AUDIENCE="api://tenant-a-invitations",
                     PARTNER_AUTH_JWKS_URL=f"http://127.0.0.1:{keys_server.server_port}/keys",
                     AUTH_AUTHORITY="https://login.example/tenant-a")
     proc, banner = _start_devhost(tmp_path, env)
@@ -124,19 +115,12 @@ def test_make_run_honours_the_users_issuer_authority_and_ports(tmp_path):
 
 
 def test_a_taken_port_stops_the_start_before_anything_runs(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    from devhost.local_settings import ROOT
-
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         ports = {**_ports_env(), "MAILDEV_WEB_PORT": str(held.getsockname()[1])}
         done = subprocess.run([sys.executable, "-m", "devhost", "--in-memory", "--log-dir", str(tmp_path / "logs")], cwd=ROOT,
-                              env=_user_env(tmp_path, **ports), capture_output=True, text=True, timeout=120)
+                              env=_user_env(**ports), capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert f"port {ports['MAILDEV_WEB_PORT']} (maildev, MAILDEV_WEB_PORT) is taken by pid {os.getpid()}" in done.stderr
     assert not list((tmp_path / "logs").glob("*.log"))  # no service was started
@@ -144,15 +128,10 @@ def test_a_taken_port_stops_the_start_before_anything_runs(tmp_path):
 
 def test_services_only_prints_settings_that_run_the_app(tmp_path):
     """`make services`: storage, inbox and sign-in provider, no app; the printed settings are enough to run one."""
-    import os
-    import subprocess
-    import sys
-
-    from devhost.local_settings import ROOT
-    from devhost.stack import Stack, port_is_free, wait_for_url
-
     ports = _ports_env()
-    proc, banner = _start_devhost(tmp_path, _user_env(tmp_path, **ports), "--services-only")
+    # Many machines export a CA bundle; the app must still trust the local sign-in provider and partner issuer.
+    user_cas = {"SSL_CERT_FILE": certifi.where(), "REQUESTS_CA_BUNDLE": certifi.where()}
+    proc, banner = _start_devhost(tmp_path, _user_env(**ports, **user_cas), "--services-only")
     app = None
     try:
         assert port_is_free(int(ports["FUNCTIONS_HTTP_PORT"]))
@@ -165,11 +144,15 @@ def test_services_only_prints_settings_that_run_the_app(tmp_path):
         assert requests.get(f"http://localhost:{ports['MAILDEV_WEB_PORT']}/email", timeout=10).status_code == 200
         # The stand-in for `func start` where Core Tools exist: the app on the printed settings alone.
         app = subprocess.Popen([sys.executable, "-m", "devhost.functions_host", "--port", ports["FUNCTIONS_HTTP_PORT"]], cwd=ROOT,
-                               env={**_user_env(tmp_path), **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env={**_user_env(), **settings}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probe = Stack(log_dir=tmp_path / "logs")
         wait_for_url(f"{settings['PUBLIC_BASE_URL']}/api/health", probe, timeout=60)
         health = requests.get(f"{settings['PUBLIC_BASE_URL']}/api/health", timeout=10).json()
         assert health["storage"]["reachable"] is True
+        # The demo token is checked against the local issuer's JWKS over TLS, with the user's CA bundle exported.
+        token = next(line.split("TOKEN=", 1)[1] for line in banner.splitlines() if line.strip().startswith("export TOKEN="))
+        listed = requests.get(f"{settings['PUBLIC_BASE_URL']}/api/invitations", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+        assert listed.status_code == 200, listed.text
     finally:
         if app is not None:
             app.terminate()

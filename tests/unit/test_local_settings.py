@@ -58,6 +58,18 @@ def test_the_users_environment_wins_over_the_stacks_settings():
     assert stack.overridden() == {k: v for k, v in user.items() if k != "HOME"}
 
 
+def test_a_users_ca_bundle_is_kept_and_still_trusts_the_local_sign_in_provider(tmp_path):
+    from devhost.identity import ensure_certs
+
+    mine = tmp_path / "company-ca.pem"
+    mine.write_text("-----BEGIN CERTIFICATE-----\nMY-COMPANY-CA\n-----END CERTIFICATE-----\n")
+    env = Stack(ports=Ports.random(), user_env={"SSL_CERT_FILE": str(mine), "REQUESTS_CA_BUNDLE": str(mine)}).app_env()
+    assert env["REQUESTS_CA_BUNDLE"] == env["SSL_CERT_FILE"]
+    content = open(env["REQUESTS_CA_BUNDLE"]).read()
+    local_ca = (ensure_certs()[0].parent / "ca.pem").read_text()
+    assert "MY-COMPANY-CA" in content and local_ca in content
+
+
 def test_a_stack_without_user_env_ignores_exported_settings(monkeypatch):
     """Tests start stacks without user_env, so a developer's exported issuer cannot redirect them."""
     monkeypatch.setenv("PARTNER_AUTH_ISSUER", "https://login.example/tenant-a/v2.0")
