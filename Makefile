@@ -1,9 +1,14 @@
 # The two commands: `make run` (the app with its whole local stack) and `make test`.
-.PHONY: run test lint bench
+# `make services` starts the stack without the app, for `func start` where Core Tools are installed.
+.PHONY: run services test lint bench
 
 run:
 	@scripts/bootstrap.sh
 	@.venv/bin/python -m devhost
+
+services:
+	@scripts/bootstrap.sh
+	@.venv/bin/python -m devhost --services-only
 
 test:
 	@scripts/bootstrap.sh --browser

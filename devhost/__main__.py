@@ -1,37 +1,50 @@
-"""`make run`: the app with its whole local stack, until Ctrl-C."""
+"""`make run`: the app with its whole local stack, until Ctrl-C; `make services`: the stack without the app, for `func start`."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import signal
 import sys
 import time
+from pathlib import Path
 
-from devhost.stack import Stack
+from devhost.stack import CA_SETTINGS, PortError, Ports, Stack
 
 
-def main() -> int:
-    stack = Stack()
-    print("Starting Azurite, MailDev, the identity provider and the function app...", flush=True)
-    stack.start()
+def main(argv: list[str] | None = None) -> int:
+    # Taken before local.settings.json is read into the environment: only what the user set may override the stack.
+    user_env = dict(os.environ)
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("--services-only", action="store_true",
+                        help="start storage, inbox and sign-in provider only, and print the settings for `func start`")
+    parser.add_argument("--in-memory", action="store_true", help="keep Azurite's data in memory instead of .local/azurite/")
+    parser.add_argument("--log-dir", type=Path, help="where the services' logs go (default .local/logs/)")
+    args = parser.parse_args(argv)
+    try:
+        ports = Ports.from_env(user_env)
+    except PortError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    services = ("azurite", "maildev", "identity") if args.services_only else ("azurite", "maildev", "identity", "app")
+    stack = Stack(ports=ports, services=services, in_memory=args.in_memory, user_env=user_env)
+    if args.log_dir:
+        stack.log_dir = args.log_dir
+    what = "Azurite, MailDev and the identity provider" if args.services_only else "Azurite, MailDev, the identity provider and the function app"
+    print(f"Starting {what}...", flush=True)
+    try:
+        stack.start()
+    except PortError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     try:
         from devhost.seed import seed_demo
 
         demo = seed_demo(stack)
     except Exception as exc:  # the stack is still useful without the demo data
         demo = f"  (demo data not seeded: {exc})"
-    print(
-        f"""
-Local stack is up (logs in .local/logs/):
-  app            {stack.app_url}/api/...
-  health         {stack.app_url}/api/health
-  OpenAPI        {stack.app_url}/api/openapi.json
-  mail inbox     {stack.mail_url}   (SMTP on 127.0.0.1:{stack.ports.smtp})
-  sign-in        {stack.authority}/.well-known/openid-configuration
-  storage        Azurite: blob {stack.ports.blob}, queue {stack.ports.queue}, table {stack.ports.table}
-{demo}
-Ctrl-C stops everything.""",
-        flush=True,
-    )
+    print(banner(stack, demo, services_only=args.services_only), flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
@@ -43,6 +56,42 @@ Ctrl-C stops everything.""",
         print("\nStopping...", flush=True)
         stack.stop()
     return 0
+
+
+def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
+    p = stack.ports
+    env = stack.app_env()
+    lines = ["", "Local services are up (logs in " + str(stack.log_dir) + "):" if services_only else
+             "Local stack is up (logs in " + str(stack.log_dir) + "):"]
+    if not services_only:
+        from devhost.functions_host import KEYS_PATH, local_keys
+
+        lines += [
+            f"  app            {stack.app_url}/api/...",
+            f"  health         {stack.app_url}/api/health",
+            f"  OpenAPI        {stack.app_url}/api/openapi.json",
+            f"  function key   {local_keys().default}   (for FUNCTION-level routes; master key in {KEYS_PATH})",
+        ]
+    lines += [
+        f"  mail inbox     {stack.mail_url}   (SMTP on 127.0.0.1:{p.smtp})",
+        f"  sign-in        {stack.authority}/.well-known/openid-configuration",
+        f"  storage        Azurite: blob {p.blob}, queue {p.queue}, table {p.table}",
+    ]
+    overridden = stack.overridden()
+    if overridden:
+        lines += ["", "From your environment (these win over the stack's own settings):"]
+        lines += [f"  {k}={v}" + ("   (plus the local CA)" if k in CA_SETTINGS else "") for k, v in sorted(overridden.items())]
+    if services_only:
+        values = env
+        lines += [
+            "",
+            f"Settings for `func start --port {p.app}`: put them in local.settings.json's \"Values\",",
+            json.dumps(values, indent=2),
+            "or export them (real environment variables win over local.settings.json in Core Tools too):",
+            *(f"export {k}='{v}'" for k, v in values.items()),
+        ]
+    lines += [demo, "Ctrl-C stops everything."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

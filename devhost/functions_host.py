@@ -3,7 +3,8 @@
 It reads the registered functions' trigger metadata through the azure-functions library, so adding a
 function needs no change here: HTTP triggers are served on a real WSGI server (waitress), timer
 triggers fire on their NCRONTAB schedules, queue triggers poll their Azurite queues with Azure's
-dequeue-count and `-poison` rules.
+dequeue-count and `-poison` rules. Like Azure (and unlike Core Tools) it enforces route constraints and auth
+levels: a FUNCTION or ADMIN route needs a key, generated once and kept in .local/function-keys.json.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import hmac
 import importlib
+import json
 import logging
 import os
 import re
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,7 +31,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
-from devhost.local_settings import load_local_settings
+from devhost.local_settings import ROOT, load_local_settings
 
 log = logging.getLogger("devhost")
 
@@ -38,6 +43,160 @@ def resolve(value: str) -> str:
     return re.sub(r"%([^%]+)%", lambda m: os.environ.get(m.group(1), m.group(0)), value)
 
 
+def _long(value: str, bits: int = 64) -> int | None:
+    """.NET's int/long.TryParse (invariant culture): optional sign, digits, surrounding blanks, in range."""
+    if not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return None
+    number = int(value)
+    return number if -(2 ** (bits - 1)) <= number < 2 ** (bits - 1) else None
+
+
+def _is_guid(value: str) -> bool:
+    # Guid.TryParse's formats: N (32 hex), D (8-4-4-4-12), B {D} and P (D).
+    d = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    return bool(re.fullmatch(rf"\s*(?:[0-9a-fA-F]{{32}}|{d}|\{{{d}\}}|\({d}\))\s*", value))
+
+
+def _is_datetime(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _ints(args: str | None, count: int) -> list[int]:
+    parts = [a.strip() for a in (args or "").split(",")]
+    if len(parts) != count or any(_long(a) is None for a in parts):
+        raise ValueError(f"expects {count} integer argument(s), got ({args or ''})")
+    return [int(a) for a in parts]
+
+
+_NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"
+
+
+def _constraint(name: str, args: str | None) -> Callable[[str], bool]:
+    """One inline route constraint of ASP.NET routing, which the Functions host uses; unknown names fail at start, as in Azure."""
+    kind = name.lower()
+    simple: dict[str, Callable[[str], bool]] = {
+        "int": lambda v: _long(v, 32) is not None,
+        "long": lambda v: _long(v) is not None,
+        "bool": lambda v: v.strip().lower() in ("true", "false"),
+        "guid": _is_guid,
+        "alpha": lambda v: re.fullmatch("[a-z]*", v, re.IGNORECASE) is not None,
+        "decimal": lambda v: re.fullmatch(_NUMBER, v) is not None,
+        "double": lambda v: re.fullmatch(_NUMBER, v) is not None,
+        "float": lambda v: re.fullmatch(_NUMBER, v) is not None,
+        "datetime": _is_datetime,
+        "required": lambda v: v != "",
+    }
+    if kind in simple:
+        if args is not None:
+            raise ValueError(f"route constraint {name} takes no arguments")
+        return simple[kind]
+    if kind == "length":
+        bounds = _ints(args, 2) if args and "," in args else _ints(args, 1) * 2
+        return lambda v: bounds[0] <= len(v) <= bounds[1]
+    if kind in ("minlength", "maxlength"):
+        (n,) = _ints(args, 1)
+        return (lambda v: len(v) >= n) if kind == "minlength" else (lambda v: len(v) <= n)
+    if kind in ("min", "max"):
+        (n,) = _ints(args, 1)
+
+        def bounded(v: str) -> bool:
+            number = _long(v)
+            return number is not None and (number >= n if kind == "min" else number <= n)
+
+        return bounded
+    if kind == "range":
+        low, high = _ints(args, 2)
+        return lambda v: (number := _long(v)) is not None and low <= number <= high
+    if kind == "regex":
+        # As in ASP.NET: case-insensitive and not anchored (templates write ^...$ themselves); {{ }} are escaped braces.
+        compiled = re.compile((args or "").replace("{{", "{").replace("}}", "}"), re.IGNORECASE)
+        return lambda v: compiled.search(v) is not None
+    raise ValueError(f"unknown route constraint '{name}'")
+
+
+@dataclass
+class RouteParameter:
+    name: str
+    checks: list[Callable[[str], bool]]
+    optional: bool = False
+    catch_all: bool = False
+    default: str | None = None
+
+    def accepts(self, value: str) -> bool:
+        return all(check(value) for check in self.checks)
+
+
+def _parse_parameter(text: str, template: str) -> RouteParameter:
+    """`{name}`, `{name?}`, `{name=default}`, `{*rest}` and any chain of `:constraint` / `:constraint(args)`."""
+    catch_all = text.startswith("*")
+    text = text.lstrip("*")
+    m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    if not m:
+        raise ValueError(f"route {template!r}: bad parameter {{{text}}}")
+    name, i, checks = m.group(), m.end(), []
+    while i < len(text) and text[i] == ":":
+        c = re.match(r"[A-Za-z]+", text[i + 1 :])
+        if not c:
+            raise ValueError(f"route {template!r}: bad constraint in {{{text}}}")
+        cname, i, args = c.group(), i + 1 + c.end(), None
+        if i < len(text) and text[i] == "(":
+            depth, j = 0, i
+            while j < len(text):
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                depth += {"(": 1, ")": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            args, i = text[i + 1 : j], j + 1
+        try:
+            checks.append(_constraint(cname, args))
+        except ValueError as exc:
+            raise ValueError(f"route {template!r}: {exc}") from exc
+    rest = text[i:]
+    if rest not in ("", "?") and not rest.startswith("="):
+        raise ValueError(f"route {template!r}: cannot read {{{text}}}")
+    return RouteParameter(name, checks, optional=rest == "?" or rest.startswith("=") or catch_all, catch_all=catch_all,
+                          default=rest[1:] if rest.startswith("=") else None)
+
+
+def _segment_parts(segment: str) -> list[str | tuple[str]]:
+    """A segment's literal text and `{...}` parameters (as 1-tuples); `{{` and `}}` are literal braces."""
+    parts: list[str | tuple[str]] = []
+    literal, i = "", 0
+    while i < len(segment):
+        if segment.startswith("{{", i) or segment.startswith("}}", i):
+            literal, i = literal + segment[i], i + 2
+        elif segment[i] == "{":
+            depth, j = 0, i
+            while j < len(segment):
+                if segment[j] == "\\":
+                    j += 2
+                    continue
+                if segment[j] == "(":
+                    depth += 1
+                elif segment[j] == ")":
+                    depth -= 1
+                elif segment[j] == "}" and depth == 0:
+                    break
+                j += 1
+            if literal:
+                parts.append(literal)
+                literal = ""
+            parts.append((segment[i + 1 : j],))
+            i = j + 1
+        else:
+            literal, i = literal + segment[i], i + 1
+    if literal:
+        parts.append(literal)
+    return parts
+
+
 @dataclass
 class HttpRoute:
     name: str
@@ -47,21 +206,96 @@ class HttpRoute:
     param: str
     call: Callable[..., Any]
     pattern: re.Pattern[str] = field(init=False)
-    literal_segments: int = field(init=False)
+    parameters: dict[str, RouteParameter] = field(init=False)
+    precedence: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        parts = []
-        self.literal_segments = 0
+        self.auth_level = str(getattr(self.auth_level, "value", self.auth_level) or "function").lower()
+        if self.auth_level not in ("anonymous", "function", "admin"):
+            raise ValueError(f"function {self.name}: unknown auth level {self.auth_level}")
+        regex, ranks, self.parameters = [], [], {}
         for seg in self.template.strip("/").split("/"):
-            m = re.fullmatch(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}", seg)
-            if m:
-                star, pname, optional = m.groups()
-                body = f"(?P<{pname}>.+)" if star else f"(?P<{pname}>[^/]+)"
-                parts.append(f"(?:/{body})?" if optional else f"/{body}")
+            parts = _segment_parts(seg)
+            if len(parts) == 1 and isinstance(parts[0], tuple):
+                p = _parse_parameter(parts[0][0], self.template)
+                self.parameters[p.name] = p
+                body = f"(?P<{p.name}>.*)" if p.catch_all else f"(?P<{p.name}>[^/]+)"
+                regex.append(f"(?:/{body})?" if p.optional else f"/{body}")
+                # ASP.NET's inbound precedence: literal, complex segment, constrained, plain parameter, catch-all.
+                ranks.append(5 if p.catch_all else 3 if p.checks else 4)
+            elif any(isinstance(part, tuple) for part in parts):
+                pieces = []
+                for part in parts:
+                    if isinstance(part, tuple):
+                        p = _parse_parameter(part[0], self.template)
+                        self.parameters[p.name] = p
+                        # Greedy: ASP.NET reads a complex segment from the right ({name}.{ext} on a.b.txt: a.b, txt).
+                        pieces.append(f"(?P<{p.name}>[^/]+)")
+                    else:
+                        pieces.append(re.escape(part))
+                regex.append("/" + "".join(pieces))
+                ranks.append(2)
             else:
-                self.literal_segments += 1
-                parts.append("/" + re.escape(seg))
-        self.pattern = re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE)
+                regex.append("/" + re.escape(seg.replace("{{", "{").replace("}}", "}")))
+                ranks.append(1)
+        self.pattern = re.compile("^" + "".join(regex) + "/?$", re.IGNORECASE)
+        self.precedence = tuple(ranks)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The route values for `path`, or None when the template or a constraint does not match (Azure: 404)."""
+        m = self.pattern.match(path)
+        if not m:
+            return None
+        values = {}
+        for name, p in self.parameters.items():
+            value = m.group(name)
+            if value is None or (p.catch_all and value == ""):
+                if p.default is not None:
+                    values[name] = p.default
+                continue
+            if not p.accepts(value):
+                return None
+            values[name] = value
+        return values
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    """The local host's keys: `default` opens FUNCTION routes (like a host key in Azure), `master` opens every route."""
+
+    default: str
+    master: str
+
+    def admits(self, auth_level: str, key: str | None) -> bool:
+        if auth_level == "anonymous":
+            return True
+        if not key:
+            return False
+        if hmac.compare_digest(key, self.master):
+            return True
+        return auth_level == "function" and hmac.compare_digest(key, self.default)
+
+
+KEYS_PATH = ROOT / ".local" / "function-keys.json"
+
+
+def local_keys(path: Path = KEYS_PATH) -> LocalKeys:
+    """Made once and kept in the git-ignored .local/, so a key pasted into a client keeps working across restarts."""
+    if path.exists():
+        data = json.loads(path.read_text())
+        return LocalKeys(default=data["default"], master=data["master"])
+    keys = LocalKeys(default=secrets.token_urlsafe(40), master=secrets.token_urlsafe(40))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"default": keys.default, "master": keys.master}, indent=2) + "\n")
+    tmp.chmod(0o600)
+    # Two processes starting at once (tests) must end up with one pair of keys: the first rename wins.
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return local_keys(path)
 
 
 @functools.cache
@@ -71,11 +305,12 @@ def registered_functions(module: str = "function_app") -> tuple[Any, ...]:
 
 
 class FunctionHost:
-    def __init__(self, module: str = "function_app") -> None:
+    def __init__(self, module: str = "function_app", functions: tuple[Any, ...] | None = None, keys: LocalKeys | None = None) -> None:
+        self.keys = keys or local_keys()
         self.routes: list[HttpRoute] = []
         self.timers: list[tuple[str, str, str, Callable[..., Any]]] = []
         self.queues: list[tuple[str, str, str, str, Callable[..., Any]]] = []
-        for fn in registered_functions(module):
+        for fn in functions if functions is not None else registered_functions(module):
             trigger = fn.get_trigger()
             spec = trigger.get_dict_repr()
             kind = spec["type"]
@@ -84,7 +319,7 @@ class FunctionHost:
             if kind == "httpTrigger":
                 route = spec.get("route") or name
                 methods = {str(m).upper().split(".")[-1] for m in (spec.get("methods") or ["GET", "POST"])}
-                auth = str(spec.get("authLevel", "FUNCTION"))
+                auth = getattr(spec.get("authLevel"), "value", spec.get("authLevel")) or "function"
                 self.routes.append(HttpRoute(name, route, methods, auth, spec["name"], call))
             elif kind == "timerTrigger":
                 self.timers.append((name, resolve(spec["schedule"]), spec["name"], call))
@@ -94,8 +329,9 @@ class FunctionHost:
                 )
             else:
                 log.warning("function %s has a %s trigger, which this local host does not run", name, kind)
-        # Literal segments win over parameters, as in ASP.NET routing (invitations/bulk before invitations/{id}).
-        self.routes.sort(key=lambda r: (-r.literal_segments, r.template))
+        # ASP.NET routing tries literal segments before constrained parameters before plain ones (invitations/bulk
+        # before invitations/{id}); a constraint that fails moves on to the next route, and to 404 at the end.
+        self.routes.sort(key=lambda r: (r.precedence, r.template))
         self._stop = threading.Event()
 
     # -- HTTP ------------------------------------------------------------------------
@@ -107,14 +343,17 @@ class FunctionHost:
         sub = path[len("/api") :]
         matched_path = False
         for route in self.routes:
-            m = route.pattern.match(sub)
-            if not m:
+            values = route.match(sub)
+            if values is None:
                 continue
             matched_path = True
             allowed = route.methods | ({"HEAD"} if "GET" in route.methods else set())
             if method not in allowed:
                 continue
-            return self._invoke_http(route, {k: v for k, v in m.groupdict().items() if v is not None}, environ, start_response)
+            if not self.keys.admits(route.auth_level, _function_key(environ)):
+                # Azure answers a missing or wrong key with an empty 401, before the function runs.
+                return _plain(start_response, 401, "")
+            return self._invoke_http(route, values, environ, start_response)
         if matched_path:
             return _plain(start_response, 405, "Method not allowed")
         return _plain(start_response, 404, "Not found")
@@ -247,10 +486,16 @@ class FunctionHost:
         self._stop.set()
 
     def describe(self) -> list[str]:
-        lines = [f"  {','.join(sorted(r.methods)):<16} /api/{r.template}  [{r.name}]" for r in self.routes]
+        lines = [f"  {','.join(sorted(r.methods)):<16} /api/{r.template}  [{r.name}, {r.auth_level}]" for r in self.routes]
         lines += [f"  timer {s:<16} [{n}]" for n, s, _, _ in self.timers]
         lines += [f"  queue {q:<16} [{n}]" for n, q, _, _, _ in self.queues]
         return lines
+
+
+def _function_key(environ: dict[str, Any]) -> str | None:
+    """The key of a request, where Azure looks for it: the `code` query parameter, else the x-functions-key header."""
+    code = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)).get("code")
+    return code or environ.get("HTTP_X_FUNCTIONS_KEY")
 
 
 def _expand(conn: str) -> str:
@@ -284,6 +529,8 @@ def main() -> None:
     load_local_settings()
     host = FunctionHost()
     log.info("functions:\n%s", "\n".join(host.describe()))
+    if any(r.auth_level != "anonymous" for r in host.routes):
+        log.info("function key (x-functions-key header or ?code=): %s  (master key in %s)", host.keys.default, KEYS_PATH)
     host.start_background()
     from waitress import serve
 

@@ -47,6 +47,23 @@ def ensure_certs(directory: Path = LOCAL_DIR / "certs") -> tuple[Path, Path]:
     return bundle_path, server_path
 
 
+def combined_ca_bundle(user_bundles: list[str], directory: Path = LOCAL_DIR / "certs") -> Path:
+    """The user's CA bundles plus the local CA, in one file named by its content (made once, kept in .local/certs/)."""
+    import hashlib
+
+    ensure_certs(directory)
+    parts = []
+    for name in dict.fromkeys(user_bundles):
+        path = Path(name)
+        if path.is_file():
+            parts.append(path.read_bytes())
+    content = b"\n".join([*parts, (directory / "ca.pem").read_bytes()])
+    bundle = directory / f"bundle-{hashlib.sha256(content).hexdigest()[:16]}.pem"
+    if not bundle.exists():
+        bundle.write_bytes(content)
+    return bundle
+
+
 def ensure_partner_key(path: Path = LOCAL_DIR / "partner-signing-key.pem") -> Any:
     """The RSA key that signs local partner tokens (the stand-in for the partners' identity provider)."""
     from cryptography.hazmat.primitives import serialization

@@ -1,4 +1,8 @@
-"""Reads local.settings.json into the environment; real environment variables win, as app settings do in Azure."""
+"""Reads local.settings.json into the environment; real environment variables win, as they do in Core Tools.
+
+Precedence everywhere on the local stack: the real environment, then the stack's own endpoints (devhost/stack.py,
+which knows its ports), then local.settings.json, then the defaults in shared/settings.py.
+"""
 
 from __future__ import annotations
 
@@ -29,3 +33,11 @@ def load_local_settings(root: Path = ROOT) -> dict[str, str]:
 
     reset_settings()
     return applied
+
+
+def app_setting_names(root: Path = ROOT) -> set[str]:
+    """Every setting the app reads (shared/settings.py) or local.settings.json.example sets."""
+    from shared.settings import Settings
+
+    names = {f.alias or name for name, f in Settings.model_fields.items()}
+    return names | set(json.loads((root / "local.settings.json.example").read_text()).get("Values", {}))

@@ -25,8 +25,14 @@ def seed_demo(stack: Stack) -> str:
     from shared.settings import Settings
     from shared.storage import Storage
 
+    overridden = stack.overridden()
+    if "AzureWebJobsStorage" in overridden:
+        return "\n  (no demo data: AzureWebJobsStorage comes from your environment, so the local Azurite is not the app's storage)"
     settings = Settings.model_validate({**os.environ, **stack.app_env()})
     PartnerRepository(Storage(settings)).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT))
+    if "PARTNER_AUTH_ISSUER" in overridden:
+        return (f'\nDemo partner "{DEMO_PARTNER_ID}" is registered. No demo token: partner tokens come from your issuer '
+                f'{overridden["PARTNER_AUTH_ISSUER"]} (PARTNER_AUTH_ISSUER), and the partner id is their `tid` claim.')
     tokens = demo_tokens(stack)
     path = stack.log_dir.parent / "demo-tokens.txt"
     path.write_text(f"AdminAgent: {tokens['agent']}\nPlatformAdmin: {tokens['admin']}\n")

@@ -12,10 +12,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from devhost.identity import LOCAL_DIR, PARTNER_ISSUER_PATH, ensure_certs, ensure_partner_key
+from devhost.identity import LOCAL_DIR, PARTNER_ISSUER_PATH, combined_ca_bundle, ensure_certs, ensure_partner_key
 from devhost.local_settings import ROOT, load_local_settings
 from shared.storage import azurite_connection_string
 
@@ -24,6 +25,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# Each port of the stack, and the environment variable that moves it.
+PORT_VARIABLES = {
+    "app": "FUNCTIONS_HTTP_PORT",
+    "blob": "AZURITE_BLOB_PORT",
+    "queue": "AZURITE_QUEUE_PORT",
+    "table": "AZURITE_TABLE_PORT",
+    "smtp": "MAILDEV_SMTP_PORT",
+    "mail_web": "MAILDEV_WEB_PORT",
+    "identity": "IDENTITY_PORT",
+}
+CA_SETTINGS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",)}
+
+
+class PortError(RuntimeError):
+    """A port setting the stack cannot use: malformed, used twice, or already taken by another process."""
 
 
 @dataclass
@@ -40,6 +59,103 @@ class Ports:
     def random(cls) -> Ports:
         return cls(*(free_port() for _ in range(7)))
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        """The default ports, each moved by its variable (FUNCTIONS_HTTP_PORT, AZURITE_BLOB_PORT, ...) when set."""
+        values, problems = {}, []
+        for f in fields(cls):
+            raw = (env.get(PORT_VARIABLES[f.name]) or "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                problems.append(f"{PORT_VARIABLES[f.name]}={raw!r} is not a port number (1-65535)")
+                continue
+            values[f.name] = int(raw)
+        ports = cls(**values)
+        seen: dict[int, str] = {}
+        for f in fields(cls):
+            port = getattr(ports, f.name)
+            if port in seen:
+                problems.append(f"{PORT_VARIABLES[f.name]} and {seen[port]} are both {port}")
+            seen.setdefault(port, PORT_VARIABLES[f.name])
+        if problems:
+            raise PortError("Cannot use these port settings:\n  " + "\n  ".join(problems))
+        return ports
+
+    def check_free(self, services: tuple[str, ...]) -> None:
+        """Raise PortError naming every taken port of `services` and what holds it, before anything is started."""
+        taken = []
+        for service in services:
+            for name in SERVICE_PORTS.get(service, ()):
+                port = getattr(self, name)
+                if not port_is_free(port):
+                    taken.append((PORT_VARIABLES[name], f"port {port} ({service}, {PORT_VARIABLES[name]}) is taken by {port_holder(port)}"))
+        if taken:
+            raise PortError(
+                "Cannot start the local stack, nothing was started:\n  " + "\n  ".join(line for _, line in taken)
+                + f"\nStop that process, or move the port with its variable, e.g. `{taken[0][0]}=<free port> make run`."
+            )
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port and it can be bound (a listener on 0.0.0.0 or ::1-only counts as taken too)."""
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            return False
+    with socket.socket() as s:
+        # SO_REUSEADDR: a port left in TIME_WAIT by the last run is free to use, as the services themselves set it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _socket_inode(fd: Path) -> str | None:
+    try:
+        link = os.readlink(fd)
+    except OSError:  # closed meanwhile
+        return None
+    return link[8:-1] if link.startswith("socket:[") else None
+
+
+def port_holder(port: int) -> str:
+    """Which process listens on `port`: read from /proc on Linux (no extra tools), else from lsof (macOS)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(cols[9])
+    if inodes:
+        for pid_dir in Path("/proc").iterdir():
+            if not pid_dir.name.isdigit():
+                continue
+            try:
+                fds = list((pid_dir / "fd").iterdir())
+            except OSError:
+                continue
+            if any(_socket_inode(fd) in inodes for fd in fds):
+                try:
+                    cmd = " ".join((pid_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split())
+                except OSError:
+                    cmd = "?"
+                return f"pid {pid_dir.name} ({cmd[:200]})"
+        return "a process of another user (see `sudo ss -ltnp`)"
+    if shutil.which("lsof"):
+        out = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], capture_output=True, text=True).stdout
+        pid = next((line[1:] for line in out.splitlines() if line.startswith("p")), None)
+        cmd = next((line[1:] for line in out.splitlines() if line.startswith("c")), "?")
+        if pid:
+            return f"pid {pid} ({cmd})"
+    return "an unknown process"
+
 
 @dataclass
 class Stack:
@@ -50,6 +166,9 @@ class Stack:
     # Tests and benchmarks keep Azurite's data in memory: faster, and nothing to clean up.
     in_memory: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The user's real environment (`make run` passes it): any setting in it wins over the stack's own. Tests leave it
+    # empty, so a developer's exported PARTNER_AUTH_ISSUER cannot redirect the tests' stacks.
+    user_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path = LOCAL_DIR / "logs"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -71,7 +190,22 @@ class Stack:
         return f"https://localhost:{self.ports.identity}{PARTNER_ISSUER_PATH}"
 
     def app_env(self) -> dict[str, str]:
-        """The settings the app needs to find this stack; they override local.settings.json."""
+        """The settings the app needs: the user's environment, else this stack's services (over local.settings.json)."""
+        own = self.own_env()
+        env = {**own, **{k: v for k, v in self.user_env.items() if k in own and k not in CA_SETTINGS}}
+        user_cas = [self.user_env[k] for k in CA_SETTINGS if self.user_env.get(k)]
+        if user_cas:
+            # Many machines export a CA bundle (the system's, a company proxy's); used alone it would not trust the local
+            # sign-in provider, so the app gets the user's CAs plus the local CA.
+            env["REQUESTS_CA_BUNDLE"] = env["SSL_CERT_FILE"] = str(combined_ca_bundle(user_cas))
+        return {**env, **self.extra_env}
+
+    def overridden(self) -> dict[str, str]:
+        """The stack's settings the user's environment replaces (shown at start, so nobody wonders which one is used)."""
+        own = self.own_env()
+        return {k: v for k, v in self.user_env.items() if k in own and v != own[k]}
+
+    def own_env(self) -> dict[str, str]:
         ca, _ = ensure_certs()
         p = self.ports
         return {
@@ -84,7 +218,6 @@ class Stack:
             "SSL_CERT_FILE": str(ca),
             "PARTNER_AUTH_ISSUER": self.partner_issuer,
             "PARTNER_AUTH_JWKS_URL": f"{self.partner_issuer}/jwks.json",
-            **self.extra_env,
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -97,6 +230,8 @@ class Stack:
         bin_dir = ROOT / "node_modules" / ".bin"
         p = self.ports
         want = set(self.services)
+        # All or nothing: a taken port is reported before any service starts, not after half of them did.
+        p.check_free(self.services)
         try:
             if "azurite" in want:
                 storage_flag = ["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.data_dir)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -10,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from devhost.stack import Ports, Stack
+from devhost.local_settings import app_setting_names
+from devhost.stack import PORT_VARIABLES, Ports, Stack
 from shared import clock as clock_module
 from shared.settings import Settings, reset_settings
 from shared.storage import RequestCounter, Storage, azurite_connection_string, set_storage
+
+# Settings a developer exported for `make run` (PARTNER_AUTH_ISSUER, ports, ...) must not reach the tests, which
+# start their own servers and pass their settings explicitly.
+for _name in app_setting_names() | set(PORT_VARIABLES.values()):
+    os.environ.pop(_name, None)
 
 
 class _Servers:
