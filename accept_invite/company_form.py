@@ -1,6 +1,6 @@
 """The create-company form: one pydantic model whose rules decide both the server's answer and the button's colour.
 
-The page shows what the seller registered (seed 001, step 3); the customer may change it. `check(data)` runs
+The page shows what the seller registered about the company; the customer may change it before creating it. `check(data)` runs
 the model on the submitted fields and returns, per field, a reason code and its parameters; the pages turn
 codes into sentences in the reader's language. The browser asks the same `check` (POST /api/companies/validate)
 as the customer types, so the grey/orange button can never disagree with what the server will accept.

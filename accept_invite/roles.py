@@ -1,4 +1,4 @@
-"""Role delegation (seed 003): which Business Center roles a company user may grant to a colleague they invite.
+"""Role delegation: which Business Center roles a company user may grant to a colleague they invite.
 
 "Depending on their own permissions, some roles cannot be assigned by them." The rule is this table and
 nothing else: one row per role of the inviting user, one column per role to grant. A user with several

@@ -199,7 +199,7 @@ def _email(claims: dict[str, Any]) -> str:
 
 
 def delete_stale_flows(storage: Storage, now: datetime | None = None) -> int:
-    """Delete sign-in flows past their ten minutes (the expiry timer calls this). Returns how many went."""
+    """Delete sign-in flows past their ten minutes (an hourly timer calls this). Returns how many went."""
     now = now or utc_now()
     store = FlowStore(storage)
     deleted = 0

@@ -12,7 +12,7 @@ from attest_agreement.customers import AcceptanceHow, Contact, Customer, Relatio
 from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut, check_country, check_language
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
-from shared.pagination import PageQuery  # noqa: F401  (re-exported: the query of every customer list)
+from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = r"^[A-Za-z0-9._-]+$"
@@ -247,15 +247,8 @@ class AgreementView(_Out):
     asked_to_accept_directly: bool = Field(alias="askedToAcceptDirectly")
 
 
-class _Page(_Out):
-    """A page of a list: `continuationToken` is always there, null on the last page (clients test it, not its presence)."""
-
-    continuation_token: str | None = Field(default=None, alias="continuationToken")
-
-    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
-        data = super().model_dump(**kwargs)
-        data.setdefault("continuationToken" if kwargs.get("by_alias") else "continuation_token", self.continuation_token)
-        return data
+class _Page(Paged, _Out):
+    """A page of a list (see shared.pagination.Paged)."""
 
 
 class CustomerSummary(_Out):

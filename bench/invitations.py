@@ -43,9 +43,9 @@ def run(stored: int, expiring: int, partners: int) -> dict:
     from invite_user import expiry, service
     from invite_user.api_models import ListQuery, NewInvitation
     from invite_user.repository import InvitationStore
+    from partners.registry import Partner, PartnerRepository, PartnerType
     from shared import clock
     from shared.partner_auth import Caller
-    from partners.registry import Partner, PartnerRepository, PartnerType
     from shared.storage import Storage, set_storage
 
     storage = Storage()

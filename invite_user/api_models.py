@@ -19,6 +19,7 @@ from invite_user.invitations import (
     InvitationKind,
     InvitationStatus,
 )
+from shared.pagination import Paged
 
 _BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
 
@@ -197,10 +198,8 @@ class BulkRequest(BaseModel):
     invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
-class InvitationPage(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+class InvitationPage(Paged):
     items: list[InvitationOut] = Field(description="Newest first, without the link id.")
-    continuation_token: str | None = Field(default=None, alias="continuationToken")
 
 
 class BulkRow(_Api):

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field
-
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
+from shared.pagination import Paged
 from shared.partner_auth import Caller
-from shared.storage import Entity, Storage
+from shared.storage import Storage
 
 
-class PartnerPage(Entity):
-    model_config = ConfigDict(populate_by_name=True)
+class PartnerPage(Paged):
     items: list[Partner]
-    continuation_token: str | None = Field(default=None, alias="continuationToken")
 
 
 def register(storage: Storage, partner: Partner) -> Partner:

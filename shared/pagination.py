@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -9,3 +11,15 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
     page_size: int = Field(default=50, alias="pageSize", ge=1, le=100)
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
+
+
+class Paged(BaseModel):
+    """A page of a list: `continuationToken` is always there, null on the last page (clients test it, not its presence)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    continuation_token: str | None = Field(default=None, alias="continuationToken")
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().model_dump(**kwargs)
+        data.setdefault("continuationToken" if kwargs.get("by_alias") else "continuation_token", self.continuation_token)
+        return data

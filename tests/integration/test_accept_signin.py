@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from azure.functions.timer import TimerRequest
 
 from accept_invite import functions, sessions, signin
 from accept_invite.signin import FLOW_LIFETIME, FlowStore, delete_stale_flows
@@ -118,6 +119,16 @@ def test_a_flow_older_than_ten_minutes_is_refused_and_swept(storage, idp, fixed_
     assert FlowStore(storage).get(f"f|{fresh[:2]}", fresh) is None
     assert len(FlowStore(storage).query_all("expires gt @now", {"now": int((utc_now() - timedelta(seconds=1)).timestamp())})) == 1
     assert FLOW_LIFETIME == timedelta(minutes=10)
+
+
+def test_the_hourly_timer_deletes_stale_flows(storage, idp, fixed_clock):
+    _, raw = invite(storage, language="en")
+    stale = state_of(_start(raw))
+    fixed_clock.advance(minutes=11)
+    fresh = state_of(_start(raw))
+    functions.delete_stale_sign_in_flows(TimerRequest(past_due=True))
+    assert FlowStore(storage).get(f"f|{stale[:2]}", stale) is None
+    assert FlowStore(storage).get(f"f|{fresh[:2]}", fresh) is not None
 
 
 def test_an_accepted_invitation_signs_in_to_the_welcome_page(storage, idp):

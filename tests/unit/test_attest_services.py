@@ -29,14 +29,22 @@ RESELLER = Partner(id="p-reseller", name="Reseller AG", type=PartnerType.INDIREC
 _etags = itertools.count(1)
 
 
-class FakeCustomerUnitOfWork(CustomerUnitOfWork):
-    """The customer partition in a dict: rows by key with an ETag each; a commit checks them like Table Storage."""
+class Table:
+    """The stored rows (by key, each with its ETag), the partners' lists, and how many commits others win first."""
 
-    def __init__(self, rows: dict, customer_id: str, *, conflicts: int = 0) -> None:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[dict, str]] = {}
+        self.index: dict[tuple[str, str], str] = {}
+        self.conflicts = 0
+
+
+class FakeCustomerUnitOfWork(CustomerUnitOfWork):
+    """The customer partition in a dict: a commit checks ETags and new keys like Table Storage, all or nothing."""
+
+    def __init__(self, table: Table, customer_id: str) -> None:
         super().__init__(None, customer_id)
-        self.rows = rows
-        self.conflicts = conflicts  # how many commits a concurrent writer wins before ours
-        self.indexed: dict = rows.setdefault("index", {})
+        self.table = table
+        self.rows = table.rows
 
     def _read(self, model, row_key):
         found = self.rows.get((self.partition, row_key))
@@ -47,8 +55,8 @@ class FakeCustomerUnitOfWork(CustomerUnitOfWork):
                 if pk == self.partition and rk.startswith(prefix)]
 
     def _transact(self, ops):
-        if self.rows.get("conflicts", 0):
-            self.rows["conflicts"] -= 1
+        if self.table.conflicts:
+            self.table.conflicts -= 1
             raise ConcurrencyConflict("someone else wrote first")
         changed = dict(self.rows)
         results = []
@@ -65,9 +73,9 @@ class FakeCustomerUnitOfWork(CustomerUnitOfWork):
 
     def index(self, rel, customer_name):
         if rel.status == RelationshipStatus.ACTIVE:
-            self.indexed[(rel.partner_id, rel.customer_id)] = customer_name
+            self.table.index[(rel.partner_id, rel.customer_id)] = customer_name
         else:
-            self.indexed.pop((rel.partner_id, rel.customer_id), None)
+            self.table.index.pop((rel.partner_id, rel.customer_id), None)
 
 
 class FakeOutbox:
@@ -90,7 +98,7 @@ class FakeOutbox:
 @pytest.fixture
 def rows():
     """One customer with an active relationship to DIRECT (with GDAP), seeded through the unit of work itself."""
-    data: dict = {}
+    data = Table()
     uow = FakeCustomerUnitOfWork(data, "c1")
     uow.add(Customer(id="c1", name="Contoso", country="DE", created_at=NOW, created_by={"partnerId": DIRECT.id},
                      primary_contact=Contact(first_name="Greta", last_name="Maier", email="greta@contoso.de")))
@@ -116,7 +124,7 @@ def attest(rows, partner=DIRECT, outbox=None, body=None):
 
 
 def audit_actions(rows):
-    return sorted(data["action"] for (pk, rk), (data, _) in rows.items() if pk == "c|c1" and rk.startswith("a|"))
+    return sorted(data["action"] for (pk, rk), (data, _) in rows.rows.items() if pk == "c|c1" and rk.startswith("a|"))
 
 
 def test_an_agreement_is_attested_once_and_the_contact_is_told(rows):
@@ -150,14 +158,14 @@ def test_without_a_relationship_the_customer_is_not_found(rows):
 
 
 def test_a_conflict_is_retried_on_fresh_data_and_its_outbox_row_forgotten(rows):
-    rows["conflicts"] = 2
+    rows.conflicts = 2
     outbox = FakeOutbox()
     attest(rows, outbox=outbox)
     assert outbox.sent == ["greta@contoso.de"] and outbox.waiting == [] and audit_actions(rows) == ["agreement.attested"]
 
 
 def test_a_customer_that_keeps_changing_is_busy_and_nothing_is_written(rows):
-    rows["conflicts"] = 99
+    rows.conflicts = 99
     outbox = FakeOutbox()
     with pytest.raises(Busy) as busy:
         attest(rows, outbox=outbox)
@@ -169,10 +177,10 @@ def test_removal_needs_good_faith_drops_dap_keeps_gdap_and_leaves_the_list(rows)
     with pytest.raises(RuleBroken) as refused:
         service.remove(units(rows), DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=False))
     assert refused.value.code == "good-faith-declaration-required"
-    rows["index"][(DIRECT.id, "c1")] = "Contoso"
+    rows.index[(DIRECT.id, "c1")] = "Contoso"
     rel = service.remove(units(rows), DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=True))
     assert rel.status == RelationshipStatus.REMOVED and not rel.dap.active and rel.gdap.roles == ["Helpdesk"]
-    assert rows["index"] == {} and audit_actions(rows) == ["relationship.removed"]
+    assert rows.index == {} and audit_actions(rows) == ["relationship.removed"]
     with pytest.raises(NotFound) as gone:
         service.remove(units(rows), DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=True))
     assert gone.value.code == "no-active-relationship"

@@ -108,7 +108,7 @@ def test_a_publish_leaves_local_files_behind(path):
 
 
 @pytest.mark.parametrize("path", ["function_app.py", "host.json", "requirements.txt", "shared/settings.py",
-                                  "invite_user/templates", "shared/locales/de/LC_MESSAGES"])
+                                  "notifications/templates", "shared/locales/de/LC_MESSAGES"])
 def test_a_publish_keeps_the_app(path):
     patterns = [line for line in (ROOT / ".funcignore").read_text().splitlines() if line and not line.startswith("#")]
     assert (ROOT / path).exists(), path
