@@ -81,11 +81,11 @@ class CompanyGone(AcceptError):
 
 
 class OtherStep(AcceptError):
-    """This invitation is accepted elsewhere (the customer agreement: attest_agreement)."""
+    """An AgreementAcceptance invitation: it is accepted on the agreement page, not here."""
 
 
 class Busy(AcceptError):
-    """The invitation kept changing under us; nothing inconsistent was written. Retry."""
+    """The company or the invitation kept changing under us; nothing inconsistent was written. Retry."""
 
 
 def customer_id_for(inv: Invitation) -> str:
@@ -116,6 +116,7 @@ def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
 
 
 def _in_customer(storage: Storage, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
+    """`work` on the customer's partition under the app's one retry policy; the page hears Busy when it keeps changing."""
     try:
         return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
     except errors.Busy as exc:

@@ -96,9 +96,9 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
     return inv, raw_id
 
 
-def _created_record(inv: Invitation, record_actor: str) -> AuditRecord:
+def _created_record(inv: Invitation, record_actor: str, extra: dict[str, Any] | None = None) -> AuditRecord:
     return audit(partner_partition(inv.partner_id), "invitation.created", record_actor,
-                 after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status},
+                 after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status, **(extra or {})},
                  customer_id=inv.customer_id)
 
 
@@ -117,9 +117,10 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationO
     return invite(storage, inv, raw_id, caller.display, send_email=body.send_email)
 
 
-def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True) -> InvitationOut:
-    """Store a prepared invitation with its audit record and queue its email."""
-    InvitationStore(storage).create(inv, _created_record(inv, record_actor))
+def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
+           audit_extra: dict[str, Any] | None = None) -> InvitationOut:
+    """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
+    InvitationStore(storage).create(inv, _created_record(inv, record_actor, audit_extra))
     if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
