@@ -21,11 +21,15 @@ if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_sum" ]; then
   echo "$npm_sum" > "$npm_stamp"
 fi
 
-# The browser tests drive Debian's Chromium: Playwright cannot download its own browser here.
-if [ "$want_browser" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# The browser tests drive Debian's Chromium: Playwright cannot download its own browser here. Korean, Japanese and
+# Chinese pages need CJK fonts, or their screenshots show empty boxes.
+if [ "$want_browser" = "--browser" ]; then
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
