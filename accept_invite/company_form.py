@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from invite_user.api_models import iso_countries
 from invite_user.invitations import CompanyData
+from shared import company_numbers
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ REASONS: dict[str, str] = {
     "phone": "Enter a phone number of %(country)s, such as %(example)s, or start with + and the country code.",
     "phone_any": "Enter a phone number starting with + and the country code, such as +49 30 123456.",
     "website": "Enter a web address such as https://www.example.com.",
-    "vat_number_prefix": "A VAT number in %(country)s starts with %(prefix)s, such as %(example)s.",
+    "vat_number_invalid": "This is not a valid VAT number in %(country)s. Check it for typos.",
     "vat_number": "Use 4 to 20 letters and digits.",
+    "registration_number_invalid": "This is not a valid company registration number in %(country)s. Check it for typos.",
     "registration_number": "Use letters, digits, spaces, dots, slashes or hyphens.",
     "domain": "Enter a domain such as contoso.com, without https:// or a path.",
 }
@@ -81,16 +83,6 @@ NO_POSTAL_CODE = frozenset({
     "GH", "GM", "GQ", "GY", "HK", "IE", "KI", "KM", "KN", "KP", "LC", "LY", "ML", "MO", "MR", "MS", "NR", "NU", "PA", "QA", "RW", "SB",
     "SC", "SL", "SO", "SR", "ST", "SY", "TF", "TK", "TL", "TO", "TT", "TV", "UG", "VU", "YE", "ZW",
 })
-# EU VAT identification numbers start with the member state's prefix (Greece: EL).
-VAT_PREFIXES: dict[str, tuple[str, str]] = {
-    "AT": ("ATU", "ATU12345678"), "BE": ("BE", "BE0123456789"), "BG": ("BG", "BG123456789"), "CY": ("CY", "CY12345678L"),
-    "CZ": ("CZ", "CZ12345678"), "DE": ("DE", "DE123456789"), "DK": ("DK", "DK12345678"), "EE": ("EE", "EE123456789"),
-    "GR": ("EL", "EL123456789"), "ES": ("ES", "ESX1234567X"), "FI": ("FI", "FI12345678"), "FR": ("FR", "FR12345678901"),
-    "HR": ("HR", "HR12345678901"), "HU": ("HU", "HU12345678"), "IE": ("IE", "IE1234567WA"), "IT": ("IT", "IT12345678901"),
-    "LT": ("LT", "LT123456789"), "LU": ("LU", "LU12345678"), "LV": ("LV", "LV12345678901"), "MT": ("MT", "MT12345678"),
-    "NL": ("NL", "NL123456789B01"), "PL": ("PL", "PL1234567890"), "PT": ("PT", "PT123456789"), "RO": ("RO", "RO1234567"),
-    "SE": ("SE", "SE123456789701"), "SI": ("SI", "SI12345678"), "SK": ("SK", "SK1234567890"),
-}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f<>]")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$")
 
@@ -172,29 +164,17 @@ class CompanyForm(BaseModel):
             raise _fail("postal_code")
         return value
 
-    @field_validator("vat_number")
+    @field_validator("vat_number", "registration_number")
     @classmethod
-    def _vat_number(cls, v: str | None, info: ValidationInfo) -> str | None:
+    def _company_number(cls, v: str | None, info: ValidationInfo) -> str | None:
         v = _text(v, required=False, max_length=40)
         if v is None:
             return None
-        value = re.sub(r"[\s.\-]", "", v.upper())
-        country = info.data.get("country")
-        if country in VAT_PREFIXES:
-            prefix, example = VAT_PREFIXES[country]
-            if not re.fullmatch(re.escape(prefix) + r"[A-Z0-9+*]{2,13}", value):
-                raise _fail("vat_number_prefix", country=country, prefix=prefix, example=example)
-        elif not re.fullmatch(r"[A-Z0-9]{4,20}", value):
-            raise _fail("vat_number")
-        return value
-
-    @field_validator("registration_number")
-    @classmethod
-    def _registration_number(cls, v: str | None) -> str | None:
-        v = _text(v, required=False, max_length=40)
-        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ./-]*", v):
-            raise _fail("registration_number")
-        return v
+        check = company_numbers.check_vat_number if info.field_name == "vat_number" else company_numbers.check_registration_number
+        try:
+            return check(v, info.data.get("country"))
+        except company_numbers.CompanyNumberError as exc:
+            raise _fail(exc.code, **({"country": exc.country} if exc.country else {})) from None
 
     @field_validator("phone")
     @classmethod

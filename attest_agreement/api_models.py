@@ -6,12 +6,13 @@ import re
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator, model_validator
 
 from attest_agreement.customers import AcceptanceHow, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut, check_country, check_language
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
+from shared import company_numbers
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -160,6 +161,14 @@ class NewCustomer(_Api):
     @classmethod
     def _language(cls, v: str) -> str:
         return check_language(v)
+
+    @field_validator("vat_number", "registration_number")
+    @classmethod
+    def _company_number(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if not v:
+            return None
+        check = company_numbers.check_vat_number if info.field_name == "vat_number" else company_numbers.check_registration_number
+        return check(v, info.data.get("country"))
 
     @field_validator("address")
     @classmethod

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
+from shared import company_numbers
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -103,6 +104,16 @@ class CompanyData(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
     website: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)
+
+    @field_validator("vat_number", "registration_number")
+    @classmethod
+    def _company_number(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if not v:
+            return None
+        address = info.data.get("address")
+        country = info.data.get("country") or (address.country if address else None)
+        check = company_numbers.check_vat_number if info.field_name == "vat_number" else company_numbers.check_registration_number
+        return check(v, country)
 
 
 class AgreementRef(BaseModel):

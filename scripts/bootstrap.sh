@@ -22,19 +22,23 @@ if [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_sum" ]; then
 fi
 
 # The browser tests drive a system Chromium: Playwright cannot download its own browser here. Debian and Ubuntu get
-# it from apt; elsewhere the tests use CHROMIUM_PATH or a chromium/chrome on PATH (tests/e2e/test_browser_accept_invite.py).
+# it from apt, with CJK fonts (Korean, Japanese and Chinese screenshots show empty boxes without them); elsewhere the
+# tests use CHROMIUM_PATH or a chromium/chrome on PATH (tests/e2e/test_browser_accept_invite.py).
 have_chromium() {
   { [ -n "${CHROMIUM_PATH:-}" ] && [ -x "$CHROMIUM_PATH" ]; } \
     || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
     || command -v google-chrome >/dev/null 2>&1
 }
-if [ "$want_browser" = "--browser" ] && ! have_chromium; then
-  if ! command -v apt-get >/dev/null 2>&1; then
+if [ "$want_browser" = "--browser" ]; then
+  missing=()
+  have_chromium || missing+=(chromium)
+  if command -v dpkg >/dev/null 2>&1; then dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk); fi
+  if [ "${#missing[@]}" -gt 0 ] && ! command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: no apt-get on this machine, so Chromium is not installed and the browser tests will be skipped." >&2
     echo "bootstrap: to run them, install Chromium or Chrome and put it on PATH or set CHROMIUM_PATH=/path/to/chromium." >&2
-  elif [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerates the gettext templates (shared/locales/<domain>.pot) from the sources and merges them into every .po.
+"""Regenerates the gettext templates (shared/locales/<domain>.pot) from the sources, merges them into every .po, compiles every .mo.
 
     .venv/bin/python scripts/extract_messages.py            # all domains
     .venv/bin/python scripts/extract_messages.py --check    # exit 1 if a .pot/.po is stale or a translation is missing
 
 After adding or changing a string in a template: run this, translate the new (empty or "fuzzy") entries
-in each `shared/locales/<lang>/LC_MESSAGES/<domain>.po`, remove the fuzzy flag, and run the tests
+in each `shared/locales/<lang>/LC_MESSAGES/<domain>.po`, remove the fuzzy flag, run this again (it compiles
+the .mo files the app reads; commit them with the .po files), and run the tests
 (tests/unit/test_email_catalogs.py fails on anything left untranslated). A new domain (e.g. "pages")
 only needs an entry in DOMAINS.
 """
@@ -26,7 +27,7 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.i18n import DEFAULT_LANGUAGE, LOCALES_DIR, SUPPORTED_LANGUAGES  # noqa: E402
+from shared.i18n import DEFAULT_LANGUAGE, LOCALES_DIR, SUPPORTED_LANGUAGES, compile_mo  # noqa: E402
 
 # Domain -> directories (relative to the repository) whose templates hold its messages.
 DOMAINS: dict[str, tuple[str, ...]] = {
@@ -115,8 +116,16 @@ def update_domain(domain: str, *, check: bool = False) -> list[str]:
         catalog.update(template, update_header_comment=False)
         if language == DEFAULT_LANGUAGE:
             _fill_source_language(catalog)
-        if _write_if_changed(po_path, _serialize(catalog, template=False), check):
+        po = _serialize(catalog, template=False)
+        if _write_if_changed(po_path, po, check):
             problems.append(f"{po_path.relative_to(ROOT)} {'is stale' if check else 'updated'}")
+        # The app reads only the compiled catalogs (Azure runs no build step): compile from the .po as written.
+        mo_path = po_path.with_suffix(".mo")
+        mo = compile_mo(po_path.read_bytes() if po_path.exists() else po, domain, language)
+        if not mo_path.exists() or mo_path.read_bytes() != mo:
+            if not check:
+                mo_path.write_bytes(mo)
+            problems.append(f"{mo_path.relative_to(ROOT)} {'is stale' if check else 'compiled'}")
         problems.extend(
             f"{po_path.relative_to(ROOT)}: {'fuzzy' if m.fuzzy else 'untranslated'}: {m.id!r}"
             for m in _incomplete(catalog)

@@ -1,9 +1,10 @@
-"""The one localization machinery: language negotiation, gettext catalogs (.po, loaded in memory) and dates.
+"""The one localization machinery: language negotiation (Babel), gettext catalogs and dates.
 
 Catalogs live as `.po` files in `shared/locales/<language>/LC_MESSAGES/<domain>.po` (domains: "emails",
-and any other a feature adds, e.g. "pages"). They are compiled in memory on first use; no `.mo` file is
-committed, so a translator edits one file and nothing can go stale. `scripts/extract_messages.py`
-regenerates the `.pot` templates and merges new messages into every `.po`.
+"agreements", "pages"), each with its compiled `.mo` next to it. Both are committed: Azure deploys the app
+folder as is and runs no build step. `scripts/extract_messages.py` regenerates the `.pot` templates, merges
+new messages into every `.po` and compiles the `.mo` files; tests/unit/test_i18n.py fails when a `.mo` does
+not match its `.po`. A language's catalog is read on its first use, not at import.
 
 Nothing here raises for an unknown or malformed language tag: it falls back to English.
 """
@@ -14,15 +15,14 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
+from babel.core import get_global, negotiate_locale
 from babel.dates import format_date as _babel_format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 log = logging.getLogger(__name__)
@@ -36,20 +36,11 @@ SUPPORTED_LANGUAGES: tuple[str, ...] = (
 )
 _BY_LOWER = {tag.lower(): tag for tag in SUPPORTED_LANGUAGES}
 
-# Tags that do not reduce to a supported one by dropping subtags: Chinese is chosen by script, and the
-# regions that write Traditional Chinese say so only through the region; Portuguese has one catalog.
-_ALIASES = {
-    "zh-tw": "zh-Hant",
-    "zh-hk": "zh-Hant",
-    "zh-mo": "zh-Hant",
-    "zh-cn": "zh-Hans",
-    "zh-sg": "zh-Hans",
-    "zh": "zh-Hans",
-    "pt": "pt-BR",
-    "pt-pt": "pt-BR",
-}
+# Portuguese has one catalog: every Portuguese reader gets it (Babel's negotiation takes aliases for this).
+_ALIASES = {"pt": "pt-BR"}
 
 _TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
+_QVALUE = re.compile(r"^(?:0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?)$")  # RFC 9110 section 12.4.2
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Accept-Language comes from the outside: bound the work a hostile header can cause.
 _MAX_HEADER = 4096
@@ -62,26 +53,49 @@ def _normalize(tag: object) -> str | None:
     tag = tag.strip().replace("_", "-")
     if not tag or len(tag) > 64 or not _TAG.match(tag):
         return None
-    return tag.lower()
+    return tag
 
 
-def _match(tag: str) -> str | None:
-    """The supported language for one lower-case tag, trying shorter prefixes (zh-hant-tw -> zh-hant)."""
-    subtags = tag.split("-")
-    while subtags:
-        candidate = "-".join(subtags)
-        found = _BY_LOWER.get(candidate) or _ALIASES.get(candidate)
-        if found:
-            return found
-        subtags.pop()
+def _babel_locale(tag: str) -> Locale | None:
+    """Babel's reading of a tag, its script implied by the region where one is (zh-TW is written in Hant); None if unknown."""
+    for attempt in (tag, tag.split("-")[0]):
+        try:
+            return Locale.parse(attempt, sep="-")
+        except (UnknownLocaleError, ValueError, TypeError):
+            continue
     return None
+
+
+@lru_cache(maxsize=1024)
+def _match(tag: str) -> str | None:
+    """The supported language for one well-formed tag, or None (cached: the tags come from browsers, a bounded set)."""
+    locale = _babel_locale(tag)
+    if locale is None:
+        return None
+    script = locale.script or _likely_script(locale.language)
+    forms = [
+        "-".join(p for p in (locale.language, script, locale.territory) if p),
+        "-".join(p for p in (locale.language, locale.territory) if p),
+        "-".join(p for p in (locale.language, script) if p),
+        locale.language,
+    ]
+    found = negotiate_locale(forms, SUPPORTED_LANGUAGES, sep="-", aliases=_ALIASES)
+    return _BY_LOWER.get(found.lower()) if found else None
+
+
+def _likely_script(language: str) -> str | None:
+    # CLDR's likely subtags: a bare "zh" is Simplified Chinese (zh_Hans_CN).
+    likely = get_global("likely_subtags").get(language, "")
+    parts = likely.split("_")
+    return parts[1] if len(parts) > 2 else None
 
 
 def negotiate(candidates: Iterable[str | None] | str | None) -> str:
     """The supported language to use, given BCP 47 tags in order of preference; English when none fits.
 
-    Each candidate is tried in turn: exact tag (any case), then a mapped script/region (zh-TW -> zh-Hant,
-    zh-CN -> zh-Hans, pt-PT -> pt-BR), then its base language (de-AT -> de). Garbage is skipped.
+    Each candidate is tried in turn, through Babel: exact tag (any case), its script as given or implied by the
+    region (zh-TW and zh-HK -> zh-Hant, zh-CN and zh -> zh-Hans), then its base language (de-AT -> de);
+    every Portuguese gets pt-BR. Garbage is skipped.
     """
     if candidates is None:
         return DEFAULT_LANGUAGE
@@ -120,14 +134,10 @@ def parse_accept_language(header: str | None) -> list[str]:
             name, _, value = param.partition("=")
             if name.strip().lower() != "q":
                 continue
-            try:
-                q = float(value.strip())
-            except ValueError:
+            if not _QVALUE.match(value.strip()):
                 valid = False
                 break
-            if not 0.0 <= q <= 1.0:
-                valid = False
-                break
+            q = float(value.strip())
         if valid and q > 0.0:
             weighted.append((-q, position, tag))
     return [tag for _, _, tag in sorted(weighted)]
@@ -160,6 +170,11 @@ def po_path(domain: str, language: str) -> Path:
     return LOCALES_DIR / negotiate([language]) / "LC_MESSAGES" / f"{domain}.po"
 
 
+def mo_path(domain: str, language: str) -> Path:
+    """Where the compiled catalog the app reads sits: next to its .po, committed with it."""
+    return po_path(domain, language).with_suffix(".mo")
+
+
 def translations(domain: str, language: str | None) -> NullTranslations:
     """The gettext translations of a domain in a language (negotiated), falling back to the English catalog.
 
@@ -177,21 +192,28 @@ def _translations(domain: str, language: str) -> NullTranslations:
 
 
 def _load(domain: str, language: str) -> NullTranslations:
-    path = po_path(domain, language)
+    path = mo_path(domain, language)
     if not path.is_file():
-        log.warning("no %s catalog for %s at %s; using the source strings", domain, language, path)
+        log.warning("no compiled %s catalog for %s at %s; using the source strings", domain, language, path)
         return NullTranslations()
     with path.open("rb") as fp:
-        catalog = read_po(fp, locale=language.replace("-", "_"), domain=domain, ignore_obsolete=True)
+        return Translations(fp=fp, domain=domain)
+
+
+def compile_mo(po: bytes, domain: str, language: str) -> bytes:
+    """The .mo file of a .po file's text (scripts/extract_messages.py writes it; the app only reads .mo files)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalog = read_po(BytesIO(po), locale=language.replace("-", "_"), domain=domain, ignore_obsolete=True)
     buffer = BytesIO()
     # Fuzzy entries are a translator's unconfirmed guess: they must not reach a customer.
     write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return Translations(fp=buffer, domain=domain)
+    return buffer.getvalue()
 
 
 def clear_cache() -> None:
-    """Forget the loaded catalogs (after editing a .po file in a running process, or in tests)."""
+    """Forget the loaded catalogs (after recompiling a .mo file in a running process, or in tests)."""
     _translations.cache_clear()
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
+    """Each field is read from the environment variable named by its alias, exactly as spelt (Azure's names mix cases)."""
+
     # Storage: a connection string (Azurite locally), or endpoints + managed identity in Azure.
     storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
     table_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__tableServiceUri")
@@ -45,7 +47,7 @@ class Settings(BaseModel):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
 
-    model_config = {"populate_by_name": True, "extra": "ignore"}
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
 
     @property
     def is_local(self) -> bool:
@@ -54,7 +56,7 @@ class Settings(BaseModel):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings.model_validate(dict(os.environ))
+    return Settings()
 
 
 def reset_settings() -> None:

@@ -318,6 +318,9 @@ def test_get_sender_with_an_endpoint_uses_a_token_credential() -> None:
     assert isinstance(sender, AcsSender)
 
 
-def test_get_sender_without_a_provider_says_what_to_set() -> None:
+def test_get_sender_without_a_provider_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings() reads the environment (pydantic-settings); the local stack's SMTP_HOST must not answer here.
+    for name in ("ACS_CONNECTION_STRING", "ACS_ENDPOINT", "SMTP_HOST"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="ACS_CONNECTION_STRING.*SMTP_HOST"):
         get_sender(Settings())

@@ -22,7 +22,7 @@ from shared.storage import Storage
 AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna Agent", email="anna@partner.example", subject="anna")
 
 COMPANY = {
-    "name": "Contoso GmbH", "country": "DE", "vatNumber": "DE123456789", "phone": "+49 30 1234567", "website": "https://contoso.example",
+    "name": "Contoso GmbH", "country": "DE", "vatNumber": "DE136695976", "phone": "+49 30 1234567", "website": "https://contoso.example",
     "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"},
 }
 

@@ -16,10 +16,10 @@ def _reasons(**changes):
 
 
 def test_a_complete_company_passes_and_is_normalized():
-    form, reasons = check({**GOOD, "country": "de", "vatNumber": "de 123.456.789", "phone": "030 1234567", "website": "contoso.example",
+    form, reasons = check({**GOOD, "country": "de", "vatNumber": "de 136.695.976", "phone": "030 1234567", "website": "contoso.example",
                            "domain": "Contoso.Example", "postalCode": " 10115 "})
     assert reasons == {}
-    assert form.country == "DE" and form.vat_number == "DE123456789" and form.phone == "+49301234567"
+    assert form.country == "DE" and form.vat_number == "DE136695976" and form.phone == "+49301234567"
     assert form.website == "https://contoso.example" and form.domain == "contoso.example" and form.postal_code == "10115"
     assert form.address() == {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"}
 
@@ -37,8 +37,9 @@ def test_optional_fields_may_stay_empty():
     ({"postalCode": "1011"}, "postalCode", "postal_code_format", {"country": "DE", "example": "10115"}),
     ({"country": "PL", "postalCode": "00950"}, "postalCode", "postal_code_format", {"country": "PL", "example": "00-950"}),
     ({"country": "XX"}, "country", "country", {}),
-    ({"country": "FR", "postalCode": "75001", "vatNumber": "DE123456789"}, "vatNumber", "vat_number_prefix",
-     {"country": "FR", "prefix": "FR", "example": "FR12345678901"}),
+    ({"country": "FR", "postalCode": "75001", "vatNumber": "FR23334175222"}, "vatNumber", "vat_number_invalid", {"country": "FR"}),
+    ({"country": "FR", "postalCode": "75001", "registrationNumber": "404 833 049"}, "registrationNumber", "registration_number_invalid",
+     {"country": "FR"}),
     ({"country": "CH", "postalCode": "8001", "vatNumber": "x"}, "vatNumber", "vat_number", {}),
     ({"phone": "12"}, "phone", "phone", {"country": "DE", "example": "+49 30 123456"}),
     ({"website": "javascript:alert(1)"}, "website", "website", {}),
@@ -71,9 +72,9 @@ def test_each_field_reports_one_reason_and_junk_types_do_not_crash():
 
 def test_prefill_takes_everything_the_seller_registered():
     company = CompanyData(name="Contoso", address=Address(line1="Fő utca 1", city="Budapest", postal_code="1051", country="HU"),
-                          vat_number="HU12345678", phone="+36 1 234 5678", website="https://contoso.hu", domain="contoso.hu")
+                          vat_number="HU12892312", phone="+36 1 234 5678", website="https://contoso.hu", domain="contoso.hu")
     values = prefill(company)
-    assert values["country"] == "HU" and values["line1"] == "Fő utca 1" and values["vatNumber"] == "HU12345678"
+    assert values["country"] == "HU" and values["line1"] == "Fő utca 1" and values["vatNumber"] == "HU12892312"
     assert set(values) == {f.name for f in FIELDS}
     assert check(values)[1] == {}
     assert prefill(CompanyData(), "KR")["country"] == "KR"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
+from io import BytesIO
 
 import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 
 from shared import i18n
 
@@ -32,6 +37,13 @@ from shared import i18n
         (["ko-KR"], "ko"),
         (["hu-HU"], "hu"),
         (["en-GB"], "en"),
+        (["zh-Hant-HK"], "zh-Hant"),
+        (["zh-Hans-TW"], "zh-Hans"),
+        (["ja-JP"], "ja"),
+        (["de-XX"], "de"),
+        (["en-US-x-private"], "en"),
+        (["i-klingon"], "en"),
+        (["tlh"], "en"),
         (["xx"], "en"),
         ([], "en"),
     ],
@@ -73,6 +85,11 @@ def test_parse_accept_language_keeps_header_order_for_equal_weights() -> None:
 def test_parse_accept_language_ignores_malformed_parts_and_refusals() -> None:
     header = "de;q=abc, ,fr;q=2, it;q=0, **, es-ES;q=0.7, *;q=0.1, pt-BR ;q=0.6, ja;level=1;q=0.4, ko;q=-1"
     assert i18n.parse_accept_language(header) == ["es-ES", "pt-BR", "ja"]
+
+
+def test_parse_accept_language_takes_q_values_only_as_rfc_9110_writes_them() -> None:
+    header = "de;q=1e-1, fr;q=nan, es;q=0.0001, it;q=1.001, ja;q=inf, ko;q=0.123, pl;q=1.000, hu;q=.5"
+    assert i18n.parse_accept_language(header) == ["pl", "ko"]
 
 
 @pytest.mark.parametrize("header", [None, "", "   ", ";;;", "q=0.5", ",,,"])
@@ -137,6 +154,8 @@ def test_fuzzy_entries_are_not_used(tmp_path, monkeypatch: pytest.MonkeyPatch) -
         '#, fuzzy\nmsgid "Unsure"\nmsgstr "Unsicher"\n',
         encoding="utf-8",
     )
+    # As scripts/extract_messages.py compiles it: the app reads only the .mo.
+    po.with_suffix(".mo").write_bytes(i18n.compile_mo(po.read_bytes(), "probe", "de"))
     monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
     i18n.clear_cache()
     try:
@@ -150,3 +169,66 @@ def test_fuzzy_entries_are_not_used(tmp_path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_text_direction() -> None:
     assert all(i18n.text_direction(lang) == "ltr" for lang in i18n.SUPPORTED_LANGUAGES)
+
+
+def _catalog_files() -> list:
+    return sorted(i18n.LOCALES_DIR.glob("*/LC_MESSAGES/*.po"))
+
+
+def test_every_catalog_is_compiled() -> None:
+    assert _catalog_files()
+    missing = [str(po) for po in _catalog_files() if not po.with_suffix(".mo").is_file()]
+    assert missing == [], "run scripts/extract_messages.py and commit the .mo files"
+
+
+@pytest.mark.parametrize("po", _catalog_files(), ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_each_compiled_catalog_matches_its_po(po) -> None:
+    language = po.parent.parent.name
+    with po.open("rb") as fp:
+        source = read_po(fp, locale=language.replace("-", "_"), ignore_obsolete=True)
+    with po.with_suffix(".mo").open("rb") as fp:
+        compiled = read_mo(fp)
+    expected = {m.id: m.string for m in source if m.id and not m.fuzzy}
+    assert {m.id: m.string for m in compiled if m.id} == expected, "stale .mo: run scripts/extract_messages.py"
+
+
+def test_a_missing_compiled_catalog_gives_the_source_strings(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    po = tmp_path / "de" / "LC_MESSAGES" / "probe.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\nmsgid "Ready"\nmsgstr "Fertig"\n', encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
+    i18n.clear_cache()
+    try:
+        assert i18n.translations("probe", "de").gettext("Ready") == "Ready"
+    finally:
+        monkeypatch.undo()
+        i18n.clear_cache()
+
+
+def test_compile_mo_reads_what_the_po_says() -> None:
+    po = b'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\nmsgid "Ready"\nmsgstr "\xc3\x9cbersetzt"\n'
+    compiled = read_mo(BytesIO(i18n.compile_mo(po, "probe", "de")))
+    assert compiled["Ready"].string == "\u00dcbersetzt"
+
+
+def test_catalogs_are_read_on_first_use_of_a_language_not_at_import() -> None:
+    # A fresh interpreter: importing the app's page and email modules opens no catalog; rendering Korean opens
+    # the Korean catalog and its English fallback only.
+    probe = (
+        "import builtins, io\n"
+        "opened = []\n"
+        "real = io.open\n"
+        "def spy(file, *a, **k):\n"
+        "    if str(file).endswith('.mo'): opened.append(str(file).split('locales/')[1])\n"
+        "    return real(file, *a, **k)\n"
+        "import pathlib\n"
+        "pathlib.io.open = spy\n"
+        "import accept_invite.pages, notifications.emails, accept_invite.agreement_page\n"
+        "from shared import i18n\n"
+        "print(sorted(opened))\n"
+        "i18n.translations('pages', 'ko-KR').gettext('x')\n"
+        "print(sorted(opened))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=i18n.LOCALES_DIR.parent.parent).stdout.splitlines()
+    assert out == ["[]", "['en/LC_MESSAGES/pages.mo', 'ko/LC_MESSAGES/pages.mo']"]

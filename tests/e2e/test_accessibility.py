@@ -1,0 +1,194 @@
+"""Every customer page, in English and in Korean, checked by axe-core in headless Chromium on the local stack: zero violations.
+
+The pages are reached as a customer reaches them (email link, sign-in at the local identity provider, the
+company form with its reasons and its server-side summary, the company's pages, the agreement page), plus an
+expired and a revoked link. axe-core's script comes with axe-playwright-python, so nothing is fetched.
+Screenshots go to test-artifacts/accessibility/.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from devhost.local_settings import ROOT
+from devhost.seed import demo_tokens, seed_demo
+from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM
+
+pytest.importorskip("playwright.sync_api")
+from axe_playwright_python.sync_playwright import Axe  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+ARTIFACTS = ROOT / "test-artifacts" / "accessibility"
+BROWSER_LOCALES = {"en": "en-US", "ko": "ko-KR"}
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Audit:
+    """Runs axe on pages and keeps every violation, so one run reports all of them."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.axe = Axe()
+        self.checked: list[str] = []
+        self.reports: list[str] = []
+
+    def check(self, page: Page, name: str) -> None:
+        expect(page.locator("html")).to_have_attribute("lang", self.language)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{self.language}-{name}.png"), full_page=True)
+        results = self.axe.run(page)
+        self.checked.append(name)
+        if results.violations_count:
+            self.reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
+
+
+def _partner(stack) -> dict[str, str]:
+    seed_demo(stack)
+    return {"Authorization": f"Bearer {demo_tokens(stack)['agent']}"}
+
+
+def _invite(stack, email: str, language: str) -> dict:
+    company = {"name": "Contoso Berlin GmbH", "country": "DE", "phone": "+49 30 1234567",
+               "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "1011", "country": "DE"}}  # 1011: one bad field
+    body = {"email": email, "firstName": "Hanna", "lastName": "Schmidt", "language": language, "countryRegion": "DE",
+            "kind": "CustomerOnboarding", "roles": ["ReportViewer"], "company": company}
+    resp = requests.post(f"{stack.app_url}/api/invitations", json=body, headers=_partner(stack), timeout=20)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def _links_from_email(stack, to: str, count: int = 1, timeout: float = 30) -> list[str]:
+    """The invitation links of the emails to `to`, oldest first, once `count` of them have arrived."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        mails = [m for m in requests.get(f"{stack.mail_url}/email", timeout=10).json() if any(t["address"] == to for t in m["to"])]
+        links = [html.unescape(found.group(1)) for m in mails
+                 if (found := re.search(r'href="([^"]*/api/InviteUser\?invitationId=[^"]+)"', m["html"]))]
+        if len(links) >= count:
+            return links
+        time.sleep(0.3)
+    raise AssertionError(f"fewer than {count} invitation emails to {to} within {timeout}s")
+
+
+def _sign_in(page: Page, email: str) -> None:
+    page.locator("input[name=sub][type=text]").fill(email)
+    page.get_by_role("button", name="Authorize").click()
+
+
+def _expire(stack, invitation_id: str) -> None:
+    # The stack runs on the real clock: move the stored expiry into the past, as time would.
+    from invite_user.invitations import link_hash
+    from invite_user.repository import InvitationStore
+    from shared.settings import Settings
+    from shared.storage import Storage
+
+    store = InvitationStore(Storage(Settings.model_validate({**os.environ, **stack.app_env()})))
+    inv = store.find_by_link(link_hash(invitation_id))
+    was = inv.expires_at
+    inv.expires_at = inv.created_at - timedelta(days=1)
+    store.save(inv, was_pending_until=was, record=None)
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_every_customer_page_has_no_accessibility_violations(local_stack, browser, language):
+    audit = Audit(language)
+    context = browser.new_context(ignore_https_errors=True, locale=BROWSER_LOCALES[language], viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        email = f"a11y.{language}.{uuid.uuid4().hex[:8]}@contoso.example"
+        _invite(local_stack, email, language)
+        page.goto(_links_from_email(local_stack, email)[0])
+        audit.check(page, "01-landing")
+
+        page.locator("#sign-in").click()
+        _sign_in(page, "somebody.else@contoso.example")
+        page.locator("#sign-in-another").wait_for()
+        audit.check(page, "02-wrong-account")
+
+        page.locator("#sign-in-another").click()
+        _sign_in(page, email)
+        page.wait_for_url(re.compile(r"/api/companies/new\?invitationId="))
+        expect(page.locator("#reason-postalCode")).not_to_have_text("")
+        page.locator("#f-website").fill("not a website")
+        expect(page.locator("#reason-website")).not_to_have_text("")
+        audit.check(page, "03-company-form-reasons")
+        # The server's answer to a form sent with mistakes (what a browser without JavaScript gets).
+        page.evaluate("document.getElementById('company-form').submit()")
+        page.locator("#summary").wait_for()
+        audit.check(page, "04-company-form-summary")
+
+        page.locator("#f-website").fill("")
+        page.locator("#f-postalCode").fill("10115")
+        page.locator("#create-company").click()
+        page.locator("#welcome").wait_for()
+        audit.check(page, "05-welcome")
+        company_url = page.url.rsplit("/", 1)[0]
+        customer_id = company_url.rsplit("/", 1)[1].split("?")[0]
+        for name in ("profile", "users", "agreements"):
+            page.goto(f"{company_url}/{name}")
+            audit.check(page, f"06-{name}")
+        page.goto(f"{company_url}/invitations/new")
+        audit.check(page, "07-invite-colleague")
+        page.locator("form button[type=submit]").last.click()
+        page.locator("[aria-invalid=true]").first.wait_for()
+        audit.check(page, "08-invite-colleague-reasons")
+
+        resp = requests.post(f"{local_stack.app_url}/api/customers/{customer_id}/agreement-invitations", json={},
+                             headers=_partner(local_stack), timeout=20)
+        assert resp.status_code in (200, 201), resp.text
+        page.goto(_links_from_email(local_stack, email, count=2)[-1])
+        page.locator("#sign-in").click()
+        _sign_in(page, email)
+        page.wait_for_url(re.compile(r"/api/agreements/accept\?"))
+        audit.check(page, "09-agreement-acceptance")
+        # The box is `required`: only the server's answer shows its error state, so the form is sent as a script-less browser would.
+        page.evaluate("document.getElementById('accept-agreement').form.submit()")
+        page.locator("#accept-error").wait_for()
+        audit.check(page, "10-agreement-acceptance-reason")
+        page.locator("input[name=accept]").check()
+        page.locator("#accept-agreement").click()
+        page.locator("#accepted").wait_for()
+        audit.check(page, "11-agreement-accepted")
+
+        page.goto(_links_from_email(local_stack, email)[0])
+        audit.check(page, "12-invitation-accepted")
+        page.goto(f"{local_stack.app_url}/api/InviteUser?invitationId={uuid.uuid4()}")
+        audit.check(page, "13-link-not-found")
+
+        revoked_email = f"revoked.{language}.{uuid.uuid4().hex[:8]}@contoso.example"
+        revoked = _invite(local_stack, revoked_email, language)
+        resp = requests.post(f"{local_stack.app_url}/api/invitations/{revoked['id']}/revoke", json={}, headers=_partner(local_stack), timeout=20)
+        assert resp.status_code == 200, resp.text
+        page.goto(revoked["inviteRedeemUrl"])
+        audit.check(page, "14-revoked")
+
+        expired = _invite(local_stack, f"expired.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
+        _expire(local_stack, expired["id"])
+        page.goto(expired["inviteRedeemUrl"])
+        audit.check(page, "15-expired")
+        page.goto(f"{company_url}/welcome")
+        page.locator("form[action='/api/auth/signout'] button").click()
+        page.wait_for_load_state()
+        audit.check(page, "16-signed-out")
+    finally:
+        context.close()
+    assert len(audit.checked) == 18
+    assert not audit.reports, "\n".join(audit.reports)
