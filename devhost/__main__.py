@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         demo = seed_demo(stack)
     except Exception as exc:  # the stack is still useful without the demo data
         demo = f"  (demo data not seeded: {exc})"
+    if args.services_only:
+        # For debuggers and scripts (.vscode/launch.json reads it as an envFile); gone when the services stop.
+        env_file = stack.log_dir.parent / "services.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in stack.app_env().items()))
     print(banner(stack, demo, services_only=args.services_only), flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("\nStopping...", flush=True)
         stack.stop()
+        if args.services_only:
+            (stack.log_dir.parent / "services.env").unlink(missing_ok=True)
     return 0
 
 
@@ -87,7 +93,8 @@ def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
             "",
             f"Settings for `func start --port {p.app}`: put them in local.settings.json's \"Values\",",
             json.dumps(values, indent=2),
-            "or export them (real environment variables win over local.settings.json in Core Tools too):",
+            f"or export them (real environment variables win over local.settings.json in Core Tools too; also in "
+            f"{stack.log_dir.parent / 'services.env'}):",
             *(f"export {k}='{v}'" for k, v in values.items()),
         ]
     lines += [demo, "Ctrl-C stops everything."]

@@ -286,7 +286,7 @@ def local_keys(path: Path = KEYS_PATH) -> LocalKeys:
         return LocalKeys(default=data["default"], master=data["master"])
     keys = LocalKeys(default=secrets.token_urlsafe(40), master=secrets.token_urlsafe(40))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"default": keys.default, "master": keys.master}, indent=2) + "\n")
     tmp.chmod(0o600)
     # Two processes starting at once (tests) must end up with one pair of keys: the first rename wins.

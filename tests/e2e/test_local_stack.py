@@ -141,6 +141,8 @@ def test_services_only_prints_settings_that_run_the_app(tmp_path):
         assert f"BlobEndpoint=http://127.0.0.1:{ports['AZURITE_BLOB_PORT']}/" in settings["AzureWebJobsStorage"]
         assert settings["SMTP_PORT"] == ports["MAILDEV_SMTP_PORT"]
         assert settings["PUBLIC_BASE_URL"] == f"http://localhost:{ports['FUNCTIONS_HTTP_PORT']}"
+        env_file = dict(line.split("=", 1) for line in (tmp_path / "services.env").read_text().splitlines())
+        assert env_file["AzureWebJobsStorage"] == settings["AzureWebJobsStorage"]
         assert requests.get(f"http://localhost:{ports['MAILDEV_WEB_PORT']}/email", timeout=10).status_code == 200
         # The stand-in for `func start` where Core Tools exist: the app on the printed settings alone.
         app = subprocess.Popen([sys.executable, "-m", "devhost.functions_host", "--port", ports["FUNCTIONS_HTTP_PORT"]], cwd=ROOT,
@@ -159,3 +161,4 @@ def test_services_only_prints_settings_that_run_the_app(tmp_path):
             app.wait(30)
         _stop(proc)
     assert os.path.exists(tmp_path / "logs" / "azurite.log")
+    assert not (tmp_path / "services.env").exists()

@@ -1,6 +1,7 @@
 """Partner routes are anonymous at the Functions level and authenticate by the partner token alone, before any work."""
 
 import io
+import re
 
 import pytest
 
@@ -41,8 +42,6 @@ def dead_storage(monkeypatch):
 
 
 def _path(template: str) -> str:
-    import re
-
     return "/api/" + re.sub(r"\{([A-Za-z_]\w*)[^}]*\}", lambda m: SAMPLE_VALUES.get(m.group(1), "x1"), template)
 
 
