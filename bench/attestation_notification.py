@@ -1,4 +1,4 @@
-"""Delay from a partner's attestation to the confirmation email in the primary contact's inbox (seed 004: "within 30 minutes").
+"""Delay from a partner's attestation to the confirmation email in the primary contact's inbox (promised "within 30 minutes").
 
 On the whole local stack (app, queue-triggered sender, MailDev): for each sample a customer is created over
 HTTP, then attested; the clock runs from just before the attestation request until the email is listed by

@@ -186,7 +186,7 @@ class ListQuery(_Api):
 
 
 class ResendRequest(_Api):
-    """Business Center: "Haven't received an invitation email yet?" (seed 003)."""
+    """Business Center: "Haven't received an invitation email yet?" (resent only to the purchasing account manager)."""
 
     email: EmailStr
     agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40)

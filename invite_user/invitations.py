@@ -194,6 +194,7 @@ class Invitation(Entity):
         self.expired_at = None
         self.resent_count += 1
         self.updated_at = now
+        self.queue_email()
 
     def revoke(self, now: datetime, by: dict[str, str]) -> None:
         if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):

@@ -7,7 +7,7 @@ agreements) use invitations only through the functions here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +21,6 @@ from invite_user.api_models import (
     InvitationOut,
     InvitationPage,
     NewInvitation,
-    ResendRequest,
-    ResendRequestAnswer,
     present,
 )
 from invite_user.delivery import redeem_url
@@ -37,9 +35,9 @@ from invite_user.invitations import (
     normalize_email,
     parse_invitation_id,
 )
+from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
-from notifications import queue
-from notifications.sender import EmailSender
+from invite_user.resend_requests import request_resend  # noqa: F401  (public: the anonymous resend request)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared.audit import AuditRecord, audit
@@ -51,13 +49,6 @@ from shared.storage import Page, Storage
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
-
-RESEND_REQUEST_ANSWER = ResendRequestAnswer(
-    status="received",
-    detail="If the email is the purchasing account manager of that agreement, the invitation is on its way. "
-           "Check your inbox (and spam folder) in a few minutes.",
-)
-
 
 def actor(caller: Caller) -> dict[str, str]:
     return {"partnerId": caller.partner_id, "name": caller.name, "email": caller.email, "subject": caller.subject}
@@ -96,20 +87,6 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
     return inv, raw_id
 
 
-def _created_record(inv: Invitation, record_actor: str, extra: dict[str, Any] | None = None) -> AuditRecord:
-    return audit(partner_partition(inv.partner_id), "invitation.created", record_actor,
-                 after={"reference": inv.reference, "kind": inv.kind, "email": str(inv.email), "status": inv.status, **(extra or {})},
-                 customer_id=inv.customer_id)
-
-
-def _bulk_record(chunk: Sequence[Invitation], caller: Caller) -> AuditRecord:
-    first = chunk[0]
-    return audit(partner_partition(first.partner_id), "invitation.created", caller.display,
-                 after={"bulk": True, "count": len(chunk), "references": [i.reference for i in chunk],
-                        "kinds": sorted({i.kind.value for i in chunk})},
-                 customer_id=first.customer_id)
-
-
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
     partner = partner_of(storage, caller)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
@@ -120,7 +97,7 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationO
 def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
            audit_extra: dict[str, Any] | None = None) -> InvitationOut:
     """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
-    InvitationStore(storage).create(inv, _created_record(inv, record_actor, audit_extra))
+    InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
     if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
@@ -144,7 +121,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
     store = InvitationStore(storage)
-    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: _bulk_record(chunk, caller)) if pending else set()
+    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else set()
     to_mail = []
     now = utc_now()
     for i, inv, raw_id, send in pending:
@@ -224,47 +201,19 @@ def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: A
             apply(inv)
         except InvitationStateError as exc:
             raise Conflict(str(exc), code=f"invitation-{exc.status.value.lower()}") from exc
-        uow.save(inv, _change_record(inv, action, caller.display, before))
+        uow.save(inv, change_record(inv, action, caller.display, before))
         return inv, raw
 
     return attempt(lambda: unit(storage), work, busy="The invitation is changing right now; retry.")
 
 
-def _change_record(inv: Invitation, action: str, by: str, before: dict[str, Any], **after: Any) -> AuditRecord:
-    return audit(partner_partition(inv.partner_id), action, by, before=before,
-                 after={"status": inv.status, "expiresAt": inv.expires_at.isoformat(), "reference": inv.reference, **after},
-                 customer_id=inv.customer_id)
-
-
-def _apply_resend(inv: Invitation) -> None:
-    inv.resend(utc_now())
-    inv.queue_email()
-
-
 def resend(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
     """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
     not stored), the email carries an additional link to the same invitation; the first one still works."""
-    inv, raw = _change(storage, caller, handle, "invitation.resent", _apply_resend)
+    inv, raw = _change(storage, caller, handle, "invitation.resent", lambda inv: inv.resend(utc_now()))
     link_id = raw or InvitationStore(storage).add_link(inv)
     delivery.queue_emails(storage, [(inv, link_id)])
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
-
-
-def _resend_as_system(storage: Storage, inv: Invitation) -> None:
-    """A resend nobody signed in asked for (the Business Center resend request), with a fresh extra link."""
-
-    def work(uow: InvitationUnitOfWork) -> Invitation | None:
-        current = uow.get(inv.partner_id, InvitationStore.row_key(inv))
-        if current is None or current.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
-            return None
-        before = {"status": current.status, "expiresAt": current.expires_at.isoformat()}
-        _apply_resend(current)
-        uow.save(current, _change_record(current, "invitation.resent", "resend request (purchasing account manager)", before))
-        return current
-
-    resent = attempt(lambda: InvitationUnitOfWork(storage), work)
-    if resent is not None:
-        delivery.queue_emails(storage, [(resent, InvitationStore(storage).add_link(resent))])
 
 
 def revoke(storage: Storage, caller: Caller, handle: str, *, unit: UnitFactory = InvitationUnitOfWork) -> InvitationOut:
@@ -285,30 +234,6 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
     rendered = delivery.render(inv, redeem_url(raw), language)
     return DraftEmail(subject=rendered.subject, text=rendered.text, html=rendered.html, language=rendered.language,
                       invite_redeem_url=redeem_url(raw), to=str(inv.email))
-
-
-def request_resend(storage: Storage, body: ResendRequest) -> ResendRequestAnswer:
-    """Queue the check-and-resend. The caller hears the same answer whether anything matched or not,
-    so this cannot be used to learn who the purchasing account manager is."""
-    queue.send(storage, {
-        "type": "resend-request",
-        "email": normalize_email(str(body.email)),
-        "agreementNumber": body.agreement_number,
-        "purchasingAccountNumber": body.purchasing_account_number,
-    })
-    return RESEND_REQUEST_ANSWER
-
-
-@queue.handles("resend-request")
-def _resend_request(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Resent only when the email is the designated purchasing account manager's of that agreement."""
-    matched = 0
-    for inv in InvitationStore(storage).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
-        if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
-            _resend_as_system(storage, inv)
-            matched += 1
-    log.info("resend request for agreement %s: %d invitation(s) resent", payload["agreementNumber"], matched)
-    return {"resent": matched}
 
 
 # -- used by the customer's journey and by customers/agreements --------------------------------------

@@ -17,7 +17,7 @@ Context keys (`render_email(kind, language, context)`); keys not listed as requi
 - message: the partner's optional free text, or None (escaped; line breaks kept)
 - company_name: the customer company (all kinds but CustomerOnboarding: required)
 - indirect_provider_name: ResellerRelationship with an indirect provider, or None
-- roles: list of role names (CompanyUser); the §3 roles are translated, others shown as given
+- roles: list of role names (CompanyUser); the Business Center roles are translated, others shown as given
 - agreement_number: CompanyUser (purchasing account contact) and the confirmation, or None
 - work_email: the work account to sign in with (CompanyUser, AgreementAcceptance), or None
 - date_agreed: date of acceptance (AgreementAttestationConfirmation: required)

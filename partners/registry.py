@@ -27,7 +27,7 @@ class Partner(Entity):
 
     @model_validator(mode="after")
     def _reseller_has_provider(self) -> Partner:
-        # An indirect reseller always works through an indirect provider (seed 002/004).
+        # An indirect reseller always works through an indirect provider.
         if self.type == PartnerType.INDIRECT_RESELLER and not self.indirect_provider_id:
             raise ValueError("an IndirectReseller needs indirectProviderId")
         if self.type != PartnerType.INDIRECT_RESELLER and self.indirect_provider_id:

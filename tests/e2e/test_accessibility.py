@@ -21,7 +21,12 @@ import requests
 
 from devhost.local_settings import ROOT
 from devhost.seed import demo_tokens, seed_demo
+from invite_user.invitations import link_hash
+from invite_user.repository import InvitationStore
+from shared.settings import Settings
+from shared.storage import Storage
 from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM
+from tests.support.invitations import save_changed
 
 pytest.importorskip("playwright.sync_api")
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
@@ -95,16 +100,10 @@ def _sign_in(page: Page, email: str) -> None:
 
 def _expire(stack, invitation_id: str) -> None:
     # The stack runs on the real clock: move the stored expiry into the past, as time would.
-    from invite_user.invitations import link_hash
-    from invite_user.repository import InvitationStore
-    from shared.settings import Settings
-    from shared.storage import Storage
-
-    store = InvitationStore(Storage(Settings.model_validate({**os.environ, **stack.app_env()})))
-    inv = store.find_by_link(link_hash(invitation_id))
-    was = inv.expires_at
+    storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
+    inv = InvitationStore(storage).find_by_link(link_hash(invitation_id))
     inv.expires_at = inv.created_at - timedelta(days=1)
-    store.save(inv, was_pending_until=was, record=None)
+    save_changed(storage, inv)
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])

@@ -1,4 +1,4 @@
-"""Role delegation (seed 003), cell by cell: which role may give which role to an invited colleague."""
+"""Role delegation, cell by cell: which role may give which role to an invited colleague."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Ann
 PARTNER = Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT)
 PROVIDER = Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER)
 HANNA = companies.Person(email="hanna@contoso.example", name="Hanna Schmidt", subject="sub-hanna")
-COMPANY = {"name": "Contoso GmbH", "country": "DE", "vatNumber": "DE123456789", "phone": "+49 30 1234567",
+COMPANY = {"name": "Contoso GmbH", "country": "DE", "vatNumber": "DE136695976", "phone": "+49 30 1234567",
            "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"}}
 
 

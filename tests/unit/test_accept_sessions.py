@@ -47,7 +47,8 @@ def test_csrf_compare():
     assert s.check_csrf(s.csrf) and not s.check_csrf("x") and not s.check_csrf(None)
 
 
-def test_missing_secret_is_a_configuration_error():
+def test_missing_secret_is_a_configuration_error(monkeypatch):
+    monkeypatch.delenv("SESSION_SECRET", raising=False)  # settings read the environment too; another test may have set it
     with pytest.raises(RuntimeError):
         sessions.encode(sessions.Session(), Settings.model_validate({}))
 

@@ -1,0 +1,70 @@
+"""The Business Center resend request: "Haven't received an invitation email yet?", answered the same either way.
+
+The invitation is resent only when the email is the designated purchasing account manager's of that agreement;
+the check runs from the email queue, so the anonymous caller cannot learn who that is from the answer or its timing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from invite_user import delivery
+from invite_user.api_models import ResendRequest, ResendRequestAnswer
+from invite_user.invitations import Invitation, InvitationStatus, normalize_email
+from invite_user.records import change_record
+from invite_user.repository import InvitationStore, InvitationUnitOfWork
+from notifications import queue
+from notifications.sender import EmailSender
+from shared.clock import utc_now
+from shared.storage import Storage
+from shared.uow import attempt
+
+log = logging.getLogger(__name__)
+
+RESEND_REQUEST_ANSWER = ResendRequestAnswer(
+    status="received",
+    detail="If the email is the purchasing account manager of that agreement, the invitation is on its way. "
+           "Check your inbox (and spam folder) in a few minutes.",
+)
+
+
+def request_resend(storage: Storage, body: ResendRequest) -> ResendRequestAnswer:
+    """Queue the check-and-resend. The caller hears the same answer whether anything matched or not,
+    so this cannot be used to learn who the purchasing account manager is."""
+    queue.send(storage, {
+        "type": "resend-request",
+        "email": normalize_email(str(body.email)),
+        "agreementNumber": body.agreement_number,
+        "purchasingAccountNumber": body.purchasing_account_number,
+    })
+    return RESEND_REQUEST_ANSWER
+
+
+@queue.handles("resend-request")
+def _resend_request(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Resent only when the email is the designated purchasing account manager's of that agreement."""
+    matched = 0
+    for inv in InvitationStore(storage).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
+        if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            _resend_as_system(storage, inv)
+            matched += 1
+    log.info("resend request for agreement %s: %d invitation(s) resent", payload["agreementNumber"], matched)
+    return {"resent": matched}
+
+
+def _resend_as_system(storage: Storage, inv: Invitation) -> None:
+    """A resend nobody signed in asked for (the Business Center resend request), with a fresh extra link."""
+
+    def work(uow: InvitationUnitOfWork) -> Invitation | None:
+        current = uow.get(inv.partner_id, InvitationStore.row_key(inv))
+        if current is None or current.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
+            return None
+        before = {"status": current.status, "expiresAt": current.expires_at.isoformat()}
+        current.resend(utc_now())
+        uow.save(current, change_record(current, "invitation.resent", "resend request (purchasing account manager)", before))
+        return current
+
+    resent = attempt(lambda: InvitationUnitOfWork(storage), work)
+    if resent is not None:
+        delivery.queue_emails(storage, [(resent, InvitationStore(storage).add_link(resent))])
