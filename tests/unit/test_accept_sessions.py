@@ -47,7 +47,9 @@ def test_csrf_compare():
     assert s.check_csrf(s.csrf) and not s.check_csrf("x") and not s.check_csrf(None)
 
 
-def test_missing_secret_is_a_configuration_error():
+def test_missing_secret_is_a_configuration_error(monkeypatch):
+    # Settings read the environment too (pydantic-settings): the local stack's secret must not fill the gap.
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
     with pytest.raises(RuntimeError):
         sessions.encode(sessions.Session(), Settings.model_validate({}))
 
