@@ -126,8 +126,14 @@ class NewCustomer(_Api):
     name: str = Field(min_length=1, max_length=200, description="Company name.")
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2; decides phone numbers and the customer's day.")
     address: Address | None = None
-    vat_number: str | None = Field(default=None, alias="vatNumber", max_length=40)
-    registration_number: str | None = Field(default=None, alias="registrationNumber", max_length=40)
+    vat_number: str | None = Field(
+        default=None, alias="vatNumber", max_length=40,
+        description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
+    )
+    registration_number: str | None = Field(
+        default=None, alias="registrationNumber", max_length=40,
+        description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
+    )
     phone: str | None = Field(default=None, max_length=40, description="Company phone; stored as E.164.")
     website: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)

@@ -99,8 +99,14 @@ class CompanyData(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     address: Address | None = None
     country: str | None = Field(default=None, max_length=2)
-    vat_number: str | None = Field(default=None, alias="vatNumber", max_length=40)
-    registration_number: str | None = Field(default=None, alias="registrationNumber", max_length=40)
+    vat_number: str | None = Field(
+        default=None, alias="vatNumber", max_length=40,
+        description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
+    )
+    registration_number: str | None = Field(
+        default=None, alias="registrationNumber", max_length=40,
+        description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
+    )
     phone: str | None = Field(default=None, max_length=40)
     website: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)
