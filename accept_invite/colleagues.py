@@ -20,6 +20,7 @@ from invite_user.delivery import redeem_url
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from invite_user.repository import InvitationStore, partner_partition
 from invite_user.service import build_invitation
+from shared import telemetry
 from shared.audit import audit
 from shared.clock import utc_now
 from shared.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
@@ -151,5 +152,6 @@ def invite(storage: Storage, customer: Customer, inviter: Inviter, body: Colleag
                           "roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"},
                    customer_id=customer.id)
     InvitationStore(storage).create(inv, record)
+    telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)  # telemetry
     delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())

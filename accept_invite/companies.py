@@ -21,6 +21,7 @@ from datetime import datetime
 from accept_invite.company_form import CompanyForm
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus, normalize_email
 from invite_user.repository import InvitationStore, partner_partition
+from shared import telemetry
 from shared.audit import audit
 from shared.clock import utc_now
 from shared.customers import (
@@ -232,6 +233,8 @@ def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: P
                        after={"status": inv.status, "reference": inv.reference, "customerId": customer_id}, customer_id=customer_id)
         try:
             store.save(inv, was_pending_until=was_pending_until, record=record)
+            telemetry.count("invitations.redeemed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference,  # telemetry
+                            customer_id=customer_id)  # telemetry
             return
         except ConcurrencyConflict:
             continue  # changed meanwhile (often: accepted by a parallel request); read again

@@ -16,7 +16,7 @@ import azure.functions as func
 
 from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
-from shared import i18n
+from shared import i18n, telemetry
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import MalformedRow, StorageUnavailable
@@ -95,7 +95,7 @@ def page(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[
             log.exception("unhandled error on %s", req.url)
             return _error_page(req, "internal", 500)
 
-    return wrapper
+    return telemetry.traced(wrapper)  # telemetry
 
 
 def _error_page(req: func.HttpRequest, kind: str, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:

@@ -17,6 +17,7 @@ from attest_agreement.api_models import (
     RelationshipRequestIn,
     RemoveRelationshipIn,
 )
+from shared import telemetry
 from shared.http import api, idempotent, json_response, parse_json, parse_query
 from shared.partner_auth import authenticate
 from shared.storage import get_storage
@@ -149,6 +150,7 @@ def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+@telemetry.traced  # telemetry
 def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """Queues attestation confirmations whose request stopped between its commit and queueing the email.
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
+from shared import telemetry
 from shared.clock import utc_now
 from shared.customers import AgreementAcceptance, Customer, CustomerStore
 from shared.email import EmailMessage
@@ -99,6 +100,7 @@ def dispatch(storage: Storage, notice: PendingNotice, message: EmailMessage) -> 
     except StorageUnavailable as exc:
         log.warning("attestation confirmation for customer %s not queued yet (%s); the sweep will retry", notice.customer_id, exc)
         return False
+    telemetry.count("notices.sent", customer_id=notice.customer_id)  # telemetry
     forget(storage, notice)
     return True
 

@@ -34,6 +34,7 @@ from invite_user import service as invitations
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
 from invite_user.repository import InvitationStore, invitation_row_key, partner_partition
+from shared import telemetry
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
 from shared.customers import (
@@ -462,6 +463,8 @@ def _complete_invitation(storage: Storage, invitation: Invitation | None, by: di
                        after={"status": inv.status, "reference": inv.reference, "customerId": inv.customer_id}, customer_id=inv.customer_id)
         try:
             store.save(inv, was_pending_until=was_pending_until, record=record)
+            telemetry.count("invitations.redeemed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference,  # telemetry
+                            customer_id=inv.customer_id)  # telemetry
             return
         except ConcurrencyConflict:
             inv = store.get(invitation.partner_id, invitation_row_key(invitation))

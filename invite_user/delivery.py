@@ -15,6 +15,7 @@ from typing import Any
 
 from invite_user.invitations import EmailStatus, Invitation, InvitationStatus
 from invite_user.repository import InvitationStore, invitation_row_key
+from shared import telemetry
 from shared.clock import utc_now
 from shared.email import EmailMessage, EmailRejected, EmailThrottled
 from shared.settings import get_settings
@@ -46,6 +47,7 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]]) -> N
             store = InvitationStore(storage)
             for inv, _ in chunk:
                 _mark(store, inv, EmailStatus.FAILED, "The email could not be queued (storage unavailable); resend it.")
+                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")  # telemetry
 
 
 def _mark(store: InvitationStore, inv: Invitation, status: EmailStatus, error: str | None) -> None:
@@ -136,14 +138,17 @@ def _deliver_one(store: InvitationStore, sender: Any, item: dict[str, Any], max_
     except EmailThrottled as throttled:
         if inv.email_attempts >= max_attempts:
             _mark(store, inv, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
+            telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="throttled")  # telemetry
             return "failed"
         _mark(store, inv, EmailStatus.QUEUED, None)
         return throttled
     except EmailRejected as rejected:
         _mark(store, inv, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
+        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="rejected")  # telemetry
         return "failed"
     inv.email_sent_at = utc_now()
     _mark(store, inv, EmailStatus.SENT, None)
+    telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)  # telemetry
     log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
     return "sent"
 
@@ -188,6 +193,8 @@ def mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
     for item in payload["items"]:
         inv = store.get(item["partnerId"], item["rowKey"])
         if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
+            if inv.email_status != EmailStatus.FAILED:  # telemetry: counted once, though a poisoned message may mark it again
+                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")  # telemetry
             _mark(store, inv, EmailStatus.FAILED, "Delivery failed repeatedly; see the service logs, then resend.")
             marked += 1
     return marked

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from invite_user import delivery, expiry, service
 from invite_user.api_models import BulkRequest, ListQuery, NewInvitation, ResendRequest
+from shared import telemetry
 from shared.http import api, client_ip, idempotent, json_response, parse_json, parse_query
 from shared.partner_auth import PLATFORM_ADMIN, authenticate
 from shared.partners import Partner, PartnerRepository
@@ -127,6 +128,7 @@ def list_partners(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%", connection="AzureWebJobsStorage")
+@telemetry.traced  # telemetry
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
     from shared.email import get_sender
@@ -137,6 +139,7 @@ def send_queued_email(msg: func.QueueMessage) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%-poison", connection="AzureWebJobsStorage")
+@telemetry.traced  # telemetry
 def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: marked Failed on their invitations so partners see it and can resend."""
     marked = delivery.mark_poisoned(get_storage(), json.loads(msg.get_body()))
@@ -144,6 +147,7 @@ def record_failed_email(msg: func.QueueMessage) -> None:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@telemetry.traced  # telemetry
 def expire_invitations(timer: func.TimerRequest) -> None:
     """Marks pending invitations past their expiry as Expired (hourly by default, EXPIRE_SCHEDULE).
 

@@ -21,6 +21,7 @@ from invite_user.invitations import (
     parse_invitation_id,
 )
 from invite_user.repository import InvitationStore, partner_partition
+from shared import telemetry
 from shared.audit import audit
 from shared.clock import utc_now
 from shared.partner_auth import Caller
@@ -109,6 +110,7 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> dict[str, A
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
     InvitationStore(storage).create(inv, _created_record(inv, caller))
+    telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)  # telemetry
     if body.send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
@@ -137,6 +139,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
     now = utc_now()
     for i, inv, raw_id, send in pending:
         if inv.link_hash in created:
+            telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)  # telemetry
             results[i] = {"index": i, "status": "created",
                           "invitation": present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
             if send:
@@ -165,6 +168,7 @@ def _load(store: InvitationStore, caller: Caller, handle: str) -> tuple[Invitati
     inv = store.find_for_partner(caller.partner_id, h)
     if inv is None:
         raise not_found("invitation")
+    telemetry.annotate(reference=inv.reference)  # telemetry
     return inv, raw
 
 

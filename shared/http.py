@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared import telemetry
 from shared.problems import Problem, pydantic_errors, storage_unavailable, validation_problem
 from shared.storage import MalformedRow, StorageUnavailable
 
@@ -88,7 +89,7 @@ def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[f
             log.exception("unhandled error on %s", instance)
             return problem_response(_internal(), instance)
 
-    return wrapper
+    return telemetry.traced(wrapper)  # telemetry
 
 
 def _internal() -> Problem:

@@ -64,6 +64,7 @@ class ProblemDetails(_Doc):
     status: int
     detail: str = Field(description="What happened and what to do, for people.")
     instance: str | None = Field(default=None, description="The request path.")
+    trace_id: str | None = Field(default=None, alias="traceId", description="W3C trace id of the request, for support.")
     errors: list[dict[str, str]] | None = Field(default=None, description="Validation: one entry per field (field, message, code).")
 
 

@@ -45,6 +45,9 @@ class Settings(BaseModel):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
 
+    # Telemetry (shared/telemetry.py): unset means nothing is exported.
+    applicationinsights_connection_string: str | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
+
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
     @property
