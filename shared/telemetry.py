@@ -71,6 +71,9 @@ def configure(settings: Any) -> None:
 
     configure_azure_monitor(
         connection_string=settings.applicationinsights_connection_string,
+        # Every invocation, not the distro's rate-limited sample: traffic is low, and a traceId a partner quotes
+        # from an error answer must lead to its trace.
+        sampling_ratio=1.0,
         # Outgoing-call spans would carry request URLs, and table keys hold normalised emails
         # (company users, rate limits): the app's own spans say enough.
         instrumentation_options={name: {"enabled": False} for name in (
