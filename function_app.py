@@ -10,8 +10,12 @@ from invite_user.functions import bp as invite_user_bp
 from notifications.functions import bp as notifications_bp
 from operations.functions import bp as operations_bp
 from partners.functions import bp as partners_bp
+from shared import telemetry
+from shared.settings import get_settings
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+# Application Insights only when its connection string is set; otherwise nothing leaves the process.
+telemetry.configure(get_settings())
 
 # ANONYMOUS at the Functions level: partner routes authenticate by the partner's bearer token alone (checked by the
 # app on every call), so no shared function key has to be handed to every partner; customer pages use their session.

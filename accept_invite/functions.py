@@ -18,6 +18,7 @@ from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
+from shared import telemetry
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
 from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
@@ -251,6 +252,7 @@ def page_asset(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False, use_monitor=True)
+@telemetry.traced
 def delete_stale_sign_in_flows(timer: func.TimerRequest) -> None:
     """Deletes sign-in flows nobody finished (each lives ten minutes), every hour at half past.
 

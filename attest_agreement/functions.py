@@ -26,6 +26,7 @@ from attest_agreement.api_models import (
 )
 from attest_agreement.customers import ResellerRelationship
 from invite_user.api_models import InvitationOut
+from shared import telemetry
 from shared.endpoints import Call, endpoint
 from shared.storage import get_storage
 
@@ -132,6 +133,7 @@ def customer_audit(call: Call) -> AuditPage:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+@telemetry.traced
 def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """Queues attestation confirmations whose request stopped between its commit and queueing the email.
 

@@ -20,6 +20,7 @@ from attest_agreement.customers import AgreementAcceptance, Customer, CustomerSt
 from notifications.emails import render_email
 from notifications.queue import queue_plain_email
 from notifications.sender import EmailMessage
+from shared import telemetry
 from shared.clock import utc_now
 from shared.settings import get_settings
 from shared.storage import Repository, Row, Storage, StorageUnavailable
@@ -97,6 +98,7 @@ def dispatch(storage: Storage, notice: PendingNotice, message: EmailMessage) -> 
     except StorageUnavailable as exc:
         log.warning("attestation confirmation for customer %s not queued yet (%s); the sweep will retry", notice.customer_id, exc)
         return False
+    telemetry.count("notices.sent", customer_id=notice.customer_id)
     forget(storage, notice)
     return True
 

@@ -14,12 +14,14 @@ import base64
 import functools
 import hmac
 import importlib
+import inspect
 import json
 import logging
 import os
 import re
 import secrets
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -298,6 +300,40 @@ def local_keys(path: Path = KEYS_PATH) -> LocalKeys:
     return local_keys(path)
 
 
+@dataclass(frozen=True)
+class TraceContext:
+    Traceparent: str
+    Tracestate: str = ""
+    Attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvocationContext:
+    """What the Functions worker passes as `context: func.Context`: a fresh invocation id and the host's trace parent."""
+
+    function_name: str
+    trace_context: TraceContext
+    invocation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_directory: str = field(default_factory=os.getcwd)
+    retry_context: Any = None
+
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def invoke(call: Callable[..., Any], name: str, param: str, arg: Any, traceparent: str | None = None) -> Any:
+    """Call a function as the worker does: its trigger argument, plus `context` when it declares one.
+
+    Like the host, it starts its own span under the caller's trace (or a new trace) and hands that on.
+    """
+    kwargs = {param: arg}
+    if "context" in inspect.signature(call).parameters:
+        m = _TRACEPARENT.fullmatch(traceparent or "")
+        trace_id = m.group(1) if m and m.group(1) != "0" * 32 else secrets.token_hex(16)
+        kwargs["context"] = InvocationContext(name, TraceContext(f"00-{trace_id}-{secrets.token_hex(8)}-01"))
+    return call(**kwargs)
+
+
 @functools.cache
 def registered_functions(module: str = "function_app") -> tuple[Any, ...]:
     """The app's functions; azure-functions allows `get_functions()` once per process, so it is read once here."""
@@ -377,7 +413,7 @@ class FunctionHost:
             body=body,
         )
         try:
-            resp = route.call(**{route.param: req})
+            resp = invoke(route.call, route.name, route.param, req, headers.get("traceparent"))
         except Exception:
             # Azure answers 500 with no body when a function raises; so do we, and say why in the log.
             log.exception("function %s raised", route.name)
@@ -407,7 +443,7 @@ class FunctionHost:
             late = (datetime.now(timezone.utc) - due).total_seconds()
             try:
                 log.info("timer %s fires (schedule %s)", name, schedule)
-                call(**{param: TimerRequest(past_due=late > 10)})
+                invoke(call, name, param, TimerRequest(past_due=late > 10))
             except Exception:
                 log.exception("timer function %s raised", name)
 
@@ -455,7 +491,7 @@ class FunctionHost:
             insertion_time=msg.inserted_on, expiration_time=msg.expires_on, time_next_visible=msg.next_visible_on,
         )
         try:
-            call(**{param: qmsg})
+            invoke(call, name, param, qmsg)
         except Exception:
             log.exception("queue function %s failed on message %s (attempt %s)", name, msg.id, msg.dequeue_count)
             if msg.dequeue_count >= MAX_DEQUEUE_COUNT:
@@ -524,7 +560,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("FUNCTIONS_HTTP_PORT", "7071")))
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    # invocation_id: set on records inside an invocation by shared.telemetry, so one request's lines can be found.
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(invocation_id)s]: %(message)s",
+                                           defaults={"invocation_id": "-"}))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("azure").setLevel(logging.WARNING)
     load_local_settings()
     host = FunctionHost()

@@ -19,6 +19,7 @@ from invite_user.repository import InvitationStore, InvitationUnitOfWork, invita
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from shared import telemetry
 from shared.clock import utc_now
 from shared.errors import Busy
 from shared.settings import get_settings
@@ -49,6 +50,7 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]]) -> N
         except StorageUnavailable as exc:
             log.error("could not queue %d invitation emails: %s", len(chunk), exc)
             for inv, _ in chunk:
+                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")
                 _record(storage, inv.partner_id, invitation_row_key(inv), operation_id(inv), EmailStatus.FAILED,
                         "The email could not be queued (storage unavailable); resend it.")
 
@@ -104,6 +106,8 @@ def _mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
     for item in payload["items"]:
         inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
         if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
+            if inv.email_status != EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
+                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")
             _record(storage, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
                     "Delivery failed repeatedly; see the service logs, then resend.")
             marked += 1
@@ -153,13 +157,16 @@ def _deliver_one(storage: Storage, sender: EmailSender, item: dict[str, Any], ma
         sender.send(message_for(inv, redeem_url(item["linkId"])), item["operationId"])
     except EmailThrottled as throttled:
         if inv.email_attempts >= max_attempts:
+            telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="throttled")
             _record(*where, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
             return "failed"
         _record(*where, EmailStatus.QUEUED, None)
         return throttled
     except EmailRejected as rejected:
+        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="rejected")
         _record(*where, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
         return "failed"
     _record(*where, EmailStatus.SENT, None, sent_at=utc_now())
+    telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
     return "sent"

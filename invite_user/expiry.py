@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from invite_user.invitations import InvitationStatus
 from invite_user.repository import ExpiryEntry, InvitationStore, partner_partition
 from partners.registry import PartnerRepository
+from shared import telemetry
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
 from shared.storage import Storage
@@ -43,5 +44,7 @@ def sweep(storage: Storage) -> SweepResult:
         if not due:
             continue
         result.due += len(due)
-        result.expired += store.expire(due, now, _record)
+        expired = store.expire(due, now, _record)
+        telemetry.count("invitations.expired", expired, partner_id=partner_id)
+        result.expired += expired
     return result

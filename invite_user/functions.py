@@ -19,6 +19,7 @@ from invite_user.api_models import (
     ResendRequest,
     ResendRequestAnswer,
 )
+from shared import telemetry
 from shared.endpoints import ANONYMOUS, Call, endpoint
 from shared.http import client_ip
 from shared.rate_limit import hit
@@ -93,6 +94,7 @@ def request_invitation_resend(call: Call) -> ResendRequestAnswer:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@telemetry.traced
 def expire_invitations(timer: func.TimerRequest) -> None:
     """Marks pending invitations past their expiry as Expired (hourly by default, EXPIRE_SCHEDULE).
 

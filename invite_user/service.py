@@ -40,6 +40,7 @@ from invite_user.repository import InvitationStore, InvitationUnitOfWork, partne
 from invite_user.resend_requests import request_resend  # noqa: F401  (public: the anonymous resend request)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
+from shared import telemetry
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
@@ -98,6 +99,7 @@ def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *,
            audit_extra: dict[str, Any] | None = None) -> InvitationOut:
     """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
     InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
+    telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
@@ -126,6 +128,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
     now = utc_now()
     for i, inv, raw_id, send in pending:
         if inv.link_hash in created:
+            telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
             results[i] = {"index": i, "status": "created",
                           "invitation": present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
             if send:
@@ -155,6 +158,7 @@ def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invit
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
     if inv is None or inv.partner_id != caller.partner_id:
         raise NotFound("No such invitation.")
+    telemetry.annotate(reference=inv.reference)
     return inv, raw
 
 
@@ -248,6 +252,7 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
     """
 
     def work(uow: InvitationUnitOfWork) -> Invitation:
+        newly_accepted.clear()  # an attempt that met a conflict accepted nothing
         inv = uow.by_link(link_hash_)
         if inv is None:
             raise NotFound("No such invitation.")
@@ -257,12 +262,18 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
             raise InvitationStateError(inv.status, "The invitation was accepted for another company.")
         before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
         inv.accept(now, by, customer_id=customer_id, company_created=company_created)
+        newly_accepted.append(inv)
         uow.save(inv, audit(partner_partition(inv.partner_id), "invitation.accepted", by.get("email", ""), before=before,
                             after={"status": inv.status, "reference": inv.reference, "customerId": inv.customer_id},
                             customer_id=inv.customer_id))
         return inv
 
-    return attempt(lambda: unit(storage), work, busy="The invitation kept changing; retry.")
+    newly_accepted: list[Invitation] = []
+    accepted = attempt(lambda: unit(storage), work, busy="The invitation kept changing; retry.")
+    if newly_accepted:
+        telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
+                        customer_id=accepted.customer_id)
+    return accepted
 
 
 def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from notifications import queue
 from notifications.sender import get_sender
+from shared import telemetry
 from shared.settings import get_settings
 from shared.storage import get_storage
 
@@ -18,6 +19,7 @@ bp = func.Blueprint()
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%", connection="AzureWebJobsStorage")
+@telemetry.traced
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
     counts = queue.deliver(get_storage(), get_sender(get_settings()), json.loads(msg.get_body()))
@@ -25,6 +27,7 @@ def send_queued_email(msg: func.QueueMessage) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%-poison", connection="AzureWebJobsStorage")
+@telemetry.traced
 def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""
     marked = queue.poisoned(get_storage(), json.loads(msg.get_body()))

@@ -64,6 +64,8 @@ class ProblemDetails(BaseModel):
     detail: str = Field(description="What happened and what to do, for people.")
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[dict[str, str]] | None = Field(default=None, description="Validation: one entry per field (field, message, code).")
+    trace_id: str | None = Field(default=None, alias="traceId",
+                                 description="W3C trace id of the request (the operation id in Application Insights); quote it to support.")
 
 
 # -- building the document ---------------------------------------------------------------------------

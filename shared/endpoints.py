@@ -12,7 +12,6 @@ own errors to pages in the visitor's language); only the contract is recorded.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
+from shared import telemetry
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
@@ -114,10 +114,8 @@ def endpoint(
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__,
         ))
         if raw:
-            trigger = handler
+            trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
         else:
-            @functools.wraps(handler)
-            @api
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
                 caller = authenticate(req.headers.get("authorization"), any_of=_ROLES[auth]) if auth in _ROLES else None
                 parsed = _body(req, body, optional_body)
@@ -138,6 +136,11 @@ def endpoint(
                 (code, data, headers), replayed = run_once(
                     get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work)
                 return answer(code, data, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
+
+            # The function's name is the handler's (Functions and telemetry name it so); its signature stays
+            # `req` (functools.wraps would point the binding inspection at the handler's `call`).
+            trigger.__name__, trigger.__qualname__, trigger.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
+            trigger = api(trigger)
 
         methods = [method, "HEAD"] if head else [method]
         return bp.route(route=route or path, methods=methods, auth_level=func.AuthLevel.ANONYMOUS)(trigger)

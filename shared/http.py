@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared import telemetry
 from shared.errors import (
     Busy,
     Conflict,
@@ -124,7 +125,7 @@ def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[f
             log.exception("unhandled error on %s", instance)
             return problem_response(_internal(), instance)
 
-    return wrapper
+    return telemetry.traced(wrapper)
 
 
 def _internal() -> Problem:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from shared import telemetry
 from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings, get_settings
 
@@ -73,6 +74,7 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
         email=str(claims.get("email") or claims.get("preferred_username") or ""),
         subject=str(claims.get("sub") or ""),
     )
+    telemetry.annotate(partner_id=caller.partner_id)
     if not caller.roles & any_of:
         raise Forbidden(f"This needs one of the roles {', '.join(sorted(any_of))}; the token has {', '.join(sorted(caller.roles)) or 'none'}.")
     return caller

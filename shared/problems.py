@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.telemetry import current_trace_id
+
 PROBLEM_BASE = "https://errors.invitations.example/"
 
 
@@ -36,6 +38,7 @@ class Problem(Exception):
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
+            "traceId": current_trace_id(),  # telemetry
         }
         if instance:
             body["instance"] = instance

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
 
+    # Telemetry (shared/telemetry.py): unset means nothing is exported.
+    applicationinsights_connection_string: str | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
+
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
 
     @property

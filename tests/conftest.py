@@ -112,3 +112,4 @@ def local_stack() -> Iterator[Stack]:
 
 
 from tests.support.partners import partner_tokens  # noqa: E402,F401  (a fixture shared by all tests)
+from tests.support.telemetry import recorded  # noqa: E402,F401  (in-memory spans and metrics)
