@@ -8,8 +8,9 @@ from datetime import datetime
 from pydantic import Field
 
 from shared.clock import utc_now
-from shared.problems import Problem
-from shared.storage import ConcurrencyConflict, Repository, Row, Storage
+from shared.errors import Busy, TooManyRequests
+from shared.storage import Repository, Row, Storage
+from shared.uow import retrying
 
 
 class Window(Row):
@@ -33,20 +34,21 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> No
     start = int(now.timestamp()) // window_seconds * window_seconds
     key = hashlib.sha256(bucket.encode()).hexdigest()[:32]
     repo = _Windows(storage)
-    for _ in range(5):
+
+    def count_one() -> None:
         row = repo.get(key, str(start))
-        try:
-            if row is None:
-                repo.insert(Window(bucket=key, window=str(start), count=1, updated_at=now))
-                return
-            if row.count >= limit:
-                retry = start + window_seconds - int(now.timestamp())
-                raise Problem(429, "rate-limited", "Too many requests",
-                              f"Too many requests; try again in {retry} seconds.", headers={"Retry-After": str(max(1, retry))})
-            row.count += 1
-            row.updated_at = now
-            repo.replace(row)
+        if row is None:
+            repo.insert(Window(bucket=key, window=str(start), count=1, updated_at=now))
             return
-        except ConcurrencyConflict:
-            continue
-    raise Problem(429, "rate-limited", "Too many requests", "Too many concurrent requests; retry shortly.", headers={"Retry-After": "1"})
+        if row.count >= limit:
+            retry = start + window_seconds - int(now.timestamp())
+            raise TooManyRequests(f"Too many requests; try again in {retry} seconds.", retry_after=max(1, retry))
+        row.count += 1
+        row.updated_at = now
+        repo.replace(row)
+
+    try:
+        retrying(count_one)
+    except Busy as busy:
+        # Many requests at once in one bucket: that is the very thing the limit is for.
+        raise TooManyRequests("Too many concurrent requests; retry shortly.", retry_after=1) from busy

@@ -316,13 +316,8 @@ class Repository(Generic[M]):
         return self.from_entity(entity), etag_of(entity)
 
     def get(self, pk: str, rk: str) -> M | None:
-        try:
-            entity = self._client().get_entity(pk, rk)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise _translate(exc) from exc
-        return self.from_entity(entity)
+        found = self.read(pk, rk)
+        return found[0] if found is not None else None
 
     def insert(self, row: M) -> M:
         try:

@@ -92,7 +92,8 @@ def attempt(make: Callable[[], U], work: Callable[[U], T], *, attempts: int = AT
     commit is committed when it returns. A conflict runs the whole of `work` again on fresh data; after
     `attempts` tries the caller hears `Busy` (nothing inconsistent was written).
     """
-    for _ in range(attempts):
+
+    def once() -> T:
         uow = make()
         try:
             result = work(uow)
@@ -100,5 +101,19 @@ def attempt(make: Callable[[], U], work: Callable[[U], T], *, attempts: int = AT
             return result
         except ConcurrencyConflict:
             uow.rollback()
+            raise
+
+    return retrying(once, attempts=attempts, busy=busy)
+
+
+def retrying(work: Callable[[], T], *, attempts: int = ATTEMPTS, busy: str | None = None) -> T:
+    """Run a read-decide-write again while it meets a concurrent change (ConcurrencyConflict); then `Busy`.
+
+    For writes outside a partition's unit of work (single marker rows such as rate-limit windows).
+    """
+    for _ in range(attempts):
+        try:
+            return work()
+        except ConcurrencyConflict:
             continue
     raise Busy(busy or "It kept changing while we worked on it; nothing was changed. Retry.")
