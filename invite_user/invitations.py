@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from shared import company_numbers
+from shared.fields import CountryCode
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -89,7 +90,7 @@ class Address(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, alias="postalCode", max_length=20)
     region: str | None = Field(default=None, max_length=100)
-    country: str | None = Field(default=None, max_length=2)
+    country: CountryCode | None = None
 
 
 class CompanyData(BaseModel):
@@ -98,7 +99,7 @@ class CompanyData(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, max_length=200)
     address: Address | None = None
-    country: str | None = Field(default=None, max_length=2)
+    country: CountryCode | None = None
     vat_number: str | None = Field(
         default=None, alias="vatNumber", max_length=40,
         description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
