@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from shared import company_numbers
-from shared.fields import CountryCode
+from shared.fields import CountryCode, Email
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -138,7 +138,7 @@ class Invitation(Entity):
     partner_id: str = Field(alias="partnerId")
     kind: InvitationKind
     status: InvitationStatus = InvitationStatus.PENDING
-    email: EmailStr
+    email: Email
     email_normalized: str = Field(alias="emailNormalized")
     first_name: str = Field(alias="firstName")
     last_name: str = Field(alias="lastName")
