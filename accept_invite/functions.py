@@ -240,12 +240,13 @@ def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @endpoint(bp, "assets/{name}", "GET", summary="The pages' stylesheet and script", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
-          content="text/css", path_enums={"name": ["pages.css", "pages.js"]})
+          content="text/css, text/javascript", path_enums={"name": ["pages.css", "pages.js"]})
 def page_asset(req: func.HttpRequest) -> func.HttpResponse:
     """The pages' stylesheet and script: files, so the Content-Security-Policy needs no inline code."""
     found = pages.asset(req.route_params.get("name", ""))
     if found is None:
-        return func.HttpResponse("Not found", status_code=404, headers=dict(pages.PAGE_HEADERS))
+        return func.HttpResponse("<!doctype html><title>Not found</title>", status_code=404, mimetype="text/html",
+                                 headers=dict(pages.PAGE_HEADERS))
     content, mimetype = found
     headers = {**pages.PAGE_HEADERS, "Cache-Control": "public, max-age=3600"}
     return func.HttpResponse(content, status_code=200, headers=headers, mimetype=mimetype, charset="utf-8")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from attest_agreement.customers import AcceptanceHow, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.eligibility import PurchaseType
-from invite_user.api_models import DraftEmail, InvitationOut, check_country, check_language
+from invite_user.api_models import DraftEmail, InvitationOut
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
 from shared import company_numbers
+from shared.fields import ID, AgreedDate, CountryCode, Email, IsoDate, LanguageTag, Name
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ID = r"^[A-Za-z0-9._-]+$"
 
 
 class _Api(BaseModel):
@@ -27,82 +24,77 @@ class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-def _iso_date(value: Any) -> Any:
-    # A calendar date, nothing else: "2026-11-21". Timestamps or datetimes would hide a time zone question.
-    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    if not isinstance(value, (str, date)) or isinstance(value, datetime):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    return value.strip() if isinstance(value, str) else value
-
-
-def _printable(value: str) -> str:
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+PHONE = r"^\+?[0-9 ()./-]{2,39}$"
 
 
 class ContactIn(_Api):
-    """The customer's primary contact: for an attestation, the person who accepted the agreement."""
+    """The customer's primary contact: for an attestation, the person who accepted the agreement.
 
-    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
-    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
-    email: EmailStr
+    Partner Center's Contact resource in the same shape (firstName, lastName, email, phoneNumber).
+    """
+
+    first_name: Name(100) = Field(alias="firstName")
+    last_name: Name(100) = Field(alias="lastName")
+    email: Email
     phone_number: str | None = Field(
-        default=None, alias="phoneNumber", max_length=40,
-        description="Optional. A national number is read in the customer's country; stored and returned as E.164 (+4930...).",
+        default=None, alias="phoneNumber", max_length=40, pattern=PHONE,
+        description="Optional. A national number is read in the customer's country; stored and returned as E.164 (+4930...). "
+                    "Must be a valid number of its country (400 invalid-phone-number otherwise).",
     )
-    language: str | None = Field(default=None, max_length=35, description="BCP 47 tag: the language of emails to this person.")
-
-    @field_validator("first_name", "last_name")
-    @classmethod
-    def _names(cls, v: str) -> str:
-        return _printable(v)
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, v: str | None) -> str | None:
-        return check_language(v) if v else None
+    language: LanguageTag | None = Field(default=None, description="BCP 47 tag: the language of emails to this person.")
 
 
-class AttestationIn(_Api):
-    """A partner's attestation that the customer accepted the agreement."""
+_IGNORED = "Accepted for Partner Center compatibility and ignored: "
+
+
+class _PartnerCenterAgreement(_Api):
+    """What Partner Center's Agreement resource carries besides the date, accepted so its shapes pass unchanged.
+
+    `templateId` and `agreementLink` name Partner Center's agreement template, which this service does not keep (the
+    agreement is always the Microsoft Customer Agreement); `userId` is the attesting partner user, which this service
+    takes from the bearer token.
+    """
 
     type: Literal["MicrosoftCustomerAgreement"]
+    date_agreed: AgreedDate = Field(
+        alias="dateAgreed",
+        description="YYYY-MM-DD, or Partner Center's UTC date-time (2019-03-12T00:00:00Z: only the date is kept). Not in the "
+                    "future: neither in UTC nor in the customer's own day (the earliest date among the time zones of the "
+                    "customer's country).",
+    )
+    template_id: str | None = Field(default=None, alias="templateId", max_length=100,
+                                    description=_IGNORED + "Partner Center's agreement template id.")
+    agreement_link: str | None = Field(default=None, alias="agreementLink", max_length=2000,
+                                       description=_IGNORED + "Partner Center's link to the agreement template.")
+    user_id: str | None = Field(default=None, alias="userId", max_length=100,
+                                description=_IGNORED + "the attesting user is taken from the bearer token.")
+
+
+class AttestationIn(_PartnerCenterAgreement):
+    """A partner's attestation that the customer accepted the agreement (Partner Center's Agreement resource)."""
+
     primary_contact: ContactIn = Field(
         alias="primaryContact",
         description="The person who accepted. It becomes the customer's primary contact (the change is audited) "
                     "and receives the confirmation email.",
     )
-    date_agreed: date = Field(
-        alias="dateAgreed",
-        description="YYYY-MM-DD. Not in the future: neither in UTC nor in the customer's own day (the earliest date among "
-                    "the time zones of the customer's country).",
-    )
-
-    @field_validator("date_agreed", mode="before")
-    @classmethod
-    def _date(cls, v: Any) -> Any:
-        return _iso_date(v)
 
 
-class NewCustomerAgreement(_Api):
+class NewCustomerAgreement(_PartnerCenterAgreement):
     """Attestation given while creating a customer; the person who accepted is the primary contact."""
 
-    type: Literal["MicrosoftCustomerAgreement"]
-    date_agreed: date = Field(alias="dateAgreed", description="YYYY-MM-DD; not in the future (see AttestationIn).")
-
-    @field_validator("date_agreed", mode="before")
-    @classmethod
-    def _date(cls, v: Any) -> Any:
-        return _iso_date(v)
+    primary_contact: ContactIn | None = Field(
+        default=None, alias="primaryContact",
+        description="Optional, as in Partner Center's Agreement resource; when given, the same person (email) as the "
+                    "customer's primaryContact (400 otherwise).",
+    )
 
 
 class GdapIn(_Api):
     """Granular delegated admin privileges (GDAP): role-scoped admin rights that end on a date."""
 
     roles: list[str] = Field(min_length=1, max_length=50, description="Microsoft Entra role names granted to the partner.")
-    end_date: date = Field(alias="endDate", description="YYYY-MM-DD; after today and at most two years ahead.")
+    end_date: IsoDate = Field(alias="endDate", description="YYYY-MM-DD; after today and at most two years ahead.")
 
     @field_validator("roles")
     @classmethod
@@ -114,17 +106,12 @@ class GdapIn(_Api):
             raise ValueError("each role may be given once")
         return cleaned
 
-    @field_validator("end_date", mode="before")
-    @classmethod
-    def _date(cls, v: Any) -> Any:
-        return _iso_date(v)
-
 
 class NewCustomer(_Api):
     """A new customer ("Add customer") with an active relationship to the calling partner."""
 
-    name: str = Field(min_length=1, max_length=200, description="Company name.")
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2; decides phone numbers and the customer's day.")
+    name: Name(200) = Field(description="Company name.")
+    country: CountryCode = Field(description="ISO 3166-1 alpha-2; decides phone numbers and the customer's day.")
     address: Address | None = None
     vat_number: str | None = Field(
         default=None, alias="vatNumber", max_length=40,
@@ -134,10 +121,11 @@ class NewCustomer(_Api):
         default=None, alias="registrationNumber", max_length=40,
         description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
     )
-    phone: str | None = Field(default=None, max_length=40, description="Company phone; stored as E.164.")
+    phone: str | None = Field(default=None, max_length=40, pattern=PHONE,
+                              description="Company phone; a valid number of its country, stored as E.164.")
     website: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)
-    language: str = Field(default="en", max_length=35, description="BCP 47 tag: the customer's language.")
+    language: LanguageTag = Field(default="en", description="BCP 47 tag: the customer's language.")
     primary_contact: ContactIn = Field(alias="primaryContact")
     agreement: NewCustomerAgreement | None = Field(
         default=None, description="The partner attests, in the same transaction, that the customer accepted the agreement.",
@@ -148,25 +136,10 @@ class NewCustomer(_Api):
                     "and no attestation confirmation email is ever sent to this customer. Excludes `agreement`.",
     )
     indirect_provider_id: str | None = Field(
-        default=None, alias="indirectProviderId", max_length=100, pattern=_ID,
+        default=None, alias="indirectProviderId", max_length=100, pattern=ID,
         description="For an indirect reseller: the indirect provider that gets a relationship too (default: the reseller's own).",
     )
     gdap: GdapIn | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return _printable(v)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, v: str) -> str:
-        return check_country(v)  # type: ignore[return-value]
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, v: str) -> str:
-        return check_language(v)
 
     @field_validator("vat_number", "registration_number")
     @classmethod
@@ -176,34 +149,25 @@ class NewCustomer(_Api):
         check = company_numbers.check_vat_number if info.field_name == "vat_number" else company_numbers.check_registration_number
         return check(v, info.data.get("country"))
 
-    @field_validator("address")
-    @classmethod
-    def _address_country(cls, v: Address | None) -> Address | None:
-        if v and v.country:
-            v.country = check_country(v.country)
-        return v
-
     @model_validator(mode="after")
     def _one_way_to_accept(self) -> NewCustomer:
         if self.agreement is not None and self.ask_to_accept_directly:
             raise ValueError("give either agreement (partner attestation) or askToAcceptDirectly, not both")
+        agreed_by = self.agreement.primary_contact if self.agreement else None
+        if agreed_by is not None and agreed_by.email.casefold() != self.primary_contact.email.casefold():
+            raise ValueError("agreement.primaryContact must be the customer's primaryContact (the person who accepted)")
         return self
 
 
 class InvitationOptions(_Api):
     """Who receives an invitation about an existing customer; the primary contact unless given."""
 
-    email: EmailStr | None = None
-    first_name: str | None = Field(default=None, alias="firstName", min_length=1, max_length=100)
-    last_name: str | None = Field(default=None, alias="lastName", min_length=1, max_length=100)
-    language: str | None = Field(default=None, max_length=35)
+    email: Email | None = None
+    first_name: Name(100) | None = Field(default=None, alias="firstName")
+    last_name: Name(100) | None = Field(default=None, alias="lastName")
+    language: LanguageTag | None = None
     message: str | None = Field(default=None, max_length=2000, description="The partner's own words, shown in the email.")
     expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, v: str | None) -> str | None:
-        return check_language(v) if v else None
 
     @model_validator(mode="after")
     def _whole_person(self) -> InvitationOptions:
@@ -219,7 +183,7 @@ class AgreementInvitationIn(InvitationOptions):
 
 class RelationshipRequestIn(InvitationOptions):
     indirect_provider_id: str | None = Field(
-        default=None, alias="indirectProviderId", max_length=100, pattern=_ID,
+        default=None, alias="indirectProviderId", max_length=100, pattern=ID,
         description="Invite the customer to a relationship with this indirect provider as well.",
     )
     ask_agreement_acceptance: bool = Field(
@@ -234,12 +198,13 @@ class RelationshipRequestIn(InvitationOptions):
 
 class RemoveRelationshipIn(_Api):
     good_faith_declaration: bool = Field(
-        alias="goodFaithDeclaration", strict=True, description="Must be true: the partner declares that the removal is made in good faith.",
+        alias="goodFaithDeclaration", strict=True, json_schema_extra={"const": True},
+        description="Must be true: the partner declares that the removal is made in good faith.",
     )
 
 
 class EligibilityQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     purchase_type: PurchaseType = Field(default=PurchaseType.NEW, alias="purchaseType")
 
 

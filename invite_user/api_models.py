@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from invite_user.invitations import (
     MAX_EXPIRY_DAYS,
@@ -19,32 +17,8 @@ from invite_user.invitations import (
     InvitationKind,
     InvitationStatus,
 )
+from shared.fields import ID, CountryCode, Email, LanguageTag, Name, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
 from shared.pagination import Paged
-
-_BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$")
-
-
-@lru_cache(maxsize=1)
-def iso_countries() -> frozenset[str]:
-    from babel import Locale
-
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
-
-
-def check_country(value: str | None) -> str | None:
-    if value is None:
-        return None
-    code = value.strip().upper()
-    if code not in iso_countries():
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or KR")
-    return code
-
-
-def check_language(value: str) -> str:
-    v = value.strip()
-    if not _BCP47.match(v):
-        raise ValueError("must be a BCP 47 language tag, such as en, de-AT, zh-Hant or pt-BR")
-    return v
 
 
 class _Api(BaseModel):
@@ -54,28 +28,11 @@ class _Api(BaseModel):
 class Invitee(_Api):
     """The person invited: the same fields and rules wherever someone is invited (partner API, colleagues)."""
 
-    email: EmailStr
-    first_name: str = Field(alias="firstName", min_length=1, max_length=100)
-    last_name: str = Field(alias="lastName", min_length=1, max_length=100)
-    language: str = Field(default="en", max_length=35)
-    country_region: str = Field(alias="countryRegion", min_length=2, max_length=2)
-
-    @field_validator("language")
-    @classmethod
-    def _language(cls, v: str) -> str:
-        return check_language(v)
-
-    @field_validator("country_region")
-    @classmethod
-    def _country(cls, v: str) -> str:
-        return check_country(v)  # type: ignore[return-value]
-
-    @field_validator("first_name", "last_name")
-    @classmethod
-    def _printable(cls, v: str) -> str:
-        if any(ord(c) < 32 for c in v):
-            raise ValueError("must not contain control characters")
-        return v
+    email: Email
+    first_name: Name(100) = Field(alias="firstName")
+    last_name: Name(100) = Field(alias="lastName")
+    language: LanguageTag = "en"
+    country_region: CountryCode = Field(alias="countryRegion")
 
 
 class NewInvitation(Invitee):
@@ -83,7 +40,7 @@ class NewInvitation(Invitee):
     roles: list[BusinessCenterRole] = Field(default_factory=list, max_length=6)
     company: CompanyData = Field(default_factory=CompanyData)
     agreement: AgreementRef | None = None
-    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
+    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=ID)
     indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId", max_length=100)
     message: str | None = Field(default=None, max_length=2000)
     send_email: bool = Field(default=True, alias="sendEmail")
@@ -176,7 +133,7 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
 
 
 class ListQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     status: InvitationStatus | None = None
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
@@ -188,7 +145,7 @@ class ListQuery(_Api):
 class ResendRequest(_Api):
     """Business Center: "Haven't received an invitation email yet?" (resent only to the purchasing account manager)."""
 
-    email: EmailStr
+    email: Email
     agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40)
     purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40)
 
@@ -229,7 +186,7 @@ class DraftEmail(_Api):
 
 
 class DraftQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     language: str | None = Field(default=None, max_length=35, description="BCP 47 tag; default: the invitation's language.")
 
 

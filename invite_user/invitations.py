@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from shared import company_numbers
+from shared.fields import CountryCode, Email
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -89,7 +90,7 @@ class Address(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, alias="postalCode", max_length=20)
     region: str | None = Field(default=None, max_length=100)
-    country: str | None = Field(default=None, max_length=2)
+    country: CountryCode | None = None
 
 
 class CompanyData(BaseModel):
@@ -98,7 +99,7 @@ class CompanyData(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, max_length=200)
     address: Address | None = None
-    country: str | None = Field(default=None, max_length=2)
+    country: CountryCode | None = None
     vat_number: str | None = Field(
         default=None, alias="vatNumber", max_length=40,
         description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
@@ -137,7 +138,7 @@ class Invitation(Entity):
     partner_id: str = Field(alias="partnerId")
     kind: InvitationKind
     status: InvitationStatus = InvitationStatus.PENDING
-    email: EmailStr
+    email: Email
     email_normalized: str = Field(alias="emailNormalized")
     first_name: str = Field(alias="firstName")
     last_name: str = Field(alias="lastName")

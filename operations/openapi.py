@@ -116,7 +116,7 @@ def _page_responses(route: Contract) -> dict[str, Any]:
     page = {"text/html": {"schema": {"type": "string"}}}
     ok: dict[str, Any] = {"description": "The page, in the visitor's language."}
     if route.content != "application/json":
-        ok["content"] = {route.content: {"schema": {"type": "string"}}}
+        ok["content"] = {kind.strip(): {"schema": {"type": "string"}} for kind in route.content.split(",")}
     return {
         "200": ok,
         "303": {"description": "On to the next step (sign-in, the company, the page of the invitation's state)."},
@@ -133,7 +133,12 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(route.status): ok}
     needs_token = route.auth in ("partner", "admin", "session-or-partner")
-    for status in sorted(set(route.problems) | ({401, 403} if needs_token else set()) | {500}):
+    answers = set(route.problems) | ({401, 403} if needs_token else set()) | {500}
+    if route.body is not None or route.query is not None:
+        answers.add(400)  # the body or a query parameter refused, one entry per field
+    if route.idempotent:
+        answers |= {409, 422}  # idempotency-in-progress, idempotency-key-reused
+    for status in sorted(answers):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     if route.auth != "anonymous" or route.body is not None:
         responses.setdefault("503", {"$ref": "#/components/responses/Problem503"})
@@ -175,8 +180,9 @@ _PROBLEM_TEXT = {
     401: "No valid bearer token.",
     403: "The token lacks the role, or a rule forbids this caller (e.g. indirect resellers cannot attest).",
     404: "Not found (for customers: no active relationship with the calling partner).",
-    409: "Conflict with the current state (e.g. attested already, relationship exists, request with this key in progress).",
-    422: "This Idempotency-Key was used for a different request.",
+    409: "Conflict with the current state (e.g. attested already, relationship exists), or `idempotency-in-progress`: a "
+         "request with this Idempotency-Key is still running (Retry-After).",
+    422: "`idempotency-key-reused`: this Idempotency-Key was used for a different request.",
     429: "Too many requests (Retry-After).",
     500: "Internal error; nothing was half-written.",
     503: "Storage unavailable or busy; nothing was changed (Retry-After).",

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)  # unknown parameters: 400, as documented
     page_size: int = Field(default=50, alias="pageSize", ge=1, le=100)
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
 

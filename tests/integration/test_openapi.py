@@ -77,7 +77,9 @@ def test_anonymous_routes_are_documented_without_security(registered):
 def test_schemas_come_from_the_models():
     schemas = document()["components"]["schemas"]
     props = schemas["AttestationIn"]["properties"]
-    assert set(props) == {"type", "primaryContact", "dateAgreed"} and props["type"]["const"] == "MicrosoftCustomerAgreement"
+    # Partner Center's Agreement resource: templateId, agreementLink and userId are accepted (and ignored) too.
+    assert set(props) == {"type", "primaryContact", "dateAgreed", "templateId", "agreementLink", "userId"}
+    assert props["type"]["const"] == "MicrosoftCustomerAgreement"
     rel = schemas["ResellerRelationship"]["properties"]
     assert {"dap", "gdap"} <= set(rel) and "etag" not in rel
     assert "endDate" in schemas["GranularDelegatedAdminPrivileges"]["properties"]

@@ -1,0 +1,109 @@
+"""The validated field types of the API: each one both checks a value and says the same rule in the OpenAPI schema.
+
+A rule lives once, here: the pydantic type that validates a field also produces its JSON Schema (pattern, enum,
+format, bounds), so the served contract says what the server enforces. Where a rule cannot be said in JSON Schema
+(check digits, phone numbering plans, dates relative to today), the schema states the shape the server accepts and
+the description says the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Annotated, Any
+
+from babel import Locale
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$"
+# No control characters, and at least one character that is not white space (values are trimmed first).
+PRINTABLE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+ID = r"^[A-Za-z0-9._-]+$"
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@lru_cache(maxsize=1)
+def iso_countries() -> frozenset[str]:
+    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
+
+
+def check_country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper() if isinstance(value, str) else value
+    if code not in iso_countries():
+        raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or KR")
+    return code
+
+
+def check_language(value: str) -> str:
+    v = value.strip()
+    if not re.match(BCP47, v):
+        raise ValueError("must be a BCP 47 language tag, such as en, de-AT, zh-Hant or pt-BR")
+    return v
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an email address")
+    try:
+        # Deliverability is not checked (no DNS at validation); reserved test domains pass like any other.
+        return validate_email(value.strip(), check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an email address: {exc}") from exc
+
+
+def _country_schema() -> dict[str, Any]:
+    return {"type": "string", "enum": sorted(iso_countries()),
+            "description": "ISO 3166-1 alpha-2 country code (lower case is accepted and upper-cased)."}
+
+
+CountryCode = Annotated[str, BeforeValidator(check_country), WithJsonSchema(_country_schema())]
+LanguageTag = Annotated[str, Field(max_length=35, pattern=BCP47), AfterValidator(check_language),
+                        WithJsonSchema({"type": "string", "maxLength": 35, "pattern": BCP47,
+                                        "description": "BCP 47 language tag, such as en, de-AT, zh-Hant or pt-BR."})]
+Email = Annotated[str, BeforeValidator(_email),
+                  WithJsonSchema({"type": "string", "format": "email", "maxLength": 320,
+                                  "description": "An email address; its domain is not looked up."})]
+
+
+def Name(max_length: int) -> Any:  # noqa: N802  (a type factory, used like a type)
+    """A person's or company's name: 1 to `max_length` characters after trimming, no control characters."""
+    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=PRINTABLE)]
+
+
+def iso_date(value: Any) -> Any:
+    """A calendar date, nothing else: "2026-11-21". Timestamps would hide a time zone question."""
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    if not isinstance(value, (str, date)) or isinstance(value, datetime):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value.strip() if isinstance(value, str) else value
+
+
+def date_or_utc_datetime(value: Any) -> Any:
+    """YYYY-MM-DD, or a UTC date-time at any time of that day as Partner Center sends it ("2019-03-12T00:00:00Z").
+
+    Partner Center's `dateAgreed` is "a string in UTC date time format"; its examples also leave out the offset
+    ("2018-07-28T00:00:00"), which is read as UTC. Only the date is kept; an offset other than UTC is refused (the
+    date would depend on it).
+    """
+    if isinstance(value, str) and "T" in value:
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError("must be a date as YYYY-MM-DD or a UTC date-time such as 2019-03-12T00:00:00Z") from exc
+        if moment.utcoffset() not in (None, timezone.utc.utcoffset(None)):
+            raise ValueError("a date-time must be in UTC (Z), as Partner Center sends it")
+        return moment.date()
+    return iso_date(value)
+
+
+IsoDate = Annotated[date, BeforeValidator(iso_date), WithJsonSchema({"type": "string", "format": "date"})]
+AgreedDate = Annotated[date, BeforeValidator(date_or_utc_datetime), WithJsonSchema({
+    "anyOf": [{"type": "string", "format": "date"},
+              {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|z|\+00:00)?$"}],
+    "description": "YYYY-MM-DD, or a UTC date-time as Partner Center sends it (2019-03-12T00:00:00Z; only its date is kept).",
+})]
