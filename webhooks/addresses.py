@@ -38,7 +38,7 @@ def check(url: str, *, allow_loopback: bool) -> str:
     host = parts.hostname
     if not host:
         raise AddressRefused("The URL has no host.")
-    if parts.scheme not in ("https", "http"):
+    if parts.scheme != "https" and not (parts.scheme == "http" and allow_loopback):
         raise AddressRefused("The URL must be https.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

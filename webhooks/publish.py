@@ -81,9 +81,9 @@ def _place_in_feed(outbox: OutboxRows, partition: str, rows: list[EventRow]) -> 
     unplaced = [row for row in rows if not row.feed_key]
     if not unplaced:
         return rows
-    now = events.ticks(utc_now())
-    for row in unplaced:
-        row.feed_key = f"{now}|{row.event_id}"
+    now = utc_now()
+    for i, row in enumerate(unplaced):  # a microsecond apart: the feed keeps the order in which they happened
+        row.feed_key = f"{events.ticks(now + timedelta(microseconds=i))}|{row.event_id}"
     try:
         for chunk in chunks(unplaced, 100):
             outbox.transact([Op("merge", keys=row.storage_keys(), etag=row.etag, fields={"feedKey": row.feed_key}) for row in chunk])
