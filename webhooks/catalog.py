@@ -36,6 +36,23 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 
+_INVITATION = ("reference", "kind", "status", "emailStatus", "customerId", "expiresAt", "links")
+_RELATIONSHIP = ("customerId", "role", "status", "dapActive", "gdapRoles", "links")
+_AGREEMENT = ("customerId", "agreementType", "how", "dateAgreed", "links")
+# The fields of `data` each event carries (fields without a value, e.g. a customerId not known yet, are left out).
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "invitation.created": _INVITATION, "invitation.email-failed": _INVITATION, "invitation.resent": _INVITATION,
+    "invitation.accepted": (*_INVITATION, "acceptedAt"), "invitation.expired": ("reference", "links"),
+    "invitation.revoked": _INVITATION, "colleague.invited": _INVITATION,
+    "company.created": ("customerId", "invitation", "links"),
+    "reseller-relationship-accepted-by-customer": _RELATIONSHIP,
+    "indirect-reseller-relationship-accepted-by-customer": _RELATIONSHIP,
+    "dap-admin-relationship-terminated": _RELATIONSHIP,
+    "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
+    TEST: ("subscriptionId", "links"),
+}
+
+
 class Links(BaseModel):
     self_: str | None = Field(default=None, alias="self", description="The API resource the event is about.")
 
@@ -58,6 +75,7 @@ class EventData(BaseModel):
     agreement_type: str | None = Field(default=None, alias="agreementType")
     how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
+    subscription_id: str | None = Field(default=None, alias="subscriptionId")
     links: Links | None = None
 
 
