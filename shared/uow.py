@@ -79,6 +79,7 @@ class UnitOfWork:
             for row in self._events:
                 row.partition = announced[1]
             self._ops.extend(Op("create", row) for row in self._events)
+            self._events = []  # staged now: a caller that commits again after a conflict must not add them twice
         if self._ops:
             results = self._transact(self._ops)
             for op, meta in zip(self._ops, results, strict=False):
