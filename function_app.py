@@ -12,6 +12,7 @@ from operations.functions import bp as operations_bp
 from partners.functions import bp as partners_bp
 from shared import telemetry
 from shared.settings import get_settings
+from webhooks.functions import bp as webhooks_bp
 
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 # Application Insights only when its connection string is set; otherwise nothing leaves the process.
@@ -21,5 +22,6 @@ telemetry.configure(get_settings())
 # app on every call), so no shared function key has to be handed to every partner; customer pages use their session.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-for blueprint in (operations_bp, invite_user_bp, partners_bp, notifications_bp, accept_invite_bp, attest_agreement_bp):
+for blueprint in (operations_bp, invite_user_bp, partners_bp, notifications_bp, accept_invite_bp, attest_agreement_bp,
+                  webhooks_bp):
     app.register_functions(blueprint)

@@ -143,4 +143,5 @@ def invite(storage: Storage, customer: Customer, inviter: Inviter, body: Colleag
         inv.created_by = {**inv.created_by, "customerId": customer.id, "companyUser": inviter.email}
         inv.inviter_name = inviter.display
     audit_extra = {"roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"}
-    return dump(invitations.invite(storage, inv, raw_id, inviter.display, audit_extra=audit_extra))
+    return dump(invitations.invite(storage, inv, raw_id, inviter.display, audit_extra=audit_extra,
+                                   event="colleague.invited"))

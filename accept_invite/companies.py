@@ -181,6 +181,7 @@ def _stage_company(uow: CustomerUnitOfWork, inv: Invitation, form: CompanyForm, 
     uow.add(customer)
     uow.add(user)
     uow.record("customer.created", person.email, after=customer)
+    uow.event("company.created", inv.partner_id, customerId=customer.id, invitation=inv.reference, resource=f"customers/{customer.id}")
     uow.record("user.added", person.email, after={"email": user.email, "roles": user.roles})
     _join_partners(uow, inv, person, now)
     return customer

@@ -7,7 +7,14 @@ from typing import Any, Protocol
 from attest_agreement import agreements, notices
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
 from attest_agreement.api_models import AgreementView, AttestationIn, DirectSigningStatus, EligibilityQuery, PurchaseEligibility
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
+from attest_agreement.customers import (
+    AcceptanceHow,
+    AgreementAcceptance,
+    Customer,
+    CustomerStore,
+    CustomerUnitOfWork,
+    acceptance_fields,
+)
 from attest_agreement.eligibility import evaluate
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
@@ -49,6 +56,7 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
             raise refusal(exc) from exc
         uow.add(acceptance)
         uow.record("agreement.attested", actor, after=acceptance)
+        uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
         if not agreements.same_person(customer.primary_contact, person) or customer.primary_contact.language != person.language:
             before = customer.primary_contact
             customer.primary_contact = person

@@ -19,11 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import events
 from shared.audit import AuditRecord, audit
 from shared.storage import Entity, Op, Page, Repository, Row, Storage
 from shared.uow import UnitOfWork
 
-TABLE = "Customers"
+TABLE = events.outbox_table("Customers")
 PROFILE = "profile"
 
 
@@ -138,6 +139,8 @@ class CustomerIndexEntry(Row):
 
 def keys_of(row: Any) -> tuple[str, str]:
     """Where each kind of customer row lives (the layout described at the top of this module)."""
+    if isinstance(row, events.EventRow):
+        return row.storage_keys()
     if isinstance(row, Customer):
         return customer_partition(row.id), PROFILE
     if isinstance(row, CompanyUser):
@@ -223,6 +226,25 @@ class CustomerStore:
             self.index.delete(f"pc|{rel.partner_id}", rel.customer_id)
 
 
+def relationship_event(rel: ResellerRelationship) -> str:
+    """Partner Center's names: the reseller hears its own acceptance, the indirect provider its reseller's."""
+    if rel.role == RelationshipRole.INDIRECT_PROVIDER:
+        return "indirect-reseller-relationship-accepted-by-customer"
+    return "reseller-relationship-accepted-by-customer"
+
+
+def relationship_fields(rel: ResellerRelationship) -> dict[str, Any]:
+    """What an event about a relationship says (no people): ids, role, status, DAP and GDAP state."""
+    return {"customerId": rel.customer_id, "role": rel.role.value, "status": rel.status.value, "dapActive": rel.dap.active,
+            "gdapRoles": list(rel.gdap.roles), "resource": f"customers/{rel.customer_id}/relationship"}
+
+
+def acceptance_fields(acceptance: AgreementAcceptance) -> dict[str, Any]:
+    """What an event about an agreement acceptance says: never the contact's details."""
+    return {"customerId": acceptance.customer_id, "agreementType": acceptance.type, "how": acceptance.how.value,
+            "dateAgreed": acceptance.date_agreed.isoformat(), "resource": f"customers/{acceptance.customer_id}/agreements"}
+
+
 class CustomerUnitOfWork(UnitOfWork):
     """One customer's partition: reads remember their ETags; `add`, `save` and `record` are committed as one transaction.
 
@@ -287,6 +309,14 @@ class CustomerUnitOfWork(UnitOfWork):
     def index(self, rel: ResellerRelationship, customer_name: str) -> None:
         """After the commit: the customer on (or off) the partner's list."""
         CustomerStore(self._storage()).index_relationship(rel, customer_name)
+
+    EVENT_TABLE = TABLE
+
+    def event_partition(self) -> str:
+        return self.partition
+
+    def storage_for_events(self) -> Storage | None:
+        return self.storage
 
     # -- storage (replaced by in-memory dictionaries in unit tests) -------------------------------------
     def _storage(self) -> Storage:

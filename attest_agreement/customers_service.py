@@ -25,6 +25,7 @@ from attest_agreement.customers import (
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
+    acceptance_fields,
 )
 from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
 from invite_user import service as invitations
@@ -87,6 +88,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     if acceptance is not None:
         uow.add(acceptance)
         uow.record("agreement.attested", caller.display, after=acceptance)
+        uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
         if agreements.sends_confirmation(customer, acceptance):
             notice = outbox.remember(customer, acceptance)
     try:

@@ -9,7 +9,14 @@ from typing import Any
 
 from attest_agreement import agreements
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer, CustomerUnitOfWork
+from attest_agreement.customers import (
+    AcceptanceHow,
+    AgreementAcceptance,
+    Contact,
+    Customer,
+    CustomerUnitOfWork,
+    acceptance_fields,
+)
 from attest_agreement.steps import MCA
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus, normalize_email
@@ -52,6 +59,8 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
         acceptance = agreements.direct_acceptance(customer, who, by, now, agreement_type)
         uow.add(acceptance)
         uow.record("agreement.acceptedDirectly", email, after=acceptance)
+        for rel in uow.relationships():  # each partner of the customer hears it (the API shows them its acceptance)
+            uow.event("agreement.accepted", rel.partner_id, **acceptance_fields(acceptance))
         return acceptance
 
     acceptance = attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)

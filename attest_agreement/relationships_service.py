@@ -14,6 +14,8 @@ from attest_agreement.customers import (
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
+    relationship_event,
+    relationship_fields,
 )
 from attest_agreement.relationships import PartnerRef
 from attest_agreement.steps import Units, dump, no_relationship, retried
@@ -45,6 +47,7 @@ def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, ac
     else:
         uow.save(rel)
         uow.record("relationship.restored", actor, before=before, after=rel)
+    uow.event(relationship_event(rel), partner.id, **relationship_fields(rel))
     return rel
 
 
@@ -101,6 +104,7 @@ def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn)
         relationships.remove_relationship(rel, True, actor, utc_now())
         uow.save(rel)
         uow.record("relationship.removed", actor, before=before, after=rel)
+        uow.event("dap-admin-relationship-terminated", partner_id, **relationship_fields(rel))
         uow.commit()
         uow.index(rel, customer.name)
         return rel

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except PortError as exc:
         print(exc, file=sys.stderr)
         return 2
-    services = ("azurite", "maildev", "identity") if args.services_only else ("azurite", "maildev", "identity", "app")
+    services = ("azurite", "maildev", "identity", "webhooks") if args.services_only else ("azurite", "maildev", "identity", "webhooks", "app")
     stack = Stack(ports=ports, services=services, in_memory=args.in_memory, user_env=user_env)
     if args.log_dir:
         stack.log_dir = args.log_dir
@@ -80,6 +80,7 @@ def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
         ]
     lines += [
         f"  mail inbox     {stack.mail_url}   (SMTP on 127.0.0.1:{p.smtp})",
+        f"  webhook inbox  {stack.webhook_inbox_url}   (the demo partner's deliveries, signatures checked)",
         f"  sign-in        {stack.authority}/.well-known/openid-configuration",
         f"  storage        Azurite: blob {p.blob}, queue {p.queue}, table {p.table}",
     ]

@@ -23,7 +23,10 @@ def ensure_local_settings(root: Path = ROOT) -> Path:
 
 def load_local_settings(root: Path = ROOT) -> dict[str, str]:
     path = ensure_local_settings(root)
-    values = json.loads(path.read_text()).get("Values", {})
+    # A setting added to the example after this local.settings.json was made (a pull brought it) still applies;
+    # otherwise a %SETTING% trigger binding of a new function would not resolve.
+    example = json.loads((root / "local.settings.json.example").read_text()).get("Values", {})
+    values = {**example, **json.loads(path.read_text()).get("Values", {})}
     applied = {}
     for key, value in values.items():
         if key not in os.environ:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+from datetime import datetime, timezone
+from typing import Any
 
 from devhost.identity import ensure_partner_key, mint_partner_token
 from devhost.stack import Stack
@@ -20,6 +23,24 @@ def demo_tokens(stack: Stack) -> dict[str, str]:
     }
 
 
+def subscribe_demo(stack: Stack, storage: Any) -> str:
+    """The demo partner subscribed to every event, delivered to the local webhook inbox (which gets the secret)."""
+    from webhooks.api_models import SUBSCRIBABLE
+    from webhooks.subscriptions import SubscriptionRepository, new_subscription
+
+    url = f"http://127.0.0.1:{stack.ports.webhook_inbox}/hooks/demo"
+    repo = SubscriptionRepository(storage)
+    sub = next((s for s in repo.of_partner(DEMO_PARTNER_ID) if s.url == url), None)
+    if sub is None:
+        sub = repo.insert(new_subscription(DEMO_PARTNER_ID, url, SUBSCRIBABLE, "the local webhook inbox", datetime.now(timezone.utc)))
+    elif sorted(sub.events) != SUBSCRIBABLE or not sub.enabled:
+        sub.events, sub.enabled, sub.disabled_reason, sub.failing_since = SUBSCRIBABLE, True, None, None
+        repo.upsert(sub)
+    stack.webhook_secrets.write_text(json.dumps({"demo": sub.secret}))
+    return (f"\nand the webhooks (invitation.created now, invitation.accepted once the link is used) in {stack.webhook_inbox_url}"
+            f"\n(the demo partner's subscription {sub.id}: GET {stack.app_url}/api/webhooks/{sub.id}/deliveries)")
+
+
 def seed_demo(stack: Stack) -> str:
     from partners.registry import Partner, PartnerRepository, PartnerType
     from shared.settings import Settings
@@ -29,7 +50,9 @@ def seed_demo(stack: Stack) -> str:
     if "AzureWebJobsStorage" in overridden:
         return "\n  (no demo data: AzureWebJobsStorage comes from your environment, so the local Azurite is not the app's storage)"
     settings = Settings.model_validate({**os.environ, **stack.app_env()})
-    PartnerRepository(Storage(settings)).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT))
+    storage = Storage(settings)
+    PartnerRepository(storage).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT))
+    hooks = subscribe_demo(stack, storage) if "webhooks" in stack.services else ""
     if "PARTNER_AUTH_ISSUER" in overridden:
         return (f'\nDemo partner "{DEMO_PARTNER_ID}" is registered. No demo token: partner tokens come from your issuer '
                 f'{overridden["PARTNER_AUTH_ISSUER"]} (PARTNER_AUTH_ISSUER), and the partner id is their `tid` claim.')
@@ -43,4 +66,4 @@ Try:
   curl -s -X POST {stack.app_url}/api/invitations -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
     -d '{{"email":"harry@contoso.com","firstName":"Harry","lastName":"Kim","language":"ko","countryRegion":"KR",
          "kind":"CustomerOnboarding","company":{{"name":"Contoso Korea","country":"KR"}}}}'
-then open the email in {stack.mail_url}"""
+then open the email in {stack.mail_url}{hooks}"""

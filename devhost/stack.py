@@ -36,9 +36,11 @@ PORT_VARIABLES = {
     "smtp": "MAILDEV_SMTP_PORT",
     "mail_web": "MAILDEV_WEB_PORT",
     "identity": "IDENTITY_PORT",
+    "webhook_inbox": "WEBHOOK_INBOX_PORT",
 }
 CA_SETTINGS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",)}
+SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",),
+                 "webhooks": ("webhook_inbox",)}
 
 
 class PortError(RuntimeError):
@@ -54,10 +56,11 @@ class Ports:
     smtp: int = 1025
     mail_web: int = 1080
     identity: int = 9443
+    webhook_inbox: int = 1090
 
     @classmethod
     def random(cls) -> Ports:
-        return cls(*(free_port() for _ in range(7)))
+        return cls(*(free_port() for _ in range(len(fields(cls)))))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
@@ -162,7 +165,7 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     data_dir: Path = LOCAL_DIR / "azurite"
     tenant: str = "local-tenant"
-    services: tuple[str, ...] = ("azurite", "maildev", "identity", "app")
+    services: tuple[str, ...] = ("azurite", "maildev", "identity", "webhooks", "app")
     # Tests and benchmarks keep Azurite's data in memory: faster, and nothing to clean up.
     in_memory: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -180,6 +183,14 @@ class Stack:
     @property
     def mail_url(self) -> str:
         return f"http://localhost:{self.ports.mail_web}"
+
+    @property
+    def webhook_inbox_url(self) -> str:
+        return f"http://localhost:{self.ports.webhook_inbox}"
+
+    @property
+    def webhook_secrets(self) -> Path:
+        return self.log_dir.parent / "webhook-inbox-secrets.json"
 
     @property
     def authority(self) -> str:
@@ -218,6 +229,8 @@ class Stack:
             "SSL_CERT_FILE": str(ca),
             "PARTNER_AUTH_ISSUER": self.partner_issuer,
             "PARTNER_AUTH_JWKS_URL": f"{self.partner_issuer}/jwks.json",
+            # The local webhook inbox listens on loopback; in Azure this setting is never set (false).
+            "WEBHOOKS_ALLOW_LOOPBACK": "true",
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -244,6 +257,9 @@ class Stack:
                 self._spawn("maildev", [
                     str(bin_dir / "maildev"), "--smtp", str(p.smtp), "--web", str(p.mail_web), "--ip", "127.0.0.1", "--silent",
                 ])
+            if "webhooks" in want:
+                self._spawn("webhook-inbox", [sys.executable, "-m", "devhost.webhook_inbox", "--port", str(p.webhook_inbox),
+                                              "--secrets", str(self.webhook_secrets)])
             if "identity" in want:
                 self._spawn("identity", [sys.executable, "-m", "devhost.identity", "--port", str(p.identity), "--tenant", self.tenant])
             if "azurite" in want:
@@ -252,6 +268,8 @@ class Stack:
             if "maildev" in want:
                 wait_for_port(p.smtp, self)
                 wait_for_url(f"http://127.0.0.1:{p.mail_web}/email", self)
+            if "webhooks" in want:
+                wait_for_url(self.webhook_inbox_url, self)
             if "identity" in want:
                 wait_for_url(f"{self.authority}/.well-known/openid-configuration", self)
             if "app" in want:

@@ -44,7 +44,7 @@ var useCustomDomain = !empty(emailCustomDomain) && emailCustomDomainVerified
 // Built-in role ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // deployment package and host locks (Flex needs Owner on blob)
-  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the email queue and its poison queue
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // the email and webhooks queues and their poison queues
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // every table of the app
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // resolves the Key Vault references, reads nothing else
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // telemetry with Entra auth (local auth is off)
@@ -378,6 +378,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EMAIL_SENDER', value: emailSender }
         { name: 'EMAIL_QUEUE', value: 'invitation-emails' }
         { name: 'EXPIRE_SCHEDULE', value: '0 0 * * * *' }
+        { name: 'WEBHOOKS_QUEUE', value: 'webhook-events' }
       ]
     }
   }

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from invite_user.invitations import EmailStatus, Invitation
+from invite_user.invitations import EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationStore, InvitationUnitOfWork, invitation_row_key
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
-from shared import telemetry
+from shared import events, telemetry
 from shared.clock import utc_now
 from shared.errors import Busy
 from shared.settings import get_settings
@@ -37,11 +37,14 @@ def operation_id(inv: Invitation) -> str:
     return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
 
 
-def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]]) -> None:
+def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
     """Queue the emails of freshly stored invitations. A queue outage is recorded on the invitation
-    (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost."""
+    (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost.
+
+    `outbox` names partitions with new events; the email message carries the announcement (notifications forwards it).
+    """
     for chunk in chunks(list(items), ITEMS_PER_MESSAGE):
-        payload = {"type": KIND, "items": [
+        payload: dict[str, Any] = {"type": KIND, **({"outbox": events.hints(outbox)} if outbox else {}), "items": [
             {"partnerId": inv.partner_id, "rowKey": invitation_row_key(inv), "linkId": link_id, "operationId": operation_id(inv)}
             for inv, link_id in chunk
         ]}
@@ -65,6 +68,8 @@ def _record(storage: Storage, partner_id: str, row_key: str, operation: str, sta
             return
         inv.record_email(status, error, sent_at=sent_at)
         uow.save(inv)
+        if status == EmailStatus.FAILED:
+            uow.event("invitation.email-failed", inv.partner_id, **event_fields(inv))
 
     try:
         attempt(lambda: InvitationUnitOfWork(storage), work)

@@ -256,3 +256,9 @@ class Invitation(Entity):
 def expired_fields(now: datetime) -> dict[str, Any]:
     """What expiring changes on an invitation: the one rule, used by `expire` and by the sweep that writes it blind."""
     return {"status": InvitationStatus.EXPIRED, "expired_at": now, "updated_at": now}
+
+
+def event_fields(inv: Invitation) -> dict[str, Any]:
+    """What an event about an invitation says: ids, reference, status and times, never the invitee's details."""
+    return {"reference": inv.reference, "kind": inv.kind.value, "status": inv.status.value, "customerId": inv.customer_id,
+            "emailStatus": inv.email_status.value, "expiresAt": inv.expires_at.isoformat(), "resource": f"invitations/{inv.reference}"}

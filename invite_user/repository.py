@@ -6,7 +6,8 @@ Layout of the `Invitations` table:
   same transaction as the invitation, so the timer reads only what is due;
 - `p|<partnerId>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
 - `l|<first hex of hash>` / `<linkHash>`: the pointer from a link to its invitation (never changes);
-- `g|<agreementNumber>|<purchasingAccountNumber>` / `<linkHash>`: the purchasing account manager's invitation.
+- `g|<agreementNumber>|<purchasingAccountNumber>` / `<linkHash>`: the purchasing account manager's invitation;
+- `p|<partnerId>` / `e|<ticks>|<eventId>`: events (shared/events.py) written with their change, until webhooks/ publishes them.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 
 from pydantic import Field
 
-from invite_user.invitations import Invitation, InvitationStatus, expired_fields, link_hash, new_invitation_id
+from invite_user.invitations import Invitation, InvitationStatus, event_fields, expired_fields, link_hash, new_invitation_id
+from shared import events
 from shared.audit import AuditRecord, reverse_ticks
 from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row, Storage, chunks
 from shared.uow import UnitOfWork
 
-TABLE = "Invitations"
+TABLE = events.outbox_table("Invitations")
 
 
 def partner_partition(partner_id: str) -> str:
@@ -62,6 +64,8 @@ class AgreementPointer(Row):
 
 def keys_of(row: Row) -> tuple[str, str]:
     """Keys of every kind of row in the table; one transaction may mix them within a partition."""
+    if isinstance(row, events.EventRow):
+        return row.storage_keys()
     if isinstance(row, Invitation):
         return partner_partition(row.partner_id), invitation_row_key(row)
     if isinstance(row, ExpiryEntry):
@@ -95,10 +99,10 @@ def _expiry_entry(inv: Invitation) -> ExpiryEntry:
 class InvitationStore:
     """All reads and writes of invitations; every change of one invitation is one transaction."""
 
-    # Each invitation takes three operations of its partner's transaction (row, expiry index, audit).
-    PER_TRANSACTION = 33
-    # In bulk, two per invitation plus one audit record for the chunk (a transaction holds 100 operations).
-    BULK_PER_TRANSACTION = 49
+    # Each expiring invitation takes four operations of its partner's transaction (row, expiry index, audit, event).
+    PER_TRANSACTION = 25
+    # In bulk, three per invitation (row, expiry index, event) plus one audit record for the chunk (100 operations).
+    BULK_PER_TRANSACTION = 33
     PARALLEL_WRITES = 4
 
     def __init__(self, storage: Storage) -> None:
@@ -110,12 +114,12 @@ class InvitationStore:
         self.agreements = _Rows(storage, AgreementPointer)
 
     # -- create ---------------------------------------------------------------------------
-    def create(self, inv: Invitation, record: AuditRecord) -> Invitation:
+    def create(self, inv: Invitation, record: AuditRecord, event: str = "invitation.created") -> Invitation:
         """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found."""
         self.pointers.insert(self._pointer(inv))
         if inv.agreement:
             self.agreements.upsert(self._agreement_pointer(inv))
-        self.invitations.transact(self._create_ops(inv, record))
+        self.invitations.transact(self._create_ops(inv, record, event))
         return inv
 
     def create_many(self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]) -> set[str]:
@@ -161,8 +165,9 @@ class InvitationStore:
         self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=link_hash(raw)))
         return raw
 
-    def _create_ops(self, inv: Invitation, record: AuditRecord | None) -> list[Op]:
-        return InvitationUnitOfWork.store_ops(inv, record)
+    def _create_ops(self, inv: Invitation, record: AuditRecord | None, event: str = "invitation.created") -> list[Op]:
+        created = events.event(partner_partition(inv.partner_id), event, inv.partner_id, at=inv.created_at, **event_fields(inv))
+        return [*InvitationUnitOfWork.store_ops(inv, record), Op("create", created)]
 
     def _pointer(self, inv: Invitation) -> LinkPointer:
         return LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=inv.link_hash)
@@ -270,6 +275,7 @@ class InvitationStore:
             Op("delete", keys=(pk, expiry_row_key(e.expires_at, e.link_hash)), etag=e.etag),
             Op("merge", keys=(pk, e.invitation_row_key), fields=fields),
             Op("create", make_record(e)),
+            Op("create", events.event(pk, "invitation.expired", e.partner_id, at=now, reference=e.link_hash, resource=f"invitations/{e.link_hash}")),
         ]
 
 
@@ -330,6 +336,14 @@ class InvitationUnitOfWork(UnitOfWork):
 
     def record(self, record: AuditRecord) -> None:
         self.stage(Op("create", record))
+
+    EVENT_TABLE = TABLE
+
+    def event_partition(self) -> str:
+        return self.staged[0].keys[0] if self.staged[0].keys else keys_of(self.staged[0].row)[0]  # type: ignore[arg-type]
+
+    def storage_for_events(self) -> Storage | None:
+        return self.store.storage if hasattr(self, "store") else None  # in-memory test units have none
 
     def _transact(self, ops: list[Op]) -> list[Any]:
         return self.store.invitations.transact(ops)

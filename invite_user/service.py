@@ -30,17 +30,18 @@ from invite_user.invitations import (
     InvitationKind,
     InvitationStateError,
     InvitationStatus,
+    event_fields,
     link_hash,
     new_invitation_id,
     normalize_email,
     parse_invitation_id,
 )
 from invite_user.records import bulk_record, change_record, created_record
-from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
+from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
 from invite_user.resend_requests import request_resend  # noqa: F401  (public: the anonymous resend request)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
-from shared import telemetry
+from shared import events, telemetry
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
@@ -88,6 +89,10 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
     return inv, raw_id
 
 
+def _outbox(inv: Invitation) -> events.Partition:
+    return TABLE, partner_partition(inv.partner_id)  # where its events wait (named in the announcement after the commit)
+
+
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
     partner = partner_of(storage, caller)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
@@ -96,12 +101,17 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationO
 
 
 def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
-           audit_extra: dict[str, Any] | None = None) -> InvitationOut:
-    """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
-    InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
+           audit_extra: dict[str, Any] | None = None, event: str = "invitation.created") -> InvitationOut:
+    """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email.
+
+    Its `event` is announced with the email's queue message (one storage request for both), or alone without one.
+    """
+    InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra), event)
     telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
-        delivery.queue_emails(storage, [(inv, raw_id)])
+        delivery.queue_emails(storage, [(inv, raw_id)], outbox=[_outbox(inv)])
+    else:
+        events.announce(storage, [_outbox(inv)])
     return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
 
 
@@ -135,8 +145,11 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
                 to_mail.append((inv, raw_id))
         else:
             results[i] = {"index": i, "status": "failed", "errors": [{"field": "(row)", "message": "could not be stored; retry"}]}
+    outbox = [_outbox(inv) for _, inv, _, _ in pending if inv.link_hash in created]
     if to_mail:
-        delivery.queue_emails(storage, to_mail)
+        delivery.queue_emails(storage, to_mail, outbox=outbox)
+    else:
+        events.announce(storage, outbox)
     counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "invalid", "failed")}
     return BulkResult(summary=counts, results=[BulkRow.model_validate(r) for r in results])
 
@@ -206,6 +219,7 @@ def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: A
         except InvitationStateError as exc:
             raise Conflict(str(exc), code=f"invitation-{exc.status.value.lower()}") from exc
         uow.save(inv, change_record(inv, action, caller.display, before))
+        uow.event(action, inv.partner_id, **event_fields(inv))
         return inv, raw
 
     return attempt(lambda: unit(storage), work, busy="The invitation is changing right now; retry.")
@@ -266,6 +280,7 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         uow.save(inv, audit(partner_partition(inv.partner_id), "invitation.accepted", by.get("email", ""), before=before,
                             after={"status": inv.status, "reference": inv.reference, "customerId": inv.customer_id},
                             customer_id=inv.customer_id))
+        uow.event("invitation.accepted", inv.partner_id, acceptedAt=now.isoformat(), **event_fields(inv))
         return inv
 
     newly_accepted: list[Invitation] = []

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from shared import events
 from shared.settings import get_settings
 from shared.storage import Storage
 
@@ -48,6 +49,10 @@ def queue_plain_email(storage: Storage, message: EmailMessage, operation: str) -
 def deliver(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Handle one queue message. Returns counts by outcome (logged by the trigger)."""
     kind = payload.get("type")
+    if payload.get("outbox"):
+        # New events announced with this email (their change saved a request by not queueing its own message):
+        # forwarded first and once; a throttled email is re-queued without them.
+        events.announce(storage, [tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
     handler = _handlers.get(str(kind))
     if handler is None:
         log.error("unknown message type %r dropped", kind)

@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.endpoints import CONTRACTS, Contract
 from shared.settings import get_settings
+from webhooks.catalog import EVENT_FIELDS, EVENT_TYPES, Event
 
 DESCRIPTION = """\
 The invitation and onboarding service of a B2B partner platform: sellers (partners) invite business customers,
@@ -137,7 +138,7 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
     if route.body is not None or route.query is not None:
         answers.add(400)  # the body or a query parameter refused, one entry per field
     if route.idempotent:
-        answers |= {409, 422}  # idempotency-in-progress, idempotency-key-reused
+        answers |= {400, 409, 422}  # idempotency-key-invalid, idempotency-in-progress, idempotency-key-reused
     for status in sorted(answers):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     if route.auth != "anonymous" or route.body is not None:
@@ -193,7 +194,7 @@ _PROBLEM_TEXT = {
 def document() -> dict[str, Any]:
     """The document of every route registered with `shared.endpoints.endpoint` (built once per process)."""
     all_routes = routes()
-    wanted: list[tuple[Any, str]] = [(ProblemDetails, "serialization")]
+    wanted: list[tuple[Any, str]] = [(ProblemDetails, "serialization"), (Event, "serialization")]
     for route in all_routes:
         for model, mode in ((route.body, "validation"), (route.query, "validation"), (route.response, "serialization")):
             if model is not None and (model, mode) not in wanted:
@@ -218,6 +219,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": settings.public_base_url.rstrip("/")}],
         "tags": [{"name": t} for t in dict.fromkeys(r.tag for r in all_routes)],
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "schemas": copy.deepcopy(defs),
             "securitySchemes": {
@@ -236,6 +238,31 @@ def document() -> dict[str, Any]:
                           for status, text in _PROBLEM_TEXT.items()},
         },
     }
+
+
+_SIGNATURE_HEADERS = {
+    "webhook-id": "The event id: the same on every retry; deduplicate on it.",
+    "webhook-timestamp": "Unix seconds of this attempt; refuse one more than 5 minutes old.",
+    "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`, space-separated (two while a rotated secret lasts).",
+}
+
+
+def webhooks() -> dict[str, Any]:
+    """OpenAPI 3.1 `webhooks`: every event a subscription may receive (the feed lists the same payloads)."""
+    out: dict[str, Any] = {}
+    for name, text in EVENT_TYPES.items():
+        fields = EVENT_FIELDS[name]
+        data = {"type": "object", "required": [f for f in fields if f in ("reference", "customerId", "subscriptionId")],
+                "properties": {f: {"$ref": f"#/components/schemas/EventData/properties/{f}"} for f in fields}}
+        payload = {"allOf": [{"$ref": "#/components/schemas/Event"}], "properties": {"type": {"const": name}, "data": data}}
+        out[name] = {"post": {
+            "summary": name, "description": text + " Signed as Standard Webhooks; answer 2xx within 5 s, else it is retried.",
+            "operationId": "webhook_" + name.replace(".", "_").replace("-", "_"), "tags": ["Webhooks"],
+            "parameters": [{"name": h, "in": "header", "required": True, "schema": {"type": "string"}, "description": d}
+                           for h, d in _SIGNATURE_HEADERS.items()],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": payload}}},
+            "responses": {"200": {"description": "Received (any 2xx)."}, "default": {"description": "Retried with backoff."}}}}
+    return out
 
 
 def routes() -> tuple[Contract, ...]:

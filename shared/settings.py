@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
 
+    # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
+    webhooks_queue: str = Field("webhook-events", alias="WEBHOOKS_QUEUE")
+    webhooks_allow_loopback: bool = Field(False, alias="WEBHOOKS_ALLOW_LOOPBACK")
+
     # Telemetry (shared/telemetry.py): unset means nothing is exported.
     applicationinsights_connection_string: str | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
 

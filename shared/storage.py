@@ -275,7 +275,8 @@ class Repository(Generic[M]):
         raise NotImplementedError
 
     def to_entity(self, row: M) -> dict[str, Any]:
-        pk, rk = self.keys(row)
+        # A row that knows its own keys (an outbox event) rides in any table's transaction.
+        pk, rk = row.storage_keys() if hasattr(row, "storage_keys") else self.keys(row)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": rk}
         for name, value in row.model_dump(mode="json").items():
             if value is None:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shared import events
 from shared.errors import Busy
-from shared.storage import ConcurrencyConflict, Op
+from shared.storage import ConcurrencyConflict, Op, Storage
 
 T = TypeVar("T")
 U = TypeVar("U", bound="UnitOfWork")
@@ -40,6 +41,7 @@ class UnitOfWork:
     def __init__(self) -> None:
         self._ops: list[Op] = []
         self._versions: dict[int, Version] = {}
+        self._events: list[events.EventRow] = []
         self.committed = False
 
     # -- what was read ----------------------------------------------------------------------
@@ -55,6 +57,13 @@ class UnitOfWork:
     def stage(self, *ops: Op) -> None:
         self._ops.extend(ops)
 
+    def event(self, type_: str, partner_id: str, **data: Any) -> None:
+        """Stage an event (webhooks, the events feed) in the same transaction as the change that causes it.
+
+        It is filed in the partition this unit of work writes, so it exists exactly when the change does.
+        """
+        self._events.append(events.event("", type_, partner_id, **data))
+
     @property
     def staged(self) -> list[Op]:
         return list(self._ops)
@@ -64,6 +73,13 @@ class UnitOfWork:
 
         Entities written keep their new ETag, so a unit of work may change and commit them again.
         """
+        announced = None
+        if self._events and self._ops:
+            announced = (self.EVENT_TABLE, self.event_partition())
+            for row in self._events:
+                row.partition = announced[1]
+            self._ops.extend(Op("create", row) for row in self._events)
+            self._events = []  # staged now: a caller that commits again after a conflict must not add them twice
         if self._ops:
             results = self._transact(self._ops)
             for op, meta in zip(self._ops, results, strict=False):
@@ -72,10 +88,25 @@ class UnitOfWork:
                     version.etag = meta.get("etag")
                     version.state = self.bookkeeping(op.row)
         self._ops = []
+        self._events = []
         self.committed = True
+        if announced is not None and self.storage_for_events() is not None:
+            events.announce(self.storage_for_events(), [announced])  # type: ignore[arg-type]
 
     def rollback(self) -> None:
         self._ops = []
+        self._events = []
+
+    # -- where events go (subclasses say; a unit of work that stages no event needs none of these) --------
+    EVENT_TABLE = ""  # the table it writes (logical name)
+
+    def event_partition(self) -> str:
+        """The partition this unit of work writes (its events are filed there)."""
+        raise NotImplementedError
+
+    def storage_for_events(self) -> Storage | None:
+        """Where to announce committed events; None in tests over in-memory partitions."""
+        return None
 
     def bookkeeping(self, entity: Any) -> Any:
         """What the repository must remember of an entity as stored (e.g. the index key it is filed under)."""

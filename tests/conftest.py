@@ -60,6 +60,9 @@ def settings(servers: _Servers, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
         "AzureWebJobsStorage": servers.connection_string,
         "TABLE_PREFIX": f"t{suffix}",
         "EMAIL_QUEUE": f"emails-{suffix}",
+        "WEBHOOKS_QUEUE": f"webhooks-{suffix}",
+        # Tests' webhook receivers listen on loopback, as the local stack's inbox does (never allowed in Azure).
+        "WEBHOOKS_ALLOW_LOOPBACK": "true",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(servers.stack.ports.smtp),
         "PUBLIC_BASE_URL": "http://localhost:7071",
@@ -84,7 +87,7 @@ def storage(settings: Settings) -> Iterator[Storage]:
     try:
         for t in st._table_service.list_tables(name_filter=f"TableName ge '{settings.table_prefix}' and TableName lt '{settings.table_prefix}~'"):
             st._table_service.delete_table(t.name)
-        st.drop([], [settings.email_queue])
+        st.drop([], [settings.email_queue, settings.webhooks_queue])
     except Exception:
         pass
 

@@ -155,6 +155,21 @@ def test_case_1_known_account_signs_in_and_creates_the_company(local_stack, page
     status = requests.get(f"{local_stack.app_url}/api/invitations/{created['id']}",
                           headers={"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}, timeout=10).json()["status"]
     assert status == "Accepted"
+    # the demo partner's subscription: the stack's webhook inbox got invitation.accepted, company.created, ... signed
+    arrived = _webhooks_about(local_stack, created["reference"], {"invitation.created", "invitation.accepted"})
+    assert arrived["invitation.accepted"]["verdict"] == "verified"
+    assert arrived["invitation.accepted"]["event"]["data"]["status"] == "Accepted"
+
+
+def _webhooks_about(stack, reference: str, wanted: set[str], timeout: float = 30) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = {d["type"]: d for d in requests.get(f"{stack.webhook_inbox_url}/deliveries.json", timeout=10).json()
+               if d["event"].get("data", {}).get("reference") == reference}
+        if wanted <= set(got):
+            return got
+        time.sleep(0.2)
+    raise AssertionError(f"webhooks {wanted} about {reference} did not arrive within {timeout}s")
 
 
 def test_case_2_new_account_gets_started_and_creates_the_company(local_stack, page):

@@ -21,6 +21,7 @@ from tests.integration.test_attest_customers import call, create, customer_body
 from tests.integration.test_attest_direct import eligibility, invite, signing
 from tests.integration.test_attest_relationships import relationship, remove, request, trail
 from tests.support.http import build_request, json_of
+from webhooks.catalog import EVENT_TYPES
 
 _LIST_ROUTES = """
 import json
@@ -131,3 +132,17 @@ def test_answers_match_the_documented_schemas(storage, partner_tokens, fixed_clo
     _check(remove(token, cid, {"goodFaithDeclaration": True}), "customers/{customerId}/relationship", "delete")
     _check(trail(token, cid), "customers/{customerId}/audit", "get")
     _check(signing(token, cid), "customers/{customerId}/direct-signing-status", "get")  # 404 now
+
+
+def test_every_event_is_a_documented_webhook_with_its_payload_and_signature_headers():
+    doc = document()
+    assert set(doc["webhooks"]) == set(EVENT_TYPES)
+    for name, item in doc["webhooks"].items():
+        op = item["post"]
+        assert {p["name"] for p in op["parameters"]} == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+        schema = op["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["properties"]["type"] == {"const": name}
+        for ref in schema["properties"]["data"]["properties"].values():  # every field named exists in EventData
+            assert ref["$ref"].rsplit("/", 1)[-1] in doc["components"]["schemas"]["EventData"]["properties"]
+    assert {"/api/webhooks", "/api/webhooks/{id}", "/api/webhooks/{id}/test", "/api/webhooks/{id}/deliveries",
+            "/api/webhooks/{id}/rotate-secret", "/api/events"} <= set(doc["paths"])

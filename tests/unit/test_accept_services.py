@@ -30,6 +30,7 @@ from partners.registry import Partner, PartnerType
 from shared.audit import AuditRecord
 from shared.clock import utc_now
 from shared.errors import NotFound
+from shared.events import EventRow
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict, Op
 
@@ -77,6 +78,8 @@ class Journal:
 
 
 def _name(row: Any) -> str:
+    if isinstance(row, EventRow):
+        return f"event {row.type} to {row.partner_id}"
     return row.action if isinstance(row, AuditRecord) else type(row).__name__
 
 
@@ -163,7 +166,9 @@ def test_the_company_is_written_in_one_transaction_before_the_lists_and_the_invi
     assert customer_id == companies.customer_id_for(inv)
     assert journal.events == [
         "commit Customer, CompanyUser, customer.created, user.added, ResellerRelationship, relationship.created, "
-        "ResellerRelationship, relationship.created",
+        "ResellerRelationship, relationship.created, event company.created to p-direct, "
+        "event reseller-relationship-accepted-by-customer to p-direct, "
+        "event indirect-reseller-relationship-accepted-by-customer to p-provider",
         "index p-direct", "index p-provider",
         f"accepted {customer_id}",
     ]

@@ -29,6 +29,7 @@ LOCAL_ONLY = {
     "SMTP_PORT",
     "APP_VERSION",
     "EMAIL_MAX_ATTEMPTS",
+    "WEBHOOKS_ALLOW_LOOPBACK",  # local receivers only: in Azure a webhook never reaches loopback (false by default)
 }
 SECRETS = {"AUTH_CLIENT_SECRET", "SESSION_SECRET"}
 

@@ -16,10 +16,11 @@ def test_ports_default_and_move_by_their_variables():
     assert Ports.from_env({}) == Ports()
     moved = Ports.from_env({"FUNCTIONS_HTTP_PORT": "7171", "AZURITE_BLOB_PORT": "11000", "AZURITE_QUEUE_PORT": "11001",
                             "AZURITE_TABLE_PORT": "11002", "MAILDEV_SMTP_PORT": "2025", "MAILDEV_WEB_PORT": "2080",
-                            "IDENTITY_PORT": "9444"})
-    assert moved == Ports(app=7171, blob=11000, queue=11001, table=11002, smtp=2025, mail_web=2080, identity=9444)
+                            "IDENTITY_PORT": "9444", "WEBHOOK_INBOX_PORT": "2090"})
+    assert moved == Ports(app=7171, blob=11000, queue=11001, table=11002, smtp=2025, mail_web=2080, identity=9444, webhook_inbox=2090)
     assert set(PORT_VARIABLES.values()) == {"FUNCTIONS_HTTP_PORT", "AZURITE_BLOB_PORT", "AZURITE_QUEUE_PORT",
-                                            "AZURITE_TABLE_PORT", "MAILDEV_SMTP_PORT", "MAILDEV_WEB_PORT", "IDENTITY_PORT"}
+                                            "AZURITE_TABLE_PORT", "MAILDEV_SMTP_PORT", "MAILDEV_WEB_PORT", "IDENTITY_PORT",
+                                            "WEBHOOK_INBOX_PORT"}
 
 
 def test_bad_port_settings_are_refused_with_their_names():
@@ -82,11 +83,25 @@ def test_real_environment_wins_over_local_settings_json(tmp_path, monkeypatch):
     shutil.copyfile(ROOT / "local.settings.json.example", tmp_path / "local.settings.json.example")
     (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"AUTH_AUTHORITY": "https://file.example/t",
                                                                           "AUTH_CLIENT_ID": "from-file"}}))
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # what the loader applies must not leak into other tests
     monkeypatch.setenv("AUTH_AUTHORITY", "https://env.example/t")
-    monkeypatch.delenv("AUTH_CLIENT_ID", raising=False)  # restored after the test
+    monkeypatch.delenv("AUTH_CLIENT_ID", raising=False)
     applied = load_local_settings(tmp_path)
-    assert applied == {"AUTH_CLIENT_ID": "from-file"}
+    assert applied["AUTH_CLIENT_ID"] == "from-file"
+    assert "AUTH_AUTHORITY" not in applied
     assert os.environ["AUTH_AUTHORITY"] == "https://env.example/t"
+
+
+def test_a_setting_added_to_the_example_later_still_applies(tmp_path, monkeypatch):
+    """A local.settings.json made before a pull lacks the settings new functions bind to (%WEBHOOKS_QUEUE%)."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    (tmp_path / "local.settings.json.example").write_text(json.dumps({"Values": {"NEW_QUEUE": "new-queue", "OLD": "example"}}))
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"OLD": "mine"}}))
+    monkeypatch.delenv("NEW_QUEUE", raising=False)
+    monkeypatch.delenv("OLD", raising=False)
+    load_local_settings(tmp_path)
+    assert os.environ["NEW_QUEUE"] == "new-queue"
+    assert os.environ["OLD"] == "mine"
 
 
 def test_bootstrap_without_apt_get_skips_the_browser_with_a_clear_message(tmp_path):

@@ -1,0 +1,286 @@
+"""Webhooks on real Azurite, delivered to a real HTTP receiver (devhost's inbox) and verified with standardwebhooks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from devhost.webhook_inbox import WebhookInbox
+from invite_user import functions as invitations_fn
+from invite_user import service as invitation_service
+from notifications import queue as email_queue
+from notifications.sender import get_sender
+from shared import clock, events
+from shared.settings import get_settings, reset_settings
+from shared.storage import Op
+from tests.support.http import build_request, json_of
+from webhooks import deliveries, publish
+from webhooks import functions as fn
+from webhooks.publish import OutboxRows
+from webhooks.subscriptions import SubscriptionRepository
+
+
+@pytest.fixture
+def inbox():
+    box = WebhookInbox().start()
+    yield box
+    box.stop()
+
+
+def call(handler, method, path, token, body=None, route_params=None, params=None):
+    headers = {"Authorization": token} if token else {}
+    return handler(build_request(method, path, body=body, headers=headers, route_params=route_params or {}, params=params or {}))
+
+
+def subscribe(token, inbox, events_=("invitation.created", "invitation.accepted", "invitation.revoked")):
+    resp = call(fn.create_subscription, "POST", "webhooks", token, {"url": inbox.url(), "events": list(events_)})
+    assert resp.status_code == 201, resp.get_body()
+    sub = json_of(resp)
+    inbox.secrets = lambda: {"demo": sub["secret"]}
+    return sub
+
+
+def messages(storage, queue):
+    out = []
+    for m in storage.queue(queue).receive_messages(max_messages=32, visibility_timeout=1):
+        out.append(json.loads(base64.b64decode(m.content)))
+        storage.queue(queue).delete_message(m)
+    return out
+
+
+def pump(storage, *, include_delayed=False):
+    """What the functions host does: run the email queue (it forwards outbox announcements), then the webhooks queue."""
+    s = get_settings()
+    for payload in messages(storage, s.email_queue):
+        email_queue.deliver(storage, get_sender(s), payload)
+    handled = 0
+    for payload in messages(storage, s.webhooks_queue):
+        if payload["type"] == events.MESSAGE:
+            for table, partition in payload["partitions"]:
+                publish.publish(storage, table, partition)
+        elif include_delayed:
+            deliveries.attempt(storage, payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
+        handled += 1
+    return handled
+
+
+def invite(token, email="harry@contoso.example", **over):
+    body = {"email": email, "firstName": "Harry", "lastName": "Kim", "language": "en", "countryRegion": "US",
+            "kind": "CustomerOnboarding", "company": {"name": "Contoso", "country": "US"}, **over}
+    resp = call(invitations_fn.create_invitation, "POST", "invitations", token, body)
+    assert resp.status_code == 201, resp.get_body()
+    return json_of(resp)
+
+
+def test_a_created_invitation_arrives_signed_and_verifies_with_the_library(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox)
+    created = invite(token)
+    pump(storage)
+    got = inbox.wait_for(lambda d: d["type"] == "invitation.created")
+    assert got["verdict"] == "verified"
+    event = Webhook(sub["secret"]).verify(got["body"], got["headers"])  # a partner's receiver, with the library
+    assert event["data"]["reference"] == created["reference"] and event["data"]["status"] == "PendingAcceptance"
+    assert event["data"]["links"]["self"].endswith(f"/api/invitations/{created['reference']}")
+    assert got["webhookId"] == event["id"]
+    # thin: nothing personal the partner's own API call would not show, and here not even that
+    assert "harry" not in got["body"].lower() and "Kim" not in got["body"]
+
+
+def test_accepting_sends_invitation_accepted(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    subscribe(token, inbox)
+    created = invite(token, sendEmail=False)
+    invitation_service.accept(storage, created["reference"], {"email": "harry@contoso.example"}, customer_id=None, now=clock.utc_now())
+    pump(storage)
+    got = inbox.wait_for(lambda d: d["type"] == "invitation.accepted")
+    assert got["verdict"] == "verified" and got["event"]["data"]["status"] == "Accepted"
+
+
+def test_a_receiver_answering_500_then_200_gets_the_event_exactly_once_more(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    inbox.answers = [500]
+    invite(token)
+    pump(storage)
+    [first] = inbox.deliveries
+    assert first["answered"] == 500
+    page = json_of(call(fn.list_deliveries, "GET", f"webhooks/{sub['id']}/deliveries", token, route_params={"id": sub["id"]}))
+    [delivery] = page["items"]
+    assert delivery["status"] == "Pending" and delivery["attempts"] == 1 and delivery["lastStatusCode"] == 500
+    assert "nextAttemptAt" in delivery
+    # the retry waits in the queue (5 s backoff); the host would run it then: run it now, and a duplicate copy after it
+    retry = storage.queue(get_settings().webhooks_queue).receive_messages(max_messages=1, visibility_timeout=1)
+    assert list(retry) == []  # invisible until its backoff has passed
+    rk = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items[0].row_key
+    assert deliveries.attempt(storage, "p-direct", sub["id"], rk) == "delivered"
+    assert deliveries.attempt(storage, "p-direct", sub["id"], rk) == "settled"
+    assert [d["answered"] for d in inbox.deliveries] == [500, 200]
+    assert inbox.deliveries[0]["webhookId"] == inbox.deliveries[1]["webhookId"]  # one id for deduplication
+    again = json_of(call(fn.list_deliveries, "GET", f"webhooks/{sub['id']}/deliveries", token, route_params={"id": sub["id"]}))
+    assert again["items"][0]["status"] == "Delivered" and again["items"][0]["attempts"] == 2
+
+
+def test_a_tampered_or_stale_delivery_fails_verification(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    invite(token)
+    pump(storage)
+    got = inbox.wait_for(lambda d: d["type"] == "invitation.created")
+    wh = Webhook(sub["secret"])
+    tampered = got["body"].replace("PendingAcceptance", "Accepted")
+    with pytest.raises(WebhookVerificationError):
+        wh.verify(tampered, got["headers"])
+    stale = {**got["headers"], "webhook-timestamp": str(int(time.time()) - 301)}
+    with pytest.raises(WebhookVerificationError):
+        wh.verify(got["body"], stale)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(Webhook.__new__(Webhook) and "whsec_" + base64.b64encode(b"x" * 32).decode()).verify(got["body"], got["headers"])
+
+
+@pytest.mark.parametrize("url", ["https://10.0.0.5/hook", "https://169.254.169.254/latest", "https://[::1]/x", "https://localhost:8443/x",
+                                 "https://127.0.0.2/x", "https://[::ffff:10.1.2.3]/x", "http://example.com/x",
+                                 "https://user:pw@example.com/x"])
+def test_private_loopback_link_local_or_plain_http_urls_are_refused(storage, partner_tokens, monkeypatch, url):
+    monkeypatch.setenv("WEBHOOKS_ALLOW_LOOPBACK", "false")
+    reset_settings()
+    resp = call(fn.create_subscription, "POST", "webhooks", partner_tokens(), {"url": url, "events": ["invitation.created"]})
+    assert resp.status_code == 400, resp.get_body()
+    assert json_of(resp)["errors"][0]["field"] == "url"
+
+
+def test_loopback_is_refused_at_delivery_time_without_the_local_setting(storage, partner_tokens, inbox, monkeypatch):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    monkeypatch.setenv("WEBHOOKS_ALLOW_LOOPBACK", "false")
+    reset_settings()
+    invite(token)
+    pump(storage)
+    assert inbox.deliveries == []
+    [d] = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items
+    assert d.status == deliveries.DeliveryStatus.PENDING and d.last_error == "The URL must be https."
+
+
+def test_create_still_costs_three_storage_requests_with_subscriptions(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    subscribe(token, inbox)
+    subscribe(partner_tokens(), WebhookInbox(), ("invitation.created",))
+    invite(token, email="warm@contoso.example")  # warm: tables, queues (created once per process), partner cache
+    invite(token, email="warm2@contoso.example", sendEmail=False)
+    storage.counter.reset()
+    invite(token, email="second@contoso.example")
+    assert storage.counter.reset() <= 3
+    invite(token, email="third@contoso.example", sendEmail=False)  # no email message: the announcement is its own message
+    assert storage.counter.reset() <= 3
+
+
+def test_the_event_row_is_in_the_same_transaction_and_publishing_is_idempotent(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    subscribe(token, inbox, ("invitation.created",))
+    created = invite(token, sendEmail=False)
+    [row] = OutboxRows(storage, "Invitations").pending("p|p-direct")
+    assert row.type == "invitation.created" and row.data["reference"] == created["reference"]
+    for _ in range(2):  # a repeated announcement publishes nothing twice
+        publish.publish(storage, "Invitations", "p|p-direct")
+    assert OutboxRows(storage, "Invitations").pending("p|p-direct") == []
+    assert [d["type"] for d in inbox.deliveries] == ["invitation.created"]
+
+
+def test_the_sweep_publishes_what_was_never_announced(storage, partner_tokens, inbox, monkeypatch):
+    token = partner_tokens()
+    subscribe(token, inbox, ("invitation.created",))
+    monkeypatch.setattr(events, "announce", lambda *a, **k: False)  # the process died between commit and queue
+    invite(token, sendEmail=False)
+    monkeypatch.undo()
+    assert publish.sweep(storage) == 0  # too fresh: its announcement may still be on its way
+    later = clock.FixedClock(clock.utc_now() + timedelta(minutes=2))
+    previous = clock.set_clock(later)
+    try:
+        assert publish.sweep(storage) == 1
+    finally:
+        clock.set_clock(previous)
+    assert [d["type"] for d in inbox.deliveries] == ["invitation.created"]
+
+
+def test_the_feed_lists_the_partners_events_in_order_after_a_cursor(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    first = invite(token, email="a@contoso.example", sendEmail=False)
+    second = invite(token, email="b@contoso.example", sendEmail=False)
+    invite(partner_tokens("p-provider"), email="c@contoso.example", sendEmail=False)  # another partner's
+    call(invitations_fn.revoke_invitation, "POST", "x", token, route_params={"id": first["id"]})
+    pump(storage)
+    later = clock.FixedClock(clock.utc_now() + timedelta(seconds=5))  # past the settle time
+    previous = clock.set_clock(later)
+    try:
+        page = json_of(call(fn.read_events, "GET", "events", token, params={"pageSize": "2"}))
+        assert [(e["type"], e["data"]["reference"]) for e in page["items"]] == [
+            ("invitation.created", first["reference"]), ("invitation.created", second["reference"])]
+        rest = json_of(call(fn.read_events, "GET", "events", token, params={"after": page["nextCursor"]}))
+        assert [e["type"] for e in rest["items"]] == ["invitation.revoked"]
+        done = json_of(call(fn.read_events, "GET", "events", token, params={"after": rest["nextCursor"]}))
+        assert done == {"items": [], "nextCursor": rest["nextCursor"]}
+    finally:
+        clock.set_clock(previous)
+
+
+def test_subscriptions_are_managed_by_admin_agents_and_the_secret_is_shown_once(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox)
+    assert sub["secret"].startswith("whsec_")
+    listed = json_of(call(fn.list_subscriptions, "GET", "webhooks", token))
+    assert [s["id"] for s in listed["items"]] == [sub["id"]] and "secret" not in listed["items"][0]
+    assert call(fn.list_subscriptions, "GET", "webhooks", partner_tokens(roles=("SalesAgent",))).status_code == 403
+    other = call(fn.get_subscription, "GET", "x", partner_tokens("p-provider"), route_params={"id": sub["id"]})
+    assert other.status_code == 404  # another partner's subscription does not exist for it
+    changed = json_of(call(fn.update_subscription, "PATCH", "x", token, {"events": ["invitation.expired"], "enabled": False},
+                           route_params={"id": sub["id"]}))
+    assert changed["events"] == ["invitation.expired"] and changed["enabled"] is False
+    bad = call(fn.update_subscription, "PATCH", "x", token, {"events": ["nope"]}, route_params={"id": sub["id"]})
+    assert bad.status_code in (400, 422)
+    assert call(fn.delete_subscription, "DELETE", "x", token, route_params={"id": sub["id"]}).status_code == 204
+    assert call(fn.get_subscription, "GET", "x", token, route_params={"id": sub["id"]}).status_code == 404
+
+
+def test_a_rotated_secret_and_the_old_one_both_verify_for_a_day(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    rotated = json_of(call(fn.rotate_secret, "POST", "x", token, route_params={"id": sub["id"]}))
+    assert rotated["secret"] != sub["secret"] and rotated["previousSecretValidUntil"]
+    invite(token)
+    pump(storage)
+    got = inbox.wait_for(lambda d: d["type"] == "invitation.created")
+    for secret in (sub["secret"], rotated["secret"]):
+        Webhook(secret).verify(got["body"], got["headers"])
+    stored = SubscriptionRepository(storage).find("p-direct", sub["id"])[0]
+    assert stored.signing_secrets(clock.utc_now() + timedelta(hours=25)) == [rotated["secret"]]
+
+
+def test_the_test_event_is_delivered_and_limited_to_two_a_minute(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    for _ in range(2):
+        resp = call(fn.test_subscription, "POST", "x", token, route_params={"id": sub["id"]})
+        assert resp.status_code == 200 and json_of(resp)["delivery"]["status"] == "Delivered"
+    assert call(fn.test_subscription, "POST", "x", token, route_params={"id": sub["id"]}).status_code == 429
+    assert [d["type"] for d in inbox.deliveries] == ["test-created", "test-created"]
+    assert all(d["verdict"] == "verified" for d in inbox.deliveries)
+
+
+def test_a_subscription_failing_for_days_is_disabled_with_the_reason(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    repo = SubscriptionRepository(storage)
+    stored, etag = repo.find("p-direct", sub["id"])
+    stored.failing_since = clock.utc_now() - timedelta(days=3, minutes=1)
+    repo.transact([Op("update", stored, etag=etag)])
+    inbox.answers = [503]
+    invite(token)
+    pump(storage)
+    shown = json_of(call(fn.get_subscription, "GET", "x", token, route_params={"id": sub["id"]}))
+    assert shown["enabled"] is False and "failed" in shown["disabledReason"]
+

@@ -1,0 +1,56 @@
+"""Where a webhook may go: https only, and never to private, loopback, link-local or otherwise internal addresses.
+
+The host is resolved and EVERY address it resolves to is checked (a name that resolves to one public and one private
+address is refused), at registration and again before each delivery, since DNS answers change. Loopback is allowed
+only when WEBHOOKS_ALLOW_LOOPBACK is set (the local stack's webhook inbox); then plain http is allowed for loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class AddressRefused(Exception):
+    """The URL may not receive webhooks; the message says why (shown to the partner)."""
+
+
+def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise AddressRefused(f"{host} does not resolve.") from exc
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def _internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private or ip.is_unspecified
+
+
+def check(url: str, *, allow_loopback: bool) -> str:
+    """The URL, if a webhook may be sent there; AddressRefused otherwise."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise AddressRefused("The URL may not carry credentials.")
+    host = parts.hostname
+    if not host:
+        raise AddressRefused("The URL has no host.")
+    if parts.scheme != "https" and not (parts.scheme == "http" and allow_loopback):
+        raise AddressRefused("The URL must be https.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise AddressRefused("The URL's port is not a number.") from exc
+    addresses = _resolve(host, port)
+    loopback = all(ip.is_loopback for ip in addresses)
+    if loopback and allow_loopback:
+        return url
+    if parts.scheme != "https":
+        raise AddressRefused("The URL must be https.")
+    for ip in addresses:
+        if ip.is_loopback or _internal(ip):
+            raise AddressRefused(f"{host} resolves to {ip}, a private, loopback or link-local address; webhooks go to public addresses only.")
+    return url

@@ -1,0 +1,100 @@
+"""The events partners can hear about: their names, what each payload carries, and how a payload is built.
+
+Names are the product's words, and Partner Center's where it has one (`reseller-relationship-accepted-by-customer`,
+`indirect-reseller-relationship-accepted-by-customer`, `dap-admin-relationship-terminated`, `test-created`).
+Payloads are thin: ids, references, statuses, times and a link to the API resource; never personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import EventRow
+from shared.settings import get_settings
+
+TEST = "test-created"
+
+EVENT_TYPES: dict[str, str] = {
+    "invitation.created": "An invitation was created (by the partner's API or a bulk create).",
+    "invitation.email-failed": "An invitation's email could not be delivered (emailStatus Failed); resend it.",
+    "invitation.resent": "An invitation was resent; its expiry restarted.",
+    "invitation.accepted": "The invitee accepted the invitation (and created or joined the company).",
+    "invitation.expired": "An invitation expired unanswered.",
+    "invitation.revoked": "The partner revoked an invitation.",
+    "colleague.invited": "A user of a customer company (or its partner) invited a colleague (a CompanyUser invitation).",
+    "company.created": "The invitee created the company from the partner's invitation.",
+    "reseller-relationship-accepted-by-customer": "The customer accepted the partner's reseller relationship (DAP active).",
+    "indirect-reseller-relationship-accepted-by-customer":
+        "The customer accepted a relationship with the indirect reseller; sent to the indirect provider.",
+    "dap-admin-relationship-terminated": "The partner removed the reseller relationship: DAP removed, GDAP kept.",
+    "agreement.attested": "The partner attested that the customer accepted the agreement.",
+    "agreement.accepted": "The customer accepted the agreement itself (direct acceptance).",
+    TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
+}
+
+
+_INVITATION = ("reference", "kind", "status", "emailStatus", "customerId", "expiresAt", "links")
+_RELATIONSHIP = ("customerId", "role", "status", "dapActive", "gdapRoles", "links")
+_AGREEMENT = ("customerId", "agreementType", "how", "dateAgreed", "links")
+# The fields of `data` each event carries (fields without a value, e.g. a customerId not known yet, are left out).
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "invitation.created": _INVITATION, "invitation.email-failed": _INVITATION, "invitation.resent": _INVITATION,
+    "invitation.accepted": (*_INVITATION, "acceptedAt"), "invitation.expired": ("reference", "links"),
+    "invitation.revoked": _INVITATION, "colleague.invited": _INVITATION,
+    "company.created": ("customerId", "invitation", "links"),
+    "reseller-relationship-accepted-by-customer": _RELATIONSHIP,
+    "indirect-reseller-relationship-accepted-by-customer": _RELATIONSHIP,
+    "dap-admin-relationship-terminated": _RELATIONSHIP,
+    "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
+    TEST: ("subscriptionId", "links"),
+}
+
+
+class Links(BaseModel):
+    self_: str | None = Field(default=None, alias="self", description="The API resource the event is about.")
+
+
+class EventData(BaseModel):
+    """The event's fields; which of them are present depends on its type (see each webhook's description)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    reference: str | None = Field(default=None, description="The invitation's reference (SHA-256 of its link id).")
+    kind: str | None = Field(default=None, description="The invitation's kind.")
+    status: str | None = Field(default=None, description="The invitation's or relationship's status after the change.")
+    email_status: str | None = Field(default=None, alias="emailStatus")
+    customer_id: str | None = Field(default=None, alias="customerId")
+    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    invitation: str | None = Field(default=None, description="The reference of the invitation the company was created from.")
+    role: str | None = Field(default=None, description="The relationship's role (Reseller, IndirectProvider).")
+    dap_active: bool | None = Field(default=None, alias="dapActive")
+    gdap_roles: list[str] | None = Field(default=None, alias="gdapRoles")
+    agreement_type: str | None = Field(default=None, alias="agreementType")
+    how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
+    date_agreed: str | None = Field(default=None, alias="dateAgreed")
+    subscription_id: str | None = Field(default=None, alias="subscriptionId")
+    links: Links | None = None
+
+
+class Event(BaseModel):
+    """One event, as delivered to a webhook (Standard Webhooks: `type`, `timestamp`, `data`) and listed in the feed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    id: str = Field(description="Stable across retries; also the `webhook-id` header. Deduplicate on it.")
+    type: str
+    timestamp: datetime = Field(description="When it happened.")
+    partner_id: str = Field(alias="partnerId")
+    data: EventData
+
+
+def payload_of(row: EventRow) -> dict[str, Any]:
+    """The JSON a subscriber receives for an outbox row: its thin data plus a link to the API resource."""
+    data = dict(row.data)
+    resource = data.pop("resource", None)
+    if resource:
+        data["links"] = {"self": f"{get_settings().public_base_url.rstrip('/')}/api/{resource}"}
+    return {"id": row.event_id, "type": row.type, "timestamp": row.occurred_at.isoformat().replace("+00:00", "Z"),
+            "partnerId": row.partner_id, "data": data}

@@ -1,0 +1,125 @@
+"""Trigger functions of webhooks: the subscriptions API, the events feed, the queue that publishes and delivers, the sweep."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from partners.registry import PartnerRepository
+from shared import events, telemetry
+from shared.clock import utc_now
+from shared.endpoints import Call, Reply, endpoint
+from shared.pagination import PageQuery
+from shared.storage import get_storage
+from webhooks import deliveries, feed, publish, service
+from webhooks.api_models import (
+    DeliveryPage,
+    FeedPage,
+    FeedQuery,
+    NewSubscription,
+    SubscriptionChange,
+    SubscriptionOut,
+    SubscriptionPage,
+    SubscriptionWithSecret,
+    TestSent,
+)
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint()
+
+TAG = "Webhooks"
+EVENTS_TAG = "Events"
+WRITE = (400, 401, 403, 404, 409, 422)
+READ = (401, 403, 404)
+SIGNED = ("Deliveries are signed as Standard Webhooks: `webhook-id` (the event id, stable across retries), `webhook-timestamp`, "
+          "`webhook-signature` (`v1,<base64 HMAC-SHA256>` of `id.timestamp.body`; two during a secret rotation). Verify with "
+          "a standardwebhooks library and refuse timestamps older than 5 minutes. Answer 2xx within 5 seconds; anything else "
+          "is retried with backoff for about a day (5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h), then the "
+          "delivery is Failed. Redirects are not followed. A subscription failing for 3 days is disabled.")
+
+
+@endpoint(bp, "webhooks", "POST", summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
+          status=201, problems=WRITE, description="Events are POSTed to the https URL. The signing secret is in this answer only. " + SIGNED)
+def create_subscription(call: Call) -> SubscriptionWithSecret:
+    return service.create(get_storage(), call.caller, call.body)  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks", "GET", summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
+def list_subscriptions(call: Call) -> SubscriptionPage:
+    return service.list_all(get_storage(), call.caller)  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks/{id}", "GET", summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
+          description="`disabledReason` says why a failing subscription was disabled; `failingSince` since when deliveries fail.")
+def get_subscription(call: Call) -> SubscriptionOut:
+    return service.get(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks/{id}", "PATCH", summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
+          problems=WRITE, description="URL, event types, description, enabled (true enables a disabled subscription again).")
+def update_subscription(call: Call) -> SubscriptionOut:
+    return service.update(get_storage(), call.caller, call.param("id"), call.body)  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks/{id}", "DELETE", summary="Delete a subscription", tag=TAG, status=204, problems=READ)
+def delete_subscription(call: Call) -> Reply:
+    service.delete(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
+    return Reply(None, 204)
+
+
+@endpoint(bp, "webhooks/{id}/rotate-secret", "POST", summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
+          problems=WRITE, description="A new secret, shown once; the old one keeps signing beside it for 24 hours.")
+def rotate_secret(call: Call) -> SubscriptionWithSecret:
+    return service.rotate_secret(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks/{id}/test", "POST", summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
+          idempotent=False, description="Delivers a `test-created` event now and answers with the delivery; 2 a minute per subscription.")
+def test_subscription(call: Call) -> TestSent:
+    return service.send_test(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
+
+
+@endpoint(bp, "webhooks/{id}/deliveries", "GET", summary="Deliveries of a subscription", tag=TAG, query=PageQuery, response=DeliveryPage,
+          problems=READ, description="Newest first: event, attempts, last status code and error, next attempt, final state.")
+def list_deliveries(call: Call) -> DeliveryPage:
+    q = call.query
+    return service.list_deliveries(get_storage(), call.caller, call.param("id"), q.page_size, q.continuation_token)  # type: ignore[arg-type]
+
+
+@endpoint(bp, "events", "GET", summary="The partner's events feed", tag=EVENTS_TAG, query=FeedQuery, response=FeedPage, problems=(400, 401, 403),
+          description="The partner's events in order, oldest first, kept 30 days; the same payloads as webhooks. Read on with "
+                      "`after=<nextCursor>`. For partners without an endpoint, or to catch up on missed deliveries.")
+def read_events(call: Call) -> FeedPage:
+    return service.read_feed(get_storage(), call.caller, call.query)  # type: ignore[arg-type]
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="%WEBHOOKS_QUEUE%", connection="AzureWebJobsStorage")
+@telemetry.traced
+def publish_and_deliver(msg: func.QueueMessage) -> None:
+    """Outbox announcements (publish to feed and subscriptions) and delivery retries. Raising lets the host retry."""
+    payload = json.loads(msg.get_body())
+    if payload.get("type") == events.MESSAGE:
+        for table, partition in payload["partitions"]:
+            publish.publish(get_storage(), table, partition)
+    elif payload.get("type") == deliveries.MESSAGE:
+        outcome = deliveries.attempt(get_storage(), payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
+        log.info("webhook delivery %s: %s", payload["rowKey"], outcome)
+    else:
+        log.error("unknown webhooks message %r dropped", payload.get("type"))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False, use_monitor=True)
+@telemetry.traced
+def sweep_outboxes(timer: func.TimerRequest) -> None:
+    """Publishes events whose announcement was lost (every 10 minutes; a late run simply finds more). Daily: old feed rows go."""
+    storage = get_storage()
+    found = publish.sweep(storage)
+    if found:
+        log.warning("published %d outbox partition(s) nobody announced", found)
+    now = utc_now()
+    if now.hour == 3 and now.minute < 10:  # once a day is enough for a 30-day retention
+        for partner_id in PartnerRepository(storage).all_ids():
+            feed.purge(storage, partner_id, now)
