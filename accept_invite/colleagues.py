@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
+from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus, member
 from invite_user import service as invitations
 from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
@@ -74,7 +74,7 @@ def company_user_inviter(storage: Storage, customer_id: str, email: str, name: s
     customer = customers.customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such company.", status=404)
-    user = customers.user(customer_id, normalize_email(email))
+    user = member(customers.users_of(customer_id), email, subject)
     if user is None or not delegation.may_invite(user.roles):
         raise ColleagueError("not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.",
                              status=403)

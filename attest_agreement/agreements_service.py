@@ -12,6 +12,7 @@ from attest_agreement.eligibility import evaluate
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
 from partners.service import partner_of
+from shared.authorization import Action
 from shared.clock import utc_now
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict, Storage
@@ -38,7 +39,7 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
         raise refusal(exc) from exc
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
-        customer, _rel = active(uow, partner.id)
+        customer, _rel = active(uow, partner.id, Action.ATTEST)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.audit import AuditRecord, audit
+from shared.identity import same_email
 from shared.storage import Entity, Op, Page, Repository, Row, Storage
 from shared.uow import UnitOfWork
 
@@ -86,6 +87,30 @@ class CompanyUser(Entity):
     subject: str | None = None  # the sign-in account's subject, once signed in
     added_at: datetime = Field(alias="addedAt")
     added_by: str = Field(alias="addedBy")
+
+
+def same_subject(bound: str | None, subject: str | None) -> bool:
+    """Whether a user bound to `bound` is the account `subject` (`tid|oid` or `iss|sub`).
+
+    Rows bound before subjects carried their tenant hold the bare object id: it matches the same id of any form.
+    """
+    if not bound or not subject:
+        return False
+    return bound == subject or "|" not in bound and subject.rpartition("|")[2] == bound
+
+
+def member(users: list[CompanyUser], email: str | None, subject: str | None) -> CompanyUser | None:
+    """The company user the signed-in person is: bound to their subject, or (not bound yet) invited at their verified email.
+
+    A user bound to another account is never matched by email: the address alone does not make someone that user.
+    """
+    for user in users:
+        if same_subject(user.subject, subject):
+            return user
+    for user in users:
+        if not user.subject and same_email(user.email, email):
+            return user
+    return None
 
 
 class DelegatedAdminPrivileges(BaseModel):

@@ -42,6 +42,7 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import telemetry
 from shared.audit import AuditRecord, audit
+from shared.authorization import Action, check, standing_of
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
@@ -88,8 +89,33 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
     return inv, raw_id
 
 
+# What an invitation about an existing customer needs of the caller (shared.authorization.POLICY).
+_CUSTOMER_ACTIONS = {
+    InvitationKind.COMPANY_USER: Action.INVITE_COMPANY_USER,
+    InvitationKind.AGREEMENT_ACCEPTANCE: Action.ASK_DIRECT_ACCEPTANCE,
+    InvitationKind.RESELLER_RELATIONSHIP: Action.REQUEST_RELATIONSHIP,
+}
+
+
+def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation) -> None:
+    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent).
+
+    CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
+    relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
+    signed in as themselves, can accept it (accept_invite). CustomerOnboarding creates a new customer: never an existing one.
+    """
+    if body.customer_id is None:
+        return
+    if body.kind == InvitationKind.CUSTOMER_ONBOARDING:
+        raise RuleBroken("A CustomerOnboarding invitation creates a new customer; it cannot name an existing one (customerId). "
+                         "Ask for a reseller relationship instead.", field="customerId", code="onboarding-names-customer")
+    check(_CUSTOMER_ACTIONS[body.kind], roles=caller.roles, partner_type=partner.type.value,
+          standing=standing_of(storage, caller.partner_id, body.customer_id), customer_id=body.customer_id)
+
+
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
     partner = partner_of(storage, caller)
+    authorize(storage, caller, partner, body)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
     return invite(storage, inv, raw_id, caller.display, send_email=body.send_email)
@@ -113,6 +139,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
     for i, row in enumerate(rows):
         try:
             body = NewInvitation.model_validate(row)
+            authorize(storage, caller, partner, body)
             provider = resolve_provider(storage, partner, body.indirect_provider_id)
         except ValidationError as exc:
             results[i] = {"index": i, "status": "invalid", "errors": pydantic_errors(exc)}
