@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +12,8 @@ from shared.authorization import Action
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.settings import get_settings
 from shared.storage import StorageUnavailable, get_storage
+
+log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 
@@ -34,7 +38,9 @@ def health(call: Call) -> HealthStatus | Reply:
     try:
         get_storage().ping()
     except StorageUnavailable as exc:
-        return Reply(HealthStatus(status="unhealthy", version=version, storage={"reachable": False, "error": str(exc)[:200]}),
+        # Anonymous callers learn that storage is down, never the exception's text (hosts, ports, account names).
+        log.warning("health: storage unreachable: %s", exc)
+        return Reply(HealthStatus(status="unhealthy", version=version, storage={"reachable": False, "error": "unreachable"}),
                      status=503, headers={"Retry-After": "10"})
     return HealthStatus(status="healthy", version=version, storage={"reachable": True})
 
