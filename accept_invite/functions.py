@@ -25,7 +25,6 @@ from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_j
 from shared.idempotency import run_once
 from shared.partner_auth import authenticate
 from shared.problems import Problem
-from shared.rate_limit import hit
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -57,9 +56,10 @@ def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
                       "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor, storage = visitor_of(req), get_storage()
-    hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
-    return respond(link_views.resend_request(visitor, form_of(req), lambda body: invitations.request_resend(storage, body)), visitor)
+    visitor, storage, form = visitor_of(req), get_storage(), form_of(req)
+    # The same limits as the API's, per client and per email (a page must not be the way around them).
+    invitations.limit_resend_requests(storage, client_ip(req), str(form.get("email") or ""))
+    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(storage, body)), visitor)
 
 
 @endpoint(bp, "auth/signin", "GET", action=Action.SIGN_IN,

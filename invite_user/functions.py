@@ -23,7 +23,6 @@ from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, Call, endpoint
 from shared.http import client_ip
-from shared.rate_limit import hit
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -85,9 +84,7 @@ def revoke_invitation(call: Call) -> InvitationOut:
 
 
 def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
-    storage = get_storage()
-    hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
-    hit(storage, f"resend-email|{body.email.casefold()}", limit=5, window_seconds=3600)
+    service.limit_resend_requests(get_storage(), client_ip(req), str(body.email))
 
 
 @endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,

@@ -47,6 +47,7 @@ from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
+from shared.rate_limit import hit
 from shared.storage import Page, Storage
 from shared.uow import attempt
 
@@ -301,6 +302,18 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
     return accepted
+
+
+RESEND_PER_CLIENT = 20  # resend requests per client address per hour
+RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
+
+
+def limit_resend_requests(storage: Storage, client: str, email: str | None) -> None:
+    """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
+    email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
+    hit(storage, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
+    if email and "@" in email:
+        hit(storage, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")
 
 
 def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:
