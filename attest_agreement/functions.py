@@ -111,7 +111,10 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
           body=RelationshipRequestIn, optional_body=True, response=RelationshipRequestOut, status=201, problems=WRITE,
           description="A ResellerRelationship invitation for an existing customer (optionally with an indirect provider, "
                       "optionally asking to accept the agreement too) and its draft email with the personalised URL, for the "
-                      "partner to review and send.")
+                      "partner to review and send. The partner names the person it asks (email, firstName, lastName, "
+                      "countryRegion) and the company as it knows it (companyName): nothing of the customer's own data is "
+                      "shown and nothing is written to it. Only the customer's account administrator or primary contact, "
+                      "signed in as themselves, can accept.")
 def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
     return service.request_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
 

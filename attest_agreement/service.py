@@ -26,6 +26,7 @@ from attest_agreement.relationships_service import (
     remove,
     remove_relationship,
     request_relationship,
+    standing,
 )
 from attest_agreement.steps import agreement_view, no_relationship
 
@@ -35,5 +36,5 @@ __all__ = [
     "direct_signing_status", "get_agreement", "get_customer", "get_relationship", "index_partner_lists", "is_customer_admin", "may_consent",
     "standing_with",
     "join_relationship", "list_customers", "no_relationship", "partners_of_customer", "purchase_eligibility",
-    "record_attestation", "remove", "remove_relationship", "request_direct_acceptance", "request_relationship",
+    "record_attestation", "remove", "remove_relationship", "request_direct_acceptance", "request_relationship", "standing",
 ]

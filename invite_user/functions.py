@@ -37,7 +37,10 @@ READ = (401, 403, 404)
 @endpoint(bp, "invitations", "POST", action=Action.INVITE, summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
           problems=WRITE,
           description="Creates an invitation (CustomerOnboarding, ResellerRelationship, CompanyUser or AgreementAcceptance) and, "
-                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once.")
+                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once. With a "
+                      "customerId: CompanyUser needs an active reseller relationship with DAP and AdminAgent, "
+                      "AgreementAcceptance an active relationship (404 otherwise); a ResellerRelationship is a request only "
+                      "the customer's administrator can accept; CustomerOnboarding cannot name a customer (400).")
 def create_invitation(call: Call) -> InvitationOut:
     return service.create(get_storage(), call.caller, call.body)
 
