@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from accept_invite import colleagues, company_form, pages, roles
-from accept_invite.company_views import member
+from accept_invite.company_views import company_member
 from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement.customers import CompanyUser, Customer
 from shared import i18n
@@ -47,7 +47,7 @@ def _form(company: Customer, user: CompanyUser, visitor: Visitor, values: Mappin
 
 def form_page(storage: Storage, visitor: Visitor, customer_id: str) -> Reply:
     """GET /api/companies/{id}/invitations/new: the form, with the roles this user may give."""
-    company, user, reply = member(storage, visitor, customer_id)
+    company, user, reply = company_member(storage, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
@@ -61,7 +61,7 @@ def invite(storage: Storage, visitor: Visitor, customer_id: str, data: Mapping[s
     """POST /api/companies/{id}/invitations from the page (session + CSRF)."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    company, user, reply = member(storage, visitor, customer_id)
+    company, user, reply = company_member(storage, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
@@ -95,7 +95,7 @@ def invite(storage: Storage, visitor: Visitor, customer_id: str, data: Mapping[s
 
 def sent(storage: Storage, visitor: Visitor, customer_id: str, result: Mapping[str, Any]) -> Reply:
     """The page after an invitation was sent (also for a repeated submission of the same form)."""
-    company, user, reply = member(storage, visitor, customer_id)
+    company, user, reply = company_member(storage, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None

@@ -14,11 +14,14 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus
+from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus, member
+from attest_agreement.service import standing
 from invite_user import service as invitations
 from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from partners.registry import Partner, PartnerRepository, PartnerType
+from shared.authorization import Action, check
+from shared.errors import Forbidden, NotFound
 from shared.http import dump
 from shared.partner_auth import Caller
 from shared.storage import Storage
@@ -74,7 +77,7 @@ def company_user_inviter(storage: Storage, customer_id: str, email: str, name: s
     customer = customers.customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such company.", status=404)
-    user = customers.user(customer_id, normalize_email(email))
+    user = member(customers.users_of(customer_id), email, subject)
     if user is None or not delegation.may_invite(user.roles):
         raise ColleagueError("not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.",
                              status=403)
@@ -97,15 +100,19 @@ PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
 
 def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
-    customers = CustomerStore(storage)
-    customer = customers.customer(customer_id)
-    rel = customers.relationship(customer_id, caller.partner_id) if customer else None
-    # Another partner's customer is "not found": whether it exists is not the caller's business.
-    if customer is None or rel is None or rel.status != RelationshipStatus.ACTIVE:
-        raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
-    if rel.role != RelationshipRole.RESELLER or not rel.dap.active or "AdminAgent" not in caller.roles:
+    try:
+        # The policy's row (shared.authorization): AdminAgent, an active Reseller relationship, DAP.
+        check(Action.INVITE_COMPANY_USER, roles=caller.roles, standing=standing(storage, caller.partner_id, customer_id),
+              customer_id=customer_id)
+    except NotFound as exc:
+        # Another partner's customer is "not found": whether it exists is not the caller's business.
+        raise ColleagueError("company-not-found", "No such customer among yours.", status=404) from exc
+    except Forbidden as exc:
         raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
-                             status=403)
+                             status=403) from exc
+    customer = CustomerStore(storage).customer(customer_id)
+    if customer is None:
+        raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from accept_invite.company_form import CompanyForm
 from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole
 from attest_agreement.relationships import PartnerRef
-from attest_agreement.service import index_partner_lists, join_relationship
+from attest_agreement.service import index_partner_lists, is_customer_admin, join_relationship, standing_with
 from invite_user import service as invitations
 from invite_user.invitations import (
     BusinessCenterRole,
@@ -33,6 +33,7 @@ from invite_user.invitations import (
     normalize_email,
 )
 from shared import errors
+from shared.authorization import Relationship
 from shared.clock import utc_now
 from shared.storage import Storage
 from shared.uow import attempt
@@ -82,6 +83,15 @@ class CompanyGone(AcceptError):
 
 class OtherStep(AcceptError):
     """An AgreementAcceptance invitation: it is accepted on the agreement page, not here."""
+
+
+class NotAllowed(AcceptError):
+    """The signed-in person may not give this consent for the company (a relationship request needs the customer's account
+    administrator or primary contact), or the partner that invited no longer acts for it: nothing was written."""
+
+    def __init__(self, invitation: Invitation) -> None:
+        super().__init__(f"not allowed to accept invitation {invitation.reference}")
+        self.invitation = invitation
 
 
 class Busy(AcceptError):
@@ -224,8 +234,13 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
         if customer is None:
             raise CompanyGone(customer_id)
         if inv.kind in (InvitationKind.COMPANY_USER, InvitationKind.CUSTOMER_ONBOARDING):
+            if not _invited_with_authority(uow, inv):
+                raise NotAllowed(inv)
             _join_users(uow, inv, person, now)
         if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
+            # Consent comes from the customer: its own administrator or primary contact, never the address the partner picked.
+            if not is_customer_admin(uow, customer, person.email, person.subject):
+                raise NotAllowed(inv)
             _join_partners(uow, inv, person, now)
         return customer
 
@@ -233,6 +248,15 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
     index_partner_lists(storage, customer_id, customer.name)
     _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False)
     return customer_id
+
+
+def _invited_with_authority(uow: CustomerUnitOfWork, inv: Invitation) -> bool:
+    """A user joins on the word of a company user who could invite (checked when inviting), or of a partner that, now,
+    holds an active reseller relationship with delegated admin privileges."""
+    if (inv.created_by or {}).get("companyUser"):
+        return True
+    standing = standing_with(uow, inv.partner_id)
+    return standing.relationship == Relationship.ACTIVE and standing.role == "Reseller" and standing.dap
 
 
 def _join_users(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:

@@ -23,9 +23,9 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus
-from attest_agreement.service import accept_directly
-from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus, normalize_email
+from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus, member
+from attest_agreement.service import accept_directly, may_consent
+from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
 from shared.clock import utc_now
 from shared.storage import Storage
 
@@ -134,6 +134,8 @@ def _accept_error(exc: companies.AcceptError, visitor: Visitor, h: str) -> Reply
         return status_page(inv, exc.status, visitor, h, path="/api/companies/new", params={"invitationId": h})
     if isinstance(exc, companies.WrongAccount):
         return wrong_account(exc.invitation, exc.signed_in_as, h, visitor)
+    if isinstance(exc, companies.NotAllowed):
+        return error("forbidden", visitor, status=403, language=visitor.language(exc.invitation.language))
     if isinstance(exc, companies.InvitationNotFound):
         return not_found(visitor)
     if isinstance(exc, companies.CompanyGone):
@@ -150,6 +152,11 @@ def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: An
         return reply
     if companies.needs_company_form(inv) or inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return redirect(next_step(inv, h))
+    person = visitor.person
+    assert person is not None
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and not may_consent(storage, str(inv.customer_id), person.email, person.subject):
+        # Only the customer's administrator may see what it would consent to: the partner chose the address, not the customer.
+        return error("forbidden", visitor, status=403, language=visitor.language(inv.language))
     company = CustomerStore(storage).customer(str(inv.customer_id))
     if company is None:
         return error("company_gone", visitor, status=404, language=visitor.language(inv.language))
@@ -180,14 +187,15 @@ def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply
 # -- the company's pages ----------------------------------------------------------------------------
 
 
-def member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
     """The company and the signed-in person as one of its users, or the reply for a stranger."""
     person = visitor.person
     if person is None:
         return None, None, error("session", visitor, status=401)
     customers = CustomerStore(storage)
     company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
-    user = customers.user(customer_id, normalize_email(person.email)) if company else None
+    # Recognised by the account's subject once bound; by verified email only before the first sign-in bound it.
+    user = member(customers.users_of(customer_id), person.email, person.subject) if company else None
     if company is None or user is None:
         return None, None, error("forbidden", visitor, status=403)
     return company, user, None
@@ -195,7 +203,7 @@ def member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Custom
 
 def company_page(storage: Storage, visitor: Visitor, customer_id: str, page: str) -> Reply:
     """GET /api/companies/{id}/welcome|profile|users|agreements, for the company's own users."""
-    company, user, reply = member(storage, visitor, customer_id)
+    company, user, reply = company_member(storage, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None

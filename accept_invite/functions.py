@@ -19,12 +19,12 @@ from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, v
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
+from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
 from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
 from shared.partner_auth import authenticate
 from shared.problems import Problem
-from shared.rate_limit import hit
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ COMPANY_FORM = ("csrf", "invitationId", *FIELD_NAMES)
 # -- the emailed link, sign-in, the resend request --------------------------------------------------
 
 
-@endpoint(bp, "InviteUser", "GET", summary="The personal link from the invitation email", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
+@endpoint(bp, "InviteUser", "GET", action=Action.PUBLIC,
+          summary="The personal link from the invitation email", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
           content=HTML, query=PagesQuery,
           description="A page for every state of the invitation; opening it changes nothing (mail scanners open it).")
 @page
@@ -48,18 +49,21 @@ def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
     return respond(link_views.landing(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@endpoint(bp, "InviteUser/resend-request", "POST", summary="Ask for the invitation again (page form)", tag=TAG, auth=ANONYMOUS, raw=True,
+@endpoint(bp, "InviteUser/resend-request", "POST", action=Action.REQUEST_RESEND,
+          summary="Ask for the invitation again (page form)", tag=TAG, auth=ANONYMOUS, raw=True,
           content=HTML, form=("csrf", "email", "agreementNumber", "purchasingAccountNumber"),
           description="The sign-in page's \"Haven't received an invitation email yet?\" form: the designated purchasing account "
                       "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor, storage = visitor_of(req), get_storage()
-    hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
-    return respond(link_views.resend_request(visitor, form_of(req), lambda body: invitations.request_resend(storage, body)), visitor)
+    visitor, storage, form = visitor_of(req), get_storage(), form_of(req)
+    # The same limits as the API's, per client and per email (a page must not be the way around them).
+    invitations.limit_resend_requests(storage, client_ip(req), str(form.get("email") or ""))
+    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(storage, body)), visitor)
 
 
-@endpoint(bp, "auth/signin", "GET", summary="Start Microsoft sign-in", tag=TAG, auth=ANONYMOUS, raw=True, head=True, content=HTML,
+@endpoint(bp, "auth/signin", "GET", action=Action.SIGN_IN,
+          summary="Start Microsoft sign-in", tag=TAG, auth=ANONYMOUS, raw=True, head=True, content=HTML,
           query=SignInQuery,
           description="Redirects to the identity provider (mode=create: create a Microsoft account first, for an invitee who has none).")
 @page
@@ -69,7 +73,7 @@ def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     return respond(reply, visitor)
 
 
-@endpoint(bp, "auth/callback", "GET", summary="Finish sign-in", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
+@endpoint(bp, "auth/callback", "GET", action=Action.SIGN_IN, summary="Finish sign-in", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
           description="The identity provider's answer (code, state); the invited account gets a session cookie and the next step.")
 @page
 def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
@@ -77,7 +81,7 @@ def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     return respond(link_views.callback(get_storage(), visitor, dict(req.params)), visitor)
 
 
-@endpoint(bp, "auth/signout", "POST", summary="Sign out", tag=TAG, auth=SESSION, raw=True, content=HTML, form=("csrf",))
+@endpoint(bp, "auth/signout", "POST", action=Action.SIGN_IN, summary="Sign out", tag=TAG, auth=SESSION, raw=True, content=HTML, form=("csrf",))
 @page
 def sign_out(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
@@ -87,7 +91,8 @@ def sign_out(req: func.HttpRequest) -> func.HttpResponse:
 # -- creating or joining a company, and its pages -----------------------------------------------------
 
 
-@endpoint(bp, "companies/new", "GET", summary="The company data the seller registered (CREATE COMPANY)", tag=TAG, auth=SESSION, raw=True,
+@endpoint(bp, "companies/new", "GET", action=Action.ACCEPT_INVITATION,
+          summary="The company data the seller registered (CREATE COMPANY)", tag=TAG, auth=SESSION, raw=True,
           head=True, content=HTML, query=PagesQuery)
 @page
 def new_company_form(req: func.HttpRequest) -> func.HttpResponse:
@@ -95,7 +100,8 @@ def new_company_form(req: func.HttpRequest) -> func.HttpResponse:
     return respond(company_views.company_form_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@endpoint(bp, "companies/validate", "POST", summary="Check the company form", tag=TAG, auth=SESSION, raw=True, form=COMPANY_FORM,
+@endpoint(bp, "companies/validate", "POST", action=Action.ACCEPT_INVITATION,
+          summary="Check the company form", tag=TAG, auth=SESSION, raw=True, form=COMPANY_FORM,
           description="Answers {valid, errors} per field in the page's language: the button turns active when valid.")
 @page
 def validate_company(req: func.HttpRequest) -> func.HttpResponse:
@@ -103,7 +109,8 @@ def validate_company(req: func.HttpRequest) -> func.HttpResponse:
     return respond(company_views.validate_company(visitor, form_of(req)), visitor)
 
 
-@endpoint(bp, "companies", "POST", summary="Create the company", tag=TAG, auth=SESSION, raw=True, content=HTML, form=COMPANY_FORM,
+@endpoint(bp, "companies", "POST", action=Action.ACCEPT_INVITATION,
+          summary="Create the company", tag=TAG, auth=SESSION, raw=True, content=HTML, form=COMPANY_FORM,
           description="Creates the company once (profile, first user, relationships), then shows its welcome page.")
 @page
 def create_company(req: func.HttpRequest) -> func.HttpResponse:
@@ -111,7 +118,8 @@ def create_company(req: func.HttpRequest) -> func.HttpResponse:
     return respond(company_views.create_company(get_storage(), visitor, form_of(req)), visitor)
 
 
-@endpoint(bp, "companies/accept", "GET", summary="Confirm joining a company or accepting a relationship", tag=TAG, auth=SESSION, raw=True,
+@endpoint(bp, "companies/accept", "GET", action=Action.ACCEPT_INVITATION,
+          summary="Confirm joining a company or accepting a relationship", tag=TAG, auth=SESSION, raw=True,
           head=True, content=HTML, query=PagesQuery)
 @page
 def confirm_invitation(req: func.HttpRequest) -> func.HttpResponse:
@@ -119,7 +127,8 @@ def confirm_invitation(req: func.HttpRequest) -> func.HttpResponse:
     return respond(company_views.confirm_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@endpoint(bp, "companies/accept", "POST", summary="Join the company / accept the reseller relationship", tag=TAG, auth=SESSION, raw=True,
+@endpoint(bp, "companies/accept", "POST", action=Action.ACCEPT_INVITATION,
+          summary="Join the company / accept the reseller relationship", tag=TAG, auth=SESSION, raw=True,
           content=HTML, form=("csrf", "invitationId"))
 @page
 def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
@@ -127,7 +136,8 @@ def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
     return respond(company_views.accept(get_storage(), visitor, form_of(req)), visitor)
 
 
-@endpoint(bp, "companies/{companyId}/{page}", "GET", summary="The company's pages: welcome, profile, users, agreements", tag=TAG,
+@endpoint(bp, "companies/{companyId}/{page}", "GET", action=Action.VIEW_COMPANY,
+          summary="The company's pages: welcome, profile, users, agreements", tag=TAG,
           auth=SESSION, raw=True, head=True, content=HTML, path_enums={"page": ["welcome", "profile", "users", "agreements"]},
           route="companies/{companyId}/{page:regex(^(welcome|profile|users|agreements)$)}",
           description="For the company's own users; `agreements` shows the customer agreement as Provided or Not provided.")
@@ -140,7 +150,8 @@ def company_page(req: func.HttpRequest) -> func.HttpResponse:
 # -- inviting colleagues -------------------------------------------------------------------------------
 
 
-@endpoint(bp, "companies/{companyId}/invitations/new", "GET", summary="Invite a colleague (form)", tag=TAG, auth=SESSION, raw=True,
+@endpoint(bp, "companies/{companyId}/invitations/new", "GET", action=Action.INVITE_COLLEAGUE,
+          summary="Invite a colleague (form)", tag=TAG, auth=SESSION, raw=True,
           head=True, content=HTML)
 @page
 def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
@@ -148,7 +159,8 @@ def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     return respond(colleague_views.form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
 
 
-@endpoint(bp, "companies/{companyId}/invitations", "POST", summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
+@endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
+          summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
           body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A user with role User administrator, Account manager or Agreement manager, or a partner agent, invites a "
@@ -216,7 +228,8 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
 # -- the agreement step ---------------------------------------------------------------------------------
 
 
-@endpoint(bp, "agreements/accept", "GET", summary="Accept the customer agreement (page)", tag=TAG, auth=SESSION, raw=True, head=True,
+@endpoint(bp, "agreements/accept", "GET", action=Action.ACCEPT_DIRECTLY,
+          summary="Accept the customer agreement (page)", tag=TAG, auth=SESSION, raw=True, head=True,
           content=HTML, query=PagesQuery,
           description="Direct acceptance: after sign-in the invitee reads the agreement and ticks the box; once accepted, the page "
                       "shows who accepted and when.")
@@ -226,7 +239,8 @@ def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
     return agreement_step.respond(agreement_step.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
-@endpoint(bp, "agreements/accept", "POST", summary="Accept the customer agreement", tag=TAG, auth=SESSION, raw=True, content=HTML,
+@endpoint(bp, "agreements/accept", "POST", action=Action.ACCEPT_DIRECTLY,
+          summary="Accept the customer agreement", tag=TAG, auth=SESSION, raw=True, content=HTML,
           form=("csrf", "invitationId", "accept"),
           description="accept=yes with the session's CSRF token: recorded once as DirectAcceptance, no email sent.")
 @page
@@ -239,7 +253,7 @@ def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
 # -- the pages' files and the clean-up ----------------------------------------------------------------------
 
 
-@endpoint(bp, "assets/{name}", "GET", summary="The pages' stylesheet and script", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
+@endpoint(bp, "assets/{name}", "GET", action=Action.PUBLIC, summary="The pages' stylesheet and script", tag=TAG, auth=ANONYMOUS, raw=True, head=True,
           content="text/css, text/javascript", path_enums={"name": ["pages.css", "pages.js"]})
 def page_asset(req: func.HttpRequest) -> func.HttpResponse:
     """The pages' stylesheet and script: files, so the Content-Security-Policy needs no inline code."""
@@ -253,6 +267,7 @@ def page_asset(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 * * * *", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def delete_stale_sign_in_flows(timer: func.TimerRequest) -> None:
     """Deletes sign-in flows nobody finished (each lives ten minutes), every hour at half past.

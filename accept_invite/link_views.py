@@ -43,16 +43,16 @@ def sign_in(storage: Storage, visitor: Visitor, handle: str | None, mode: str | 
         return Reply(200)  # a HEAD (link scanner) starts no sign-in
     language = visitor.language(inv.language)
     try:
-        url = signin.start(storage, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
+        url, binding = signin.start(storage, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=signin_url(handle or "", mode or "signin"))
-    return redirect(url, status=302)
+    return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
 
 
 def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> Reply:
     """GET /api/auth/callback: the provider's answer. The right account gets a session and the next step."""
     try:
-        who = signin.finish(storage, dict(params))
+        who = signin.finish(storage, dict(params), binding=visitor.signin_binding)
     except signin.SignInError as exc:
         retry = signin_url(exc.link_hash) if exc.link_hash else None
         return Reply(400 if exc.reason != "cancelled" else 200, "signin_error.html", {"reason": exc.reason, "retry_url": retry},
@@ -65,7 +65,7 @@ def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> R
     if not inv.is_for(who.email):
         return wrong_account(inv, who.email, who.link_hash, visitor)
     session = Session(email=who.email, name=who.name, subject=who.subject)
-    return redirect(next_step(inv, who.link_hash), cookies=[sessions.set_cookie(session)])
+    return redirect(next_step(inv, who.link_hash), cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
 
 
 def sign_out(visitor: Visitor, csrf: str | None) -> Reply:

@@ -88,6 +88,17 @@ def clear_cookie(settings: Settings | None = None) -> str:
     return f"{cookie_name(settings)}=; {_attributes(0, settings)}"
 
 
+def binding_cookie_name(settings: Settings | None = None) -> str:
+    """The cookie that binds a sign-in to the browser that started it (login CSRF): __Host- wherever it can be Secure."""
+    return "signin_binding" if (settings or get_settings()).is_local else "__Host-signin_binding"
+
+
+def binding_cookie(value: str, max_age: int, settings: Settings | None = None) -> str:
+    """Set at /api/auth/signin for as long as the sign-in may take; the stored flow keeps only its hash."""
+    settings = settings or get_settings()
+    return f"{binding_cookie_name(settings)}={value}; {_attributes(max_age, settings)}"
+
+
 def language_cookie(language: str, settings: Settings | None = None) -> str:
     """Remembers the language picked in the switcher (a preference, not a secret)."""
     settings = settings or get_settings()

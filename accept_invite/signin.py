@@ -3,10 +3,19 @@
 `start` asks MSAL for the authorization URL and stores the whole flow (PKCE verifier, nonce, ...) in a
 row keyed by an unguessable `state`; `finish` takes the callback's query, finds the flow by its state,
 uses it once, and redeems the code. Nothing from the flow ever reaches the browser but the state.
+
+Login CSRF: `start` also makes a random binding, which the browser keeps in a short-lived `__Host-` cookie while
+the flow stores only its SHA-256; `finish` refuses a flow whose binding the browser does not present, so a
+callback URL opened in another browser (an attacker's code sent to a victim) signs nobody in.
+
+Who signed in: the subject (`tid|oid` for Entra, else `iss|sub`) and the email only when the provider verified it
+(`shared.identity`); a token without a verified email does not sign in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -19,6 +28,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from shared.clock import utc_now
+from shared.identity import subject_of, verified_email
 from shared.settings import Settings, get_settings
 from shared.storage import ConcurrencyConflict, Repository, Row, Storage
 
@@ -58,6 +68,7 @@ class SignInFlow(Row):
     link_hash: str = Field(alias="linkHash")
     mode: str
     language: str
+    binding_hash: str = Field(default="", alias="bindingHash")  # SHA-256 of the browser's binding cookie
     created_at: datetime = Field(alias="createdAt")
     expires: int  # epoch seconds: an integer compares correctly in a table query
 
@@ -126,9 +137,14 @@ def redirect_uri(settings: Settings | None = None) -> str:
     return f"{(settings or get_settings()).public_base_url.rstrip('/')}/api/auth/callback"
 
 
+def _hash(binding: str) -> str:
+    return hashlib.sha256(binding.encode()).hexdigest()
+
+
 def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, language: str,
-          client: AuthClient | None = None, now: datetime | None = None) -> str:
-    """The provider's authorization URL for this invitation; the flow waits server-side under a fresh state."""
+          client: AuthClient | None = None, now: datetime | None = None) -> tuple[str, str]:
+    """The provider's authorization URL for this invitation and the browser's binding (its cookie's value); the flow
+    waits server-side under a fresh state with the binding's hash."""
     if mode not in MODES:
         mode = "signin"
     now = now or utc_now()
@@ -146,21 +162,27 @@ def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, langu
         if _network_error(exc):
             raise SignInUnavailable(str(exc)) from exc
         raise
+    binding = secrets.token_urlsafe(32)
     FlowStore(storage).insert(SignInFlow(
-        state=state, flow=flow, link_hash=link_hash, mode=mode, language=language, created_at=now,
+        state=state, flow=flow, link_hash=link_hash, mode=mode, language=language, binding_hash=_hash(binding), created_at=now,
         expires=int((now + FLOW_LIFETIME).timestamp()),
     ))
-    return str(flow["auth_uri"])
+    return str(flow["auth_uri"]), binding
 
 
-def finish(storage: Storage, params: dict[str, str], *, client: AuthClient | None = None, now: datetime | None = None) -> SignedIn:
-    """Redeem the callback: the flow is used at most once, and only within its lifetime."""
+def finish(storage: Storage, params: dict[str, str], *, binding: str | None, client: AuthClient | None = None,
+           now: datetime | None = None, settings: Settings | None = None) -> SignedIn:
+    """Redeem the callback: only in the browser that started it, at most once, and only within its lifetime."""
     now = now or utc_now()
+    settings = settings or get_settings()
     state = params.get("state") or ""
     store = FlowStore(storage)
     row = store.get(_partition(state), state) if 16 <= len(state) <= 128 else None
     if row is None:
         raise SignInError("expired", "no sign-in is waiting for this state")
+    if not row.binding_hash or not binding or not hmac.compare_digest(_hash(binding), row.binding_hash):
+        # Another browser than the one that started this sign-in: the flow stays for its own browser.
+        raise SignInError("browser", "the sign-in was started in another browser", link_hash=row.link_hash, language=row.language)
     try:
         store.delete(_partition(state), state, etag=row.etag)
     except (ConcurrencyConflict, ResourceNotFoundError) as exc:  # a second callback with the same state: the first one took it
@@ -181,21 +203,11 @@ def finish(storage: Storage, params: dict[str, str], *, client: AuthClient | Non
     if "error" in result:
         raise SignInError("failed", f"{result.get('error')}: {result.get('error_description')}", link_hash=row.link_hash, language=row.language)
     claims = result.get("id_token_claims") or {}
-    email = _email(claims)
-    if not email:
-        raise SignInError("failed", "the id token carries no email", link_hash=row.link_hash, language=row.language)
-    return SignedIn(
-        email=email, name=str(claims.get("name") or ""), subject=str(claims.get("oid") or claims.get("sub") or ""),
-        link_hash=row.link_hash, language=row.language,
-    )
-
-
-def _email(claims: dict[str, Any]) -> str:
-    value = claims.get("email") or claims.get("preferred_username")
-    if not value and isinstance(claims.get("emails"), list) and claims["emails"]:
-        value = claims["emails"][0]  # Azure AD B2C style
-    value = str(value or "").strip()
-    return value if "@" in value else ""
+    email = verified_email(claims, settings.verified_email_tenants)
+    subject = subject_of(claims)
+    if not email or not subject:
+        raise SignInError("failed", "the id token carries no verified email or no subject", link_hash=row.link_hash, language=row.language)
+    return SignedIn(email=email, name=str(claims.get("name") or ""), subject=subject, link_hash=row.link_hash, language=row.language)
 
 
 def delete_stale_flows(storage: Storage, now: datetime | None = None) -> int:

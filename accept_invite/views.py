@@ -32,6 +32,7 @@ class Visitor:
     lang_query: str | None = None
     lang_cookie: str | None = None
     accept: list[str] = field(default_factory=list)
+    signin_binding: str | None = None  # the sign-in binding cookie (login CSRF), read only by the callback
 
     def language(self, preferred: str | None = None) -> str:
         """The switcher's choice, then the invitation's (or user's) language, then Accept-Language, then English."""

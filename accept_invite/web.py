@@ -53,6 +53,7 @@ def visitor_of(req: func.HttpRequest) -> Visitor:
     return Visitor(
         session=session, lang_query=req.params.get("lang"), lang_cookie=cookies.get(sessions.LANGUAGE_COOKIE),
         accept=i18n.parse_accept_language(req.headers.get("accept-language")),
+        signin_binding=cookies.get(sessions.binding_cookie_name()),
     )
 
 

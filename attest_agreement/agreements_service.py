@@ -7,18 +7,19 @@ from typing import Any, Protocol
 from attest_agreement import agreements, notices
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
 from attest_agreement.api_models import AgreementView, AttestationIn, DirectSigningStatus, EligibilityQuery, PurchaseEligibility
+from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AcceptanceHow,
     AgreementAcceptance,
     Customer,
     CustomerStore,
     CustomerUnitOfWork,
-    acceptance_fields,
 )
 from attest_agreement.eligibility import evaluate
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
 from partners.service import partner_of
+from shared.authorization import Action
 from shared.clock import utc_now
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict, Storage
@@ -45,7 +46,7 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
         raise refusal(exc) from exc
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
-        customer, _rel = active(uow, partner.id)
+        customer, _rel = active(uow, partner.id, Action.ATTEST)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:

@@ -182,6 +182,12 @@ class AgreementInvitationIn(InvitationOptions):
 
 
 class RelationshipRequestIn(InvitationOptions):
+    """Who the partner asks at the customer (email, firstName, lastName: required) and the company's name as the partner
+    knows it (companyName: required): a partner without a relationship sees none of the customer's own data."""
+
+    company_name: str | None = Field(default=None, alias="companyName", min_length=1, max_length=200)
+    country_region: str | None = Field(default=None, alias="countryRegion", pattern=r"^[A-Z]{2}$",
+                                       description="The asked person's country/region (ISO 3166-1 alpha-2).")
     indirect_provider_id: str | None = Field(
         default=None, alias="indirectProviderId", max_length=100, pattern=ID,
         description="Invite the customer to a relationship with this indirect provider as well.",

@@ -13,6 +13,7 @@ from attest_agreement.steps import Units, active, no_relationship, refusal, retr
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, NewInvitation
 from invite_user.invitations import InvitationKind
+from shared.authorization import Action
 from shared.errors import Invalid
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
@@ -27,11 +28,11 @@ def new_invitation(customer: Customer, kind: InvitationKind, body: InvitationOpt
         "email": str(body.email or contact.email), "firstName": body.first_name or contact.first_name,
         "lastName": body.last_name or contact.last_name,
         "language": body.language or (contact.language if not body.email else None) or customer.language,
-        "countryRegion": customer.country, "company": {"name": customer.name, "country": customer.country},
+        "countryRegion": customer.country, "company": {k: v for k, v in (("name", customer.name), ("country", customer.country)) if v},
         "message": body.message, "expiresInDays": body.expires_in_days, **extra,
     }
     try:
-        return NewInvitation.model_validate({k: v for k, v in data.items() if v is not None})
+        return NewInvitation.model_validate({k: v for k, v in data.items() if v not in (None, "")})
     except ValidationError as exc:
         raise Invalid(pydantic_errors(exc), "The invitation cannot be made from the customer's data; see `errors`.") from exc
 
@@ -61,7 +62,7 @@ def mark_asked_directly(make: Units, actor: str) -> Customer:
 def request_direct_acceptance(storage: Storage, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
     """An AgreementAcceptance invitation to the primary contact (or the person given); the customer counts as asked to accept."""
     uow = CustomerUnitOfWork(storage, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller.partner_id, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:
         raise refusal(AlreadyAccepted(existing))

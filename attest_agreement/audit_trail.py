@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from attest_agreement.api_models import AuditEntry, AuditPage, PageQuery
 from attest_agreement.customers import CustomerStore
-from attest_agreement.steps import no_relationship
+from attest_agreement.steps import standing_from
 from invite_user import service as invitations
 from shared.audit import AuditRecord
+from shared.authorization import Action, check
 from shared.errors import Invalid
 from shared.partner_auth import Caller
 from shared.storage import Storage, decode_token, encode_token
@@ -19,8 +20,9 @@ def audit_trail(storage: Storage, caller: Caller, customer_id: str, query: PageQ
     the last key shown. Other partners' relationship records are left out: they are those partners' business.
     """
     store = CustomerStore(storage)
-    if store.relationship(customer_id, caller.partner_id) is None:
-        raise no_relationship(customer_id)
+    # Only while the relationship is active: a partner whose relationship was removed no longer reads the customer.
+    check(Action.READ_AUDIT, roles=caller.roles, standing=standing_from(store.relationship(customer_id, caller.partner_id)),
+          customer_id=customer_id)
     try:
         cursor = (decode_token(query.continuation_token) or {}).get("after", "a|")
     except ValueError as exc:

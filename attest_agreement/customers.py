@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import events
 from shared.audit import AuditRecord, audit
+from shared.identity import same_email
 from shared.storage import Entity, Op, Page, Repository, Row, Storage
 from shared.uow import UnitOfWork
 
@@ -87,6 +88,30 @@ class CompanyUser(Entity):
     subject: str | None = None  # the sign-in account's subject, once signed in
     added_at: datetime = Field(alias="addedAt")
     added_by: str = Field(alias="addedBy")
+
+
+def same_subject(bound: str | None, subject: str | None) -> bool:
+    """Whether a user bound to `bound` is the account `subject` (`tid|oid` or `iss|sub`).
+
+    Rows bound before subjects carried their tenant hold the bare object id: it matches the same id of any form.
+    """
+    if not bound or not subject:
+        return False
+    return bound == subject or "|" not in bound and subject.rpartition("|")[2] == bound
+
+
+def member(users: list[CompanyUser], email: str | None, subject: str | None) -> CompanyUser | None:
+    """The company user the signed-in person is: bound to their subject, or (not bound yet) invited at their verified email.
+
+    A user bound to another account is never matched by email: the address alone does not make someone that user.
+    """
+    for user in users:
+        if same_subject(user.subject, subject):
+            return user
+    for user in users:
+        if not user.subject and same_email(user.email, email):
+            return user
+    return None
 
 
 class DelegatedAdminPrivileges(BaseModel):
@@ -224,25 +249,6 @@ class CustomerStore:
                                                  role=rel.role, since=rel.created_at))
         else:
             self.index.delete(f"pc|{rel.partner_id}", rel.customer_id)
-
-
-def relationship_event(rel: ResellerRelationship) -> str:
-    """Partner Center's names: the reseller hears its own acceptance, the indirect provider its reseller's."""
-    if rel.role == RelationshipRole.INDIRECT_PROVIDER:
-        return "indirect-reseller-relationship-accepted-by-customer"
-    return "reseller-relationship-accepted-by-customer"
-
-
-def relationship_fields(rel: ResellerRelationship) -> dict[str, Any]:
-    """What an event about a relationship says (no people): ids, role, status, DAP and GDAP state."""
-    return {"customerId": rel.customer_id, "role": rel.role.value, "status": rel.status.value, "dapActive": rel.dap.active,
-            "gdapRoles": list(rel.gdap.roles), "resource": f"customers/{rel.customer_id}/relationship"}
-
-
-def acceptance_fields(acceptance: AgreementAcceptance) -> dict[str, Any]:
-    """What an event about an agreement acceptance says: never the contact's details."""
-    return {"customerId": acceptance.customer_id, "agreementType": acceptance.type, "how": acceptance.how.value,
-            "dateAgreed": acceptance.date_agreed.isoformat(), "resource": f"customers/{acceptance.customer_id}/agreements"}
 
 
 class CustomerUnitOfWork(UnitOfWork):

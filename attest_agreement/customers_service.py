@@ -17,6 +17,7 @@ from attest_agreement.api_models import (
     PartnerOfCustomer,
 )
 from attest_agreement.asking import invite_to_accept
+from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AgreementAcceptance,
     Customer,
@@ -25,7 +26,6 @@ from attest_agreement.customers import (
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
-    acceptance_fields,
 )
 from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
 from invite_user import service as invitations

@@ -9,19 +9,22 @@ from typing import Any
 
 from attest_agreement import agreements
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
+from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AcceptanceHow,
     AgreementAcceptance,
     Contact,
     Customer,
     CustomerUnitOfWork,
-    acceptance_fields,
+    member,
 )
-from attest_agreement.steps import MCA
+from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
-from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus, normalize_email
+from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
+from shared.authorization import CUSTOMER_ADMIN_ROLES, Relationship, Standing
 from shared.clock import utc_now
 from shared.errors import Busy, NotFound
+from shared.identity import same_email
 from shared.storage import Storage
 from shared.uow import attempt
 
@@ -40,6 +43,7 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
     No confirmation email is sent. Raises CustomerNotFound, NotAllowedToAccept, AlreadyAccepted, InvalidPhoneNumber.
     """
     email = agreements.signed_in_email(signed_in_user)
+    subject = str(signed_in_user.get("subject") or "")
     now = utc_now()
     by = agreements.signed_in_actor(signed_in_user)
 
@@ -47,10 +51,10 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
         customer = uow.customer()
         if customer is None:
             raise CustomerNotFound(f"No customer {customer_id}.")
-        _check_may_accept(uow, customer, email, invitation, now)
+        _check_may_accept(uow, customer, email, subject, invitation, now)
         existing = uow.acceptance(agreement_type)
         if existing is not None:
-            if existing.how == AcceptanceHow.DIRECT_ACCEPTANCE and existing.by.get("email", "").casefold() == email.casefold():
+            if existing.how == AcceptanceHow.DIRECT_ACCEPTANCE and same_email(existing.by.get("email", ""), email):
                 return existing  # a double submit, or a retry after a failure
             raise AlreadyAccepted(existing)
         who = contact or agreements.contact_from_sign_in(signed_in_user, customer.primary_contact.language or customer.language)
@@ -68,7 +72,29 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
     return acceptance
 
 
-def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, invitation: Invitation | None, now: datetime) -> None:
+def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
+    """The customer's primary contact (at their verified email), or a company user with role Account manager or Account
+    administrator (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
+    if same_email(customer.primary_contact.email, email):
+        return True
+    user = member(uow.users(), email, subject)
+    return user is not None and bool(set(user.roles) & CUSTOMER_ADMIN_ROLES)
+
+
+def standing_with(uow: CustomerUnitOfWork, partner_id: str) -> Standing:
+    """The partner's standing with the customer of this unit of work."""
+    return standing_from(uow.relationship(partner_id))
+
+
+def may_consent(storage: Storage, customer_id: str, email: str, subject: str) -> bool:
+    """Whether the signed-in person may consent for the customer (see `is_customer_admin`); False when there is no customer."""
+    uow = CustomerUnitOfWork(storage, customer_id)
+    customer = uow.customer()
+    return customer is not None and is_customer_admin(uow, customer, email, subject)
+
+
+def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str, invitation: Invitation | None,
+                      now: datetime) -> None:
     if not email:
         raise NotAllowedToAccept("The signed-in account has no email address; sign in with a work account.")
     if invitation is not None:
@@ -79,11 +105,15 @@ def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, i
         if invitation.kind == InvitationKind.AGREEMENT_ACCEPTANCE and invitation.effective_status(now) not in (
                 InvitationStatus.PENDING, InvitationStatus.ACCEPTED):
             raise NotAllowedToAccept(f"The invitation is {invitation.effective_status(now)}; ask your partner to send a new one.")
-        return
-    if customer.primary_contact.email.casefold() == email.casefold():
-        return
-    user = uow.user(normalize_email(email))
-    if user is None or not set(user.roles) & agreements.ACCEPTING_COMPANY_ROLES:
+        if invitation.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
+            # The partner's address choice counts only while it is the customer's partner (an active relationship).
+            if standing_from(uow.relationship(invitation.partner_id)).relationship == Relationship.ACTIVE:
+                return
+        elif is_customer_admin(uow, customer, email, subject):
+            return  # a relationship request carrying the agreement: the customer's own administrator consents
+        raise NotAllowedToAccept("Only the primary contact, an Account manager or an Account administrator of the company can accept "
+                                 "the agreement.")
+    if not is_customer_admin(uow, customer, email, subject):
         raise NotAllowedToAccept("Only the primary contact, an Account manager or an Account administrator of the company can accept the agreement.")
 
 

@@ -27,6 +27,7 @@ from attest_agreement.api_models import (
 from attest_agreement.customers import ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
+from shared.authorization import Action, runs_as
 from shared.endpoints import Call, endpoint
 from shared.storage import get_storage
 
@@ -39,7 +40,8 @@ WRITE = (400, 401, 403, 404, 409, 422)
 READ = (401, 403, 404)
 
 
-@endpoint(bp, "customers", "POST", summary="Create a customer", tag=CUSTOMERS, body=NewCustomer, response=CustomerCreated, status=201,
+@endpoint(bp, "customers", "POST", action=Action.CREATE_CUSTOMER,
+          summary="Create a customer", tag=CUSTOMERS, body=NewCustomer, response=CustomerCreated, status=201,
           problems=WRITE,
           description="A new customer with an active relationship (DAP, optional GDAP) to the calling partner, and to the "
                       "reseller's indirect provider. With `agreement`, the partner attests acceptance of the Microsoft Customer "
@@ -49,18 +51,21 @@ def create_customer(call: Call) -> CustomerCreated:
     return service.create_customer(get_storage(), call.caller, call.body, call.idempotency_key)
 
 
-@endpoint(bp, "customers", "GET", summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
+@endpoint(bp, "customers", "GET", action=Action.LIST_CUSTOMERS,
+          summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
           problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
 def list_customers(call: Call) -> CustomerPage:
     return service.list_customers(get_storage(), call.caller, call.query)
 
 
-@endpoint(bp, "customers/{customerId}", "GET", summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ)
+@endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
+          summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ)
 def get_customer(call: Call) -> CustomerDetail:
     return service.get_customer(get_storage(), call.caller, call.param("customerId"))
 
 
-@endpoint(bp, "customers/{customerId}/agreements", "POST", summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
+@endpoint(bp, "customers/{customerId}/agreements", "POST", action=Action.ATTEST,
+          summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
           body=AttestationIn, response=AgreementView, status=201, problems=WRITE,
           description="Roles AdminAgent or SalesAgent (403); an active relationship (404); not an indirect reseller (403, "
                       "type indirect-reseller-cannot-attest); dateAgreed not in the future (400, type date-agreed-in-future); "
@@ -71,14 +76,15 @@ def attest_customer_agreement(call: Call) -> AgreementView:
     return service.attest(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@endpoint(bp, "customers/{customerId}/agreements", "GET", summary="Verify acceptance of the agreement", tag=AGREEMENTS,
+@endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,
           response=AgreementView, problems=READ,
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
     return service.get_agreement(get_storage(), call.caller, call.param("customerId"))
 
 
-@endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", summary="Invite the customer to accept the agreement directly",
+@endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
+          summary="Invite the customer to accept the agreement directly",
           tag=AGREEMENTS, body=AgreementInvitationIn, optional_body=True, response=InvitationOut, status=201, problems=WRITE,
           description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
                       "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
@@ -86,13 +92,13 @@ def invite_to_accept_agreement(call: Call) -> InvitationOut:
     return service.request_direct_acceptance(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", summary="Direct signing status", tag=AGREEMENTS,
+@endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", action=Action.READ_CUSTOMER, summary="Direct signing status", tag=AGREEMENTS,
           response=DirectSigningStatus, problems=READ)
 def direct_signing_status(call: Call) -> DirectSigningStatus:
     return service.direct_signing_status(get_storage(), call.caller, call.param("customerId"))
 
 
-@endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", summary="May the customer buy now?", tag=AGREEMENTS,
+@endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", action=Action.READ_CUSTOMER, summary="May the customer buy now?", tag=AGREEMENTS,
           query=EligibilityQuery, response=PurchaseEligibility, problems=(400, 401, 403, 404),
           description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
                       "the partner's action (attest). Auto-renewals are never blocked.")
@@ -100,23 +106,28 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
     return service.purchase_eligibility(get_storage(), call.caller, call.param("customerId"), call.query)
 
 
-@endpoint(bp, "customers/{customerId}/relationship-requests", "POST", summary="Request a reseller relationship", tag=RELATIONSHIPS,
+@endpoint(bp, "customers/{customerId}/relationship-requests", "POST", action=Action.REQUEST_RELATIONSHIP,
+          summary="Request a reseller relationship", tag=RELATIONSHIPS,
           body=RelationshipRequestIn, optional_body=True, response=RelationshipRequestOut, status=201, problems=WRITE,
           description="A ResellerRelationship invitation for an existing customer (optionally with an indirect provider, "
                       "optionally asking to accept the agreement too) and its draft email with the personalised URL, for the "
-                      "partner to review and send.")
+                      "partner to review and send. The partner names the person it asks (email, firstName, lastName, "
+                      "countryRegion) and the company as it knows it (companyName): nothing of the customer's own data is "
+                      "shown and nothing is written to it. Only the customer's account administrator or primary contact, "
+                      "signed in as themselves, can accept.")
 def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
     return service.request_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@endpoint(bp, "customers/{customerId}/relationship", "GET", summary="The partner's relationship with the customer",
+@endpoint(bp, "customers/{customerId}/relationship", "GET", action=Action.READ_RELATIONSHIP, summary="The partner's relationship with the customer",
           tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
           description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
 def get_reseller_relationship(call: Call) -> ResellerRelationship:
     return service.get_relationship(get_storage(), call.caller, call.param("customerId"))
 
 
-@endpoint(bp, "customers/{customerId}/relationship", "DELETE", summary="Remove the reseller relationship", tag=RELATIONSHIPS,
+@endpoint(bp, "customers/{customerId}/relationship", "DELETE", action=Action.REMOVE_RELATIONSHIP,
+          summary="Remove the reseller relationship", tag=RELATIONSHIPS,
           body=RemoveRelationshipIn, response=ResellerRelationship, problems=(400, 401, 403, 404, 422),
           description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
                       "GDAP stays; nobody is notified; the removal is audited.")
@@ -124,7 +135,7 @@ def remove_reseller_relationship(call: Call) -> ResellerRelationship:
     return service.remove_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
 
 
-@endpoint(bp, "customers/{customerId}/audit", "GET", summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
+@endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
           response=AuditPage, problems=(400, 401, 403, 404),
           description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
                       "invitation records about the customer, newest first.")
@@ -133,6 +144,7 @@ def customer_audit(call: Call) -> AuditPage:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """Queues attestation confirmations whose request stopped between its commit and queueing the email.

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from attest_agreement import relationships
 from attest_agreement.api_models import RelationshipRequestIn, RelationshipRequestOut, RemoveRelationshipIn
-from attest_agreement.asking import mark_asked_directly, new_invitation
+from attest_agreement.asking import new_invitation
+from attest_agreement.customer_events import relationship_event, relationship_fields
 from attest_agreement.customers import (
     CustomerStore,
     CustomerUnitOfWork,
@@ -14,16 +15,15 @@ from attest_agreement.customers import (
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
-    relationship_event,
-    relationship_fields,
 )
 from attest_agreement.relationships import PartnerRef
-from attest_agreement.steps import Units, dump, no_relationship, retried
+from attest_agreement.steps import Units, dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
+from shared.authorization import Action, Standing, check, provide_standing
 from shared.clock import utc_now
-from shared.errors import Conflict, NotFound, RuleBroken
+from shared.errors import Conflict, Invalid, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.storage import Storage
 
@@ -59,25 +59,49 @@ def index_partner_lists(storage: Storage, customer_id: str, customer_name: str) 
             uow.index(rel, customer_name)
 
 
+def standing(storage: Storage, partner_id: str, customer_id: str) -> Standing:
+    """The partner's standing with the customer, for the policy checks of lower layers (invitations)."""
+    return standing_from(CustomerStore(storage).relationship(customer_id, partner_id))
+
+
+provide_standing(standing)
+
+
 def get_relationship(storage: Storage, caller: Caller, customer_id: str) -> ResellerRelationship:
     """The caller's relationship with the customer, removed ones included (DAP gone, GDAP kept is visible)."""
     rel = CustomerStore(storage).relationship(customer_id, caller.partner_id)
     if rel is None:
         raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
+    check(Action.READ_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
     return rel
 
 
 def request_relationship(storage: Storage, caller: Caller, customer_id: str, body: RelationshipRequestIn) -> RelationshipRequestOut:
-    """A ResellerRelationship invitation to an existing customer and the draft email with its personalised URL."""
+    """A ResellerRelationship invitation to an existing customer and the draft email with its personalised URL.
+
+    The caller has no relationship with the customer (yet, or any more): nothing is written to the customer and none of
+    its data is shown. The partner names the person it asks (someone it knows at the customer) and the company's name as
+    it knows it; only the customer's account administrator or primary contact, signed in as themselves, can accept.
+    """
     uow = CustomerUnitOfWork(storage, customer_id)
+    rel = uow.relationship(caller.partner_id)
+    check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
     customer = uow.customer()
     if customer is None:
         raise NotFound(f"No customer {customer_id}.")
-    if relationships.is_active(uow.relationship(caller.partner_id)):
+    if relationships.is_active(rel):
         raise Conflict(f"Your partner account has an active relationship with customer {customer_id} already.", code="relationship-exists")
-    if body.ask_agreement_acceptance and uow.acceptance() is None:
-        customer = mark_asked_directly(lambda: CustomerUnitOfWork(storage, customer_id), caller.display)
-    new = new_invitation(customer, InvitationKind.RESELLER_RELATIONSHIP, body, indirectProviderId=body.indirect_provider_id,
+    missing = [name for name, value in (("email", body.email), ("firstName", body.first_name), ("lastName", body.last_name),
+                                        ("companyName", body.company_name), ("countryRegion", body.country_region)) if not value]
+    if missing:
+        raise Invalid([{"field": name, "message": "required: the person you ask at the customer, and its name as you know it",
+                        "code": "missing"} for name in missing])
+    # Addressed from the request alone: the customer's own data (its contact, country, language) stays with the customer.
+    stranger_view = customer.model_copy(update={
+        "name": body.company_name, "country": body.country_region, "language": body.language or "en",
+        "primary_contact": customer.primary_contact.model_copy(update={"email": "", "first_name": "", "last_name": "", "language": None}),
+    })
+    new = new_invitation(stranger_view, InvitationKind.RESELLER_RELATIONSHIP, body, indirectProviderId=body.indirect_provider_id,
                          askAgreementAcceptance=body.ask_agreement_acceptance, sendEmail=body.send_email)
     created = invitations.create(storage, caller, new)
     draft = invitations.draft_email(storage, caller, created.id or created.reference, body.language)

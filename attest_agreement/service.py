@@ -18,7 +18,7 @@ from attest_agreement.agreements_service import (
 from attest_agreement.asking import request_direct_acceptance
 from attest_agreement.audit_trail import audit_trail
 from attest_agreement.customers_service import create_customer, get_customer, list_customers, partners_of_customer
-from attest_agreement.direct_acceptance import accept_directly
+from attest_agreement.direct_acceptance import accept_directly, is_customer_admin, may_consent, standing_with
 from attest_agreement.relationships_service import (
     get_relationship,
     index_partner_lists,
@@ -26,13 +26,15 @@ from attest_agreement.relationships_service import (
     remove,
     remove_relationship,
     request_relationship,
+    standing,
 )
 from attest_agreement.steps import agreement_view, no_relationship
 
 __all__ = [
     "AlreadyAccepted", "CustomerNotFound", "InvalidPhoneNumber", "NotAllowedToAccept",
     "accept_directly", "agreement_status", "agreement_view", "attest", "audit_trail", "create_customer",
-    "direct_signing_status", "get_agreement", "get_customer", "get_relationship", "index_partner_lists",
+    "direct_signing_status", "get_agreement", "get_customer", "get_relationship", "index_partner_lists", "is_customer_admin", "may_consent",
+    "standing_with",
     "join_relationship", "list_customers", "no_relationship", "partners_of_customer", "purchase_eligibility",
-    "record_attestation", "remove", "remove_relationship", "request_direct_acceptance", "request_relationship",
+    "record_attestation", "remove", "remove_relationship", "request_direct_acceptance", "request_relationship", "standing",
 ]

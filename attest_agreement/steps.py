@@ -19,6 +19,7 @@ from attest_agreement.customers import (
 )
 from invite_user import service as invitations
 from partners.registry import Partner
+from shared.authorization import NO_STANDING, Action, Relationship, Standing, check, not_yours
 from shared.errors import Busy, Conflict, Forbidden, Invalid, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.uow import attempt
@@ -31,9 +32,15 @@ Units = Callable[[], CustomerUnitOfWork]
 
 
 def no_relationship(customer_id: str) -> NotFound:
-    # Whether a customer exists is nobody's business without a relationship: one answer for both cases.
-    return NotFound(f"No customer {customer_id} with an active reseller relationship to your partner account.",
-                    code="no-active-relationship")
+    return not_yours(customer_id)
+
+
+def standing_from(rel: ResellerRelationship | None) -> Standing:
+    """A relationship row as the plain values the authorization policy reads."""
+    if rel is None:
+        return NO_STANDING
+    is_active = relationships.is_active(rel)
+    return Standing(Relationship.ACTIVE if is_active else Relationship.REMOVED, rel.role.value, is_active and rel.dap.active)
 
 
 def refusal(exc: AgreementError, field: str | None = None) -> Exception:
@@ -65,10 +72,13 @@ def by(caller: Caller, partner: Partner) -> dict[str, str]:
     return {**invitations.actor(caller), "partnerName": partner.name}
 
 
-def active(uow: CustomerUnitOfWork, partner_id: str) -> tuple[Customer, ResellerRelationship]:
-    """The customer and the partner's active relationship with it; one 404 for "no customer" and "not yours"."""
+def active(uow: CustomerUnitOfWork, partner_id: str, action: Action = Action.READ_CUSTOMER,
+           roles: frozenset[str] | None = None) -> tuple[Customer, ResellerRelationship]:
+    """The customer and the partner's relationship with it, as the policy's row for `action` needs it (an active one
+    for every action that reaches here); one 404 for "no customer" and "not yours"."""
     rel = uow.relationship(partner_id)
-    customer = uow.customer() if relationships.is_active(rel) else None
+    check(action, roles=roles, standing=standing_from(rel), customer_id=uow.customer_id)
+    customer = uow.customer()
     if customer is None or rel is None:
         raise no_relationship(uow.customer_id)
     return customer, rel

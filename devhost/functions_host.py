@@ -400,6 +400,9 @@ class FunctionHost:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
+        if environ.get("REMOTE_ADDR"):
+            # As Azure's front end does: the peer's address after whatever the client sent (the app reads the last entry).
+            headers["x-forwarded-for"] = ", ".join(p for p in (headers.get("x-forwarded-for"), environ["REMOTE_ADDR"]) if p)
         host = headers.get("host") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
         query = environ.get("QUERY_STRING", "")
         url = f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('PATH_INFO', '')}" + (f"?{query}" if query else "")

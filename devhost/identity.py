@@ -3,6 +3,10 @@ standing in for Microsoft Entra (customer sign-in), plus the JWKS of the local p
 
 MSAL accepts only an https authority with a path segment, so the mock is mounted under /<tenant>
 and served with a certificate signed by a CA this module generates (.local/certs/ca.pem).
+
+Like Entra, it issues `tid` and `oid` (stable per tenant and account) and vouches for the email (`xms_edov`, and
+`email_verified` as other providers do): the app trusts an email claim only when it is verified. Claims set
+beforehand with `PUT /<tenant>/users/<sub>` (tests: an unverified email, another tenant) are left as they are.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from devhost.local_settings import ROOT
 
@@ -137,11 +142,32 @@ permissions the application asks for</label>
 </form></body></html>"""
 
 
-def _create_account_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
-    """Shows an account-creation form for prompt=create (case 2), then signs in as the new account."""
+def entra_claims(tenant: str, sub: str) -> dict[str, Any]:
+    """What the local provider says about an account it has not been told about: Entra-like, with a verified email."""
+    tid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-tenant/{tenant}"))
+    oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-account/{tenant}/{sub.lower()}"))
+    return {"email": sub, "email_verified": True, "xms_edov": True, "tid": tid, "oid": oid}
+
+
+def _create_account_middleware(app: Callable[..., Any], tenant: str = "local-tenant") -> Callable[..., Any]:
+    """Shows an account-creation form for prompt=create (case 2), then signs in as the new account; gives every account
+    signing in the claims of `entra_claims` unless they were set explicitly."""
+    from werkzeug.test import Client
+
+    internal = Client(app)
+    explicit: set[str] = set()
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        path = environ.get("PATH_INFO", "")
+        if environ["REQUEST_METHOD"] == "PUT" and path.startswith("/users/"):
+            explicit.add(unquote(path.removeprefix("/users/")))
+        if path.endswith("/oauth2/authorize") and environ["REQUEST_METHOD"] == "POST":
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = BytesIO(body)
+            sub = (parse_qs(body.decode("utf-8", "replace")).get("sub") or [""])[0]
+            if sub and sub not in explicit:
+                internal.put(f"/users/{sub}", json=entra_claims(tenant, sub))
         if (
             environ.get("PATH_INFO", "").endswith("/oauth2/authorize")
             and environ["REQUEST_METHOD"] == "GET"
@@ -170,7 +196,7 @@ def build_app(tenant: str, partner_key: Any) -> Callable[..., Any]:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 
-    return DispatcherMiddleware(root, {f"/{tenant}": _create_account_middleware(oidc.wsgi_app)})
+    return DispatcherMiddleware(root, {f"/{tenant}": _create_account_middleware(oidc.wsgi_app, tenant)})
 
 
 def main() -> None:

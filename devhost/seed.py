@@ -11,6 +11,8 @@ from devhost.identity import ensure_partner_key, mint_partner_token
 from devhost.stack import Stack
 
 DEMO_PARTNER_ID = "demo-partner"
+# The platform operator's tenant locally (PLATFORM_TENANT_ID in local.settings.json.example): PlatformAdmin counts only there.
+PLATFORM_TENANT_ID = "platform-operator"
 
 
 def demo_tokens(stack: Stack) -> dict[str, str]:
@@ -19,7 +21,8 @@ def demo_tokens(stack: Stack) -> dict[str, str]:
     common = {"issuer": stack.partner_issuer, "audience": audience, "tenant_id": DEMO_PARTNER_ID}
     return {
         "agent": mint_partner_token(key, roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example", **common),
-        "admin": mint_partner_token(key, roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example", **common),
+        "admin": mint_partner_token(key, roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example",
+                                    **{**common, "tenant_id": os.environ.get("PLATFORM_TENANT_ID") or PLATFORM_TENANT_ID}),
     }
 
 

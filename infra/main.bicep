@@ -31,6 +31,9 @@ param docsUrl string
 @description('Entra tenant id of the platform operator (partners hold tenants of their own). Empty: the tenant deployed to.')
 param platformTenantId string = ''
 
+@description('Entra tenant ids (comma-separated) whose users\' email claims count as verified without the xms_edov claim.')
+param verifiedEmailTenants string = ''
+
 @minLength(1)
 @description('Issuer (`iss`) of the partners\' bearer tokens.')
 param partnerAuthIssuer string
@@ -115,6 +118,7 @@ module resources 'resources.bicep' = {
     supportEmail: supportEmail
     docsUrl: docsUrl
     platformTenantId: empty(platformTenantId) ? tenant().tenantId : platformTenantId
+    verifiedEmailTenants: verifiedEmailTenants
     partnerAuthIssuer: partnerAuthIssuer
     partnerAuthAudience: partnerAuthAudience
     partnerAuthJwksUrl: partnerAuthJwksUrl

@@ -14,6 +14,7 @@ param platformName string
 param supportEmail string
 param docsUrl string
 param platformTenantId string
+param verifiedEmailTenants string
 param partnerAuthIssuer string
 param partnerAuthAudience string
 param partnerAuthJwksUrl string
@@ -367,6 +368,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SUPPORT_EMAIL', value: supportEmail }
         { name: 'DOCS_URL', value: docsUrl }
         { name: 'PLATFORM_TENANT_ID', value: platformTenantId }
+        { name: 'VERIFIED_EMAIL_TENANTS', value: verifiedEmailTenants }
         { name: 'PARTNER_AUTH_ISSUER', value: partnerAuthIssuer }
         { name: 'PARTNER_AUTH_AUDIENCE', value: partnerAuthAudience }
         { name: 'PARTNER_AUTH_JWKS_URL', value: partnerAuthJwksUrl }

@@ -20,9 +20,9 @@ from invite_user.api_models import (
     ResendRequestAnswer,
 )
 from shared import telemetry
+from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, Call, endpoint
 from shared.http import client_ip
-from shared.rate_limit import hit
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -34,57 +34,64 @@ WRITE = (400, 401, 403, 404, 409, 422)
 READ = (401, 403, 404)
 
 
-@endpoint(bp, "invitations", "POST", summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
+@endpoint(bp, "invitations", "POST", action=Action.INVITE, summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
           problems=WRITE,
           description="Creates an invitation (CustomerOnboarding, ResellerRelationship, CompanyUser or AgreementAcceptance) and, "
-                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once.")
+                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once. With a "
+                      "customerId: CompanyUser needs an active reseller relationship with DAP and AdminAgent, "
+                      "AgreementAcceptance an active relationship (404 otherwise); a ResellerRelationship is a request only "
+                      "the customer's administrator can accept; CustomerOnboarding cannot name a customer (400).")
 def create_invitation(call: Call) -> InvitationOut:
     return service.create(get_storage(), call.caller, call.body)
 
 
-@endpoint(bp, "invitations/bulk", "POST", summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
+@endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
           description="Up to 1000 invitations; a bad row never sinks the others.")
 def create_invitations_bulk(call: Call) -> BulkResult:
     return service.create_bulk(get_storage(), call.caller, call.body.invitations)
 
 
-@endpoint(bp, "invitations", "GET", summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
+@endpoint(bp, "invitations", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
           problems=(400, 401, 403))
 def list_invitations(call: Call) -> InvitationPage:
     return service.list_page(get_storage(), call.caller, call.query)
 
 
-@endpoint(bp, "invitations/{id}", "GET", summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ,
+@endpoint(bp, "invitations/{id}", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
 def get_invitation(call: Call) -> InvitationOut:
     return service.get(get_storage(), call.caller, call.param("id"))
 
 
-@endpoint(bp, "invitations/{id}/draft-email", "GET", summary="The invitation's email as a draft", tag=TAG, query=DraftQuery,
+@endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="The invitation's email as a draft", tag=TAG, query=DraftQuery,
           response=DraftEmail, problems=(400, 401, 403, 404),
           description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
 def draft_invitation_email(call: Call) -> DraftEmail:
     return service.draft_email(get_storage(), call.caller, call.param("id"), call.query.language)
 
 
-@endpoint(bp, "invitations/{id}/resend", "POST", summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
+@endpoint(bp, "invitations/{id}/resend", "POST", action=Action.MANAGE_INVITATIONS,
+          summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
           description="Same link, new expiry (60 days at most).")
 def resend_invitation(call: Call) -> InvitationOut:
     return service.resend(get_storage(), call.caller, call.param("id"))
 
 
-@endpoint(bp, "invitations/{id}/revoke", "POST", summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
+@endpoint(bp, "invitations/{id}/revoke", "POST", action=Action.MANAGE_INVITATIONS,
+          summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
 def revoke_invitation(call: Call) -> InvitationOut:
     return service.revoke(get_storage(), call.caller, call.param("id"))
 
 
 def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
-    storage = get_storage()
-    hit(storage, f"resend-ip|{client_ip(req)}", limit=20, window_seconds=3600)
-    hit(storage, f"resend-email|{body.email.casefold()}", limit=5, window_seconds=3600)
+    service.limit_resend_requests(get_storage(), client_ip(req), str(body.email))
 
 
-@endpoint(bp, "invitations/resend-request", "POST", summary="Ask for the invitation again (purchasing account manager)", tag=TAG,
+@endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,
+          summary="Ask for the invitation again (purchasing account manager)", tag=TAG,
           auth=ANONYMOUS, body=ResendRequest, response=ResendRequestAnswer, status=202, problems=(400, 409, 422, 429),
           idempotency_scope="anonymous-resend", guard=_resend_limits,
           description="Resent only when the email is the designated purchasing account manager of that agreement; "
@@ -94,6 +101,7 @@ def request_invitation_resend(call: Call) -> ResendRequestAnswer:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def expire_invitations(timer: func.TimerRequest) -> None:
     """Marks pending invitations past their expiry as Expired (hourly by default, EXPIRE_SCHEDULE).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -11,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from shared import company_numbers
+from shared import company_numbers, identity
 from shared.fields import CountryCode, Email
 from shared.storage import Entity
 
@@ -60,8 +59,8 @@ class InvitationStateError(Exception):
 
 
 def normalize_email(email: str) -> str:
-    """Emails are compared case-insensitively after Unicode normalisation (NFKC + casefold)."""
-    return unicodedata.normalize("NFKC", email).strip().casefold()
+    """Emails compare as the ASCII-lowercased local part @ the IDNA domain (`shared.identity`): never two mailboxes as one."""
+    return identity.normalize_email(email)
 
 
 def link_hash(invitation_id: str) -> str:
@@ -183,7 +182,8 @@ class Invitation(Entity):
         return self.link_hash
 
     def is_for(self, email: str) -> bool:
-        return normalize_email(email) == self.email_normalized
+        # Recomputed from the address itself: rows stored under the old NFKC + casefold form compare correctly too.
+        return identity.same_email(email, str(self.email))
 
     def effective_status(self, now: datetime) -> InvitationStatus:
         """Pending past its expiry counts as Expired even before the timer has marked it."""

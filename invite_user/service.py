@@ -43,10 +43,12 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
 from shared.audit import AuditRecord, audit
+from shared.authorization import Action, check, standing_of
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
+from shared.rate_limit import hit
 from shared.storage import Page, Storage
 from shared.uow import attempt
 
@@ -93,8 +95,33 @@ def _outbox(inv: Invitation) -> events.Partition:
     return TABLE, partner_partition(inv.partner_id)  # where its events wait (named in the announcement after the commit)
 
 
+# What an invitation about an existing customer needs of the caller (shared.authorization.POLICY).
+_CUSTOMER_ACTIONS = {
+    InvitationKind.COMPANY_USER: Action.INVITE_COMPANY_USER,
+    InvitationKind.AGREEMENT_ACCEPTANCE: Action.ASK_DIRECT_ACCEPTANCE,
+    InvitationKind.RESELLER_RELATIONSHIP: Action.REQUEST_RELATIONSHIP,
+}
+
+
+def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation) -> None:
+    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent).
+
+    CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
+    relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
+    signed in as themselves, can accept it (accept_invite). CustomerOnboarding creates a new customer: never an existing one.
+    """
+    if body.customer_id is None:
+        return
+    if body.kind == InvitationKind.CUSTOMER_ONBOARDING:
+        raise RuleBroken("A CustomerOnboarding invitation creates a new customer; it cannot name an existing one (customerId). "
+                         "Ask for a reseller relationship instead.", field="customerId", code="onboarding-names-customer")
+    check(_CUSTOMER_ACTIONS[body.kind], roles=caller.roles, partner_type=partner.type.value,
+          standing=standing_of(storage, caller.partner_id, body.customer_id), customer_id=body.customer_id)
+
+
 def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
     partner = partner_of(storage, caller)
+    authorize(storage, caller, partner, body)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
     return invite(storage, inv, raw_id, caller.display, send_email=body.send_email)
@@ -123,6 +150,7 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
     for i, row in enumerate(rows):
         try:
             body = NewInvitation.model_validate(row)
+            authorize(storage, caller, partner, body)
             provider = resolve_provider(storage, partner, body.indirect_provider_id)
         except ValidationError as exc:
             results[i] = {"index": i, "status": "invalid", "errors": pydantic_errors(exc)}
@@ -289,6 +317,18 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
     return accepted
+
+
+RESEND_PER_CLIENT = 20  # resend requests per client address per hour
+RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
+
+
+def limit_resend_requests(storage: Storage, client: str, email: str | None) -> None:
+    """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
+    email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
+    hit(storage, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
+    if email and "@" in email:
+        hit(storage, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")
 
 
 def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:

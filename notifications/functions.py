@@ -10,6 +10,7 @@ import azure.functions as func
 from notifications import queue
 from notifications.sender import get_sender
 from shared import telemetry
+from shared.authorization import Action, runs_as
 from shared.settings import get_settings
 from shared.storage import get_storage
 
@@ -19,6 +20,7 @@ bp = func.Blueprint()
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%", connection="AzureWebJobsStorage")
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
@@ -27,6 +29,7 @@ def send_queued_email(msg: func.QueueMessage) -> None:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%EMAIL_QUEUE%-poison", connection="AzureWebJobsStorage")
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""

@@ -7,6 +7,7 @@ import azure.functions as func
 from partners import service
 from partners.registry import Partner
 from partners.service import PartnerPage
+from shared.authorization import Action
 from shared.endpoints import ADMIN, Call, endpoint
 from shared.pagination import PageQuery
 from shared.storage import get_storage
@@ -14,13 +15,15 @@ from shared.storage import get_storage
 bp = func.Blueprint()
 
 
-@endpoint(bp, "partners", "POST", summary="Register a partner", tag="Partners", auth=ADMIN, body=Partner, response=Partner, status=201,
+@endpoint(bp, "partners", "POST", action=Action.REGISTER_PARTNERS,
+          summary="Register a partner", tag="Partners", auth=ADMIN, body=Partner, response=Partner, status=201,
           problems=(400, 401, 403, 404, 409, 422), idempotency_scope="platform-admin")
 def register_partner(call: Call) -> Partner:
     return service.register(get_storage(), call.body)
 
 
-@endpoint(bp, "partners", "GET", summary="List partners", tag="Partners", auth=ADMIN, query=PageQuery, response=PartnerPage,
+@endpoint(bp, "partners", "GET", action=Action.REGISTER_PARTNERS,
+          summary="List partners", tag="Partners", auth=ADMIN, query=PageQuery, response=PartnerPage,
           problems=(400, 401, 403))
 def list_partners(call: Call) -> PartnerPage:
     return service.list_page(get_storage(), call.query.continuation_token)

@@ -20,6 +20,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared import telemetry
+from shared.authorization import POLICY, Action, declare
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
@@ -56,6 +57,7 @@ class Contract:
     path_enums: dict[str, list[str]] = field(default_factory=dict)
     extra_responses: dict[str, Any] = field(default_factory=dict)
     function: str = ""
+    action: str = ""
 
 
 CONTRACTS: list[Contract] = []
@@ -91,7 +93,7 @@ Handler = Callable[[Call], Any]
 
 
 def endpoint(
-    bp: func.Blueprint, path: str, method: str = "GET", *, summary: str, tag: str, auth: str = PARTNER,
+    bp: func.Blueprint, path: str, method: str = "GET", *, action: Action, summary: str, tag: str, auth: str = PARTNER,
     body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
     response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | None = None,
     problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
@@ -103,21 +105,27 @@ def endpoint(
 
     `route` is the template Functions matches (with constraints) when it differs from the documented `path`.
     `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
+    `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
+    token must carry one of that action's roles.
     """
+    rule = POLICY[action]
     if idempotent is None:
         idempotent = not raw and method in ("POST", "DELETE")
 
+    roles = rule.roles or _ROLES.get(auth, frozenset())
+
     def decorate(handler: Callable[..., Any]) -> Any:
+        declare(handler.__name__, action)
         CONTRACTS.append(Contract(
             method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
             response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
-            form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__,
+            form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
         ))
         if raw:
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
         else:
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
-                caller = authenticate(req.headers.get("authorization"), any_of=_ROLES[auth]) if auth in _ROLES else None
+                caller = authenticate(req.headers.get("authorization"), any_of=roles) if auth in _ROLES else None
                 parsed = _body(req, body, optional_body)
                 call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
                 if guard is not None:

@@ -18,7 +18,7 @@ class DomainError(Exception):
 
     def __init__(self, detail: str, *, code: str | None = None, title: str | None = None, field: str | None = None,
                  errors: list[dict[str, Any]] | None = None, extra: dict[str, Any] | None = None,
-                 retry_after: int | None = None) -> None:
+                 retry_after: int | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code:
@@ -29,6 +29,8 @@ class DomainError(Exception):
         self.errors = errors
         self.extra = extra or {}
         self.retry_after = retry_after
+        # Protocol headers the answer must carry beside Retry-After (e.g. the RateLimit fields of a 429).
+        self.headers = headers or {}
 
 
 class NotFound(DomainError):

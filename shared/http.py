@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -95,7 +96,7 @@ STATUS_OF: dict[type[DomainError], int] = {
 
 def problem_of(error: DomainError) -> Problem:
     status = next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 400)
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(error.headers)
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthenticated):
@@ -149,9 +150,21 @@ def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> fun
 
 
 def client_ip(req: func.HttpRequest) -> str:
-    # Azure's front ends put the client first in X-Forwarded-For (with a port for IPv4).
-    forwarded = (req.headers.get("x-forwarded-for") or "").split(",")[0].strip()
-    return forwarded.rsplit(":", 1)[0] if forwarded.count(":") == 1 else (forwarded or "unknown")
+    """The client's address as the platform's front end saw it: the last X-Forwarded-For entry, without its port.
+
+    Azure's front end appends the address it received the connection from after whatever the client sent, so only the
+    last entry is not the client's to choose (the local host appends the peer address the same way). IPv4 comes as
+    `a.b.c.d:port`, IPv6 as `[addr]:port` or bare; anything that is no address is "unknown" (one shared bucket).
+    """
+    last = (req.headers.get("x-forwarded-for") or "").split(",")[-1].strip()
+    if last.startswith("["):
+        last = last[1:].partition("]")[0]
+    elif last.count(":") == 1:
+        last = last.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return "unknown"
 
 
 def idempotency_fingerprint(req: func.HttpRequest) -> list[str]:

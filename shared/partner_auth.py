@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 from dataclasses import dataclass
@@ -27,6 +28,20 @@ class Caller:
     @property
     def display(self) -> str:
         return self.name or self.email or self.subject
+
+
+log = logging.getLogger(__name__)
+
+_REASONS = {
+    jwt.ExpiredSignatureError: "it has expired", jwt.InvalidAudienceError: "wrong audience", jwt.InvalidIssuerError: "wrong issuer",
+    jwt.InvalidAlgorithmError: "algorithm not allowed", jwt.MissingRequiredClaimError: "a required claim is missing",
+    jwt.ImmatureSignatureError: "not valid yet", jwt.InvalidSignatureError: "bad signature", jwt.DecodeError: "malformed",
+}
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    """A fixed phrase per kind of failure: the library's own message never reaches the caller."""
+    return next((text for kind, text in _REASONS.items() if isinstance(exc, kind)), "rejected")
 
 
 _clients: dict[str, jwt.PyJWKClient] = {}
@@ -61,12 +76,17 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
             leeway=60,
         )
     except jwt.PyJWKClientConnectionError as exc:
-        raise Unauthenticated(f"The token's signing keys cannot be fetched right now: {exc}") from exc
+        # The URL and the network error stay in the log: an anonymous caller learns nothing of the app's insides.
+        log.warning("partner token keys cannot be fetched: %s", exc)
+        raise Unauthenticated("The token's signing keys cannot be fetched right now; retry later.") from exc
     except jwt.PyJWTError as exc:
-        raise Unauthenticated(f"The token is not valid: {exc}") from exc
+        raise Unauthenticated(f"The token is not valid: {_reason(exc)}") from exc
     roles = claims.get("roles") or []
     if isinstance(roles, str):
         roles = [roles]
+    if PLATFORM_ADMIN in roles and (not settings.platform_tenant_id or str(claims["tid"]) != settings.platform_tenant_id):
+        # Any partner's tenant can put any role in its own tokens: PlatformAdmin counts only from the platform's tenant.
+        roles = [r for r in roles if r != PLATFORM_ADMIN]
     caller = Caller(
         partner_id=str(claims["tid"]),
         roles=frozenset(str(r) for r in roles),

@@ -28,8 +28,16 @@ class _Windows(Repository[Window]):
         return row.bucket, row.window
 
 
-def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> None:
-    """Count one request in `bucket`; a 429 problem with Retry-After once `limit` is reached in the window."""
+def limit_headers(policy: str, limit: int, window_seconds: int, retry: int) -> dict[str, str]:
+    """Retry-After, and the policy and its state as the IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers)."""
+    return {"Retry-After": str(retry), "RateLimit-Policy": f'"{policy}";q={limit};w={window_seconds}',
+            "RateLimit": f'"{policy}";r=0;t={retry}'}
+
+
+def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int, policy: str | None = None) -> None:
+    """Count one request in `bucket`; a 429 problem with Retry-After and RateLimit headers once `limit` is reached.
+
+    `policy` names the limit in the RateLimit headers (never the bucket: it may hold an address or an email)."""
     now = utc_now()
     start = int(now.timestamp()) // window_seconds * window_seconds
     key = hashlib.sha256(bucket.encode()).hexdigest()[:32]
@@ -41,8 +49,9 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> No
             repo.insert(Window(bucket=key, window=str(start), count=1, updated_at=now))
             return
         if row.count >= limit:
-            retry = start + window_seconds - int(now.timestamp())
-            raise TooManyRequests(f"Too many requests; try again in {retry} seconds.", retry_after=max(1, retry))
+            retry = max(1, start + window_seconds - int(now.timestamp()))
+            raise TooManyRequests(f"Too many requests; try again in {retry} seconds.", retry_after=retry,
+                                  headers=limit_headers(policy or "limit", limit, window_seconds, retry))
         row.count += 1
         row.updated_at = now
         repo.replace(row)
@@ -51,4 +60,5 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> No
         retrying(count_one)
     except Busy as busy:
         # Many requests at once in one bucket: that is the very thing the limit is for.
-        raise TooManyRequests("Too many concurrent requests; retry shortly.", retry_after=1) from busy
+        raise TooManyRequests("Too many concurrent requests; retry shortly.", retry_after=1,
+                              headers=limit_headers(policy or "limit", limit, window_seconds, 1)) from busy

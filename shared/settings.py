@@ -28,7 +28,12 @@ class Settings(BaseSettings):
     partner_auth_audience: str = Field("", alias="PARTNER_AUTH_AUDIENCE")
     partner_auth_jwks_url: str = Field("", alias="PARTNER_AUTH_JWKS_URL")
 
+    # Platform administrators: the PlatformAdmin role counts only in tokens of this tenant (empty: nobody is one).
+    platform_tenant_id: str = Field("", alias="PLATFORM_TENANT_ID")
+
     # Customer sign-in (MSAL auth code flow).
+    # Entra tenants (ids, comma-separated) whose users' email claims are verified: the email counts without `xms_edov`.
+    verified_email_tenants_setting: str = Field("", alias="VERIFIED_EMAIL_TENANTS")
     auth_authority: str = Field("", alias="AUTH_AUTHORITY")
     auth_client_id: str = Field("", alias="AUTH_CLIENT_ID")
     auth_client_secret: str = Field("", alias="AUTH_CLIENT_SECRET")
@@ -55,6 +60,10 @@ class Settings(BaseSettings):
     applicationinsights_connection_string: str | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    @property
+    def verified_email_tenants(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.verified_email_tenants_setting.split(",") if t.strip())
 
     @property
     def is_local(self) -> bool:

@@ -9,6 +9,7 @@ import azure.functions as func
 
 from partners.registry import PartnerRepository
 from shared import events, telemetry
+from shared.authorization import Action, runs_as
 from shared.clock import utc_now
 from shared.endpoints import Call, Reply, endpoint
 from shared.pagination import PageQuery
@@ -41,55 +42,64 @@ SIGNED = ("Deliveries are signed as Standard Webhooks: `webhook-id` (the event i
           "delivery is Failed. Redirects are not followed. A subscription failing for 3 days is disabled.")
 
 
-@endpoint(bp, "webhooks", "POST", summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
+@endpoint(bp, "webhooks", "POST", action=Action.MANAGE_WEBHOOKS,
+          summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
           status=201, problems=WRITE, description="Events are POSTed to the https URL. The signing secret is in this answer only. " + SIGNED)
 def create_subscription(call: Call) -> SubscriptionWithSecret:
     return service.create(get_storage(), call.caller, call.body)  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks", "GET", summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
+@endpoint(bp, "webhooks", "GET", action=Action.MANAGE_WEBHOOKS,
+          summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
 def list_subscriptions(call: Call) -> SubscriptionPage:
     return service.list_all(get_storage(), call.caller)  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks/{id}", "GET", summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
+@endpoint(bp, "webhooks/{id}", "GET", action=Action.MANAGE_WEBHOOKS,
+          summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
           description="`disabledReason` says why a failing subscription was disabled; `failingSince` since when deliveries fail.")
 def get_subscription(call: Call) -> SubscriptionOut:
     return service.get(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks/{id}", "PATCH", summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
+@endpoint(bp, "webhooks/{id}", "PATCH", action=Action.MANAGE_WEBHOOKS,
+          summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
           problems=WRITE, description="URL, event types, description, enabled (true enables a disabled subscription again).")
 def update_subscription(call: Call) -> SubscriptionOut:
     return service.update(get_storage(), call.caller, call.param("id"), call.body)  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks/{id}", "DELETE", summary="Delete a subscription", tag=TAG, status=204, problems=READ)
+@endpoint(bp, "webhooks/{id}", "DELETE", action=Action.MANAGE_WEBHOOKS,
+          summary="Delete a subscription", tag=TAG, status=204, problems=READ)
 def delete_subscription(call: Call) -> Reply:
     service.delete(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
     return Reply(None, 204)
 
 
-@endpoint(bp, "webhooks/{id}/rotate-secret", "POST", summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
+@endpoint(bp, "webhooks/{id}/rotate-secret", "POST", action=Action.MANAGE_WEBHOOKS,
+          summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
           problems=WRITE, description="A new secret, shown once; the old one keeps signing beside it for 24 hours.")
 def rotate_secret(call: Call) -> SubscriptionWithSecret:
     return service.rotate_secret(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks/{id}/test", "POST", summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
+@endpoint(bp, "webhooks/{id}/test", "POST", action=Action.MANAGE_WEBHOOKS,
+          summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
           idempotent=False, description="Delivers a `test-created` event now and answers with the delivery; 2 a minute per subscription.")
 def test_subscription(call: Call) -> TestSent:
     return service.send_test(get_storage(), call.caller, call.param("id"))  # type: ignore[arg-type]
 
 
-@endpoint(bp, "webhooks/{id}/deliveries", "GET", summary="Deliveries of a subscription", tag=TAG, query=PageQuery, response=DeliveryPage,
+@endpoint(bp, "webhooks/{id}/deliveries", "GET", action=Action.MANAGE_WEBHOOKS,
+          summary="Deliveries of a subscription", tag=TAG, query=PageQuery, response=DeliveryPage,
           problems=READ, description="Newest first: event, attempts, last status code and error, next attempt, final state.")
 def list_deliveries(call: Call) -> DeliveryPage:
     q = call.query
     return service.list_deliveries(get_storage(), call.caller, call.param("id"), q.page_size, q.continuation_token)  # type: ignore[arg-type]
 
 
-@endpoint(bp, "events", "GET", summary="The partner's events feed", tag=EVENTS_TAG, query=FeedQuery, response=FeedPage, problems=(400, 401, 403),
+@endpoint(bp, "events", "GET", action=Action.READ_EVENTS,
+          summary="The partner's events feed", tag=EVENTS_TAG, query=FeedQuery, response=FeedPage, problems=(400, 401, 403),
           description="The partner's events in order, oldest first, kept 30 days; the same payloads as webhooks. Read on with "
                       "`after=<nextCursor>`. For partners without an endpoint, or to catch up on missed deliveries.")
 def read_events(call: Call) -> FeedPage:
@@ -97,6 +107,7 @@ def read_events(call: Call) -> FeedPage:
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WEBHOOKS_QUEUE%", connection="AzureWebJobsStorage")
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def publish_and_deliver(msg: func.QueueMessage) -> None:
     """Outbox announcements (publish to feed and subscriptions) and delivery retries. Raising lets the host retry."""
@@ -112,6 +123,7 @@ def publish_and_deliver(msg: func.QueueMessage) -> None:
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
 @telemetry.traced
 def sweep_outboxes(timer: func.TimerRequest) -> None:
     """Publishes events whose announcement was lost (every 10 minutes; a late run simply finds more). Daily: old feed rows go."""

@@ -50,7 +50,9 @@ BEYOND_SCHEMA_FIELDS = {"vatNumber", "registrationNumber", "phone", "phoneNumber
 # And refusals that depend on state, not shape: an Idempotency-Key the fuzzer sent before with another body, an
 # indirect provider id that names no registered partner, a webhook URL whose host does not resolve to a public address.
 BEYOND_SCHEMA_TYPES = ("invalid-phone-number", "date-agreed-in-future", "gdap-end-date", "malformed-continuation-token",
-                       "idempotency-key-reused", "unknown_provider", "url-refused")
+                       "idempotency-key-reused", "unknown_provider", "url-refused",
+                       # cross-field: a CustomerOnboarding invitation must not name an existing customer
+                       "onboarding-names-customer")
 
 
 def _refused_beyond_schema(response) -> bool:

@@ -14,11 +14,11 @@ from attest_agreement.customers import CustomerStore
 from invite_user.invitations import InvitationKind
 from invite_user.repository import InvitationStore
 from shared.settings import get_settings
-from tests.support.accept_invite import form_request, get_request, invite, session_header, text_of
+from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for, text_of
 from tests.support.http import build_request, json_of
 
 CSRF = "csrf-token-for-tests"
-HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", "sub-hanna")
+HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from tests.support.accept_invite import (
     register_partners,
     reload,
     session_header,
+    subject_for,
     text_of,
 )
 
-HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", "sub-hanna")
+HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 CSRF = "csrf-token-for-tests"
 
 

@@ -12,7 +12,16 @@ from accept_invite import functions, sessions, signin
 from accept_invite.signin import FLOW_LIFETIME, FlowStore, delete_stale_flows
 from invite_user.invitations import InvitationStatus
 from shared.clock import utc_now
-from tests.support.accept_invite import FakeAuthClient, get_request, invite, register_partners, reload, state_of, text_of
+from tests.support.accept_invite import (
+    FakeAuthClient,
+    cookies_set,
+    get_request,
+    invite,
+    register_partners,
+    reload,
+    state_of,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -23,14 +32,20 @@ def idp(storage, monkeypatch):
     return client
 
 
+_BINDINGS: dict[str, str] = {}  # state -> the browser's sign-in binding cookie, as the browser keeps it
+
+
 def _start(raw, mode="signin"):
     resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw, "mode": mode}))
     assert resp.status_code == 302, resp.get_body()
+    [binding] = [c.split(";")[0] for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "=")]
+    _BINDINGS[state_of(resp.headers["Location"])] = binding
     return resp.headers["Location"]
 
 
-def _callback(state, **extra):
-    return functions.finish_sign_in(get_request("auth/callback", {"code": "abc", "state": state, **extra}))
+def _callback(state, *, cookie=None, **extra):
+    headers = {"cookie": cookie if cookie is not None else _BINDINGS.get(state, "")}
+    return functions.finish_sign_in(get_request("auth/callback", {"code": "abc", "state": state, **extra}, headers=headers))
 
 
 def test_start_keeps_the_flow_server_side_and_sends_only_the_state(storage, idp):
@@ -68,7 +83,7 @@ def test_the_right_account_gets_a_session_and_the_company_form(storage, idp):
     assert reload(storage, inv).status == InvitationStatus.PENDING  # signing in consumes nothing
 
 
-def test_email_matching_ignores_case_and_unicode_form(storage, idp):
+def test_email_matching_ignores_ascii_case(storage, idp):
     inv, raw = invite(storage)
     idp.email = "HANNA@Contoso.Example"
     assert _callback(state_of(_start(raw))).status_code == 303
@@ -86,8 +101,7 @@ def test_a_wrong_account_gets_a_page_no_session_and_the_invitation_waits(storage
     assert reload(storage, inv).status == InvitationStatus.PENDING
     # then the right account, from the page's button, still works
     idp.email = "hanna@contoso.example"
-    again = functions.start_sign_in(get_request("auth/signin", {"invitationId": inv.link_hash, "mode": "another"}))
-    assert _callback(state_of(again.headers["Location"])).status_code == 303
+    assert _callback(state_of(_start(inv.link_hash, "another"))).status_code == 303
 
 
 def test_a_state_is_used_once(storage, idp):
@@ -168,4 +182,64 @@ def test_provider_down_is_a_page_and_nothing_changes(storage, idp, monkeypatch):
     state = state_of(_start(raw))
     monkeypatch.setattr(idp, "acquire_token_by_auth_code_flow", down)
     assert _callback(state).status_code == 503
+    assert reload(storage, inv).status == InvitationStatus.PENDING
+
+
+# -- login CSRF: the callback signs in only the browser that started the sign-in ------------------------------------
+
+
+def test_the_signin_sets_a_short_lived_binding_cookie_whose_hash_the_flow_keeps(storage, idp):
+    import hashlib
+
+    _, raw = invite(storage)
+    resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}))
+    [cookie] = [c for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "=")]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=600" in cookie and "Path=/" in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    state = state_of(resp.headers["Location"])
+    row = FlowStore(storage).get(f"f|{state[:2]}", state)
+    assert row.binding_hash == hashlib.sha256(value.encode()).hexdigest() and value not in str(row.model_dump())
+
+
+def test_a_callback_opened_in_another_browser_signs_nobody_in(storage, idp):
+    # Regression: the callback URL alone gave a session, so an attacker could sign a victim into the attacker's account.
+    inv, raw = invite(storage, language="de")
+    state = state_of(_start(raw))
+    for cookie in ("", f"{sessions.binding_cookie_name()}=forged-value"):
+        resp = _callback(state, cookie=cookie)
+        assert resp.status_code == 400
+        assert not [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
+        text = text_of(resp)
+        assert "Die Anmeldung wurde in einem anderen Browser begonnen" in text  # the invitation's language
+        assert f"invitationId={inv.link_hash}" in resp.get_body().decode()  # a way to start again
+    # the browser that started it still finishes it
+    assert _callback(state).status_code == 303
+
+
+def test_the_secure_binding_cookie_is_a_host_cookie(monkeypatch, settings):
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://invitations.example")
+    reset_settings()
+    cookie = sessions.binding_cookie("v", 600)
+    assert cookie.startswith("__Host-signin_binding=v;") and "; Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+
+
+# -- identity: only a verified email signs in, and the subject comes along -----------------------------------------
+
+
+def test_an_unverified_email_does_not_sign_in(storage, idp):
+    # Regression: the email claim (or preferred_username) was trusted as it came.
+    inv, raw = invite(storage)
+    idp.claims = {"email_verified": False}
+    resp = _callback(state_of(_start(raw)))
+    assert resp.status_code == 400 and not [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
+    idp.claims = {"tid": "t-1", "oid": "o-1"}  # Entra without xms_edov
+    assert _callback(state_of(_start(raw))).status_code == 400
+    idp.claims = {"tid": "t-1", "oid": "o-1", "xms_edov": True}
+    resp = _callback(state_of(_start(raw)))
+    assert resp.status_code == 303
+    [cookie] = [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
+    session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
+    assert session.subject == "t-1|o-1" and session.email == "hanna@contoso.example"
     assert reload(storage, inv).status == InvitationStatus.PENDING

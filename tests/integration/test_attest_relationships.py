@@ -14,8 +14,15 @@ from tests.support.http import json_of
 GDAP = {"roles": ["Helpdesk Administrator", "User Administrator"], "endDate": "2027-06-30"}
 
 
+# Who the partner asks at the customer, and the company's name as the partner knows it: the request shows nothing of the
+# customer's own data (primary contact, language, country) to a partner without a relationship.
+ASK = {"email": "greta@contoso.de", "firstName": "Greta", "lastName": "Maier", "companyName": "Contoso GmbH", "language": "de",
+       "countryRegion": "DE"}
+
+
 def request(token, cid, body=None, key=None):
-    return call(fn.request_reseller_relationship, "POST", f"customers/{cid}/relationship-requests", token, body, key=key, customer_id=cid)
+    return call(fn.request_reseller_relationship, "POST", f"customers/{cid}/relationship-requests", token, {**ASK, **(body or {})},
+                key=key, customer_id=cid)
 
 
 def remove(token, cid, body, key=None):
@@ -57,7 +64,8 @@ def test_a_reseller_request_names_its_indirect_provider_and_may_ask_for_the_agre
     inv = out["invitation"]
     assert inv["indirectProviderId"] == "p-provider" and inv["emailStatus"] == "Queued"
     assert "Fabrikam Distribution" in out["draftEmail"]["text"]
-    assert CustomerStore(storage).customer(cid).asked_to_accept_directly is True
+    # nothing is written to the customer before it consents (it was marked, and the real partner's confirmation suppressed)
+    assert CustomerStore(storage).customer(cid).asked_to_accept_directly is False
     assert len(queued(storage, settings, "invitation-email")) == 1
     unknown = request(partner_tokens("p-reseller"), cid, {"indirectProviderId": "p-direct"})
     assert unknown.status_code == 400 and json_of(unknown)["errors"][0]["field"] == "indirectProviderId"

@@ -30,3 +30,7 @@ def test_503_when_storage_is_down(settings):
     assert resp.status_code == 503
     assert resp.headers["Retry-After"]
     assert json.loads(resp.get_body())["storage"]["reachable"] is False
+    # Regression: the storage client's exception text (host, port, account) was in the anonymous answer.
+    text = resp.get_body().decode()
+    assert "127.0.0.1" not in text and "devstoreaccount1" not in text and "Connection" not in text
+    assert json.loads(text)["storage"]["error"] == "unreachable"

@@ -31,3 +31,15 @@ def test_agents_cannot_manage_partners(storage, settings, partner_tokens):
     resp = _post(partner_tokens(), {"id": "x", "name": "X", "type": "Direct"})
     assert resp.status_code == 403
     assert fn.list_partners(build_request("GET", "partners", headers={"Authorization": partner_tokens()})).status_code == 403
+
+
+def test_platform_admin_counts_only_from_the_platform_tenant(storage, settings, partner_tokens, monkeypatch):
+    # Regression: PlatformAdmin was trusted from any tenant, and every partner mints its own tokens' roles.
+    body = {"id": "sneaky", "name": "Sneaky", "type": "Direct"}
+    resp = _post(partner_tokens("p-direct", roles=("PlatformAdmin",)), body)
+    assert resp.status_code == 403 and resp.mimetype == "application/problem+json"
+    from shared.settings import reset_settings
+
+    monkeypatch.setenv("PLATFORM_TENANT_ID", "")
+    reset_settings()
+    assert _post(partner_tokens("platform", roles=("PlatformAdmin",)), body).status_code == 403  # unset: nobody is one

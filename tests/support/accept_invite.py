@@ -64,6 +64,7 @@ class FakeAuthClient:
     def __init__(self, email: str = "hanna@contoso.example", name: str = "Hanna Schmidt") -> None:
         self.email = email
         self.name = name
+        self.claims: dict[str, Any] = {"email_verified": True}  # what the provider adds (tests change it)
         self.started: list[dict[str, Any]] = []
 
     def initiate_auth_code_flow(self, scopes: list[str], **kwargs: Any) -> dict[str, Any]:
@@ -75,7 +76,16 @@ class FakeAuthClient:
     def acquire_token_by_auth_code_flow(self, flow: dict[str, Any], response: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if response.get("state") != flow["state"]:
             raise ValueError("state mismatch")
-        return {"id_token_claims": {"email": self.email, "name": self.name, "sub": self.email}, "access_token": "secret-token"}
+        return {"id_token_claims": {"iss": ISSUER, "email": self.email, "name": self.name, "sub": self.email, **self.claims},
+                "access_token": "secret-token"}
+
+
+ISSUER = "https://idp.example"
+
+
+def subject_for(email: str) -> str:
+    """The subject the FakeAuthClient's account of `email` signs in with."""
+    return f"{ISSUER}|{email}"
 
 
 def state_of(location: str) -> str:
@@ -83,9 +93,9 @@ def state_of(location: str) -> str:
 
 
 def session_header(email: str = "hanna@contoso.example", name: str = "Hanna Schmidt", csrf: str = "csrf-token-for-tests",
-                   lang: str | None = None) -> dict[str, str]:
+                   lang: str | None = None, subject: str | None = None) -> dict[str, str]:
     """The Cookie header of a signed-in browser (with the language switcher's choice, if any)."""
-    session = sessions.Session(csrf=csrf, email=email, name=name, subject=email)
+    session = sessions.Session(csrf=csrf, email=email, name=name, subject=subject or subject_for(email))
     cookie = f"{sessions.cookie_name()}={sessions.encode(session)}"
     return {"cookie": cookie + (f"; lang={lang}" if lang else "")}
 

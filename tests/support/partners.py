@@ -14,6 +14,7 @@ from shared.storage import Storage
 
 ISSUER = "https://localhost/partner-issuer-test"
 AUDIENCE = "api://invitation-service-test"
+PLATFORM_TENANT = "platform"  # the tenant whose PlatformAdmin tokens count
 
 
 @dataclass
@@ -39,6 +40,7 @@ def partner_tokens(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterato
     key = ensure_partner_key()
     monkeypatch.setenv("PARTNER_AUTH_ISSUER", ISSUER)
     monkeypatch.setenv("PARTNER_AUTH_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("PLATFORM_TENANT_ID", PLATFORM_TENANT)
     reset_settings()
     monkeypatch.setattr(partner_auth, "_jwks_client", lambda settings: _LocalJwks(key.public_key()))
     repo = PartnerRepository(storage)

@@ -58,17 +58,6 @@ def test_read_cookies_tolerates_junk():
     assert sessions.read_cookies(None) == {}
 
 
-@pytest.mark.parametrize(("claims", "email"), [
-    ({"email": "a@b.example", "preferred_username": "x@y.example"}, "a@b.example"),
-    ({"preferred_username": "x@y.example"}, "x@y.example"),
-    ({"emails": ["b2c@z.example"]}, "b2c@z.example"),
-    ({"preferred_username": "not-an-email"}, ""),
-    ({}, ""),
-])
-def test_the_signed_in_email_claim(claims, email):
-    assert signin._email(claims) == email
-
-
 @pytest.mark.parametrize(("authority", "microsoft"), [
     ("https://login.microsoftonline.com/contoso.onmicrosoft.com", True),
     ("https://contoso.ciamlogin.com/contoso.onmicrosoft.com", True),

@@ -189,3 +189,23 @@ def test_head_returns_no_body(host, monkeypatch):
     assert status == 503
     assert body == b""
     assert int(headers["Content-Length"]) > 0
+
+
+def test_the_local_host_appends_the_peer_address_to_x_forwarded_for_as_azure_does():
+    # Regression: the local host passed X-Forwarded-For through (or none), so every local caller shared one bucket.
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="echo", methods=["GET"])
+    def echo(req):
+        return func.HttpResponse(req.headers.get("x-forwarded-for") or "-")
+
+    host = FunctionHost(functions=tuple(app.get_functions()), keys=LocalKeys("k", "m"))
+
+    def call(headers, peer):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/echo", "QUERY_STRING": "", "SERVER_NAME": "localhost",
+                   "SERVER_PORT": "7071", "wsgi.input": io.BytesIO(b""), "CONTENT_LENGTH": "0", "wsgi.url_scheme": "http",
+                   "REMOTE_ADDR": peer, **{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}}
+        return b"".join(host.wsgi(environ, lambda status, hdrs: None))
+
+    assert call({}, "127.0.0.1") == b"127.0.0.1"
+    assert call({"X-Forwarded-For": "6.6.6.6"}, "::1") == b"6.6.6.6, ::1"

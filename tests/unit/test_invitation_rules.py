@@ -26,9 +26,9 @@ def make(**over):
     return Invitation(**data)
 
 
-@pytest.mark.parametrize(("a", "b"), [("Harry@Contoso.COM", "harry@contoso.com"), ("ＨＡＲＲＹ@contoso.com", "harry@contoso.com"),
-                                      (" straße@x.de ", "strasse@x.de")])
-def test_emails_compare_case_insensitively_after_normalisation(a, b):
+@pytest.mark.parametrize(("a", "b"), [("Harry@Contoso.COM", "harry@contoso.com"), (" harry@contoso.com ", "harry@contoso.com")])
+def test_emails_compare_case_insensitively_in_ascii(a, b):
+    # Full-width letters and ß are other mailboxes, never folded into ASCII: tests/unit/test_identity.py.
     assert normalize_email(a) == normalize_email(b)
 
 

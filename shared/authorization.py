@@ -1,0 +1,203 @@
+"""Who may do what: the one authorization policy, as a table of actions, and the check that applies it.
+
+Every route declares its action (`shared.endpoints.endpoint(action=...)`, timers and queue functions with `runs_as`);
+`POLICY` states for each action who may do it: which caller (a partner agent, a platform admin, the invitee, a
+company user, anyone, the scheduler), which token roles, which partner types, which relationship the calling
+partner must hold with the customer (active / removed / none), whether it needs delegated admin privileges (DAP)
+and which consent the customer's side must give. `check` applies a row to plain values (the caller's roles, the
+partner's type, its standing with the customer), so this module knows no feature; services call it where those
+facts are known and it raises `Forbidden` or `NotFound` (one answer for "no such customer" and "not yours").
+
+Services of a lower layer (invitations) learn a partner's standing with a customer through `standing_of`, which the
+customers feature provides (`provide_standing`); without a provider every customer counts as not the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from shared.errors import Forbidden, NotFound
+
+
+class Action(StrEnum):
+    # The partner API.
+    INVITE = "invite"  # an invitation that touches no existing customer (a new customer, a new relationship)
+    MANAGE_INVITATIONS = "manage-invitations"  # list, read, resend, revoke, draft the partner's own invitations
+    INVITE_COMPANY_USER = "invite-company-user"  # a user into an existing customer's company
+    REQUEST_RELATIONSHIP = "request-relationship"  # a reseller relationship with an existing customer
+    ASK_DIRECT_ACCEPTANCE = "ask-direct-acceptance"  # invite an existing customer to accept the agreement itself
+    CREATE_CUSTOMER = "create-customer"
+    LIST_CUSTOMERS = "list-customers"
+    READ_CUSTOMER = "read-customer"  # the customer, its agreement, its signing status, its eligibility
+    READ_RELATIONSHIP = "read-relationship"  # the partner's own relationship, removed ones included
+    ATTEST = "attest"
+    REMOVE_RELATIONSHIP = "remove-relationship"
+    READ_AUDIT = "read-audit"
+    REGISTER_PARTNERS = "register-partners"  # register and list partners
+    MANAGE_WEBHOOKS = "manage-webhooks"  # subscribe, change, rotate, test, read deliveries: the partner's events go anywhere
+    READ_EVENTS = "read-events"  # the partner's own events feed
+    # The customer's side.
+    ACCEPT_INVITATION = "accept-invitation"  # the invitee, signed in as the address invited (or bound subject)
+    CONSENT_TO_RELATIONSHIP = "consent-to-relationship"  # the customer accepts a partner's relationship request
+    ACCEPT_DIRECTLY = "accept-directly"  # the customer accepts the agreement itself
+    VIEW_COMPANY = "view-company"  # the company's own pages
+    INVITE_COLLEAGUE = "invite-colleague"  # a company user (or the company's partner with DAP) invites a colleague
+    SIGN_IN = "sign-in"  # start, finish, leave a sign-in
+    # Nobody in particular.
+    PUBLIC = "public"  # the link's landing page, the pages' files, health, the API contract
+    REQUEST_RESEND = "request-resend"  # the anonymous resend request (rate limited)
+    SCHEDULED = "scheduled"  # timers and queue functions: no caller
+
+
+class Who(StrEnum):
+    PARTNER = "partner agent"
+    PLATFORM_ADMIN = "platform admin (of the platform's own tenant)"
+    INVITEE = "the invitee, signed in"
+    CUSTOMER_ADMIN = "an account administrator or the primary contact of the customer, signed in as themselves"
+    COMPANY_USER = "a user of the company, signed in"
+    ANYONE = "anyone"
+    SCHEDULER = "the platform's scheduler"
+
+
+class Relationship(StrEnum):
+    ACTIVE = "Active"
+    REMOVED = "Removed"
+    NONE = "None"
+
+
+AGENTS = frozenset({"AdminAgent", "SalesAgent"})
+ADMIN_AGENT = frozenset({"AdminAgent"})
+PLATFORM_ADMIN = "PlatformAdmin"
+ALL_PARTNER_TYPES = frozenset({"Direct", "IndirectProvider", "IndirectReseller"})
+ANY_RELATIONSHIP = frozenset(Relationship)
+ACTIVE = frozenset({Relationship.ACTIVE})
+CUSTOMER_ADMIN_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may do an action, and what the customer's side must have given."""
+
+    who: Who
+    roles: frozenset[str] = frozenset()  # token roles (partner routes), one of them needed
+    partner_types: frozenset[str] = ALL_PARTNER_TYPES
+    relationship: frozenset[Relationship] = ANY_RELATIONSHIP  # the caller's relationship with the customer
+    relationship_role: str | None = None  # "Reseller": an indirect provider's relationship does not do
+    dap: bool = False
+    consent: str = "none"  # what the customer's side must give, in words (docs/SECURITY.md quotes this table)
+
+
+POLICY: dict[Action, Rule] = {
+    Action.INVITE: Rule(Who.PARTNER, AGENTS, consent="the invitee signs in as the address invited and creates the company"),
+    Action.MANAGE_INVITATIONS: Rule(Who.PARTNER, AGENTS),
+    Action.INVITE_COMPANY_USER: Rule(Who.PARTNER, ADMIN_AGENT, relationship=ACTIVE, relationship_role="Reseller", dap=True,
+                                     consent="given when the customer accepted the relationship (DAP)"),
+    Action.REQUEST_RELATIONSHIP: Rule(Who.PARTNER, AGENTS,
+                                      consent="an account administrator or the primary contact accepts, signed in as themselves"),
+    Action.ASK_DIRECT_ACCEPTANCE: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE, consent="the customer accepts the agreement itself"),
+    Action.CREATE_CUSTOMER: Rule(Who.PARTNER, AGENTS),
+    Action.LIST_CUSTOMERS: Rule(Who.PARTNER, AGENTS),
+    Action.READ_CUSTOMER: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE, consent="given when the customer accepted the relationship"),
+    Action.READ_RELATIONSHIP: Rule(Who.PARTNER, AGENTS, relationship=frozenset({Relationship.ACTIVE, Relationship.REMOVED})),
+    Action.ATTEST: Rule(Who.PARTNER, AGENTS, partner_types=frozenset({"Direct", "IndirectProvider"}), relationship=ACTIVE,
+                        consent="given when the customer accepted the relationship"),
+    Action.REMOVE_RELATIONSHIP: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE),
+    Action.READ_AUDIT: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE, consent="given when the customer accepted the relationship"),
+    Action.REGISTER_PARTNERS: Rule(Who.PLATFORM_ADMIN, frozenset({PLATFORM_ADMIN})),
+    Action.MANAGE_WEBHOOKS: Rule(Who.PARTNER, ADMIN_AGENT),
+    Action.READ_EVENTS: Rule(Who.PARTNER, AGENTS),
+    Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
+    Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
+    Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "
+                                 "or the signed-in account administrator / primary contact"),
+    Action.VIEW_COMPANY: Rule(Who.COMPANY_USER),
+    Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, consent="a company user with a role that may invite, or the partner as "
+                                  "for invite-company-user"),
+    Action.SIGN_IN: Rule(Who.ANYONE),
+    Action.PUBLIC: Rule(Who.ANYONE),
+    Action.REQUEST_RESEND: Rule(Who.ANYONE, consent="mailed only to the designated purchasing account manager"),
+    Action.SCHEDULED: Rule(Who.SCHEDULER),
+}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A partner's standing with one customer, as plain values (a customer that does not exist: NONE)."""
+
+    relationship: Relationship = Relationship.NONE
+    role: str | None = None  # "Reseller" or "IndirectProvider"
+    dap: bool = False
+
+
+NO_STANDING = Standing()
+
+
+def not_yours(customer_id: str) -> NotFound:
+    # Whether a customer exists is nobody's business without a relationship: one answer for both cases.
+    return NotFound(f"No customer {customer_id} with an active reseller relationship to your partner account.",
+                    code="no-active-relationship")
+
+
+def check(action: Action, *, roles: frozenset[str] | None, partner_type: str | None = None, standing: Standing | None = None,
+          customer_id: str = "") -> None:
+    """Refuse unless the policy lets a caller with these roles, partner type and standing do `action`.
+
+    Forbidden for a missing role or partner type or DAP; NotFound when the relationship the row needs is not there.
+    `roles=None`: the route checked them already (the token's roles against the same row).
+    """
+    rule = POLICY[action]
+    if roles is not None and rule.roles and not roles & rule.roles:
+        raise Forbidden(f"This needs one of the roles {', '.join(sorted(rule.roles))}; the token has {', '.join(sorted(roles)) or 'none'}.")
+    if partner_type is not None and partner_type not in rule.partner_types:
+        if action == Action.ATTEST:
+            raise Forbidden("Indirect resellers cannot attest that a customer accepted the Microsoft Customer Agreement; "
+                            "work with your indirect provider.", code="indirect-reseller-cannot-attest")
+        raise Forbidden(f"A partner of type {partner_type} cannot do this.", code="partner-type-not-allowed")
+    if standing is None:
+        return
+    if standing.relationship not in rule.relationship:
+        raise not_yours(customer_id)
+    if rule.relationship_role and standing.role != rule.relationship_role or rule.dap and not standing.dap:
+        raise Forbidden("This needs the AdminAgent role and an active reseller relationship with delegated admin privileges (DAP).",
+                        code="dap-required")
+
+
+# -- the customers feature tells lower layers a partner's standing -----------------------------------------
+
+StandingSource = Callable[[Any, str, str], Standing]  # (storage, partner id, customer id) -> standing
+_standing_source: list[StandingSource] = []
+
+
+def provide_standing(source: StandingSource) -> None:
+    """The customers feature registers how a partner's standing with a customer is read (at its import)."""
+    _standing_source[:] = [source]
+
+
+def standing_of(storage: Any, partner_id: str, customer_id: str) -> Standing:
+    """The partner's standing with the customer; NONE (fail closed) when no feature provides it."""
+    return _standing_source[0](storage, partner_id, customer_id) if _standing_source else NO_STANDING
+
+
+# -- which action each function of the app performs ---------------------------------------------------------
+
+DECLARED: dict[str, Action] = {}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def declare(function_name: str, action: Action) -> None:
+    if not isinstance(action, Action):
+        raise TypeError(f"{function_name}: action must be a shared.authorization.Action, not {action!r}")
+    DECLARED[function_name] = action
+
+
+def runs_as(action: Action) -> Callable[[F], F]:
+    """A timer or queue function's action (SCHEDULED): declared like every route's."""
+
+    def mark(fn: F) -> F:
+        declare(fn.__name__, action)
+        return fn
+
+    return mark

@@ -1,0 +1,350 @@
+"""The authorization matrix: every partner route x every kind of caller, every customer page x every kind of visitor.
+
+Each cell's expected status is in a table below and every cell is asserted, on real storage (Azurite), each write cell
+in a world of its own. The partner world: a customer created by the indirect reseller `p-reseller` (so `p-provider` is
+its IndirectProvider), which `p-direct` also serves as Reseller with DAP, `p-gone` served until its relationship was
+removed, and `p-other` never served. The page world: company A (Hanna, its first user), company B (Bob) and pending
+invitations for Ivy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+
+from accept_invite import companies
+from accept_invite import functions as pages
+from accept_invite.company_form import check, prefill
+from attest_agreement import functions as customers_fn
+from attest_agreement.api_models import RemoveRelationshipIn
+from attest_agreement.customers import CustomerUnitOfWork
+from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship
+from invite_user import functions as invitations_fn
+from partners import functions as partners_fn
+from partners.registry import Partner, PartnerRepository, PartnerType
+from shared.clock import utc_now
+from shared.partner_auth import Caller
+from tests.integration.test_attest_customers import create
+from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for
+from tests.support.http import build_request
+from tests.support.partners import AUDIENCE, ISSUER
+from webhooks import functions as webhooks_fn
+from webhooks import service as webhooks_service
+from webhooks.api_models import NewSubscription
+
+COLUMNS = ("none", "expired", "audience", "alg-none", "other", "removed", "sales", "admin", "reseller", "provider", "pa-other")
+
+
+def _tokens(token: Callable[..., str]) -> dict[str, str | None]:
+    now = int(utc_now().timestamp())
+    unsigned = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "tid": "p-direct", "roles": ["AdminAgent"], "iat": now, "exp": now + 600},
+                          None, algorithm="none")
+    return {
+        "none": None,
+        "expired": token("p-direct", lifetime_seconds=-3600),
+        "audience": token("p-direct", audience="api://someone-else"),
+        "alg-none": f"Bearer {unsigned}",
+        "other": token("p-other"),
+        "removed": token("p-gone"),
+        "sales": token("p-direct", roles=("SalesAgent",)),
+        "admin": token("p-direct"),
+        "reseller": token("p-reseller"),
+        "provider": token("p-provider"),
+        "pa-other": token("p-direct", roles=("PlatformAdmin",)),
+    }
+
+
+@dataclass
+class World:
+    customer_id: str
+    link_id: str  # an invitation of p-direct's
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    subscription_id: str = ""  # a webhook subscription of p-direct's
+
+
+@pytest.fixture
+def build_world(storage, partner_tokens, fixed_clock) -> Callable[[], World]:
+    repo = PartnerRepository(storage)
+    repo.save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
+    repo.save(Partner(id="p-gone", name="Gone Partner", type=PartnerType.DIRECT))
+    tokens = _tokens(partner_tokens)
+    subscription: list[str] = []
+
+    def build() -> World:
+        cid = create(partner_tokens("p-reseller"))["customer"]["id"]
+        uow = CustomerUnitOfWork(storage, cid)
+        now = utc_now()
+        for pid in ("p-direct", "p-gone"):
+            join_relationship(uow, repo.find(pid), "matrix setup", now)
+        uow.commit()
+        index_partner_lists(storage, cid, "Contoso Berlin GmbH")
+        gone = Caller(partner_id="p-gone", roles=frozenset({"AdminAgent"}), name="G", email="g@gone.example", subject="g")
+        remove_relationship(storage, gone, cid, RemoveRelationshipIn(goodFaithDeclaration=True))
+        admin = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a")
+        _, link_id = invite(storage, admin)
+        if not subscription:  # one per test: a partner may hold only a few, and no cell depends on a fresh one
+            subscription.append(webhooks_service.create(storage, admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
+        return World(cid, link_id, tokens, subscription[0])
+
+    return build
+
+
+COMPANY_USER = {"email": "neu@contoso.de", "firstName": "Neu", "lastName": "Nutzer", "language": "de", "countryRegion": "DE",
+                "roles": ["AccountViewer"]}
+ASK = {"email": "greta@contoso.de", "firstName": "Greta", "lastName": "Maier", "companyName": "Contoso Berlin GmbH",
+       "countryRegion": "DE"}
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Any
+    method: str
+    path: str
+    body: Callable[[World], Any] | None = None
+    params: dict[str, str] | None = None
+    route_params: Callable[[World], dict[str, str]] = lambda w: {}
+
+
+def _customer(w: World) -> dict[str, str]:
+    return {"customerId": w.customer_id}
+
+
+def _invitation(w: World) -> dict[str, str]:
+    return {"id": w.link_id}
+
+
+def _subscription(w: World) -> dict[str, str]:
+    return {"id": w.subscription_id}
+
+
+# Loopback is allowed for webhooks in tests (WEBHOOKS_ALLOW_LOOPBACK); nothing listens there, nothing is delivered in a cell.
+HOOK_URL = "https://127.0.0.1:9/matrix-hook"
+
+
+PARTNER_ROUTES: dict[str, Route] = {
+    "create_invitation": Route(invitations_fn.create_invitation, "POST", "invitations",
+                               lambda w: {**COMPANY_USER, "kind": "CompanyUser", "customerId": w.customer_id}),
+    "create_invitations_bulk": Route(invitations_fn.create_invitations_bulk, "POST", "invitations/bulk",
+                                     lambda w: {"invitations": [{**COMPANY_USER, "kind": "CompanyUser", "customerId": w.customer_id}]}),
+    "list_invitations": Route(invitations_fn.list_invitations, "GET", "invitations"),
+    "get_invitation": Route(invitations_fn.get_invitation, "GET", "invitations/x", route_params=_invitation),
+    "draft_invitation_email": Route(invitations_fn.draft_invitation_email, "GET", "invitations/x/draft-email", route_params=_invitation),
+    "resend_invitation": Route(invitations_fn.resend_invitation, "POST", "invitations/x/resend", route_params=_invitation),
+    "revoke_invitation": Route(invitations_fn.revoke_invitation, "POST", "invitations/x/revoke", route_params=_invitation),
+    "register_partner": Route(partners_fn.register_partner, "POST", "partners", lambda w: {"id": "new-one", "name": "N", "type": "Direct"}),
+    "list_partners": Route(partners_fn.list_partners, "GET", "partners"),
+    "create_customer": Route(customers_fn.create_customer, "POST", "customers", lambda w: {
+        "name": "New GmbH", "country": "DE", "primaryContact": {"firstName": "N", "lastName": "N", "email": "n@new.example"}}),
+    "list_customers": Route(customers_fn.list_customers, "GET", "customers"),
+    "get_customer": Route(customers_fn.get_customer, "GET", "customers/x", route_params=_customer),
+    "attest_customer_agreement": Route(customers_fn.attest_customer_agreement, "POST", "customers/x/agreements", lambda w: {
+        "type": "MicrosoftCustomerAgreement", "dateAgreed": "2026-11-20",
+        "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": "greta@contoso.de"}},
+        route_params=_customer),
+    "get_customer_agreement": Route(customers_fn.get_customer_agreement, "GET", "customers/x/agreements", route_params=_customer),
+    "invite_to_accept_agreement": Route(customers_fn.invite_to_accept_agreement, "POST", "customers/x/agreement-invitations",
+                                        lambda w: {}, route_params=_customer),
+    "direct_signing_status": Route(customers_fn.direct_signing_status, "GET", "customers/x/direct-signing-status", route_params=_customer),
+    "purchase_eligibility": Route(customers_fn.purchase_eligibility, "GET", "customers/x/purchase-eligibility", route_params=_customer),
+    "request_reseller_relationship": Route(customers_fn.request_reseller_relationship, "POST", "customers/x/relationship-requests",
+                                           lambda w: ASK, route_params=_customer),
+    "get_reseller_relationship": Route(customers_fn.get_reseller_relationship, "GET", "customers/x/relationship", route_params=_customer),
+    "remove_reseller_relationship": Route(customers_fn.remove_reseller_relationship, "DELETE", "customers/x/relationship",
+                                          lambda w: {"goodFaithDeclaration": True}, route_params=_customer),
+    "customer_audit": Route(customers_fn.customer_audit, "GET", "customers/x/audit", route_params=_customer),
+    "invite_colleague": Route(pages.invite_colleague, "POST", "companies/x/invitations", lambda w: COMPANY_USER,
+                              route_params=lambda w: {"companyId": w.customer_id}),
+    "create_subscription": Route(webhooks_fn.create_subscription, "POST", "webhooks",
+                                 lambda w: {"url": HOOK_URL, "events": ["invitation.accepted"]}),
+    "list_subscriptions": Route(webhooks_fn.list_subscriptions, "GET", "webhooks"),
+    "get_subscription": Route(webhooks_fn.get_subscription, "GET", "webhooks/x", route_params=_subscription),
+    "update_subscription": Route(webhooks_fn.update_subscription, "PATCH", "webhooks/x", lambda w: {"enabled": False},
+                                 route_params=_subscription),
+    "delete_subscription": Route(webhooks_fn.delete_subscription, "DELETE", "webhooks/x", route_params=_subscription),
+    "rotate_secret": Route(webhooks_fn.rotate_secret, "POST", "webhooks/x/rotate-secret", route_params=_subscription),
+    "test_subscription": Route(webhooks_fn.test_subscription, "POST", "webhooks/x/test", route_params=_subscription),
+    "list_deliveries": Route(webhooks_fn.list_deliveries, "GET", "webhooks/x/deliveries", route_params=_subscription),
+    "read_events": Route(webhooks_fn.read_events, "GET", "events"),
+}
+
+# none expired audience alg-none | other removed | sales admin | reseller provider | pa-other
+# A partner's own invitations are "not found" to other partners; another partner's customer is "not found" (404), never 403;
+# a role or partner type the row does not allow is 403; PlatformAdmin from another tenant counts as no role at all.
+UNAUTHENTICATED = (401, 401, 401, 401)
+EXPECTED: dict[str, tuple[int, ...]] = {
+    "create_invitation":             (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403),
+    "create_invitations_bulk":       (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
+    "list_invitations":              (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
+    "get_invitation":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
+    "draft_invitation_email":        (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
+    "resend_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
+    "revoke_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
+    "register_partner":              (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403),
+    "list_partners":                 (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403),
+    "create_customer":               (*UNAUTHENTICATED, 201, 201, 201, 201, 201, 201, 403),
+    "list_customers":                (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
+    "get_customer":                  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "attest_customer_agreement":     (*UNAUTHENTICATED, 404, 404, 201, 201, 403, 201, 403),
+    "get_customer_agreement":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "invite_to_accept_agreement":    (*UNAUTHENTICATED, 404, 404, 201, 201, 201, 201, 403),
+    "direct_signing_status":         (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "purchase_eligibility":          (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "request_reseller_relationship": (*UNAUTHENTICATED, 201, 201, 409, 409, 409, 409, 403),
+    "get_reseller_relationship":     (*UNAUTHENTICATED, 404, 200, 200, 200, 200, 200, 403),
+    "remove_reseller_relationship":  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "customer_audit":                (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
+    "invite_colleague":              (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403),
+    # A webhook subscription is the partner's own: another partner's is "not found"; only AdminAgents manage them.
+    "create_subscription":           (*UNAUTHENTICATED, 201, 201, 403, 201, 201, 201, 403),
+    "list_subscriptions":            (*UNAUTHENTICATED, 200, 200, 403, 200, 200, 200, 403),
+    "get_subscription":              (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
+    "update_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
+    "delete_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 204, 404, 404, 403),
+    "rotate_secret":                 (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
+    "test_subscription":             (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
+    "list_deliveries":               (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
+    "read_events":                   (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
+}
+
+
+def _partner_route_names() -> set[str]:
+    from shared.endpoints import ADMIN, CONTRACTS, PARTNER, SESSION_OR_PARTNER
+
+    return {c.function for c in CONTRACTS if c.auth in (PARTNER, ADMIN, SESSION_OR_PARTNER)}
+
+
+def test_the_table_covers_every_partner_route():
+    assert set(EXPECTED) == set(PARTNER_ROUTES) == _partner_route_names()
+    assert all(len(row) == len(COLUMNS) for row in EXPECTED.values())
+
+
+@pytest.mark.parametrize("route", sorted(PARTNER_ROUTES))
+def test_partner_route_matrix(route, build_world):
+    spec = PARTNER_ROUTES[route]
+    seen: dict[str, int] = {}
+    shared = build_world() if spec.method == "GET" else None
+    for column in COLUMNS:
+        world = shared or build_world()  # every write cell on a world of its own: one cell's write never decides another
+        token = world.tokens[column]
+        headers = {"Authorization": token} if token else {}
+        body = spec.body(world) if spec.body else None
+        resp = spec.handler(build_request(spec.method, spec.path, body=body, headers=headers, params=spec.params,
+                                          route_params=spec.route_params(world)))
+        seen[column] = resp.status_code
+        if resp.status_code >= 400:
+            assert resp.mimetype == "application/problem+json", (route, column, resp.get_body())
+    assert seen == dict(zip(COLUMNS, EXPECTED[route], strict=True)), route
+
+
+# -- customer pages ---------------------------------------------------------------------------------------------
+
+VISITORS = ("no-session", "other-company", "invitee")
+HANNA, BOB, IVY = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example"
+CSRF = "csrf-token-for-tests"
+
+
+@dataclass
+class PageWorld:
+    company: str  # company A: Hanna is its first user (the invitee who created it)
+    onboarding: str  # a pending CustomerOnboarding invitation for Ivy (link hash)
+    joining: str  # a pending CompanyUser invitation for Ivy into company A
+    agreement: str  # a pending AgreementAcceptance invitation for Hanna about company A
+    company_form: dict[str, str]  # the company data the seller registered, as the form shows it
+
+
+@pytest.fixture
+def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]:
+    agent = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a")
+
+    def company_of(email: str) -> str:
+        inv, _ = invite(storage, agent, email=email)
+        form, _ = check(prefill(inv.company))
+        return companies.create_company(storage, inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+
+    def build() -> PageWorld:
+        a = company_of(HANNA)
+        company_of(BOB)
+        onboarding, _ = invite(storage, agent, email=IVY)
+        joining, _ = invite(storage, agent, email=IVY, kind="CompanyUser", customerId=a, roles=["AccountViewer"])
+        agreement, _ = invite(storage, agent, email=HANNA, kind="AgreementAcceptance", customerId=a, roles=[])
+        return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)))
+
+    return build
+
+
+@dataclass(frozen=True)
+class Page:
+    handler: Any
+    method: str
+    path: str
+    invitee: str  # whose session is "the invitee's" on this page
+    params: Callable[[PageWorld], dict[str, str]] = lambda w: {}
+    form: Callable[[PageWorld], dict[str, Any]] | None = None
+    route_params: Callable[[PageWorld], dict[str, str]] = lambda w: {}
+
+
+def _company(w: PageWorld) -> dict[str, str]:
+    return {"companyId": w.company}
+
+
+CUSTOMER_PAGES: dict[str, Page] = {
+    "new_company_form": Page(pages.new_company_form, "GET", "companies/new", IVY, lambda w: {"invitationId": w.onboarding}),
+    "validate_company": Page(pages.validate_company, "POST", "companies/validate", IVY, form=lambda w: {**w.company_form, "csrf": CSRF}),
+    "create_company": Page(pages.create_company, "POST", "companies", IVY,
+                           form=lambda w: {**w.company_form, "csrf": CSRF, "invitationId": w.onboarding}),
+    "confirm_invitation": Page(pages.confirm_invitation, "GET", "companies/accept", IVY, lambda w: {"invitationId": w.joining}),
+    "accept_invitation": Page(pages.accept_invitation, "POST", "companies/accept", IVY,
+                              form=lambda w: {"csrf": CSRF, "invitationId": w.joining}),
+    "company_page": Page(pages.company_page, "GET", "companies/x/welcome", HANNA,
+                         route_params=lambda w: {"companyId": w.company, "page": "welcome"}),
+    "colleague_invitation_form": Page(pages.colleague_invitation_form, "GET", "companies/x/invitations/new", HANNA, route_params=_company),
+    "invite_colleague": Page(pages.invite_colleague, "POST", "companies/x/invitations", HANNA, route_params=_company, form=lambda w: {
+        "csrf": CSRF, "submissionId": "s-1", "email": "max@contoso.example", "firstName": "Max", "lastName": "Muster",
+        "language": "de", "countryRegion": "DE", "roles": "AccountViewer"}),
+    "agreement_page": Page(pages.agreement_page, "GET", "agreements/accept", HANNA, lambda w: {"invitationId": w.agreement}),
+    "accept_agreement": Page(pages.accept_agreement, "POST", "agreements/accept", HANNA,
+                             form=lambda w: {"csrf": CSRF, "invitationId": w.agreement, "accept": "yes"}),
+    "sign_out": Page(pages.sign_out, "POST", "auth/signout", HANNA, form=lambda w: {"csrf": CSRF}),
+}
+
+# no session | a user of another company (Bob) | the invitee (signed in as the address invited, or the company's own user)
+PAGE_EXPECTED: dict[str, tuple[int, int, int]] = {
+    "new_company_form":          (303, 403, 200),
+    "validate_company":          (200, 200, 200),  # a stateless check of the form's fields: nothing to protect
+    "create_company":            (403, 403, 303),
+    "confirm_invitation":        (303, 403, 200),
+    "accept_invitation":         (403, 403, 303),
+    "company_page":              (401, 403, 200),
+    "colleague_invitation_form": (401, 403, 200),
+    "invite_colleague":          (403, 403, 201),  # a form POST without a session fails its CSRF check first
+    "agreement_page":            (303, 403, 200),
+    "accept_agreement":          (403, 403, 303),
+    "sign_out":                  (200, 200, 200),
+}
+
+
+def test_the_table_covers_every_customer_page():
+    from shared.endpoints import CONTRACTS, SESSION
+
+    session_pages = {c.function for c in CONTRACTS if c.auth == SESSION} | {"invite_colleague"}
+    assert set(PAGE_EXPECTED) == set(CUSTOMER_PAGES) == session_pages
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOMER_PAGES))
+def test_customer_page_matrix(name, build_pages):
+    spec = CUSTOMER_PAGES[name]
+    seen: dict[str, int] = {}
+    shared = build_pages() if spec.form is None else None
+    for visitor in VISITORS:
+        world = shared or build_pages()
+        headers = {} if visitor == "no-session" else session_header(BOB if visitor == "other-company" else spec.invitee)
+        if spec.form is not None:
+            req = form_request(spec.path, spec.form(world), headers, route_params=spec.route_params(world))
+        else:
+            req = get_request(spec.path, spec.params(world), headers, route_params=spec.route_params(world))
+        seen[visitor] = spec.handler(req).status_code
+    assert seen == dict(zip(VISITORS, PAGE_EXPECTED[name], strict=True)), name
