@@ -34,6 +34,7 @@ from invite_user.invitations import (
     new_invitation_id,
     normalize_email,
     parse_invitation_id,
+    partner_tag,
 )
 from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
@@ -57,7 +58,7 @@ def actor(caller: Caller) -> dict[str, str]:
 
 def build_invitation(caller: Caller, partner: Partner, provider: Partner | None, body: NewInvitation) -> tuple[Invitation, str]:
     now = utc_now()
-    raw_id = new_invitation_id()
+    raw_id = new_invitation_id(caller.partner_id)
     inv = Invitation(
         link_hash=link_hash(raw_id),
         partner_id=caller.partner_id,
@@ -154,7 +155,7 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
 
 def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
-    inv = uow.by_link(h)
+    inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
     if inv is None or inv.partner_id != caller.partner_id:
         raise NotFound("No such invitation.")
@@ -167,9 +168,9 @@ def get(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
 
 
-def find(storage: Storage, link_hash_: str) -> Invitation | None:
-    """The invitation a personal link leads to (by the link's hash), or None."""
-    return InvitationStore(storage).find_by_link(link_hash_)
+def find(storage: Storage, key: str) -> Invitation | None:
+    """The invitation a personal link leads to, or None: by its link key (one read) or a bare link hash."""
+    return InvitationStore(storage).find_by_link(key)
 
 
 def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
@@ -243,9 +244,19 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
 # -- used by the customer's journey and by customers/agreements --------------------------------------
 
 
+def reading(storage: Storage, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
+    """The invitation a link leads to, read by a unit of work that `accept(first=...)` may go on with (no second read)."""
+    uow = InvitationUnitOfWork(storage)
+    return uow, uow.by_link(key)
+
+
 def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
-           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork) -> Invitation:
+           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork,
+           first: InvitationUnitOfWork | None = None) -> Invitation:
     """Mark an invitation Accepted into `customer_id` (audited); repeating it is harmless.
+
+    `first`, a unit of work that read the invitation already (`reading`), serves the first attempt; a conflict on
+    commit (the invitation changed since) reads it afresh.
 
     Raises NotFound when there is no such invitation, InvitationStateError when it is revoked, expired or accepted
     into another company.
@@ -269,7 +280,8 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         return inv
 
     newly_accepted: list[Invitation] = []
-    accepted = attempt(lambda: unit(storage), work, busy="The invitation kept changing; retry.")
+    units = [first] if first is not None else []
+    accepted = attempt(lambda: units.pop() if units else unit(storage), work, busy="The invitation kept changing; retry.")
     if newly_accepted:
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
