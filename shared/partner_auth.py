@@ -5,12 +5,14 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass
-
-import jwt
+from typing import TYPE_CHECKING
 
 from shared import telemetry
 from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import jwt
 
 AGENT_ROLES = frozenset({"AdminAgent", "SalesAgent"})
 PLATFORM_ADMIN = "PlatformAdmin"
@@ -34,6 +36,8 @@ _lock = threading.Lock()
 
 
 def _jwks_client(settings: Settings) -> jwt.PyJWKClient:
+    import jwt  # PyJWT and cryptography load on the first partner call, not at every cold start
+
     url = settings.partner_auth_jwks_url
     with _lock:
         if url not in _clients:
@@ -49,6 +53,8 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
     token = authorization.split(" ", 1)[1].strip()
+    import jwt
+
     try:
         key = _jwks_client(settings).get_signing_key_from_jwt(token)
         claims = jwt.decode(
