@@ -102,6 +102,7 @@ class Storage:
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
         self._queue_client: QueueServiceClient | None = None
+        self._queue_client_lock = threading.Lock()  # not self._lock: queue() holds that one while asking for this client
         # Short retries: a caller is better served by a quick 503 than a minute of waiting.
         client_kwargs: dict[str, Any] = {
             "raw_request_hook": self.counter,
@@ -137,7 +138,7 @@ class Storage:
     def _queue_service(self) -> QueueServiceClient:
         """The queue service client, made on first use (with its SDK)."""
         if self._queue_client is None:
-            with self._lock:
+            with self._queue_client_lock:
                 if self._queue_client is None:
                     self._queue_client = self._make_queue_service()
         return self._queue_client
