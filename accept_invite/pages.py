@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from babel import Locale
-from jinja2 import Environment
 from markupsafe import Markup
 
 from accept_invite.company_form import Reason, countries
 from shared import i18n
 from shared.settings import get_settings
+
+if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
+    from jinja2 import Environment
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"

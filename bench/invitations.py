@@ -16,6 +16,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from bench.results_file import write_section
 from devhost.stack import Ports, Stack
 from shared.storage import azurite_connection_string
 
@@ -165,6 +166,28 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "invitations.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+    write_section("Invitations: create, list, expiry sweep, bulk", section(report))
+
+
+def section(r: dict) -> str:
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    return "\n".join([
+        f"In-memory Azurite. Sweep: {r['stored']:,} invitations stored over {r['partners']} partners, {r['expired']:,} due.",
+        "",
+        "| figure | target | measured | |",
+        "|---|---|---|---|",
+        f"| storage requests per create, incl. the queue message | <= 3 | {r['requests_per_create']:.1f} | "
+        f"{verdict(r['requests_per_create'] <= 3)} |",
+        f"| storage requests per list page | 1 | {r['requests_per_list_page']} | {verdict(r['requests_per_list_page'] == 1)} |",
+        f"| expiry sweep requests per expired invitation | <= 1.2 | {r['sweep_requests_per_expired']} "
+        f"({r['sweep_requests']} requests, {r['sweep_seconds']} s) | {verdict(r['sweep_requests_per_expired'] <= 1.2)} |",
+        f"| bulk 1,000 vs 1,000 single creates, in-process | >= 5x | {r['bulk_speedup']}x ({r['bulk_1000_seconds']} s vs "
+        f"{r['single_1000_seconds']} s) | {verdict(r['bulk_speedup'] >= 5)} |",
+        f"| bulk 1,000 vs 1,000 single creates, over HTTP | >= 5x | {r['http_bulk_speedup']}x ({r['http_bulk_seconds']} s vs "
+        f"{r['http_single_seconds']} s) | {verdict(r['http_bulk_speedup'] >= 5)} |",
+    ])
 
 
 if __name__ == "__main__":
