@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -73,6 +73,7 @@ def country_options(language: str) -> list[tuple[str, str]]:
     return sorted(((c, country_name(c, language)) for c in countries()), key=lambda item: item[1].casefold())
 
 
+@cache  # computed once per language and process, not on every page's language switcher
 def language_name(code: str) -> str:
     """A language's name in itself (Deutsch, 한국어, 中文（繁體）), as a switcher shows it."""
     locale = Locale.parse(code.replace("-", "_"))
