@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import azure.functions as func
-from jinja2 import Environment
 from markupsafe import Markup
 
 from accept_invite import pages, web
@@ -27,6 +26,9 @@ from shared import i18n
 from shared.clock import utc_now
 from shared.settings import get_settings
 from shared.storage import Storage
+
+if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
+    from jinja2 import Environment
 
 PATH = "/api/agreements/accept"
 TEMPLATE = "agreement_accept.html"

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from accept_invite.company_form import CompanyForm
 from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole
@@ -117,12 +118,17 @@ def first_user_roles(inv: Invitation) -> list[str]:
 
 def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
     """The invitation for this person: InvitationNotFound when there is none, WrongAccount when it names someone else."""
-    inv = invitations.find(storage, link_hash)
+    return _load(storage, link_hash, person)[1]
+
+
+def _load(storage: Storage, link_hash: str, person: Person) -> tuple[Any, Invitation]:
+    """`load`, with the unit of work that read it: marking it accepted goes on from there without reading it again."""
+    uow, inv = invitations.reading(storage, link_hash)
     if inv is None:
         raise InvitationNotFound(link_hash)
     if not inv.is_for(person.email):
         raise WrongAccount(inv, person.email)
-    return inv
+    return uow, inv
 
 
 def _in_customer(storage: Storage, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
@@ -133,9 +139,11 @@ def _in_customer(storage: Storage, customer_id: str, work: Callable[[CustomerUni
         raise Busy("the company kept changing") from exc
 
 
-def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_created: bool) -> None:
+def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_created: bool,
+                   first: Any = None) -> None:
     try:
-        invitations.accept(storage, link_hash, person.actor(), customer_id=customer_id, now=now, company_created=company_created)
+        invitations.accept(storage, link_hash, person.actor(), customer_id=customer_id, now=now, company_created=company_created,
+                           first=first)
     except errors.NotFound as exc:
         raise InvitationNotFound(link_hash) from exc
     except InvitationStateError as exc:
@@ -153,7 +161,7 @@ def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: P
 def create_company(storage: Storage, link_hash: str, person: Person, form: CompanyForm, now: datetime | None = None) -> str:
     """Create the company of an invitation, or find the one an earlier attempt created. Returns its id."""
     now = now or utc_now()
-    inv = load(storage, link_hash, person)
+    read, inv = _load(storage, link_hash, person)
     customer_id = customer_id_for(inv)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED:
@@ -173,7 +181,7 @@ def create_company(storage: Storage, link_hash: str, person: Person, form: Compa
 
     customer = _in_customer(storage, customer_id, work)
     index_partner_lists(storage, customer_id, customer.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=True)
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=True, first=read)
     return customer_id
 
 
@@ -219,7 +227,7 @@ def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now
 def accept_existing(storage: Storage, link_hash: str, person: Person, now: datetime | None = None) -> str:
     """Join a company (CompanyUser) or accept a partner's relationship (ResellerRelationship). Returns the company id."""
     now = now or utc_now()
-    inv = load(storage, link_hash, person)
+    read, inv = _load(storage, link_hash, person)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED and inv.customer_id:
         return inv.customer_id
@@ -246,7 +254,7 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
 
     customer = _in_customer(storage, customer_id, work)
     index_partner_lists(storage, customer_id, customer.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False)
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
     return customer_id
 
 

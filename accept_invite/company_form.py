@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -183,6 +182,8 @@ class CompanyForm(BaseModel):
         if v is None:
             return None
         country = info.data.get("country")
+        import phonenumbers  # its metadata loads when a phone number is first checked, not at every cold start
+
         try:
             number = phonenumbers.parse(v, country if country and not v.startswith("+") else None)
             valid = phonenumbers.is_valid_number(number)

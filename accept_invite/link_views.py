@@ -12,7 +12,7 @@ from accept_invite.sessions import Session
 from accept_invite.views import Reply, Visitor, error, next_step, not_found, redirect, resolve, signin_url, status_page, wrong_account
 from invite_user import service as invitations
 from invite_user.api_models import ResendRequest
-from invite_user.invitations import InvitationStatus, link_hash, parse_invitation_id
+from invite_user.invitations import InvitationStatus, link_key, parse_invitation_id
 from shared.clock import utc_now
 from shared.storage import Storage
 
@@ -21,7 +21,7 @@ def landing(storage: Storage, visitor: Visitor, raw: str | None, now: Any = None
     """GET /api/InviteUser?invitationId=: a page for every state of the invitation, never a change."""
     now = now or utc_now()
     invitation_id = parse_invitation_id(raw)
-    inv = invitations.find(storage, link_hash(invitation_id)) if invitation_id else None
+    inv = invitations.find(storage, link_key(invitation_id)) if invitation_id else None
     if inv is None:
         return Reply(404, "not_found.html", language=visitor.language(), params={"invitationId": raw or ""}, session=visitor.session)
     params = {"invitationId": invitation_id or ""}

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from babel import Locale
-from jinja2 import Environment
 from markupsafe import Markup
 
 from accept_invite.company_form import Reason, countries
 from shared import i18n
 from shared.settings import get_settings
+
+if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
+    from jinja2 import Environment
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -71,6 +73,7 @@ def country_options(language: str) -> list[tuple[str, str]]:
     return sorted(((c, country_name(c, language)) for c in countries()), key=lambda item: item[1].casefold())
 
 
+@cache  # computed once per language and process, not on every page's language switcher
 def language_name(code: str) -> str:
     """A language's name in itself (Deutsch, 한국어, 中文（繁體）), as a switcher shows it."""
     locale = Locale.parse(code.replace("-", "_"))

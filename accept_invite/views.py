@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from accept_invite import companies, sessions
 from accept_invite.companies import Person
 from accept_invite.sessions import Session
-from invite_user.invitations import Invitation, InvitationKind, InvitationStatus, link_hash, parse_invitation_id
+from invite_user.invitations import Invitation, InvitationKind, InvitationStatus, link_key, parse_invitation_id
 from shared import i18n
 from shared.clock import utc_now
 
@@ -78,12 +78,13 @@ def wrong_account(inv: Invitation, signed_in_as: str, handle: str, visitor: Visi
 
 
 def resolve(handle: str | None) -> str | None:
-    """The link hash behind a handle: the link id from the email, or (after sign-in) the invitation's reference."""
+    """The link key behind a handle: the link id from the email, the key the journey carries after sign-in
+    (the partner's tag and the link hash: one read), or a bare reference (the link hash: a pointer read first)."""
     raw = parse_invitation_id(handle)
     if raw:
-        return link_hash(raw)
+        return link_key(raw)
     h = (handle or "").strip().lower()
-    return h if re.fullmatch(r"[0-9a-f]{64}", h) else None
+    return h if re.fullmatch(r"[0-9a-f]{64}|[0-9a-f]{76}", h) else None
 
 
 def signin_url(handle: str, mode: str = "signin") -> str:

@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from babel.core import get_global
 
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
@@ -129,6 +128,8 @@ def normalize_phone(raw: str | None, country: str | None) -> str | None:
     """A phone number as E.164; national numbers are read in the customer's country."""
     if raw is None or not raw.strip():
         return None
+    import phonenumbers  # its metadata loads when a phone number is first checked, not at every cold start
+
     try:
         number = phonenumbers.parse(raw, (country or "").upper() or None)
     except phonenumbers.NumberParseException as exc:

@@ -125,7 +125,7 @@ def _complete_invitation(storage: Storage, invitation: Invitation | None, custom
     if invitation is None or invitation.kind != InvitationKind.AGREEMENT_ACCEPTANCE:
         return
     try:
-        invitations.accept(storage, invitation.link_hash, by, customer_id=customer_id, now=now)
+        invitations.accept(storage, invitation.link_key, by, customer_id=customer_id, now=now)
     except InvitationStateError as exc:
         log.warning("agreement accepted, but invitation %s stays as it is: %s", invitation.reference, exc)
     except (NotFound, Busy) as exc:

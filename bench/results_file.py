@@ -1,22 +1,49 @@
-"""bench/RESULTS.md, written one section at a time: each writer replaces only its own `## <title>` section."""
+"""bench/RESULTS.md: each benchmark writes its own section with `write_section(title, body)`, leaving the others alone."""
 
 from __future__ import annotations
 
+import os
+import platform
 import re
+import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-_HEADER = "# Measured results\n\nWritten by the benchmarks and the contract fuzzing test; each section is replaced by its own writer.\n"
+PATH = Path(__file__).parent / "RESULTS.md"
+HEADER = ("# Benchmark results\n\nWritten by `make bench` (each benchmark replaces only its own section, headed `## <title>`); "
+          "every figure stands beside its target. Each section says where, when and at which commit it was measured.\n")
+
+
+def _provenance() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/RESULTS.md"]
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
+    machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"_Measured {date} on {machine}, commit {commit}._"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
 
 
 def write_section(title: str, body: str) -> None:
-    """Put `body` under `## title` in bench/RESULTS.md, replacing that section only (created when missing)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else _HEADER
-    section = f"## {title}\n\n{body.strip()}\n"
-    # A section runs from its heading to the next level-2 heading or the end of the file.
-    pattern = re.compile(rf"^## {re.escape(title)}[ \t]*\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    """Replace (or append) the section `## {title}` of bench/RESULTS.md with `body` and where it was measured."""
+    text = PATH.read_text(encoding="utf-8") if PATH.exists() else HEADER
+    section = f"## {title}\n\n{_provenance()}\n\n{body.strip()}\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text, encoding="utf-8")
+    PATH.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

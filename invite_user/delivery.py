@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from invite_user.invitations import EmailStatus, Invitation, event_fields
-from invite_user.repository import InvitationStore, InvitationUnitOfWork, invitation_row_key
+from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
@@ -45,7 +45,7 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, o
     """
     for chunk in chunks(list(items), ITEMS_PER_MESSAGE):
         payload: dict[str, Any] = {"type": KIND, **({"outbox": events.hints(outbox)} if outbox else {}), "items": [
-            {"partnerId": inv.partner_id, "rowKey": invitation_row_key(inv), "linkId": link_id, "operationId": operation_id(inv)}
+            {"partnerId": inv.partner_id, "rowKey": InvitationStore.row_key(inv), "linkId": link_id, "operationId": operation_id(inv)}
             for inv, link_id in chunk
         ]}
         try:
@@ -54,7 +54,7 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, o
             log.error("could not queue %d invitation emails: %s", len(chunk), exc)
             for inv, _ in chunk:
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")
-                _record(storage, inv.partner_id, invitation_row_key(inv), operation_id(inv), EmailStatus.FAILED,
+                _record(storage, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
                         "The email could not be queued (storage unavailable); resend it.")
 
 

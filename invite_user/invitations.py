@@ -63,6 +63,25 @@ def normalize_email(email: str) -> str:
     return identity.normalize_email(email)
 
 
+TAG_DIGITS = 12  # the partner tag a link id carries (48 bits; the other 74 bits stay random)
+
+
+def partner_tag(partner_id: str) -> str:
+    """The partner's tag: names its table partition and ends each of its link ids, so a link finds its partition."""
+    return hashlib.sha256(partner_id.encode()).hexdigest()[:TAG_DIGITS]
+
+
+def link_key(invitation_id: str) -> str:
+    """Where a link id leads: its partner's tag followed by the hash of the id (one point read, no pointer)."""
+    canonical = str(invitation_id).strip().lower()
+    return canonical[-TAG_DIGITS:] + link_hash(canonical)
+
+
+def split_link_key(key: str) -> tuple[str | None, str]:
+    """(partner tag or None, link hash) of a link key or of a bare link hash (the invitation's reference)."""
+    return (key[:TAG_DIGITS], key[TAG_DIGITS:]) if len(key) == TAG_DIGITS + 64 else (None, key)
+
+
 def link_hash(invitation_id: str) -> str:
     """Only this SHA-256 of the link's id is stored: a leaked table must not yield a working link."""
     return hashlib.sha256(str(invitation_id).strip().lower().encode()).hexdigest()
@@ -78,8 +97,10 @@ def parse_invitation_id(raw: str | None) -> str | None:
         return None
 
 
-def new_invitation_id() -> str:
-    return str(uuid.uuid4())
+def new_invitation_id(partner_id: str) -> str:
+    """A random UUID4 whose last 12 hex digits are the partner's tag (74 random bits remain: unguessable)."""
+    random_part = uuid.uuid4().hex
+    return str(uuid.UUID(random_part[:20] + partner_tag(partner_id)))
 
 
 class Address(BaseModel):
@@ -170,6 +191,11 @@ class Invitation(Entity):
     revoked_at: datetime | None = Field(default=None, alias="revokedAt")
     revoked_by: dict[str, str] | None = Field(default=None, alias="revokedBy")
     expired_at: datetime | None = Field(default=None, alias="expiredAt")
+
+    @property
+    def link_key(self) -> str:
+        """Its partner's tag and its link hash: where its row is, without a pointer (what the journey carries)."""
+        return partner_tag(self.partner_id) + self.link_hash
 
     @field_validator("roles", mode="before")
     @classmethod

@@ -1,13 +1,20 @@
-"""Where invitations are kept: one table, a partition per partner, and small pointer rows for the link.
+"""Where invitations are kept: one table, a partition per partner that a link id names, and pointer rows.
 
-Layout of the `Invitations` table:
-- `p|<partnerId>` / `i|<newest-first ticks>|<linkHash>`: the invitation (lists are newest first for free);
-- `p|<partnerId>` / `x|<expiresAt>|<linkHash>`: the expiry index of a *pending* invitation, changed in the
-  same transaction as the invitation, so the timer reads only what is due;
-- `p|<partnerId>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
-- `l|<first hex of hash>` / `<linkHash>`: the pointer from a link to its invitation (never changes);
+Layout of the `Invitations` table (`<tag>` is `partner_tag(partnerId)`, which every link id of the partner ends with):
+- `p|<tag>` / `k|<linkHash>`: the invitation, read by its link in ONE point read (the tag comes from the link id);
+  every change is guarded by this row's ETag;
+- `p|<tag>` / `i|<newest-first ticks>|<linkHash>`: the same invitation as the partner's listing shows it (lists are
+  newest first for free), rewritten in the same transaction as the `k|` row, so the two never differ;
+- `p|<tag>` / `x|<expiresAt>|<linkHash>`: the expiry index of a *pending* invitation, changed in the same transaction,
+  so the timer reads only what is due;
+- `p|<tag>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
+- `p|<tag>` / `k|<otherHash>` with `aliasOf`: an additional link minted by a resend by reference (two reads);
+- `l|<first hex of hash>` / `<linkHash>`: the pointer from a bare link hash (a reference) to its invitation;
 - `g|<agreementNumber>|<purchasingAccountNumber>` / `<linkHash>`: the purchasing account manager's invitation;
-- `p|<partnerId>` / `e|<ticks>|<eventId>`: events (shared/events.py) written with their change, until webhooks/ publishes them.
+- `p|<tag>` / `e|<ticks>|<eventId>`: events (shared/events.py) written with their change, until webhooks/ publishes them.
+
+Longer than usual because the layout is one decision: the rows that must change together (an invitation, its listing
+copy, its expiry index, its audit) are written by the store, the sweep and the unit of work from this one module.
 """
 
 from __future__ import annotations
@@ -20,7 +27,16 @@ from typing import Any
 
 from pydantic import Field
 
-from invite_user.invitations import Invitation, InvitationStatus, event_fields, expired_fields, link_hash, new_invitation_id
+from invite_user.invitations import (
+    Invitation,
+    InvitationStatus,
+    event_fields,
+    expired_fields,
+    link_hash,
+    new_invitation_id,
+    partner_tag,
+    split_link_key,
+)
 from shared import events
 from shared.audit import AuditRecord, reverse_ticks
 from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row, Storage, chunks
@@ -30,11 +46,42 @@ TABLE = events.outbox_table("Invitations")
 
 
 def partner_partition(partner_id: str) -> str:
-    return f"p|{partner_id}"
+    return tag_partition(partner_tag(partner_id))
+
+
+def tag_partition(tag: str) -> str:
+    return f"p|{tag}"
 
 
 def invitation_row_key(inv: Invitation) -> str:
+    """The listing row's key (newest first)."""
     return f"i|{reverse_ticks(inv.created_at)}|{inv.link_hash}"
+
+
+def link_row_key(link_hash_: str) -> str:
+    """The key of the invitation's own row, the one a link reads."""
+    return f"k|{link_hash_}"
+
+
+class Listed:
+    """The listing copy of an invitation in a transaction: the same fields under the `i|` key.
+
+    Not a Row, so a commit leaves the invitation's ETag (that of its `k|` row) alone.
+    """
+
+    def __init__(self, inv: Invitation) -> None:
+        self.inv = inv
+
+    def model_dump(self, **kw: Any) -> dict[str, Any]:
+        return self.inv.model_dump(**kw)
+
+
+class LinkAlias(Row):
+    """An additional link to an invitation (its first id is not stored, so a resend by reference mints one)."""
+
+    partner_id: str = Field(alias="partnerId")
+    alias_of: str = Field(alias="aliasOf")
+    link_hash: str = Field(alias="linkHash")
 
 
 def expiry_row_key(expires_at: datetime, link_hash: str) -> str:
@@ -67,7 +114,11 @@ def keys_of(row: Row) -> tuple[str, str]:
     if isinstance(row, events.EventRow):
         return row.storage_keys()
     if isinstance(row, Invitation):
-        return partner_partition(row.partner_id), invitation_row_key(row)
+        return partner_partition(row.partner_id), link_row_key(row.link_hash)
+    if isinstance(row, Listed):
+        return partner_partition(row.inv.partner_id), invitation_row_key(row.inv)
+    if isinstance(row, LinkAlias):
+        return partner_partition(row.partner_id), link_row_key(row.link_hash)
     if isinstance(row, ExpiryEntry):
         return partner_partition(row.partner_id), expiry_row_key(row.expires_at, row.link_hash)
     if isinstance(row, AuditRecord):
@@ -90,6 +141,19 @@ class _Rows(Repository[Any]):
         return keys_of(row)
 
 
+class _LinkRows(_Rows):
+    """`k|` rows: an invitation, or an alias naming the invitation's own link hash."""
+
+    def __init__(self, storage: Storage) -> None:
+        super().__init__(storage, Invitation)
+
+    def from_entity(self, entity: Any) -> Any:
+        if "alias_of" in entity:
+            alias = LinkAlias.model_validate({k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")})
+            return alias
+        return super().from_entity(entity)
+
+
 def _expiry_entry(inv: Invitation) -> ExpiryEntry:
     return ExpiryEntry(
         partner_id=inv.partner_id, link_hash=inv.link_hash, invitation_row_key=invitation_row_key(inv), expires_at=inv.expires_at
@@ -99,15 +163,16 @@ def _expiry_entry(inv: Invitation) -> ExpiryEntry:
 class InvitationStore:
     """All reads and writes of invitations; every change of one invitation is one transaction."""
 
-    # Each expiring invitation takes four operations of its partner's transaction (row, expiry index, audit, event).
-    PER_TRANSACTION = 25
-    # In bulk, three per invitation (row, expiry index, event) plus one audit record for the chunk (100 operations).
-    BULK_PER_TRANSACTION = 33
+    # Expiring takes five operations per invitation (its row, its listing copy, the expiry index, audit, event).
+    PER_TRANSACTION = 20
+    # In bulk, four per invitation (row, listing copy, expiry index, event) plus one audit record for the chunk
+    # (a transaction holds 100 operations).
+    BULK_PER_TRANSACTION = 24
     PARALLEL_WRITES = 4
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.invitations = _Rows(storage, Invitation)
+        self.invitations = _LinkRows(storage)
         self.pointers = _Rows(storage, LinkPointer)
         self.expiry = _Rows(storage, ExpiryEntry)
         self.audit = _Rows(storage, AuditRecord)
@@ -161,8 +226,10 @@ class InvitationStore:
 
     def add_link(self, inv: Invitation) -> str:
         """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""
-        raw = new_invitation_id()
-        self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=link_hash(raw)))
+        raw = new_invitation_id(inv.partner_id)
+        alias = link_hash(raw)
+        self.invitations.insert(LinkAlias(partner_id=inv.partner_id, alias_of=inv.link_hash, link_hash=alias))
+        self.pointers.insert(LinkPointer(partner_id=inv.partner_id, row_key=link_row_key(inv.link_hash), link_hash=alias))
         return raw
 
     def _create_ops(self, inv: Invitation, record: AuditRecord | None, event: str = "invitation.created") -> list[Op]:
@@ -170,29 +237,46 @@ class InvitationStore:
         return [*InvitationUnitOfWork.store_ops(inv, record), Op("create", created)]
 
     def _pointer(self, inv: Invitation) -> LinkPointer:
-        return LinkPointer(partner_id=inv.partner_id, row_key=invitation_row_key(inv), link_hash=inv.link_hash)
+        return LinkPointer(partner_id=inv.partner_id, row_key=link_row_key(inv.link_hash), link_hash=inv.link_hash)
 
     def _agreement_pointer(self, inv: Invitation) -> AgreementPointer:
         assert inv.agreement
         return AgreementPointer(
             agreement_number=inv.agreement.agreement_number, purchasing_account_number=inv.agreement.purchasing_account_number,
-            link_hash=inv.link_hash, partner_id=inv.partner_id, row_key=invitation_row_key(inv),
+            link_hash=inv.link_hash, partner_id=inv.partner_id, row_key=link_row_key(inv.link_hash),
         )
 
     # -- read ------------------------------------------------------------------------------
-    def find_by_link(self, link_hash: str) -> Invitation | None:
-        pointer = self.pointers.get(f"l|{link_hash[0]}", link_hash)
-        if pointer is None:
+    def locate(self, key: str) -> tuple[str, str] | None:
+        """(partition, row key) of the `k|` row a link key leads to: from its tag (no read), else via the pointer."""
+        tag, hash_ = split_link_key(key)
+        if tag is not None:
+            return tag_partition(tag), link_row_key(hash_)
+        pointer = self.pointers.get(f"l|{hash_[0]}", hash_) if hash_ else None
+        return (partner_partition(pointer.partner_id), pointer.row_key) if pointer is not None else None
+
+    def read_link(self, key: str) -> tuple[Invitation, str | None] | None:
+        """The invitation a link key (or a bare link hash) leads to, with its ETag. One read from a link id."""
+        where = self.locate(key)
+        found = self.invitations.read(*where) if where is not None else None
+        if found is not None and isinstance(found[0], LinkAlias):
+            found = self.invitations.read(where[0], link_row_key(found[0].alias_of))  # type: ignore[index]
+        if found is None or isinstance(found[0], LinkAlias):
             return None
-        return self.invitations.get(partner_partition(pointer.partner_id), pointer.row_key)
+        return found
+
+    def find_by_link(self, key: str) -> Invitation | None:
+        found = self.read_link(key)
+        return found[0] if found is not None else None
 
     def find_for_partner(self, partner_id: str, link_hash: str) -> Invitation | None:
-        inv = self.find_by_link(link_hash)
+        inv = self.find_by_link(partner_tag(partner_id) + link_hash)
         # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
         return inv if inv is not None and inv.partner_id == partner_id else None
 
     def get(self, partner_id: str, row_key: str) -> Invitation | None:
-        return self.invitations.get(partner_partition(partner_id), row_key)
+        found = self.invitations.get(partner_partition(partner_id), row_key)
+        return found if isinstance(found, Invitation) else None
 
     def find_by_agreement(self, agreement_number: str, purchasing_account_number: str) -> list[Invitation]:
         pk = f"g|{agreement_number.strip().upper()}|{purchasing_account_number.strip().upper()}"
@@ -207,8 +291,9 @@ class InvitationStore:
         self, partner_id: str, *, status: str | None = None, email: str | None = None, kind: str | None = None,
         customer_id: str | None = None, page_size: int = 100, continuation_token: str | None = None,
     ) -> Page[Invitation]:
-        clauses = ["PartitionKey eq @pk", "RowKey ge 'i|'", "RowKey lt 'i}'"]
-        params: dict[str, Any] = {"pk": partner_partition(partner_id)}
+        # partnerId too: two partners whose 48-bit tags collide would share a partition.
+        clauses = ["PartitionKey eq @pk", "RowKey ge 'i|'", "RowKey lt 'i}'", "partner_id eq @partner"]
+        params: dict[str, Any] = {"pk": partner_partition(partner_id), "partner": partner_id}
         if status:
             clauses.append("status eq @status")
             params["status"] = status
@@ -236,7 +321,8 @@ class InvitationStore:
 
     @staticmethod
     def row_key(inv: Invitation) -> str:
-        return invitation_row_key(inv)
+        """The key of the invitation's own row (the `k|` row every change goes through)."""
+        return link_row_key(inv.link_hash)
 
     # -- expiry ----------------------------------------------------------------------------
     def due_for_expiry(self, partner_id: str, now: datetime, page_size: int = 1000) -> list[ExpiryEntry]:
@@ -273,6 +359,7 @@ class InvitationStore:
                   for name, value in expired_fields(now).items()}
         return [
             Op("delete", keys=(pk, expiry_row_key(e.expires_at, e.link_hash)), etag=e.etag),
+            Op("merge", keys=(pk, link_row_key(e.link_hash)), fields=fields),
             Op("merge", keys=(pk, e.invitation_row_key), fields=fields),
             Op("create", make_record(e)),
             Op("create", events.event(pk, "invitation.expired", e.partner_id, at=now, reference=e.link_hash, resource=f"invitations/{e.link_hash}")),
@@ -289,19 +376,23 @@ class InvitationUnitOfWork(UnitOfWork):
     def __init__(self, storage: Storage) -> None:
         super().__init__()
         self.store = InvitationStore(storage)
+        self._by_key: dict[str, Invitation | None] = {}
 
     def bookkeeping(self, entity: Any) -> Any:
         if isinstance(entity, Invitation) and entity.status == InvitationStatus.PENDING:
             return expiry_row_key(entity.expires_at, entity.link_hash)
         return None
 
-    def by_link(self, link_hash: str) -> Invitation | None:
-        pointer = self.store.pointers.get(f"l|{link_hash[0]}", link_hash)
-        return self.get(pointer.partner_id, pointer.row_key) if pointer is not None else None
+    def by_link(self, key: str) -> Invitation | None:
+        """The invitation a link key leads to (one read), or a bare link hash (pointer, then the invitation)."""
+        if key not in self._by_key:  # read once per unit of work: its ETag guards the commit either way
+            found = self.store.read_link(key)
+            self._by_key[key] = self.remember(found[0], found[1]) if found is not None else None
+        return self._by_key[key]
 
     def get(self, partner_id: str, row_key: str) -> Invitation | None:
         found = self.store.invitations.read(partner_partition(partner_id), row_key)
-        return self.remember(found[0], found[1]) if found is not None else None
+        return self.remember(found[0], found[1]) if found is not None and isinstance(found[0], Invitation) else None
 
     def add(self, inv: Invitation, record: AuditRecord | None = None) -> None:
         """Stage a new invitation with its expiry index row (its link pointer is written first, by the store)."""
@@ -310,7 +401,7 @@ class InvitationUnitOfWork(UnitOfWork):
 
     @staticmethod
     def store_ops(inv: Invitation, record: AuditRecord | None) -> list[Op]:
-        ops = [Op("create", inv)]
+        ops = [Op("create", inv), Op("create", Listed(inv))]  # type: ignore[arg-type]
         if inv.status == InvitationStatus.PENDING:
             ops.append(Op("create", _expiry_entry(inv)))
         if record is not None:
@@ -324,7 +415,8 @@ class InvitationUnitOfWork(UnitOfWork):
             raise ValueError("save an invitation this unit of work read")
         pk = partner_partition(inv.partner_id)
         was_filed, now_filed = version.state, self.bookkeeping(inv)
-        ops = [Op("update", inv, etag=version.etag)]
+        # The listing copy follows without a condition: the `k|` row's ETag guards the whole transaction.
+        ops = [Op("update", inv, etag=version.etag), Op("upsert", Listed(inv))]  # type: ignore[arg-type]
         if was_filed != now_filed:
             if was_filed is not None:
                 ops.append(Op("delete", keys=(pk, was_filed)))

@@ -17,6 +17,7 @@ from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.sender import EmailSender
 from shared.clock import utc_now
+from shared.rate_limit import hit
 from shared.storage import Storage
 from shared.uow import attempt
 
@@ -68,3 +69,15 @@ def _resend_as_system(storage: Storage, inv: Invitation) -> None:
     resent = attempt(lambda: InvitationUnitOfWork(storage), work)
     if resent is not None:
         delivery.queue_emails(storage, [(resent, InvitationStore(storage).add_link(resent))])
+
+
+RESEND_PER_CLIENT = 20  # resend requests per client address per hour
+RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
+
+
+def limit_resend_requests(storage: Storage, client: str, email: str | None) -> None:
+    """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
+    email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
+    hit(storage, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
+    if email and "@" in email:
+        hit(storage, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")

@@ -35,10 +35,11 @@ from invite_user.invitations import (
     new_invitation_id,
     normalize_email,
     parse_invitation_id,
+    partner_tag,
 )
 from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
-from invite_user.resend_requests import request_resend  # noqa: F401  (public: the anonymous resend request)
+from invite_user.resend_requests import limit_resend_requests, request_resend  # noqa: F401  (public: the anonymous resend request)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
@@ -48,7 +49,6 @@ from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
-from shared.rate_limit import hit
 from shared.storage import Page, Storage
 from shared.uow import attempt
 
@@ -60,7 +60,7 @@ def actor(caller: Caller) -> dict[str, str]:
 
 def build_invitation(caller: Caller, partner: Partner, provider: Partner | None, body: NewInvitation) -> tuple[Invitation, str]:
     now = utc_now()
-    raw_id = new_invitation_id()
+    raw_id = new_invitation_id(caller.partner_id)
     inv = Invitation(
         link_hash=link_hash(raw_id),
         partner_id=caller.partner_id,
@@ -195,7 +195,7 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
 
 def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
-    inv = uow.by_link(h)
+    inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
     if inv is None or inv.partner_id != caller.partner_id:
         raise NotFound("No such invitation.")
@@ -208,9 +208,9 @@ def get(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
 
 
-def find(storage: Storage, link_hash_: str) -> Invitation | None:
-    """The invitation a personal link leads to (by the link's hash), or None."""
-    return InvitationStore(storage).find_by_link(link_hash_)
+def find(storage: Storage, key: str) -> Invitation | None:
+    """The invitation a personal link leads to, or None: by its link key (one read) or a bare link hash."""
+    return InvitationStore(storage).find_by_link(key)
 
 
 def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
@@ -285,9 +285,19 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
 # -- used by the customer's journey and by customers/agreements --------------------------------------
 
 
+def reading(storage: Storage, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
+    """The invitation a link leads to, read by a unit of work that `accept(first=...)` may go on with (no second read)."""
+    uow = InvitationUnitOfWork(storage)
+    return uow, uow.by_link(key)
+
+
 def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
-           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork) -> Invitation:
+           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork,
+           first: InvitationUnitOfWork | None = None) -> Invitation:
     """Mark an invitation Accepted into `customer_id` (audited); repeating it is harmless.
+
+    `first`, a unit of work that read the invitation already (`reading`), serves the first attempt; a conflict on
+    commit (the invitation changed since) reads it afresh.
 
     Raises NotFound when there is no such invitation, InvitationStateError when it is revoked, expired or accepted
     into another company.
@@ -312,23 +322,12 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         return inv
 
     newly_accepted: list[Invitation] = []
-    accepted = attempt(lambda: unit(storage), work, busy="The invitation kept changing; retry.")
+    units = [first] if first is not None else []
+    accepted = attempt(lambda: units.pop() if units else unit(storage), work, busy="The invitation kept changing; retry.")
     if newly_accepted:
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
     return accepted
-
-
-RESEND_PER_CLIENT = 20  # resend requests per client address per hour
-RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
-
-
-def limit_resend_requests(storage: Storage, client: str, email: str | None) -> None:
-    """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
-    email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
-    hit(storage, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
-    if email and "@" in email:
-        hit(storage, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")
 
 
 def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:

@@ -31,12 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment
+from typing import TYPE_CHECKING, Any
 
 from notifications.sender import EmailMessage
 from shared import i18n
+
+if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
+    from jinja2 import Environment
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DOMAIN = "emails"

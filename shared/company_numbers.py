@@ -12,9 +12,6 @@ from functools import cache
 from importlib import import_module
 from types import ModuleType
 
-from stdnum.eu import vat as eu_vat
-from stdnum.util import get_cc_module
-
 # The prefix of a VAT identification number where it differs from the ISO country code (Greece writes EL).
 _VAT_PREFIX = {"GR": "EL"}
 # stdnum's module for these countries checks a number that not every VAT-registered business has: Japan's
@@ -55,14 +52,24 @@ class CompanyNumberError(ValueError):
 
 
 @cache
+def _eu_vat() -> ModuleType:
+    """stdnum's EU VAT rules, loaded when a number is first checked (not at every cold start)."""
+    from stdnum.eu import vat
+
+    return vat
+
+
+@cache
 def _vat_module(country: str) -> ModuleType | None:
-    if country in _NOT_EVERY_VAT_NUMBER or country.lower() in eu_vat.MEMBER_STATES:
+    if country in _NOT_EVERY_VAT_NUMBER or country.lower() in _eu_vat().MEMBER_STATES:
         return None
+    from stdnum.util import get_cc_module
+
     return get_cc_module(country.lower(), "vat")
 
 
 def _is_eu_member(country: str | None) -> bool:
-    return bool(country) and country.lower() in eu_vat.MEMBER_STATES and country.lower() != "xi"  # type: ignore[union-attr]
+    return bool(country) and country.lower() in _eu_vat().MEMBER_STATES and country.lower() != "xi"  # type: ignore[union-attr]
 
 
 def check_vat_number(value: str, country: str | None) -> str:
@@ -76,12 +83,12 @@ def check_vat_number(value: str, country: str | None) -> str:
     country = country.upper() if country else None
     if _is_eu_member(country) or (country == "GB" and compact.startswith("XI")):
         prefix = "XI" if country == "GB" else _VAT_PREFIX.get(country, country)  # type: ignore[arg-type]
-        if eu_vat.is_valid(compact):
+        if _eu_vat().is_valid(compact):
             return compact
-        if eu_vat.is_valid(prefix + compact):
+        if _eu_vat().is_valid(prefix + compact):
             return prefix + compact
         raise CompanyNumberError("vat_number_invalid", f"is not a valid VAT number in {country}", country)
-    if compact[:2].isalpha() and compact[:2].lower() in eu_vat.MEMBER_STATES | {"el", "eu"} and eu_vat.is_valid(compact):
+    if compact[:2].isalpha() and compact[:2].lower() in _eu_vat().MEMBER_STATES | {"el", "eu"} and _eu_vat().is_valid(compact):
         return compact
     module = _vat_module(country) if country else None
     if module is not None:

@@ -255,6 +255,7 @@ def template_environment(template_dirs: tuple[Path, ...], domains: tuple[str, ..
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates never change in a running app: compiled once, no stat per render
     )
     env.policies["ext.i18n.trimmed"] = True
     catalogs = _Catalogs(domains, language)

@@ -6,12 +6,14 @@ import logging
 import ssl
 import threading
 from dataclasses import dataclass
-
-import jwt
+from typing import TYPE_CHECKING
 
 from shared import telemetry
 from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import jwt
 
 AGENT_ROLES = frozenset({"AdminAgent", "SalesAgent"})
 PLATFORM_ADMIN = "PlatformAdmin"
@@ -32,16 +34,16 @@ class Caller:
 
 log = logging.getLogger(__name__)
 
-_REASONS = {
-    jwt.ExpiredSignatureError: "it has expired", jwt.InvalidAudienceError: "wrong audience", jwt.InvalidIssuerError: "wrong issuer",
-    jwt.InvalidAlgorithmError: "algorithm not allowed", jwt.MissingRequiredClaimError: "a required claim is missing",
-    jwt.ImmatureSignatureError: "not valid yet", jwt.InvalidSignatureError: "bad signature", jwt.DecodeError: "malformed",
-}
-
-
 def _reason(exc: jwt.PyJWTError) -> str:
     """A fixed phrase per kind of failure: the library's own message never reaches the caller."""
-    return next((text for kind, text in _REASONS.items() if isinstance(exc, kind)), "rejected")
+    import jwt  # loaded on the partner path only (cold start)
+
+    reasons = {
+        jwt.ExpiredSignatureError: "it has expired", jwt.InvalidAudienceError: "wrong audience", jwt.InvalidIssuerError: "wrong issuer",
+        jwt.InvalidAlgorithmError: "algorithm not allowed", jwt.MissingRequiredClaimError: "a required claim is missing",
+        jwt.ImmatureSignatureError: "not valid yet", jwt.InvalidSignatureError: "bad signature", jwt.DecodeError: "malformed",
+    }
+    return next((text for kind, text in reasons.items() if isinstance(exc, kind)), "rejected")
 
 
 _clients: dict[str, jwt.PyJWKClient] = {}
@@ -49,6 +51,8 @@ _lock = threading.Lock()
 
 
 def _jwks_client(settings: Settings) -> jwt.PyJWKClient:
+    import jwt  # PyJWT and cryptography load on the first partner call, not at every cold start
+
     url = settings.partner_auth_jwks_url
     with _lock:
         if url not in _clients:
@@ -64,6 +68,8 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
     token = authorization.split(" ", 1)[1].strip()
+    import jwt
+
     try:
         key = _jwks_client(settings).get_signing_key_from_jwt(token)
         claims = jwt.decode(

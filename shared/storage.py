@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -25,10 +25,12 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
-from azure.storage.queue import QueueClient, QueueServiceClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the queue SDK (and the aiohttp it pulls in) loads on the first queue use: cold starts skip it
+    from azure.storage.queue import QueueClient, QueueServiceClient
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,8 @@ class Storage:
         self._lock = threading.Lock()
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
+        self._queue_client: QueueServiceClient | None = None
+        self._queue_client_lock = threading.Lock()  # not self._lock: queue() holds that one while asking for this client
         # Short retries: a caller is better served by a quick 503 than a minute of waiting.
         client_kwargs: dict[str, Any] = {
             "raw_request_hook": self.counter,
@@ -111,15 +115,33 @@ class Storage:
         if s.storage_connection_string:
             conn = _expand_dev_storage(s.storage_connection_string)
             self._table_service = TableServiceClient.from_connection_string(conn, **client_kwargs)
-            self._queue_service = QueueServiceClient.from_connection_string(conn, **client_kwargs)
+
+            def queues() -> QueueServiceClient:
+                from azure.storage.queue import QueueServiceClient
+
+                return QueueServiceClient.from_connection_string(conn, **client_kwargs)
         elif s.table_service_uri and s.queue_service_uri:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
             self._table_service = TableServiceClient(s.table_service_uri, credential=credential, **client_kwargs)
-            self._queue_service = QueueServiceClient(s.queue_service_uri, credential=credential, **client_kwargs)
+
+            def queues() -> QueueServiceClient:
+                from azure.storage.queue import QueueServiceClient
+
+                return QueueServiceClient(s.queue_service_uri, credential=credential, **client_kwargs)
         else:
             raise RuntimeError("Set AzureWebJobsStorage, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri")
+        self._make_queue_service = queues
+
+    @property
+    def _queue_service(self) -> QueueServiceClient:
+        """The queue service client, made on first use (with its SDK)."""
+        if self._queue_client is None:
+            with self._queue_client_lock:
+                if self._queue_client is None:
+                    self._queue_client = self._make_queue_service()
+        return self._queue_client
 
     def table_name(self, name: str) -> str:
         return f"{self.settings.table_prefix}{name}"

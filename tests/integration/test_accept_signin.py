@@ -54,7 +54,7 @@ def test_start_keeps_the_flow_server_side_and_sends_only_the_state(storage, idp)
     state = state_of(location)
     assert len(state) >= 40
     row = FlowStore(storage).get(f"f|{state[:2]}", state)
-    assert row is not None and row.flow["code_verifier"] and row.link_hash == inv.link_hash
+    assert row is not None and row.flow["code_verifier"] and row.link_hash == inv.link_key
     assert idp.started[-1]["login_hint"] == "hanna@contoso.example"
     assert idp.started[-1]["scopes"] == ["email"]
     assert idp.started[-1]["redirect_uri"] == "http://localhost:7071/api/auth/callback"
@@ -73,7 +73,7 @@ def test_the_right_account_gets_a_session_and_the_company_form(storage, idp):
     inv, raw = invite(storage)
     resp = _callback(state_of(_start(raw)))
     assert resp.status_code == 303
-    assert resp.headers["Location"] == f"/api/companies/new?invitationId={inv.link_hash}"
+    assert resp.headers["Location"] == f"/api/companies/new?invitationId={inv.link_key}"
     cookie = next(c for c in resp.headers.get_all("Set-Cookie") if c.startswith("accept_session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=1800" in cookie
     assert "Secure" not in cookie  # http://localhost only
@@ -96,7 +96,7 @@ def test_a_wrong_account_gets_a_page_no_session_and_the_invitation_waits(storage
     assert resp.status_code == 403
     text = text_of(resp)
     assert "You signed in as someone.else@contoso.example, but this invitation is for hanna@contoso.example." in text
-    assert f"invitationId={inv.link_hash}&amp;mode=another" in resp.get_body().decode()
+    assert f"invitationId={inv.link_key}&amp;mode=another" in resp.get_body().decode()
     assert not [c for c in resp.headers.get_all("Set-Cookie") if c.startswith("accept_session=")]
     assert reload(storage, inv).status == InvitationStatus.PENDING
     # then the right account, from the page's button, still works
@@ -211,7 +211,7 @@ def test_a_callback_opened_in_another_browser_signs_nobody_in(storage, idp):
         assert not [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
         text = text_of(resp)
         assert "Die Anmeldung wurde in einem anderen Browser begonnen" in text  # the invitation's language
-        assert f"invitationId={inv.link_hash}" in resp.get_body().decode()  # a way to start again
+        assert f"invitationId={inv.link_key}" in resp.get_body().decode()  # a way to start again
     # the browser that started it still finishes it
     assert _callback(state).status_code == 303
 

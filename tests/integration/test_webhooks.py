@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from devhost.webhook_inbox import WebhookInbox
 from invite_user import functions as invitations_fn
 from invite_user import service as invitation_service
+from invite_user.repository import partner_partition
 from notifications import queue as email_queue
 from notifications.sender import get_sender
 from shared import clock, events
@@ -183,11 +184,11 @@ def test_the_event_row_is_in_the_same_transaction_and_publishing_is_idempotent(s
     token = partner_tokens()
     subscribe(token, inbox, ("invitation.created",))
     created = invite(token, sendEmail=False)
-    [row] = OutboxRows(storage, "Invitations").pending("p|p-direct")
+    [row] = OutboxRows(storage, "Invitations").pending(partner_partition("p-direct"))
     assert row.type == "invitation.created" and row.data["reference"] == created["reference"]
     for _ in range(2):  # a repeated announcement publishes nothing twice
-        publish.publish(storage, "Invitations", "p|p-direct")
-    assert OutboxRows(storage, "Invitations").pending("p|p-direct") == []
+        publish.publish(storage, "Invitations", partner_partition("p-direct"))
+    assert OutboxRows(storage, "Invitations").pending(partner_partition("p-direct")) == []
     assert [d["type"] for d in inbox.deliveries] == ["invitation.created"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from invite_user.invitations import Invitation
+from invite_user.invitations import Invitation, split_link_key
 from invite_user.repository import InvitationUnitOfWork, keys_of, partner_partition
 from shared.storage import ConcurrencyConflict, Op
 from shared.uow import UnitOfWork
@@ -62,9 +62,10 @@ class FakeInvitationUnitOfWork(InvitationUnitOfWork):
         UnitOfWork.__init__(self)
         self.table = table
 
-    def by_link(self, link_hash: str) -> Invitation | None:
+    def by_link(self, key: str) -> Invitation | None:
+        _, link_hash = split_link_key(key)
         for (_, row_key), (row, _) in self.table.rows.items():
-            if isinstance(row, Invitation) and row.link_hash == link_hash:
+            if isinstance(row, Invitation) and row.link_hash == link_hash and row_key.startswith("k|"):
                 return self.get(row.partner_id, row_key)
         return None
 

@@ -114,8 +114,11 @@ class FakeInvitations:
         found = self.stored.get(link_hash)
         return copy.deepcopy(found) if found else None
 
+    def reading(self, storage: Any, link_hash: str) -> tuple[None, Invitation | None]:
+        return None, self.find(storage, link_hash)
+
     def accept(self, storage: Any, link_hash: str, by: dict[str, str], *, customer_id: str | None, now: Any,
-               company_created: bool = False) -> Invitation:
+               company_created: bool = False, first: Any = None) -> Invitation:
         inv = self.stored.get(link_hash)
         if inv is None:
             raise NotFound("No such invitation.")
@@ -207,8 +210,8 @@ def test_an_expiry_landing_after_the_company_was_made_does_not_half_accept(journ
     inv = _invite(invitations)
     real = invitations.accept
 
-    def expiring(storage, link_hash, by, *, customer_id, now, company_created=False):
-        return real(storage, link_hash, by, customer_id=customer_id, now=now + timedelta(days=61), company_created=company_created)
+    def expiring(storage, link_hash, by, *, customer_id, now, company_created=False, first=None):
+        return real(storage, link_hash, by, customer_id=customer_id, now=now + timedelta(days=61), company_created=company_created, first=first)
 
     monkeypatch.setattr(invitations, "accept", expiring)
     customer_id = companies.create_company(None, inv.link_hash, HANNA, _form())

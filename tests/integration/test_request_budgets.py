@@ -1,0 +1,98 @@
+"""Storage requests per customer route and per partner change, on real Azurite: the budgets the table layout promises.
+
+Counts, not timings: each route runs once warm (tables created, partner cached), then once counted.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accept_invite import functions, sessions, signin
+from accept_invite.company_form import prefill
+from invite_user import functions as invitation_functions
+from shared.settings import get_settings
+from tests.support.accept_invite import (
+    FakeAuthClient,
+    cookies_set,
+    form_request,
+    get_request,
+    invite,
+    register_partners,
+    session_header,
+    state_of,
+)
+from tests.support.http import build_request
+
+CSRF = "csrf-token-for-tests"
+
+
+@pytest.fixture
+def idp(storage, monkeypatch):
+    register_partners(storage)
+    client = FakeAuthClient()
+    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
+    return client
+
+
+def counted(storage, call):
+    storage.counter.reset()
+    resp = call()
+    return resp, storage.counter.reset()
+
+
+def test_the_landing_page_is_one_point_read(storage, idp):
+    for _ in range(2):  # the second is counted warm
+        inv, raw = invite(storage)
+        resp, requests = counted(storage, lambda raw=raw: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})))
+    assert resp.status_code == 200
+    assert requests == 1
+
+
+def test_a_revoked_link_shows_so_at_once_in_that_one_read(storage, idp, partner_tokens):
+    inv, raw = invite(storage)
+    functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw}))
+    revoke = build_request("POST", "x", headers={"Authorization": partner_tokens()}, route_params={"id": inv.reference})
+    storage.queue(get_settings().webhooks_queue)  # created once per process, not per request
+    storage.counter.reset()
+    assert invitation_functions.revoke_invitation(revoke).status_code == 200
+    # the invitation's own row, one transaction (row, listing copy, index, audit, event), the event's announcement
+    assert storage.counter.reset() == 3
+    resp, requests = counted(storage, lambda: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})))
+    assert requests == 1
+    assert resp.status_code == 410  # it was 200 before: the revoke shows at once, from the same one read
+
+
+def test_an_unknown_link_costs_one_read(storage, idp):
+    invite(storage)
+    unknown = "0b6c3b1e-6f0e-4d7a-9a4e-0123456789ab"
+    resp, requests = counted(storage, lambda: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": unknown})))
+    assert resp.status_code == 404 and requests == 1
+
+
+def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
+    invite(storage)
+    inv, raw = invite(storage)
+    storage.table("Customers")  # created once per process, not per request
+    storage.queue(get_settings().webhooks_queue)
+    functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}))  # warm the flow table
+    resp, start = counted(storage, lambda: functions.start_sign_in(get_request("auth/signin", {"invitationId": raw})))
+    assert resp.status_code == 302
+    assert start == 2  # the invitation, the flow written
+    state = state_of(resp.headers["Location"])
+    binding = next(c.split(";")[0] for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "="))
+    resp, callback = counted(storage, lambda: functions.finish_sign_in(
+        get_request("auth/callback", {"code": "abc", "state": state}, headers={"cookie": binding})))
+    assert resp.status_code == 303
+    assert callback == 3  # the flow read, the flow deleted (used once), the invitation
+    handle = resp.headers["Location"].split("invitationId=")[1]
+    resp, form = counted(storage, lambda: functions.new_company_form(get_request("companies/new", {"invitationId": handle}, session_header())))
+    assert resp.status_code == 200
+    assert form == 1
+    values = prefill(inv.company, inv.country_region)
+    post = {"csrf": CSRF, "invitationId": handle, **values}
+    resp, create = counted(storage, lambda: functions.create_company(form_request("companies", post, session_header())))
+    assert resp.status_code == 303, resp.get_body()
+    # the invitation (the page's guard, then the accepting unit of work); the company's profile and the partner's
+    # relationship read, one customer transaction and its events' announcement; its relationships listed and the
+    # partner's customer list row written; the invitation's accepting transaction and its event's announcement
+    assert create == 10, create
