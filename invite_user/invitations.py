@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from shared import company_numbers
+from shared.idempotency import derived_id
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -79,7 +80,8 @@ def parse_invitation_id(raw: str | None) -> str | None:
 
 
 def new_invitation_id() -> str:
-    return str(uuid.uuid4())
+    """A random UUID4; within a request with an Idempotency-Key, derived from it (a retry mints the same link)."""
+    return derived_id()
 
 
 class Address(BaseModel):

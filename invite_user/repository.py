@@ -7,6 +7,9 @@ Layout of the `Invitations` table:
 - `p|<partnerId>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
 - `l|<first hex of hash>` / `<linkHash>`: the pointer from a link to its invitation (never changes);
 - `g|<agreementNumber>|<purchasingAccountNumber>` / `<linkHash>`: the purchasing account manager's invitation.
+
+Longer than usual because it is the whole of one table (five kinds of rows, bulk writes, re-runs of keyed requests)
+and its unit of work, which share the row layout.
 """
 
 from __future__ import annotations
@@ -111,15 +114,24 @@ class InvitationStore:
 
     # -- create ---------------------------------------------------------------------------
     def create(self, inv: Invitation, record: AuditRecord) -> Invitation:
-        """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found."""
-        self.pointers.insert(self._pointer(inv))
+        """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found.
+
+        Returns the stored invitation: `inv`, or the one a first run of the same keyed request already stored
+        under this link (link ids of keyed requests are derived from the Idempotency-Key, see shared.idempotency).
+        """
+        existing = self._point(inv)
+        if existing is not None:
+            return existing
         if inv.agreement:
             self.agreements.upsert(self._agreement_pointer(inv))
         self.invitations.transact(self._create_ops(inv, record))
         return inv
 
-    def create_many(self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]) -> set[str]:
-        """Bulk create, batched within partitions. Returns the link hashes that were fully created.
+    def create_many(
+        self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]
+    ) -> dict[str, Invitation]:
+        """Bulk create, batched within partitions. Returns the stored invitations by link hash (those a first run of
+        the same keyed request stored included); a link hash missing was not stored.
 
         Each partner transaction carries BULK_PER_TRANSACTION invitations with their expiry rows and ONE audit
         record naming them all (`record_for(chunk)`); chunks never mix customers, so a customer's audit finds
@@ -130,11 +142,21 @@ class InvitationStore:
             by_bucket[inv.link_hash[0]].append(inv)
         pointer_chunks = [chunk for invs in by_bucket.values() for chunk in chunks(invs, 100)]
 
+        found: dict[str, Invitation] = {}
+
         def write_pointers(chunk: Sequence[Invitation]) -> set[str]:
             try:
                 self.pointers.transact([Op("create", self._pointer(i)) for i in chunk])
             except ConcurrencyConflict:
-                return set()  # a uuid4 collision is astronomically unlikely; those rows are reported failed
+                # A re-run of a keyed bulk (same derived link ids): one by one, keeping what the first run stored.
+                pointed_here = set()
+                for i in chunk:
+                    existing = self._point(i)
+                    if existing is None:
+                        pointed_here.add(i.link_hash)
+                    else:
+                        found[i.link_hash] = existing
+                return pointed_here
             return {i.link_hash for i in chunk}
 
         with ThreadPoolExecutor(max_workers=self.PARALLEL_WRITES) as pool:
@@ -153,7 +175,22 @@ class InvitationStore:
                 self.invitations.transact(ops)
                 return {inv.link_hash for inv in chunk}
 
-            return set().union(*pool.map(write_invitations, partner_chunks)) if partner_chunks else set()
+            written = set().union(*pool.map(write_invitations, partner_chunks)) if partner_chunks else set()
+        by_hash = {inv.link_hash: inv for inv in invitations}
+        return {h: by_hash[h] for h in written} | found
+
+    def _point(self, inv: Invitation) -> Invitation | None:
+        """Write the link's pointer; when it exists already, the invitation it leads to (None: a pointer left by
+        a failed first run, now pointed at this invitation)."""
+        try:
+            self.pointers.insert(self._pointer(inv))
+            return None
+        except ConcurrencyConflict:
+            existing = self.find_by_link(inv.link_hash)
+            if existing is not None:
+                return existing
+            self.pointers.upsert(self._pointer(inv))
+            return None
 
     def add_link(self, inv: Invitation) -> str:
         """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""

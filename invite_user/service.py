@@ -98,7 +98,11 @@ def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationO
 def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
            audit_extra: dict[str, Any] | None = None) -> InvitationOut:
     """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
-    InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
+    stored = InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
+    if stored is not inv:
+        # A retry of a keyed create whose first run committed: answer from what was committed (its email was
+        # queued then, or its failure recorded on it).
+        return present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
     telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)])
@@ -123,16 +127,18 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
     store = InvitationStore(storage)
-    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else set()
+    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else {}
     to_mail = []
     now = utc_now()
     for i, inv, raw_id, send in pending:
-        if inv.link_hash in created:
-            telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
+        stored = created.get(inv.link_hash)
+        if stored is not None:
             results[i] = {"index": i, "status": "created",
-                          "invitation": present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
-            if send:
-                to_mail.append((inv, raw_id))
+                          "invitation": present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
+            if stored is inv:  # not one a first run of this keyed request stored (and queued) already
+                telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
+                if send:
+                    to_mail.append((inv, raw_id))
         else:
             results[i] = {"index": i, "status": "failed", "errors": [{"field": "(row)", "message": "could not be stored; retry"}]}
     if to_mail:

@@ -1,15 +1,18 @@
-"""Fixed-window rate limits kept in Table Storage, so they hold across every instance of the app."""
+"""Fixed-window rate limits kept in Table Storage, so they hold across every instance of the app.
+
+A window is a partition (its start, epoch seconds), so the hourly sweep deletes only windows that ended.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import Field
 
 from shared.clock import utc_now
 from shared.problems import Problem
-from shared.storage import ConcurrencyConflict, Repository, Row, Storage
+from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage, chunks
 
 
 class Window(Row):
@@ -24,7 +27,7 @@ class _Windows(Repository[Window]):
     model = Window
 
     def keys(self, row: Window) -> tuple[str, str]:
-        return row.bucket, row.window
+        return row.window, row.bucket
 
 
 def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> None:
@@ -34,7 +37,7 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> No
     key = hashlib.sha256(bucket.encode()).hexdigest()[:32]
     repo = _Windows(storage)
     for _ in range(5):
-        row = repo.get(key, str(start))
+        row = repo.get(str(start), key)
         try:
             if row is None:
                 repo.insert(Window(bucket=key, window=str(start), count=1, updated_at=now))
@@ -50,3 +53,20 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int) -> No
         except ConcurrencyConflict:
             continue
     raise Problem(429, "rate-limited", "Too many requests", "Too many concurrent requests; retry shortly.", headers={"Retry-After": "1"})
+
+
+KEEP = timedelta(days=1)  # longer than any window
+
+
+def sweep(storage: Storage, now: datetime | None = None) -> int:
+    """Delete windows that started more than a day ago: they are the partitions below a key, nothing else is read."""
+    cutoff = str(int(((now or utc_now()) - KEEP).timestamp()))
+    repo = _Windows(storage)
+    old = repo.query_entities("PartitionKey lt @cutoff", {"cutoff": cutoff}, select=["PartitionKey", "RowKey"])
+    by_window: dict[str, list[str]] = {}
+    for e in old:
+        by_window.setdefault(e["PartitionKey"], []).append(e["RowKey"])
+    for window, buckets in by_window.items():
+        for group in chunks(buckets, 100):
+            repo.transact([Op("delete", keys=(window, b)) for b in group])
+    return len(old)
