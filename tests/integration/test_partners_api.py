@@ -31,3 +31,11 @@ def test_agents_cannot_manage_partners(storage, settings, partner_tokens):
     resp = _post(partner_tokens(), {"id": "x", "name": "X", "type": "Direct"})
     assert resp.status_code == 403
     assert fn.list_partners(build_request("GET", "partners", headers={"Authorization": partner_tokens()})).status_code == 403
+
+
+def test_a_malformed_continuation_token_is_400_not_500(storage, settings, partner_tokens):
+    admin = partner_tokens("platform", roles=("PlatformAdmin",))
+    for token in ("%%%not-base64", "bm90LWpzb24", "WzEsMl0"):  # not base64, not JSON, not an object
+        resp = fn.list_partners(build_request("GET", "partners", headers={"Authorization": admin}, params={"continuationToken": token}))
+        assert resp.status_code == 400, (token, resp.get_body())
+        assert json_of(resp)["errors"][0]["field"] == "continuationToken"

@@ -46,7 +46,7 @@ class FaultProxy:
         self._fault: _Fault | None = None
         self._latency = 0.0
         self._open: set[asyncio.StreamWriter] = set()
-        self._running: asyncio.Event | None = None  # cleared while paused
+        self._paused = False
         self._generation = 0  # moves on at every clear(): a black-holed request waits for that
 
     # -- control (from any thread) -------------------------------------------------------------
@@ -61,10 +61,10 @@ class FaultProxy:
         self._thread.join(10)
 
     def pause(self) -> None:
-        self._loop.call_soon_threadsafe(self._running.clear)  # type: ignore[union-attr]
+        self._paused = True  # a plain flag: it holds from the moment this returns, whatever the loop is doing
 
     def resume(self) -> None:
-        self._loop.call_soon_threadsafe(self._running.set)  # type: ignore[union-attr]
+        self._paused = False
 
     def fail_nth(self, n: int, mode: str = "reset") -> None:
         """The n-th request from now (1 = the next one) meets `mode`."""
@@ -91,8 +91,6 @@ class FaultProxy:
     # -- the proxy ----------------------------------------------------------------------------
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._running = asyncio.Event()
-        self._running.set()
         server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
         self.port = server.sockets[0].getsockname()[1]
         self._loop.call_later(self.max_seconds, self._loop.stop)
@@ -103,8 +101,11 @@ class FaultProxy:
             server.close()
             for w in list(self._open):
                 _abort(w)
+            tasks = asyncio.all_tasks(self._loop)
+            for task in tasks:
+                task.cancel()
             with suppress(Exception):
-                self._loop.run_until_complete(asyncio.sleep(0))
+                self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._loop.close()
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
@@ -128,7 +129,8 @@ class FaultProxy:
                     mode = self._count(starts)
                     if self._latency:
                         await asyncio.sleep(self._latency)
-                    await self._running.wait()  # type: ignore[union-attr]
+                    while self._paused:
+                        await asyncio.sleep(0.02)
                     if mode == "reset":
                         _abort(client_w)
                         break

@@ -1,0 +1,71 @@
+"""Storage that stops answering, through the fault proxy: health answers at once, request paths give up soon."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from invite_user import functions as fn
+from operations.functions import health
+from shared.storage import Storage, azurite_connection_string, set_storage
+from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.fault_proxy import FaultProxy
+
+
+@pytest.fixture
+def proxied(servers, storage, settings):
+    """The app's storage behind a fault proxy in front of Azurite's table and queue services."""
+    ports = servers.stack.ports
+    tables, queues = FaultProxy(ports.table).start(), FaultProxy(ports.queue).start()
+    st = Storage(settings.model_copy(update={
+        "storage_connection_string": azurite_connection_string(ports.blob, queues.port, tables.port)}))
+    set_storage(st)
+    yield st, tables, queues
+    tables.clear()
+    queues.clear()
+    set_storage(None)
+    tables.stop()
+    queues.stop()
+
+
+def test_health_tries_once_and_answers_503_with_retry_after_when_storage_is_paused(proxied):
+    storage, tables, _ = proxied
+    assert health_status() == 200
+    tables.pause()
+    storage.counter.reset()
+    resp = health(_get("health"))
+    assert resp.status_code == 503 and int(resp.headers["Retry-After"]) > 0
+    assert json.loads(resp.get_body())["storage"]["reachable"] is False
+    assert storage.counter.reset() == 1  # one short try, no retries: a probe hears within its budget
+
+
+def test_a_create_with_storage_paused_is_a_503_problem_and_then_works(proxied, partner_tokens):
+    storage, tables, _ = proxied
+    token = partner_tokens()
+    assert post("invitations", token, invitation_body(email="warm@contoso.com"), fn.create_invitation).status_code == 201
+    tables.pause()
+    storage.counter.reset()
+    paused = post("invitations", token, invitation_body(), fn.create_invitation, key="k-paused")
+    assert paused.status_code == 503 and paused.mimetype == "application/problem+json"
+    assert storage.counter.reset() <= 4  # three tries of the first request, one quick release of the key
+    tables.clear()
+    again = post("invitations", token, invitation_body(), fn.create_invitation, key="k-paused")
+    # The key could not be released while storage was paused: it is held until its lease ends, and says so.
+    assert again.status_code == 409 and 0 < int(again.headers["Retry-After"]) <= 31
+
+
+def test_request_timeouts_bound_a_request_path_to_about_ten_seconds():
+    t = Storage.TIMEOUTS
+    assert (t["retry_total"] + 1) * (t["read_timeout"] + t["connection_timeout"]) <= 15
+    assert Storage.QUICK_TIMEOUTS["retry_total"] == 0 and Storage.QUICK_TIMEOUTS["read_timeout"] <= 2
+
+
+def _get(path):
+    from tests.support.http import build_request
+
+    return build_request("GET", path)
+
+
+def health_status() -> int:
+    return health(_get("health")).status_code
