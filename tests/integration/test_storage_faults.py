@@ -18,16 +18,13 @@ from tests.support.fault_proxy import FaultProxy
 def proxied(servers, storage, settings):
     """The app's storage behind a fault proxy in front of Azurite's table and queue services."""
     ports = servers.stack.ports
-    tables, queues = FaultProxy(ports.table).start(), FaultProxy(ports.queue).start()
+    proxy = FaultProxy(ports.table, ports.queue).start()
     st = Storage(settings.model_copy(update={
-        "storage_connection_string": azurite_connection_string(ports.blob, queues.port, tables.port)}))
+        "storage_connection_string": azurite_connection_string(ports.blob, proxy.ports[1], proxy.ports[0])}))
     set_storage(st)
-    yield st, tables, queues
-    tables.clear()
-    queues.clear()
+    yield st, proxy, proxy
     set_storage(None)
-    tables.stop()
-    queues.stop()
+    proxy.stop()
 
 
 def test_health_tries_once_and_answers_503_with_retry_after_when_storage_is_paused(proxied):
