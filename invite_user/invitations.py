@@ -166,6 +166,8 @@ class Invitation(Entity):
     email_attempts: int = Field(default=0, alias="emailAttempts")
     email_error: str | None = Field(default=None, alias="emailError")
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
+    # When a send was claimed: another message for the same email (a queue message stored twice) waits this out.
+    email_claimed_at: datetime | None = Field(default=None, alias="emailClaimedAt")
     resent_count: int = Field(default=0, alias="resentCount")
     accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
     accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
@@ -246,12 +248,20 @@ class Invitation(Entity):
         """A fresh send of the invitation's email is on its way (create or resend)."""
         self.email_status, self.email_error, self.email_attempts = EmailStatus.QUEUED, None, 0
 
-    def claim_send(self) -> bool:
-        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending)."""
+    def claim_send(self, now: datetime | None = None) -> bool:
+        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending) or
+        another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both send; a
+        claim whose sender died is taken over after that)."""
         if self.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or self.status != InvitationStatus.PENDING:
             return False
-        self.email_status, self.email_attempts = EmailStatus.SENDING, self.email_attempts + 1
+        if (self.email_status == EmailStatus.SENDING and now is not None and self.email_claimed_at is not None
+                and now - self.email_claimed_at < SEND_CLAIM):
+            return False
+        self.email_status, self.email_attempts, self.email_claimed_at = EmailStatus.SENDING, self.email_attempts + 1, now
         return True
+
+
+SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 
 
 def expired_fields(now: datetime) -> dict[str, Any]:

@@ -100,8 +100,10 @@ def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *,
     """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email."""
     stored = InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra))
     if stored is not inv:
-        # A retry of a keyed create whose first run committed: answer from what was committed (its email was
-        # queued then, or its failure recorded on it).
+        # A retry of a keyed create whose first run committed: answer from what was committed, and queue its email
+        # again if it may not have been (a second copy is skipped by the send's claim).
+        if send_email and stored.email_status == EmailStatus.QUEUED:
+            delivery.queue_emails(storage, [(stored, raw_id)])
         return present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
     telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
@@ -135,10 +137,10 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         if stored is not None:
             results[i] = {"index": i, "status": "created",
                           "invitation": present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
-            if stored is inv:  # not one a first run of this keyed request stored (and queued) already
+            if stored is inv:  # not one a first run of this keyed request stored already
                 telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
-                if send:
-                    to_mail.append((inv, raw_id))
+            if send and stored.email_status == EmailStatus.QUEUED:  # a first run may have died before queueing it
+                to_mail.append((stored, raw_id))
         else:
             results[i] = {"index": i, "status": "failed", "errors": [{"field": "(row)", "message": "could not be stored; retry"}]}
     if to_mail:
