@@ -25,7 +25,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
-from azure.storage.queue import QueueClient, QueueServiceClient
+from azure.storage.queue import LinearRetry, QueueClient, QueueServiceClient
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.settings import Settings, get_settings
@@ -106,17 +106,20 @@ class Storage:
         self._queues: dict[str, QueueClient] = {}
         self._quick: Storage | None = self if quick else None
         client_kwargs: dict[str, Any] = {"raw_request_hook": self.counter, **(self.QUICK_TIMEOUTS if quick else self.TIMEOUTS)}
+        # The queue SDK has its own retry policy (15 s, then 45 s between tries by default): the same short one here.
+        queue_kwargs = {**client_kwargs, "retry_policy": LinearRetry(
+            backoff=client_kwargs.get("retry_backoff_factor", 0), retry_total=client_kwargs["retry_total"], random_jitter_range=0)}
         s = self.settings
         if s.storage_connection_string:
             conn = _expand_dev_storage(s.storage_connection_string)
             self._table_service = TableServiceClient.from_connection_string(conn, **client_kwargs)
-            self._queue_service = QueueServiceClient.from_connection_string(conn, **client_kwargs)
+            self._queue_service = QueueServiceClient.from_connection_string(conn, **queue_kwargs)
         elif s.table_service_uri and s.queue_service_uri:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
             self._table_service = TableServiceClient(s.table_service_uri, credential=credential, **client_kwargs)
-            self._queue_service = QueueServiceClient(s.queue_service_uri, credential=credential, **client_kwargs)
+            self._queue_service = QueueServiceClient(s.queue_service_uri, credential=credential, **queue_kwargs)
         else:
             raise RuntimeError("Set AzureWebJobsStorage, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri")
 

@@ -63,6 +63,12 @@ def test_request_timeouts_bound_a_request_path_to_about_ten_seconds():
     assert Storage.QUICK_TIMEOUTS["retry_total"] == 0 and Storage.QUICK_TIMEOUTS["read_timeout"] <= 2
 
 
+def test_the_queue_client_retries_as_briefly_as_the_tables(settings):
+    """The queue SDK's own default waits 15 s, then 45 s, between tries: a queued email held a request a minute."""
+    policy = Storage(settings)._queue_service._config.retry_policy
+    assert policy.total_retries == Storage.TIMEOUTS["retry_total"] and policy.backoff <= 1 and policy.random_jitter_range == 0
+
+
 def _get(path):
     from tests.support.http import build_request
 
