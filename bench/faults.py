@@ -4,7 +4,8 @@ For each scenario (create, bulk 1,000, resend, revoke, create company, accept re
 and each storage request N of its path, in turn: "500" x3 (every try of that SDK call fails, nothing reaches storage),
 "lost-answer" x1 (storage acts, the answer is lost, the SDK retries) and "blackhole" x1 (no answer: the read timeout
 fires); then the fault is cleared, the client retries as a real one would (same Idempotency-Key, after Retry-After),
-the email queue is delivered to MailDev and the invariant checker walks tables and mailbox. Writes the table
+the email queue is delivered to MailDev and the invariant checker walks tables and mailbox (the bulk of 1,000 is checked
+on the queue: every invitation's email queued or visibly failed; sending is deduplicated by the send's claim). Writes the table
 (scenario x fault point -> outcome) to bench/RESULTS.md and the raw outcomes to bench/results/faults.json.
 """
 
@@ -47,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             points = sweep.requests_of(scenario)
             outcomes.append(sweep.run(scenario, None))
+            # A black hole costs a 3 s timeout per run: the bulk of 1,000 (some 80 points) meets the other two faults.
+            modes = [m for m in args.modes if not (m == "blackhole" and scenario.name.startswith("bulk") and args.bulk > 100)]
             for point in range(1, points + 1):
                 for mode, count in MODES:
-                    if mode in args.modes:
+                    if mode in modes:
                         outcome = sweep.run(scenario, point, mode, count)
                         outcomes.append(outcome)
                         if outcome.violations:

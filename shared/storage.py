@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -381,9 +382,15 @@ class Repository(Generic[M]):
 
     # -- several rows of one partition, all or nothing ------------------------------------
     def transact(self, ops: Sequence[Op]) -> list[Any]:
-        """Commit up to 100 operations on one partition atomically."""
+        """Commit up to 100 operations on one partition atomically.
+
+        Every written entity carries this transaction's `writeStamp`. When storage acted but its answer was lost, the
+        SDK's retry meets the transaction's own writes (409/412); the stamp tells that apart from someone else's change,
+        and the transaction counts as committed, as it is.
+        """
         if not ops:
             return []
+        stamp = uuid.uuid4().hex
         batch: list[Any] = []
         for op in ops:
             if op.kind == "delete":
@@ -396,29 +403,64 @@ class Repository(Generic[M]):
                 kw = {"mode": UpdateMode.REPLACE}
                 if etag:
                     kw |= {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-                batch.append(("update", self.to_entity(op.row), kw))  # type: ignore[arg-type]
+                batch.append(("update", self._stamped(self.to_entity(op.row), stamp), kw))  # type: ignore[arg-type]
             elif op.kind == "merge":
                 pk, rk = op.keys  # type: ignore[misc]
                 kw = {"mode": UpdateMode.MERGE}
                 if op.etag:
                     kw |= {"etag": op.etag, "match_condition": MatchConditions.IfNotModified}
-                batch.append(("update", {"PartitionKey": pk, "RowKey": rk, **(op.fields or {})}, kw))
+                batch.append(("update", self._stamped({"PartitionKey": pk, "RowKey": rk, **(op.fields or {})}, stamp), kw))
             elif op.kind == "upsert":
-                batch.append(("upsert", self.to_entity(op.row), {"mode": UpdateMode.REPLACE}))  # type: ignore[arg-type]
+                batch.append(("upsert", self._stamped(self.to_entity(op.row), stamp), {"mode": UpdateMode.REPLACE}))  # type: ignore[arg-type]
             else:
-                batch.append(("create", self.to_entity(op.row)))  # type: ignore[arg-type]
+                batch.append(("create", self._stamped(self.to_entity(op.row), stamp)))  # type: ignore[arg-type]
         try:
             result = self._client().submit_transaction(batch)
         except TableTransactionError as exc:
             if exc.status_code in (409, 412, 404):
-                raise ConcurrencyConflict(str(exc)) from exc
-            raise _translate(exc) from exc
+                landed = self._landed(batch, stamp)
+                if landed is None:
+                    raise ConcurrencyConflict(str(exc)) from exc
+                result = landed
+            else:
+                raise _translate(exc) from exc
         except AzureError as exc:
             raise _translate(exc) from exc
         for op, meta in zip(ops, result, strict=False):
             if isinstance(op.row, Row) and op.kind != "delete":
                 op.row.etag = meta.get("etag")
         return list(result)
+
+    @staticmethod
+    def _stamped(entity: dict[str, Any], stamp: str) -> dict[str, Any]:
+        return {**entity, "writeStamp": stamp}
+
+    def _landed(self, batch: list[Any], stamp: str) -> list[Any] | None:
+        """After a conflict: the results of this very transaction if it is the one stored (its answer was lost)."""
+        probe = batch[0]
+        try:
+            current = self._client().get_entity(probe[1]["PartitionKey"], probe[1]["RowKey"])
+        except ResourceNotFoundError:
+            current = None
+        except AzureError:
+            return None
+        if probe[0] == "delete":
+            if current is not None or len(batch) > 1:
+                return None  # gone proves it only for a lone delete
+            return [{}]
+        if current is None or current.get("writeStamp") != stamp:
+            return None
+        log.warning("a transaction's answer was lost; it had committed (stamp %s)", stamp[:8])
+        results: list[Any] = []
+        for op in batch:
+            if op[0] == "delete":
+                results.append({})
+                continue
+            try:
+                results.append({"etag": etag_of(self._client().get_entity(op[1]["PartitionKey"], op[1]["RowKey"]))})
+            except AzureError:
+                results.append({})
+        return results
 
     # -- queries ------------------------------------------------------------------------
     def query_page(

@@ -32,6 +32,14 @@ def test_create_company_at_every_storage_request(sweep):
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
 
 
+def test_a_resend_whose_answer_was_lost_is_not_done_twice(sweep):
+    """Storage resent, its answer was lost, the SDK retried under the old ETag: that conflict is its own write."""
+    scenario = fault_sweep._change_scenario("resend", "resend", 2, "PendingAcceptance")
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+
+
 def test_the_checker_sees_a_doubled_invitation(sweep):
     """The checker is not blind: a create retried with a NEW key (what the lock used to force) is counted doubled."""
     scenario = fault_sweep.create_scenario()

@@ -73,6 +73,7 @@ class Scenario:
     act: Callable[[World], func.HttpResponse]  # one client call; every retry sends the same request (same key)
     expect: Callable[[World], list[str]]  # what this scenario must have left: one of each, nothing doubled
     deliver: bool = True  # False: emails checked on the queue (one message item per invitation), not sent to MailDev
+    success: int = 200  # the answer the client must end with: work that committed is never answered as a failure
 
 
 @dataclass
@@ -143,6 +144,8 @@ class Sweep:
             violations = [f"answer {a.status_code} {_problem_type(a)}" for a in answers if not _documented(a)]
             if _retryable(final):
                 violations.append(f"stuck: still {final.status_code} after {attempts} tries")
+            elif final.status_code != scenario.success:
+                violations.append(f"lost: ended with {final.status_code} {_problem_type(final)}")
             set_storage(world.direct)
             if scenario.deliver:
                 _deliver(world)
@@ -364,7 +367,7 @@ def create_scenario() -> Scenario:
     def expect(w: World) -> list[str]:
         return count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
 
-    return Scenario("create", lambda w: None, act, expect)
+    return Scenario("create", lambda w: None, act, expect, success=201)
 
 
 def bulk_scenario(n: int, deliver: bool = True) -> Scenario:
@@ -418,7 +421,7 @@ def create_company_scenario() -> Scenario:
         out = count(w, "companies", len(profiles), 1)
         return out + ([] if inv["status"] == "Accepted" else [f"lost: invitation {inv['status']}, expected Accepted"])
 
-    return Scenario("create company", _setup_invitation, act, expect)
+    return Scenario("create company", _setup_invitation, act, expect, success=303)
 
 
 def accept_relationship_scenario() -> Scenario:
@@ -441,7 +444,7 @@ def accept_relationship_scenario() -> Scenario:
         rels = [r for r in _rows(w.direct, "Customers") if r["RowKey"] == "r|p-reseller" and r.get("status") == "Active"]
         return count(w, "reseller relationships", len(rels), 1)
 
-    return Scenario("accept relationship", setup, act, expect)
+    return Scenario("accept relationship", setup, act, expect, success=303)
 
 
 def attest_scenario() -> Scenario:
@@ -455,7 +458,7 @@ def attest_scenario() -> Scenario:
         acceptances = [r for r in _rows(w.direct, "Customers") if r.get("how") == "PartnerAttestation"]
         return count(w, "acceptances", len(acceptances), 1) + count(w, "confirmation emails", len(mailbox(w)), 1)
 
-    return Scenario("attest", _create_customer, act, expect)
+    return Scenario("attest", _create_customer, act, expect, success=201)
 
 
 def direct_acceptance_scenario() -> Scenario:
@@ -480,7 +483,7 @@ def direct_acceptance_scenario() -> Scenario:
         out = count(w, "acceptances", len(acceptances), 1)
         return out + ([] if inv["status"] == "Accepted" else [f"lost: invitation {inv['status']}, expected Accepted"])
 
-    return Scenario("direct acceptance", setup, act, expect)
+    return Scenario("direct acceptance", setup, act, expect, success=303)
 
 
 def scenarios(bulk: int = 1000) -> list[Scenario]:
