@@ -385,8 +385,8 @@ class Repository(Generic[M]):
         """Commit up to 100 operations on one partition atomically.
 
         Every written entity carries this transaction's `writeStamp`. When storage acted but its answer was lost, the
-        SDK's retry meets the transaction's own writes (409/412); the stamp tells that apart from someone else's change,
-        and the transaction counts as committed, as it is.
+        SDK's retry meets the transaction's own writes (409/412), or the caller hears no answer at all; the stamp tells
+        a committed transaction apart from someone else's change, and it counts as committed, as it is.
         """
         if not ops:
             return []
@@ -425,7 +425,12 @@ class Repository(Generic[M]):
             else:
                 raise _translate(exc) from exc
         except AzureError as exc:
-            raise _translate(exc) from exc
+            # No answer (a batch is not retried by the SDK): it may have committed all the same.
+            error = _translate(exc)
+            landed = self._landed(batch, stamp) if isinstance(error, StorageUnavailable) else None
+            if landed is None:
+                raise error from exc
+            result = landed
         for op, meta in zip(ops, result, strict=False):
             if isinstance(op.row, Row) and op.kind != "delete":
                 op.row.etag = meta.get("etag")
