@@ -487,9 +487,9 @@ def direct_acceptance_scenario() -> Scenario:
 
 
 def scenarios(bulk: int = 1000) -> list[Scenario]:
-    return [create_scenario(), bulk_scenario(bulk, deliver=bulk <= 100), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
+    return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), create_company_scenario(), accept_relationship_scenario(),
-            attest_scenario(), direct_acceptance_scenario()]
+            attest_scenario(), direct_acceptance_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:
