@@ -6,10 +6,12 @@ Rules:
   to the same customer partition. One entity-group transaction creates the profile, the first user
   (Account manager plus the invited roles), the reseller relationship with the inviting partner (and the
   indirect provider the invitation names) and their audit records: all of it or nothing.
-- When that transaction meets a company created meanwhile (a double-click, a retry), the request carries on
-  with the remaining steps instead of failing, so every caller sees the same company.
-- Then the partners' customer lists are indexed and the invitation is marked Accepted.
-  Both steps are idempotent; if storage fails between them, the next attempt completes them.
+- The invitation is claimed first: marked Accepted into that company under its ETag, before anything of the
+  company is written. A revoke or an expiry that came first stops the acceptance there, with nothing written; one
+  that comes after finds the invitation Accepted and changes nothing. So a revoked or expired invitation never
+  leaves a company, a user or a relationship behind.
+- Then the company (one transaction) and the partners' customer lists. Every step is idempotent: if storage fails
+  after the claim, the next attempt (the invitee submits again) completes the company of its accepted invitation.
 """
 
 from __future__ import annotations
@@ -164,24 +166,20 @@ def create_company(storage: Storage, link_hash: str, person: Person, form: Compa
     read, inv = _load(storage, link_hash, person)
     customer_id = customer_id_for(inv)
     status = inv.effective_status(now)
-    if status == InvitationStatus.ACCEPTED:
-        if inv.customer_id == customer_id:
-            return customer_id
+    if status == InvitationStatus.ACCEPTED and inv.customer_id != customer_id:
         raise NotPending(inv, status)
-    if not needs_company_form(inv):
+    if status != InvitationStatus.ACCEPTED and not needs_company_form(inv):
         raise NotPending(inv, status)  # this invitation joins an existing company; there is nothing to create
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
 
     def work(uow: CustomerUnitOfWork) -> Customer:
         existing = uow.customer()
         if existing is not None:
             return existing  # an earlier attempt made it: carry on with the remaining steps
-        if status != InvitationStatus.PENDING:
-            raise NotPending(inv, status)
         return _stage_company(uow, inv, form, person, now)
 
     customer = _in_customer(storage, customer_id, work)
     index_partner_lists(storage, customer_id, customer.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=True, first=read)
     return customer_id
 
 
@@ -229,13 +227,19 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
     now = now or utc_now()
     read, inv = _load(storage, link_hash, person)
     status = inv.effective_status(now)
-    if status == InvitationStatus.ACCEPTED and inv.customer_id:
+    if status == InvitationStatus.ACCEPTED and inv.customer_id and inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return inv.customer_id
     if inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         raise OtherStep(inv.kind)
-    if status != InvitationStatus.PENDING or needs_company_form(inv):
+    accepted = status == InvitationStatus.ACCEPTED and bool(inv.customer_id)
+    if not accepted and (status != InvitationStatus.PENDING or needs_company_form(inv)):
         raise NotPending(inv, status)
     customer_id = str(inv.customer_id)
+    if not accepted:
+        # The company must be there before the invitation is claimed; then the claim (see the module's rules).
+        if CustomerUnitOfWork(storage, customer_id).customer() is None:
+            raise CompanyGone(customer_id)
+        _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
 
     def work(uow: CustomerUnitOfWork) -> Customer:
         customer = uow.customer()
@@ -254,7 +258,6 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
 
     customer = _in_customer(storage, customer_id, work)
     index_partner_lists(storage, customer_id, customer.name)
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
     return customer_id
 
 

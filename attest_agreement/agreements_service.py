@@ -6,15 +6,16 @@ from typing import Any, Protocol
 
 from attest_agreement import agreements, notices
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
-from attest_agreement.api_models import AgreementView, AttestationIn, DirectSigningStatus, EligibilityQuery, PurchaseEligibility
-from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import (
-    AcceptanceHow,
-    AgreementAcceptance,
-    Customer,
-    CustomerStore,
-    CustomerUnitOfWork,
+from attest_agreement.api_models import (
+    AgreementView,
+    AttestationIn,
+    ConfirmationEmail,
+    DirectSigningStatus,
+    EligibilityQuery,
+    PurchaseEligibility,
 )
+from attest_agreement.customer_events import acceptance_fields
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
 from attest_agreement.eligibility import evaluate
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
@@ -87,7 +88,12 @@ def attest(storage: Storage, caller: Caller, customer_id: str, body: Attestation
 def get_agreement(storage: Storage, caller: Caller, customer_id: str) -> AgreementView:
     uow = CustomerUnitOfWork(storage, customer_id)
     customer, _ = active(uow, caller.partner_id)
-    return agreement_view(customer, uow.acceptance())
+    acceptance = uow.acceptance()
+    view = agreement_view(customer, acceptance)
+    notice = notices.status_of(storage, acceptance) if acceptance is not None else None
+    if notice is not None:
+        view.confirmation_email = ConfirmationEmail(status=notice[0], error=notice[1])
+    return view
 
 
 def agreement_status(storage: Storage, customer_id: str) -> AgreementView:

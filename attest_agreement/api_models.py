@@ -217,6 +217,11 @@ class EligibilityQuery(_Api):
 # -- responses -------------------------------------------------------------------------------------
 
 
+class ConfirmationEmail(_Out):
+    status: Literal["Queued", "Failed"]
+    error: str | None = None
+
+
 class AgreementView(_Out):
     """Whether the customer accepted the agreement ("Provided" or "Not provided"), how, when and by whom."""
 
@@ -231,6 +236,8 @@ class AgreementView(_Out):
     )
     contact: Contact | None = Field(default=None, description="The person who accepted.")
     asked_to_accept_directly: bool = Field(alias="askedToAcceptDirectly")
+    confirmation_email: ConfirmationEmail | None = Field(default=None, alias="confirmationEmail", description=(
+        "While the attestation confirmation is not sent: Queued, or Failed with the reason. Absent once sent, or if none is."))
 
 
 class _Page(Paged, _Out):

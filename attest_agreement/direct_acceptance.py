@@ -23,7 +23,7 @@ from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
 from shared.authorization import CUSTOMER_ADMIN_ROLES, Relationship, Standing
 from shared.clock import utc_now
-from shared.errors import Busy, NotFound
+from shared.errors import NotFound
 from shared.identity import same_email
 from shared.storage import Storage
 from shared.uow import attempt
@@ -67,9 +67,8 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
             uow.event("agreement.accepted", rel.partner_id, **acceptance_fields(acceptance))
         return acceptance
 
-    acceptance = attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
-    _complete_invitation(storage, invitation, customer_id, by, now)
-    return acceptance
+    _claim_invitation(storage, invitation, customer_id, email, by, now)
+    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
 
 
 def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
@@ -117,16 +116,18 @@ def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, s
         raise NotAllowedToAccept("Only the primary contact, an Account manager or an Account administrator of the company can accept the agreement.")
 
 
-def _complete_invitation(storage: Storage, invitation: Invitation | None, customer_id: str, by: dict[str, str], now: datetime) -> None:
-    """Mark an AgreementAcceptance invitation Accepted (a relationship invitation is marked by its own step).
-
-    The agreement stands whatever happens to the invitation: one that cannot be accepted any more stays as it is.
-    """
+def _claim_invitation(storage: Storage, invitation: Invitation | None, customer_id: str, email: str, by: dict[str, str],
+                      now: datetime) -> None:
+    """Mark an AgreementAcceptance invitation Accepted BEFORE the acceptance is written (a relationship invitation is
+    marked by its own step): a revoke or expiry that came first refuses here with nothing written, one that comes
+    after finds it Accepted. A retry after a failure finds it Accepted by this customer and carries on."""
     if invitation is None or invitation.kind != InvitationKind.AGREEMENT_ACCEPTANCE:
         return
+    if not email or invitation.customer_id not in (None, customer_id) or not invitation.is_for(email):
+        raise NotAllowedToAccept("This invitation does not ask you to accept the agreement for this company.")
     try:
         invitations.accept(storage, invitation.link_key, by, customer_id=customer_id, now=now)
     except InvitationStateError as exc:
-        log.warning("agreement accepted, but invitation %s stays as it is: %s", invitation.reference, exc)
-    except (NotFound, Busy) as exc:
-        log.warning("agreement accepted, but invitation %s was not marked: %s", invitation.reference, exc.detail)
+        raise NotAllowedToAccept(f"The invitation is {exc.status}; ask your partner to send a new one.") from exc
+    except NotFound as exc:
+        raise NotAllowedToAccept("The invitation is gone; ask your partner to send a new one.") from exc

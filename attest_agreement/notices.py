@@ -1,10 +1,12 @@
 """The attestation confirmation email to the customer's primary contact, promised within 30 minutes.
 
-It goes through the one email path (`notifications.queue.queue_plain_email`, sent by the queue-triggered
-function). So that a queue outage between the attestation's commit and the queueing cannot lose it, a
-small outbox row is written *before* the attestation's transaction and deleted once the email is queued;
-a timer (`sweep`) queues whatever is left after a few minutes. Every attempt carries the same operation
-id, so ACS treats a repeat as the same send and SMTP relays see the same Message-ID.
+It goes through the one email queue as its own message type (`attestation-notice`), sent by the queue-triggered
+function through the handler registered here. So that nothing between the attestation's commit and the send can
+lose it, a small outbox row is written *before* the attestation's transaction; it is marked Queued when the message
+is queued and deleted only once the email was sent. A timer (`sweep`) queues rows a request left unqueued. A send that
+fails for good (rejected, throttled too often, poisoned) leaves the row Failed with the reason, which partners read as
+the agreement's `confirmationEmail`. Every attempt carries the same operation id, so ACS treats a repeat as the same
+send and SMTP relays see the same Message-ID.
 """
 
 from __future__ import annotations
@@ -12,28 +14,31 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from attest_agreement.customers import AgreementAcceptance, Customer, CustomerStore
+from notifications import queue
 from notifications.emails import render_email
-from notifications.queue import queue_plain_email
-from notifications.sender import EmailMessage
+from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared import telemetry
 from shared.clock import utc_now
 from shared.settings import get_settings
-from shared.storage import Repository, Row, Storage, StorageUnavailable
+from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 EMAIL_KIND = "AgreementAttestationConfirmation"
 _OPS = uuid.UUID("2b9f6a53-7c1e-4d0a-8f3b-5e6d7c8b9a01")
 # An outbox row younger than this may belong to a request still running; the sweep leaves it alone.
-# Storage calls time out well within it (20 s reads, two retries), and sweep interval + this grace stay far
+# Storage calls time out well within it (3 s reads, two retries), and sweep interval + this grace stay far
 # under the promised 30 minutes.
 GRACE = timedelta(minutes=5)
 PARTITION = "pending"
+KIND = "attestation-notice"
+PENDING, QUEUED, FAILED = "Pending", "Queued", "Failed"
 
 
 class PendingNotice(Row):
@@ -44,6 +49,8 @@ class PendingNotice(Row):
     created_at: datetime = Field(alias="createdAt")
     # One row per attempt: a parallel attempt that loses its commit removes its own row, never the winner's.
     attempt: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    state: str = PENDING  # Pending (not queued yet), Queued, Failed (with `error`); deleted once sent
+    error: str | None = None
 
 
 class _Outbox(Repository[PendingNotice]):
@@ -92,27 +99,76 @@ def pending(storage: Storage, acceptance: AgreementAcceptance) -> list[PendingNo
 
 
 def dispatch(storage: Storage, notice: PendingNotice, message: EmailMessage) -> bool:
-    """Queue the email and clear the outbox row; False (and the row kept for the sweep) when the queue is down."""
+    """Queue the email and mark the outbox row Queued; False (the row kept Pending for the sweep) when the queue is down.
+
+    The row stays until the email is sent (`_send_notice`), so no failure after this point can lose it.
+    """
+    outbox = _Outbox(storage)
     try:
-        queue_plain_email(storage, message, notice.operation_id)
+        queue.send(storage, {"type": KIND, "operationId": notice.operation_id, "message": message.__dict__,
+                             "noticeRow": outbox.keys(notice)[1]})  # not "outbox": that key carries event announcements
     except StorageUnavailable as exc:
         log.warning("attestation confirmation for customer %s not queued yet (%s); the sweep will retry", notice.customer_id, exc)
         return False
-    telemetry.count("notices.sent", customer_id=notice.customer_id)
-    forget(storage, notice)
+    telemetry.annotate(customer_id=notice.customer_id)
+    _mark(storage, outbox.keys(notice)[1], QUEUED, None)
     return True
 
 
+def _mark(storage: Storage, row_key: str, state: str, error: str | None) -> None:
+    try:
+        _Outbox(storage).transact([Op("merge", keys=(PARTITION, row_key), fields={"state": state, "error": error or ""}, etag="*")])
+    except (StorageUnavailable, ConcurrencyConflict) as exc:
+        # Left Pending: the sweep may queue it once more under the same operation id; the send deletes the row once.
+        log.warning("outbox row %s not marked %s: %s", row_key, state, exc)
+
+
+@queue.handles(KIND, on_poison=lambda storage, payload: _fail(storage, payload, "Delivery failed repeatedly; see the service logs."))
+def _send_notice(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Send one confirmation, unless it was sent already (its row is gone) or failed for good; then forget its row."""
+    row = _Outbox(storage).get(PARTITION, payload["noticeRow"])
+    if row is None or row.state == FAILED:
+        return {"skipped": 1}
+    attempt_no = int(payload.get("attempt", 1))
+    try:
+        sender.send(EmailMessage(**payload["message"]), payload["operationId"])
+    except EmailThrottled as throttled:
+        if attempt_no >= get_settings().email_max_attempts:
+            return _fail(storage, payload, f"Throttled by the email service {attempt_no} times.")
+        queue.send(storage, {**payload, "attempt": attempt_no + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
+        return {"requeued": 1}
+    except EmailRejected as rejected:
+        return _fail(storage, payload, f"Rejected by the email service: {rejected}")
+    telemetry.count("notices.sent", customer_id=row.customer_id)
+    forget(storage, row)
+    return {"sent": 1}
+
+
+def _fail(storage: Storage, payload: dict[str, Any], reason: str) -> dict[str, int]:
+    log.error("attestation confirmation %s failed for good: %s", payload.get("operationId"), reason)
+    _mark(storage, payload["noticeRow"], FAILED, reason)
+    return {"failed": 1}
+
+
 def forget(storage: Storage, notice: PendingNotice) -> None:
-    """Remove an outbox row (queued, or its attestation did not commit)."""
+    """Remove an outbox row (sent, or its attestation did not commit)."""
     outbox = _Outbox(storage)
     try:
         outbox.delete(*outbox.keys(notice))
     except ResourceNotFoundError:
         pass
     except StorageUnavailable as exc:
-        # Left behind: the sweep will queue it once more under the same operation id.
+        # Left behind Queued: a redelivered message or the sweep finds it; the operation id makes a repeat the same send.
         log.warning("outbox row of customer %s not cleared: %s", notice.customer_id, exc)
+
+
+def status_of(storage: Storage, acceptance: AgreementAcceptance) -> tuple[str, str | None] | None:
+    """What partners read as the confirmation's status: None when there is nothing left to send (sent, or never asked)."""
+    rows = pending(storage, acceptance)
+    if not rows:
+        return None
+    failed = next((r for r in rows if r.state == FAILED), None)
+    return (FAILED, failed.error) if failed else (QUEUED, None)
 
 
 def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
@@ -121,6 +177,8 @@ def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
     store = CustomerStore(storage)
     counts = {"queued": 0, "dropped": 0, "waiting": 0}
     for notice in _Outbox(storage).query_all("PartitionKey eq @pk", {"pk": PARTITION}):
+        if notice.state != PENDING:
+            continue  # on its way (the message holds it) or failed for good (kept for partners to read)
         if now - notice.created_at < GRACE:
             counts["waiting"] += 1
             continue
@@ -153,6 +211,8 @@ class Outbox:
         Without `notice` (finishing an earlier attempt), whatever outbox rows of this acceptance are left are used.
         """
         rows = [notice] if notice is not None else pending(self.storage, acceptance)
+        if any(r.state != PENDING for r in rows):
+            return  # queued already (or failed for good): queueing again would send it twice
         if rows and dispatch(self.storage, rows[0], confirmation_email(customer, acceptance)):
             for extra in rows[1:]:
                 forget(self.storage, extra)

@@ -142,7 +142,7 @@ def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
     def work(uow: InvitationUnitOfWork) -> Invitation | None:
         inv = uow.get(item["partnerId"], item["rowKey"])
         # Gone, or superseded by a later resend with its own message.
-        if inv is None or operation_id(inv) != item["operationId"] or not inv.claim_send():
+        if inv is None or operation_id(inv) != item["operationId"] or not inv.claim_send(utc_now()):
             return None
         uow.save(inv)
         return inv

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from shared import company_numbers, identity
 from shared.fields import CountryCode, Email
+from shared.idempotency import derived_id
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
@@ -98,8 +99,9 @@ def parse_invitation_id(raw: str | None) -> str | None:
 
 
 def new_invitation_id(partner_id: str) -> str:
-    """A random UUID4 whose last 12 hex digits are the partner's tag (74 random bits remain: unguessable)."""
-    random_part = uuid.uuid4().hex
+    """A UUID4 whose last 12 hex digits are the partner's tag (74 random bits remain: unguessable); within a request with
+    an Idempotency-Key its random part is derived from the key, so a retry mints the same link."""
+    random_part = uuid.UUID(derived_id()).hex
     return str(uuid.UUID(random_part[:20] + partner_tag(partner_id)))
 
 
@@ -185,6 +187,8 @@ class Invitation(Entity):
     email_attempts: int = Field(default=0, alias="emailAttempts")
     email_error: str | None = Field(default=None, alias="emailError")
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
+    # When a send was claimed: another message for the same email (a queue message stored twice) waits this out.
+    email_claimed_at: datetime | None = Field(default=None, alias="emailClaimedAt")
     resent_count: int = Field(default=0, alias="resentCount")
     accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
     accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
@@ -271,12 +275,20 @@ class Invitation(Entity):
         """A fresh send of the invitation's email is on its way (create or resend)."""
         self.email_status, self.email_error, self.email_attempts = EmailStatus.QUEUED, None, 0
 
-    def claim_send(self) -> bool:
-        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending)."""
+    def claim_send(self, now: datetime | None = None) -> bool:
+        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending) or
+        another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both send; a
+        claim whose sender died is taken over after that)."""
         if self.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or self.status != InvitationStatus.PENDING:
             return False
-        self.email_status, self.email_attempts = EmailStatus.SENDING, self.email_attempts + 1
+        if (self.email_status == EmailStatus.SENDING and now is not None and self.email_claimed_at is not None
+                and now - self.email_claimed_at < SEND_CLAIM):
+            return False
+        self.email_status, self.email_attempts, self.email_claimed_at = EmailStatus.SENDING, self.email_attempts + 1, now
         return True
+
+
+SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 
 
 def expired_fields(now: datetime) -> dict[str, Any]:

@@ -14,7 +14,8 @@ Layout of the `Invitations` table (`<tag>` is `partner_tag(partnerId)`, which ev
 - `p|<tag>` / `e|<ticks>|<eventId>`: events (shared/events.py) written with their change, until webhooks/ publishes them.
 
 Longer than usual because the layout is one decision: the rows that must change together (an invitation, its listing
-copy, its expiry index, its audit) are written by the store, the sweep and the unit of work from this one module.
+copy, its expiry index, its audit) are written by the store, the sweep and the unit of work from this one module, and keyed requests
+re-run against what a first run stored.
 """
 
 from __future__ import annotations
@@ -180,15 +181,24 @@ class InvitationStore:
 
     # -- create ---------------------------------------------------------------------------
     def create(self, inv: Invitation, record: AuditRecord, event: str = "invitation.created") -> Invitation:
-        """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found."""
-        self.pointers.insert(self._pointer(inv))
+        """Pointer first: if the partner's transaction then fails, a pointer to nothing reads as not found.
+
+        Returns the stored invitation: `inv`, or the one a first run of the same keyed request already stored
+        under this link (link ids of keyed requests are derived from the Idempotency-Key, see shared.idempotency).
+        """
+        existing = self._point(inv)
+        if existing is not None:
+            return existing
         if inv.agreement:
             self.agreements.upsert(self._agreement_pointer(inv))
         self.invitations.transact(self._create_ops(inv, record, event))
         return inv
 
-    def create_many(self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]) -> set[str]:
-        """Bulk create, batched within partitions. Returns the link hashes that were fully created.
+    def create_many(
+        self, invitations: Sequence[Invitation], record_for: Callable[[Sequence[Invitation]], AuditRecord]
+    ) -> dict[str, Invitation]:
+        """Bulk create, batched within partitions. Returns the stored invitations by link hash (those a first run of
+        the same keyed request stored included); a link hash missing was not stored.
 
         Each partner transaction carries BULK_PER_TRANSACTION invitations with their expiry rows and ONE audit
         record naming them all (`record_for(chunk)`); chunks never mix customers, so a customer's audit finds
@@ -199,11 +209,21 @@ class InvitationStore:
             by_bucket[inv.link_hash[0]].append(inv)
         pointer_chunks = [chunk for invs in by_bucket.values() for chunk in chunks(invs, 100)]
 
+        found: dict[str, Invitation] = {}
+
         def write_pointers(chunk: Sequence[Invitation]) -> set[str]:
             try:
                 self.pointers.transact([Op("create", self._pointer(i)) for i in chunk])
             except ConcurrencyConflict:
-                return set()  # a uuid4 collision is astronomically unlikely; those rows are reported failed
+                # A re-run of a keyed bulk (same derived link ids): one by one, keeping what the first run stored.
+                pointed_here = set()
+                for i in chunk:
+                    existing = self._point(i)
+                    if existing is None:
+                        pointed_here.add(i.link_hash)
+                    else:
+                        found[i.link_hash] = existing
+                return pointed_here
             return {i.link_hash for i in chunk}
 
         with ThreadPoolExecutor(max_workers=self.PARALLEL_WRITES) as pool:
@@ -222,7 +242,22 @@ class InvitationStore:
                 self.invitations.transact(ops)
                 return {inv.link_hash for inv in chunk}
 
-            return set().union(*pool.map(write_invitations, partner_chunks)) if partner_chunks else set()
+            written = set().union(*pool.map(write_invitations, partner_chunks)) if partner_chunks else set()
+        by_hash = {inv.link_hash: inv for inv in invitations}
+        return {h: by_hash[h] for h in written} | found
+
+    def _point(self, inv: Invitation) -> Invitation | None:
+        """Write the link's pointer; when it exists already, the invitation it leads to (None: a pointer left by
+        a failed first run, now pointed at this invitation)."""
+        try:
+            self.pointers.insert(self._pointer(inv))
+            return None
+        except ConcurrencyConflict:
+            existing = self.find_by_link(inv.link_hash)
+            if existing is not None:
+                return existing
+            self.pointers.upsert(self._pointer(inv))
+            return None
 
     def add_link(self, inv: Invitation) -> str:
         """Mint another link id for an existing invitation (its first id is not stored, only hashed)."""

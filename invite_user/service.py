@@ -7,13 +7,13 @@ agreements) use invitations only through the functions here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from invite_user import delivery
+from invite_user.acceptance import UnitFactory, accept, reading  # noqa: F401  (public: accepting an invitation)
 from invite_user.api_models import (
     BulkResult,
     BulkRow,
@@ -29,7 +29,6 @@ from invite_user.invitations import (
     Invitation,
     InvitationKind,
     InvitationStateError,
-    InvitationStatus,
     event_fields,
     link_hash,
     new_invitation_id,
@@ -43,7 +42,7 @@ from invite_user.resend_requests import limit_resend_requests, request_resend  #
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
-from shared.audit import AuditRecord, audit
+from shared.audit import AuditRecord
 from shared.authorization import Action, check, standing_of
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
@@ -133,7 +132,16 @@ def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *,
 
     Its `event` is announced with the email's queue message (one storage request for both), or alone without one.
     """
-    InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra), event)
+    stored = InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra), event)
+    if stored is not inv:
+        # A retry of a keyed create whose first run committed: answer from what was committed, and queue its email
+        # again if it may not have been (a second copy is skipped by the send's claim); announce its event again
+        # (publishing is idempotent).
+        if send_email and stored.email_status == EmailStatus.QUEUED:
+            delivery.queue_emails(storage, [(stored, raw_id)], outbox=[_outbox(stored)])
+        else:
+            events.announce(storage, [_outbox(stored)])
+        return present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
     telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
         delivery.queue_emails(storage, [(inv, raw_id)], outbox=[_outbox(inv)])
@@ -161,16 +169,18 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
     store = InvitationStore(storage)
-    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else set()
+    created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else {}
     to_mail = []
     now = utc_now()
     for i, inv, raw_id, send in pending:
-        if inv.link_hash in created:
-            telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
+        stored = created.get(inv.link_hash)
+        if stored is not None:
             results[i] = {"index": i, "status": "created",
-                          "invitation": present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
-            if send:
-                to_mail.append((inv, raw_id))
+                          "invitation": present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=now)}
+            if stored is inv:  # not one a first run of this keyed request stored already
+                telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value)
+            if send and stored.email_status == EmailStatus.QUEUED:  # a first run may have died before queueing it
+                to_mail.append((stored, raw_id))
         else:
             results[i] = {"index": i, "status": "failed", "errors": [{"field": "(row)", "message": "could not be stored; retry"}]}
     outbox = [_outbox(inv) for _, inv, _, _ in pending if inv.link_hash in created]
@@ -232,9 +242,6 @@ def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
                           continuation_token=page.continuation_token)
 
 
-UnitFactory = Callable[[Storage], InvitationUnitOfWork]
-
-
 def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: Any,
             unit: UnitFactory = InvitationUnitOfWork) -> tuple[Invitation, str | None]:
     """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
@@ -282,52 +289,7 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
                       invite_redeem_url=redeem_url(raw), to=str(inv.email))
 
 
-# -- used by the customer's journey and by customers/agreements --------------------------------------
-
-
-def reading(storage: Storage, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
-    """The invitation a link leads to, read by a unit of work that `accept(first=...)` may go on with (no second read)."""
-    uow = InvitationUnitOfWork(storage)
-    return uow, uow.by_link(key)
-
-
-def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
-           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork,
-           first: InvitationUnitOfWork | None = None) -> Invitation:
-    """Mark an invitation Accepted into `customer_id` (audited); repeating it is harmless.
-
-    `first`, a unit of work that read the invitation already (`reading`), serves the first attempt; a conflict on
-    commit (the invitation changed since) reads it afresh.
-
-    Raises NotFound when there is no such invitation, InvitationStateError when it is revoked, expired or accepted
-    into another company.
-    """
-
-    def work(uow: InvitationUnitOfWork) -> Invitation:
-        newly_accepted.clear()  # an attempt that met a conflict accepted nothing
-        inv = uow.by_link(link_hash_)
-        if inv is None:
-            raise NotFound("No such invitation.")
-        if inv.status == InvitationStatus.ACCEPTED:
-            if customer_id is None or inv.customer_id == customer_id:
-                return inv
-            raise InvitationStateError(inv.status, "The invitation was accepted for another company.")
-        before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
-        inv.accept(now, by, customer_id=customer_id, company_created=company_created)
-        newly_accepted.append(inv)
-        uow.save(inv, audit(partner_partition(inv.partner_id), "invitation.accepted", by.get("email", ""), before=before,
-                            after={"status": inv.status, "reference": inv.reference, "customerId": inv.customer_id},
-                            customer_id=inv.customer_id))
-        uow.event("invitation.accepted", inv.partner_id, acceptedAt=now.isoformat(), **event_fields(inv))
-        return inv
-
-    newly_accepted: list[Invitation] = []
-    units = [first] if first is not None else []
-    accepted = attempt(lambda: units.pop() if units else unit(storage), work, busy="The invitation kept changing; retry.")
-    if newly_accepted:
-        telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
-                        customer_id=accepted.customer_id)
-    return accepted
+# -- used by the customer's journey and by customers/agreements (accepting: invite_user/acceptance.py) --------
 
 
 def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:

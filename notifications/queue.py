@@ -3,23 +3,63 @@
 A message is JSON with a `type`. Ready-made emails (`type: email`) are sent as they are; other types are
 handled by the feature that queued them, which registers its handler here (`handles`): an invitation email
 must be checked against its invitation and its delivery recorded there, which only the invitations know.
+
+Nothing fails quietly: a message that fails for good (poisoned after five attempts, throttled more than
+EMAIL_MAX_ATTEMPTS times, rejected, of an unknown type) is recorded by its feature where partners read it, and
+always in the `FailedEmails` table (type, operation id, reason; no addresses or content) and the logs.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
-from shared import events
+from shared import events, telemetry
+from shared.audit import reverse_ticks
+from shared.clock import utc_now
 from shared.settings import get_settings
-from shared.storage import Storage
+from shared.storage import Repository, Row, Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Storage, EmailSender, dict[str, Any]], dict[str, int]]
 PoisonHandler = Callable[[Storage, dict[str, Any]], int]
+
+class FailedEmail(Row):
+    """A message that failed for good: enough to find it in the logs and traces, nothing personal."""
+
+    kind: str
+    operation_id: str = Field(default="", alias="operationId")
+    reason: str
+    failed_at: datetime = Field(alias="failedAt")
+    row: str = Field(default_factory=lambda: uuid.uuid4().hex)
+
+
+class _FailedEmails(Repository[FailedEmail]):
+    table = "FailedEmails"
+    model = FailedEmail
+
+    def keys(self, row: FailedEmail) -> tuple[str, str]:
+        return row.failed_at.strftime("%Y-%m"), f"{reverse_ticks(row.failed_at)}|{row.row}"
+
+
+def record_failure(storage: Storage, payload: dict[str, Any], reason: str) -> None:
+    """Keep a trace of a message that failed for good (its feature records it where partners read it, too)."""
+    kind = str(payload.get("type"))
+    log.error("email message of type %s (operation %s) failed for good: %s", kind, payload.get("operationId"), reason)
+    telemetry.count("emails.failed", kind=(kind if kind in _handlers else "unknown").replace("-", "_"))
+    try:
+        _FailedEmails(storage).insert(FailedEmail(kind=kind[:64], operation_id=str(payload.get("operationId") or "")[:64],
+                                                  reason=reason[:500], failed_at=utc_now()))
+    except StorageUnavailable:
+        log.error("could not record the failed message either; the log line above is its trace")
+
 
 _handlers: dict[str, Handler] = {}
 _poison_handlers: dict[str, PoisonHandler] = {}
@@ -55,26 +95,32 @@ def deliver(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> d
         events.announce(storage, [tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
     handler = _handlers.get(str(kind))
     if handler is None:
-        log.error("unknown message type %r dropped", kind)
+        record_failure(storage, payload, "unknown message type; dropped")
         return {"dropped": 1}
     return handler(storage, sender, payload)
 
 
 def poisoned(storage: Storage, payload: dict[str, Any]) -> int:
-    """A message that failed five times: let its feature record it. Returns how many records say so."""
+    """A message that failed five times: let its feature record it, and keep its trace. Returns how many records say so."""
     handler = _poison_handlers.get(str(payload.get("type")))
-    return handler(storage, payload) if handler is not None else 0
+    marked = handler(storage, payload) if handler is not None else 0
+    record_failure(storage, payload, "delivery failed five times (poisoned)")
+    return marked
 
 
 @handles("email")
 def _deliver_plain(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     message = EmailMessage(**payload["message"])
+    attempt = int(payload.get("attempt", 1))
     try:
         sender.send(message, payload["operationId"])
     except EmailThrottled as throttled:
-        send(storage, payload, delay_seconds=max(1, throttled.retry_after_seconds))
+        if attempt >= get_settings().email_max_attempts:
+            record_failure(storage, payload, f"throttled by the email service {attempt} times")
+            return {"failed": 1}
+        send(storage, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
         return {"requeued": 1}
-    except EmailRejected:
-        log.error("email %s rejected", payload["operationId"])
+    except EmailRejected as rejected:
+        record_failure(storage, payload, f"rejected by the email service: {rejected}")
         return {"failed": 1}
     return {"sent": 1}

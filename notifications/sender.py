@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import smtplib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import timezone
@@ -303,7 +304,23 @@ def _retry_after(response: Any, default: int) -> int:
 # -- choice ---------------------------------------------------------------------------------------
 
 
+_senders: dict[tuple[Any, ...], EmailSender] = {}
+_senders_lock = threading.Lock()
+
+
 def get_sender(settings: Settings) -> EmailSender:
+    """The process's one sender for these settings: the ACS client and its credential (token cache, connection pool)
+    are built once, not for every message."""
+    key = (settings.acs_connection_string, settings.acs_endpoint, settings.smtp_host, settings.smtp_port, settings.email_sender,
+           settings.platform_name)
+    with _senders_lock:
+        sender = _senders.get(key)
+        if sender is None:
+            sender = _senders[key] = _new_sender(settings)
+        return sender
+
+
+def _new_sender(settings: Settings) -> EmailSender:
     """ACS when ACS_CONNECTION_STRING or ACS_ENDPOINT is set (Azure), else SMTP_HOST (local MailDev)."""
     if settings.acs_connection_string:
         return AcsSender(settings.email_sender, connection_string=settings.acs_connection_string)

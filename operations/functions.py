@@ -1,4 +1,4 @@
-"""Trigger functions of operations: GET /api/health (anonymous) and GET /api/openapi.json."""
+"""Trigger functions of operations: GET /api/health (anonymous), GET /api/openapi.json, the housekeeping timer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from operations.openapi import document
-from shared.authorization import Action
+from shared import idempotency, rate_limit, telemetry
+from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.settings import get_settings
 from shared.storage import StorageUnavailable, get_storage
@@ -33,10 +34,11 @@ _UNHEALTHY = {"503": {"description": "Storage unreachable (Retry-After).",
           summary="Health of the app and its storage", tag="Operations", auth=ANONYMOUS, response=HealthStatus,
           extra_responses=_UNHEALTHY)
 def health(call: Call) -> HealthStatus | Reply:
-    """200 when storage answers, 503 (with Retry-After) when it does not."""
+    """200 when storage answers, 503 (with Retry-After) when it does not: within 2 s (one short try, no retries),
+    as a platform health probe needs."""
     version = get_settings().app_version
     try:
-        get_storage().ping()
+        get_storage().quick.ping()
     except StorageUnavailable as exc:
         # Anonymous callers learn that storage is down, never the exception's text (hosts, ports, account names).
         log.warning("health: storage unreachable: %s", exc)
@@ -49,3 +51,18 @@ def health(call: Call) -> HealthStatus | Reply:
           description="The OpenAPI 3.1 description of every HTTP endpoint of the app.")
 def openapi_document(call: Call) -> Reply:
     return Reply(document(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 45 * * * *", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
+@telemetry.traced
+def sweep_expired_keys(timer: func.TimerRequest) -> None:
+    """Deletes Idempotency-Key answers older than 24 h and rate-limit windows older than a day, every hour at 45.
+
+    Both read only what expired (expiry marks by hour, windows by start), so the cost follows what is deleted.
+    A late (past_due) run does the same work.
+    """
+    if timer.past_due:
+        log.warning("housekeeping is running late (past_due)")
+    storage = get_storage()
+    log.info("%s idempotency keys and %s rate-limit windows deleted", idempotency.sweep(storage), rate_limit.sweep(storage))

@@ -1,15 +1,18 @@
-"""Fixed-window rate limits kept in Table Storage, so they hold across every instance of the app."""
+"""Fixed-window rate limits kept in Table Storage, so they hold across every instance of the app.
+
+A window is a partition (its start, epoch seconds), so the hourly sweep deletes only windows that ended.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import Field
 
 from shared.clock import utc_now
 from shared.errors import Busy, TooManyRequests
-from shared.storage import Repository, Row, Storage
+from shared.storage import Op, Repository, Row, Storage, chunks
 from shared.uow import retrying
 
 
@@ -25,7 +28,7 @@ class _Windows(Repository[Window]):
     model = Window
 
     def keys(self, row: Window) -> tuple[str, str]:
-        return row.bucket, row.window
+        return row.window, row.bucket
 
 
 def limit_headers(policy: str, limit: int, window_seconds: int, retry: int) -> dict[str, str]:
@@ -44,7 +47,7 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int, polic
     repo = _Windows(storage)
 
     def count_one() -> None:
-        row = repo.get(key, str(start))
+        row = repo.get(str(start), key)
         if row is None:
             repo.insert(Window(bucket=key, window=str(start), count=1, updated_at=now))
             return
@@ -62,3 +65,20 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int, polic
         # Many requests at once in one bucket: that is the very thing the limit is for.
         raise TooManyRequests("Too many concurrent requests; retry shortly.", retry_after=1,
                               headers=limit_headers(policy or "limit", limit, window_seconds, 1)) from busy
+
+
+KEEP = timedelta(days=1)  # longer than any window
+
+
+def sweep(storage: Storage, now: datetime | None = None) -> int:
+    """Delete windows that started more than a day ago: they are the partitions below a key, nothing else is read."""
+    cutoff = str(int(((now or utc_now()) - KEEP).timestamp()))
+    repo = _Windows(storage)
+    old = repo.query_entities("PartitionKey lt @cutoff", {"cutoff": cutoff}, select=["PartitionKey", "RowKey"])
+    by_window: dict[str, list[str]] = {}
+    for e in old:
+        by_window.setdefault(e["PartitionKey"], []).append(e["RowKey"])
+    for window, buckets in by_window.items():
+        for group in chunks(buckets, 100):
+            repo.transact([Op("delete", keys=(window, b)) for b in group])
+    return len(old)

@@ -10,6 +10,7 @@ import base64
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -95,7 +96,12 @@ def _translate(exc: Exception) -> Exception:
 class Storage:
     """Clients for the app's tables and queues. Tables and queues are created on first use, once per process."""
 
-    def __init__(self, settings: Settings | None = None, counter: RequestCounter | None = None) -> None:
+    # A request path answers within about 10 s when storage does not: 3 tries of at most 3 s each (a transaction
+    # of 100 rows takes well under a second). `quick` (health, releasing a key) tries once, for 1.5 s.
+    TIMEOUTS: ClassVar[dict[str, Any]] = {"retry_total": 2, "retry_backoff_factor": 0.2, "connection_timeout": 2, "read_timeout": 3}
+    QUICK_TIMEOUTS: ClassVar[dict[str, Any]] = {"retry_total": 0, "connection_timeout": 1, "read_timeout": 1.5}
+
+    def __init__(self, settings: Settings | None = None, counter: RequestCounter | None = None, *, quick: bool = False) -> None:
         self.settings = settings or get_settings()
         self.counter = counter or RequestCounter()
         self._lock = threading.Lock()
@@ -103,14 +109,15 @@ class Storage:
         self._queues: dict[str, QueueClient] = {}
         self._queue_client: QueueServiceClient | None = None
         self._queue_client_lock = threading.Lock()  # not self._lock: queue() holds that one while asking for this client
-        # Short retries: a caller is better served by a quick 503 than a minute of waiting.
-        client_kwargs: dict[str, Any] = {
-            "raw_request_hook": self.counter,
-            "retry_total": 2,
-            "retry_backoff_factor": 0.2,
-            "connection_timeout": 5,
-            "read_timeout": 20,
-        }
+        self._quick: Storage | None = self if quick else None
+        client_kwargs: dict[str, Any] = {"raw_request_hook": self.counter, **(self.QUICK_TIMEOUTS if quick else self.TIMEOUTS)}
+
+        def queue_kwargs() -> dict[str, Any]:
+            # The queue SDK has its own retry policy (15 s, then 45 s between tries by default): the same short one here.
+            from azure.storage.queue import LinearRetry
+
+            return {**client_kwargs, "retry_policy": LinearRetry(
+                backoff=client_kwargs.get("retry_backoff_factor", 0), retry_total=client_kwargs["retry_total"], random_jitter_range=0)}
         s = self.settings
         if s.storage_connection_string:
             conn = _expand_dev_storage(s.storage_connection_string)
@@ -119,7 +126,7 @@ class Storage:
             def queues() -> QueueServiceClient:
                 from azure.storage.queue import QueueServiceClient
 
-                return QueueServiceClient.from_connection_string(conn, **client_kwargs)
+                return QueueServiceClient.from_connection_string(conn, **queue_kwargs())
         elif s.table_service_uri and s.queue_service_uri:
             from azure.identity import DefaultAzureCredential
 
@@ -129,7 +136,7 @@ class Storage:
             def queues() -> QueueServiceClient:
                 from azure.storage.queue import QueueServiceClient
 
-                return QueueServiceClient(s.queue_service_uri, credential=credential, **client_kwargs)
+                return QueueServiceClient(s.queue_service_uri, credential=credential, **queue_kwargs())
         else:
             raise RuntimeError("Set AzureWebJobsStorage, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri")
         self._make_queue_service = queues
@@ -142,6 +149,15 @@ class Storage:
                 if self._queue_client is None:
                     self._queue_client = self._make_queue_service()
         return self._queue_client
+
+    @property
+    def quick(self) -> Storage:
+        """The same storage with one short try per request: for answers that must come within a second or two."""
+        if self._quick is None:
+            with self._lock:
+                if self._quick is None:
+                    self._quick = Storage(self.settings, self.counter, quick=True)
+        return self._quick
 
     def table_name(self, name: str) -> str:
         return f"{self.settings.table_prefix}{name}"
@@ -388,9 +404,15 @@ class Repository(Generic[M]):
 
     # -- several rows of one partition, all or nothing ------------------------------------
     def transact(self, ops: Sequence[Op]) -> list[Any]:
-        """Commit up to 100 operations on one partition atomically."""
+        """Commit up to 100 operations on one partition atomically.
+
+        Every written entity carries this transaction's `writeStamp`. When storage acted but its answer was lost, the
+        SDK's retry meets the transaction's own writes (409/412), or the caller hears no answer at all; the stamp tells
+        a committed transaction apart from someone else's change, and it counts as committed, as it is.
+        """
         if not ops:
             return []
+        stamp = uuid.uuid4().hex
         batch: list[Any] = []
         for op in ops:
             if op.kind == "delete":
@@ -403,29 +425,69 @@ class Repository(Generic[M]):
                 kw = {"mode": UpdateMode.REPLACE}
                 if etag:
                     kw |= {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-                batch.append(("update", self.to_entity(op.row), kw))  # type: ignore[arg-type]
+                batch.append(("update", self._stamped(self.to_entity(op.row), stamp), kw))  # type: ignore[arg-type]
             elif op.kind == "merge":
                 pk, rk = op.keys  # type: ignore[misc]
                 kw = {"mode": UpdateMode.MERGE}
                 if op.etag:
                     kw |= {"etag": op.etag, "match_condition": MatchConditions.IfNotModified}
-                batch.append(("update", {"PartitionKey": pk, "RowKey": rk, **(op.fields or {})}, kw))
+                batch.append(("update", self._stamped({"PartitionKey": pk, "RowKey": rk, **(op.fields or {})}, stamp), kw))
             elif op.kind == "upsert":
-                batch.append(("upsert", self.to_entity(op.row), {"mode": UpdateMode.REPLACE}))  # type: ignore[arg-type]
+                batch.append(("upsert", self._stamped(self.to_entity(op.row), stamp), {"mode": UpdateMode.REPLACE}))  # type: ignore[arg-type]
             else:
-                batch.append(("create", self.to_entity(op.row)))  # type: ignore[arg-type]
+                batch.append(("create", self._stamped(self.to_entity(op.row), stamp)))  # type: ignore[arg-type]
         try:
             result = self._client().submit_transaction(batch)
         except TableTransactionError as exc:
             if exc.status_code in (409, 412, 404):
-                raise ConcurrencyConflict(str(exc)) from exc
-            raise _translate(exc) from exc
+                landed = self._landed(batch, stamp)
+                if landed is None:
+                    raise ConcurrencyConflict(str(exc)) from exc
+                result = landed
+            else:
+                raise _translate(exc) from exc
         except AzureError as exc:
-            raise _translate(exc) from exc
+            # No answer (a batch is not retried by the SDK): it may have committed all the same.
+            error = _translate(exc)
+            landed = self._landed(batch, stamp) if isinstance(error, StorageUnavailable) else None
+            if landed is None:
+                raise error from exc
+            result = landed
         for op, meta in zip(ops, result, strict=False):
             if isinstance(op.row, Row) and op.kind != "delete":
                 op.row.etag = meta.get("etag")
         return list(result)
+
+    @staticmethod
+    def _stamped(entity: dict[str, Any], stamp: str) -> dict[str, Any]:
+        return {**entity, "writeStamp": stamp}
+
+    def _landed(self, batch: list[Any], stamp: str) -> list[Any] | None:
+        """After a conflict: the results of this very transaction if it is the one stored (its answer was lost)."""
+        probe = batch[0]
+        try:
+            current = self._client().get_entity(probe[1]["PartitionKey"], probe[1]["RowKey"])
+        except ResourceNotFoundError:
+            current = None
+        except AzureError:
+            return None
+        if probe[0] == "delete":
+            if current is not None or len(batch) > 1:
+                return None  # gone proves it only for a lone delete
+            return [{}]
+        if current is None or current.get("writeStamp") != stamp:
+            return None
+        log.warning("a transaction's answer was lost; it had committed (stamp %s)", stamp[:8])
+        results: list[Any] = []
+        for op in batch:
+            if op[0] == "delete":
+                results.append({})
+                continue
+            try:
+                results.append({"etag": etag_of(self._client().get_entity(op[1]["PartitionKey"], op[1]["RowKey"]))})
+            except AzureError:
+                results.append({})
+        return results
 
     # -- queries ------------------------------------------------------------------------
     def query_page(
@@ -449,6 +511,14 @@ class Repository(Generic[M]):
         except AzureError as exc:
             raise _translate(exc) from exc
         return Page(items, encode_token(next_token))
+
+    def query_entities(self, filter_: str, parameters: dict[str, Any] | None = None, *,
+                       select: list[str] | None = None) -> list[Any]:
+        """Raw entities (with their metadata), for tables holding rows of several shapes."""
+        try:
+            return list(self._client().query_entities(filter_, parameters=parameters or {}, select=select, results_per_page=1000))
+        except AzureError as exc:
+            raise _translate(exc) from exc
 
     def query_all(self, filter_: str, parameters: dict[str, Any] | None = None, page_size: int = 1000) -> list[M]:
         try:

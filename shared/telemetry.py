@@ -36,7 +36,8 @@ COUNTERS = {
     "invitations.email_failed": "Invitation emails given up on (reason: rejected, throttled, poisoned, not_queued).",
     "invitations.redeemed": "Invitations marked Accepted.",
     "invitations.expired": "Pending invitations the expiry sweep marked Expired.",
-    "notices.sent": "Attestation confirmations queued for the primary contact.",
+    "notices.sent": "Attestation confirmations sent to the primary contact.",
+    "emails.failed": "Queue messages given up on for good (kind: the message type), each also kept in FailedEmails.",
 }
 
 # What a value must look like to be attached; a name, an email or a token never does.

@@ -168,7 +168,7 @@ def test_a_double_click_after_success_shows_the_result(partners):
     assert CustomerStore(partners).customer(companies.customer_id_for(inv)).name == "Contoso GmbH"
 
 
-def test_outage_in_the_transaction_leaves_nothing_and_a_retry_completes(partners, monkeypatch):
+def test_outage_after_the_claim_leaves_no_half_company_and_a_retry_completes(partners, monkeypatch):
     inv, _ = invite(partners)
     customer_id = companies.customer_id_for(inv)
     original = CustomerUnitOfWork._transact
@@ -180,13 +180,15 @@ def test_outage_in_the_transaction_leaves_nothing_and_a_retry_completes(partners
     resp = _post(_form(inv))
     assert resp.status_code == 503 and "Traceback" not in resp.get_body().decode()
     assert _customer_rows(partners, customer_id) == []
-    assert reload(partners, inv).status == InvitationStatus.PENDING
+    claimed = reload(partners, inv)  # claimed first: no revoke or expiry can now strand the company
+    assert claimed.status == InvitationStatus.ACCEPTED and claimed.customer_id == customer_id
     monkeypatch.setattr(CustomerUnitOfWork, "_transact", original)
     assert _post(_form(inv)).status_code == 303
-    assert reload(partners, inv).status == InvitationStatus.ACCEPTED
+    assert CustomerStore(partners).customer(customer_id) is not None
+    assert len(CustomerStore(partners).users_of(customer_id)) == 1
 
 
-def test_outage_after_the_company_is_completed_by_the_retry(partners, monkeypatch):
+def test_outage_at_the_claim_writes_nothing_and_a_retry_completes(partners, monkeypatch):
     inv, _ = invite(partners)
     customer_id = companies.customer_id_for(inv)
     original = InvitationUnitOfWork._transact
@@ -196,24 +198,46 @@ def test_outage_after_the_company_is_completed_by_the_retry(partners, monkeypatc
 
     monkeypatch.setattr(InvitationUnitOfWork, "_transact", down)
     assert _post(_form(inv)).status_code == 503
-    assert CustomerStore(partners).customer(customer_id) is not None  # the company is whole: profile, user, relationship
-    assert len(CustomerStore(partners).relationships_of(customer_id)) == 1
+    assert _customer_rows(partners, customer_id) == []
     assert reload(partners, inv).status == InvitationStatus.PENDING
     monkeypatch.setattr(InvitationUnitOfWork, "_transact", original)
     assert _post(_form(inv)).status_code == 303
     assert reload(partners, inv).status == InvitationStatus.ACCEPTED
     assert len(CustomerStore(partners).users_of(customer_id)) == 1
+    assert len(CustomerStore(partners).relationships_of(customer_id)) == 1
 
 
-def test_a_retry_after_expiry_completes_a_company_made_in_time(partners, monkeypatch, fixed_clock):
+def test_an_invitation_that_expires_before_its_claim_leaves_nothing(partners, monkeypatch, fixed_clock):
     inv, _ = invite(partners, expiresInDays=1)
     original = InvitationUnitOfWork._transact
     monkeypatch.setattr(InvitationUnitOfWork, "_transact", lambda self, *a, **k: (_ for _ in ()).throw(StorageUnavailable("x")))
     assert _post(_form(inv)).status_code == 503
     monkeypatch.setattr(InvitationUnitOfWork, "_transact", original)
     fixed_clock.advance(days=2)
-    assert _post(_form(inv)).status_code == 303
-    assert reload(partners, inv).status == InvitationStatus.ACCEPTED
+    assert _post(_form(inv)).status_code == 410
+    assert _customer_rows(partners, companies.customer_id_for(inv)) == []
+
+
+def test_a_revoke_during_acceptance_leaves_no_company_user_or_relationship(partners, monkeypatch):
+    """The partner revokes while the invitee's request is between reading the invitation and writing the company."""
+    from invite_user import service
+
+    inv, raw = invite(partners, language="en")
+    real_reading = service.reading
+
+    revoked = []
+
+    def read_then_revoke(storage, link_hash):
+        found = real_reading(storage, link_hash)  # the acceptance's own read of the invitation
+        if not revoked:  # lands after that read, before any write of the acceptance
+            revoked.append(service.revoke(storage, AGENT, raw))
+        return found
+
+    monkeypatch.setattr(service, "reading", read_then_revoke)
+    resp = _post(_form(inv))
+    assert resp.status_code == 410
+    assert _customer_rows(partners, companies.customer_id_for(inv)) == []
+    assert reload(partners, inv).status == InvitationStatus.REVOKED
 
 
 def test_expired_and_revoked_invitations_cannot_create(partners, fixed_clock):

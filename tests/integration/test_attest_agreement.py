@@ -41,11 +41,12 @@ def test_attest_then_verify_provided(storage, settings, partner_tokens, cid):
     resp = attest(partner_tokens(roles=("SalesAgent",)), cid)
     assert resp.status_code == 201, resp.get_body()
     after = json_of(agreement(partner_tokens(), cid))
+    assert after.pop("confirmationEmail") == {"status": "Queued"}  # until the queue function sends it
     assert after == json_of(resp)
     assert after["acceptance"] == "Provided" and after["how"] == "PartnerAttestation" and after["dateAgreed"] == "2026-11-20"
     assert after["recordedAt"].startswith("2026-11-21T12:00") and after["recordedBy"]["name"] == "Anna Agent"
     assert after["recordedBy"]["partnerName"] == "Contoso Partner" and after["contact"]["email"] == "greta@contoso.de"
-    assert len(queued(storage, settings, "email")) == 1
+    assert len(queued(storage, settings, "attestation-notice")) == 1
 
 
 def test_role_is_required(storage, partner_tokens, cid):
@@ -98,7 +99,7 @@ def test_the_same_attestation_twice_is_a_conflict_not_a_second_record(storage, s
     assert attest(partner_tokens(), cid, attestation(dateAgreed="2026-11-19")).status_code == 409
     assert len([r for r in table_rows(storage) if r["RowKey"].startswith("g|")]) == 1
     assert [r["action"] for r in table_rows(storage) if r["RowKey"].startswith("a|")].count("agreement.attested") == 1
-    assert len(queued(storage, settings, "email")) == 1
+    assert len(queued(storage, settings, "attestation-notice")) == 1
 
 
 def test_idempotency_key_replays_the_first_answer(storage, partner_tokens, cid):
@@ -116,7 +117,7 @@ def test_updating_the_primary_contact_is_allowed_and_audited(storage, settings, 
     [record] = [r for r in CustomerStore(storage).audit_page(cid).items if r.action == "customer.primaryContactUpdated"]
     assert record.before["email"] == "greta@contoso.de" and record.after["email"] == "jonas@contoso.de"
     assert record.actor == "Anna Agent"
-    [mail] = queued(storage, settings, "email")
+    [mail] = queued(storage, settings, "attestation-notice")
     assert mail["message"]["to_address"] == "jonas@contoso.de" and mail["message"]["language"] == "en"
 
 
@@ -146,5 +147,6 @@ def test_parallel_attestations_record_one_and_send_one_confirmation(storage, set
     for t in threads:
         t.join()
     assert sorted(results) == [201, 409, 409, 409]
-    assert len(queued(storage, settings, "email")) == 1
-    assert table_rows(storage, "AgreementNotices") == []  # the losers took their outbox rows back
+    assert len(queued(storage, settings, "attestation-notice")) == 1
+    # the losers took their outbox rows back; the winner's stays until its email is sent
+    assert [r["state"] for r in table_rows(storage, "AgreementNotices")] == ["Queued"]

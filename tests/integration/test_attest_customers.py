@@ -75,12 +75,12 @@ def test_create_with_agreement_attests_in_the_same_transaction_and_queues_the_co
     agreement = created["agreement"]
     assert agreement["acceptance"] == "Provided" and agreement["how"] == "PartnerAttestation" and agreement["dateAgreed"] == "2026-11-20"
     assert agreement["contact"]["email"] == "greta@contoso.de" and agreement["recordedBy"]["partnerId"] == "p-direct"
-    [mail] = queued(storage, settings, "email")
+    [mail] = queued(storage, settings, "attestation-notice")
     assert mail["message"]["to_address"] == "greta@contoso.de" and mail["message"]["language"] == "de"
     assert "Contoso Berlin GmbH" in mail["message"]["text"]
     actions = [r["action"] for r in table_rows(storage) if r["RowKey"].startswith("a|")]
     assert sorted(actions) == ["agreement.attested", "customer.created", "relationship.created"]
-    assert table_rows(storage, "AgreementNotices") == []  # outbox cleared once queued
+    assert [r["state"] for r in table_rows(storage, "AgreementNotices")] == ["Queued"]  # kept until the email is sent
 
 
 @pytest.mark.parametrize(("token_args", "over", "status", "type_"), [
@@ -127,7 +127,7 @@ def test_ask_to_accept_directly_sends_an_agreement_invitation_not_a_confirmation
     assert inv["kind"] == "AgreementAcceptance" and inv["customerId"] == created["customer"]["id"] and inv["email"] == "greta@contoso.de"
     assert inv["inviteRedeemUrl"].startswith("http://localhost:7071/api/InviteUser?invitationId=")
     assert created["customer"]["askedToAcceptDirectly"] is True
-    assert len(queued(storage, settings, "invitation-email")) == 1 and queued(storage, settings, "email") == []
+    assert len(queued(storage, settings, "invitation-email")) == 1 and queued(storage, settings, "attestation-notice") == []
 
 
 def test_idempotency_key_replays_and_a_retry_after_a_failure_finds_the_same_customer(storage, settings, partner_tokens, monkeypatch,
@@ -150,7 +150,7 @@ def test_idempotency_key_replays_and_a_retry_after_a_failure_finds_the_same_cust
     cid = json_of(first)["customer"]["id"]
     assert [c["customerId"] for c in json_of(call(fn.list_customers, "GET", "customers", partner_tokens()))["items"]] == [cid]
     assert len([r for r in table_rows(storage) if r["RowKey"] == "profile"]) == 1
-    assert len(queued(storage, settings, "email")) == 1  # the confirmation left once the retry finished the work
+    assert len(queued(storage, settings, "attestation-notice")) == 1  # the confirmation left once the retry finished the work
     other = call(fn.create_customer, "POST", "customers", partner_tokens(), customer_body(name="Other"), key="k-1")
     assert other.status_code == 422
 

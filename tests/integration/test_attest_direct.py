@@ -155,3 +155,17 @@ def test_a_new_relationship_invitation_can_carry_the_agreement(storage, settings
     assert partners == {"p-direct": "Reseller", "p-provider": "Reseller"}  # the list of partners the customer works with
     assert json_of(signing(partner_tokens("p-provider"), cid)) == {"isSigned": True}
     assert queued(storage, settings, "email") == []
+
+
+def test_an_invitation_revoked_after_the_page_read_it_leaves_no_acceptance(storage, partner_tokens, cid):
+    """The page read the invitation while it was pending; the partner revoked it before the customer ticked "I accept"."""
+    from invite_user import service as invitations
+    from tests.support.accept_invite import AGENT
+
+    created = json_of(invite(partner_tokens(), cid))
+    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))  # read while pending
+    invitations.revoke(storage, AGENT, created["id"])
+    with pytest.raises(NotAllowedToAccept):
+        service.accept_directly(storage, cid, GRETA, invitation=inv)
+    assert CustomerStore(storage).acceptance(cid) is None
+    assert InvitationStore(storage).find_by_link(inv.link_hash).status == InvitationStatus.REVOKED

@@ -47,7 +47,7 @@ def test_attested_customer_gets_the_confirmation_in_its_language(storage, settin
     cid = create(partner_tokens(), primaryContact={"firstName": "Greta", "lastName": "Maier", "email": "greta.n1@contoso.de"})["customer"]["id"]
     assert attest(partner_tokens(), cid, attestation(primaryContact={
         "firstName": "Greta", "lastName": "Maier", "email": "greta.n1@contoso.de"})).status_code == 201
-    assert _deliver_all(storage, settings) == ["email"]
+    assert _deliver_all(storage, settings) == ["attestation-notice"]
     [mail] = _inbox(servers, "greta.n1@contoso.de")
     assert "Contoso Partner" in mail["subject"] and "Contoso Berlin GmbH" in mail["subject"]
     assert "20. November 2026" in mail["text"]  # German date: the contact's language
@@ -77,7 +77,7 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
     def queue_down(*args, **kwargs):
         raise StorageUnavailable("queue down")
 
-    monkeypatch.setattr(notices, "queue_plain_email", queue_down)
+    monkeypatch.setattr(notices.queue, "send", queue_down)
     resp = attest(partner_tokens(), cid, attestation(primaryContact={"firstName": "Ida", "lastName": "Roth", "email": "ida.n3@contoso.de"}))
     assert resp.status_code == 201  # the attestation stands; its email waits in the outbox
     assert queued(storage, settings) == [] and len(table_rows(storage, "AgreementNotices")) == 1
@@ -85,9 +85,11 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
     assert notices.sweep(storage) == {"queued": 0, "dropped": 0, "waiting": 1}  # the request might still be running
     fixed_clock.advance(minutes=6)
     assert notices.sweep(storage) == {"queued": 1, "dropped": 0, "waiting": 0}
-    assert table_rows(storage, "AgreementNotices") == []
-    assert _deliver_all(storage, settings) == ["email"]
+    assert [r["state"] for r in table_rows(storage, "AgreementNotices")] == ["Queued"]  # kept until sent
+    assert notices.sweep(storage) == {"queued": 0, "dropped": 0, "waiting": 0}  # on its way: not queued twice
+    assert _deliver_all(storage, settings) == ["attestation-notice"]
     assert len(_inbox(servers, "ida.n3@contoso.de")) == 1
+    assert table_rows(storage, "AgreementNotices") == []  # forgotten once sent
 
 
 def test_the_sweep_drops_rows_of_attestations_that_never_committed(storage, partner_tokens, fixed_clock, monkeypatch):

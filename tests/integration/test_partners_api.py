@@ -43,3 +43,11 @@ def test_platform_admin_counts_only_from_the_platform_tenant(storage, settings, 
     monkeypatch.setenv("PLATFORM_TENANT_ID", "")
     reset_settings()
     assert _post(partner_tokens("platform", roles=("PlatformAdmin",)), body).status_code == 403  # unset: nobody is one
+
+
+def test_a_malformed_continuation_token_is_400_not_500(storage, settings, partner_tokens):
+    admin = partner_tokens("platform", roles=("PlatformAdmin",))
+    for token in ("%%%not-base64", "bm90LWpzb24", "WzEsMl0"):  # not base64, not JSON, not an object
+        resp = fn.list_partners(build_request("GET", "partners", headers={"Authorization": admin}, params={"continuationToken": token}))
+        assert resp.status_code == 400, (token, resp.get_body())
+        assert json_of(resp)["errors"][0]["field"] == "continuationToken"

@@ -123,7 +123,7 @@ def test_a_relationship_request_shows_nothing_of_the_customer_and_writes_nothing
     # so the real partner's attestation still sends the primary contact its confirmation
     assert attest(partner_tokens(), cid).status_code == 201
     assert CustomerStore(storage).customer(cid).asked_to_accept_directly is False
-    [mail] = queued(storage, settings, "email")
+    [mail] = queued(storage, settings, "attestation-notice")  # the confirmation, as its own message type
     assert "greta@contoso.de" in str(mail)
 
 

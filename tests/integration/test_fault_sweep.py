@@ -1,0 +1,50 @@
+"""The short fault sweep of `make test`: create and create company with a storage fault at every storage request of
+their path, then the client's retry; nothing lost, nothing doubled, nothing stuck (the full sweep: `python -m bench.faults`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import fault_sweep
+
+
+@pytest.fixture(scope="module")
+def sweep(servers):
+    s = fault_sweep.Sweep(servers.stack.ports)
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("mode,count", [("500", 3), ("lost-answer", 1)])
+def test_create_at_every_storage_request(sweep, mode, count):
+    scenario = fault_sweep.create_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 5
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)  # the faults did reach the app
+
+
+def test_create_company_at_every_storage_request(sweep):
+    scenario = fault_sweep.create_company_scenario()
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, "500", 3) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+
+
+def test_a_resend_whose_answer_was_lost_is_not_done_twice(sweep):
+    """Storage resent, its answer was lost, the SDK retried under the old ETag: that conflict is its own write."""
+    scenario = fault_sweep._change_scenario("resend", "resend", 2, "PendingAcceptance")
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+
+
+def test_the_checker_sees_a_doubled_invitation(sweep):
+    """The checker is not blind: a create retried with a NEW key (what the lock used to force) is counted doubled."""
+    scenario = fault_sweep.create_scenario()
+    act = scenario.act
+    scenario.act = lambda w: (act(w), fault_sweep._post(fault_sweep.invite_fn.create_invitation, "invitations", w.token(),
+                                                         fault_sweep._invitation_body(w.email("hanna")), "another-key"))[1]
+    outcome = sweep.run(scenario, None)
+    assert any(v.startswith("doubled: invitations") for v in outcome.violations)

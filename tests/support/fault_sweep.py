@@ -1,0 +1,508 @@
+"""The fault sweep: each scenario of the app run with a storage fault at each of its storage requests in turn, then
+the fault cleared and the client retrying as a real one would; then an invariant checker walks tables and mailbox.
+
+Runs in-process on the real parts: Azurite behind the fault proxy (tests/support/fault_proxy.py), the real queue
+function sending through SMTP to MailDev, the app's own HTTP functions called as the host calls them. The app's clock
+is a FixedClock moved by each Retry-After a client is told to wait, so a lease of 30 s costs no real 30 s.
+Used by tests/integration/test_fault_sweep.py (a few short runs in `make test`) and `python -m bench.faults` (all).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+import azure.functions as func
+import requests
+from azure.functions.queue import QueueMessage
+
+from accept_invite import functions as pages
+from accept_invite.company_form import prefill
+from attest_agreement import functions as attest_fn
+from attest_agreement import notices
+from devhost.identity import ensure_partner_key, mint_partner_token
+from invite_user import functions as invite_fn
+from invite_user.api_models import NewInvitation
+from invite_user.delivery import operation_id as invitation_operation
+from invite_user.invitations import link_hash
+from notifications import functions as notifications_fn
+from notifications.sender import SmtpSender
+from partners.registry import Partner, PartnerRepository, PartnerType
+from shared import clock as clock_module
+from shared import idempotency, partner_auth
+from shared.settings import get_settings, reset_settings
+from shared.storage import Storage, azurite_connection_string, set_storage
+from tests.support.accept_invite import COMPANY, form_request, session_header
+from tests.support.fault_proxy import FaultProxy
+from tests.support.http import build_request, json_of
+from tests.support.partners import AUDIENCE, ISSUER, _LocalJwks
+
+RETRYABLE = (503, 429)
+CSRF = "csrf-token-for-tests"
+
+
+@dataclass
+class World:
+    """One run's isolated tables, queue and mail addresses, reached through the proxy (app) or directly (checks)."""
+
+    app: Storage
+    direct: Storage
+    run: str
+    token: Callable[..., str]
+    mail_web: int
+    clock: clock_module.FixedClock
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def email(self, who: str) -> str:
+        return f"{who}.{self.run}@contoso.example"
+
+
+@dataclass
+class Scenario:
+    name: str
+    setup: Callable[[World], None]
+    act: Callable[[World], func.HttpResponse]  # one client call; every retry sends the same request (same key)
+    expect: Callable[[World], list[str]]  # what this scenario must have left: one of each, nothing doubled
+    deliver: bool = True  # False: emails checked on the queue (one message item per invitation), not sent to MailDev
+    success: int = 200  # the answer the client must end with: work that committed is never answered as a failure
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    point: int
+    mode: str
+    during: int
+    final: int
+    attempts: int
+    violations: list[str]
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if not self.violations else "; ".join(self.violations)
+
+
+class Sweep:
+    """Owns the proxy and the partner key; `run(scenario, point, mode, count)` is one isolated run."""
+
+    def __init__(self, ports: Any) -> None:
+        self.ports = ports
+        self.proxy = FaultProxy(ports.table, ports.queue).start()
+        self.key = ensure_partner_key()
+        self._jwks_client = partner_auth._jwks_client  # noqa: SLF001
+        partner_auth._jwks_client = lambda settings: _LocalJwks(self.key.public_key())  # noqa: SLF001 - the local issuer's key
+        self._environ = dict(os.environ)
+
+    def close(self) -> None:
+        self.proxy.stop()
+        partner_auth._jwks_client = self._jwks_client  # noqa: SLF001
+        os.environ.clear()
+        os.environ.update(self._environ)
+        reset_settings()
+        set_storage(None)
+
+    def token(self, partner_id: str = "p-direct") -> str:
+        return "Bearer " + mint_partner_token(self.key, issuer=ISSUER, audience=AUDIENCE, tenant_id=partner_id, roles=["AdminAgent"],
+                                              name="Anna Agent", email="anna@partner.example")
+
+    def requests_of(self, scenario: Scenario) -> int:
+        """How many storage requests the scenario's call makes when nothing fails."""
+        world = self._world()
+        try:
+            scenario.setup(world)
+            set_storage(world.app)
+            before = self.proxy.requests
+            scenario.act(world)
+            return self.proxy.requests - before
+        finally:
+            self._drop(world)
+
+    def run(self, scenario: Scenario, point: int | None, mode: str = "500", count: int = 3) -> Outcome:
+        world = self._world()
+        try:
+            scenario.setup(world)
+            set_storage(world.app)
+            if point is not None:
+                self.proxy.fail_nth(point, mode, count)
+            first = scenario.act(world)
+            self.proxy.clear()
+            answers, final, attempts = [first], first, 1
+            while _retryable(final) and attempts < 8:
+                world.clock.advance(seconds=int(final.headers.get("Retry-After") or 1))
+                final = scenario.act(world)
+                answers.append(final)
+                attempts += 1
+            violations = [f"answer {a.status_code} {_problem_type(a)}" for a in answers if not _documented(a)]
+            if _retryable(final):
+                violations.append(f"stuck: still {final.status_code} after {attempts} tries")
+            elif final.status_code != scenario.success:
+                violations.append(f"lost: ended with {final.status_code} {_problem_type(final)}")
+            set_storage(world.direct)
+            if scenario.deliver:
+                _deliver(world)
+            violations += scenario.expect(world) + check(world, delivered=scenario.deliver)
+            return Outcome(scenario.name, point or 0, mode if point else "none", first.status_code, final.status_code, attempts,
+                           violations)
+        finally:
+            self.proxy.clear()
+            self._drop(world)
+
+    # -- worlds ---------------------------------------------------------------------------------
+    def _world(self) -> World:
+        run = uuid.uuid4().hex[:8]
+        p = self.ports
+        env = {
+            "AzureWebJobsStorage": azurite_connection_string(p.blob, self.proxy.ports[1], self.proxy.ports[0]),
+            "TABLE_PREFIX": f"f{run}", "EMAIL_QUEUE": f"emails-{run}", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(p.smtp),
+            "PUBLIC_BASE_URL": "http://localhost:7071", "SESSION_SECRET": "fault-sweep-secret",
+            "PARTNER_AUTH_ISSUER": ISSUER, "PARTNER_AUTH_AUDIENCE": AUDIENCE,
+        }
+        os.environ.update(env)
+        reset_settings()
+        settings = get_settings()
+        app = Storage(settings)
+        direct = Storage(settings.model_copy(update={"storage_connection_string": azurite_connection_string(p.blob, p.queue, p.table)}))
+        clock = clock_module.FixedClock(datetime.now(timezone.utc).replace(microsecond=0))
+        clock_module.set_clock(clock)
+        repo = PartnerRepository(direct)
+        repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT))
+        repo.save(Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER))
+        repo.save(Partner(id="p-reseller", name="Tailspin Reseller", type=PartnerType.INDIRECT_RESELLER, indirect_provider_id="p-provider"))
+        set_storage(direct)
+        return World(app=app, direct=direct, run=run, token=self.token, mail_web=p.mail_web, clock=clock)
+
+    def _drop(self, world: World) -> None:
+        set_storage(None)
+        clock_module.set_clock(clock_module.SystemClock())
+        prefix = get_settings().table_prefix
+        try:
+            service = world.direct._table_service  # noqa: SLF001 - tests drop their own tables
+            for t in service.list_tables(name_filter=f"TableName ge '{prefix}' and TableName lt '{prefix}~'"):
+                service.delete_table(t.name)
+            world.direct.drop([], [get_settings().email_queue])
+        except Exception:  # noqa: BLE001 - clean-up of a throw-away world
+            pass
+
+
+# -- the client ---------------------------------------------------------------------------------------
+
+
+def _problem_type(resp: func.HttpResponse) -> str:
+    if resp.mimetype != "application/problem+json":
+        return ""
+    return str(json_of(resp).get("type", "")).rsplit("/", 1)[-1]
+
+
+def _retryable(resp: func.HttpResponse) -> bool:
+    """What a real client retries with the same request: 503 and 429, and 409 for a key still in progress."""
+    return resp.status_code in RETRYABLE or resp.status_code == 409 and _problem_type(resp) == "idempotency-in-progress"
+
+
+def _documented(resp: func.HttpResponse) -> bool:
+    """An answer given during a fault: success, a redirect (pages), or a 503/409/429 problem (a page when no JSON)."""
+    if resp.status_code < 400:
+        return True
+    if resp.status_code in (409, 429, 503):
+        return bool(resp.headers.get("Retry-After")) or resp.status_code == 409 or resp.mimetype == "text/html"
+    return False
+
+
+def _deliver(world: World) -> None:
+    """What the queue-triggered function does, until the queue is empty (the outbox sweep run as its timer would)."""
+    world.clock.advance(minutes=notices.GRACE.total_seconds() / 60 + 1)
+    notices.sweep(world.direct)
+    q = world.direct.queue(get_settings().email_queue)
+    for _ in range(100):
+        batch = list(q.receive_messages(max_messages=32, visibility_timeout=60))
+        if not batch:
+            return
+        for m in batch:
+            notifications_fn.send_queued_email(QueueMessage(id=m.id, body=base64.b64decode(m.content), dequeue_count=m.dequeue_count))
+            q.delete_message(m)
+
+
+def queued(world: World) -> list[dict[str, Any]]:
+    q = world.direct.queue(get_settings().email_queue)
+    out = []
+    while True:  # read every message (each hidden for a minute), the way the checker must see all
+        batch = list(q.receive_messages(max_messages=32, visibility_timeout=60))
+        if not batch:
+            return out
+        out += [json.loads(base64.b64decode(m.content)) for m in batch]
+
+
+def mailbox(world: World) -> list[dict[str, Any]]:
+    mails = requests.get(f"http://127.0.0.1:{world.mail_web}/email", timeout=30).json()
+    return [m for m in mails if any(world.run in t["address"] for t in m.get("to", []))]
+
+
+# -- the invariants -----------------------------------------------------------------------------------
+
+
+def _rows(storage: Storage, table: str) -> list[dict[str, Any]]:
+    try:
+        return [dict(e) for e in storage.table(table).list_entities()]
+    except Exception:  # noqa: BLE001 - a table nobody wrote to yet
+        return []
+
+
+def check(world: World, delivered: bool = True) -> list[str]:
+    """The invariants every run must leave, whatever the scenario."""
+    out: list[str] = []
+    inv_rows = _rows(world.direct, "Invitations")
+    pointers = {r["RowKey"]: r for r in inv_rows if r["PartitionKey"].startswith("l|")}
+    expiry = {(r["PartitionKey"], r["RowKey"]) for r in inv_rows if r["RowKey"].startswith("x|")}
+    # An invitation's own row is `k|<hash>` (aliases of additional links carry alias_of); its listing copy `i|...|<hash>`.
+    invitations = [r for r in inv_rows if r["PartitionKey"].startswith("p|") and r["RowKey"].startswith("k|") and not r.get("alias_of")]
+    listed = {(r["PartitionKey"], r["link_hash"]): r for r in inv_rows if r["PartitionKey"].startswith("p|") and r["RowKey"].startswith("i|")}
+    customers = _rows(world.direct, "Customers")
+    profiles = {r["PartitionKey"] for r in customers if r["RowKey"] == "profile"}
+    sender = SmtpSender("x", 0, get_settings().email_sender)
+    mails = mailbox(world)
+    message_ids = Counter((m.get("messageId") or m.get("headers", {}).get("message-id", "")).strip("<>") for m in mails)
+    for mid, n in message_ids.items():
+        if n > 1:
+            out.append(f"doubled: email {mid[:8]} x{n}")
+    for inv in invitations:
+        ref = inv["link_hash"][:8]
+        pointer = pointers.get(inv["link_hash"])
+        if pointer is None or pointer.get("row_key") != inv["RowKey"]:
+            out.append(f"lost: invitation {ref} without its link pointer")
+        copy = listed.get((inv["PartitionKey"], inv["link_hash"]))
+        if copy is None or copy.get("status") != inv["status"]:
+            out.append(f"lost: invitation {ref} without its listing copy as it is")
+        if inv["status"] == "PendingAcceptance" and not any(pk == inv["PartitionKey"] and rk.endswith(inv["link_hash"]) for pk, rk in expiry):
+            out.append(f"lost: pending invitation {ref} without its expiry index row")
+        if inv["status"] == "Accepted" and inv.get("customer_id") and f"c|{inv['customer_id']}" not in profiles:
+            out.append(f"lost: accepted invitation {ref} without its company")
+        status = inv.get("email_status")
+        if not delivered:
+            continue
+        if status in ("Queued", "Sending"):
+            out.append(f"lost: invitation {ref} email still {status}")
+        elif status == "Failed" and not inv.get("email_error"):
+            out.append(f"lost: invitation {ref} email Failed without a reason")
+        elif status == "Sent":
+            sent = SimpleNamespace(link_hash=inv["link_hash"], resent_count=int(inv.get("resent_count") or 0))
+            if sender.message_id(invitation_operation(sent)).strip("<>") not in message_ids:
+                out.append(f"lost: invitation {ref} marked Sent, no such email")
+    for pk in profiles:
+        rows = [r for r in customers if r["PartitionKey"] == pk]
+        from_invitation = any(r["RowKey"] == "profile" and r.get("created_from_invitation") for r in rows)
+        if from_invitation and not any(r["RowKey"].startswith("u|") for r in rows):  # partners' customers start userless
+            out.append(f"lost: company {pk[2:10]} without its first user")
+        audited = [r for r in rows if r["RowKey"].startswith("a|") and str(r.get("action", "")).startswith("relationship.")]
+        relationships = [r for r in rows if r["RowKey"].startswith("r|")]
+        if len(audited) < len(relationships):
+            out.append(f"lost: company {pk[2:10]} relationship without its audit record")
+    for row in _rows(world.direct, "AgreementNotices"):
+        if row.get("state") != notices.FAILED:
+            out.append(f"stuck: attestation confirmation {row['RowKey'][:8]} still {row.get('state')}")
+    now = clock_module.utc_now()
+    for row in _rows(world.direct, "Idempotency"):
+        if row.get("state") == idempotency.PENDING and "|" not in row["RowKey"]:
+            lease = row.get("leaseUntil") or row.get("lease_until")
+            until = lease if isinstance(lease, datetime) else datetime.fromisoformat(str(lease).replace("Z", "+00:00")) if lease else None
+            if until is None or until > now + idempotency.LEASE:
+                out.append("stuck: idempotency key locked")
+    return out
+
+
+def _emailed(world: World) -> int:
+    """Emails in the mailbox, plus those given up on where the partner sees it (emailStatus Failed with its reason)."""
+    failed = [r for r in _invitations_of(world) if r.get("email_status") == "Failed" and r.get("email_error")]
+    return len(mailbox(world)) + len(failed)
+
+
+def count(world: World, what: str, n: int, expected: int) -> list[str]:
+    if n > expected:
+        return [f"doubled: {what} {n} (expected {expected})"]
+    if n < expected:
+        return [f"lost: {what} {n} (expected {expected})"]
+    return []
+
+
+# -- the scenarios --------------------------------------------------------------------------------------
+
+
+def _invitation_body(email: str, **over: Any) -> dict[str, Any]:
+    return {"email": email, "firstName": "Hanna", "lastName": "Schmidt", "language": "en", "countryRegion": "DE",
+            "kind": "CustomerOnboarding", "company": COMPANY, "roles": ["ReportViewer"], **over}
+
+
+def _post(handler: Any, path: str, token: str, body: Any, key: str | None, route_params: dict[str, str] | None = None) -> Any:
+    headers = {"Authorization": token, **({"Idempotency-Key": key} if key else {})}
+    return handler(build_request("POST", path, body=body, headers=headers, route_params=route_params or {}))
+
+
+def _invitations_of(world: World, email: str | None = None) -> list[dict[str, Any]]:
+    rows = [r for r in _rows(world.direct, "Invitations")
+            if r["PartitionKey"].startswith("p|") and r["RowKey"].startswith("k|") and not r.get("alias_of")]
+    return [r for r in rows if email is None or r["email_normalized"] == email.lower()]
+
+
+def _setup_invitation(world: World, who: str = "hanna", **over: Any) -> None:
+    resp = _post(invite_fn.create_invitation, "invitations", world.token(), _invitation_body(world.email(who), **over), None)
+    assert resp.status_code == 201, resp.get_body()
+    world.context["invitation"] = json_of(resp)
+    _deliver(world)
+
+
+def _create_customer(world: World) -> None:
+    body = {"name": "Contoso Berlin GmbH", "country": "DE", "language": "de",
+            "address": {"line1": "Unter den Linden 1", "city": "Berlin", "postalCode": "10117", "country": "DE"},
+            "phone": "030 1234567", "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": world.email("greta")}}
+    resp = _post(attest_fn.create_customer, "customers", world.token(), body, None)
+    assert resp.status_code == 201, resp.get_body()
+    world.context["customer"] = json_of(resp)["customer"]["id"]
+
+
+def create_scenario() -> Scenario:
+    def act(w: World) -> Any:
+        return _post(invite_fn.create_invitation, "invitations", w.token(), _invitation_body(w.email("hanna")), "key-create")
+
+    def expect(w: World) -> list[str]:
+        return count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
+
+    return Scenario("create", lambda w: None, act, expect, success=201)
+
+
+def bulk_scenario(n: int, deliver: bool = True) -> Scenario:
+    def act(w: World) -> Any:
+        rows = [_invitation_body(w.email(f"b{i}")) for i in range(n)]
+        return _post(invite_fn.create_invitations_bulk, "invitations/bulk", w.token(), {"invitations": rows}, "key-bulk")
+
+    def expect(w: World) -> list[str]:
+        out = count(w, "invitations", len(_invitations_of(w)), n)
+        if deliver:
+            return out + count(w, "emails", _emailed(w), n)
+        # Copies of one queue message (a send whose answer was lost, retried) are harmless: a send is claimed once.
+        items = Counter(item["rowKey"] for m in queued(w) for item in m.get("items", []))
+        queued_ok = [r for r in _invitations_of(w) if items[r["RowKey"]] >= 1 or r.get("email_status") == "Failed" and r.get("email_error")]
+        return out + count(w, "emails queued or failed visibly", len(queued_ok), n)
+
+    return Scenario(f"bulk {n}", lambda w: None, act, expect, deliver=deliver)
+
+
+def _change_scenario(name: str, action: str, emails: int, status: str) -> Scenario:
+    def act(w: World) -> Any:
+        inv_id = w.context["invitation"]["id"]
+        handler = invite_fn.resend_invitation if action == "resend" else invite_fn.revoke_invitation
+        return _post(handler, f"invitations/{inv_id}/{action}", w.token(), None, f"key-{action}", {"id": inv_id})
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        out = count(w, "emails", _emailed(w), emails)
+        if inv["status"] != status:
+            out.append(f"lost: invitation {inv['status']}, expected {status}")
+        if action == "resend" and int(inv.get("resent_count", 0)) != 1:
+            out.append(f"doubled: resent {inv.get('resent_count')} times")
+        return out
+
+    return Scenario(name, _setup_invitation, act, expect)
+
+
+def _company_form(w: World) -> dict[str, str]:
+    inv_hash = link_hash(w.context["invitation"]["id"])
+    company = NewInvitation.model_validate(_invitation_body(w.email("hanna"))).company
+    return {"csrf": CSRF, "invitationId": inv_hash, **prefill(company, "DE")}
+
+
+def create_company_scenario() -> Scenario:
+    def act(w: World) -> Any:
+        return pages.create_company(form_request("companies", _company_form(w), session_header(email=w.email("hanna"))))
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        profiles = [r for r in _rows(w.direct, "Customers") if r["RowKey"] == "profile"]
+        out = count(w, "companies", len(profiles), 1)
+        return out + ([] if inv["status"] == "Accepted" else [f"lost: invitation {inv['status']}, expected Accepted"])
+
+    return Scenario("create company", _setup_invitation, act, expect, success=303)
+
+
+def accept_relationship_scenario() -> Scenario:
+    def setup(w: World) -> None:
+        _setup_invitation(w)
+        resp = pages.create_company(form_request("companies", _company_form(w), session_header(email=w.email("hanna"))))
+        assert resp.status_code == 303, resp.get_body()
+        customer_id = resp.headers["Location"].split("/")[3]
+        body = _invitation_body(w.email("hanna"), kind="ResellerRelationship", customerId=customer_id, roles=[])
+        created = _post(invite_fn.create_invitation, "invitations", w.token("p-reseller"), body, None)
+        assert created.status_code == 201, created.get_body()
+        w.context.update(customer=customer_id, relationship=json_of(created))
+        _deliver(w)
+
+    def act(w: World) -> Any:
+        form = {"csrf": CSRF, "invitationId": link_hash(w.context["relationship"]["id"])}
+        return pages.accept_invitation(form_request("companies/accept", form, session_header(email=w.email("hanna"))))
+
+    def expect(w: World) -> list[str]:
+        rels = [r for r in _rows(w.direct, "Customers") if r["RowKey"] == "r|p-reseller" and r.get("status") == "Active"]
+        return count(w, "reseller relationships", len(rels), 1)
+
+    return Scenario("accept relationship", setup, act, expect, success=303)
+
+
+def attest_scenario() -> Scenario:
+    def act(w: World) -> Any:
+        body = {"type": "MicrosoftCustomerAgreement", "dateAgreed": (w.clock.now() - timedelta(days=1)).date().isoformat(),
+                "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": w.email("greta")}}
+        cid = w.context["customer"]
+        return _post(attest_fn.attest_customer_agreement, f"customers/{cid}/agreements", w.token(), body, "key-attest", {"customerId": cid})
+
+    def expect(w: World) -> list[str]:
+        acceptances = [r for r in _rows(w.direct, "Customers") if r.get("how") == "PartnerAttestation"]
+        return count(w, "acceptances", len(acceptances), 1) + count(w, "confirmation emails", len(mailbox(w)), 1)
+
+    return Scenario("attest", _create_customer, act, expect, success=201)
+
+
+def direct_acceptance_scenario() -> Scenario:
+    def setup(w: World) -> None:
+        _create_customer(w)
+        cid = w.context["customer"]
+        resp = _post(attest_fn.invite_to_accept_agreement, f"customers/{cid}/agreement-invitations", w.token(), None, None,
+                     {"customerId": cid})
+        assert resp.status_code == 201, resp.get_body()
+        w.context["invitation"] = json_of(resp)
+        _deliver(w)
+
+    def act(w: World) -> Any:
+        form = {"csrf": CSRF, "invitationId": link_hash(w.context["invitation"]["id"]), "accept": "yes"}
+        headers = {"content-type": "application/x-www-form-urlencoded", **session_header(email=w.email("greta"))}
+        return pages.accept_agreement(func.HttpRequest(method="POST", url="http://localhost:7071/api/agreements/accept",
+                                                       headers=headers, params={}, route_params={}, body=urlencode(form).encode()))
+
+    def expect(w: World) -> list[str]:
+        acceptances = [r for r in _rows(w.direct, "Customers") if r.get("how") == "DirectAcceptance"]
+        [inv] = _invitations_of(w, w.email("greta"))
+        out = count(w, "acceptances", len(acceptances), 1)
+        return out + ([] if inv["status"] == "Accepted" else [f"lost: invitation {inv['status']}, expected Accepted"])
+
+    return Scenario("direct acceptance", setup, act, expect, success=303)
+
+
+def scenarios(bulk: int = 1000) -> list[Scenario]:
+    return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
+            _change_scenario("revoke", "revoke", 1, "Revoked"), create_company_scenario(), accept_relationship_scenario(),
+            attest_scenario(), direct_acceptance_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+
+
+def summarise(outcomes: list[Outcome]) -> dict[str, int]:
+    text = [o.verdict for o in outcomes]
+    return {"runs": len(outcomes), "lost": sum("lost" in t for t in text), "doubled": sum("doubled" in t for t in text),
+            "stuck": sum("stuck" in t for t in text), "bad answers": sum("answer " in t for t in text)}
+
+
+def as_json(outcomes: list[Outcome]) -> str:
+    return json.dumps([o.__dict__ | {"verdict": o.verdict} for o in outcomes], indent=1)
