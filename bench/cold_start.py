@@ -27,7 +27,8 @@ MODULES = {
     "azure-identity": "azure.identity", "msal": "msal", "pydantic": "pydantic", "email-validator": "email_validator",
     "phonenumbers": "phonenumbers", "pyjwt": "jwt", "jinja2": "jinja2", "babel": "babel", "itsdangerous": "itsdangerous",
     "tzdata": "tzdata", "python-stdnum": "stdnum", "pydantic-settings": "pydantic_settings",
-    "azure-monitor-opentelemetry": "azure.monitor.opentelemetry",
+    "azure-monitor-opentelemetry": "azure.monitor.opentelemetry", "idna": "idna", "standardwebhooks": "standardwebhooks",
+    "requests": "requests", "cryptography": "cryptography",
 }
 
 APP = "import function_app; function_app.app.get_functions()"

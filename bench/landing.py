@@ -48,7 +48,7 @@ def in_process(n: int) -> dict:
     """Floor, handler and storage requests per route, in this process on the stack's Azurite."""
     from urllib.parse import urlencode
 
-    from accept_invite import functions, signin
+    from accept_invite import functions, sessions, signin
     from accept_invite.company_form import prefill
     from invite_user import service
     from invite_user.api_models import ListQuery, NewInvitation
@@ -89,8 +89,10 @@ def in_process(n: int) -> dict:
     functions.start_sign_in(_request("auth/signin", {"invitationId": raw}))  # warm the flow table
     resp, routes["GET /api/auth/signin"] = count(lambda: functions.start_sign_in(_request("auth/signin", {"invitationId": raw})))
     state = resp.headers["Location"].split("state=")[1].split("&")[0]
+    # The callback needs the browser's sign-in binding cookie, set by the sign-in start.
+    binding = next(c.split(";")[0] for c in resp.headers.get_all("Set-Cookie") if c.startswith(sessions.binding_cookie_name() + "="))
     resp, routes["GET /api/auth/callback"] = count(
-        lambda: functions.finish_sign_in(_request("auth/callback", {"code": "abc", "state": state})))
+        lambda: functions.finish_sign_in(_request("auth/callback", {"code": "abc", "state": state}, headers={"cookie": binding})))
     handle = resp.headers["Location"].split("invitationId=")[1]
     cookie = session_header(csrf="bench-csrf")
     _, routes["GET /api/companies/new"] = count(

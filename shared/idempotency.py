@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import Field
 
 from shared.clock import utc_now
@@ -181,6 +179,8 @@ def _existing(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, no
                       "This Idempotency-Key was used for a different request; use a new key.")
     if not expired and existing.state == DONE:
         if len(chunk_rows) >= existing.chunks:
+            from cryptography.exceptions import InvalidTag  # the crypto library loads on the first replay, not at start
+
             try:
                 return _decrypt(k, "".join(e["data"] for e in chunk_rows[: existing.chunks]))
             except (InvalidTag, ValueError):
@@ -236,12 +236,16 @@ def _cipher_key(k: _Key) -> bytes:
 def _encrypt(k: _Key, answer: Answer) -> str:
     status, body, headers = answer
     plain = zlib.compress(json.dumps({"status": status, "body": body, "headers": headers}, default=str).encode())
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # loaded on the first keyed request (cold start)
+
     nonce = os.urandom(12)
     sealed = AESGCM(_cipher_key(k)).encrypt(nonce, plain, f"{k.scope}|{k.hash}".encode())
     return base64.b64encode(nonce + sealed).decode()
 
 
 def _decrypt(k: _Key, data: str) -> Answer:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     raw = base64.b64decode(data)
     plain = AESGCM(_cipher_key(k)).decrypt(raw[:12], raw[12:], f"{k.scope}|{k.hash}".encode())
     value = json.loads(zlib.decompress(plain))

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import idna
-
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -28,6 +26,8 @@ def normalize_email(email: str) -> str:
         return value.translate(_ASCII_LOWER)
     # Domains are case-insensitive, but a letter that lowercases into ASCII from outside it (the Kelvin sign) is not folded.
     domain = "".join(c.lower() if c.isascii() or not c.lower().isascii() else c for c in domain).rstrip(".")
+    import idna  # loaded on the first comparison (sign-in paths), not at every cold start
+
     try:
         encoded = idna.encode(domain, uts46=False).decode("ascii") if domain else ""
     except idna.IDNAError:

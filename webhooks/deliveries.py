@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import requests
 from pydantic import Field
 
 from shared.audit import reverse_ticks
@@ -82,6 +81,8 @@ def post(sub: Subscription, event_id: str, body: str, now: datetime) -> tuple[in
         addresses.check(sub.url, allow_loopback=get_settings().webhooks_allow_loopback)
     except addresses.AddressRefused as refused:
         return None, str(refused)
+    import requests  # loaded by the delivery function only (cold start)
+
     try:
         resp = requests.post(sub.url, data=body.encode(), headers=sign(sub, event_id, now, body), timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:

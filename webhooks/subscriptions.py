@@ -17,7 +17,6 @@ import uuid
 from datetime import datetime, timedelta
 
 from pydantic import Field
-from standardwebhooks.webhooks import Webhook
 
 from shared.storage import Entity, Repository, Storage
 
@@ -69,6 +68,8 @@ def new_subscription(partner_id: str, url: str, events: list[str], description: 
 
 def sign(subscription: Subscription, event_id: str, at: datetime, body: str) -> dict[str, str]:
     """Standard Webhooks headers (HMAC-SHA256 by the standardwebhooks library), one signature per valid secret."""
+    from standardwebhooks.webhooks import Webhook  # loaded by the delivery function only
+
     signatures = [Webhook(secret).sign(event_id, at, body) for secret in subscription.signing_secrets(at)]
     return {"webhook-id": event_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": " ".join(signatures),
             "content-type": "application/json", "user-agent": "rconnect-webhooks/1"}
