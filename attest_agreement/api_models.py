@@ -12,7 +12,7 @@ from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
 from shared import company_numbers
-from shared.fields import ID, AgreedDate, CountryCode, Email, IsoDate, LanguageTag, Name
+from shared.fields import ID, AgreedDate, CountryCode, Email, IsoDate, LanguageTag, Name, RegistrationNumber, VatNumber
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 
@@ -113,14 +113,8 @@ class NewCustomer(_Api):
     name: Name(200) = Field(description="Company name.")
     country: CountryCode = Field(description="ISO 3166-1 alpha-2; decides phone numbers and the customer's day.")
     address: Address | None = None
-    vat_number: str | None = Field(
-        default=None, alias="vatNumber", max_length=40,
-        description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
-    )
-    registration_number: str | None = Field(
-        default=None, alias="registrationNumber", max_length=40,
-        description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
-    )
+    vat_number: VatNumber = None
+    registration_number: RegistrationNumber = None
     phone: str | None = Field(default=None, max_length=40, pattern=PHONE,
                               description="Company phone; a valid number of its country, stored as E.164.")
     website: str | None = Field(default=None, max_length=200)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from shared import company_numbers, identity
-from shared.fields import CountryCode, Email
+from shared.fields import CountryCode, Email, RegistrationNumber, VatNumber
 from shared.idempotency import derived_id
 from shared.storage import Entity
 
@@ -122,14 +122,8 @@ class CompanyData(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     address: Address | None = None
     country: CountryCode | None = None
-    vat_number: str | None = Field(
-        default=None, alias="vatNumber", max_length=40,
-        description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
-    )
-    registration_number: str | None = Field(
-        default=None, alias="registrationNumber", max_length=40,
-        description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
-    )
+    vat_number: VatNumber = None
+    registration_number: RegistrationNumber = None
     phone: str | None = Field(default=None, max_length=40)
     website: str | None = Field(default=None, max_length=200)
     domain: str | None = Field(default=None, max_length=200)

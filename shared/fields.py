@@ -107,3 +107,14 @@ AgreedDate = Annotated[date, BeforeValidator(date_or_utc_datetime), WithJsonSche
               {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|z|\+00:00)?$"}],
     "description": "YYYY-MM-DD, or a UTC date-time as Partner Center sends it (2019-03-12T00:00:00Z; only its date is kept).",
 })]
+
+# A company's VAT and registration numbers: the same field wherever a company is described (the seller's data on an
+# invitation, a partner's new customer). Their checksums are checked per country by the models (shared.company_numbers).
+VatNumber = Annotated[str | None, Field(
+    alias="vatNumber", max_length=40,
+    description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
+)]
+RegistrationNumber = Annotated[str | None, Field(
+    alias="registrationNumber", max_length=40,
+    description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
+)]
