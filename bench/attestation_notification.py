@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ from pathlib import Path
 import requests
 
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import Stack, throwaway_stack
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_SECONDS = 30 * 60
@@ -76,14 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv if argv is not None else [])
-    d = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", in_memory=True,
-                  extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
-    stack.start()
-    try:
+    with throwaway_stack("bench-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
         report = run(stack, args.samples, args.timeout)
-    finally:
-        stack.stop()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "attestation_notification.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

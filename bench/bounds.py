@@ -5,15 +5,12 @@ Azurite behind the fault proxy, paused (connections accepted, nothing answered);
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import tests.conftest  # noqa: F401  (drops exported app settings, as the tests do)
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import throwaway_stack
 from operations.functions import health
 from tests.support import fault_sweep
 from tests.support.http import build_request
@@ -22,10 +19,7 @@ RUNS = 5
 
 
 def main() -> int:
-    d = Path(tempfile.mkdtemp(prefix="bounds-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "data", services=("azurite", "maildev"), in_memory=True, log_dir=d / "logs")
-    stack.start()
-    try:
+    with throwaway_stack("bounds-", services=("azurite", "maildev")) as stack:
         sweep = fault_sweep.Sweep(stack.ports)
         world = sweep._world()  # noqa: SLF001 - one isolated world, as a run makes
         fault_sweep.set_storage(world.app)
@@ -44,9 +38,6 @@ def main() -> int:
             create_s.append(time.perf_counter() - t)
         sweep.proxy.clear()
         sweep.close()
-    finally:
-        stack.stop()
-        shutil.rmtree(d, ignore_errors=True)
     body = "\n".join([
         f"Storage paused (the fault proxy holds every request unanswered), {RUNS} calls each:",
         "",

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import tests.conftest  # noqa: F401  (drops exported app settings, as the tests do)
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import throwaway_stack
 from tests.support import fault_sweep
 
 MODES = (("500", 3), ("lost-answer", 1), ("blackhole", 1))
@@ -36,12 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)
-    d = Path(tempfile.mkdtemp(prefix="faults-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "data", services=("azurite", "maildev"), in_memory=True, log_dir=d / "logs")
-    stack.start()
     outcomes: list[fault_sweep.Outcome] = []
     started = time.time()
-    try:
+    with throwaway_stack("faults-", services=("azurite", "maildev")) as stack:
         sweep = fault_sweep.Sweep(stack.ports)
         for scenario in fault_sweep.scenarios(bulk=args.bulk):
             if args.only and scenario.name not in args.only:
@@ -59,9 +54,6 @@ def main(argv: list[str] | None = None) -> int:
                             print(f"{scenario.name} @{point} {mode}: {outcome.verdict}", flush=True)
             print(f"{scenario.name}: {points} storage requests, done at {time.time() - started:.0f} s", flush=True)
         sweep.close()
-    finally:
-        stack.stop()
-        shutil.rmtree(d, ignore_errors=True)
     report = _report(outcomes, time.time() - started, args)
     print(report)
     RESULTS.mkdir(exist_ok=True)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import Stack, throwaway_stack
 from shared.storage import azurite_connection_string
 
 RESULTS = Path(__file__).parent / "results"
@@ -124,11 +123,7 @@ def run_http(n: int = 1000) -> dict:
 
     from devhost.seed import demo_tokens, seed_demo
 
-    d = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", in_memory=True,
-                  extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
-    stack.start()
-    try:
+    with throwaway_stack("bench-http-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
         seed_demo(stack)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {demo_tokens(stack)['agent']}"
@@ -145,8 +140,6 @@ def run_http(n: int = 1000) -> dict:
         resp.raise_for_status()
         return {"http_single_seconds": round(single_s, 2), "http_bulk_seconds": round(bulk_s, 2),
                 "http_bulk_created": resp.json()["summary"]["created"], "http_bulk_speedup": round(single_s / bulk_s, 1)}
-    finally:
-        stack.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,14 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expiring", type=int, default=1_000)
     parser.add_argument("--partners", type=int, default=10)
     args = parser.parse_args(argv if argv is not None else [])
-    d = Path(tempfile.mkdtemp(prefix="bench-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", services=("azurite",), in_memory=True)
-    stack.start()
-    try:
+    with throwaway_stack("bench-", services=("azurite",)) as stack:
         _setup(stack)
         report = run(args.stored, args.expiring, args.partners)
-    finally:
-        stack.stop()
     report |= run_http()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "invitations.json").write_text(json.dumps(report, indent=2))

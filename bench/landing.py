@@ -13,13 +13,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import Stack, throwaway_stack
 from shared.storage import azurite_connection_string
 
 RESULTS = Path(__file__).parent / "results"
@@ -161,11 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=300)
     args = parser.parse_args(argv if argv is not None else [])
-    d = Path(tempfile.mkdtemp(prefix="bench-landing-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", in_memory=True,
-                  extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
-    stack.start()
-    try:
+    with throwaway_stack("bench-landing-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
         http = over_http(stack, args.n)  # first: the seed writes where the app reads (no table prefix)
         p = stack.ports
         os.environ.update({"AzureWebJobsStorage": azurite_connection_string(p.blob, p.queue, p.table),
@@ -175,8 +170,6 @@ def main(argv: list[str] | None = None) -> None:
 
         reset_settings()
         report = {"n": args.n} | in_process(args.n) | http
-    finally:
-        stack.stop()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "landing.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

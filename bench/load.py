@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import requests
 
 from bench.results_file import write_section
-from devhost.stack import Ports, Stack
+from devhost.stack import Stack, throwaway_stack
 
 RESULTS = Path(__file__).parent / "results"
 LOCUSTFILE = Path(__file__).parent / "_locustfile.py"  # underscored: `make bench` must not import it (gevent)
@@ -42,12 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args(argv if argv is not None else [])
-    d = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "az", log_dir=d / "logs", in_memory=True,
-                  extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
-    stack.start()
     rows = []
-    try:
+    with throwaway_stack("bench-load-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
         from devhost.seed import demo_tokens, seed_demo
 
         seed_demo(stack)
@@ -61,10 +56,8 @@ def main(argv: list[str] | None = None) -> None:
         env = {"LOAD_TOKEN": token, "LOAD_LINKS": json.dumps(links)}
         for scenario in SCENARIOS:
             for clients in CLIENTS:
-                rows.append(_run(stack, scenario, clients, args.seconds, env, d))
+                rows.append(_run(stack, scenario, clients, args.seconds, env, stack.log_dir.parent))
                 print(json.dumps(rows[-1]), flush=True)
-    finally:
-        stack.stop()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(rows, indent=2))
     at_32 = [r for r in rows if r["clients"] == 32]

@@ -9,10 +9,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -351,3 +353,19 @@ def wait_for_url(url: str, stack: Stack, timeout: float = 60, accept_status: tup
             last = exc
         time.sleep(0.3)
     raise TimeoutError(f"{url} did not answer after {timeout}s: {last}")
+
+
+@contextmanager
+def throwaway_stack(prefix: str = "stack-", *, services: tuple[str, ...] | None = None,
+                    extra_env: Mapping[str, str] | None = None) -> Iterator[Stack]:
+    """A stack on random loopback ports with Azurite in memory and logs in a temporary folder, stopped and removed after
+    use: what the tests and benchmarks run against (the timers' schedules are theirs to set in `extra_env`)."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    stack = Stack(ports=Ports.random(), data_dir=d / "data", log_dir=d / "logs", in_memory=True,
+                  extra_env=dict(extra_env or {}), **({"services": services} if services else {}))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        shutil.rmtree(d, ignore_errors=True)

@@ -304,11 +304,6 @@ class InvitationStore:
         found = self.read_link(key)
         return found[0] if found is not None else None
 
-    def find_for_partner(self, partner_id: str, link_hash: str) -> Invitation | None:
-        inv = self.find_by_link(partner_tag(partner_id) + link_hash)
-        # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
-        return inv if inv is not None and inv.partner_id == partner_id else None
-
     def get(self, partner_id: str, row_key: str) -> Invitation | None:
         found = self.invitations.get(partner_partition(partner_id), row_key)
         return found if isinstance(found, Invitation) else None

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from devhost.local_settings import app_setting_names
-from devhost.stack import PORT_VARIABLES, Ports, Stack
+from devhost.stack import PORT_VARIABLES, Stack, throwaway_stack
 from shared import clock as clock_module
 from shared.settings import Settings, reset_settings
 from shared.storage import RequestCounter, Storage, azurite_connection_string, set_storage
@@ -26,30 +23,19 @@ for _name in app_setting_names() | set(PORT_VARIABLES.values()):
 class _Servers:
     """Azurite and MailDev only: what integration tests need, without the app process."""
 
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="servers-"))
-        self.stack = Stack(ports=Ports.random(), data_dir=self.dir / "data", services=("azurite", "maildev"), in_memory=True,
-                           log_dir=self.dir / "logs")
-
-    def start(self) -> None:
-        self.stack.start()
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
 
     @property
     def connection_string(self) -> str:
         p = self.stack.ports
         return azurite_connection_string(p.blob, p.queue, p.table)
 
-    def stop(self) -> None:
-        self.stack.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[_Servers]:
-    s = _Servers()
-    s.start()
-    yield s
-    s.stop()
+    with throwaway_stack("servers-", services=("azurite", "maildev")) as stack:
+        yield _Servers(stack)
 
 
 @pytest.fixture
@@ -105,12 +91,8 @@ def fixed_clock() -> Iterator[clock_module.FixedClock]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Stack]:
     """The whole local stack, as `make run` starts it, on random ports (end-to-end tests)."""
-    d = Path(tempfile.mkdtemp(prefix="stack-"))
-    stack = Stack(ports=Ports.random(), data_dir=d / "azurite", log_dir=d / "logs", in_memory=True, extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"})
-    stack.start()
-    yield stack
-    stack.stop()
-    shutil.rmtree(d, ignore_errors=True)
+    with throwaway_stack("stack-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
+        yield stack
 
 
 
