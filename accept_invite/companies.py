@@ -12,6 +12,11 @@ Rules:
   leaves a company, a user or a relationship behind.
 - Then the company (one transaction) and the partners' customer lists. Every step is idempotent: if storage fails
   after the claim, the next attempt (the invitee submits again) completes the company of its accepted invitation.
+- Joining an existing company rests on a consent (the company's administrator for a relationship request; a company
+  user or a partner with DAP, now, for a new user). It is checked before the claim, so a refusal leaves the invitation
+  Pending with nothing written; and again inside the company's transaction. When that second check refuses (the consent
+  went in the instant between, or an invitation claimed before this rule), the claim is released: the invitation is
+  Pending again (audited `invitation.released`), nothing of the company is written, and the page says whom to ask.
 """
 
 from __future__ import annotations
@@ -236,29 +241,56 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
         raise NotPending(inv, status)
     customer_id = str(inv.customer_id)
     if not accepted:
-        # The company must be there before the invitation is claimed; then the claim (see the module's rules).
-        if CustomerUnitOfWork(storage, customer_id).customer() is None:
+        # The company must be there and consent before the invitation is claimed; then the claim (see the module's rules).
+        uow = CustomerUnitOfWork(storage, customer_id)
+        customer = uow.customer()
+        if customer is None:
             raise CompanyGone(customer_id)
+        if not _consents(uow, customer, inv, person):
+            raise NotAllowed(inv)
         _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
 
     def work(uow: CustomerUnitOfWork) -> Customer:
         customer = uow.customer()
         if customer is None:
             raise CompanyGone(customer_id)
+        if accepted and _joined(uow, inv):
+            return customer  # an earlier attempt joined under the consent of its time: nothing left to do
+        if not _consents(uow, customer, inv, person):
+            raise NotAllowed(inv)
         if inv.kind in (InvitationKind.COMPANY_USER, InvitationKind.CUSTOMER_ONBOARDING):
-            if not _invited_with_authority(uow, inv):
-                raise NotAllowed(inv)
             _join_users(uow, inv, person, now)
         if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
-            # Consent comes from the customer: its own administrator or primary contact, never the address the partner picked.
-            if not is_customer_admin(uow, customer, person.email, person.subject):
-                raise NotAllowed(inv)
             _join_partners(uow, inv, person, now)
         return customer
 
-    customer = _in_customer(storage, customer_id, work)
+    try:
+        customer = _in_customer(storage, customer_id, work)
+    except NotAllowed:
+        # Refused after the claim, with nothing of the company written: the invitation goes back to Pending.
+        invitations.release(storage, link_hash, person.actor(), customer_id=customer_id, now=now)
+        raise
     index_partner_lists(storage, customer_id, customer.name)
     return customer_id
+
+
+def _consents(uow: CustomerUnitOfWork, customer: Customer, inv: Invitation, person: Person) -> bool:
+    """Whether the company side consents, now, to what the invitation does to it."""
+    if inv.kind in (InvitationKind.COMPANY_USER, InvitationKind.CUSTOMER_ONBOARDING):
+        return _invited_with_authority(uow, inv)
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
+        # Consent comes from the customer: its own administrator or primary contact, never the address the partner picked.
+        return is_customer_admin(uow, customer, person.email, person.subject)
+    return True
+
+
+def _joined(uow: CustomerUnitOfWork, inv: Invitation) -> bool:
+    """Whether the company side of an accepted invitation is written (the user with its roles, or the relationship)."""
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
+        return standing_with(uow, inv.partner_id).relationship == Relationship.ACTIVE
+    user = uow.user(normalize_email(str(inv.email)))
+    wanted = {r.value for r in inv.roles} or {BusinessCenterRole.ACCOUNT_VIEWER.value}
+    return user is not None and wanted <= set(user.roles)
 
 
 def _invited_with_authority(uow: CustomerUnitOfWork, inv: Invitation) -> bool:

@@ -135,7 +135,8 @@ def _accept_error(exc: companies.AcceptError, visitor: Visitor, h: str) -> Reply
     if isinstance(exc, companies.WrongAccount):
         return wrong_account(exc.invitation, exc.signed_in_as, h, visitor)
     if isinstance(exc, companies.NotAllowed):
-        return error("forbidden", visitor, status=403, language=visitor.language(exc.invitation.language))
+        # Whom to ask, in the invitee's language: the invitation is still open (nothing was accepted or written).
+        return Reply(403, "not_allowed.html", {"inv": exc.invitation}, visitor.language(exc.invitation.language), session=visitor.session)
     if isinstance(exc, companies.InvitationNotFound):
         return not_found(visitor)
     if isinstance(exc, companies.CompanyGone):
@@ -156,7 +157,7 @@ def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: An
     assert person is not None
     if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and not may_consent(storage, str(inv.customer_id), person.email, person.subject):
         # Only the customer's administrator may see what it would consent to: the partner chose the address, not the customer.
-        return error("forbidden", visitor, status=403, language=visitor.language(inv.language))
+        return Reply(403, "not_allowed.html", {"inv": inv}, visitor.language(inv.language), session=visitor.session)
     company = CustomerStore(storage).customer(str(inv.customer_id))
     if company is None:
         return error("company_gone", visitor, status=404, language=visitor.language(inv.language))

@@ -27,6 +27,7 @@ from attest_agreement.customers import (
     RelationshipStatus,
     ResellerRelationship,
 )
+from attest_agreement.primary_contact import customer_etag
 from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
@@ -142,10 +143,12 @@ def list_customers(storage: Storage, caller: Caller, query: PageQuery) -> Custom
                         continuation_token=page.continuation_token)
 
 
-def get_customer(storage: Storage, caller: Caller, customer_id: str) -> CustomerDetail:
+def get_customer(storage: Storage, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
+    """The customer, the caller's relationship and the agreement; and the customer's ETag (for If-Match on changes)."""
     uow = CustomerUnitOfWork(storage, customer_id)
     customer, rel = active(uow, caller.partner_id)
-    return CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
+    detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
+    return detail, customer_etag(uow, customer)
 
 
 def partners_of_customer(storage: Storage, customer_id: str) -> list[PartnerOfCustomer]:

@@ -12,6 +12,7 @@ from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
     AuditPage,
+    ContactIn,
     CustomerCreated,
     CustomerDetail,
     CustomerPage,
@@ -24,11 +25,11 @@ from attest_agreement.api_models import (
     RelationshipRequestOut,
     RemoveRelationshipIn,
 )
-from attest_agreement.customers import ResellerRelationship
+from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.endpoints import Call, endpoint
+from shared.endpoints import Call, Reply, endpoint
 from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,28 @@ def list_customers(call: Call) -> CustomerPage:
 
 
 @endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
-          summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ)
-def get_customer(call: Call) -> CustomerDetail:
-    return service.get_customer(get_storage(), call.caller, call.param("customerId"))
+          summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ, etag=True,
+          description="`ETag` is the version of `customer` (not of the relationship or agreement beside it): send it as "
+                      "If-Match to change the customer.")
+def get_customer(call: Call) -> Reply:
+    detail, etag = service.get_customer(get_storage(), call.caller, call.param("customerId"))
+    return Reply(detail, headers={"ETag": etag})
+
+
+@endpoint(bp, "customers/{customerId}/primary-contact", "PATCH", action=Action.UPDATE_PRIMARY_CONTACT,
+          summary="Update the customer's primary contact", tag=CUSTOMERS, body=ContactIn, response=Customer, problems=WRITE,
+          idempotent=True, if_match=True,
+          description="Correct the primary contact (firstName, lastName, email, optional phoneNumber and language), validated as an "
+                      "attestation's contact. For the same person (email) a left-out phoneNumber or language is kept, null "
+                      "removes it. Needs an active relationship (404 otherwise, also for a removed one) and If-Match with the "
+                      "customer's ETag from GET /customers/{customerId} (428 without, 412 when the customer changed since; `*` "
+                      "replaces whatever is there). Sending the contact the customer has already answers 200 and writes "
+                      "nothing, whatever the If-Match. Audited (before and after); every partner with an active relationship "
+                      "hears `customer.primaryContactUpdated`. An attestation confirmation not sent yet goes to the new contact; "
+                      "one that failed for good is sent again, to the new contact. The answer carries the new ETag.")
+def update_primary_contact(call: Call) -> Reply:
+    customer, etag = service.update_primary_contact(get_storage(), call.caller, call.param("customerId"), call.body, call.if_match)
+    return Reply(customer, headers={"ETag": etag})
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "POST", action=Action.ATTEST,

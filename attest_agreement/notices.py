@@ -1,12 +1,14 @@
 """The attestation confirmation email to the customer's primary contact, promised within 30 minutes.
 
 It goes through the one email queue as its own message type (`attestation-notice`), sent by the queue-triggered
-function through the handler registered here. So that nothing between the attestation's commit and the send can
-lose it, a small outbox row is written *before* the attestation's transaction; it is marked Queued when the message
-is queued and deleted only once the email was sent. A timer (`sweep`) queues rows a request left unqueued. A send that
-fails for good (rejected, throttled too often, poisoned) leaves the row Failed with the reason, which partners read as
-the agreement's `confirmationEmail`. Every attempt carries the same operation id, so ACS treats a repeat as the same
-send and SMTP relays see the same Message-ID.
+function through the handler registered here. It is rendered again when it is sent, from the customer as it is then:
+a primary contact corrected meanwhile gets it (the queued copy serves only if the customer cannot be read). So that
+nothing between the attestation's commit and the send can lose it, a small outbox row is written *before* the
+attestation's transaction; it is marked Queued when the message is queued and deleted only once the email was sent.
+A timer (`sweep`) queues rows a request left unqueued. A send that fails for good (rejected, throttled too often,
+poisoned) leaves the row Failed with the reason, which partners read as the agreement's `confirmationEmail`; a
+corrected primary contact gives it another go (`readdress`). Every attempt carries the same operation id, so ACS
+treats a repeat as the same send and SMTP relays see the same Message-ID.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _send_notice(storage: Storage, sender: EmailSender, payload: dict[str, Any])
         return {"skipped": 1}
     attempt_no = int(payload.get("attempt", 1))
     try:
-        sender.send(EmailMessage(**payload["message"]), payload["operationId"])
+        sender.send(_current(storage, row) or EmailMessage(**payload["message"]), payload["operationId"])
     except EmailThrottled as throttled:
         if attempt_no >= get_settings().email_max_attempts:
             return _fail(storage, payload, f"Throttled by the email service {attempt_no} times.")
@@ -142,6 +144,33 @@ def _send_notice(storage: Storage, sender: EmailSender, payload: dict[str, Any])
     telemetry.count("notices.sent", customer_id=row.customer_id)
     forget(storage, row)
     return {"sent": 1}
+
+
+def _current(storage: Storage, row: PendingNotice) -> EmailMessage | None:
+    """The confirmation as it reads now (to the primary contact of now); None when its attestation cannot be read."""
+    store = CustomerStore(storage)
+    try:
+        customer, acceptance = store.customer(row.customer_id), store.acceptance(row.customer_id, row.agreement_type)
+    except StorageUnavailable as exc:
+        log.warning("customer %s not read for its confirmation (%s); the queued copy is sent", row.customer_id, exc)
+        return None
+    if customer is None or acceptance is None or operation_id(acceptance) != row.operation_id:
+        return None
+    return confirmation_email(customer, acceptance)
+
+
+def readdress(storage: Storage, customer: Customer, acceptance: AgreementAcceptance) -> bool:
+    """The primary contact was corrected: a confirmation that failed for good (a wrong address, typically) gets another
+    go, to the new contact. One still on its way needs nothing: it is rendered for the contact of the moment it is sent.
+
+    Returns whether it was queued again.
+    """
+    rows = pending(storage, acceptance)
+    if not rows or any(r.state != FAILED for r in rows):
+        return False
+    notice = rows[0]
+    _mark(storage, _Outbox(storage).keys(notice)[1], PENDING, None)  # Pending: the sweep queues it if this request stops here
+    return dispatch(storage, notice, confirmation_email(customer, acceptance))
 
 
 def _fail(storage: Storage, payload: dict[str, Any], reason: str) -> dict[str, int]:

@@ -19,6 +19,7 @@ from attest_agreement.asking import request_direct_acceptance
 from attest_agreement.audit_trail import audit_trail
 from attest_agreement.customers_service import create_customer, get_customer, list_customers, partners_of_customer
 from attest_agreement.direct_acceptance import accept_directly, is_customer_admin, may_consent, standing_with
+from attest_agreement.primary_contact import update_primary_contact
 from attest_agreement.relationships_service import (
     get_relationship,
     index_partner_lists,
@@ -37,4 +38,5 @@ __all__ = [
     "standing_with",
     "join_relationship", "list_customers", "no_relationship", "partners_of_customer", "purchase_eligibility",
     "record_attestation", "remove", "remove_relationship", "request_direct_acceptance", "request_relationship", "standing",
+    "update_primary_contact",
 ]

@@ -91,8 +91,8 @@ def phone(raw: str | None, country: str, field: str) -> str | None:
         raise refusal(exc, field) from exc
 
 
-def contact(body: ContactIn, country: str, previous: Contact | None = None) -> Contact:
-    number = phone(body.phone_number, country, "primaryContact.phoneNumber")
+def contact(body: ContactIn, country: str, previous: Contact | None = None, field: str = "primaryContact.phoneNumber") -> Contact:
+    number = phone(body.phone_number, country, field)
     language = body.language
     if previous is not None and previous.email.casefold() == str(body.email).casefold():
         # Optional fields left out for the same person keep what we know; they are not erased.

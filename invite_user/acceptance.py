@@ -59,3 +59,20 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
     return accepted
+
+
+def release(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str, now: datetime) -> Invitation | None:
+    """Put back to Pending an invitation accepted into `customer_id` whose company side was refused and not written
+    (audited `invitation.released`); anything else (not accepted, accepted elsewhere, gone) is left as it is."""
+
+    def work(uow: InvitationUnitOfWork) -> Invitation | None:
+        inv = uow.by_link(link_hash_)
+        if inv is None or inv.status != InvitationStatus.ACCEPTED or inv.customer_id != customer_id:
+            return inv
+        before = {"status": inv.status, "acceptedAt": inv.accepted_at.isoformat() if inv.accepted_at else None}
+        inv.release(now)
+        uow.save(inv, audit(partner_partition(inv.partner_id), "invitation.released", by.get("email", ""), before=before,
+                            after={"status": inv.status, "reference": inv.reference}, customer_id=customer_id))
+        return inv
+
+    return attempt(lambda: InvitationUnitOfWork(storage), work, busy="The invitation kept changing; retry.")

@@ -259,6 +259,16 @@ class Invitation(Entity):
         if customer_id is not None:
             self.customer_id = customer_id
 
+    def release(self, now: datetime) -> None:
+        """Undo an acceptance whose company side was refused (the consent it rested on was gone): Pending again, so the
+        link works once the consent is back, and expiry applies as before."""
+        if self.status != InvitationStatus.ACCEPTED:
+            raise InvitationStateError(self.status, f"An invitation that is {self.status} has no acceptance to undo.")
+        self.status = InvitationStatus.PENDING
+        self.accepted_at = None
+        self.accepted_by = None
+        self.updated_at = now
+
     def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None) -> None:
         """What became of the invitation's email: partners read it as emailStatus (and emailError)."""
         self.email_status, self.email_error = status, error

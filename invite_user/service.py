@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from invite_user import delivery
-from invite_user.acceptance import UnitFactory, accept, reading  # noqa: F401  (public: accepting an invitation)
+from invite_user.acceptance import UnitFactory, accept, reading, release  # noqa: F401  (public: accepting an invitation)
 from invite_user.api_models import (
     BulkResult,
     BulkRow,

@@ -100,6 +100,8 @@ def _parameters(route: Contract, schemas: dict[Any, dict[str, Any]], defs: dict[
             params.append(entry)
     if route.idempotent:
         params.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if route.if_match:
+        params.append({"$ref": "#/components/parameters/IfMatch"})
     return params
 
 
@@ -132,6 +134,9 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
         ok["content"] = {route.content: {"schema": schemas[(route.response, "serialization")]}}
     elif route.path == "openapi.json":
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if route.etag:
+        ok["headers"] = {"ETag": {"description": "The resource's version: send it as If-Match with a change.",
+                                  "schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(route.status): ok}
     needs_token = route.auth in ("partner", "admin", "session-or-partner")
     answers = set(route.problems) | ({401, 403} if needs_token else set()) | {500}
@@ -139,6 +144,8 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
         answers.add(400)  # the body or a query parameter refused, one entry per field
     if route.idempotent:
         answers |= {400, 409, 422}  # idempotency-key-invalid, idempotency-in-progress, idempotency-key-reused
+    if route.if_match:
+        answers |= {412, 428}  # a stale If-Match, none at all
     for status in sorted(answers):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     if route.auth != "anonymous" or route.body is not None:
@@ -184,6 +191,8 @@ _PROBLEM_TEXT = {
     409: "Conflict with the current state (e.g. attested already, relationship exists), or `idempotency-in-progress`: a "
          "request with this Idempotency-Key is still running (Retry-After).",
     422: "`idempotency-key-reused`: this Idempotency-Key was used for a different request.",
+    412: "`precondition-failed`: changed since you read it (If-Match is not its current ETag); read it again.",
+    428: "`precondition-required`: this change needs If-Match with the ETag you read (or `*`).",
     429: "Too many requests (Retry-After).",
     500: "Internal error; nothing was half-written.",
     503: "Storage unavailable or busy; nothing was changed (Retry-After).",
@@ -233,6 +242,9 @@ def document() -> dict[str, Any]:
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "maxLength": 200},
                                    "description": "Makes a retry safe: the same key and body get the first answer."},
+                "IfMatch": {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 200},
+                            "description": "The ETag you read (strong comparison), or `*` to replace whatever is there. A "
+                                           "stale one is refused (412) unless the change is there already."},
             },
             "responses": {f"Problem{status}": {"description": text, "content": {"application/problem+json": {"schema": problem_ref}}}
                           for status, text in _PROBLEM_TEXT.items()},

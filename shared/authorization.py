@@ -39,6 +39,7 @@ class Action(StrEnum):
     REGISTER_PARTNERS = "register-partners"  # register and list partners
     MANAGE_WEBHOOKS = "manage-webhooks"  # subscribe, change, rotate, test, read deliveries: the partner's events go anywhere
     READ_EVENTS = "read-events"  # the partner's own events feed
+    UPDATE_PRIMARY_CONTACT = "update-primary-contact"  # correct the customer's primary contact (name, email, phone, language)
     # The customer's side.
     ACCEPT_INVITATION = "accept-invitation"  # the invitee, signed in as the address invited (or bound subject)
     CONSENT_TO_RELATIONSHIP = "consent-to-relationship"  # the customer accepts a partner's relationship request
@@ -109,6 +110,11 @@ POLICY: dict[Action, Rule] = {
     Action.REGISTER_PARTNERS: Rule(Who.PLATFORM_ADMIN, frozenset({PLATFORM_ADMIN})),
     Action.MANAGE_WEBHOOKS: Rule(Who.PARTNER, ADMIN_AGENT),
     Action.READ_EVENTS: Rule(Who.PARTNER, AGENTS),
+    # Seed 004: the roles of the agreement pages, where "the primary contact's details must be right (the partner can
+    # update them)", are Admin agent and Sales agent; any partner type, as any may set the contact when adding a customer.
+    Action.UPDATE_PRIMARY_CONTACT: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE,
+                                        consent="given when the customer accepted the relationship; every partner of the "
+                                                "customer hears of the change"),
     Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
     Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
     Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from shared import telemetry
 from shared.authorization import POLICY, Action, declare
+from shared.errors import PreconditionRequired
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
@@ -58,6 +59,8 @@ class Contract:
     extra_responses: dict[str, Any] = field(default_factory=dict)
     function: str = ""
     action: str = ""
+    if_match: bool = False  # the change needs If-Match (428 without it, 412 on a stale one); its answer carries ETag
+    etag: bool = False  # the answer carries the resource's ETag header
 
 
 CONTRACTS: list[Contract] = []
@@ -79,6 +82,11 @@ class Call:
     def idempotency_key(self) -> str | None:
         return self.request.headers.get("idempotency-key") or None
 
+    @property
+    def if_match(self) -> str:
+        """The If-Match header (a route declared with `if_match=True` never runs without one)."""
+        return (self.request.headers.get("if-match") or "").strip()
+
 
 @dataclass
 class Reply:
@@ -99,7 +107,7 @@ def endpoint(
     problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
-    route: str | None = None,
+    route: str | None = None, if_match: bool = False, etag: bool = False,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
@@ -107,6 +115,8 @@ def endpoint(
     `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
+    `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
+    work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
     """
     rule = POLICY[action]
     if idempotent is None:
@@ -120,6 +130,7 @@ def endpoint(
             method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
             response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
+            if_match=if_match, etag=etag or if_match,
         ))
         if raw:
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
@@ -130,6 +141,9 @@ def endpoint(
                 call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
                 if guard is not None:
                     guard(req, parsed)
+                if if_match and not call.if_match:
+                    raise PreconditionRequired("This change needs If-Match with the ETag you read (or * to replace whatever is "
+                                               "there): without it, two agents would overwrite each other unseen.")
 
                 def work() -> tuple[int, Any, dict[str, str]]:
                     result = handler(call)

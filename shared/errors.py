@@ -96,3 +96,17 @@ class Busy(DomainError):
 class TooManyRequests(DomainError):
     code = "rate-limited"
     title = "Too many requests"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match named a version that is not the current one: someone changed it since the caller read it (412)."""
+
+    code = "precondition-failed"
+    title = "Changed since you read it"
+
+
+class PreconditionRequired(DomainError):
+    """A change that must name the version it was decided on (If-Match) came without one (428)."""
+
+    code = "precondition-required"
+    title = "If-Match required"

@@ -20,6 +20,8 @@ from shared.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
     RuleBroken,
     TooManyRequests,
     Unauthenticated,
@@ -91,6 +93,8 @@ STATUS_OF: dict[type[DomainError], int] = {
     Conflict: 409,
     TooManyRequests: 429,
     Busy: 503,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
 }
 
 

@@ -33,6 +33,8 @@ EVENT_TYPES: dict[str, str] = {
     "agreement.attested": "The partner attested that the customer accepted the agreement.",
     "agreement.accepted": "The customer accepted the agreement itself (direct acceptance).",
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
+    "customer.primaryContactUpdated": "A partner corrected the customer's primary contact; sent to every partner with an active "
+                                      "relationship (read the customer for the new contact: the event names no person).",
 }
 
 
@@ -50,6 +52,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "dap-admin-relationship-terminated": _RELATIONSHIP,
     "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
     TEST: ("subscriptionId", "links"),
+    "customer.primaryContactUpdated": ("customerId", "links"),
 }
 
 

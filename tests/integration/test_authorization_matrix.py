@@ -107,6 +107,7 @@ class Route:
     body: Callable[[World], Any] | None = None
     params: dict[str, str] | None = None
     route_params: Callable[[World], dict[str, str]] = lambda w: {}
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _customer(w: World) -> dict[str, str]:
@@ -169,6 +170,9 @@ PARTNER_ROUTES: dict[str, Route] = {
     "test_subscription": Route(webhooks_fn.test_subscription, "POST", "webhooks/x/test", route_params=_subscription),
     "list_deliveries": Route(webhooks_fn.list_deliveries, "GET", "webhooks/x/deliveries", route_params=_subscription),
     "read_events": Route(webhooks_fn.read_events, "GET", "events"),
+    "update_primary_contact": Route(customers_fn.update_primary_contact, "PATCH", "customers/x/primary-contact", lambda w: {
+        "firstName": "Greta", "lastName": "Maier-Neu", "email": "greta.neu@contoso.de"}, route_params=_customer,
+        headers={"If-Match": "*"}),
 }
 
 # none expired audience alg-none | other removed | sales admin | reseller provider | pa-other
@@ -208,6 +212,7 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "test_subscription":             (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
     "list_deliveries":               (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
     "read_events":                   (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
+    "update_primary_contact":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
 }
 
 
@@ -230,7 +235,7 @@ def test_partner_route_matrix(route, build_world):
     for column in COLUMNS:
         world = shared or build_world()  # every write cell on a world of its own: one cell's write never decides another
         token = world.tokens[column]
-        headers = {"Authorization": token} if token else {}
+        headers = {**spec.headers, **({"Authorization": token} if token else {})}
         body = spec.body(world) if spec.body else None
         resp = spec.handler(build_request(spec.method, spec.path, body=body, headers=headers, params=spec.params,
                                           route_params=spec.route_params(world)))
