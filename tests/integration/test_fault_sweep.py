@@ -32,6 +32,16 @@ def test_create_company_at_every_storage_request(sweep):
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
 
 
+def test_update_primary_contact_at_every_storage_request(sweep):
+    """A contact change under If-Match with a fault at each storage request: retried with the same key and tag, it ends 200
+    (never 412 for its own committed change), with one audit record and one event."""
+    scenario = fault_sweep.update_contact_scenario()
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
 def test_a_resend_whose_answer_was_lost_is_not_done_twice(sweep):
     """Storage resent, its answer was lost, the SDK retried under the old ETag: that conflict is its own write."""
     scenario = fault_sweep._change_scenario("resend", "resend", 2, "PendingAcceptance")

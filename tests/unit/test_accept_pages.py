@@ -110,6 +110,7 @@ def _contexts():
         "revoked.html": {"inv": inv, "contact_email": None},
         "accepted.html": {"inv": inv, "signin_url": "/s"},
         "wrong_account.html": {"inv": inv, "signed_in_as": "eve@contoso.example", "another_url": "/a"},
+        "not_allowed.html": {"inv": _invitation(kind="ResellerRelationship")},
         "signin_error.html": {"reason": "cancelled", "retry_url": "/r"},
         "error.html": {"kind": "unavailable", "retry_url": None},
         "signed_out.html": {},
