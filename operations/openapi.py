@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from shared import conditional
 from shared.endpoints import CONTRACTS, Contract
 from shared.settings import get_settings
 from webhooks.catalog import EVENT_FIELDS, EVENT_TYPES, Event
@@ -31,7 +32,7 @@ customers' acceptance of the Microsoft Customer Agreement.
 **Errors** are `application/problem+json` (RFC 9457) with a stable `type` URI, a human `detail` and, for
 validation failures, `errors`: one entry per field (`field`, `message`, `code`).
 
-**Idempotency.** Every POST (and the relationship DELETE) honours an `Idempotency-Key` header: a retry with the
+**Idempotency.** Every POST (and the relationship DELETE and the primary-contact PATCH) honours an `Idempotency-Key` header: a retry with the
 same key and body gets the first answer (with `Idempotent-Replayed: true`) and changes nothing twice; the same
 key with a different body is refused (422).
 
@@ -41,6 +42,10 @@ rights on the customer's tenant, granted with the relationship; *GDAP* (granular
 are narrower rights limited to listed roles and to an end date, granted separately. Removing a relationship
 takes the customer off the partner's list and removes DAP; GDAP stays until its end date or until it is
 removed on its own. No email is sent on removal.
+
+**Concurrency.** `GET /api/customers/{customerId}` serves the customer's `ETag`; a change to it (the primary contact)
+needs `If-Match` with that tag (428 without, 412 when the customer changed since you read it; a change that is there
+already answers 200).
 
 **Customer agreement.** Acceptance of the Microsoft Customer Agreement is *Provided* once a partner attested it
 (`PartnerAttestation`; Admin or Sales agents; not indirect resellers, who work with their indirect provider) or
@@ -242,7 +247,8 @@ def document() -> dict[str, Any]:
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "maxLength": 200},
                                    "description": "Makes a retry safe: the same key and body get the first answer."},
-                "IfMatch": {"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 200},
+                "IfMatch": {"name": "If-Match", "in": "header", "required": True,
+                            "schema": {"type": "string", "maxLength": conditional.MAX_LENGTH, "pattern": conditional.IF_MATCH},
                             "description": "The ETag you read (strong comparison), or `*` to replace whatever is there. A "
                                            "stale one is refused (412) unless the change is there already."},
             },

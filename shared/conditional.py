@@ -9,13 +9,25 @@ between the caller's read and the commit is caught either by the comparison here
 from __future__ import annotations
 
 import hashlib
+import re
 
-from shared.errors import PreconditionFailed
+from shared.errors import Invalid, PreconditionFailed
+
+# RFC 9110 If-Match: `*`, or entity tags (optionally weak) separated by commas. The OpenAPI document states the same.
+IF_MATCH = r'^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$'
+MAX_LENGTH = 200
 
 
 def etag_of(storage_etag: str | None) -> str:
     """The strong HTTP ETag (quoted) of a row stored with `storage_etag`."""
     return '"' + hashlib.sha256((storage_etag or "").encode("utf-8")).hexdigest()[:32] + '"'
+
+
+def check_syntax(header: str) -> None:
+    """Refuse (400) an If-Match that is not `*` or a list of quoted entity tags."""
+    if len(header) > MAX_LENGTH or not re.fullmatch(IF_MATCH, header):
+        raise Invalid([{"field": "If-Match", "code": "invalid",
+                        "message": 'must be * or the ETag as served, in double quotes ("..."), several separated by commas'}])
 
 
 def tags(header: str) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared import telemetry
+from shared import conditional, telemetry
 from shared.authorization import POLICY, Action, declare
 from shared.errors import PreconditionRequired
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
@@ -144,6 +144,8 @@ def endpoint(
                 if if_match and not call.if_match:
                     raise PreconditionRequired("This change needs If-Match with the ETag you read (or * to replace whatever is "
                                                "there): without it, two agents would overwrite each other unseen.")
+                if if_match:
+                    conditional.check_syntax(call.if_match)
 
                 def work() -> tuple[int, Any, dict[str, str]]:
                     result = handler(call)

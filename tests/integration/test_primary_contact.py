@@ -77,6 +77,8 @@ def test_a_stale_or_missing_if_match_changes_nothing(storage, partner_tokens, fi
     assert weak.status_code == 412
     missing = patch(token, cid, other)
     assert missing.status_code == 428 and json_of(missing)["type"].endswith("/precondition-required")
+    malformed = patch(token, cid, other, if_match=etag(token, cid).strip('"'))  # the tag without its quotes
+    assert malformed.status_code == 400 and json_of(malformed)["errors"][0]["field"] == "If-Match"
     assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
     assert len(events(storage, cid)) == 1
     # the current tag among several, or "*", lets it through

@@ -5,10 +5,13 @@ Counts, not timings: each route runs once warm (tables created, partner cached),
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from accept_invite import functions, sessions, signin
 from accept_invite.company_form import prefill
+from attest_agreement import functions as customer_functions
 from invite_user import functions as invitation_functions
 from shared.settings import get_settings
 from tests.support.accept_invite import (
@@ -96,3 +99,24 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     # relationship read, one customer transaction and its events' announcement; its relationships listed and the
     # partner's customer list row written; the invitation's accepting transaction and its event's announcement
     assert create == 10, create
+
+
+def test_a_primary_contact_change_costs_what_the_readme_says(storage, partner_tokens, fixed_clock):
+    register_partners(storage)
+    created = customer_functions.create_customer(build_request("POST", "customers", headers={"Authorization": partner_tokens()}, body={
+        "name": "Contoso Berlin GmbH", "country": "DE", "primaryContact": {"firstName": "G", "lastName": "M", "email": "g@contoso.de"}}))
+    cid = json.loads(created.get_body())["customer"]["id"]
+
+    def patch(email, key=None):
+        headers = {"Authorization": partner_tokens(), "If-Match": "*", **({"Idempotency-Key": key} if key else {})}
+        return customer_functions.update_primary_contact(build_request(
+            "PATCH", "x", body={"firstName": "J", "lastName": "W", "email": email}, headers=headers, route_params={"customerId": cid}))
+
+    patch("warm@contoso.de")
+    resp, plain = counted(storage, lambda: patch("jonas@contoso.de"))
+    assert resp.status_code == 200
+    # the relationship, the customer, its relationships; one transaction; the events' announcement; the acceptance
+    assert plain == 6, plain
+    resp, keyed = counted(storage, lambda: patch("jonas.w@contoso.de", "budget-key"))
+    assert resp.status_code == 200
+    assert keyed == plain + 4, keyed  # the Idempotency-Key's own requests, as on every keyed write
