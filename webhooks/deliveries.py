@@ -125,6 +125,23 @@ def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: st
     return delivery.status.value.lower()
 
 
+POISONED = "Delivery kept failing on the platform's side (its retry message was given up on); see the service logs."
+
+
+def give_up(storage: Storage, subscription_id: str, row_key: str) -> bool:
+    """A delivery whose queue message failed for good (poisoned): Failed, with the reason where the partner reads it.
+
+    Without this the row would stay Pending with a next attempt nobody makes. The partner still has the event in
+    the feed (GET /api/events). Returns whether this call marked it (False: settled already, or changed meanwhile).
+    """
+    repo = DeliveryRepository(storage)
+    delivery = repo.get(f"d|{subscription_id}", row_key)
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return False
+    delivery.status, delivery.next_attempt_at, delivery.last_error = DeliveryStatus.FAILED, None, POISONED
+    return _save(repo, delivery)
+
+
 def _save(repo: DeliveryRepository, d: Delivery) -> bool:
     try:
         repo.replace(d)

@@ -7,6 +7,7 @@ import json
 import time
 from datetime import timedelta
 
+import azure.functions as func
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -285,3 +286,22 @@ def test_a_subscription_failing_for_days_is_disabled_with_the_reason(storage, pa
     shown = json_of(call(fn.get_subscription, "GET", "x", token, route_params={"id": sub["id"]}))
     assert shown["enabled"] is False and "failed" in shown["disabledReason"]
 
+
+
+def test_a_delivery_whose_message_is_poisoned_is_failed_where_the_partner_reads_it(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    inbox.answers = [500]
+    invite(token)
+    pump(storage)  # first attempt answered 500: the row is Pending, its retry waits in the queue
+    [pending] = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items
+    assert pending.status == deliveries.DeliveryStatus.PENDING
+    msg = func.QueueMessage(body=json.dumps(deliveries.message(pending)).encode())  # the message the host gave up on
+    fn.webhooks_poison(msg)
+    page = json_of(call(fn.list_deliveries, "GET", f"webhooks/{sub['id']}/deliveries", token, route_params={"id": sub["id"]}))
+    [delivery] = page["items"]
+    assert delivery["status"] == "Failed" and delivery["lastError"] == deliveries.POISONED and "nextAttemptAt" not in delivery
+    # a late copy of the retry does nothing: the delivery is settled
+    assert deliveries.attempt(storage, "p-direct", sub["id"], pending.row_key) == "settled"
+    fn.webhooks_poison(msg)  # a second poisoned copy changes nothing
+    assert deliveries.give_up(storage, sub["id"], pending.row_key) is False
