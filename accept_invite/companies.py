@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from accept_invite.company_form import CompanyForm
-from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole
+from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
 from attest_agreement.service import index_partner_lists, is_customer_admin, join_relationship, standing_with
 from invite_user import service as invitations
@@ -47,6 +47,9 @@ from shared.storage import Storage
 from shared.uow import attempt
 
 _CUSTOMER_IDS = uuid.UUID("0b6f4b1e-5d0a-4c55-9f7e-2c1e8f3a7d21")
+
+# An invitation with the unit of work that read it (`load_for`): a change that follows commits under that read's ETag.
+Loaded = tuple[Any, Invitation]
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,12 @@ def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
     return _load(storage, link_hash, person)[1]
 
 
-def _load(storage: Storage, link_hash: str, person: Person) -> tuple[Any, Invitation]:
+def load_for(storage: Storage, link_hash: str, person: Person) -> Loaded:
+    """`load`, with the unit of work that read it, for a change that follows (`create_company(read=...)`)."""
+    return _load(storage, link_hash, person)
+
+
+def _load(storage: Storage, link_hash: str, person: Person) -> Loaded:
     """`load`, with the unit of work that read it: marking it accepted goes on from there without reading it again."""
     uow, inv = invitations.reading(storage, link_hash)
     if inv is None:
@@ -165,30 +173,41 @@ def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: P
 # -- a new company ------------------------------------------------------------------------------
 
 
-def create_company(storage: Storage, link_hash: str, person: Person, form: CompanyForm, now: datetime | None = None) -> str:
-    """Create the company of an invitation, or find the one an earlier attempt created. Returns its id."""
+def create_company(storage: Storage, link_hash: str, person: Person, form: CompanyForm, now: datetime | None = None, *,
+                   read: Loaded | None = None) -> str:
+    """Create the company of an invitation, or find the one an earlier attempt created. Returns its id.
+
+    `read`: the invitation as the page's guard loaded it for this person (`load_for`), so it is not read twice.
+    """
     now = now or utc_now()
-    read, inv = _load(storage, link_hash, person)
+    first, inv = read if read is not None else _load(storage, link_hash, person)
     customer_id = customer_id_for(inv)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED and inv.customer_id != customer_id:
         raise NotPending(inv, status)
     if status != InvitationStatus.ACCEPTED and not needs_company_form(inv):
         raise NotPending(inv, status)  # this invitation joins an existing company; there is nothing to create
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
+    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=first)
+    joined: list[ResellerRelationship] = []
 
     def work(uow: CustomerUnitOfWork) -> Customer:
+        joined.clear()  # an attempt that met a conflict committed nothing
         existing = uow.customer()
         if existing is not None:
             return existing  # an earlier attempt made it: carry on with the remaining steps
-        return _stage_company(uow, inv, form, person, now)
+        customer, rels = _stage_company(uow, inv, form, person, now)
+        joined.extend(rels)
+        return customer
 
     customer = _in_customer(storage, customer_id, work)
-    index_partner_lists(storage, customer_id, customer.name)
+    # A company this call created has exactly the relationships it staged; one an earlier attempt created is listed
+    # from its rows.
+    index_partner_lists(storage, customer_id, customer.name, joined=joined or None)
     return customer_id
 
 
-def _stage_company(uow: CustomerUnitOfWork, inv: Invitation, form: CompanyForm, person: Person, now: datetime) -> Customer:
+def _stage_company(uow: CustomerUnitOfWork, inv: Invitation, form: CompanyForm, person: Person,
+                   now: datetime) -> tuple[Customer, list[ResellerRelationship]]:
     customer = Customer(
         id=uow.customer_id, name=form.name or "", address=form.address(), country=form.country or inv.country_region,
         vat_number=form.vat_number, registration_number=form.registration_number, phone=form.phone, website=form.website,
@@ -204,8 +223,7 @@ def _stage_company(uow: CustomerUnitOfWork, inv: Invitation, form: CompanyForm, 
     uow.record("customer.created", person.email, after=customer)
     uow.event("company.created", inv.partner_id, customerId=customer.id, invitation=inv.reference, resource=f"customers/{customer.id}")
     uow.record("user.added", person.email, after={"email": user.email, "roles": user.roles})
-    _join_partners(uow, inv, person, now)
-    return customer
+    return customer, _join_partners(uow, inv, person, now)
 
 
 def _user(inv: Invitation, customer_id: str, roles: list[str], person: Person, now: datetime) -> CompanyUser:
@@ -216,12 +234,15 @@ def _user(inv: Invitation, customer_id: str, roles: list[str], person: Person, n
     )
 
 
-def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:
-    """The inviting partner as Reseller, and the indirect provider the invitation names, each Active with DAP."""
-    join_relationship(uow, PartnerRef(inv.partner_id, inv.partner_name), person.email, now, role=RelationshipRole.RESELLER)
+def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> list[ResellerRelationship]:
+    """The inviting partner as Reseller, and the indirect provider the invitation names, each Active with DAP.
+
+    Returns the relationships staged (none for one that was active already)."""
+    staged = [join_relationship(uow, PartnerRef(inv.partner_id, inv.partner_name), person.email, now, role=RelationshipRole.RESELLER)]
     if inv.indirect_provider_id:
         provider = PartnerRef(inv.indirect_provider_id, inv.indirect_provider_name or inv.indirect_provider_id)
-        join_relationship(uow, provider, person.email, now, role=RelationshipRole.INDIRECT_PROVIDER)
+        staged.append(join_relationship(uow, provider, person.email, now, role=RelationshipRole.INDIRECT_PROVIDER))
+    return [rel for rel in staged if rel is not None]
 
 
 # -- an existing company ------------------------------------------------------------------------

@@ -32,6 +32,12 @@ from shared.storage import Storage
 
 def _invitation_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[Invitation | None, Reply | None, str]:
     """The invitation of a signed-in, matching person, or the reply that explains why not."""
+    read, reply, h = _read_for(storage, visitor, handle)
+    return (read[1] if read is not None else None), reply, h
+
+
+def _read_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[companies.Loaded | None, Reply | None, str]:
+    """`_invitation_for`, with the unit of work that read it (a POST goes on with it: one read of the invitation)."""
     h = resolve(handle)
     if h is None:
         return None, not_found(visitor), ""
@@ -39,12 +45,12 @@ def _invitation_for(storage: Storage, visitor: Visitor, handle: str | None) -> t
     if person is None:
         return None, redirect(signin_url(h)), h
     try:
-        inv = companies.load(storage, h, person)
+        read = companies.load_for(storage, h, person)
     except companies.InvitationNotFound:
         return None, not_found(visitor), h
     except companies.WrongAccount as exc:
         return None, wrong_account(exc.invitation, person.email, h, visitor), h
-    return inv, None, h
+    return read, None, h
 
 
 def _form_fields(values: Mapping[str, str], reasons: Mapping[str, company_form.Reason], language: str) -> list[dict[str, Any]]:
@@ -100,19 +106,25 @@ def validate_company(visitor: Visitor, data: Mapping[str, str]) -> Reply:
 
 def _invitation_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[Any, Any, Reply | None]:
     """A form POST's invitation: only with the session's CSRF token, then as for any page of the invitee."""
+    read, h, reply = _read_for_post(storage, visitor, data)
+    return (read[1] if read is not None else None), h, reply
+
+
+def _read_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[companies.Loaded | None, Any, Reply | None]:
     if not csrf_ok(visitor, data.get("csrf")):
         h = resolve(data.get("invitationId"))
         return None, h, error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
-    inv, reply, h = _invitation_for(storage, visitor, data.get("invitationId"))
-    return inv, h, reply
+    read, reply, h = _read_for(storage, visitor, data.get("invitationId"))
+    return read, h, reply
 
 
 def create_company(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
     """POST /api/companies: validate, then create once; every repeat lands on the same company."""
-    inv, h, reply = _invitation_for_post(storage, visitor, data)
+    read, h, reply = _read_for_post(storage, visitor, data)
     if reply is not None:
         return reply
-    assert inv is not None and visitor.person is not None
+    assert read is not None and visitor.person is not None
+    inv = read[1]
     form, reasons = company_form.check(data)
     if form is None:
         if inv.effective_status(utc_now()) == InvitationStatus.PENDING:
@@ -120,7 +132,7 @@ def create_company(storage: Storage, visitor: Visitor, data: Mapping[str, str]) 
             return _form_reply(inv, visitor, h, values, reasons, submitted=True, status=422)
         return _accept_error(companies.NotPending(inv, inv.effective_status(utc_now())), visitor, h)
     try:
-        customer_id = companies.create_company(storage, h, visitor.person, form)
+        customer_id = companies.create_company(storage, h, visitor.person, form, read=read)
     except companies.AcceptError as exc:
         return _accept_error(exc, visitor, h)
     return redirect(f"/api/companies/{customer_id}/welcome")

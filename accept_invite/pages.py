@@ -108,9 +108,11 @@ def full_name(first: str | None, last: str | None, language: str) -> str:
 
 def switcher(language: str, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
     """One link per supported language to the same page (GET) with `lang` set."""
-    base = {k: v for k, v in params.items() if k != "lang" and v}
+    # The page's own query is encoded once; language codes need no escaping (letters and a hyphen).
+    base = urlencode({k: v for k, v in params.items() if k != "lang" and v})
+    prefix = f"{path}?{base}&lang=" if base else f"{path}?lang="
     return [
-        {"code": code, "name": language_name(code), "current": code == language, "url": f"{path}?{urlencode({**base, 'lang': code})}"}
+        {"code": code, "name": language_name(code), "current": code == language, "url": prefix + code}
         for code in i18n.SUPPORTED_LANGUAGES
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from attest_agreement import relationships
@@ -51,10 +52,14 @@ def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, ac
     return rel
 
 
-def index_partner_lists(storage: Storage, customer_id: str, customer_name: str) -> None:
-    """Put the customer on the list of every partner it has an active relationship with (rebuilt from the rows, the truth)."""
+def index_partner_lists(storage: Storage, customer_id: str, customer_name: str, *,
+                        joined: Sequence[ResellerRelationship] | None = None) -> None:
+    """Put the customer on the list of every partner it has an active relationship with (rebuilt from the rows, the truth).
+
+    `joined`: the relationships a commit that just created the customer wrote, which are then all it has (no read).
+    """
     uow = CustomerUnitOfWork(storage, customer_id)
-    for rel in uow.relationships():
+    for rel in joined if joined is not None else uow.relationships():
         if rel.status == RelationshipStatus.ACTIVE:
             uow.index(rel, customer_name)
 

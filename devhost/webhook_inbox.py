@@ -29,7 +29,7 @@ KEEP = 500
 class WebhookInbox:
     """A real HTTP receiver on loopback. `answers` (status codes) are used up first, then 200."""
 
-    def __init__(self, port: int = 0, secrets: Callable[[], dict[str, str]] | None = None) -> None:
+    def __init__(self, port: int = 0, secrets: Callable[[], dict[str, str]] | None = None, *, tls_cert: Path | None = None) -> None:
         self.deliveries: list[dict[str, Any]] = []
         self.answers: list[int] = []
         self.secrets = secrets or (lambda: {})
@@ -60,9 +60,16 @@ class WebhookInbox:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
+        self.tls = tls_cert is not None
+        if tls_cert is not None:  # https, with a certificate (key and chain in one file) for localhost
+            import ssl
+
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(tls_cert))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
 
     def url(self, name: str = "demo") -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{name}"
+        return f"https://localhost:{self.port}/hooks/{name}" if self.tls else f"http://127.0.0.1:{self.port}/hooks/{name}"
 
     def receive(self, path: str, headers: dict[str, str], body: bytes) -> int:
         name = path.rsplit("/", 1)[-1]

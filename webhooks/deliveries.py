@@ -78,20 +78,47 @@ def message(d: Delivery) -> dict[str, str]:
 def post(sub: Subscription, event_id: str, body: str, now: datetime) -> tuple[int | None, str | None]:
     """One signed POST; (status code, error). 2xx is success; a redirect is a failure (never followed)."""
     try:
-        addresses.check(sub.url, allow_loopback=get_settings().webhooks_allow_loopback)
+        target = addresses.target(sub.url, allow_loopback=get_settings().webhooks_allow_loopback)
     except addresses.AddressRefused as refused:
         return None, str(refused)
-    import requests  # loaded by the delivery function only (cold start)
+    import urllib3  # loaded by the delivery function only (cold start)
 
     try:
-        resp = requests.post(sub.url, data=body.encode(), headers=sign(sub, event_id, now, body), timeout=TIMEOUT, allow_redirects=False)
-    except requests.RequestException as exc:
+        status = _send(target, body.encode(), sign(sub, event_id, now, body))
+    except urllib3.exceptions.HTTPError as exc:
         return None, f"{type(exc).__name__}: could not reach the endpoint"
-    if 200 <= resp.status_code < 300:
-        return resp.status_code, None
-    if 300 <= resp.status_code < 400:
-        return resp.status_code, "redirects are not followed; register the final URL"
-    return resp.status_code, f"the endpoint answered {resp.status_code}"
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, "redirects are not followed; register the final URL"
+    return status, f"the endpoint answered {status}"
+
+
+def _send(target: addresses.Target, body: bytes, headers: dict[str, str]) -> int:
+    """POST to the address the check passed, not to whatever the name resolves to now; TLS still checks the name."""
+    import urllib3
+
+    timeout = urllib3.Timeout(connect=TIMEOUT[0], read=TIMEOUT[1])
+    if target.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            target.address, target.port, timeout=timeout, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle(),
+            server_hostname=target.host, assert_hostname=target.host)
+    else:  # plain http: loopback only (the local inbox), never anywhere else
+        pool = urllib3.HTTPConnectionPool(target.address, target.port, timeout=timeout, retries=False)
+    default_port = 443 if target.scheme == "https" else 80
+    host = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    with pool:
+        resp = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": host},
+                            redirect=False, retries=False, preload_content=False)
+        status = resp.status
+        resp.close()  # the answer's body is never read: a huge or dripping one must not hold a worker
+        return status
+
+
+def _ca_bundle() -> str:
+    import certifi
+
+    return get_settings().tls_ca_bundle or certifi.where()
 
 
 def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: str) -> str:
@@ -123,6 +150,23 @@ def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: st
         storage.send_message(get_settings().webhooks_queue, message(delivery), delay_seconds=BACKOFF[delivery.attempts - 1])
     _health(subs, sub, sub_etag, ok=error is None, now=now)
     return delivery.status.value.lower()
+
+
+POISONED = "Delivery kept failing on the platform's side (its retry message was given up on); see the service logs."
+
+
+def give_up(storage: Storage, subscription_id: str, row_key: str) -> bool:
+    """A delivery whose queue message failed for good (poisoned): Failed, with the reason where the partner reads it.
+
+    Without this the row would stay Pending with a next attempt nobody makes. The partner still has the event in
+    the feed (GET /api/events). Returns whether this call marked it (False: settled already, or changed meanwhile).
+    """
+    repo = DeliveryRepository(storage)
+    delivery = repo.get(f"d|{subscription_id}", row_key)
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        return False
+    delivery.status, delivery.next_attempt_at, delivery.last_error = DeliveryStatus.FAILED, None, POISONED
+    return _save(repo, delivery)
 
 
 def _save(repo: DeliveryRepository, d: Delivery) -> bool:

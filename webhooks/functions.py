@@ -122,6 +122,21 @@ def publish_and_deliver(msg: func.QueueMessage) -> None:
         log.error("unknown webhooks message %r dropped", payload.get("type"))
 
 
+@bp.queue_trigger(arg_name="msg", queue_name="%WEBHOOKS_QUEUE%-poison", connection="AzureWebJobsStorage")
+@runs_as(Action.SCHEDULED)
+@telemetry.traced
+def webhooks_poison(msg: func.QueueMessage) -> None:
+    """Messages the host gave up on after 5 attempts: a delivery is marked Failed (visible to the partner); an outbox
+    announcement needs nothing, since its rows stay until published and the sweep below publishes them."""
+    payload = json.loads(msg.get_body())
+    if payload.get("type") == deliveries.MESSAGE:
+        marked = deliveries.give_up(get_storage(), payload["subscriptionId"], payload["rowKey"])
+        log.error("poisoned webhook delivery %s of subscription %s: %s", payload["rowKey"], payload["subscriptionId"],
+                  "marked Failed" if marked else "settled already")
+    else:
+        log.error("poisoned webhooks message %r: left to the outbox sweep", payload.get("type"))
+
+
 @bp.timer_trigger(arg_name="timer", schedule="0 */10 * * * *", run_on_startup=False, use_monitor=True)
 @runs_as(Action.SCHEDULED)
 @telemetry.traced

@@ -188,6 +188,25 @@ def test_outage_after_the_claim_leaves_no_half_company_and_a_retry_completes(par
     assert len(CustomerStore(partners).users_of(customer_id)) == 1
 
 
+def test_outage_before_the_partners_lists_is_mended_by_the_retry_from_the_stored_relationships(partners, monkeypatch):
+    reseller = AGENT.__class__(partner_id="p-reseller", roles=AGENT.roles, name="Rita", email="rita@tailspin.example", subject="r")
+    inv, _ = invite(partners, caller=reseller, kind="ResellerRelationship")
+    customer_id = companies.customer_id_for(inv)
+    original = CustomerUnitOfWork.index
+
+    def down(self, rel, name):
+        raise StorageUnavailable("table service unreachable")
+
+    monkeypatch.setattr(CustomerUnitOfWork, "index", down)
+    assert _post(_form(inv)).status_code == 503  # the company is committed, the partners' lists are not
+    assert CustomerStore(partners).customer(customer_id) is not None
+    assert CustomerStore(partners).customers_of_partner("p-reseller").items == []
+    monkeypatch.setattr(CustomerUnitOfWork, "index", original)
+    assert _post(_form(inv)).status_code == 303  # the company exists: its lists are rebuilt from its relationship rows
+    for partner_id in ("p-reseller", "p-provider"):
+        assert [e.customer_id for e in CustomerStore(partners).customers_of_partner(partner_id).items] == [customer_id]
+
+
 def test_outage_at_the_claim_writes_nothing_and_a_retry_completes(partners, monkeypatch):
     inv, _ = invite(partners)
     customer_id = companies.customer_id_for(inv)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from datetime import timedelta
 
+import azure.functions as func
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from devhost.identity import ensure_certs
 from devhost.webhook_inbox import WebhookInbox
 from invite_user import functions as invitations_fn
 from invite_user import service as invitation_service
@@ -285,3 +288,75 @@ def test_a_subscription_failing_for_days_is_disabled_with_the_reason(storage, pa
     shown = json_of(call(fn.get_subscription, "GET", "x", token, route_params={"id": sub["id"]}))
     assert shown["enabled"] is False and "failed" in shown["disabledReason"]
 
+
+
+def test_a_delivery_whose_message_is_poisoned_is_failed_where_the_partner_reads_it(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    sub = subscribe(token, inbox, ("invitation.created",))
+    inbox.answers = [500]
+    invite(token)
+    pump(storage)  # first attempt answered 500: the row is Pending, its retry waits in the queue
+    [pending] = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items
+    assert pending.status == deliveries.DeliveryStatus.PENDING
+    msg = func.QueueMessage(body=json.dumps(deliveries.message(pending)).encode())  # the message the host gave up on
+    fn.webhooks_poison(msg)
+    page = json_of(call(fn.list_deliveries, "GET", f"webhooks/{sub['id']}/deliveries", token, route_params={"id": sub["id"]}))
+    [delivery] = page["items"]
+    assert delivery["status"] == "Failed" and delivery["lastError"] == deliveries.POISONED and "nextAttemptAt" not in delivery
+    # a late copy of the retry does nothing: the delivery is settled
+    assert deliveries.attempt(storage, "p-direct", sub["id"], pending.row_key) == "settled"
+    fn.webhooks_poison(msg)  # a second poisoned copy changes nothing
+    assert deliveries.give_up(storage, sub["id"], pending.row_key) is False
+
+
+@pytest.fixture
+def tls_inbox(monkeypatch):
+    """An https receiver for `localhost` (the local CA's certificate), trusted through the app's CA bundle setting."""
+    bundle, server_cert = ensure_certs()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    reset_settings()
+    box = WebhookInbox(tls_cert=server_cert).start()
+    yield box
+    box.stop()
+    monkeypatch.undo()
+    reset_settings()
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked_not_to_a_second_dns_answer(storage, partner_tokens, tls_inbox,
+                                                                                        monkeypatch):
+    token = partner_tokens()
+    subscribe(token, tls_inbox, ("invitation.created",))  # https://localhost:<port>/..., checked at registration
+    answers = []
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        """A name server that answers loopback once (the check), then an address inside (a rebinding attack)."""
+        if host != "localhost":
+            return real(host, port, *args, **kwargs)  # storage and the rest
+        answers.append(host)
+        address = "127.0.0.1" if len(answers) == 1 else "10.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    invite(token)
+    pump(storage)
+    got = tls_inbox.wait_for(lambda d: d["type"] == "invitation.created")
+    assert got["verdict"] == "verified" and got["answered"] == 200  # over TLS, the certificate checked for localhost
+    assert answers == ["localhost"]  # the name was resolved once, for the check; the connection went where it said
+
+
+def test_a_certificate_for_another_name_is_refused_though_the_address_is_pinned(storage, partner_tokens, tls_inbox, monkeypatch):
+    token = partner_tokens()
+    sub = subscribe(token, tls_inbox, ("invitation.created",))
+    # the same receiver under a name its certificate does not carry (resolved to it): TLS must fail, not deliver
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+                        if host == "receiver.example" else real(host, port, *a, **k))
+    resp = call(fn.update_subscription, "PATCH", f"webhooks/{sub['id']}", token,
+                {"url": tls_inbox.url().replace("localhost", "receiver.example")}, route_params={"id": sub["id"]})
+    assert resp.status_code == 200, resp.get_body()
+    invite(token)
+    pump(storage)
+    assert tls_inbox.deliveries == []
+    [delivery] = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items
+    assert delivery.status == deliveries.DeliveryStatus.PENDING and "could not reach" in (delivery.last_error or "")

@@ -135,9 +135,10 @@ class FakeInvitations:
 def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
     journal = Journal()
     monkeypatch.setattr(companies, "CustomerUnitOfWork", lambda storage, customer_id: FakeCustomerUnitOfWork(journal, customer_id))
-    monkeypatch.setattr(companies, "index_partner_lists", lambda storage, customer_id, name: [
+    monkeypatch.setattr(companies, "index_partner_lists", lambda storage, customer_id, name, joined=None: [
         FakeCustomerUnitOfWork(journal, customer_id).index(rel, name)
-        for rel in FakeCustomerUnitOfWork(journal, customer_id).relationships() if rel.status == RelationshipStatus.ACTIVE])
+        for rel in (joined if joined is not None else FakeCustomerUnitOfWork(journal, customer_id).relationships())
+        if rel.status == RelationshipStatus.ACTIVE])
     return journal
 
 
