@@ -33,6 +33,7 @@ EVENT_TYPES: dict[str, str] = {
     "agreement.attested": "The partner attested that the customer accepted the agreement.",
     "agreement.accepted": "The customer accepted the agreement itself (direct acceptance).",
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
+    "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
 }
 
 
@@ -50,6 +51,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "dap-admin-relationship-terminated": _RELATIONSHIP,
     "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
     TEST: ("subscriptionId", "links"),
+    "invitation.reminded": (*_INVITATION, "remindedAt"),
 }
 
 
@@ -77,6 +79,7 @@ class EventData(BaseModel):
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
     links: Links | None = None
+    reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
 
 
 class Event(BaseModel):
