@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from invite_user import reminders
+from invite_user.api_models import NewInvitation
 from invite_user.invitations import REMIND_BEFORE_EXPIRY, REMINDER_RETRY, SEND_CLAIM, InvitationStatus, ReminderStatus, link_hash
 from invite_user.repository import index_rows, reminder_row_key
 from tests.unit.fakes import FakeInvitationUnitOfWork, FakeTable
@@ -97,3 +101,10 @@ def test_index_rows_name_each_other():
     [expiry] = [row for k, row in rows.items() if k.startswith("x|")]
     assert expiry.reminder_key == reminder_key
     assert [k for k in index_rows(make()) if k.startswith("r|")] == []
+
+
+def test_a_country_that_is_not_a_string_is_refused_not_a_crash():
+    # Found by the contract fuzzing once the create body grew `remind`: an object as company.country was a 500.
+    with pytest.raises(ValidationError):
+        NewInvitation.model_validate({"email": "a@b.com", "firstName": "A", "lastName": "B", "countryRegion": "DE",
+                                      "company": {"country": {"x": [1]}}})
