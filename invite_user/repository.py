@@ -6,7 +6,7 @@ Layout of the `Invitations` table (`<tag>` is `partner_tag(partnerId)`, which ev
 - `p|<tag>` / `i|<newest-first ticks>|<linkHash>`: the same invitation as the partner's listing shows it (lists are
   newest first for free), rewritten in the same transaction as the `k|` row, so the two never differ;
 - `p|<tag>` / `x|<expiresAt>|<linkHash>`: the expiry index of a *pending* invitation, changed in the same transaction,
-  so the timer reads only what is due; it names the reminder row (`reminderKey`) that expiring deletes with it;
+  so the timer reads only what is due; it names the reminder row (`reminder_key`) that expiring deletes with it;
 - `p|<tag>` / `r|<remindAt>|<linkHash>`: the reminder index (`Invitation.reminder_at`: 7 days before expiry, then a
   retry mark while a claimed reminder is not sent), changed in the same transaction;
 - `p|<tag>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
