@@ -380,6 +380,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EMAIL_SENDER', value: emailSender }
         { name: 'EMAIL_QUEUE', value: 'invitation-emails' }
         { name: 'EXPIRE_SCHEDULE', value: '0 0 * * * *' }
+        { name: 'REMIND_SCHEDULE', value: '0 15 * * * *' }
         { name: 'WEBHOOKS_QUEUE', value: 'webhook-events' }
       ]
     }

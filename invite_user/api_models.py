@@ -16,6 +16,7 @@ from invite_user.invitations import (
     Invitation,
     InvitationKind,
     InvitationStatus,
+    ReminderStatus,
 )
 from shared.fields import ID, CountryCode, Email, LanguageTag, Name, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
 from shared.pagination import Paged
@@ -46,6 +47,8 @@ class NewInvitation(Invitee):
     send_email: bool = Field(default=True, alias="sendEmail")
     expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
     ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
+    remind: bool = Field(default=True, description="One reminder email with the same link 7 days before the link expires, "
+                                                   "while the invitation is still pending (none when it lives 7 days or less).")
 
     @field_validator("roles")
     @classmethod
@@ -99,6 +102,10 @@ class InvitationOut(_Api):
     revoked_at: datetime | None = Field(default=None, alias="revokedAt")
     expired_at: datetime | None = Field(default=None, alias="expiredAt")
     resent_count: int = Field(alias="resentCount")
+    remind: bool = Field(description="Whether a reminder is sent 7 days before expiry (false for invitations made before reminders).")
+    reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the reminder was claimed and queued.")
+    reminder_status: ReminderStatus | None = Field(default=None, alias="reminderStatus")
+    reminder_error: str | None = Field(default=None, alias="reminderError")
 
 
 def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> InvitationOut:
@@ -129,6 +136,10 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
         revoked_at=inv.revoked_at,
         expired_at=inv.expired_at,
         resent_count=inv.resent_count,
+        remind=inv.remind,
+        reminded_at=inv.reminded_at,
+        reminder_status=inv.reminder_status,
+        reminder_error=inv.reminder_error,
     )
 
 

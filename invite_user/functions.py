@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from invite_user import expiry, service
+from invite_user import expiry, reminders, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
@@ -112,3 +112,17 @@ def expire_invitations(timer: func.TimerRequest) -> None:
         log.warning("expiry timer is running late (past_due)")
     result = expiry.sweep(get_storage())
     log.info("expiry sweep: %s partners, %s due, %s expired", result.partners, result.due, result.expired)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%REMIND_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
+@telemetry.traced
+def remind_invitations(timer: func.TimerRequest) -> None:
+    """Claims and queues the reminders now due (hourly by default, REMIND_SCHEDULE), and re-queues any claimed one not
+    sent in time. A late (past_due) run does the same work: it reads everything due up to now.
+    """
+    if timer.past_due:
+        log.warning("reminder timer is running late (past_due)")
+    result = reminders.sweep(get_storage())
+    log.info("reminder sweep: %s partners, %s due, %s reminded, %s requeued, %s failed",
+             result.partners, result.due, result.reminded, result.requeued, result.failed)

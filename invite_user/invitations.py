@@ -1,4 +1,8 @@
-"""Invitations: what a seller registers when it invites someone, and the rules of their life cycle."""
+"""Invitations: what a seller registers when it invites someone, and the rules of their life cycle.
+
+Longer than usual because an invitation's life cycle (its statuses, its email's delivery, its reminder) is one set of
+rules over one entity, and the unit of work files its index rows from these rules alone.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,11 @@ from shared.idempotency import derived_id
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
+# The product rule: an invitation still pending this long before its link expires gets one reminder.
+REMIND_BEFORE_EXPIRY = timedelta(days=7)
+# A reminder claimed by the timer but not sent this long after (its process died before queueing it, or its
+# message was lost) is queued again by a later run; the send's own claim keeps the two from both sending.
+REMINDER_RETRY = timedelta(minutes=30)
 
 
 class InvitationStatus(StrEnum):
@@ -46,6 +55,13 @@ class BusinessCenterRole(StrEnum):
 class EmailStatus(StrEnum):
     NOT_REQUESTED = "NotRequested"  # sendEmail=false: the partner sends the draft itself
     QUEUED = "Queued"
+    SENDING = "Sending"
+    SENT = "Sent"
+    FAILED = "Failed"
+
+
+class ReminderStatus(StrEnum):
+    QUEUED = "Queued"  # claimed by the timer (remindedAt), its message on the email queue
     SENDING = "Sending"
     SENT = "Sent"
     FAILED = "Failed"
@@ -189,6 +205,16 @@ class Invitation(Entity):
     revoked_at: datetime | None = Field(default=None, alias="revokedAt")
     revoked_by: dict[str, str] | None = Field(default=None, alias="revokedBy")
     expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    # Reminders. Rows stored before reminders existed read as `remind` False: their link id was never kept, so no
+    # reminder could carry the same link. `link_seal` is the link id encrypted under the server secret
+    # (invite_user.reminders.seal_link), bound to `link_hash`: the table alone never yields a working link.
+    remind: bool = False
+    link_seal: str | None = Field(default=None, alias="linkSeal")
+    reminded_at: datetime | None = Field(default=None, alias="remindedAt")
+    reminder_status: ReminderStatus | None = Field(default=None, alias="reminderStatus")
+    reminder_error: str | None = Field(default=None, alias="reminderError")
+    reminder_claimed_at: datetime | None = Field(default=None, alias="reminderClaimedAt")
+    reminder_attempts: int = Field(default=0, alias="reminderAttempts")  # times its message was queued
 
     @property
     def link_key(self) -> str:
@@ -226,6 +252,8 @@ class Invitation(Entity):
         self.resent_count += 1
         self.updated_at = now
         self.queue_email()
+        # A new expiry, a new reminder before it: one reminder per life of the link (remindedAt keeps the last one).
+        self.reminder_status, self.reminder_error, self.reminder_claimed_at, self.reminder_attempts = None, None, None, 0
 
     def revoke(self, now: datetime, by: dict[str, str]) -> None:
         if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
@@ -290,6 +318,56 @@ class Invitation(Entity):
             return False
         self.email_status, self.email_attempts, self.email_claimed_at = EmailStatus.SENDING, self.email_attempts + 1, now
         return True
+
+
+    # -- the reminder ------------------------------------------------------------
+    def reminder_at(self) -> datetime | None:
+        """When the reminder index should bring this invitation to the timer next; None: nothing to remind.
+
+        Before the reminder is claimed: REMIND_BEFORE_EXPIRY before expiry (a link living no longer than that gets
+        none: its invitation email is as recent as a reminder would be). Claimed but not yet sent: REMINDER_RETRY
+        after the claim, so a reminder lost between claim and send is queued again, never silently dropped.
+        """
+        if not self.remind or self.status != InvitationStatus.PENDING:
+            return None
+        if self.reminder_status is None:
+            if timedelta(days=self.expires_in_days) <= REMIND_BEFORE_EXPIRY:
+                return None
+            return self.expires_at - REMIND_BEFORE_EXPIRY
+        if self.reminder_status in (ReminderStatus.QUEUED, ReminderStatus.SENDING) and self.reminder_claimed_at is not None:
+            return self.reminder_claimed_at + REMINDER_RETRY
+        return None
+
+    def take_reminder(self, now: datetime, max_attempts: int) -> str | None:
+        """The timer claims a due reminder: "first" (remindedAt set now), "again" (a claimed one not sent in time),
+        "failed" (queued `max_attempts` times without a send: given up, visibly), or None when nothing is due."""
+        due = self.reminder_at()
+        if due is None or due > now:
+            return None
+        if self.reminder_status is None:
+            self.reminded_at, taken = now, "first"
+        elif self.reminder_attempts >= max_attempts:
+            self.record_reminder(ReminderStatus.FAILED, f"Not delivered after {self.reminder_attempts} attempts.", now)
+            return "failed"
+        else:
+            taken = "again"
+        self.reminder_status, self.reminder_error, self.reminder_claimed_at = ReminderStatus.QUEUED, None, now
+        self.reminder_attempts += 1
+        return taken
+
+    def claim_reminder_send(self, now: datetime) -> bool:
+        """Take the reminder for sending (as `claim_send` does for the invitation email): never two sends at once."""
+        if self.status != InvitationStatus.PENDING or self.reminder_status not in (ReminderStatus.QUEUED, ReminderStatus.SENDING):
+            return False
+        if (self.reminder_status == ReminderStatus.SENDING and self.reminder_claimed_at is not None
+                and now - self.reminder_claimed_at < SEND_CLAIM):
+            return False
+        self.reminder_status, self.reminder_claimed_at = ReminderStatus.SENDING, now
+        return True
+
+    def record_reminder(self, status: ReminderStatus, error: str | None, now: datetime) -> None:
+        """What became of the reminder's send (Queued again after throttling, Sent, Failed with the reason)."""
+        self.reminder_status, self.reminder_error, self.reminder_claimed_at = status, error, now
 
 
 SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)

@@ -6,7 +6,9 @@ Layout of the `Invitations` table (`<tag>` is `partner_tag(partnerId)`, which ev
 - `p|<tag>` / `i|<newest-first ticks>|<linkHash>`: the same invitation as the partner's listing shows it (lists are
   newest first for free), rewritten in the same transaction as the `k|` row, so the two never differ;
 - `p|<tag>` / `x|<expiresAt>|<linkHash>`: the expiry index of a *pending* invitation, changed in the same transaction,
-  so the timer reads only what is due;
+  so the timer reads only what is due; it names the reminder row (`reminder_key`) that expiring deletes with it;
+- `p|<tag>` / `r|<remindAt>|<linkHash>`: the reminder index (`Invitation.reminder_at`: 7 days before expiry, then a
+  retry mark while a claimed reminder is not sent), changed in the same transaction;
 - `p|<tag>` / `a|...`: the audit records of the partner's invitations, written in the same transaction;
 - `p|<tag>` / `k|<otherHash>` with `aliasOf`: an additional link minted by a resend by reference (two reads);
 - `l|<first hex of hash>` / `<linkHash>`: the pointer from a bare link hash (a reference) to its invitation;
@@ -14,14 +16,14 @@ Layout of the `Invitations` table (`<tag>` is `partner_tag(partnerId)`, which ev
 - `p|<tag>` / `e|<ticks>|<eventId>`: events (shared/events.py) written with their change, until webhooks/ publishes them.
 
 Longer than usual because the layout is one decision: the rows that must change together (an invitation, its listing
-copy, its expiry index, its audit) are written by the store, the sweep and the unit of work from this one module, and keyed requests
+copy, its expiry and reminder index rows, its audit) are written by the store, the sweep and the unit of work from this one module, and keyed requests
 re-run against what a first run stored.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -89,6 +91,10 @@ def expiry_row_key(expires_at: datetime, link_hash: str) -> str:
     return f"x|{expires_at.strftime('%Y%m%dT%H%M%S')}|{link_hash}"
 
 
+def reminder_row_key(remind_at: datetime, link_hash: str) -> str:
+    return f"r|{remind_at.strftime('%Y%m%dT%H%M%S')}|{link_hash}"
+
+
 class LinkPointer(Row):
     partner_id: str = Field(alias="partnerId")
     row_key: str = Field(alias="rowKey")
@@ -100,6 +106,14 @@ class ExpiryEntry(Row):
     link_hash: str = Field(alias="linkHash")
     invitation_row_key: str = Field(alias="invitationRowKey")
     expires_at: datetime = Field(alias="expiresAt")
+    # The invitation's reminder row when there is one: expiring deletes it in the same transaction, without a read.
+    reminder_key: str | None = Field(default=None, alias="reminderKey")
+
+
+class ReminderEntry(Row):
+    partner_id: str = Field(alias="partnerId")
+    link_hash: str = Field(alias="linkHash")
+    remind_at: datetime = Field(alias="remindAt")
 
 
 class AgreementPointer(Row):
@@ -122,6 +136,8 @@ def keys_of(row: Row) -> tuple[str, str]:
         return partner_partition(row.partner_id), link_row_key(row.link_hash)
     if isinstance(row, ExpiryEntry):
         return partner_partition(row.partner_id), expiry_row_key(row.expires_at, row.link_hash)
+    if isinstance(row, ReminderEntry):
+        return partner_partition(row.partner_id), reminder_row_key(row.remind_at, row.link_hash)
     if isinstance(row, AuditRecord):
         return row.subject, row.row_key
     if isinstance(row, LinkPointer):
@@ -155,20 +171,43 @@ class _LinkRows(_Rows):
         return super().from_entity(entity)
 
 
-def _expiry_entry(inv: Invitation) -> ExpiryEntry:
-    return ExpiryEntry(
-        partner_id=inv.partner_id, link_hash=inv.link_hash, invitation_row_key=invitation_row_key(inv), expires_at=inv.expires_at
-    )
+def index_rows(inv: Invitation) -> dict[str, Row]:
+    """The index rows an invitation needs as it stands, by row key: its expiry row while pending, its reminder row
+    while a reminder is to come (`Invitation.reminder_at`). The unit of work files and moves exactly these."""
+    rows: dict[str, Row] = {}
+    remind_at = inv.reminder_at()
+    reminder_key = None
+    if remind_at is not None:
+        reminder_key = reminder_row_key(remind_at, inv.link_hash)
+        rows[reminder_key] = ReminderEntry(partner_id=inv.partner_id, link_hash=inv.link_hash, remind_at=remind_at)
+    if inv.status == InvitationStatus.PENDING:
+        rows[expiry_row_key(inv.expires_at, inv.link_hash)] = ExpiryEntry(
+            partner_id=inv.partner_id, link_hash=inv.link_hash, invitation_row_key=invitation_row_key(inv),
+            expires_at=inv.expires_at, reminder_key=reminder_key)
+    return rows
+
+
+def index_ops(was: Mapping[str, Row], now: Mapping[str, Row]) -> list[Op]:
+    """Move an invitation's index rows from what was filed to what it needs: gone ones deleted, new ones created, and
+    one whose content changed under the same key (an expiry row naming a moved reminder row) rewritten."""
+    ops = [Op("delete", keys=keys_of(row)) for key, row in was.items() if key not in now]
+    for key, row in now.items():
+        if key not in was:
+            ops.append(Op("create", row))
+        elif was[key].model_dump(by_alias=True) != row.model_dump(by_alias=True):
+            ops.append(Op("upsert", row))
+    return ops
 
 
 class InvitationStore:
     """All reads and writes of invitations; every change of one invitation is one transaction."""
 
-    # Expiring takes five operations per invitation (its row, its listing copy, the expiry index, audit, event).
-    PER_TRANSACTION = 20
-    # In bulk, four per invitation (row, listing copy, expiry index, event) plus one audit record for the chunk
-    # (a transaction holds 100 operations).
-    BULK_PER_TRANSACTION = 24
+    # Expiring takes up to six operations per invitation (its row, its listing copy, the expiry and reminder index
+    # rows, audit, event): 16 x 6 = 96 of the 100 a transaction holds.
+    PER_TRANSACTION = 16
+    # In bulk, five per invitation (row, listing copy, expiry and reminder index rows, event) plus one audit record
+    # for the chunk: 19 x 5 + 1 = 96.
+    BULK_PER_TRANSACTION = 19
     PARALLEL_WRITES = 4
 
     def __init__(self, storage: Storage) -> None:
@@ -176,6 +215,7 @@ class InvitationStore:
         self.invitations = _LinkRows(storage)
         self.pointers = _Rows(storage, LinkPointer)
         self.expiry = _Rows(storage, ExpiryEntry)
+        self.reminders = _Rows(storage, ReminderEntry)
         self.audit = _Rows(storage, AuditRecord)
         self.agreements = _Rows(storage, AgreementPointer)
 
@@ -362,6 +402,14 @@ class InvitationStore:
             page_size=page_size,
         )
 
+    def due_reminders(self, partner_id: str, now: datetime, page_size: int = 1000) -> list[ReminderEntry]:
+        """The partner's reminder index up to now: only what is due is read."""
+        return self.reminders.query_all(
+            "PartitionKey eq @pk and RowKey ge 'r|' and RowKey lt @upto",
+            {"pk": partner_partition(partner_id), "upto": f"r|{now.strftime('%Y%m%dT%H%M%S')}~"},
+            page_size=page_size,
+        )
+
     def expire(self, entries: Sequence[ExpiryEntry], now: datetime, make_record: Any) -> int:
         """Mark due invitations Expired without reading them.
 
@@ -387,8 +435,11 @@ class InvitationStore:
         pk = partner_partition(e.partner_id)
         fields = {name: (value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else str(value))
                   for name, value in expired_fields(now).items()}
+        # The expiry row's ETag guards the reminder row too: whatever moves that row rewrites this one.
+        reminder = [Op("delete", keys=(pk, e.reminder_key))] if e.reminder_key else []
         return [
             Op("delete", keys=(pk, expiry_row_key(e.expires_at, e.link_hash)), etag=e.etag),
+            *reminder,
             Op("merge", keys=(pk, link_row_key(e.link_hash)), fields=fields),
             Op("merge", keys=(pk, e.invitation_row_key), fields=fields),
             Op("create", make_record(e)),
@@ -397,10 +448,10 @@ class InvitationStore:
 
 
 class InvitationUnitOfWork(UnitOfWork):
-    """Changes to invitations of one partner partition, with their expiry index and audit records, in one transaction.
+    """Changes to invitations of one partner partition, with their index rows and audit records, in one transaction.
 
-    It remembers the ETag each invitation was read with and the expiry index row it was filed under (if pending),
-    so `save` moves the index along without anybody passing index keys.
+    It remembers the ETag each invitation was read with and the index rows it was filed under (`index_rows`: expiry,
+    reminder), so `save` and `add` keep every index right without anybody passing index keys.
     """
 
     def __init__(self, storage: Storage) -> None:
@@ -409,9 +460,7 @@ class InvitationUnitOfWork(UnitOfWork):
         self._by_key: dict[str, Invitation | None] = {}
 
     def bookkeeping(self, entity: Any) -> Any:
-        if isinstance(entity, Invitation) and entity.status == InvitationStatus.PENDING:
-            return expiry_row_key(entity.expires_at, entity.link_hash)
-        return None
+        return index_rows(entity) if isinstance(entity, Invitation) else None
 
     def by_link(self, key: str) -> Invitation | None:
         """The invitation a link key leads to (one read), or a bare link hash (pointer, then the invitation)."""
@@ -425,34 +474,26 @@ class InvitationUnitOfWork(UnitOfWork):
         return self.remember(found[0], found[1]) if found is not None and isinstance(found[0], Invitation) else None
 
     def add(self, inv: Invitation, record: AuditRecord | None = None) -> None:
-        """Stage a new invitation with its expiry index row (its link pointer is written first, by the store)."""
+        """Stage a new invitation with its index rows (its link pointer is written first, by the store)."""
         self.remember(inv, None)
         self.stage(*self.store_ops(inv, record))
 
     @staticmethod
     def store_ops(inv: Invitation, record: AuditRecord | None) -> list[Op]:
         ops = [Op("create", inv), Op("create", Listed(inv))]  # type: ignore[arg-type]
-        if inv.status == InvitationStatus.PENDING:
-            ops.append(Op("create", _expiry_entry(inv)))
+        ops += index_ops({}, index_rows(inv))
         if record is not None:
             ops.append(Op("create", record))
         return ops
 
     def save(self, inv: Invitation, record: AuditRecord | None = None) -> None:
-        """Stage a changed invitation under the ETag it was read with; its expiry index row follows its state."""
+        """Stage a changed invitation under the ETag it was read with; its index rows follow its state."""
         version = self.version(inv)
         if version is None:
             raise ValueError("save an invitation this unit of work read")
-        pk = partner_partition(inv.partner_id)
-        was_filed, now_filed = version.state, self.bookkeeping(inv)
-        # The listing copy follows without a condition: the `k|` row's ETag guards the whole transaction.
+        # The listing copy and the index rows follow without a condition: the `k|` row's ETag guards the transaction.
         ops = [Op("update", inv, etag=version.etag), Op("upsert", Listed(inv))]  # type: ignore[arg-type]
-        if was_filed != now_filed:
-            if was_filed is not None:
-                ops.append(Op("delete", keys=(pk, was_filed)))
-            if now_filed is not None:
-                ops.append(Op("create", _expiry_entry(inv)))
-        self.stage(*ops)
+        self.stage(*ops, *index_ops(version.state or {}, index_rows(inv)))
         if record is not None:
             self.record(record)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from invite_user import delivery
+from invite_user import delivery, reminders
 from invite_user.acceptance import UnitFactory, accept, reading, release  # noqa: F401  (public: accepting an invitation)
 from invite_user.api_models import (
     BulkResult,
@@ -86,6 +86,8 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
         partner_name=partner.name,
         ask_agreement_acceptance=body.ask_agreement_acceptance,
         email_status=EmailStatus.QUEUED if body.send_email else EmailStatus.NOT_REQUESTED,
+        remind=body.remind,
+        link_seal=reminders.seal_link(raw_id, link_hash(raw_id)) if body.remind else None,
     )
     return inv, raw_id
 

@@ -10,10 +10,10 @@ Context keys (`render_email(kind, language, context)`); keys not listed as requi
 - contact_name: the recipient's full name, used for the greeting when first/last name are missing
   (AgreementAttestationConfirmation: the customer's primary contact)
 - inviter_name: the person who sent the invitation (CustomerOnboarding, CompanyUser: required)
-- seller_name: the seller / partner company (all kinds but CompanyUser: required)
+- seller_name: the seller / partner company (all kinds but CompanyUser: required; InvitationReminder too)
 - platform_name, support_email, docs_url: from settings (always required)
 - invite_url: the personal link, http(s) (invitation kinds: required)
-- expires_at: aware datetime when the link expires, or None (shown as a localized date)
+- expires_at: aware datetime when the link expires, or None (shown as a localized date; InvitationReminder: required)
 - message: the partner's optional free text, or None (escaped; line breaks kept)
 - company_name: the customer company (all kinds but CustomerOnboarding: required)
 - indirect_provider_name: ResellerRelationship with an indirect provider, or None
@@ -49,6 +49,7 @@ KINDS: dict[str, str] = {
     "CompanyUser": "company_user",
     "AgreementAcceptance": "agreement_acceptance",
     "AgreementAttestationConfirmation": "agreement_attestation_confirmation",
+    "InvitationReminder": "invitation_reminder",
 }
 
 _ALWAYS = ("platform_name", "support_email", "docs_url")
@@ -58,6 +59,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "CompanyUser": (*_ALWAYS, "inviter_name", "company_name", "invite_url"),
     "AgreementAcceptance": (*_ALWAYS, "seller_name", "company_name", "invite_url"),
     "AgreementAttestationConfirmation": (*_ALWAYS, "seller_name", "company_name", "date_agreed"),
+    "InvitationReminder": (*_ALWAYS, "seller_name", "invite_url", "expires_at"),
 }
 
 CONTEXT_KEYS = (

@@ -33,7 +33,8 @@ def check_country(value: str | None) -> str | None:
     if value is None:
         return None
     code = value.strip().upper() if isinstance(value, str) else value
-    if code not in iso_countries():
+    # Not a string (a JSON object or list, which is unhashable): the same 422 as any other wrong code, never a 500.
+    if not isinstance(code, str) or code not in iso_countries():
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or KR")
     return code
 

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     email_max_attempts: int = Field(5, alias="EMAIL_MAX_ATTEMPTS")
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
+    remind_schedule: str = Field("0 15 * * * *", alias="REMIND_SCHEDULE")
 
     # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
     webhooks_queue: str = Field("webhook-events", alias="WEBHOOKS_QUEUE")

@@ -36,6 +36,7 @@ COUNTERS = {
     "invitations.email_failed": "Invitation emails given up on (reason: rejected, throttled, poisoned, not_queued).",
     "invitations.redeemed": "Invitations marked Accepted.",
     "invitations.expired": "Pending invitations the expiry sweep marked Expired.",
+    "invitations.reminded": "Reminders the reminder timer claimed and queued (first claims and re-queued ones).",
     "notices.sent": "Attestation confirmations sent to the primary contact.",
     "emails.failed": "Queue messages given up on for good (kind: the message type), each also kept in FailedEmails.",
 }

@@ -35,6 +35,7 @@ EVENT_TYPES: dict[str, str] = {
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
     "customer.primaryContactUpdated": "A partner corrected the customer's primary contact; sent to every partner with an active "
                                       "relationship (read the customer for the new contact: the event names no person).",
+    "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
 }
 
 
@@ -53,6 +54,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
     TEST: ("subscriptionId", "links"),
     "customer.primaryContactUpdated": ("customerId", "links"),
+    "invitation.reminded": (*_INVITATION, "remindedAt"),
 }
 
 
@@ -80,6 +82,7 @@ class EventData(BaseModel):
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
     links: Links | None = None
+    reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
 
 
 class Event(BaseModel):

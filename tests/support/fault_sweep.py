@@ -261,6 +261,7 @@ def check(world: World, delivered: bool = True) -> list[str]:
     inv_rows = _rows(world.direct, "Invitations")
     pointers = {r["RowKey"]: r for r in inv_rows if r["PartitionKey"].startswith("l|")}
     expiry = {(r["PartitionKey"], r["RowKey"]) for r in inv_rows if r["RowKey"].startswith("x|")}
+    reminder_rows = {(r["PartitionKey"], r["RowKey"]) for r in inv_rows if r["RowKey"].startswith("r|")}
     # An invitation's own row is `k|<hash>` (aliases of additional links carry alias_of); its listing copy `i|...|<hash>`.
     invitations = [r for r in inv_rows if r["PartitionKey"].startswith("p|") and r["RowKey"].startswith("k|") and not r.get("alias_of")]
     listed = {(r["PartitionKey"], r["link_hash"]): r for r in inv_rows if r["PartitionKey"].startswith("p|") and r["RowKey"].startswith("i|")}
@@ -282,6 +283,10 @@ def check(world: World, delivered: bool = True) -> list[str]:
             out.append(f"lost: invitation {ref} without its listing copy as it is")
         if inv["status"] == "PendingAcceptance" and not any(pk == inv["PartitionKey"] and rk.endswith(inv["link_hash"]) for pk, rk in expiry):
             out.append(f"lost: pending invitation {ref} without its expiry index row")
+        if (inv["status"] == "PendingAcceptance" and inv.get("remind") and int(inv.get("expires_in_days") or 0) > 7
+                and inv.get("reminder_status") in (None, "Queued", "Sending")
+                and not any(pk == inv["PartitionKey"] and rk.endswith(inv["link_hash"]) for pk, rk in reminder_rows)):
+            out.append(f"lost: pending invitation {ref} without its reminder index row")
         if inv["status"] == "Accepted" and inv.get("customer_id") and f"c|{inv['customer_id']}" not in profiles:
             out.append(f"lost: accepted invitation {ref} without its company")
         status = inv.get("email_status")
