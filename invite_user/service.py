@@ -6,8 +6,9 @@ agreements) use invitations only through the functions here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -102,8 +103,9 @@ _CUSTOMER_ACTIONS = {
 }
 
 
-def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation) -> None:
-    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent).
+def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
+    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent);
+    checked when it is created, and again when its invitee is changed (`body` is then the stored invitation).
 
     CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
     relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
@@ -213,9 +215,21 @@ def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invit
     return inv, raw
 
 
-def get(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
-    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
-    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
+def version_tag(uow: InvitationUnitOfWork, inv: Invitation, now: datetime) -> str:
+    """The invitation's ETag as partners see it: opaque and strong, from its row's ETag (which every write changes:
+    resend, revoke, change, expiry, its email's delivery) and its status as shown (a pending one past its expiry shows
+    Expired before the sweep writes it)."""
+    version = uow.version(inv)
+    stored = version.etag if version is not None else None
+    return '"' + hashlib.sha256(f"{stored}|{inv.effective_status(now).value}".encode()).hexdigest()[:32] + '"'
+
+
+def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
+    """The invitation and its ETag (what `If-Match` must name to change it)."""
+    uow = InvitationUnitOfWork(storage)
+    inv, raw = _load(uow, caller, handle)
+    now = utc_now()
+    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(uow, inv, now)
 
 
 def find(storage: Storage, key: str) -> Invitation | None:

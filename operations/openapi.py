@@ -31,9 +31,12 @@ customers' acceptance of the Microsoft Customer Agreement.
 **Errors** are `application/problem+json` (RFC 9457) with a stable `type` URI, a human `detail` and, for
 validation failures, `errors`: one entry per field (`field`, `message`, `code`).
 
-**Idempotency.** Every POST (and the relationship DELETE) honours an `Idempotency-Key` header: a retry with the
-same key and body gets the first answer (with `Idempotent-Replayed: true`) and changes nothing twice; the same
-key with a different body is refused (422).
+**Idempotency.** Every POST (and the relationship DELETE, and the invitation PATCH) honours an `Idempotency-Key`
+header: a retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`) and changes
+nothing twice; the same key with a different body is refused (422).
+
+**Concurrency.** An invitation carries an `ETag` (GET); changing its invitee needs `If-Match` with it, so two agents
+cannot overwrite each other: 428 without, 412 when the invitation changed since it was read.
 
 **Reseller relationships, DAP and GDAP.** A partner needs an active reseller relationship with a customer to
 work for it. On the relationship, *DAP* (delegated admin privileges) are the partner's broad administrator
@@ -100,6 +103,8 @@ def _parameters(route: Contract, schemas: dict[Any, dict[str, Any]], defs: dict[
             params.append(entry)
     if route.idempotent:
         params.append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if route.if_match:
+        params.append({"$ref": "#/components/parameters/IfMatch"})
     return params
 
 
@@ -130,7 +135,9 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
     ok: dict[str, Any] = {"description": "OK" if route.status == 200 else {201: "Created", 202: "Accepted"}.get(route.status, "OK")}
     if route.response is not None:
         ok["content"] = {route.content: {"schema": schemas[(route.response, "serialization")]}}
-    elif route.path == "openapi.json":
+    if route.response_headers:
+        ok["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in route.response_headers.items()}
+    if route.response is None and route.path == "openapi.json":
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     responses: dict[str, Any] = {str(route.status): ok}
     needs_token = route.auth in ("partner", "admin", "session-or-partner")
@@ -139,6 +146,8 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
         answers.add(400)  # the body or a query parameter refused, one entry per field
     if route.idempotent:
         answers |= {400, 409, 422}  # idempotency-key-invalid, idempotency-in-progress, idempotency-key-reused
+    if route.if_match:
+        answers |= {412, 428}
     for status in sorted(answers):
         responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     if route.auth != "anonymous" or route.body is not None:
@@ -183,7 +192,9 @@ _PROBLEM_TEXT = {
     404: "Not found (for customers: no active relationship with the calling partner).",
     409: "Conflict with the current state (e.g. attested already, relationship exists), or `idempotency-in-progress`: a "
          "request with this Idempotency-Key is still running (Retry-After).",
+    412: "`precondition-failed`: If-Match does not name the current version (it changed since it was read); read it again.",
     422: "`idempotency-key-reused`: this Idempotency-Key was used for a different request.",
+    428: "`precondition-required`: this change needs If-Match with the ETag of the version it was decided on.",
     429: "Too many requests (Retry-After).",
     500: "Internal error; nothing was half-written.",
     503: "Storage unavailable or busy; nothing was changed (Retry-After).",
@@ -233,6 +244,10 @@ def document() -> dict[str, Any]:
                 "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
                                    "schema": {"type": "string", "maxLength": 200},
                                    "description": "Makes a retry safe: the same key and body get the first answer."},
+                "IfMatch": {"name": "If-Match", "in": "header", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                            "description": "The `ETag` of the version the change was decided on (from GET); a stale one is 412. "
+                                           "`*` is not accepted (428)."},
             },
             "responses": {f"Problem{status}": {"description": text, "content": {"application/problem+json": {"schema": problem_ref}}}
                           for status, text in _PROBLEM_TEXT.items()},

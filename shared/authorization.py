@@ -39,6 +39,8 @@ class Action(StrEnum):
     REGISTER_PARTNERS = "register-partners"  # register and list partners
     MANAGE_WEBHOOKS = "manage-webhooks"  # subscribe, change, rotate, test, read deliveries: the partner's events go anywhere
     READ_EVENTS = "read-events"  # the partner's own events feed
+    # Change a pending invitation's invitee (a new link to whom it now names): beside what inviting that kind needs.
+    CHANGE_INVITEE = "change-invitee"
     # The customer's side.
     ACCEPT_INVITATION = "accept-invitation"  # the invitee, signed in as the address invited (or bound subject)
     CONSENT_TO_RELATIONSHIP = "consent-to-relationship"  # the customer accepts a partner's relationship request
@@ -109,6 +111,8 @@ POLICY: dict[Action, Rule] = {
     Action.REGISTER_PARTNERS: Rule(Who.PLATFORM_ADMIN, frozenset({PLATFORM_ADMIN})),
     Action.MANAGE_WEBHOOKS: Rule(Who.PARTNER, ADMIN_AGENT),
     Action.READ_EVENTS: Rule(Who.PARTNER, AGENTS),
+    Action.CHANGE_INVITEE: Rule(Who.PARTNER, AGENTS, consent="as for inviting that kind: an invitation about an existing "
+                                "customer is checked again as if it were created now (a company user: AdminAgent, DAP)"),
     Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
     Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
     Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "

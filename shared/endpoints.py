@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from shared import telemetry
 from shared.authorization import POLICY, Action, declare
-from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
+from shared.http import answer, api, dump, idempotency_fingerprint, if_match_tags, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
 from shared.storage import get_storage
@@ -58,6 +58,8 @@ class Contract:
     extra_responses: dict[str, Any] = field(default_factory=dict)
     function: str = ""
     action: str = ""
+    if_match: bool = False  # the request must name the version it changes (If-Match; 428 without, 412 when stale)
+    response_headers: dict[str, str] = field(default_factory=dict)  # header -> what it says, on the success answer
 
 
 CONTRACTS: list[Contract] = []
@@ -71,6 +73,7 @@ class Call:
     caller: Caller | None
     body: Any = None
     query: Any = None
+    if_match: list[str] | None = None  # the entity tags of If-Match, on routes that require it
 
     def param(self, name: str) -> str:
         return self.request.route_params[name]
@@ -99,14 +102,15 @@ def endpoint(
     problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
-    route: str | None = None,
+    route: str | None = None, if_match: bool = False, response_headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
     `route` is the template Functions matches (with constraints) when it differs from the documented `path`.
     `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
-    token must carry one of that action's roles.
+    token must carry one of that action's roles. `if_match`: the request must carry If-Match (428 otherwise, before
+    any work); its tags reach the handler as `call.if_match`.
     """
     rule = POLICY[action]
     if idempotent is None:
@@ -120,6 +124,7 @@ def endpoint(
             method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
             response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
+            if_match=if_match, response_headers=response_headers or {},
         ))
         if raw:
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
@@ -127,7 +132,8 @@ def endpoint(
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
                 caller = authenticate(req.headers.get("authorization"), any_of=roles) if auth in _ROLES else None
                 parsed = _body(req, body, optional_body)
-                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
+                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None,
+                            if_match=if_match_tags(req) if if_match else None)
                 if guard is not None:
                     guard(req, parsed)
 

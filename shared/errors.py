@@ -96,3 +96,17 @@ class Busy(DomainError):
 class TooManyRequests(DomainError):
     code = "rate-limited"
     title = "Too many requests"
+
+
+class PreconditionFailed(DomainError):
+    """The caller's version of the thing (If-Match) is not the current one: someone changed it since it was read."""
+
+    code = "precondition-failed"
+    title = "Changed since you read it"
+
+
+class PreconditionRequired(DomainError):
+    """A change that could overwrite someone else's needs the version it was decided on (If-Match)."""
+
+    code = "precondition-required"
+    title = "If-Match required"

@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,6 +21,8 @@ from shared.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
     RuleBroken,
     TooManyRequests,
     Unauthenticated,
@@ -89,6 +92,8 @@ STATUS_OF: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
     TooManyRequests: 429,
     Busy: 503,
 }
@@ -165,6 +170,21 @@ def client_ip(req: func.HttpRequest) -> str:
         return str(ipaddress.ip_address(last))
     except ValueError:
         return "unknown"
+
+
+def if_match_tags(req: func.HttpRequest) -> list[str]:
+    """The entity tags of `If-Match`, each as sent with its quotes, for a strong comparison (weak tags never match).
+
+    Missing, or `*` (which would match whatever another caller wrote meanwhile): PreconditionRequired.
+    """
+    header = (req.headers.get("if-match") or "").strip()
+    if not header or header == "*":
+        raise PreconditionRequired("Send If-Match with the ETag of the version you read (GET it first); `*` is not "
+                                   "accepted, since it would overwrite whatever another agent changed meanwhile.")
+    tags = re.findall(r'(W/)?("[^"]*")', header)
+    if not tags:
+        return [f'"{part.strip()}"' for part in header.split(",") if part.strip()]  # tolerated: a tag sent without quotes
+    return [tag for weak, tag in tags if not weak]
 
 
 def idempotency_fingerprint(req: func.HttpRequest) -> list[str]:

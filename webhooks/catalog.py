@@ -33,6 +33,8 @@ EVENT_TYPES: dict[str, str] = {
     "agreement.attested": "The partner attested that the customer accepted the agreement.",
     "agreement.accepted": "The customer accepted the agreement itself (direct acceptance).",
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
+    "invitation.replaced": "The partner changed the invitee (PATCH): this invitation's link stopped working, the one named "
+                           "`replacedBy` took its place with a new link.",
 }
 
 
@@ -50,6 +52,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "dap-admin-relationship-terminated": _RELATIONSHIP,
     "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
     TEST: ("subscriptionId", "links"),
+    "invitation.replaced": ("reference", "kind", "status", "customerId", "replacedBy", "links"),
 }
 
 
@@ -76,6 +79,7 @@ class EventData(BaseModel):
     how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
+    replaced_by: str | None = Field(default=None, alias="replacedBy", description="The reference of the invitation that replaced it.")
     links: Links | None = None
 
 
