@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class _Outcome:
     old: Invitation
     answer: Invitation  # the new invitation, or the old one when nothing changed
-    tag: str
+    tag: str  # the answer's ETag
     raw: str | None  # the answer's link id, when known
 
 
@@ -57,8 +57,8 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
             new = uow.by_link(partner_tag(old.partner_id) + new_hash)
             if new is None:
                 raise Busy("The invitation is changing right now; retry.")
-            return _Outcome(old, new, version_tag(uow, new, now), raw_new)
-        if version_tag(uow, old, now) not in expected:
+            return _Outcome(old, new, version_tag(new, now), raw_new)
+        if version_tag(old, now) not in expected:
             raise PreconditionFailed("The invitation changed since you read it (another agent, a resend, an expiry or its "
                                      "email's delivery). Read it again (GET) and decide on what it is now.")
         status = old.effective_status(now)
@@ -67,7 +67,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
                            code=f"invitation-{status.value.lower()}", title="The invitation is not pending")
         changes = change.changes(old)
         if not changes:
-            return _Outcome(old, old, version_tag(uow, old, now), raw_old)
+            return _Outcome(old, old, version_tag(old, now), raw_old)
         if old.customer_id:  # as if it were invited now: a company user still needs AdminAgent and DAP
             authorize(storage, caller, partner_of(storage, caller), old)
         send = change.send_email if change.send_email is not None else old.email_status != EmailStatus.NOT_REQUESTED
@@ -79,8 +79,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
         uow.add(new)
         uow.event("invitation.replaced", old.partner_id, reference=old.reference, kind=old.kind.value, status=old.status.value,
                   customerId=old.customer_id, replacedBy=new.reference, resource=f"invitations/{old.reference}")
-        uow.commit()  # here, to read the new invitation's ETag from this unit of work
-        return _Outcome(old, new, version_tag(uow, new, now), raw_new)
+        return _Outcome(old, new, version_tag(new, now), raw_new)
 
     outcome = attempt(lambda: InvitationUnitOfWork(storage), work, busy="The invitation is changing right now; retry.")
     new = outcome.answer

@@ -215,21 +215,19 @@ def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invit
     return inv, raw
 
 
-def version_tag(uow: InvitationUnitOfWork, inv: Invitation, now: datetime) -> str:
-    """The invitation's ETag as partners see it: opaque and strong, from its row's ETag (which every write changes:
-    resend, revoke, change, expiry, its email's delivery) and its status as shown (a pending one past its expiry shows
-    Expired before the sweep writes it)."""
-    version = uow.version(inv)
-    stored = version.etag if version is not None else None
-    return '"' + hashlib.sha256(f"{stored}|{inv.effective_status(now).value}".encode()).hexdigest()[:32] + '"'
+def version_tag(inv: Invitation, now: datetime) -> str:
+    """The invitation's ETag as partners see it: opaque, changed by every change of the invitation (resend, revoke,
+    change, acceptance, expiry: each sets `updated_at`, a resend counts up, the others change its status as shown),
+    but not by its email's delivery, so an agent's GET stays good while the email goes out."""
+    version = f"{inv.reference}|{inv.updated_at.isoformat()}|{inv.resent_count}|{inv.effective_status(now).value}"
+    return '"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
 
 
 def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     """The invitation and its ETag (what `If-Match` must name to change it)."""
-    uow = InvitationUnitOfWork(storage)
-    inv, raw = _load(uow, caller, handle)
+    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
     now = utc_now()
-    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(uow, inv, now)
+    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
 
 def find(storage: Storage, key: str) -> Invitation | None:

@@ -268,6 +268,22 @@ def test_if_match_is_required_and_a_stale_one_is_refused(storage, settings, part
     assert fresh != seen and patch(token, old["id"], body, f'"x", {fresh}').status_code == 200  # any of the listed tags
 
 
+def test_the_etag_follows_every_change_of_the_invitation_but_not_its_emails_delivery(storage, settings, partner_tokens, fixed_clock):
+    token = partner_tokens()
+    old = create(token)
+    created = etag(token, old["id"])
+    deliver(storage, settings)
+    assert json_of(read(token, old["id"]))["emailStatus"] == "Sent" and etag(token, old["id"]) == created  # still good to decide on
+    fn.resend_invitation(build_request("POST", "x", headers={"Authorization": token}, route_params={"id": old["id"]}))
+    resent = etag(token, old["id"])  # the same instant (a frozen clock): the resend still shows
+    fn.revoke_invitation(build_request("POST", "x", headers={"Authorization": token}, route_params={"id": old["id"]}))
+    assert len({created, resent, etag(token, old["id"])}) == 3
+    pending = create(token, expiresInDays=1)
+    before = etag(token, pending["id"])
+    fixed_clock.advance(days=2)  # past its expiry, before the sweep marks it: shown Expired, so another version
+    assert etag(token, pending["id"]) != before
+
+
 def test_two_agents_deciding_on_the_same_version_one_wins(storage, settings, partner_tokens):
     token = partner_tokens()
     old = create(token)

@@ -96,3 +96,20 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     # relationship read, one customer transaction and its events' announcement; its relationships listed and the
     # partner's customer list row written; the invitation's accepting transaction and its event's announcement
     assert create == 10, create
+
+
+def test_a_change_of_invitee_shows_at_once_on_the_old_link_in_its_one_read(storage, idp, partner_tokens):
+    inv, raw = invite(storage)
+    functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw}))
+    token = {"Authorization": partner_tokens()}
+    read = invitation_functions.get_invitation(build_request("GET", "x", headers=token, route_params={"id": raw}))
+    storage.queue(get_settings().webhooks_queue)  # created once per process, not per request
+    storage.counter.reset()
+    change = build_request("PATCH", "x", body={"email": "nora@contoso.example"}, headers={**token, "If-Match": read.headers["ETag"]},
+                           route_params={"id": raw})
+    assert invitation_functions.change_invitee(change).status_code == 200
+    # the invitation's own row; the new link's pointer; one transaction (both invitations, their listing copies, the
+    # expiry index moved, audit, event); the event's announcement; the new link's email queued
+    assert storage.counter.reset() == 5
+    resp, requests = counted(storage, lambda: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})))
+    assert requests == 1 and resp.status_code == 410

@@ -5,7 +5,8 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-from shared.http import api, parse_json
+from shared.errors import PreconditionFailed, PreconditionRequired
+from shared.http import api, if_match_tags, parse_json
 from shared.problems import Problem
 from shared.storage import MalformedRow, StorageUnavailable
 from tests.support.http import build_request
@@ -70,3 +71,20 @@ def test_missing_or_malformed_body_is_400(raw):
     resp = handler(build_request("POST", "x", raw=raw))
     assert resp.status_code == 400
     assert json.loads(resp.get_body())["type"].rsplit("/", 1)[1] in {"validation", "malformed-json"}
+
+
+@pytest.mark.parametrize(("header", "tags"), [
+    ('"abc"', ['"abc"']), ('"a", "b"', ['"a"', '"b"']), ('W/"weak", "strong"', ['"strong"']), ("abc", ['"abc"']),
+    ('W/"weak"', []),
+])
+def test_if_match_reads_strong_tags_only(header, tags):
+    assert if_match_tags(build_request("PATCH", "x", headers={"If-Match": header})) == tags
+
+
+@pytest.mark.parametrize("header", [None, "", "  ", "*"])
+def test_if_match_missing_or_any_is_precondition_required(header):
+    with pytest.raises(PreconditionRequired):
+        if_match_tags(build_request("PATCH", "x", headers={"If-Match": header} if header is not None else {}))
+    problem = _raising(PreconditionRequired("x"))(build_request("PATCH", "x"))
+    assert problem.status_code == 428 and problem.mimetype == "application/problem+json"
+    assert _raising(PreconditionFailed("x"))(build_request("PATCH", "x")).status_code == 412
