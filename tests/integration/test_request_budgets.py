@@ -113,3 +113,10 @@ def test_a_change_of_invitee_shows_at_once_on_the_old_link_in_its_one_read(stora
     assert storage.counter.reset() == 5
     resp, requests = counted(storage, lambda: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})))
     assert requests == 1 and resp.status_code == 410
+    # a purchasing account manager's: its agreement pointer written first, the old one's deleted after the commit
+    inv, raw = invite(storage, agreement={"agreementNumber": "MPSA-1", "purchasingAccountNumber": "PA-1"})
+    read = invitation_functions.get_invitation(build_request("GET", "x", headers=token, route_params={"id": raw}))
+    change = build_request("PATCH", "x", body={"email": "nora@contoso.example"}, headers={**token, "If-Match": read.headers["ETag"]},
+                           route_params={"id": raw})
+    resp, requests = counted(storage, lambda: invitation_functions.change_invitee(change))
+    assert resp.status_code == 200 and requests == 7
