@@ -153,7 +153,7 @@ class InviteeChange(_Api):
     """A change of a pending invitation's invitee, as a JSON merge patch: the fields given replace the invitation's."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
-                              json_schema_extra=lambda schema: _change_schema(schema))
+                              json_schema_extra=_change_schema)
     # Never null (an invitee always has them): a field left out stays as it is.
     email: Email = Field(default=None, description="The new invitee's address: the new link goes there.")
     first_name: Name(100) = Field(default=None, alias="firstName")
@@ -167,7 +167,7 @@ class InviteeChange(_Api):
         "the link from the answer itself)."))
 
     @model_validator(mode="after")
-    def _something(self) -> InviteeChange:
+    def _names_something(self) -> InviteeChange:
         if not self.model_fields_set - {"send_email"}:
             raise ValueError("name at least one of email, firstName, lastName, language, agreement")
         return self

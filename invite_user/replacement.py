@@ -59,8 +59,8 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
                 raise Busy("The invitation is changing right now; retry.")
             return _Outcome(old, new, version_tag(new, now), raw_new)
         if version_tag(old, now) not in expected:
-            raise PreconditionFailed("The invitation changed since you read it (another agent, a resend, an expiry or its "
-                                     "email's delivery). Read it again (GET) and decide on what it is now.")
+            raise PreconditionFailed("The invitation changed since you read it (another agent's change, a resend, a revoke, "
+                                     "its expiry). Read it again (GET) and decide on what it is now.")
         status = old.effective_status(now)
         if status != InvitationStatus.PENDING:
             raise Conflict(f"Only a pending invitation's invitee can be changed; this one is {status}.",
