@@ -95,21 +95,27 @@ def csrf_ok(visitor: Visitor, token: str | None) -> bool:
     return visitor.session is not None and visitor.session.signed_in and visitor.session.check_csrf(token)
 
 
-def _contact(inv: Invitation) -> str | None:
-    email = (inv.created_by or {}).get("email") or ""
+def _contact(who: dict[str, str] | None) -> str | None:
+    email = (who or {}).get("email") or ""
     return email if "@" in email and not any(c in email for c in "<>\"' ") else None
 
 
 def status_page(inv: Invitation, status: InvitationStatus, visitor: Visitor, handle: str, *, path: str, params: dict[str, str]) -> Reply:
-    """The page for an invitation that cannot be accepted now (expired, revoked, used)."""
+    """The page for an invitation that cannot be accepted now (expired, revoked, replaced, used)."""
     language = visitor.language(inv.language)
-    common = {"inv": inv, "contact_email": _contact(inv)}
+    common = {"inv": inv, "contact_email": _contact(inv.created_by)}
     if status == InvitationStatus.EXPIRED:
         session = visitor.session or Session()
         return Reply(410, "expired.html", {**common, "anonymous_csrf": session.csrf}, language, path=path, params=params,
                      session=session, cookies=[] if visitor.session else [sessions.set_cookie(session)])
     if status == InvitationStatus.REVOKED:
         return Reply(410, "revoked.html", common, language, path=path, params=params, session=visitor.session)
+    if status == InvitationStatus.REPLACED:
+        # Whom to ask: the agent who replaced it (the new invitation may be for someone else; this page never says who).
+        changer = inv.changed_by or inv.created_by or {}
+        return Reply(410, "replaced.html", {"inv": inv, "contact_email": _contact(changer),
+                                            "contact_name": changer.get("name") or inv.inviter_name},
+                     language, path=path, params=params, session=visitor.session)
     return Reply(200, "accepted.html", {**common, "signin_url": signin_url(handle)}, language, path=path, params=params,
                  session=visitor.session)
 

@@ -106,6 +106,10 @@ class InvitationOut(_Api):
     reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the reminder was claimed and queued.")
     reminder_status: ReminderStatus | None = Field(default=None, alias="reminderStatus")
     reminder_error: str | None = Field(default=None, alias="reminderError")
+    replaced_by: str | None = Field(default=None, alias="replacedBy",
+                                    description="Replaced: the reference of the invitation that took its place (its invitee changed).")
+    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
+    replaces: str | None = Field(default=None, description="The reference of the invitation this one replaced.")
 
 
 def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> InvitationOut:
@@ -140,7 +144,49 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
         reminded_at=inv.reminded_at,
         reminder_status=inv.reminder_status,
         reminder_error=inv.reminder_error,
+        replaced_by=inv.replaced_by,
+        replaced_at=inv.replaced_at,
+        replaces=inv.replaces,
     )
+
+
+CHANGEABLE = ("email", "firstName", "lastName", "language", "agreement")
+
+
+def _change_schema(schema: dict[str, Any]) -> None:
+    """What the contract says of a change: at least one invitee field, and no field defaults to null (left out: unchanged)."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+    schema["anyOf"] = [{"required": [name]} for name in CHANGEABLE]
+
+
+class InviteeChange(_Api):
+    """A change of a pending invitation's invitee, as a JSON merge patch: the fields given replace the invitation's."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra=_change_schema)
+    # Never null (an invitee always has them): a field left out stays as it is.
+    email: Email = Field(default=None, description="The new invitee's address: the new link goes there.")
+    first_name: Name(100) = Field(default=None, alias="firstName")
+    last_name: Name(100) = Field(default=None, alias="lastName")
+    language: LanguageTag = Field(default=None, description="The language of the new email and of the invitee's pages.")
+    agreement: AgreementRef | None = Field(default=None, description=(
+        "The agreement whose designated purchasing account manager the invitee is (the resend request matches it); "
+        "null: none any more."))
+    send_email: bool = Field(default=None, alias="sendEmail", description=(
+        "Whether the new link is emailed; default: as the invitation was created (sendEmail false: the partner sends "
+        "the link from the answer itself)."))
+
+    @model_validator(mode="after")
+    def _names_something(self) -> InviteeChange:
+        if not self.model_fields_set - {"send_email"}:
+            raise ValueError("name at least one of email, firstName, lastName, language, agreement")
+        return self
+
+    def changes(self, inv: Invitation) -> dict[str, Any]:
+        """The invitee's fields this change gives a new value (by field name); empty when it changes nothing."""
+        given = {name: getattr(self, name) for name in self.model_fields_set if name != "send_email"}
+        return {name: value for name, value in given.items() if value != getattr(inv, name)}
 
 
 class ListQuery(_Api):

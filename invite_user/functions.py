@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from invite_user import expiry, reminders, service
+from invite_user import expiry, reminders, replacement, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
@@ -14,6 +14,7 @@ from invite_user.api_models import (
     DraftQuery,
     InvitationOut,
     InvitationPage,
+    InviteeChange,
     ListQuery,
     NewInvitation,
     ResendRequest,
@@ -21,7 +22,7 @@ from invite_user.api_models import (
 )
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.endpoints import ANONYMOUS, Call, endpoint
+from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.http import client_ip
 from shared.storage import get_storage
 
@@ -58,11 +59,31 @@ def list_invitations(call: Call) -> InvitationPage:
     return service.list_page(get_storage(), call.caller, call.query)
 
 
+ETAG = {"ETag": "The invitation's version: send it as If-Match to change its invitee (PATCH)."}
+
+
 @endpoint(bp, "invitations/{id}", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ,
+          summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ, response_headers=ETAG,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
-def get_invitation(call: Call) -> InvitationOut:
-    return service.get(get_storage(), call.caller, call.param("id"))
+def get_invitation(call: Call) -> Reply:
+    out, tag = service.get(get_storage(), call.caller, call.param("id"))
+    return Reply(out, headers={"ETag": tag})
+
+
+@endpoint(bp, "invitations/{id}", "PATCH", action=Action.CHANGE_INVITEE, summary="Change the invitee", tag=TAG,
+          body=InviteeChange, response=InvitationOut, problems=WRITE, idempotent=True, if_match=True,
+          response_headers={**ETAG, "Content-Location": "The invitation the answer is: the new one, which replaced the old."},
+          description="Changes a pending invitation's email, names, language or designated purchasing account manager "
+                      "(`agreement`). The invitation becomes `Replaced` (with `replacedBy`) and its link stops working at "
+                      "once (it shows a page saying so and whom to ask); a new pending invitation (with `replaces`) gets a "
+                      "new link id (`id`, once) and a fresh expiry, and its email goes to the new address in its language "
+                      "unless sendEmail is false. The answer is the new invitation. Needs If-Match with the ETag of GET "
+                      "(412 when it changed meanwhile); 409 when the invitation is not pending. An invitation about an "
+                      "existing customer is checked as when it was created (a CompanyUser needs AdminAgent and DAP). "
+                      "A change that changes nothing answers with the invitation as it is.")
+def change_invitee(call: Call) -> Reply:
+    out, tag = replacement.change_invitee(get_storage(), call.caller, call.param("id"), call.body, call.if_match)
+    return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
 @endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,

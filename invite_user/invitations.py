@@ -32,6 +32,7 @@ class InvitationStatus(StrEnum):
     ACCEPTED = "Accepted"
     REVOKED = "Revoked"
     EXPIRED = "Expired"
+    REPLACED = "Replaced"  # its invitee was changed: a new invitation (`replacedBy`) with a new link took its place
 
 
 class InvitationKind(StrEnum):
@@ -215,6 +216,11 @@ class Invitation(Entity):
     reminder_error: str | None = Field(default=None, alias="reminderError")
     reminder_claimed_at: datetime | None = Field(default=None, alias="reminderClaimedAt")
     reminder_attempts: int = Field(default=0, alias="reminderAttempts")  # times its message was queued
+    # A change of the invitee replaces the invitation: the old one names its successor, the new one what it replaces.
+    replaced_by: str | None = Field(default=None, alias="replacedBy")
+    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
+    changed_by: dict[str, str] | None = Field(default=None, alias="changedBy")  # who replaced it (whom its old link names)
+    replaces: str | None = None
 
     @property
     def link_key(self) -> str:
@@ -256,12 +262,33 @@ class Invitation(Entity):
         self.reminder_status, self.reminder_error, self.reminder_claimed_at, self.reminder_attempts = None, None, None, 0
 
     def revoke(self, now: datetime, by: dict[str, str]) -> None:
-        if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED):
+        if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED, InvitationStatus.REPLACED):
             raise InvitationStateError(self.status, f"An invitation that is {self.status} cannot be revoked.")
         self.status = InvitationStatus.REVOKED
         self.revoked_at = now
         self.revoked_by = by
         self.updated_at = now
+
+    def replace(self, now: datetime, by: dict[str, str], successor: str) -> None:
+        """Its invitee changed: `successor` (a reference) takes its place and its link stops working. Only while pending."""
+        status = self.effective_status(now)
+        if status != InvitationStatus.PENDING:
+            raise InvitationStateError(status, f"Only a pending invitation can be changed; this one is {status}.")
+        self.status = InvitationStatus.REPLACED
+        self.replaced_by, self.replaced_at, self.changed_by = successor, now, by
+        self.updated_at = now
+
+    def successor(self, now: datetime, link_hash_: str, by: dict[str, str], inviter_name: str, *, send_email: bool,
+                  **invitee: Any) -> Invitation:
+        """The invitation that replaces this one: a new link for the changed invitee (`invitee`: email, first_name,
+        last_name, language, agreement), everything else carried over, its expiry starting afresh."""
+        fields = self.model_dump(include=set(CARRIED_OVER)) | invitee
+        return Invitation.model_validate({
+            **fields, "link_hash": link_hash_, "email_normalized": normalize_email(str(fields["email"])),
+            "expires_at": now + timedelta(days=self.expires_in_days), "created_at": now, "updated_at": now, "created_by": by,
+            "inviter_name": inviter_name, "replaces": self.reference,
+            "email_status": EmailStatus.QUEUED if send_email else EmailStatus.NOT_REQUESTED,
+        })
 
     def expire(self, now: datetime) -> None:
         if self.status != InvitationStatus.PENDING:
@@ -369,6 +396,10 @@ class Invitation(Entity):
         """What became of the reminder's send (Queued again after throttling, Sent, Failed with the reason)."""
         self.reminder_status, self.reminder_error, self.reminder_claimed_at = status, error, now
 
+# What an invitation that replaces another keeps of it (the rest is the changed invitee's, or starts afresh).
+CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles", "company", "customer_id", "indirect_provider_id",
+                "indirect_provider_name", "message", "expires_in_days", "ask_agreement_acceptance", "email", "first_name",
+                "last_name", "language", "agreement", "remind")
 
 SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 

@@ -29,3 +29,16 @@ def change_record(inv: Invitation, action: str, by: str, before: dict[str, Any],
     return audit(partner_partition(inv.partner_id), action, by, before=before,
                  after={"status": inv.status, "expiresAt": inv.expires_at.isoformat(), "reference": inv.reference, **after},
                  customer_id=inv.customer_id)
+
+
+def invitee_of(inv: Invitation) -> dict[str, Any]:
+    """Who an invitation is for, as its audit records show it."""
+    return {"reference": inv.reference, "status": inv.status, "email": str(inv.email), "firstName": inv.first_name,
+            "lastName": inv.last_name, "language": inv.language,
+            "agreement": inv.agreement.model_dump(mode="json", by_alias=True) if inv.agreement else None}
+
+
+def replaced_record(old: Invitation, new: Invitation, by: str) -> AuditRecord:
+    """The change of an invitee: the invitation as it was (before) and the one that replaces it (after)."""
+    return audit(partner_partition(old.partner_id), "invitation.replaced", by, before=invitee_of(old),
+                 after={**invitee_of(new), "replaces": old.reference}, customer_id=old.customer_id)

@@ -6,8 +6,9 @@ agreements) use invitations only through the functions here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -104,8 +105,9 @@ _CUSTOMER_ACTIONS = {
 }
 
 
-def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation) -> None:
-    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent).
+def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
+    """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent);
+    checked when it is created, and again when its invitee is changed (`body` is then the stored invitation).
 
     CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
     relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
@@ -215,9 +217,19 @@ def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invit
     return inv, raw
 
 
-def get(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
+def version_tag(inv: Invitation, now: datetime) -> str:
+    """The invitation's ETag as partners see it: opaque, changed by every change of the invitation (resend, revoke,
+    change, acceptance, expiry: each sets `updated_at`, a resend counts up, the others change its status as shown),
+    but not by its email's delivery, so an agent's GET stays good while the email goes out."""
+    version = f"{inv.reference}|{inv.updated_at.isoformat()}|{inv.resent_count}|{inv.effective_status(now).value}"
+    return '"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
+
+
+def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
+    """The invitation and its ETag (what `If-Match` must name to change it)."""
     inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
-    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
+    now = utc_now()
+    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
 
 def find(storage: Storage, key: str) -> Invitation | None:

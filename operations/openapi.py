@@ -32,9 +32,13 @@ customers' acceptance of the Microsoft Customer Agreement.
 **Errors** are `application/problem+json` (RFC 9457) with a stable `type` URI, a human `detail` and, for
 validation failures, `errors`: one entry per field (`field`, `message`, `code`).
 
-**Idempotency.** Every POST (and the relationship DELETE and the primary-contact PATCH) honours an `Idempotency-Key` header: a retry with the
-same key and body gets the first answer (with `Idempotent-Replayed: true`) and changes nothing twice; the same
-key with a different body is refused (422).
+**Idempotency.** Every POST (and the relationship DELETE, the primary-contact PATCH and the invitation PATCH) honours
+an `Idempotency-Key` header: a retry with the same key and body gets the first answer (with `Idempotent-Replayed: true`)
+and changes nothing twice; the same key with a different body is refused (422).
+
+**Concurrency.** An invitation and a customer carry an `ETag` (GET); changing an invitation's invitee or a customer's
+primary contact needs `If-Match` with it, so two agents cannot overwrite each other: 428 without, 412 when it changed
+since it was read (`*` deliberately replaces whatever is there).
 
 **Reseller relationships, DAP and GDAP.** A partner needs an active reseller relationship with a customer to
 work for it. On the relationship, *DAP* (delegated admin privileges) are the partner's broad administrator
@@ -137,11 +141,13 @@ def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict
     ok: dict[str, Any] = {"description": "OK" if route.status == 200 else {201: "Created", 202: "Accepted"}.get(route.status, "OK")}
     if route.response is not None:
         ok["content"] = {route.content: {"schema": schemas[(route.response, "serialization")]}}
-    elif route.path == "openapi.json":
+    if route.response_headers:
+        ok["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in route.response_headers.items()}
+    if route.response is None and route.path == "openapi.json":
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     if route.etag:
-        ok["headers"] = {"ETag": {"description": "The resource's version: send it as If-Match with a change.",
-                                  "schema": {"type": "string"}}}
+        ok.setdefault("headers", {})["ETag"] = {"description": "The resource's version: send it as If-Match with a change.",
+                                                "schema": {"type": "string"}}
     responses: dict[str, Any] = {str(route.status): ok}
     needs_token = route.auth in ("partner", "admin", "session-or-partner")
     answers = set(route.problems) | ({401, 403} if needs_token else set()) | {500}
@@ -195,8 +201,8 @@ _PROBLEM_TEXT = {
     404: "Not found (for customers: no active relationship with the calling partner).",
     409: "Conflict with the current state (e.g. attested already, relationship exists), or `idempotency-in-progress`: a "
          "request with this Idempotency-Key is still running (Retry-After).",
+    412: "`precondition-failed`: If-Match does not name the current version (it changed since it was read); read it again.",
     422: "`idempotency-key-reused`: this Idempotency-Key was used for a different request.",
-    412: "`precondition-failed`: changed since you read it (If-Match is not its current ETag); read it again.",
     428: "`precondition-required`: this change needs If-Match with the ETag you read (or `*`).",
     429: "Too many requests (Retry-After).",
     500: "Internal error; nothing was half-written.",

@@ -40,6 +40,8 @@ class Action(StrEnum):
     MANAGE_WEBHOOKS = "manage-webhooks"  # subscribe, change, rotate, test, read deliveries: the partner's events go anywhere
     READ_EVENTS = "read-events"  # the partner's own events feed
     UPDATE_PRIMARY_CONTACT = "update-primary-contact"  # correct the customer's primary contact (name, email, phone, language)
+    # Change a pending invitation's invitee (a new link to whom it now names): beside what inviting that kind needs.
+    CHANGE_INVITEE = "change-invitee"
     # The customer's side.
     ACCEPT_INVITATION = "accept-invitation"  # the invitee, signed in as the address invited (or bound subject)
     CONSENT_TO_RELATIONSHIP = "consent-to-relationship"  # the customer accepts a partner's relationship request
@@ -115,6 +117,8 @@ POLICY: dict[Action, Rule] = {
     Action.UPDATE_PRIMARY_CONTACT: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE,
                                         consent="given when the customer accepted the relationship; every partner of the "
                                                 "customer hears of the change"),
+    Action.CHANGE_INVITEE: Rule(Who.PARTNER, AGENTS, consent="as for inviting that kind: an invitation about an existing "
+                                "customer is checked again as if it were created now (a company user: AdminAgent, DAP)"),
     Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
     Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
     Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "

@@ -61,6 +61,7 @@ class Contract:
     action: str = ""
     if_match: bool = False  # the change needs If-Match (428 without it, 412 on a stale one); its answer carries ETag
     etag: bool = False  # the answer carries the resource's ETag header
+    response_headers: dict[str, str] = field(default_factory=dict)  # other headers of the success answer -> what they say
 
 
 CONTRACTS: list[Contract] = []
@@ -107,7 +108,7 @@ def endpoint(
     problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
-    route: str | None = None, if_match: bool = False, etag: bool = False,
+    route: str | None = None, if_match: bool = False, etag: bool = False, response_headers: dict[str, str] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
@@ -130,7 +131,7 @@ def endpoint(
             method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
             response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
-            if_match=if_match, etag=etag or if_match,
+            if_match=if_match, etag=etag or if_match, response_headers=response_headers or {},
         ))
         if raw:
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes

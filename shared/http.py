@@ -91,10 +91,10 @@ STATUS_OF: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
-    TooManyRequests: 429,
-    Busy: 503,
     PreconditionFailed: 412,
     PreconditionRequired: 428,
+    TooManyRequests: 429,
+    Busy: 503,
 }
 
 

@@ -36,6 +36,8 @@ EVENT_TYPES: dict[str, str] = {
     "customer.primaryContactUpdated": "A partner corrected the customer's primary contact; sent to every partner with an active "
                                       "relationship (read the customer for the new contact: the event names no person).",
     "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
+    "invitation.replaced": "The partner changed the invitee (PATCH): this invitation's link stopped working, the one named "
+                           "`replacedBy` took its place with a new link.",
 }
 
 
@@ -55,6 +57,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     TEST: ("subscriptionId", "links"),
     "customer.primaryContactUpdated": ("customerId", "links"),
     "invitation.reminded": (*_INVITATION, "remindedAt"),
+    "invitation.replaced": ("reference", "kind", "status", "customerId", "replacedBy", "links"),
 }
 
 
@@ -81,6 +84,7 @@ class EventData(BaseModel):
     how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
+    replaced_by: str | None = Field(default=None, alias="replacedBy", description="The reference of the invitation that replaced it.")
     links: Links | None = None
     reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
 

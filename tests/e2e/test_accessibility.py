@@ -2,7 +2,7 @@
 
 The pages are reached as a customer reaches them (email link, sign-in at the local identity provider, the
 company form with its reasons and its server-side summary, the company's pages, the agreement page), plus an
-expired and a revoked link. axe-core's script comes with axe-playwright-python, so nothing is fetched.
+expired, a revoked and a replaced link. axe-core's script comes with axe-playwright-python, so nothing is fetched.
 Screenshots go to test-artifacts/accessibility/.
 """
 
@@ -185,6 +185,14 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         page.goto(revoked["inviteRedeemUrl"])
         audit.check(page, "14-revoked")
 
+        replaced = _invite(local_stack, f"replaced.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
+        url = f"{local_stack.app_url}/api/invitations/{replaced['id']}"
+        tag = requests.get(url, headers=_partner(local_stack), timeout=20).headers["ETag"]
+        resp = requests.patch(url, json={"firstName": "Hannah"}, headers={**_partner(local_stack), "If-Match": tag}, timeout=20)
+        assert resp.status_code == 200, resp.text
+        page.goto(replaced["inviteRedeemUrl"])
+        audit.check(page, "14-replaced")
+
         expired = _invite(local_stack, f"expired.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
         _expire(local_stack, expired["id"])
         page.goto(expired["inviteRedeemUrl"])
@@ -195,5 +203,5 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         audit.check(page, "16-signed-out")
     finally:
         context.close()
-    assert len(audit.checked) == 18
+    assert len(audit.checked) == 19
     assert not audit.reports, "\n".join(audit.reports)

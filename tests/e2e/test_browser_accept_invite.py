@@ -208,6 +208,32 @@ def test_wrong_account_sees_whom_the_invitation_is_for(local_stack, page):
     _shot(page, "wrong-account", "02-right-account")
 
 
+def test_a_changed_invitee_signs_in_with_the_new_link_and_the_old_link_says_it_was_replaced(local_stack, page):
+    old_email, new_email = (f"{who}.{uuid.uuid4().hex[:8]}@contoso.example" for who in ("otto", "nina"))
+    created = _invite(local_stack, old_email)
+    old_link = _link_from_email(local_stack, old_email)
+    auth = {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    url = f"{local_stack.app_url}/api/invitations/{created['id']}"
+    tag = requests.get(url, headers=auth, timeout=10).headers["ETag"]
+    resp = requests.patch(url, json={"email": new_email, "firstName": "Nina"}, headers={**auth, "If-Match": tag}, timeout=20)
+    assert resp.status_code == 200, resp.text
+    page.goto(old_link)
+    expect(page.locator("h1")).to_have_text("This invitation was replaced")
+    _shot(page, "replaced", "01-old-link")
+    page.goto(_link_from_email(local_stack, new_email))
+    expect(page.locator("h1")).to_have_text("Welcome, Nina Schmidt!")
+    page.locator("#sign-in").click()
+    page.locator("input[name=sub][type=text]").fill(new_email)
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(re.compile(r"/api/companies/new\?invitationId="))
+    expect(page.locator("h1")).to_have_text("Create your company")
+    expect(page.locator("#f-name")).to_have_value("Contoso Berlin GmbH")
+    _shot(page, "replaced", "02-new-link-company-form")
+    # the old link's page answers 410 Gone (as a revoked one does): that, and nothing else, is the only error status
+    unexpected = [p for p in page.problems if created["id"] not in p]  # type: ignore[attr-defined]
+    assert unexpected == [] and any(p.startswith("410 ") for p in page.problems), page.problems  # type: ignore[attr-defined]
+
+
 def test_landing_page_in_korean_from_the_switcher(local_stack, page):
     email = f"minji.{uuid.uuid4().hex[:8]}@contoso.example"
     _invite(local_stack, email)

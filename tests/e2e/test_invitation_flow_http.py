@@ -52,3 +52,42 @@ def test_api_errors_over_http_are_problem_json(local_stack):
     resp = requests.post(f"{local_stack.app_url}/api/invitations", data="{", headers={"Content-Type": "application/json"}, timeout=10)
     assert resp.status_code == 401
     assert resp.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_changing_the_invitee_over_http_mails_the_new_address_and_replaces_the_old_link(local_stack):
+    seed_demo(local_stack)
+    auth = {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    base = f"{local_stack.app_url}/api/invitations"
+    stamp = str(time.time_ns())
+    old_address, new_address = f"jan.{stamp}@contoso.pl", f"mei.{stamp}@contoso.tw"
+    body = {"email": old_address, "firstName": "Jan", "lastName": "Nowak", "language": "pl", "countryRegion": "PL",
+            "kind": "CustomerOnboarding", "company": {"name": "Contoso Polska", "country": "PL"}}
+    created = requests.post(base, json=body, headers=auth, timeout=20).json()
+    _wait_for_mail(local_stack, old_address)
+    read = requests.get(f"{base}/{created['id']}", headers=auth, timeout=10)
+    missing = requests.patch(f"{base}/{created['id']}", json={"email": new_address}, headers=auth, timeout=20)
+    assert missing.status_code == 428 and missing.headers["Content-Type"].startswith("application/problem+json")
+    changed = requests.patch(f"{base}/{created['id']}", json={"email": new_address, "firstName": "Mei", "language": "zh-TW"},
+                             headers={**auth, "If-Match": read.headers["ETag"], "Idempotency-Key": f"change-{stamp}"}, timeout=20)
+    assert changed.status_code == 200, changed.text
+    new = changed.json()
+    assert new["replaces"] == created["reference"] and changed.headers["ETag"]
+    stale = requests.patch(f"{base}/{created['id']}", json={"email": "x@contoso.pl"}, headers={**auth, "If-Match": read.headers["ETag"]},
+                           timeout=20)
+    assert stale.status_code == 412
+    mail = _wait_for_mail(local_stack, new_address)[0]
+    assert new["inviteRedeemUrl"] in mail["text"] and "邀請" in mail["subject"] + mail["text"]  # Traditional Chinese
+    old_link = requests.get(created["inviteRedeemUrl"], timeout=10)
+    assert old_link.status_code == 410 and "To zaproszenie zostało zastąpione" in old_link.text  # the old invitee's Polish
+    assert requests.get(new["inviteRedeemUrl"], timeout=10).status_code == 200
+    # the partner hears it: invitation.replaced in its feed (published by the webhooks queue function)
+    deadline = time.time() + 30
+    replaced = []
+    while time.time() < deadline and not replaced:
+        feed = requests.get(f"{local_stack.app_url}/api/events", headers=auth, params={"pageSize": "100"}, timeout=10).json()
+        while feed.get("items"):
+            replaced += [e for e in feed["items"] if e["type"] == "invitation.replaced" and e["data"]["reference"] == created["reference"]]
+            feed = requests.get(f"{local_stack.app_url}/api/events", headers=auth, params={"after": feed["nextCursor"], "pageSize": "100"},
+                                timeout=10).json()
+        time.sleep(0.5)
+    assert replaced and replaced[0]["data"]["replacedBy"] == new["reference"]

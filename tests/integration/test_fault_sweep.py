@@ -58,3 +58,14 @@ def test_the_checker_sees_a_doubled_invitation(sweep):
                                                          fault_sweep._invitation_body(w.email("hanna")), "another-key"))[1]
     outcome = sweep.run(scenario, None)
     assert any(v.startswith("doubled: invitations") for v in outcome.violations)
+
+
+def test_change_invitee_at_every_storage_request(sweep):
+    """The invitee change (pointer, one transaction, announcement, email queued, old agreement pointer) with a fault at
+    each of its storage requests: the client's keyed retry ends with the change done once."""
+    scenario = fault_sweep.change_invitee_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 5
+    outcomes = [sweep.run(scenario, point, "500", 3) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)

@@ -16,6 +16,7 @@ from attest_agreement import functions as fn
 from devhost.local_settings import ROOT
 from operations import functions as operations_fn
 from operations.openapi import document, documented_operations
+from tests.integration import test_invitee_change as change_tests
 from tests.integration.test_attest_agreement import agreement, attest
 from tests.integration.test_attest_customers import call, create, customer_body
 from tests.integration.test_attest_direct import eligibility, invite, signing
@@ -146,3 +147,22 @@ def test_every_event_is_a_documented_webhook_with_its_payload_and_signature_head
             assert ref["$ref"].rsplit("/", 1)[-1] in doc["components"]["schemas"]["EventData"]["properties"]
     assert {"/api/webhooks", "/api/webhooks/{id}", "/api/webhooks/{id}/test", "/api/webhooks/{id}/deliveries",
             "/api/webhooks/{id}/rotate-secret", "/api/events"} <= set(doc["paths"])
+
+
+def test_invitee_change_answers_match_the_documented_schemas_and_headers(storage, partner_tokens):
+    token = partner_tokens()
+    created = change_tests.create(token)
+    path = "invitations/{id}"
+    read = change_tests.read(token, created["id"])
+    _check(read, path, "get")
+    assert "ETag" in document()["paths"][f"/api/{path}"]["get"]["responses"]["200"]["headers"]
+    body = {"email": "nora@contoso.com"}
+    _check(change_tests.patch(token, created["id"], body), path, "patch")  # 428
+    _check(change_tests.patch(token, created["id"], body, '"stale"'), path, "patch")  # 412
+    changed = change_tests.patch(token, created["id"], body, read.headers["ETag"])
+    _check(changed, path, "patch")  # 200
+    assert set(document()["paths"][f"/api/{path}"]["patch"]["responses"]["200"]["headers"]) <= set(changed.headers.keys()) | {
+        "etag", "content-location"}
+    _check(change_tests.patch(token, created["id"], body, change_tests.etag(token, created["id"])), path, "patch")  # 409
+    _check(change_tests.patch(token, created["id"], {"email": None}, '"x"'), path, "patch")  # 400
+    _check(change_tests.patch(partner_tokens("p-provider"), created["id"], body, '"x"'), path, "patch")  # 404

@@ -121,3 +121,27 @@ def test_a_primary_contact_change_costs_what_the_readme_says(storage, partner_to
     resp, keyed = counted(storage, lambda: patch("jonas.w@contoso.de", "budget-key"))
     assert resp.status_code == 200
     assert keyed == plain + 4, keyed  # the Idempotency-Key's own requests, as on every keyed write
+
+
+def test_a_change_of_invitee_shows_at_once_on_the_old_link_in_its_one_read(storage, idp, partner_tokens):
+    inv, raw = invite(storage)
+    functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw}))
+    token = {"Authorization": partner_tokens()}
+    read = invitation_functions.get_invitation(build_request("GET", "x", headers=token, route_params={"id": raw}))
+    storage.queue(get_settings().webhooks_queue)  # created once per process, not per request
+    storage.counter.reset()
+    change = build_request("PATCH", "x", body={"email": "nora@contoso.example"}, headers={**token, "If-Match": read.headers["ETag"]},
+                           route_params={"id": raw})
+    assert invitation_functions.change_invitee(change).status_code == 200
+    # the invitation's own row; the new link's pointer; one transaction (both invitations, their listing copies, the
+    # expiry index moved, audit, event); the event's announcement; the new link's email queued
+    assert storage.counter.reset() == 5
+    resp, requests = counted(storage, lambda: functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})))
+    assert requests == 1 and resp.status_code == 410
+    # a purchasing account manager's: its agreement pointer written first, the old one's deleted after the commit
+    inv, raw = invite(storage, agreement={"agreementNumber": "MPSA-1", "purchasingAccountNumber": "PA-1"})
+    read = invitation_functions.get_invitation(build_request("GET", "x", headers=token, route_params={"id": raw}))
+    change = build_request("PATCH", "x", body={"email": "nora@contoso.example"}, headers={**token, "If-Match": read.headers["ETag"]},
+                           route_params={"id": raw})
+    resp, requests = counted(storage, lambda: invitation_functions.change_invitee(change))
+    assert resp.status_code == 200 and requests == 7

@@ -416,6 +416,35 @@ def _change_scenario(name: str, action: str, emails: int, status: str) -> Scenar
     return Scenario(name, _setup_invitation, act, expect)
 
 
+def change_invitee_scenario() -> Scenario:
+    """A change of invitee (PATCH, If-Match from a GET before the fault): the old invitation Replaced, exactly one new one
+    for the new address, one email each."""
+
+    def setup(w: World) -> None:
+        _setup_invitation(w)
+        inv_id = w.context["invitation"]["id"]
+        read = invite_fn.get_invitation(build_request("GET", "x", headers={"Authorization": w.token()}, route_params={"id": inv_id}))
+        w.context["etag"] = read.headers["ETag"]
+
+    def act(w: World) -> Any:
+        inv_id = w.context["invitation"]["id"]
+        headers = {"Authorization": w.token(), "Idempotency-Key": "key-change", "If-Match": w.context["etag"]}
+        return invite_fn.change_invitee(build_request("PATCH", f"invitations/{inv_id}", body={"email": w.email("nora"), "firstName": "Nora"},
+                                                      headers=headers, route_params={"id": inv_id}))
+
+    def expect(w: World) -> list[str]:
+        [old] = _invitations_of(w, w.email("hanna"))
+        new = _invitations_of(w, w.email("nora"))
+        out = count(w, "new invitations", len(new), 1) + count(w, "emails", _emailed(w), 2)
+        if old["status"] != "Replaced" or (new and old.get("replaced_by") != new[0]["link_hash"]):
+            out.append(f"lost: old invitation {old['status']}, replaced by {old.get('replaced_by')}")
+        if new and (new[0]["status"] != "PendingAcceptance" or new[0].get("replaces") != old["link_hash"]):
+            out.append(f"lost: new invitation {new[0]['status']} replacing {new[0].get('replaces')}")
+        return out
+
+    return Scenario("change invitee", setup, act, expect)
+
+
 def _company_form(w: World) -> dict[str, str]:
     inv_hash = link_hash(w.context["invitation"]["id"])
     company = NewInvitation.model_validate(_invitation_body(w.email("hanna"))).company
@@ -527,8 +556,9 @@ def update_contact_scenario() -> Scenario:
 
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
-            _change_scenario("revoke", "revoke", 1, "Revoked"), create_company_scenario(), accept_relationship_scenario(),
-            attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+            _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
+            accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
+            bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:

@@ -108,6 +108,7 @@ def _contexts():
         "not_found.html": {},
         "expired.html": {"inv": inv, "contact_email": "anna@partner.example", "anonymous_csrf": "t"},
         "revoked.html": {"inv": inv, "contact_email": None},
+        "replaced.html": {"inv": inv, "contact_email": "anna@partner.example", "contact_name": "Anna Agent"},
         "accepted.html": {"inv": inv, "signin_url": "/s"},
         "wrong_account.html": {"inv": inv, "signed_in_as": "eve@contoso.example", "another_url": "/a"},
         "not_allowed.html": {"inv": _invitation(kind="ResellerRelationship")},

@@ -5,6 +5,7 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
+from shared.errors import PreconditionFailed, PreconditionRequired
 from shared.http import api, parse_json
 from shared.problems import Problem
 from shared.storage import MalformedRow, StorageUnavailable
@@ -70,3 +71,9 @@ def test_missing_or_malformed_body_is_400(raw):
     resp = handler(build_request("POST", "x", raw=raw))
     assert resp.status_code == 400
     assert json.loads(resp.get_body())["type"].rsplit("/", 1)[1] in {"validation", "malformed-json"}
+
+
+def test_precondition_problems_are_412_and_428():
+    problem = _raising(PreconditionRequired("x"))(build_request("PATCH", "x"))
+    assert problem.status_code == 428 and problem.mimetype == "application/problem+json"
+    assert _raising(PreconditionFailed("x"))(build_request("PATCH", "x")).status_code == 412

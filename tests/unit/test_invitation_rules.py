@@ -56,7 +56,7 @@ def test_resend_restarts_expiry_and_revives_expired():
     assert inv.resent_count == 1 and inv.expired_at is None
 
 
-@pytest.mark.parametrize("final", [InvitationStatus.ACCEPTED, InvitationStatus.REVOKED])
+@pytest.mark.parametrize("final", [InvitationStatus.ACCEPTED, InvitationStatus.REVOKED, InvitationStatus.REPLACED])
 def test_final_states_cannot_be_resent_or_revoked(final):
     inv = make(status=final)
     with pytest.raises(InvitationStateError):
@@ -79,3 +79,31 @@ def test_accept_records_who_and_when():
     inv.accept(NOW, {"email": "a@b.com"})
     assert inv.status == InvitationStatus.ACCEPTED and inv.accepted_at == NOW and inv.accepted_by == {"email": "a@b.com"}
     assert inv.is_for("A@B.COM") and not inv.is_for("c@b.com")
+
+
+def test_only_a_pending_invitation_is_replaced_and_its_successor_starts_afresh():
+    inv = make(expires_in_days=30, roles=["ReportViewer"], company={"name": "Contoso", "country": "DE"}, resent_count=2,
+               agreement={"agreementNumber": "A-1", "purchasingAccountNumber": "P-1"}, customer_id="c-1", message="Hi")
+    later = NOW + timedelta(days=3)
+    new = inv.successor(later, "f" * 64, {"name": "Ben"}, "Ben", send_email=True, email="New@Contoso.com", language="fr",
+                        agreement=None)
+    assert (str(new.email), new.email_normalized, new.language, new.agreement) == ("New@contoso.com", "new@contoso.com", "fr", None)
+    assert (new.first_name, new.roles, new.company.name, new.customer_id, new.message) == ("A", ["ReportViewer"], "Contoso", "c-1", "Hi")
+    assert new.status == InvitationStatus.PENDING and new.expires_at == later + timedelta(days=30) and new.resent_count == 0
+    assert new.replaces == inv.reference and new.created_by == {"name": "Ben"} and new.email_status == "Queued"
+    assert inv.successor(later, "e" * 64, {}, "Ben", send_email=False).email_status == "NotRequested"
+    inv.replace(later, {"name": "Ben"}, new.reference)
+    assert inv.status == InvitationStatus.REPLACED and inv.replaced_by == new.reference and inv.changed_by == {"name": "Ben"}
+    assert str(inv.email) == "a@b.com"  # the replaced one keeps whom it was for
+    with pytest.raises(InvitationStateError):
+        inv.accept(later, {})
+
+
+@pytest.mark.parametrize("status", [InvitationStatus.ACCEPTED, InvitationStatus.REVOKED, InvitationStatus.EXPIRED,
+                                    InvitationStatus.REPLACED])
+def test_an_invitation_that_is_not_pending_is_not_replaced(status):
+    with pytest.raises(InvitationStateError) as refused:
+        make(status=status).replace(NOW, {}, "f" * 64)
+    assert refused.value.status == status
+    with pytest.raises(InvitationStateError):  # pending, but past its expiry
+        make(expires_at=NOW).replace(NOW, {}, "f" * 64)
