@@ -33,6 +33,8 @@ EVENT_TYPES: dict[str, str] = {
     "agreement.attested": "The partner attested that the customer accepted the agreement.",
     "agreement.accepted": "The customer accepted the agreement itself (direct acceptance).",
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
+    "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
+    "company.userJoined": "A person at the customer's verified domain joined the company (approved, or joining automatically) as Account viewer.",
 }
 
 
@@ -50,6 +52,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "dap-admin-relationship-terminated": _RELATIONSHIP,
     "agreement.attested": _AGREEMENT, "agreement.accepted": _AGREEMENT,
     TEST: ("subscriptionId", "links"),
+    "company.domainVerified": ("customerId", "domain", "how", "links"),
+    "company.userJoined": ("customerId", "roles", "how", "links"),
 }
 
 
@@ -73,9 +77,12 @@ class EventData(BaseModel):
     dap_active: bool | None = Field(default=None, alias="dapActive")
     gdap_roles: list[str] | None = Field(default=None, alias="gdapRoles")
     agreement_type: str | None = Field(default=None, alias="agreementType")
-    how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
+    how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance), "
+                                     "a domain verified (DnsTxtRecord, AdminAddress) or a user joined (JoinRequest, AutoJoin).")
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
+    domain: str | None = Field(default=None, description="The customer's verified domain (company.domainVerified).")
+    roles: list[str] | None = Field(default=None, description="The roles the joining user got (company.userJoined).")
     links: Links | None = None
 
 
