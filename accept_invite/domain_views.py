@@ -76,8 +76,10 @@ def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data
             on = domains.set_joining(storage, customer_id, person, str(data.get("joinAutomatically") or "") == "yes")
             notice = {"kind": "joining_on" if on else "joining_off"}
         else:
-            email = str(data.get("email") or "")
-            approve = str(data.get("decision") or "") == "approve"
+            email, decision = str(data.get("email") or ""), str(data.get("decision") or "")
+            if decision not in ("approve", "decline"):
+                return domains_page(storage, visitor, customer_id, notice={"kind": "stale", "error": True}, status=422)
+            approve = decision == "approve"
             domains.decide(storage, customer_id, person, email, approve)
             notice = {"kind": "approved" if approve else "declined", "email": email}
     except domains.DomainRefused as exc:
@@ -115,7 +117,8 @@ def join_sign_in(storage: Storage, visitor: Visitor, *, head: bool = False) -> R
         url, binding = signin.start(storage, link_hash="", login_hint="", mode="signin", language=language, next_page=JOIN_PAGE)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=f"{JOIN_PAGE}/signin")
-    return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
+    # 303 (See Other), as the contract documents the pages' redirects; a browser follows it like a 302.
+    return redirect(url, status=303, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
 
 
 def ask_to_join(storage: Storage, visitor: Visitor, data: Mapping[str, Any]) -> Reply:

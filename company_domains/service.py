@@ -79,6 +79,14 @@ class JoinOption:
 # -- the company's administrators ---------------------------------------------------------------------------
 
 
+def _stored(text: str) -> str:
+    """A domain named by a form as it is stored (a hand-typed `Contoso.COM` finds `contoso.com`)."""
+    try:
+        return domain_name(text)
+    except NotADomain:
+        return str(text or "").strip().lower()
+
+
 def _admin(uow: DomainUnitOfWork, person: Person) -> tuple[Customer, CompanyUser]:
     customer = uow.customer()
     if customer is None:
@@ -130,6 +138,7 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
                   now: datetime | None = None) -> CompanyDomain:
     """Prove the domain (own verified address, else its TXT record), claim it for this company, mark it Verified."""
     now = now or utc_now()
+    domain = _stored(domain)
     uow = DomainUnitOfWork(storage, customer_id)
     _admin(uow, person)
     row = uow.domain(domain)
@@ -195,6 +204,7 @@ def _partners(uow: DomainUnitOfWork) -> list[str]:
 
 def remove_domain(storage: Storage, customer_id: str, person: Person, domain: str) -> None:
     """Unlink a domain: nobody new joins through it; the users who joined stay."""
+    domain = _stored(domain)
 
     def work(uow: DomainUnitOfWork) -> CompanyDomain | None:
         _admin(uow, person)

@@ -64,12 +64,13 @@ def world(storage, partner_tokens, dns):
     return {"a": _company(storage, HANNA), "b": _company(storage, BOB)}
 
 
-def _post(handler, path: str, company: str, who: str, **form):
-    return handler(form_request(path, {"csrf": CSRF, **form}, session_header(who), route_params={"companyId": company}))
+def _post(handler, path: str, company: str, who: str, lang: str = "en", **form):
+    # The companies' users speak German (the invitation's language); the switcher's cookie shows English unless asked.
+    return handler(form_request(path, {"csrf": CSRF, **form}, session_header(who, lang=lang), route_params={"companyId": company}))
 
 
-def _page(company: str, who: str):
-    return domain_functions.domains_page(get_request(f"companies/{company}/domains", headers=session_header(who),
+def _page(company: str, who: str, lang: str = "en"):
+    return domain_functions.domains_page(get_request(f"companies/{company}/domains", headers=session_header(who, lang=lang),
                                                      route_params={"companyId": company}))
 
 
@@ -141,10 +142,11 @@ def test_a_missing_or_wrong_txt_record_is_refused_with_what_to_do(storage, world
     assert DomainClaims(storage).get("contoso-group.example") is None
 
 
-def test_the_admins_own_verified_address_verifies_at_once(storage, world):
+def test_the_admins_own_verified_address_verifies_at_once_and_the_page_speaks_her_language(storage, world):
     a = world["a"]
-    resp = _add(a, HANNA, "contoso.example")
-    assert resp.status_code == 200 and "contoso.example is verified" in text_of(resp)
+    resp = _post(domain_functions.add_domain, f"companies/{a}/domains", a, HANNA, lang="", domain="contoso.example")
+    assert resp.status_code == 200 and "contoso.example ist bestätigt" in text_of(resp)  # Hanna's language: German
+    assert '<html lang="de"' in resp.get_body().decode()
     row = _row(storage, a, "contoso.example")
     assert row.status == DomainStatus.VERIFIED and row.verified_how == VerifiedHow.OWN_ADDRESS
 
@@ -343,7 +345,7 @@ def test_joining_signs_in_without_an_invitation_and_only_with_a_verified_email(s
 
     def sign_in() -> object:
         resp = domain_functions.join_sign_in(get_request("companies/join/signin"))
-        assert resp.status_code == 302
+        assert resp.status_code == 303
         [binding] = [c.split(";")[0] for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "=")]
         return functions.finish_sign_in(get_request("auth/callback", {"code": "abc", "state": state_of(resp.headers["Location"])},
                                                     headers={"cookie": binding}))
@@ -357,3 +359,14 @@ def test_joining_signs_in_without_an_invitation_and_only_with_a_verified_email(s
     idp.claims = {"email_verified": False}
     resp = sign_in()
     assert resp.status_code == 400 and not [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
+
+
+def test_a_hand_typed_name_finds_the_stored_domain_and_an_unknown_decision_changes_nothing(storage, world):
+    a = world["a"]
+    _add(a, HANNA, "contoso.example")
+    _ask(MAX, a)
+    resp = _post(domain_functions.decide_join_request, f"companies/{a}/join-requests", a, HANNA, email=MAX, decision="maybe")
+    assert resp.status_code == 422 and DomainUnitOfWork(storage, a).join_request(MAX).status == JoinStatus.PENDING
+    assert _verify(a, HANNA, "CONTOSO.example.").status_code == 200
+    _post(domain_functions.remove_domain, f"companies/{a}/domains/remove", a, HANNA, domain=" Contoso.EXAMPLE ")
+    assert _row(storage, a, "contoso.example") is None and DomainClaims(storage).get("contoso.example") is None
