@@ -370,3 +370,13 @@ def test_a_hand_typed_name_finds_the_stored_domain_and_an_unknown_decision_chang
     assert _verify(a, HANNA, "CONTOSO.example.").status_code == 200
     _post(domain_functions.remove_domain, f"companies/{a}/domains/remove", a, HANNA, domain=" Contoso.EXAMPLE ")
     assert _row(storage, a, "contoso.example") is None and DomainClaims(storage).get("contoso.example") is None
+
+
+def test_a_resolver_that_does_not_answer_is_said_so_and_changes_nothing(storage, world, monkeypatch):
+    a = world["a"]
+    _add(a, HANNA, "contoso-group.example")
+    monkeypatch.setenv("DNS_RESOLVER", f"127.0.0.1:{_free_port()}")  # nobody listens there
+    reset_settings()
+    resp = _verify(a, HANNA, "contoso-group.example")
+    assert resp.status_code == 422 and "The DNS lookup of contoso-group.example got no answer" in text_of(resp)
+    assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
