@@ -33,7 +33,8 @@ def check_country(value: str | None) -> str | None:
     if value is None:
         return None
     code = value.strip().upper() if isinstance(value, str) else value
-    if code not in iso_countries():
+    # Any JSON may arrive (a bulk row is a plain object): a list or an object is refused, not hashed.
+    if not isinstance(code, str) or code not in iso_countries():
         raise ValueError("must be an ISO 3166-1 alpha-2 country code, such as DE or KR")
     return code
 
