@@ -25,6 +25,7 @@ from accept_invite.views import (
 from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus, member
 from attest_agreement.service import accept_directly, may_consent
+from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
 from shared.clock import utc_now
 from shared.storage import Storage
@@ -231,6 +232,7 @@ def company_page(storage: Storage, visitor: Visitor, customer_id: str, page: str
     elif page == "users":
         context["users"] = customers.users_of(customer_id)
         context["may_invite"] = roles.may_invite(user.roles)
+        context["may_manage_domains"] = may_manage(user.roles)
     elif page == "agreements":
         context["acceptance"] = customers.acceptance(customer_id)
     else:

@@ -59,6 +59,10 @@ def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> R
                      visitor.language(exc.language), session=visitor.session)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503)
+    if who.next_page and not who.link_hash:
+        # A sign-in without an invitation (joining through a verified domain): whoever signed in, with a verified email.
+        session = Session(email=who.email, name=who.name, subject=who.subject)
+        return redirect(who.next_page, cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
     inv = invitations.find(storage, who.link_hash)
     if inv is None:
         return not_found(visitor, visitor.language(who.language))

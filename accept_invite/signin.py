@@ -60,6 +60,7 @@ class SignedIn:
     subject: str
     link_hash: str
     language: str
+    next_page: str = ""  # a sign-in without an invitation (joining through a verified domain) continues there
 
 
 class SignInFlow(Row):
@@ -69,6 +70,7 @@ class SignInFlow(Row):
     mode: str
     language: str
     binding_hash: str = Field(default="", alias="bindingHash")  # SHA-256 of the browser's binding cookie
+    next_page: str = Field(default="", alias="nextPage")  # set when no invitation started it (a path of this app)
     created_at: datetime = Field(alias="createdAt")
     expires: int  # epoch seconds: an integer compares correctly in a table query
 
@@ -142,7 +144,7 @@ def _hash(binding: str) -> str:
 
 
 def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, language: str,
-          client: AuthClient | None = None, now: datetime | None = None) -> tuple[str, str]:
+          client: AuthClient | None = None, now: datetime | None = None, next_page: str = "") -> tuple[str, str]:
     """The provider's authorization URL for this invitation and the browser's binding (its cookie's value); the flow
     waits server-side under a fresh state with the binding's hash."""
     if mode not in MODES:
@@ -150,12 +152,13 @@ def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, langu
     now = now or utc_now()
     state = secrets.token_urlsafe(32)
     kwargs: dict[str, Any] = {"redirect_uri": redirect_uri(), "state": state}
+    hint = {"login_hint": login_hint} if login_hint else {}
     if mode == "create":
-        kwargs |= {"prompt": "create", "login_hint": login_hint}
+        kwargs |= {"prompt": "create", **hint}
     elif mode == "another":
         kwargs |= {"prompt": "select_account"}
     else:
-        kwargs |= {"login_hint": login_hint}
+        kwargs |= hint
     try:
         flow = (client or auth_client()).initiate_auth_code_flow(SCOPES, **kwargs)
     except Exception as exc:
@@ -165,6 +168,7 @@ def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, langu
     binding = secrets.token_urlsafe(32)
     FlowStore(storage).insert(SignInFlow(
         state=state, flow=flow, link_hash=link_hash, mode=mode, language=language, binding_hash=_hash(binding), created_at=now,
+        next_page=next_page if next_page.startswith("/api/") else "",
         expires=int((now + FLOW_LIFETIME).timestamp()),
     ))
     return str(flow["auth_uri"]), binding
@@ -207,7 +211,8 @@ def finish(storage: Storage, params: dict[str, str], *, binding: str | None, cli
     subject = subject_of(claims)
     if not email or not subject:
         raise SignInError("failed", "the id token carries no verified email or no subject", link_hash=row.link_hash, language=row.language)
-    return SignedIn(email=email, name=str(claims.get("name") or ""), subject=subject, link_hash=row.link_hash, language=row.language)
+    return SignedIn(email=email, name=str(claims.get("name") or ""), subject=subject, link_hash=row.link_hash, language=row.language,
+                    next_page=row.next_page)
 
 
 def delete_stale_flows(storage: Storage, now: datetime | None = None) -> int:

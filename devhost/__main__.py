@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     except PortError as exc:
         print(exc, file=sys.stderr)
         return 2
-    services = ("azurite", "maildev", "identity", "webhooks") if args.services_only else ("azurite", "maildev", "identity", "webhooks", "app")
+    services = ("azurite", "maildev", "identity", "webhooks", "dns")
+    services = services if args.services_only else (*services, "app")
     stack = Stack(ports=ports, services=services, in_memory=args.in_memory, user_env=user_env)
     if args.log_dir:
         stack.log_dir = args.log_dir
@@ -83,6 +84,8 @@ def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
         f"  webhook inbox  {stack.webhook_inbox_url}   (the demo partner's deliveries, signatures checked)",
         f"  sign-in        {stack.authority}/.well-known/openid-configuration",
         f"  storage        Azurite: blob {p.blob}, queue {p.queue}, table {p.table}",
+        f"  DNS            127.0.0.1:{p.dns} (UDP/TCP), TXT records from {stack.dns_records}; add one with",
+        "                 .venv/bin/python -m devhost.dns_server add <domain> 'partner-platform-verification=<token>'",
     ]
     overridden = stack.overridden()
     if overridden:

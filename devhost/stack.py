@@ -39,10 +39,11 @@ PORT_VARIABLES = {
     "mail_web": "MAILDEV_WEB_PORT",
     "identity": "IDENTITY_PORT",
     "webhook_inbox": "WEBHOOK_INBOX_PORT",
+    "dns": "DNS_PORT",
 }
 CA_SETTINGS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",),
-                 "webhooks": ("webhook_inbox",)}
+                 "webhooks": ("webhook_inbox",), "dns": ("dns",)}
 
 
 class PortError(RuntimeError):
@@ -59,6 +60,7 @@ class Ports:
     mail_web: int = 1080
     identity: int = 9443
     webhook_inbox: int = 1090
+    dns: int = 1053
 
     @classmethod
     def random(cls) -> Ports:
@@ -167,7 +169,7 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     data_dir: Path = LOCAL_DIR / "azurite"
     tenant: str = "local-tenant"
-    services: tuple[str, ...] = ("azurite", "maildev", "identity", "webhooks", "app")
+    services: tuple[str, ...] = ("azurite", "maildev", "identity", "webhooks", "dns", "app")
     # Tests and benchmarks keep Azurite's data in memory: faster, and nothing to clean up.
     in_memory: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -193,6 +195,11 @@ class Stack:
     @property
     def webhook_secrets(self) -> Path:
         return self.log_dir.parent / "webhook-inbox-secrets.json"
+
+    @property
+    def dns_records(self) -> Path:
+        """The local DNS server's TXT records (`python -m devhost.dns_server add <name> <text>` writes it)."""
+        return self.log_dir.parent / "dns-records.json"
 
     @property
     def authority(self) -> str:
@@ -233,6 +240,8 @@ class Stack:
             "PARTNER_AUTH_JWKS_URL": f"{self.partner_issuer}/jwks.json",
             # The local webhook inbox listens on loopback; in Azure this setting is never set (false).
             "WEBHOOKS_ALLOW_LOOPBACK": "true",
+            # Domain verification asks the stack's own DNS server (devhost/dns_server.py); in Azure the platform's resolver.
+            "DNS_RESOLVER": f"127.0.0.1:{p.dns}",
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -262,6 +271,9 @@ class Stack:
             if "webhooks" in want:
                 self._spawn("webhook-inbox", [sys.executable, "-m", "devhost.webhook_inbox", "--port", str(p.webhook_inbox),
                                               "--secrets", str(self.webhook_secrets)])
+            if "dns" in want:
+                self._spawn("dns", [sys.executable, "-m", "devhost.dns_server", "--records", str(self.dns_records), "serve",
+                                    "--port", str(p.dns)])
             if "identity" in want:
                 self._spawn("identity", [sys.executable, "-m", "devhost.identity", "--port", str(p.identity), "--tenant", self.tenant])
             if "azurite" in want:
@@ -272,6 +284,8 @@ class Stack:
                 wait_for_url(f"http://127.0.0.1:{p.mail_web}/email", self)
             if "webhooks" in want:
                 wait_for_url(self.webhook_inbox_url, self)
+            if "dns" in want:
+                wait_for_port(p.dns, self)
             if "identity" in want:
                 wait_for_url(f"{self.authority}/.well-known/openid-configuration", self)
             if "app" in want:

@@ -48,6 +48,8 @@ class Action(StrEnum):
     ACCEPT_DIRECTLY = "accept-directly"  # the customer accepts the agreement itself
     VIEW_COMPANY = "view-company"  # the company's own pages
     INVITE_COLLEAGUE = "invite-colleague"  # a company user (or the company's partner with DAP) invites a colleague
+    MANAGE_DOMAINS = "manage-domains"  # link and verify the company's domains, decide who joins through them
+    JOIN_COMPANY = "join-company"  # a person at a verified domain asks to join (or joins) the company, no invitation
     SIGN_IN = "sign-in"  # start, finish, leave a sign-in
     # Nobody in particular.
     PUBLIC = "public"  # the link's landing page, the pages' files, health, the API contract
@@ -63,6 +65,8 @@ class Who(StrEnum):
     COMPANY_USER = "a user of the company, signed in"
     ANYONE = "anyone"
     SCHEDULER = "the platform's scheduler"
+    DOMAIN_ADMIN = "a User administrator or Account manager of the company, signed in"
+    DOMAIN_PERSON = "a person signed in with a verified address at a domain the company verified"
 
 
 class Relationship(StrEnum):
@@ -126,6 +130,10 @@ POLICY: dict[Action, Rule] = {
     Action.VIEW_COMPANY: Rule(Who.COMPANY_USER),
     Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, consent="a company user with a role that may invite, or the partner as "
                                   "for invite-company-user"),
+    Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, consent="a domain counts once proven: its DNS TXT record, or the admin's own "
+                                "verified address at it; one company per domain"),
+    Action.JOIN_COMPANY: Rule(Who.DOMAIN_PERSON, consent="an administrator approves, or the company lets people join at once as "
+                              "Account viewer"),
     Action.SIGN_IN: Rule(Who.ANYONE),
     Action.PUBLIC: Rule(Who.ANYONE),
     Action.REQUEST_RESEND: Rule(Who.ANYONE, consent="mailed only to the designated purchasing account manager"),

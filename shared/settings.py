@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     webhooks_queue: str = Field("webhook-events", alias="WEBHOOKS_QUEUE")
     webhooks_allow_loopback: bool = Field(False, alias="WEBHOOKS_ALLOW_LOOPBACK")
 
+    # Verified domains (company_domains/): the DNS server asked for TXT records, "host" or "host:port";
+    # empty means the system's resolver (Azure's). The local stack points it at its own DNS server.
+    dns_resolver: str = Field("", alias="DNS_RESOLVER")
+
     # Telemetry (shared/telemetry.py): unset means nothing is exported.
     applicationinsights_connection_string: str | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
 

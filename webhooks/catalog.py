@@ -38,6 +38,8 @@ EVENT_TYPES: dict[str, str] = {
     "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
     "invitation.replaced": "The partner changed the invitee (PATCH): this invitation's link stopped working, the one named "
                            "`replacedBy` took its place with a new link.",
+    "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
+    "company.userJoined": "A person at the customer's verified domain joined the company (approved, or joining automatically) as Account viewer.",
 }
 
 
@@ -58,6 +60,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "customer.primaryContactUpdated": ("customerId", "links"),
     "invitation.reminded": (*_INVITATION, "remindedAt"),
     "invitation.replaced": ("reference", "kind", "status", "customerId", "replacedBy", "links"),
+    "company.domainVerified": ("customerId", "domain", "how", "links"),
+    "company.userJoined": ("customerId", "roles", "how", "links"),
 }
 
 
@@ -81,10 +85,13 @@ class EventData(BaseModel):
     dap_active: bool | None = Field(default=None, alias="dapActive")
     gdap_roles: list[str] | None = Field(default=None, alias="gdapRoles")
     agreement_type: str | None = Field(default=None, alias="agreementType")
-    how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance).")
+    how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance), "
+                                     "a domain verified (DnsTxtRecord, AdminAddress) or a user joined (JoinRequest, AutoJoin).")
     date_agreed: str | None = Field(default=None, alias="dateAgreed")
     subscription_id: str | None = Field(default=None, alias="subscriptionId")
     replaced_by: str | None = Field(default=None, alias="replacedBy", description="The reference of the invitation that replaced it.")
+    domain: str | None = Field(default=None, description="The customer's verified domain (company.domainVerified).")
+    roles: list[str] | None = Field(default=None, description="The roles the joining user got (company.userJoined).")
     links: Links | None = None
     reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
 

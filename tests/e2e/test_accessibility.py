@@ -155,6 +155,17 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         page.locator("form button[type=submit]").last.click()
         page.locator("[aria-invalid=true]").first.wait_for()
         audit.check(page, "08-invite-colleague-reasons")
+        page.goto(f"{company_url}/domains")
+        domain = f"a11y-{language}-{uuid.uuid4().hex[:8]}.example"
+        page.locator("#f-domain").fill(domain)
+        page.locator("#add-domain").click()
+        page.locator("code.record").wait_for()
+        audit.check(page, "08a-domains-pending")
+        page.locator(f"li[data-domain='{domain}'] form[action$='/domains/verify'] button").click()
+        page.locator("#domain-notice[role=alert]").wait_for()
+        audit.check(page, "08b-domains-no-record")
+        page.goto(f"{local_stack.app_url}/api/companies/join")
+        audit.check(page, "08c-join")
 
         resp = requests.post(f"{local_stack.app_url}/api/customers/{customer_id}/agreement-invitations", json={},
                              headers=_partner(local_stack), timeout=20)
@@ -203,5 +214,5 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         audit.check(page, "16-signed-out")
     finally:
         context.close()
-    assert len(audit.checked) == 19
+    assert len(audit.checked) == 22
     assert not audit.reports, "\n".join(audit.reports)

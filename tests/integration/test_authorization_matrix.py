@@ -17,12 +17,15 @@ import jwt
 import pytest
 
 from accept_invite import companies
+from accept_invite import domain_functions as domain_pages
 from accept_invite import functions as pages
 from accept_invite.company_form import check, prefill
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
 from attest_agreement.customers import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship
+from company_domains import service as domains
+from company_domains.repository import DomainClaims
 from invite_user import functions as invitations_fn
 from invite_user import service
 from partners import functions as partners_fn
@@ -254,6 +257,7 @@ def test_partner_route_matrix(route, build_world):
 
 VISITORS = ("no-session", "other-company", "invitee")
 HANNA, BOB, IVY = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example"
+MAX = "max@contoso.example"  # at company A's verified domain, asked to join
 CSRF = "csrf-token-for-tests"
 
 
@@ -281,6 +285,13 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
         onboarding, _ = invite(storage, agent, email=IVY)
         joining, _ = invite(storage, agent, email=IVY, kind="CompanyUser", customerId=a, roles=["AccountViewer"])
         agreement, _ = invite(storage, agent, email=HANNA, kind="AgreementAcceptance", customerId=a, roles=[])
+        # Company A verified contoso.example (Hanna's own address proves it) and Max asked to join through it. Each world
+        # has its own company A on the same storage: the previous world's claim of the domain is let go first.
+        claim = DomainClaims(storage).get("contoso.example")
+        if claim is not None:
+            DomainClaims(storage).release(claim)
+        domains.add_domain(storage, a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example")
+        domains.join(storage, a, domains.Person(MAX, subject_for(MAX), "Max Muster"))
         return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)))
 
     return build
@@ -319,6 +330,18 @@ CUSTOMER_PAGES: dict[str, Page] = {
     "accept_agreement": Page(pages.accept_agreement, "POST", "agreements/accept", HANNA,
                              form=lambda w: {"csrf": CSRF, "invitationId": w.agreement, "accept": "yes"}),
     "sign_out": Page(pages.sign_out, "POST", "auth/signout", HANNA, form=lambda w: {"csrf": CSRF}),
+    "domains_page": Page(domain_pages.domains_page, "GET", "companies/x/domains", HANNA, route_params=_company),
+    "add_domain": Page(domain_pages.add_domain, "POST", "companies/x/domains", HANNA, route_params=_company,
+                       form=lambda w: {"csrf": CSRF, "domain": "contoso-group.example"}),
+    "verify_domain": Page(domain_pages.verify_domain, "POST", "companies/x/domains/verify", HANNA, route_params=_company,
+                          form=lambda w: {"csrf": CSRF, "domain": "contoso.example"}),
+    "remove_domain": Page(domain_pages.remove_domain, "POST", "companies/x/domains/remove", HANNA, route_params=_company,
+                          form=lambda w: {"csrf": CSRF, "domain": "contoso.example"}),
+    "set_joining": Page(domain_pages.set_joining, "POST", "companies/x/joining", HANNA, route_params=_company,
+                        form=lambda w: {"csrf": CSRF, "joinAutomatically": "yes"}),
+    "decide_join_request": Page(domain_pages.decide_join_request, "POST", "companies/x/join-requests", HANNA, route_params=_company,
+                                form=lambda w: {"csrf": CSRF, "email": MAX, "decision": "approve"}),
+    "ask_to_join": Page(domain_pages.ask_to_join, "POST", "companies/join", IVY, form=lambda w: {"csrf": CSRF, "companyId": w.company}),
 }
 
 # no session | a user of another company (Bob) | the invitee (signed in as the address invited, or the company's own user)
@@ -334,6 +357,13 @@ PAGE_EXPECTED: dict[str, tuple[int, int, int]] = {
     "agreement_page":            (303, 403, 200),
     "accept_agreement":          (403, 403, 303),
     "sign_out":                  (200, 200, 200),
+    "domains_page":              (401, 403, 200),
+    "add_domain":                (403, 403, 200),
+    "verify_domain":             (403, 403, 200),
+    "remove_domain":             (403, 403, 200),
+    "set_joining":               (403, 403, 200),
+    "decide_join_request":       (403, 403, 200),
+    "ask_to_join":               (403, 403, 303),  # Bob's address is at no domain company A verified
 }
 
 

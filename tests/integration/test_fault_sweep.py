@@ -1,4 +1,4 @@
-"""The short fault sweep of `make test`: create and create company with a storage fault at every storage request of
+"""The short fault sweep of `make test`: create, create company and verify domain with a storage fault at every storage request of
 their path, then the client's retry; nothing lost, nothing doubled, nothing stuck (the full sweep: `python -m bench.faults`)."""
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ def test_update_primary_contact_at_every_storage_request(sweep):
     outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
     assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
+
+
+def test_verify_domain_at_every_storage_request(sweep):
+    """The claim row (its own partition, written first) and the company's verification: one of each, whatever fails.
+    Answers lost after storage acted (the claim's insert then meets itself); 500s run in `python -m bench.faults`."""
+    scenario = fault_sweep.verify_domain_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 8
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
 
 
 def test_a_resend_whose_answer_was_lost_is_not_done_twice(sweep):

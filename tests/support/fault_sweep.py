@@ -25,6 +25,7 @@ import azure.functions as func
 import requests
 from azure.functions.queue import QueueMessage
 
+from accept_invite import domain_functions
 from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from attest_agreement import functions as attest_fn
@@ -554,11 +555,38 @@ def update_contact_scenario() -> Scenario:
     return Scenario("update primary contact", setup, act, expect)
 
 
+def verify_domain_scenario() -> Scenario:
+    """The company's Account manager adds the domain of her own verified address: claimed and verified at once."""
+
+    def setup(w: World) -> None:
+        _setup_invitation(w)
+        resp = pages.create_company(form_request("companies", _company_form(w), session_header(email=w.email("hanna"))))
+        assert resp.status_code == 303, resp.get_body()
+        w.context["customer"] = resp.headers["Location"].split("/")[3]
+
+    def act(w: World) -> Any:
+        cid = w.context["customer"]
+        return domain_functions.add_domain(form_request(f"companies/{cid}/domains", {"csrf": CSRF, "domain": "contoso.example"},
+                                                        session_header(email=w.email("hanna")), route_params={"companyId": cid}))
+
+    def expect(w: World) -> list[str]:
+        cid, rows = w.context["customer"], _rows(w.direct, "Customers")
+        mine = [r for r in rows if r["PartitionKey"] == f"c|{cid}"]
+        verified = [r for r in mine if r["RowKey"] == "d|contoso.example" and r.get("status") == "Verified"]
+        claims = [r for r in rows if r["PartitionKey"] == "dc|contoso.example" and r.get("customer_id") == cid]
+        audited = [r for r in mine if r["RowKey"].startswith("a|") and r.get("action") == "domain.verified"]
+        announced = [r for r in mine if r["RowKey"].startswith("e|") and r.get("type") == "company.domainVerified"]
+        return (count(w, "verified domains", len(verified), 1) + count(w, "domain claims", len(claims), 1)
+                + count(w, "domain.verified audit records", len(audited), 1) + count(w, "company.domainVerified events", len(announced), 1))
+
+    return Scenario("verify domain", setup, act, expect, success=200)
+
+
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:

@@ -15,6 +15,8 @@ from babel.messages.pofile import read_po
 
 from accept_invite import pages
 from accept_invite.company_form import REASONS, Reason
+from company_domains.domains import CompanyDomain, DomainStatus, JoinRequest, VerifiedHow
+from company_domains.service import JoinOption
 from invite_user.invitations import Address, CompanyData, Invitation, link_hash
 from shared import i18n
 from shared.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES
@@ -120,13 +122,30 @@ def _contexts():
         "confirm.html": {"inv": _invitation(kind="ResellerRelationship"), "company": _Company(), "handle": "h", "roles": ["ReportViewer"]},
         "welcome.html": {"company": _Company(), "user": user, "base": "/api/companies/c-1", "partners": []},
         "profile.html": {"company": _Company(), "user": user, "base": "/b", "rows": [("Name", "Contoso")]},
-        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [user], "may_invite": True},
+        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [user], "may_invite": True,
+                       "may_manage_domains": True},
         "agreements.html": {"company": _Company(), "user": user, "base": "/b", "acceptance": None},
         "invite_colleague.html": {"company": _Company(), "base": "/b", "fields": fields, "errors": {"roles": "x"},
                                   "all_roles": list(BusinessCenterRole), "grantable": [BusinessCenterRole.REPORT_VIEWER],
                                   "chosen_roles": [], "submission_id": "s"},
         "invited.html": {"company": _Company(), "base": "/b", "email": "max@contoso.example", "expires_at": datetime(2027, 1, 1)},
+        "domains.html": {"company": _Company(), "base": "/b", "domains": _domains(), "requests": [_join_request()], "join_automatically": False,
+                         "notice": {"kind": "wrong_txt", "error": True, "domain": "contoso.example", "record": "x"}, "entered": ""},
+        "join.html": {"signed_in": True, "email": "ivy@contoso.example",
+                      "option": JoinOption(_Company(), "contoso.example", "joinable", join_automatically=True)},
     }
+
+
+def _domains() -> list[CompanyDomain]:
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    return [CompanyDomain(customer_id="c-1", domain="contoso.example", token="t" * 32, added_at=at, added_by="hanna@contoso.example"),
+            CompanyDomain(customer_id="c-1", domain="contoso-group.example", token="u" * 32, added_at=at, added_by="hanna@contoso.example",
+                          status=DomainStatus.VERIFIED, verified_at=at, verified_how=VerifiedHow.DNS)]
+
+
+def _join_request() -> JoinRequest:
+    return JoinRequest(customer_id="c-1", email="ivy@contoso.example", email_normalized="ivy@contoso.example", name="Ivy Ivanova",
+                       subject="s", domain="contoso.example", requested_at=datetime(2026, 11, 2, tzinfo=timezone.utc))
 
 
 def test_every_page_template_has_a_context_here():

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from attest_agreement.api_models import NewCustomer
 from invite_user.invitations import CompanyData
 from shared.company_numbers import CompanyNumberError, check_registration_number, check_vat_number
+from shared.fields import check_country
 
 
 @pytest.mark.parametrize(("value", "country", "stored"), [
@@ -80,3 +81,10 @@ def test_the_partner_api_models_use_the_same_rules() -> None:
     assert NewCustomer.model_validate({**customer, "vatNumber": "23334175221"}).vat_number == "FR23334175221"
     with pytest.raises(ValidationError, match="vatNumber"):
         NewCustomer.model_validate({**customer, "vatNumber": "FR23334175222"})
+
+
+@pytest.mark.parametrize("country", [{}, [], ["DE"], 49])
+def test_a_country_that_is_not_text_is_a_validation_error_not_a_crash(country) -> None:
+    # Regression: the contract fuzzer sent {"countryRegion": {}} in a bulk row and got a 500 (unhashable dict).
+    with pytest.raises(ValueError):
+        check_country(country)

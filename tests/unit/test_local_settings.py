@@ -16,11 +16,12 @@ def test_ports_default_and_move_by_their_variables():
     assert Ports.from_env({}) == Ports()
     moved = Ports.from_env({"FUNCTIONS_HTTP_PORT": "7171", "AZURITE_BLOB_PORT": "11000", "AZURITE_QUEUE_PORT": "11001",
                             "AZURITE_TABLE_PORT": "11002", "MAILDEV_SMTP_PORT": "2025", "MAILDEV_WEB_PORT": "2080",
-                            "IDENTITY_PORT": "9444", "WEBHOOK_INBOX_PORT": "2090"})
-    assert moved == Ports(app=7171, blob=11000, queue=11001, table=11002, smtp=2025, mail_web=2080, identity=9444, webhook_inbox=2090)
+                            "IDENTITY_PORT": "9444", "WEBHOOK_INBOX_PORT": "2090", "DNS_PORT": "2053"})
+    assert moved == Ports(app=7171, blob=11000, queue=11001, table=11002, smtp=2025, mail_web=2080, identity=9444, webhook_inbox=2090,
+                          dns=2053)
     assert set(PORT_VARIABLES.values()) == {"FUNCTIONS_HTTP_PORT", "AZURITE_BLOB_PORT", "AZURITE_QUEUE_PORT",
                                             "AZURITE_TABLE_PORT", "MAILDEV_SMTP_PORT", "MAILDEV_WEB_PORT", "IDENTITY_PORT",
-                                            "WEBHOOK_INBOX_PORT"}
+                                            "WEBHOOK_INBOX_PORT", "DNS_PORT"}
 
 
 def test_bad_port_settings_are_refused_with_their_names():

@@ -13,7 +13,8 @@ PUBLIC = {
     "health", "openapi_document", "request_invitation_resend", "redeem_invitation_link", "request_resend_from_page",
     "start_sign_in", "finish_sign_in", "sign_out", "new_company_form", "validate_company", "create_company",
     "confirm_invitation", "accept_invitation", "company_page", "colleague_invitation_form", "page_asset",
-    "agreement_page", "accept_agreement",
+    "agreement_page", "accept_agreement", "domains_page", "add_domain", "verify_domain", "remove_domain", "set_joining",
+    "decide_join_request", "join_page", "join_sign_in", "ask_to_join",
 }
 SAMPLE_VALUES = {"page": "welcome"}
 

@@ -11,7 +11,7 @@ from webhooks.api_models import SUBSCRIBABLE
 from webhooks.catalog import EVENT_FIELDS, EVENT_TYPES, TEST, payload_of
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGED = re.compile(r"""(?:uow\.event|events\.event)\((?:[^,()]+,\s*)?["']([a-z.-]+)["']|\bevent(?:: str)? ?= ?["']([a-z.-]+)["']""")
+STAGED = re.compile(r"""(?:uow\.event|events\.event)\((?:[^,()]+,\s*)?["']([A-Za-z.-]+)["']|\bevent(?:: str)? ?= ?["']([a-z.-]+)["']""")
 
 
 def staged_in_code() -> set[str]:
