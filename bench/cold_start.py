@@ -28,7 +28,8 @@ MODULES = {
     "phonenumbers": "phonenumbers", "pyjwt": "jwt", "jinja2": "jinja2", "babel": "babel", "itsdangerous": "itsdangerous",
     "tzdata": "tzdata", "python-stdnum": "stdnum", "pydantic-settings": "pydantic_settings",
     "azure-monitor-opentelemetry": "azure.monitor.opentelemetry", "idna": "idna", "standardwebhooks": "standardwebhooks",
-    "requests": "requests", "cryptography": "cryptography",
+    "requests": "requests", "cryptography": "cryptography", "urllib3": "urllib3", "certifi": "certifi",
+    "dnspython": "dns.resolver", "publicsuffixlist": "publicsuffixlist",
 }
 
 APP = "import function_app; function_app.app.get_functions()"
