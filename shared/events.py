@@ -52,6 +52,19 @@ class EventRow(Row):
     data: dict[str, Any] = Field(default_factory=dict)
     # The feed position given at the first publish, kept so a repeated publish files it at the same place.
     feed_key: str | None = Field(default=None, alias="feedKey")
+    # Several events of one type committed by one transaction (a bulk create's chunk): each item is one event's data,
+    # published as an event of its own (`expand`). A bulk of 1,000 then writes one outbox row per transaction, not one
+    # per invitation: in batches, each row costs the storage SDK about as much as the invitation's own.
+    items: list[dict[str, Any]] | None = None
+
+    def expand(self) -> list[EventRow]:
+        """The events this row stands for: itself, or one per item, with ids and feed positions derived from its own
+        (stable, so a repeated publish files and delivers each at the same place under the same id)."""
+        if self.items is None:
+            return [self]
+        return [EventRow(partition=self.partition, event_id=f"{self.event_id}.{n}", type=self.type, partner_id=self.partner_id,
+                         occurred_at=self.occurred_at, data=item, feed_key=f"{self.feed_key}.{n:03d}" if self.feed_key else None)
+                for n, item in enumerate(self.items)]
 
     @property
     def row_key(self) -> str:
@@ -65,6 +78,12 @@ def event(partition: str, type_: str, partner_id: str, *, at: datetime | None = 
     """A new outbox row; `data` holds the event's thin fields (ids, references, statuses; never personal data)."""
     return EventRow(partition=partition, event_id=str(uuid.uuid4()), type=type_, partner_id=partner_id,
                     occurred_at=at or utc_now(), data={k: v for k, v in data.items() if v is not None})
+
+
+def events(partition: str, type_: str, partner_id: str, items: Iterable[dict[str, Any]], *, at: datetime | None = None) -> EventRow:
+    """One outbox row for several events of one type and partner committed together (see `EventRow.items`)."""
+    return EventRow(partition=partition, event_id=str(uuid.uuid4()), type=type_, partner_id=partner_id, occurred_at=at or utc_now(),
+                    items=[{k: v for k, v in item.items() if v is not None} for item in items])
 
 
 def hints(partitions: Iterable[Partition]) -> list[list[str]]:

@@ -56,7 +56,7 @@ class OutboxRows(Repository[EventRow]):
 
 
 def publish(storage: Storage, table: str, partition: str) -> int:
-    """Publish the partition's outbox; returns how many events were published."""
+    """Publish the partition's outbox; returns how many outbox rows were published (a bulk's row holds many events)."""
     outbox = OutboxRows(storage, table)
     rows = outbox.pending(partition)
     if not rows:
@@ -64,7 +64,7 @@ def publish(storage: Storage, table: str, partition: str) -> int:
     rows = _place_in_feed(outbox, partition, rows)
     by_partner: dict[str, list[EventRow]] = defaultdict(list)
     for row in rows:
-        by_partner[row.partner_id].append(row)
+        by_partner[row.partner_id].extend(row.expand())  # a bulk's row: one event per invitation
     for partner_id, theirs in by_partner.items():
         feed.append(storage, partner_id, [(row.feed_key or "", payload_of(row)) for row in theirs])
         _deliver(storage, SubscriptionRepository(storage).of_partner(partner_id), theirs)

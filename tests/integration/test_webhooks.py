@@ -360,3 +360,30 @@ def test_a_certificate_for_another_name_is_refused_though_the_address_is_pinned(
     assert tls_inbox.deliveries == []
     [delivery] = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items
     assert delivery.status == deliveries.DeliveryStatus.PENDING and "could not reach" in (delivery.last_error or "")
+
+
+def test_a_bulk_announces_each_invitation_as_its_own_event_from_one_outbox_row_per_transaction(storage, partner_tokens, inbox):
+    token = partner_tokens()
+    subscribe(token, inbox, ("invitation.created",))
+    rows = [{"email": f"user{i}@contoso.example", "firstName": "U", "lastName": f"{i}", "language": "en", "countryRegion": "US",
+             "kind": "CustomerOnboarding", "company": {"name": f"Contoso {i}", "country": "US"}, "sendEmail": False} for i in range(30)]
+    resp = call(invitations_fn.create_invitations_bulk, "POST", "invitations/bulk", token, {"invitations": rows})
+    assert resp.status_code in (200, 201, 207), resp.get_body()
+    references = {r["invitation"]["reference"] for r in json_of(resp)["results"] if r["status"] == "created"}
+    assert len(references) == 30
+    outbox = [e for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("e|")]
+    assert len(outbox) == 2  # 24 + 6 invitations: one outbox row per transaction
+    pump(storage)
+    pump(storage)  # a repeated announcement publishes nothing twice
+    arrived = [d for d in inbox.deliveries if d["type"] == "invitation.created"]
+    assert sorted(d["event"]["data"]["reference"] for d in arrived) == sorted(references)
+    assert len({d["webhookId"] for d in arrived}) == 30 and all(d["verdict"] == "verified" for d in arrived)
+    later = clock.FixedClock(clock.utc_now() + timedelta(seconds=5))  # past the feed's settle time
+    previous = clock.set_clock(later)
+    try:
+        feed_items = json_of(call(fn.read_events, "GET", "events", token, params={"pageSize": "100"}))["items"]
+    finally:
+        clock.set_clock(previous)
+    assert sorted(e["data"]["reference"] for e in feed_items) == sorted(references)
+    assert len({e["id"] for e in feed_items}) == 30
+    assert not [e for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("e|")]  # published, removed
