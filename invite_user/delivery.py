@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -138,11 +138,18 @@ def deliver_invitations(storage: Storage, sender: EmailSender, payload: dict[str
 
 def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
     """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
+    return change_for_message(storage, item, operation_id, lambda inv: inv.claim_send(utc_now()))
+
+
+def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Callable[[Invitation], str],
+                       change: Callable[[Invitation], bool]) -> Invitation | None:
+    """Apply `change(inv)` (True: save it) under the invitation's ETag while the queue item is still the invitation's
+    current one (`operation_of(inv)` is the item's operation id: a later resend or reminder has a message of its own).
+    None when it is gone, superseded, or the change declined."""
 
     def work(uow: InvitationUnitOfWork) -> Invitation | None:
         inv = uow.get(item["partnerId"], item["rowKey"])
-        # Gone, or superseded by a later resend with its own message.
-        if inv is None or operation_id(inv) != item["operationId"] or not inv.claim_send(utc_now()):
+        if inv is None or operation_of(inv) != item["operationId"] or not change(inv):
             return None
         uow.save(inv)
         return inv

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from invite_user.delivery import email_context, redeem_url
+from invite_user.delivery import change_for_message, email_context, redeem_url
 from invite_user.invitations import Invitation, ReminderStatus, event_fields
 from invite_user.records import change_record
 from invite_user.repository import (
@@ -200,18 +200,7 @@ def reminder_email(inv: Invitation, link_id: str) -> EmailMessage:
 
 def _change(storage: Storage, item: dict[str, Any], change: Any) -> Invitation | None:
     """Apply `change(inv)` (True: save it) to the item's invitation while it still expects this reminder."""
-
-    def work(uow: InvitationUnitOfWork) -> Invitation | None:
-        inv = uow.get(item["partnerId"], item["rowKey"])
-        if inv is None or operation_id(inv) != item["operationId"] or not change(inv):
-            return None
-        uow.save(inv)
-        return inv
-
-    try:
-        return attempt(lambda: InvitationUnitOfWork(storage), work)
-    except Busy:
-        return None
+    return change_for_message(storage, item, operation_id, change)
 
 
 def _record(storage: Storage, item: dict[str, Any], status: ReminderStatus, error: str | None = None) -> None:
