@@ -39,23 +39,31 @@ def _body(i: int, days: int = 60) -> dict:
             "kind": "CustomerOnboarding", "company": {"name": f"Company {i}", "country": "DE"}, "expiresInDays": days}
 
 
+def _partners(storage, partners: int) -> list:
+    """`partners` direct partners registered, and an AdminAgent of each to call the services as."""
+    from partners.registry import Partner, PartnerRepository, PartnerType
+    from shared.partner_auth import Caller
+
+    repo = PartnerRepository(storage)
+    ids = [f"bench-partner-{i}" for i in range(partners)]
+    for pid in ids:
+        repo.save(Partner(id=pid, name=pid, type=PartnerType.DIRECT))
+    return [Caller(pid, frozenset({"AdminAgent"}), "Bench Agent", "agent@bench.example", "s") for pid in ids]
+
+
 def run(stored: int, expiring: int, partners: int) -> dict:
     from invite_user import expiry, service
     from invite_user.api_models import ListQuery, NewInvitation
     from invite_user.records import bulk_record
     from invite_user.repository import InvitationStore
-    from partners.registry import Partner, PartnerRepository, PartnerType
+    from partners.registry import PartnerRepository
     from shared import clock
-    from shared.partner_auth import Caller
     from shared.storage import Storage, set_storage
 
     storage = Storage()
     set_storage(storage)
+    callers = _partners(storage, partners)
     repo = PartnerRepository(storage)
-    ids = [f"bench-partner-{i}" for i in range(partners)]
-    for pid in ids:
-        repo.save(Partner(id=pid, name=pid, type=PartnerType.DIRECT))
-    callers = [Caller(pid, frozenset({"AdminAgent"}), "Bench Agent", "agent@bench.example", "s") for pid in ids]
     report: dict = {}
 
     # -- single creates ------------------------------------------------------------------

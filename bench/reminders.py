@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.invitations import _body, _setup
+from bench.invitations import _body, _partners, _setup
 from bench.results_file import write_section
 from devhost.stack import throwaway_stack
 
@@ -29,19 +29,15 @@ def run(stored: int, due: int, partners: int) -> dict:
     from invite_user.api_models import NewInvitation
     from invite_user.records import bulk_record
     from invite_user.repository import InvitationStore
-    from partners.registry import Partner, PartnerRepository, PartnerType
+    from partners.registry import PartnerRepository
     from shared import clock
-    from shared.partner_auth import Caller
     from shared.settings import get_settings
     from shared.storage import Storage, set_storage
 
     storage = Storage()
     set_storage(storage)
+    callers = _partners(storage, partners)
     repo = PartnerRepository(storage)
-    ids = [f"bench-partner-{i}" for i in range(partners)]
-    for pid in ids:
-        repo.save(Partner(id=pid, name=pid, type=PartnerType.DIRECT))
-    callers = [Caller(pid, frozenset({"AdminAgent"}), "Bench Agent", "agent@bench.example", "s") for pid in ids]
     store = InvitationStore(storage)
     t0 = time.perf_counter()
     for start in range(0, stored, 1000):
