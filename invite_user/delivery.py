@@ -3,7 +3,8 @@
 Sending never blocks or loses an invitation. Each email has an operation id derived from the invitation
 and its resend count, so a redelivered queue message is recognised: an email already marked Sent is not
 sent again, and the provider (ACS) deduplicates a send repeated under the same operation id.
-Throttling (429) re-queues the rest with the provider's Retry-After as a visibility delay.
+Sending, throttling, attempts and poison are the one delivery mechanism's (`notifications.queue`); this module says
+only what an invitation email claims and where its outcome is recorded.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from invite_user.invitations import EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
-from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from notifications.sender import EmailMessage
 from shared import events, telemetry
 from shared.clock import utc_now
 from shared.errors import Busy
@@ -105,35 +106,43 @@ def message_for(inv: Invitation, url: str) -> EmailMessage:
     )
 
 
-def _mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
-    """A message that failed five times: say so on its invitations, so partners see it and can resend."""
-    marked = 0
-    for item in payload["items"]:
-        inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
-        if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
-            if inv.email_status != EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
-                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")
-            _record(storage, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
-                    "Delivery failed repeatedly; see the service logs, then resend.")
-            marked += 1
-    return marked
+class InvitationEmail(queue.EmailKind):
+    """The invitation email as the one delivery mechanism sends it: claimed on the invitation (which counts its
+    attempts), its outcome recorded there (emailStatus, emailError; `invitation.email-failed` when it fails)."""
+
+    kind = KIND
+
+    def claim(self, storage: Storage, item: dict[str, Any]) -> queue.Claimed | None:
+        inv = _claim(storage, item)
+        if inv is None:
+            return None
+        return queue.Claimed(message_for(inv, redeem_url(item["linkId"])), inv.email_attempts, inv)
+
+    def record(self, storage: Storage, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
+        inv: Invitation | None = outcome.subject
+        if outcome.state == queue.REQUEUED:
+            _record(*where, EmailStatus.QUEUED, None)
+            return False
+        if outcome.state == queue.SENT:
+            assert inv is not None
+            _record(*where, EmailStatus.SENT, None, sent_at=outcome.at)
+            telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
+            log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
+            return False
+        if inv is None:  # poisoned: nothing claimed; only an invitation still expecting this send is marked
+            inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
+            if inv is None or operation_id(inv) != item["operationId"] or inv.email_status == EmailStatus.SENT:
+                return False
+            if inv.email_status == EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
+                _record(*where, EmailStatus.FAILED, outcome.reason)
+                return True
+        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=outcome.cause)
+        _record(*where, EmailStatus.FAILED, outcome.reason)
+        return True
 
 
-@queue.handles(KIND, on_poison=_mark_poisoned)
-def deliver_invitations(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send the emails of one queue message; throttling re-queues the rest with the service's Retry-After."""
-    items = payload["items"]
-    counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
-    max_attempts = get_settings().email_max_attempts
-    for index, item in enumerate(items):
-        outcome = _deliver_one(storage, sender, item, max_attempts)
-        if isinstance(outcome, EmailThrottled):
-            rest = items[index:]
-            queue.send(storage, {"type": KIND, "items": rest}, delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
-            counts["requeued"] += len(rest)
-            break
-        counts[outcome] += 1
-    return counts
+queue.register(InvitationEmail())
 
 
 def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
@@ -158,27 +167,3 @@ def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Cal
         return attempt(lambda: InvitationUnitOfWork(storage), work)
     except Busy:
         return None
-
-
-def _deliver_one(storage: Storage, sender: EmailSender, item: dict[str, Any], max_attempts: int) -> Any:
-    inv = _claim(storage, item)
-    if inv is None:
-        return "skipped"
-    where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
-    try:
-        sender.send(message_for(inv, redeem_url(item["linkId"])), item["operationId"])
-    except EmailThrottled as throttled:
-        if inv.email_attempts >= max_attempts:
-            telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="throttled")
-            _record(*where, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
-            return "failed"
-        _record(*where, EmailStatus.QUEUED, None)
-        return throttled
-    except EmailRejected as rejected:
-        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="rejected")
-        _record(*where, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
-        return "failed"
-    _record(*where, EmailStatus.SENT, None, sent_at=utc_now())
-    telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
-    log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
-    return "sent"
