@@ -74,6 +74,18 @@ class NewInvitation(Invitee):
         return self
 
 
+class EmailStatusDetail(_Api):
+    """Why an invitation's email is where it is, and what to do about it."""
+
+    reason: str | None = Field(default=None, description="The mail service's words, trimmed.")
+    advice: str | None = Field(default=None, description=(
+        "What to do: fix-address (a hard bounce: change the invitee with PATCH), ask-customer-to-allow-sender (quarantined "
+        "by the customer's tenant), ask-customer-to-check-junk (filed as spam), address-suppressed (earlier bounces or "
+        "complaints), retry-later (a soft failure: resend later); none when delivered."))
+    at: datetime = Field(description="When the mail service tried to deliver it (or the app to send it).")
+    message_id: str = Field(alias="messageId", description="The email's operation id (the ACS Operation-Id and report messageId).")
+
+
 class InvitationOut(_Api):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
@@ -94,6 +106,8 @@ class InvitationOut(_Api):
     expires_at: datetime = Field(alias="expiresAt")
     email_status: EmailStatus = Field(alias="emailStatus")
     email_error: str | None = Field(default=None, alias="emailError")
+    email_status_detail: EmailStatusDetail | None = Field(default=None, alias="emailStatusDetail", description=(
+        "Why the email is where it is: the mail service's delivery report (or a refusal at send time), with advice."))
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
     created_by: dict[str, str] = Field(alias="createdBy")
     created_at: datetime = Field(alias="createdAt")
@@ -110,6 +124,11 @@ class InvitationOut(_Api):
                                     description="Replaced: the reference of the invitation that took its place (its invitee changed).")
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
     replaces: str | None = Field(default=None, description="The reference of the invitation this one replaced.")
+
+
+def _detail(inv: Invitation) -> EmailStatusDetail | None:
+    d = inv.email_status_detail
+    return EmailStatusDetail(reason=d.reason, advice=d.advice, at=d.at, message_id=d.message_id) if d else None
 
 
 def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> InvitationOut:
@@ -132,6 +151,7 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
         expires_at=inv.expires_at,
         email_status=inv.email_status,
         email_error=inv.email_error,
+        email_status_detail=_detail(inv),
         email_sent_at=inv.email_sent_at,
         created_by=inv.created_by,
         created_at=inv.created_at,

@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from invite_user.invitations import EmailStatus, Invitation, event_fields
+from invite_user.invitations import REPORTED, EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
+from notifications.reports import ADVICE, FAILURES, REASON_LENGTH, DeliveryStatus, StatusDetail
 from notifications.sender import EmailMessage
 from shared import events, telemetry
 from shared.clock import utc_now
@@ -28,6 +29,8 @@ from shared.storage import Storage, StorageUnavailable, chunks
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
+
+DELIVERY_FAILURES = frozenset(EmailStatus(s.value) for s in FAILURES)
 
 _OPS = uuid.UUID("6f1c0b7e-8c44-4b8e-9a55-1d3c2b7a9e10")
 KIND = "invitation-email"
@@ -60,22 +63,51 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, o
 
 
 def _record(storage: Storage, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
-            *, sent_at: datetime | None = None) -> None:
+            *, sent_at: datetime | None = None, detail: StatusDetail | None = None) -> None:
     """Record what became of one send on its invitation (only while the invitation still expects that send)."""
 
     def work(uow: InvitationUnitOfWork) -> None:
         inv = uow.get(partner_id, row_key)
         if inv is None or operation_id(inv) != operation:
             return
-        inv.record_email(status, error, sent_at=sent_at)
+        before = inv.email_status
+        inv.record_email(status, error, sent_at=sent_at, detail=detail)
         uow.save(inv)
-        if status == EmailStatus.FAILED:
+        if inv.email_status == EmailStatus.FAILED:
             uow.event("invitation.email-failed", inv.partner_id, **event_fields(inv))
+        _announce_failure(uow, inv, before)
 
     try:
         attempt(lambda: InvitationUnitOfWork(storage), work)
     except (Busy, StorageUnavailable):
         log.warning("could not record email status %s on invitation %s", status, row_key)
+
+
+def _announce_failure(uow: InvitationUnitOfWork, inv: Invitation, before: EmailStatus) -> None:
+    """`invitation.deliveryFailed` once the email fails (bounced, quarantined, ...), with what to do about it."""
+    if inv.email_status in DELIVERY_FAILURES and inv.email_status != before:
+        detail = inv.email_status_detail
+        uow.event("invitation.deliveryFailed", inv.partner_id, **event_fields(inv), advice=detail.advice if detail else None)
+        telemetry.count("invitations.delivery_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=inv.email_status.value)
+
+
+def record_report(storage: Storage, partner_id: str, row_key: str, operation: str, detail: StatusDetail) -> bool:
+    """A delivery report of an invitation email, applied while it is the invitation's current email; True if it changed."""
+
+    def work(uow: InvitationUnitOfWork) -> bool:
+        inv = uow.get(partner_id, row_key)
+        if inv is None or operation_id(inv) != operation:
+            return False  # superseded by a resend (a new operation id), or gone
+        before = inv.email_status
+        if not inv.record_delivery(detail):
+            return False
+        uow.save(inv)
+        _announce_failure(uow, inv, before)
+        if inv.email_status == EmailStatus.DELIVERED and before != EmailStatus.DELIVERED:
+            telemetry.count("invitations.delivered", partner_id=inv.partner_id, kind=inv.kind.value)
+        return True
+
+    return attempt(lambda: InvitationUnitOfWork(storage), work)
 
 
 def redeem_url(link_id: str) -> str:
@@ -118,6 +150,12 @@ class InvitationEmail(queue.EmailKind):
             return None
         return queue.Claimed(message_for(inv, redeem_url(item["linkId"])), inv.email_attempts, inv)
 
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        return {"partnerId": item["partnerId"], "rowKey": item["rowKey"]}
+
+    def report(self, storage: Storage, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        return record_report(storage, where["partnerId"], where["rowKey"], operation, detail)
+
     def record(self, storage: Storage, item: dict[str, Any], outcome: queue.Outcome) -> bool:
         where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
         inv: Invitation | None = outcome.subject
@@ -132,14 +170,23 @@ class InvitationEmail(queue.EmailKind):
             return False
         if inv is None:  # poisoned: nothing claimed; only an invitation still expecting this send is marked
             inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
-            if inv is None or operation_id(inv) != item["operationId"] or inv.email_status == EmailStatus.SENT:
+            if inv is None or operation_id(inv) != item["operationId"] or inv.email_status in (EmailStatus.SENT, *REPORTED):
                 return False
             if inv.email_status == EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
                 _record(*where, EmailStatus.FAILED, outcome.reason)
                 return True
         telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=outcome.cause)
-        _record(*where, EmailStatus.FAILED, outcome.reason)
+        bounced = outcome.cause == "bounced"
+        _record(*where, EmailStatus.BOUNCED if bounced else EmailStatus.FAILED, outcome.reason,
+                detail=failure_detail(outcome, DeliveryStatus.BOUNCED if bounced else DeliveryStatus.FAILED))
         return True
+
+
+def failure_detail(outcome: queue.Outcome, status: DeliveryStatus) -> StatusDetail:
+    """The detail of a send that failed here (not reported by the service): a refusal is a bounce, the rest retry-later."""
+    advice = ADVICE[status] if outcome.cause != "rejected" else "fix-address"
+    return StatusDetail(reason=(outcome.reason or "")[:REASON_LENGTH] or None, advice=advice, at=outcome.at,
+                        message_id=outcome.operation_id, status=status.value)
 
 
 queue.register(InvitationEmail())
@@ -147,7 +194,7 @@ queue.register(InvitationEmail())
 
 def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
     """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
-    return change_for_message(storage, item, operation_id, lambda inv: inv.claim_send(utc_now()))
+    return change_for_message(storage, item, operation_id, lambda inv: inv.claim_send(utc_now(), item["operationId"]))
 
 
 def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Callable[[Invitation], str],

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from notifications.reports import StatusDetail, supersedes
 from shared import company_numbers, identity
 from shared.fields import CountryCode, Email, RegistrationNumber, VatNumber
 from shared.idempotency import derived_id
@@ -57,8 +58,19 @@ class EmailStatus(StrEnum):
     NOT_REQUESTED = "NotRequested"  # sendEmail=false: the partner sends the draft itself
     QUEUED = "Queued"
     SENDING = "Sending"
-    SENT = "Sent"
+    SENT = "Sent"  # the mail service took it; what became of it then comes as a delivery report
     FAILED = "Failed"
+    # From the mail service's delivery report (notifications.reports); Bounced also when refused at send time.
+    DELIVERED = "Delivered"
+    BOUNCED = "Bounced"
+    QUARANTINED = "Quarantined"
+    FILTERED_SPAM = "FilteredSpam"
+    SUPPRESSED = "Suppressed"
+
+
+# Set by a delivery report: a send recorded after its report came back (the report can be faster) keeps the report's.
+REPORTED = frozenset({EmailStatus.DELIVERED, EmailStatus.BOUNCED, EmailStatus.QUARANTINED, EmailStatus.FILTERED_SPAM,
+                      EmailStatus.SUPPRESSED})
 
 
 class ReminderStatus(StrEnum):
@@ -200,6 +212,8 @@ class Invitation(Entity):
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
     # When a send was claimed: another message for the same email (a queue message stored twice) waits this out.
     email_claimed_at: datetime | None = Field(default=None, alias="emailClaimedAt")
+    # Why the email is where it is (a delivery report, or a failure at send time), with advice for the partner.
+    email_status_detail: StatusDetail | None = Field(default=None, alias="emailStatusDetail")
     resent_count: int = Field(default=0, alias="resentCount")
     accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
     accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
@@ -324,26 +338,44 @@ class Invitation(Entity):
         self.accepted_by = None
         self.updated_at = now
 
-    def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None) -> None:
-        """What became of the invitation's email: partners read it as emailStatus (and emailError)."""
-        self.email_status, self.email_error = status, error
+    def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None,
+                     detail: StatusDetail | None = None) -> None:
+        """What became of the invitation's email: partners read it as emailStatus (and emailError, emailStatusDetail)."""
         if sent_at is not None:
             self.email_sent_at = sent_at
+        if status in (EmailStatus.SENT, EmailStatus.QUEUED) and self.email_status in REPORTED:
+            return  # its delivery report came back before the send was recorded: the report says more
+        self.email_status, self.email_error = status, error
+        if detail is not None:
+            self.email_status_detail = detail
+
+    def record_delivery(self, detail: StatusDetail) -> bool:
+        """A delivery report of this invitation's current email; False when it is not newer than what is recorded
+        (Event Grid repeats reports and mixes their order: a duplicate changes nothing, an older one never wins)."""
+        if self.email_status in (EmailStatus.NOT_REQUESTED, EmailStatus.QUEUED) or not supersedes(detail, self.email_status_detail):
+            return False
+        status = EmailStatus(detail.status)
+        self.email_status, self.email_status_detail = status, detail
+        self.email_error = None if status == EmailStatus.DELIVERED else (detail.reason or status.value)
+        return True
 
     def queue_email(self) -> None:
         """A fresh send of the invitation's email is on its way (create or resend)."""
         self.email_status, self.email_error, self.email_attempts = EmailStatus.QUEUED, None, 0
+        self.email_status_detail = None
 
-    def claim_send(self, now: datetime | None = None) -> bool:
-        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending) or
-        another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both send; a
-        claim whose sender died is taken over after that)."""
-        if self.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or self.status != InvitationStatus.PENDING:
+    def claim_send(self, now: datetime | None = None, operation_id: str | None = None) -> bool:
+        """Take this email for sending; False when there is nothing to send (sent or reported, failed, not asked, not
+        pending) or another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both
+        send; a claim whose sender died is taken over after that). The operation id is stored: reports name it."""
+        if self.email_status not in (EmailStatus.QUEUED, EmailStatus.SENDING) or self.status != InvitationStatus.PENDING:
             return False
         if (self.email_status == EmailStatus.SENDING and now is not None and self.email_claimed_at is not None
                 and now - self.email_claimed_at < SEND_CLAIM):
             return False
         self.email_status, self.email_attempts, self.email_claimed_at = EmailStatus.SENDING, self.email_attempts + 1, now
+        if operation_id is not None:
+            self.email_operation_id = operation_id
         return True
 
 

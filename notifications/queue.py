@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import Field
 
-from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from notifications import reports
+from notifications.sender import EmailBounced, EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared import events, telemetry
 from shared.audit import reverse_ticks
 from shared.clock import utc_now
@@ -106,6 +107,14 @@ class EmailKind:
 
     def record(self, storage: Storage, item: dict[str, Any], outcome: Outcome) -> bool:
         """Record what became of the send where partners read it; True when a record changed."""
+        return False
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        """The keys of the kind's record of this email, kept with the send so that its delivery report finds it."""
+        return {}
+
+    def report(self, storage: Storage, where: dict[str, str], operation_id: str, detail: reports.StatusDetail) -> bool:
+        """Record a delivery report (newer than what the record holds: `reports.supersedes`); True when it changed."""
         return False
 
 
@@ -198,6 +207,8 @@ def _deliver(storage: Storage, sender: EmailSender, kind: EmailKind, payload: di
             counts["failed"] += 1
             continue
         operation = str(item["operationId"])
+        # Tracked before the send: a report can come back faster than this function records the send.
+        reports.track(storage, kind.kind, operation, kind.where(item))
         try:
             sender.send(claimed.message, operation)
         except EmailThrottled as throttled:
@@ -214,6 +225,11 @@ def _deliver(storage: Storage, sender: EmailSender, kind: EmailKind, payload: di
             send(storage, again, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
             counts["requeued"] += len(rest)
             break
+        except EmailBounced as bounced:
+            # Refused at send time (an SMTP 5xx for the recipient): a bounce, reported as the service would.
+            _fail(storage, kind, payload, item, f"Bounced: {bounced}", "bounced", claimed.subject)
+            counts["failed"] += 1
+            continue
         except EmailRejected as rejected:
             _fail(storage, kind, payload, item, f"Rejected by the email service: {rejected}", "rejected", claimed.subject)
             counts["failed"] += 1
@@ -221,6 +237,25 @@ def _deliver(storage: Storage, sender: EmailSender, kind: EmailKind, payload: di
         kind.record(storage, item, Outcome(SENT, utc_now(), operation_id=operation, subject=claimed.subject))
         counts["sent"] += 1
     return counts if several else {k: v for k, v in counts.items() if v}
+
+
+def receive_report(storage: Storage, event_type: str, data: Any) -> str:
+    """One Event Grid event from the mail service: its delivery report applied to the email it names.
+
+    "ignored" (not a delivery report, or an `Expanded` list), "malformed", "unknown" (no such email; dropped), or what
+    `reports.apply` says. Only a storage outage raises: Event Grid then delivers the event again.
+    """
+    if event_type != reports.EVENT_TYPE:
+        return "ignored"
+    try:
+        report = reports.read_report(data)
+    except reports.BadReport as exc:
+        log.warning("a delivery report that cannot be read was dropped: %s", exc)
+        telemetry.count("emails.reports", reason="malformed")
+        return "malformed"
+    if report.status == reports.DeliveryStatus.EXPANDED:
+        return "ignored"
+    return reports.apply(storage, report, _kinds)
 
 
 def _fail(storage: Storage, kind: EmailKind, payload: dict[str, Any], item: dict[str, Any], reason: str, cause: str,
