@@ -79,3 +79,15 @@ def test_change_invitee_at_every_storage_request(sweep):
     outcomes = [sweep.run(scenario, point, "500", 3) for point in range(1, points + 1)]
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
+
+
+@pytest.mark.parametrize("mode,count", [("500", 3), ("lost-answer", 1)])
+def test_delivery_reports_at_every_storage_request(sweep, mode, count):
+    """Reports delivered at least once and out of order, with a storage fault at each request of the report function:
+    Event Grid's redelivery ends with the newest status, one invitation.deliveryFailed, nothing regressed or doubled."""
+    scenario = fault_sweep.delivery_report_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 4
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)  # the faults did reach the function

@@ -30,12 +30,14 @@ from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from attest_agreement import functions as attest_fn
 from attest_agreement import notices
+from devhost import event_grid
 from devhost.identity import ensure_partner_key, mint_partner_token
 from invite_user import functions as invite_fn
 from invite_user.api_models import NewInvitation
 from invite_user.delivery import operation_id as invitation_operation
 from invite_user.invitations import link_hash
 from notifications import functions as notifications_fn
+from notifications import reports
 from notifications.sender import SmtpSender
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared import clock as clock_module
@@ -582,11 +584,45 @@ def verify_domain_scenario() -> Scenario:
     return Scenario("verify domain", setup, act, expect, success=200)
 
 
+def delivery_report_scenario() -> Scenario:
+    """ACS's reports of one email through the Functions host's Event Grid webhook, as Event Grid delivers them: a newer
+    Bounced, then the older Delivered (out of order) and the Bounced again (a duplicate), in one delivery. A function that
+    fails answers 500 and Event Grid delivers the same batch again (modelled as a 503 with Retry-After for this client)."""
+
+    def act(w: World) -> Any:
+        inv = _invitations_of(w, w.email("hanna"))[0]
+        op = inv["email_operation_id"]
+        t0 = w.clock.now()
+
+        def report(status: str, minutes: int, event_id: str) -> dict[str, Any]:
+            at = (t0 + timedelta(minutes=minutes)).isoformat()
+            return {"id": event_id, "topic": "/acs", "subject": f"sender/s/message/{op}", "eventType": reports.EVENT_TYPE,
+                    "eventTime": at, "dataVersion": "1.0", "data": {"messageId": op, "status": status, "deliveryAttemptTimestamp": at,
+                                                                     "deliveryStatusDetails": {"statusMessage": "550 5.1.1 unknown"}}}
+
+        batch = [report("Bounced", 2, "b"), report("Delivered", 1, "d"), report("Bounced", 2, "b")]
+        status, _, _ = event_grid.answer("POST", {"aeg-event-type": "Notification"}, {"functionName": "receive_email_delivery_report"},
+                                         json.dumps(batch).encode(), key_ok=True, functions={"receive_email_delivery_report"},
+                                         invoke=lambda name, event: notifications_fn.receive_email_delivery_report(event))
+        if status >= 500:
+            return func.HttpResponse(status_code=503, headers={"Retry-After": "1"})
+        return func.HttpResponse(status_code=status)
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        out = [] if inv.get("email_status") == "Bounced" else [f"lost: emailStatus {inv.get('email_status')}, expected Bounced"]
+        events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.deliveryFailed"]
+        tracked = [r for r in _rows(w.direct, "SentEmails") if '"status":"Bounced"' in str(r.get("detail"))]
+        return out + count(w, "invitation.deliveryFailed events", len(events), 1) + count(w, "tracked reports", len(tracked), 1)
+
+    return Scenario("delivery report", _setup_invitation, act, expect)
+
+
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            verify_domain_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), delivery_report_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:
