@@ -47,8 +47,9 @@ class NewInvitation(Invitee):
     send_email: bool = Field(default=True, alias="sendEmail")
     expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
     ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
-    remind: bool = Field(default=True, description="One reminder email with the same link 7 days before the link expires, "
-                                                   "while the invitation is still pending (none when it lives 7 days or less).")
+    remind: bool = Field(default=True, description="Reminder emails with the same link before the link expires (REMIND_BEFORE: "
+                                                   "7 days and 1 day by default), each once, while the invitation is still "
+                                                   "pending (none for an offset the link does not outlive).")
 
     @field_validator("roles")
     @classmethod

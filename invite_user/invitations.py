@@ -21,7 +21,8 @@ from shared.idempotency import derived_id
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
-# The product rule: an invitation still pending this long before its link expires gets one reminder.
+# The product rule: an invitation still pending this long before its link expires gets a reminder; REMIND_BEFORE
+# (settings) may name several offsets, each reminded once. Rows stored before several existed carry none: this one.
 REMIND_BEFORE_EXPIRY = timedelta(days=7)
 # A reminder claimed by the timer but not sent this long after (its process died before queueing it, or its
 # message was lost) is queued again by a later run; the send's own claim keeps the two from both sending.
@@ -230,6 +231,9 @@ class Invitation(Entity):
     reminder_error: str | None = Field(default=None, alias="reminderError")
     reminder_claimed_at: datetime | None = Field(default=None, alias="reminderClaimedAt")
     reminder_attempts: int = Field(default=0, alias="reminderAttempts")  # times its message was queued
+    # The reminders' offsets (days before expiry, largest first), fixed when the invitation is made; how many were taken.
+    remind_before: list[int] = Field(default_factory=lambda: [REMIND_BEFORE_EXPIRY.days], alias="remindBefore")
+    reminders_taken: int = Field(default=0, alias="remindersTaken")
     # A change of the invitee replaces the invitation: the old one names its successor, the new one what it replaces.
     replaced_by: str | None = Field(default=None, alias="replacedBy")
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
@@ -272,8 +276,9 @@ class Invitation(Entity):
         self.resent_count += 1
         self.updated_at = now
         self.queue_email()
-        # A new expiry, a new reminder before it: one reminder per life of the link (remindedAt keeps the last one).
+        # A new expiry, new reminders before it: each once per life of the link (remindedAt keeps the last one).
         self.reminder_status, self.reminder_error, self.reminder_claimed_at, self.reminder_attempts = None, None, None, 0
+        self.reminders_taken = 0
 
     def revoke(self, now: datetime, by: dict[str, str]) -> None:
         if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED, InvitationStatus.REPLACED):
@@ -389,12 +394,18 @@ class Invitation(Entity):
         """
         if not self.remind or self.status != InvitationStatus.PENDING:
             return None
-        if self.reminder_status is None:
-            if timedelta(days=self.expires_in_days) <= REMIND_BEFORE_EXPIRY:
-                return None
-            return self.expires_at - REMIND_BEFORE_EXPIRY
         if self.reminder_status in (ReminderStatus.QUEUED, ReminderStatus.SENDING) and self.reminder_claimed_at is not None:
             return self.reminder_claimed_at + REMINDER_RETRY
+        upcoming = self._next_reminder()
+        return upcoming[1] if upcoming else None
+
+    def _next_reminder(self) -> tuple[int, datetime] | None:
+        """The next offset not yet taken (its index and when it is due). An offset the link does not outlive is skipped:
+        its invitation email is as recent as that reminder would be."""
+        for index in range(self.reminders_taken, len(self.remind_before)):
+            offset = timedelta(days=self.remind_before[index])
+            if timedelta(days=self.expires_in_days) > offset:
+                return index, self.expires_at - offset
         return None
 
     def take_reminder(self, now: datetime, max_attempts: int) -> str | None:
@@ -403,8 +414,9 @@ class Invitation(Entity):
         due = self.reminder_at()
         if due is None or due > now:
             return None
-        if self.reminder_status is None:
-            self.reminded_at, taken = now, "first"
+        if self.reminder_status not in (ReminderStatus.QUEUED, ReminderStatus.SENDING):
+            index, _ = self._next_reminder()  # type: ignore[misc]  (due, so there is one)
+            self.reminded_at, self.reminders_taken, self.reminder_attempts, taken = now, index + 1, 0, "first"
         elif self.reminder_attempts >= max_attempts:
             self.record_reminder(ReminderStatus.FAILED, f"Not delivered after {self.reminder_attempts} attempts.", now)
             return "failed"
@@ -431,7 +443,7 @@ class Invitation(Entity):
 # What an invitation that replaces another keeps of it (the rest is the changed invitee's, or starts afresh).
 CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles", "company", "customer_id", "indirect_provider_id",
                 "indirect_provider_name", "message", "expires_in_days", "ask_agreement_acceptance", "email", "first_name",
-                "last_name", "language", "agreement", "remind")
+                "last_name", "language", "agreement", "remind", "remind_before")
 
 SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 

@@ -1,4 +1,5 @@
-"""Reminders: an invitation still pending 7 days before its link expires gets one reminder email, with the same link.
+"""Reminders: an invitation still pending REMIND_BEFORE days before its link expires (7 and 1 by default) gets a
+reminder email at each, once, with the same link.
 
 The timer (`sweep`) reads each partner's reminder index up to now (`r|` rows, filed by the unit of work from
 `Invitation.reminder_at`), so its cost follows what is due. For each due invitation it claims the reminder in the
@@ -92,8 +93,10 @@ def open_link(inv: Invitation) -> str | None:
 
 
 def operation_id(inv: Invitation) -> str:
-    """One reminder per life of the link (a resend restarts it): the provider sees a repeated send as the same one."""
-    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
+    """Each reminder once per life of the link (a resend restarts them): the provider sees a repeated send as the same one.
+    The first keeps the id it had when there was one reminder, so a message queued before stays recognised."""
+    round_ = f":{inv.reminders_taken}" if inv.reminders_taken > 1 else ""
+    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}{round_}"))
 
 
 # -- the timer --------------------------------------------------------------------------------------------------

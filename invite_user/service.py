@@ -49,6 +49,7 @@ from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
+from shared.settings import get_settings
 from shared.storage import Page, Storage
 from shared.uow import attempt
 
@@ -89,6 +90,7 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
         email_status=EmailStatus.QUEUED if body.send_email else EmailStatus.NOT_REQUESTED,
         remind=body.remind,
         link_seal=reminders.seal_link(raw_id, link_hash(raw_id)) if body.remind else None,
+        remind_before=get_settings().remind_before,
     )
     return inv, raw_id
 

@@ -37,7 +37,8 @@ EVENT_TYPES: dict[str, str] = {
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
     "customer.primaryContactUpdated": "A partner corrected the customer's primary contact; sent to every partner with an active "
                                       "relationship (read the customer for the new contact: the event names no person).",
-    "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
+    "invitation.reminded": "A pending invitation's reminder email was queued (REMIND_BEFORE: 7 days and 1 day before its link "
+                           "expires by default; each once).",
     "invitation.replaced": "The partner changed the invitee (PATCH): this invitation's link stopped working, the one named "
                            "`replacedBy` took its place with a new link.",
     "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
