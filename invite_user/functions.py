@@ -86,6 +86,16 @@ def change_invitee(call: Call) -> Reply:
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
+@endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="The invitation's onboarding trail", tag=TAG, response=service.Trail, problems=READ,
+          description="What happened to the invitation, in order with times: created, emailed, delivered (or "
+                      "deliveryFailed, with the report's status and advice), reminded, opened (the invitee pressed sign-in "
+                      "or create-account; opening the link alone never counts), signedIn, wrongAccount (another account "
+                      "was tried), accepted, replaced, revoked, expired. `{id}` as for the invitation.")
+def invitation_trail(call: Call) -> service.Trail:
+    return service.trail(get_storage(), call.caller, call.param("id"))
+
+
 @endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,
           summary="The invitation's email as a draft", tag=TAG, query=DraftQuery,
           response=DraftEmail, problems=(400, 401, 403, 404),

@@ -234,6 +234,12 @@ class Invitation(Entity):
     # The reminders' offsets (days before expiry, largest first), fixed when the invitation is made; how many were taken.
     remind_before: list[int] = Field(default_factory=lambda: [REMIND_BEFORE_EXPIRY.days], alias="remindBefore")
     reminders_taken: int = Field(default=0, alias="remindersTaken")
+    reminders_sent_at: list[datetime] = Field(default_factory=list, alias="remindersSentAt")
+    # The invitee's journey, each the first time (invite_user/trail.py): opened = pressed sign-in or create-account on
+    # the link's page (a POST; a GET never counts: mail scanners open links), signed in as the invited account, or not.
+    opened_at: datetime | None = Field(default=None, alias="openedAt")
+    signed_in_at: datetime | None = Field(default=None, alias="signedInAt")
+    wrong_account_at: datetime | None = Field(default=None, alias="wrongAccountAt")
     # A change of the invitee replaces the invitation: the old one names its successor, the new one what it replaces.
     replaced_by: str | None = Field(default=None, alias="replacedBy")
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
@@ -439,6 +445,18 @@ class Invitation(Entity):
     def record_reminder(self, status: ReminderStatus, error: str | None, now: datetime) -> None:
         """What became of the reminder's send (Queued again after throttling, Sent, Failed with the reason)."""
         self.reminder_status, self.reminder_error, self.reminder_claimed_at = status, error, now
+        if status == ReminderStatus.SENT:
+            self.reminders_sent_at = [*self.reminders_sent_at, now]
+
+    def mark_journey(self, step: str, now: datetime) -> bool:
+        """The invitee's first `opened`, `signedIn` or `wrongAccount` on a pending invitation; False: nothing new."""
+        field = {"opened": "opened_at", "signedIn": "signed_in_at", "wrongAccount": "wrong_account_at"}[step]
+        if self.status != InvitationStatus.PENDING or getattr(self, field) is not None:
+            return False
+        setattr(self, field, now)
+        if step == "signedIn" and self.opened_at is None:
+            self.opened_at = now  # signed in from a GET of the sign-in link: it was opened, by the invitee
+        return True
 
 # What an invitation that replaces another keeps of it (the rest is the changed invitee's, or starts afresh).
 CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles", "company", "customer_id", "indirect_provider_id",

@@ -40,6 +40,7 @@ from invite_user.invitations import (
 from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
 from invite_user.resend_requests import limit_resend_requests, request_resend  # noqa: F401  (public: the anonymous resend request)
+from invite_user.trail import Trail, mark_journey, trail_of  # noqa: F401  (public: the invitee's journey marks)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
@@ -232,6 +233,12 @@ def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, s
     inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
     now = utc_now()
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
+
+
+def trail(storage: Storage, caller: Caller, handle: str) -> Trail:
+    """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
+    inv, _ = _load(InvitationUnitOfWork(storage), caller, handle)
+    return trail_of(inv)
 
 
 def find(storage: Storage, key: str) -> Invitation | None:

@@ -40,6 +40,7 @@ COUNTERS = {
     "notices.sent": "Attestation confirmations sent to the primary contact.",
     "emails.failed": "Queue messages given up on for good (kind: the message type), each also kept in FailedEmails.",
     "emails.reports": "Delivery reports received (reason: applied, unchanged, unknown, malformed).",
+    "invitations.opened": "Invitations whose invitee first pressed sign-in or create-account on the link's page.",
     "invitations.delivered": "Invitation emails the mail service reported Delivered.",
     "invitations.delivery_failed": "Invitation emails that did not arrive (reason: Bounced, Quarantined, FilteredSpam, Suppressed, Failed).",
 }

@@ -22,6 +22,8 @@ EVENT_TYPES: dict[str, str] = {
     "invitation.email-failed": "An invitation's email could not be delivered (emailStatus Failed); resend it.",
     "invitation.deliveryFailed": "An invitation's email did not reach the invitee (emailStatus Bounced, Quarantined, FilteredSpam, "
                                  "Suppressed or Failed); `advice` says what to do (e.g. fix-address: change the invitee).",
+    "invitation.opened": "The invitee acted on the link for the first time (pressed sign-in or create-account; opening the "
+                         "link alone never counts: mail scanners do that).",
     "invitation.resent": "An invitation was resent; its expiry restarted.",
     "invitation.accepted": "The invitee accepted the invitation (and created or joined the company).",
     "invitation.expired": "An invitation expired unanswered.",
@@ -52,7 +54,7 @@ _AGREEMENT = ("customerId", "agreementType", "how", "dateAgreed", "links")
 # The fields of `data` each event carries (fields without a value, e.g. a customerId not known yet, are left out).
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "invitation.created": _INVITATION, "invitation.email-failed": _INVITATION, "invitation.resent": _INVITATION,
-    "invitation.deliveryFailed": (*_INVITATION, "advice"),
+    "invitation.deliveryFailed": (*_INVITATION, "advice"), "invitation.opened": (*_INVITATION, "openedAt"),
     "invitation.accepted": (*_INVITATION, "acceptedAt"), "invitation.expired": ("reference", "links"),
     "invitation.revoked": _INVITATION, "colleague.invited": _INVITATION,
     "company.created": ("customerId", "invitation", "links"),
@@ -98,6 +100,7 @@ class EventData(BaseModel):
     roles: list[str] | None = Field(default=None, description="The roles the joining user got (company.userJoined).")
     links: Links | None = None
     reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
+    opened_at: datetime | None = Field(default=None, alias="openedAt", description="When the invitee first acted on the link.")
     advice: str | None = Field(default=None, description="What to do about a failed delivery (invitation.deliveryFailed): "
                                                          "fix-address, ask-customer-to-allow-sender, ask-customer-to-check-junk, "
                                                          "address-suppressed, retry-later.")

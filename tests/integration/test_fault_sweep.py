@@ -91,3 +91,12 @@ def test_delivery_reports_at_every_storage_request(sweep, mode, count):
     outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1)]
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)  # the faults did reach the function
+
+
+def test_opened_at_every_storage_request(sweep):
+    """The press that opens an invitation, with its answer lost or a 500 at each storage request: opened once, one event."""
+    scenario = fault_sweep.opened_scenario()
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)

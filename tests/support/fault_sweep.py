@@ -618,11 +618,26 @@ def delivery_report_scenario() -> Scenario:
     return Scenario("delivery report", _setup_invitation, act, expect)
 
 
+def opened_scenario() -> Scenario:
+    """The invitee presses sign-in (the page's beacon) with a fault at each storage request, and presses again as a person
+    would after an error: the invitation is opened once, with one invitation.opened."""
+
+    def act(w: World) -> Any:
+        return pages.invitation_opened(form_request("auth/opened", {"invitationId": w.context["invitation"]["id"]}))
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.opened"]
+        return ([] if inv.get("opened_at") else ["lost: invitation not opened"]) + count(w, "invitation.opened events", len(events), 1)
+
+    return Scenario("opened", _setup_invitation, act, expect, success=204)
+
+
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            verify_domain_scenario(), delivery_report_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), delivery_report_scenario(), opened_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:
