@@ -17,6 +17,7 @@ from invite_user.invitations import (
     InvitationKind,
     InvitationStatus,
     ReminderStatus,
+    Stage,
 )
 from shared.fields import ID, CountryCode, Email, LanguageTag, Name, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
 from shared.pagination import Paged
@@ -216,6 +217,12 @@ class ListQuery(_Api):
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
     customer_id: str | None = Field(default=None, alias="customerId", max_length=100)
+    email_status: EmailStatus | None = Field(default=None, alias="emailStatus", description="e.g. Bounced (with status "
+                                             "PendingAcceptance: bounced and still pending).")
+    stage: Stage | None = Field(default=None, description="How far it got: its outcome (Accepted, Expired, Revoked) or its "
+                                                          "furthest step (Created, Delivered, DeliveryFailed, Opened, SignedIn).")
+    created_before: datetime | None = Field(default=None, alias="createdBefore", description="e.g. stage=Opened and a week "
+                                                                                              "ago: opened but not accepted for 7 days.")
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
     page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
 from notifications.reports import StatusDetail, supersedes
 from shared import company_numbers, identity
@@ -72,6 +72,20 @@ class EmailStatus(StrEnum):
 # Set by a delivery report: a send recorded after its report came back (the report can be faster) keeps the report's.
 REPORTED = frozenset({EmailStatus.DELIVERED, EmailStatus.BOUNCED, EmailStatus.QUARANTINED, EmailStatus.FILTERED_SPAM,
                       EmailStatus.SUPPRESSED})
+
+
+class Stage(StrEnum):
+    """How far an invitation got: its outcome once it has one (Accepted, Expired, Revoked; a replaced one counts as
+    Revoked), else its furthest step. Stored with every write (`stage`), so lists filter by it."""
+
+    CREATED = "Created"
+    DELIVERED = "Delivered"
+    DELIVERY_FAILED = "DeliveryFailed"
+    OPENED = "Opened"
+    SIGNED_IN = "SignedIn"
+    ACCEPTED = "Accepted"
+    EXPIRED = "Expired"
+    REVOKED = "Revoked"
 
 
 class ReminderStatus(StrEnum):
@@ -245,6 +259,22 @@ class Invitation(Entity):
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
     changed_by: dict[str, str] | None = Field(default=None, alias="changedBy")  # who replaced it (whom its old link names)
     replaces: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stage(self) -> Stage:
+        outcome = {InvitationStatus.ACCEPTED: Stage.ACCEPTED, InvitationStatus.EXPIRED: Stage.EXPIRED,
+                   InvitationStatus.REVOKED: Stage.REVOKED, InvitationStatus.REPLACED: Stage.REVOKED}.get(self.status)
+        if outcome is not None:
+            return outcome
+        if self.signed_in_at is not None:
+            return Stage.SIGNED_IN
+        if self.opened_at is not None:
+            return Stage.OPENED
+        if self.email_status in (EmailStatus.BOUNCED, EmailStatus.QUARANTINED, EmailStatus.FILTERED_SPAM,
+                                 EmailStatus.SUPPRESSED, EmailStatus.FAILED):
+            return Stage.DELIVERY_FAILED
+        return Stage.DELIVERED if self.email_status == EmailStatus.DELIVERED else Stage.CREATED
 
     @property
     def link_key(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import Field
@@ -362,7 +362,8 @@ class InvitationStore:
 
     def list_page(
         self, partner_id: str, *, status: str | None = None, email: str | None = None, kind: str | None = None,
-        customer_id: str | None = None, page_size: int = 100, continuation_token: str | None = None,
+        customer_id: str | None = None, email_status: str | None = None, stage: str | None = None,
+        created_before: datetime | None = None, page_size: int = 100, continuation_token: str | None = None,
     ) -> Page[Invitation]:
         # partnerId too: two partners whose 48-bit tags collide would share a partition.
         clauses = ["PartitionKey eq @pk", "RowKey ge 'i|'", "RowKey lt 'i}'", "partner_id eq @partner"]
@@ -379,6 +380,14 @@ class InvitationStore:
         if customer_id:
             clauses.append("customer_id eq @customer")
             params["customer"] = customer_id
+        # The listing copy carries emailStatus and the stored stage (copies written before stages existed have none).
+        for column, value in (("email_status", email_status), ("stage", stage)):
+            if value:
+                clauses.append(f"{column} eq @{column}")
+                params[column] = value
+        if created_before is not None:  # stored as ISO text (UTC, Z): compared as text, to the second
+            clauses.append("created_at lt @created_before")
+            params["created_before"] = created_before.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         return self.invitations.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
 
     def audit_page(self, partner_id: str, *, page_size: int = 100, continuation_token: str | None = None) -> Page[AuditRecord]:

@@ -255,6 +255,9 @@ def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
             email=normalize_email(query.email) if query.email else None,
             kind=query.kind.value if query.kind else None,
             customer_id=query.customer_id,
+            email_status=query.email_status.value if query.email_status else None,
+            stage=query.stage.value if query.stage else None,
+            created_before=query.created_before,
             page_size=query.page_size,
             continuation_token=query.continuation_token,
         )

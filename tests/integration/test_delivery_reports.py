@@ -171,3 +171,24 @@ def test_every_kind_of_email_is_tracked_by_its_operation_id(storage, settings, s
     row = reports.SentEmails(storage).get(reports.key_of("plain-op-1"), "")
     assert row.kind == "email" and row.detail.status == "Quarantined" and row.detail.advice == "ask-customer-to-allow-sender"
     assert queue.receive_report(storage, event["eventType"], event["data"]) == "unchanged"
+
+
+def test_the_list_filters_by_email_status_and_stage(storage, settings, servers, partner_tokens, fixed_clock):
+    bounced = json_of(post("invitations", partner_tokens(), invitation_body(email=f"gone-{RUN}@hardbounce.example"), fn.create_invitation))
+    json_of(post("invitations", partner_tokens(), invitation_body(email=f"here-{RUN}@contoso.com"), fn.create_invitation))
+    _send_all(storage, settings)
+    for to in (f"gone-{RUN}@hardbounce.example", f"here-{RUN}@contoso.com"):
+        [event] = reports_for(_mail_to(servers, to))
+        _deliver_event(event)
+
+    def listed(**params):
+        req = build_request("GET", "invitations", headers={"Authorization": partner_tokens()}, params=params)
+        return [i["reference"] for i in json_of(fn.list_invitations(req))["items"]]
+
+    ref = _read(partner_tokens, bounced["id"])["reference"]
+    assert listed(emailStatus="Bounced", status="PendingAcceptance") == [ref]  # bounced and still pending: one call
+    assert listed(stage="DeliveryFailed") == [ref]
+    assert len(listed(stage="Delivered")) == 1 and ref not in listed(stage="Delivered")
+    fixed_clock.advance(days=8)
+    assert set(listed(createdBefore=(fixed_clock.now() - timedelta(days=7)).isoformat())) >= {ref}
+    assert listed(createdBefore=(fixed_clock.now() - timedelta(days=9)).isoformat()) == []
