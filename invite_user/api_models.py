@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -225,6 +225,15 @@ class ListQuery(_Api):
                                                                                               "ago: opened but not accepted for 7 days.")
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
     page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
+
+
+MAX_FUNNEL_DAYS = 400  # a window of ~13 months: at most 400 x 8 count rows, four pages of one query
+
+
+class FunnelQuery(_Api):
+    from_: date = Field(alias="from", description="First creation day (UTC), included.")
+    to: date = Field(description="Last creation day (UTC), included.")
+    kind: InvitationKind | None = None
 
 
 class ResendRequest(_Api):

@@ -12,6 +12,7 @@ from invite_user.api_models import (
     BulkResult,
     DraftEmail,
     DraftQuery,
+    FunnelQuery,
     InvitationOut,
     InvitationPage,
     InviteeChange,
@@ -84,6 +85,17 @@ def get_invitation(call: Call) -> Reply:
 def change_invitee(call: Call) -> Reply:
     out, tag = replacement.change_invitee(get_storage(), call.caller, call.param("id"), call.body, call.if_match)
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
+
+
+@endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=service.Funnel, problems=(400, 401, 403),
+          description="The caller's invitations created from `from` to `to` (days, UTC, both included; at most 400 days), "
+                      "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
+                      "replaced one counts as Revoked) or its furthest step (Created, Delivered, DeliveryFailed, Opened, "
+                      "SignedIn); with the median time from creation to acceptance. Counts are kept as the invitations "
+                      "change, so this costs one range query whatever their number.")
+def invitation_funnel(call: Call) -> service.Funnel:
+    return service.funnel_of(get_storage(), call.caller, call.query)
 
 
 @endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,

@@ -251,6 +251,9 @@ class Invitation(Entity):
     reminders_sent_at: list[datetime] = Field(default_factory=list, alias="remindersSentAt")
     # The invitee's journey, each the first time (invite_user/trail.py): opened = pressed sign-in or create-account on
     # the link's page (a POST; a GET never counts: mail scanners open links), signed in as the invited account, or not.
+    # The stage it is counted under in its partner's funnel (invite_user/funnel.py), and its acceptance minutes there.
+    counted_stage: str | None = Field(default=None, alias="countedStage")
+    counted_accept_minutes: int | None = Field(default=None, alias="countedAcceptMinutes")
     opened_at: datetime | None = Field(default=None, alias="openedAt")
     signed_in_at: datetime | None = Field(default=None, alias="signedInAt")
     wrong_account_at: datetime | None = Field(default=None, alias="wrongAccountAt")

@@ -16,15 +16,18 @@ from pydantic import ValidationError
 from invite_user import delivery, reminders
 from invite_user.acceptance import UnitFactory, accept, reading, release  # noqa: F401  (public: accepting an invitation)
 from invite_user.api_models import (
+    MAX_FUNNEL_DAYS,
     BulkResult,
     BulkRow,
     DraftEmail,
+    FunnelQuery,
     InvitationOut,
     InvitationPage,
     NewInvitation,
     present,
 )
 from invite_user.delivery import redeem_url
+from invite_user.funnel import Funnel, summarize
 from invite_user.invitations import (
     EmailStatus,
     Invitation,
@@ -239,6 +242,16 @@ def trail(storage: Storage, caller: Caller, handle: str) -> Trail:
     """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
     inv, _ = _load(InvitationUnitOfWork(storage), caller, handle)
     return trail_of(inv)
+
+
+def funnel_of(storage: Storage, caller: Caller, query: FunnelQuery) -> Funnel:
+    """GET /api/invitations/funnel: the caller's invitations created from..to (days, UTC, both included) by stage."""
+    if query.to < query.from_:
+        raise RuleBroken("`to` is before `from`.", field="to", code="invalid")
+    if (query.to - query.from_).days > MAX_FUNNEL_DAYS:
+        raise RuleBroken(f"A window of at most {MAX_FUNNEL_DAYS} days.", field="to", code="invalid")
+    rows = InvitationStore(storage).funnel_rows(caller.partner_id, query.from_.strftime("%Y%m%d"), query.to.strftime("%Y%m%d"))
+    return summarize(rows, query.from_, query.to, query.kind, utc_now())
 
 
 def find(storage: Storage, key: str) -> Invitation | None:

@@ -7,34 +7,23 @@ import base64
 import json
 from datetime import datetime, timezone
 
-import pytest
-
 from accept_invite import functions as pages
-from accept_invite import sessions, signin
 from accept_invite.company_form import prefill
 from invite_user import functions as fn
 from invite_user.repository import TABLE, partner_partition
 from notifications import queue, reports
 from notifications.sender import SmtpSender
+from tests.integration import test_accept_signin as signin_tests
 from tests.support.accept_invite import (
-    FakeAuthClient,
-    cookies_set,
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     state_of,
 )
 from tests.support.http import build_request, json_of
 
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    register_partners(storage)
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
+idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
 
 
 def _send(storage, settings):
@@ -46,10 +35,7 @@ def _send(storage, settings):
 
 
 def _sign_in(raw):
-    start = pages.start_sign_in(get_request("auth/signin", {"invitationId": raw}))
-    binding = next(c.split(";")[0] for c in cookies_set(start) if c.startswith(sessions.binding_cookie_name() + "="))
-    return pages.finish_sign_in(get_request("auth/callback", {"code": "c", "state": state_of(start.headers["Location"])},
-                                            headers={"cookie": binding}))
+    return signin_tests._callback(state_of(signin_tests._start(raw)))
 
 
 def _trail(partner_tokens, handle, partner="p-direct"):

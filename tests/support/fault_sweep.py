@@ -379,7 +379,8 @@ def create_scenario() -> Scenario:
         return _post(invite_fn.create_invitation, "invitations", w.token(), _invitation_body(w.email("hanna")), "key-create")
 
     def expect(w: World) -> list[str]:
-        return count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
+        return (count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
+                + _funnel_counts(w, 1))
 
     return Scenario("create", lambda w: None, act, expect, success=201)
 
@@ -390,7 +391,7 @@ def bulk_scenario(n: int, deliver: bool = True) -> Scenario:
         return _post(invite_fn.create_invitations_bulk, "invitations/bulk", w.token(), {"invitations": rows}, "key-bulk")
 
     def expect(w: World) -> list[str]:
-        out = count(w, "invitations", len(_invitations_of(w)), n)
+        out = count(w, "invitations", len(_invitations_of(w)), n) + _funnel_counts(w, n)
         if deliver:
             return out + count(w, "emails", _emailed(w), n)
         # Copies of one queue message (a send whose answer was lost, retried) are harmless: a send is claimed once.
@@ -584,6 +585,21 @@ def verify_domain_scenario() -> Scenario:
     return Scenario("verify domain", setup, act, expect, success=200)
 
 
+def _funnel_counts(w: World, expected: dict[str, int] | int) -> list[str]:
+    """The partner's funnel counts, summed over its count rows: each invitation counted once, under its stage (an int:
+    the total only, where the stage may be either, e.g. an email that could not be queued is DeliveryFailed)."""
+    totals: Counter[str] = Counter()
+    for row in _rows(w.direct, "Invitations"):
+        if row["RowKey"].startswith("f|"):
+            for per_stage in json.loads(str(row.get("counts", "{}")).removeprefix("json:")).values():
+                totals.update({k: v for k, v in per_stage.items() if v})
+    totals = Counter({k: v for k, v in totals.items() if v})
+    if isinstance(expected, int):
+        return count(w, "funnel counts", sum(totals.values()), expected)
+    return [] if dict(totals) == expected else [f"{'doubled' if sum(totals.values()) > sum(expected.values()) else 'lost'}: "
+                                                f"funnel counts {dict(totals)}, expected {expected}"]
+
+
 def delivery_report_scenario() -> Scenario:
     """ACS's reports of one email through the Functions host's Event Grid webhook, as Event Grid delivers them: a newer
     Bounced, then the older Delivered (out of order) and the Bounced again (a duplicate), in one delivery. A function that
@@ -613,7 +629,8 @@ def delivery_report_scenario() -> Scenario:
         out = [] if inv.get("email_status") == "Bounced" else [f"lost: emailStatus {inv.get('email_status')}, expected Bounced"]
         events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.deliveryFailed"]
         tracked = [r for r in _rows(w.direct, "SentEmails") if '"status":"Bounced"' in str(r.get("detail"))]
-        return out + count(w, "invitation.deliveryFailed events", len(events), 1) + count(w, "tracked reports", len(tracked), 1)
+        return (out + count(w, "invitation.deliveryFailed events", len(events), 1) + count(w, "tracked reports", len(tracked), 1)
+                + _funnel_counts(w, {"DeliveryFailed": 1}))
 
     return Scenario("delivery report", _setup_invitation, act, expect)
 
@@ -628,7 +645,8 @@ def opened_scenario() -> Scenario:
     def expect(w: World) -> list[str]:
         [inv] = _invitations_of(w, w.email("hanna"))
         events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.opened"]
-        return ([] if inv.get("opened_at") else ["lost: invitation not opened"]) + count(w, "invitation.opened events", len(events), 1)
+        return (([] if inv.get("opened_at") else ["lost: invitation not opened"]) + count(w, "invitation.opened events", len(events), 1)
+                + _funnel_counts(w, {"Opened": 1}))
 
     return Scenario("opened", _setup_invitation, act, expect, success=204)
 
