@@ -10,12 +10,10 @@ import logging
 from dataclasses import dataclass
 
 from invite_user.invitations import InvitationStatus
-from invite_user.repository import ExpiryEntry, InvitationStore, partner_partition
-from partners.registry import PartnerRepository
+from invite_user.repository import ExpiryEntry, partner_partition
 from shared import telemetry
 from shared.audit import AuditRecord, audit
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +31,12 @@ def _record(entry: ExpiryEntry) -> AuditRecord:
                  after={"status": InvitationStatus.EXPIRED.value, "reference": entry.link_hash})
 
 
-def sweep(storage: Storage) -> SweepResult:
+def sweep(ctx: Context) -> SweepResult:
     """Safe to run twice or concurrently: an index row already consumed makes its transaction fail, harmlessly."""
-    now = utc_now()
-    store = InvitationStore(storage)
+    now = ctx.now()
+    store = ctx.invitation_store
     result = SweepResult()
-    for partner_id in PartnerRepository(storage).all_ids():
+    for partner_id in ctx.partners.all_ids():
         result.partners += 1
         due = store.due_for_expiry(partner_id, now)
         if not due:

@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import Forbidden, NotFound
+
+if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
+    from shared.context import Context
 
 
 class Action(StrEnum):
@@ -194,9 +197,9 @@ def provide_standing(source: StandingSource) -> None:
     _standing_source[:] = [source]
 
 
-def standing_of(storage: Any, partner_id: str, customer_id: str) -> Standing:
+def standing_of(ctx: Context, partner_id: str, customer_id: str) -> Standing:
     """The partner's standing with the customer; NONE (fail closed) when no feature provides it."""
-    return _standing_source[0](storage, partner_id, customer_id) if _standing_source else NO_STANDING
+    return _standing_source[0](ctx, partner_id, customer_id) if _standing_source else NO_STANDING
 
 
 # -- which action each function of the app performs ---------------------------------------------------------

@@ -15,10 +15,14 @@ import base64
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from shared.storage import Entity, Repository, Storage
+from shared.storage import Entity, Repository
+
+if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
+    from shared.context import Context
 
 TABLE = "Webhooks"
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -89,5 +93,5 @@ class SubscriptionRepository(Repository[Subscription]):
         return self.read(f"s|{partner_id}", subscription_id)
 
 
-def repository(storage: Storage) -> SubscriptionRepository:
-    return SubscriptionRepository(storage)
+def repository(ctx: Context) -> SubscriptionRepository:
+    return ctx.store(SubscriptionRepository)
