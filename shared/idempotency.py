@@ -224,7 +224,7 @@ def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer
 def _release(ctx: Context, marker: IdempotentResult) -> None:
     """Free the key for an immediate retry; quickly, since storage may be what failed (the lease frees it anyway)."""
     try:
-        IdempotencyRepository(ctx.quick).delete(marker.scope, marker.key_hash, etag=marker.etag)
+        ctx.quick.store(IdempotencyRepository).delete(marker.scope, marker.key_hash, etag=marker.etag)
     except (StorageUnavailable, ConcurrencyConflict):
         pass
     except Exception:  # noqa: BLE001 - an unexpected failure here must not hide the work's own error

@@ -95,7 +95,7 @@ def _place_in_feed(outbox: OutboxRows, partition: str, rows: list[EventRow]) -> 
 
 
 def _deliver(ctx: Context, subscriptions: list[Subscription], rows: list[EventRow]) -> None:
-    repo = deliveries.DeliveryRepository(ctx)
+    repo = ctx.store(deliveries.DeliveryRepository)
     todo = []
     for row in rows:
         for sub in subscriptions:

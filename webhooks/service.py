@@ -134,7 +134,7 @@ def send_test(ctx: Context, caller: Caller, subscription_id: str) -> TestSent:
     row = EventRow(event_id=str(uuid.uuid4()), type=TEST, partner_id=caller.partner_id, occurred_at=now,
                    data={"subscriptionId": sub.id, "resource": f"webhooks/{sub.id}"})
     delivery = deliveries.new_delivery(sub, payload_of(row), now)
-    repo = deliveries.DeliveryRepository(ctx)
+    repo = ctx.store(deliveries.DeliveryRepository)
     repo.insert(delivery)
     deliveries.attempt(ctx, caller.partner_id, sub.id, delivery.row_key)
     return TestSent(delivery=_delivery_out(repo.get(f"d|{sub.id}", delivery.row_key) or delivery))
@@ -147,7 +147,7 @@ def _delivery_out(d: deliveries.Delivery) -> DeliveryOut:
 def list_deliveries(ctx: Context, caller: Caller, subscription_id: str, page_size: int, token: str | None) -> DeliveryPage:
     _load(ctx, caller, subscription_id)
     try:
-        page = deliveries.DeliveryRepository(ctx).page(subscription_id, page_size, token)
+        page = ctx.store(deliveries.DeliveryRepository).page(subscription_id, page_size, token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     return DeliveryPage(items=[_delivery_out(d) for d in page.items], continuation_token=page.continuation_token)

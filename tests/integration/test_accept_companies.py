@@ -247,10 +247,10 @@ def test_a_revoke_during_acceptance_leaves_no_company_user_or_relationship(partn
 
     revoked = []
 
-    def read_then_revoke(storage, link_hash):
-        found = real_reading(storage, link_hash)  # the acceptance's own read of the invitation
+    def read_then_revoke(ctx, link_hash):
+        found = real_reading(ctx, link_hash)  # the acceptance's own read of the invitation
         if not revoked:  # lands after that read, before any write of the acceptance
-            revoked.append(service.revoke(ctx_of(storage), AGENT, raw))
+            revoked.append(service.revoke(ctx, AGENT, raw))
         return found
 
     monkeypatch.setattr(service, "reading", read_then_revoke)

@@ -7,5 +7,5 @@ from shared.storage import Storage
 
 
 def ctx_of(storage: Storage) -> Context:
-    """The context a route would build over this storage (its clock is the process's, so `fixed_clock` applies)."""
-    return Context(storage, settings=storage.settings)
+    """The context a route would build over this storage: the process's clock (`fixed_clock` applies) and settings."""
+    return Context(storage)
