@@ -18,7 +18,7 @@ from markupsafe import Markup
 from accept_invite import pages, web
 from accept_invite.views import Reply, Visitor, error, not_found, redirect, resolve, signin_url, wrong_account
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, NotAllowedToAccept
-from attest_agreement.customers import Contact
+from attest_agreement.customers import Contact, CustomerStore
 from attest_agreement.service import accept_directly
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
@@ -52,7 +52,7 @@ def _load(ctx: Context, visitor: Visitor, handle: str | None, now: datetime) -> 
         return None, wrong_account(inv, person.email, h, visitor)
     if inv.kind != InvitationKind.AGREEMENT_ACCEPTANCE or not inv.customer_id:
         return None, redirect(f"/api/companies/accept?{urlencode({'invitationId': h})}")
-    customer = ctx.customer_store.customer(inv.customer_id)
+    customer = ctx.store(CustomerStore).customer(inv.customer_id)
     if customer is None:
         return None, error("company_gone", visitor, status=404, language=language)
     return (h, inv, customer, language), None
@@ -65,7 +65,7 @@ def show(ctx: Context, visitor: Visitor, handle: str | None, *, missing: bool = 
     if reply is not None:
         return reply
     h, inv, customer, language = loaded
-    acceptance = ctx.customer_store.acceptance(customer.id)
+    acceptance = ctx.store(CustomerStore).acceptance(customer.id)
     if acceptance is None and inv.effective_status(now) != InvitationStatus.PENDING:
         return redirect(f"/api/companies/new?{urlencode({'invitationId': h})}")  # the page of that state (expired, revoked)
     context = {"inv": inv, "company": customer, "acceptance": acceptance, "handle": h, "action": PATH, "agreement_url": AGREEMENT_URL,

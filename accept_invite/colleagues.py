@@ -14,12 +14,12 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import Customer, RelationshipRole, RelationshipStatus, member
+from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus, member
 from attest_agreement.service import standing
 from invite_user import service as invitations
 from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
-from partners.registry import Partner, PartnerType
+from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
 from shared.context import Context
 from shared.errors import Forbidden, NotFound
@@ -73,7 +73,7 @@ class ColleagueError(Exception):
 
 def company_user_inviter(ctx: Context, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
     """The signed-in person as an inviter of this company: 404 when no such company, 403 when not allowed."""
-    customers = ctx.customer_store
+    customers = ctx.store(CustomerStore)
     customer = customers.customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such company.", status=404)
@@ -110,7 +110,7 @@ def partner_inviter(ctx: Context, customer_id: str, caller: Caller) -> tuple[Cus
     except Forbidden as exc:
         raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
                              status=403) from exc
-    customer = ctx.customer_store.customer(customer_id)
+    customer = ctx.store(CustomerStore).customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
@@ -118,14 +118,14 @@ def partner_inviter(ctx: Context, customer_id: str, caller: Caller) -> tuple[Cus
 
 def _managing_partner(ctx: Context, customer: Customer, inviter: Inviter) -> Partner:
     if inviter.partner is not None:
-        partner = ctx.partners.find(inviter.partner.partner_id)
+        partner = ctx.store(PartnerRepository).find(inviter.partner.partner_id)
         if partner is not None:
             return partner
-    rels = [r for r in ctx.customer_store.relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
+    rels = [r for r in ctx.store(CustomerStore).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
     rels.sort(key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.created_at))
     if not rels:
         raise ColleagueError("no-partner", "This company has no partner to send invitations on its behalf.", status=409)
-    found = ctx.partners.find(rels[0].partner_id)
+    found = ctx.store(PartnerRepository).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
 
@@ -135,7 +135,7 @@ def invite(ctx: Context, customer: Customer, inviter: Inviter, body: ColleagueIn
     refused = delegation.refused(inviter.roles, [r.value for r in body.roles])
     if refused:
         raise ColleagueError("role-not-grantable", f"Your role cannot give: {', '.join(refused)}.", status=403, roles=refused)
-    if ctx.customer_store.user(customer.id, normalize_email(str(body.email))) is not None:
+    if ctx.store(CustomerStore).user(customer.id, normalize_email(str(body.email))) is not None:
         raise ColleagueError("already-a-user", f"{body.email} is a user of {customer.name} already.", status=409)
     partner = _managing_partner(ctx, customer, inviter)
     new = NewInvitation(

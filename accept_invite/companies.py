@@ -148,7 +148,7 @@ def _load(ctx: Context, link_hash: str, person: Person) -> Loaded:
 def _in_customer(ctx: Context, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
     """`work` on the customer's partition under the app's one retry policy; the page hears Busy when it keeps changing."""
     try:
-        return attempt(lambda: ctx.customer(customer_id), work)
+        return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
     except errors.Busy as exc:
         raise Busy("the company kept changing") from exc
 
@@ -262,7 +262,7 @@ def accept_existing(ctx: Context, link_hash: str, person: Person, now: datetime 
     customer_id = str(inv.customer_id)
     if not accepted:
         # The company must be there and consent before the invitation is claimed; then the claim (see the module's rules).
-        uow = ctx.customer(customer_id)
+        uow = ctx.unit(CustomerUnitOfWork, customer_id)
         customer = uow.customer()
         if customer is None:
             raise CompanyGone(customer_id)

@@ -23,7 +23,7 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CompanyUser, Customer, RelationshipStatus, member
+from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus, member
 from attest_agreement.service import accept_directly, may_consent
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
@@ -170,7 +170,7 @@ def confirm_page(ctx: Context, visitor: Visitor, handle: str | None, now: Any = 
     if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and not may_consent(ctx, str(inv.customer_id), person.email, person.subject):
         # Only the customer's administrator may see what it would consent to: the partner chose the address, not the customer.
         return Reply(403, "not_allowed.html", {"inv": inv}, visitor.language(inv.language), session=visitor.session)
-    company = ctx.customer_store.customer(str(inv.customer_id))
+    company = ctx.store(CustomerStore).customer(str(inv.customer_id))
     if company is None:
         return error("company_gone", visitor, status=404, language=visitor.language(inv.language))
     roles_shown = [r.value for r in inv.roles] or [BusinessCenterRole.ACCOUNT_VIEWER.value]
@@ -205,7 +205,7 @@ def company_member(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Cu
     person = visitor.person
     if person is None:
         return None, None, error("session", visitor, status=401)
-    customers = ctx.customer_store
+    customers = ctx.store(CustomerStore)
     company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
     # Recognised by the account's subject once bound; by verified email only before the first sign-in bound it.
     user = member(customers.users_of(customer_id), person.email, person.subject) if company else None
@@ -223,7 +223,7 @@ def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) ->
     language = visitor.language(user.language)
     base = f"/api/companies/{customer_id}"
     context: dict[str, Any] = {"company": company, "user": user, "base": base}
-    customers = ctx.customer_store
+    customers = ctx.store(CustomerStore)
     if page == "welcome":
         context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
     elif page == "profile":

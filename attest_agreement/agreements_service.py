@@ -15,7 +15,7 @@ from attest_agreement.api_models import (
     PurchaseEligibility,
 )
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerUnitOfWork
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
 from attest_agreement.eligibility import evaluate
 from attest_agreement.steps import active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
@@ -76,7 +76,7 @@ def record_attestation(ctx: Context, customer_id: str, partner: Partner, recorde
             outbox.send(customer, acceptance, notice)
         return customer, acceptance
 
-    return retried(lambda: ctx.customer(customer_id), work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
@@ -86,7 +86,7 @@ def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) 
 
 
 def get_agreement(ctx: Context, caller: Caller, customer_id: str) -> AgreementView:
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer, _ = active(uow, caller.partner_id)
     acceptance = uow.acceptance()
     view = agreement_view(customer, acceptance)
@@ -98,7 +98,7 @@ def get_agreement(ctx: Context, caller: Caller, customer_id: str) -> AgreementVi
 
 def agreement_status(ctx: Context, customer_id: str) -> AgreementView:
     """What the customer's own Account page shows (no partner involved): Provided or NotProvided, how, when, by whom."""
-    store = ctx.customer_store
+    store = ctx.store(CustomerStore)
     customer = store.customer(customer_id)
     if customer is None:
         raise CustomerNotFound(customer_id)
@@ -106,14 +106,14 @@ def agreement_status(ctx: Context, customer_id: str) -> AgreementView:
 
 
 def direct_signing_status(ctx: Context, caller: Caller, customer_id: str) -> DirectSigningStatus:
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id)
     acceptance = uow.acceptance()
     return DirectSigningStatus(is_signed=acceptance is not None and acceptance.how == AcceptanceHow.DIRECT_ACCEPTANCE)
 
 
 def purchase_eligibility(ctx: Context, caller: Caller, customer_id: str, query: EligibilityQuery) -> PurchaseEligibility:
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id)
     answer = evaluate(customer_id, uow.acceptance(), query.purchase_type, partner_of(ctx, caller))
     return PurchaseEligibility.model_validate(answer)

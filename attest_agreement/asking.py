@@ -56,12 +56,12 @@ def mark_asked_directly(ctx: Context, customer_id: str, actor: str) -> Customer:
                        after={"askedToAcceptDirectly": True})
         return customer
 
-    return retried(lambda: ctx.customer(customer_id), work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def request_direct_acceptance(ctx: Context, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
     """An AgreementAcceptance invitation to the primary contact (or the person given); the customer counts as asked to accept."""
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:

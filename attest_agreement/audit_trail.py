@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from attest_agreement.api_models import AuditEntry, AuditPage, PageQuery
+from attest_agreement.customers import CustomerStore
 from attest_agreement.steps import standing_from
 from invite_user import service as invitations
 from shared.audit import AuditRecord
@@ -19,7 +20,7 @@ def audit_trail(ctx: Context, caller: Caller, customer_id: str, query: PageQuery
     Both are keyed `a|<newest-first ticks>|<id>`, so the merge is by row key and the continuation token is
     the last key shown. Other partners' relationship records are left out: they are those partners' business.
     """
-    store = ctx.customer_store
+    store = ctx.store(CustomerStore)
     # Only while the relationship is active: a partner whose relationship was removed no longer reads the customer.
     check(Action.READ_AUDIT, roles=caller.roles, standing=standing_from(store.relationship(customer_id, caller.partner_id)),
           customer_id=customer_id)

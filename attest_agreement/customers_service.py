@@ -21,6 +21,8 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AgreementAcceptance,
     Customer,
+    CustomerStore,
+    CustomerUnitOfWork,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
@@ -53,7 +55,7 @@ def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key
     provider = resolve_provider(ctx, partner, body.indirect_provider_id)
     now = ctx.now()
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     if request_key and uow.customer() is not None:
         return _resume_create(ctx, caller, partner, customer_id)
 
@@ -95,7 +97,7 @@ def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key
     except ConcurrencyConflict:
         if notice is not None:
             outbox.forget(notice)
-        if request_key and ctx.customer_store.customer(customer_id) is not None:
+        if request_key and ctx.store(CustomerStore).customer(customer_id) is not None:
             return _resume_create(ctx, caller, partner, customer_id)  # a parallel retry of this very request won
         raise
     for rel in rels:
@@ -108,7 +110,7 @@ def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key
 
 def _resume_create(ctx: Context, caller: Caller, partner: Partner, customer_id: str) -> CustomerCreated:
     """The customer of this Idempotency-Key exists: finish what the first attempt may have left undone."""
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer = uow.customer()
     if customer is None or customer.created_by.get("partnerId") != partner.id:
         raise Conflict("A customer was created with this Idempotency-Key by someone else; use a new key.", code="customer-exists")
@@ -133,7 +135,7 @@ def _created(customer: Customer, rels: list[ResellerRelationship], acceptance: A
 
 def list_customers(ctx: Context, caller: Caller, query: PageQuery) -> CustomerPage:
     try:
-        page = ctx.customer_store.customers_of_partner(caller.partner_id, page_size=query.page_size,
+        page = ctx.store(CustomerStore).customers_of_partner(caller.partner_id, page_size=query.page_size,
                                                            continuation_token=query.continuation_token)
     except ValueError as exc:
         raise Invalid([{"field": "continuationToken", "message": str(exc), "code": "invalid"}]) from exc
@@ -143,7 +145,7 @@ def list_customers(ctx: Context, caller: Caller, query: PageQuery) -> CustomerPa
 
 def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
     """The customer, the caller's relationship and the agreement; and the customer's ETag (for If-Match on changes)."""
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer, rel = active(uow, caller.partner_id)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
@@ -152,4 +154,4 @@ def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[Custom
 def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:
     """The partners the customer works with (what the customer sees after accepting a relationship)."""
     return [PartnerOfCustomer(partner_id=r.partner_id, partner_name=r.partner_name, role=r.role, since=r.created_at)
-            for r in ctx.customer_store.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+            for r in ctx.store(CustomerStore).relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]

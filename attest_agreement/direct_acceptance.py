@@ -67,7 +67,7 @@ def accept_directly(ctx: Context, customer_id: str, signed_in_user: Mapping[str,
         return acceptance
 
     _claim_invitation(ctx, invitation, customer_id, email, by, now)
-    return attempt(lambda: ctx.customer(customer_id), work)
+    return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
@@ -86,7 +86,7 @@ def standing_with(uow: CustomerUnitOfWork, partner_id: str) -> Standing:
 
 def may_consent(ctx: Context, customer_id: str, email: str, subject: str) -> bool:
     """Whether the signed-in person may consent for the customer (see `is_customer_admin`); False when there is no customer."""
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer = uow.customer()
     return customer is not None and is_customer_admin(uow, customer, email, subject)
 

@@ -21,7 +21,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
-from attest_agreement.customers import AgreementAcceptance, Customer
+from attest_agreement.customers import AgreementAcceptance, Customer, CustomerStore
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
@@ -148,7 +148,7 @@ def _send_notice(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> 
 
 def _current(ctx: Context, row: PendingNotice) -> EmailMessage | None:
     """The confirmation as it reads now (to the primary contact of now); None when its attestation cannot be read."""
-    store = ctx.customer_store
+    store = ctx.store(CustomerStore)
     try:
         customer, acceptance = store.customer(row.customer_id), store.acceptance(row.customer_id, row.agreement_type)
     except StorageUnavailable as exc:
@@ -203,7 +203,7 @@ def status_of(ctx: Context, acceptance: AgreementAcceptance) -> tuple[str, str |
 def sweep(ctx: Context, now: datetime | None = None) -> dict[str, int]:
     """Queue the confirmations whose request stopped between commit and queue; drop rows of attestations never committed."""
     now = now or ctx.now()
-    store = ctx.customer_store
+    store = ctx.store(CustomerStore)
     counts = {"queued": 0, "dropped": 0, "waiting": 0}
     for notice in ctx.store(_Outbox).query_all("PartitionKey eq @pk", {"pk": PARTITION}):
         if notice.state != PENDING:

@@ -65,8 +65,8 @@ def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body:
         uow.commit()
         return customer, customer_etag(uow, customer)
 
-    customer, etag = retried(lambda: ctx.customer(customer_id), work)
-    acceptance = ctx.customer(customer_id).acceptance()
+    customer, etag = retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
+    acceptance = ctx.unit(CustomerUnitOfWork, customer_id).acceptance()
     if acceptance is not None and agreements.sends_confirmation(customer, acceptance):
         notices.readdress(ctx, customer, acceptance)
     return customer, etag

@@ -10,6 +10,7 @@ from attest_agreement.api_models import RelationshipRequestIn, RelationshipReque
 from attest_agreement.asking import new_invitation
 from attest_agreement.customer_events import relationship_event, relationship_fields
 from attest_agreement.customers import (
+    CustomerStore,
     CustomerUnitOfWork,
     GranularDelegatedAdminPrivileges,
     RelationshipRole,
@@ -56,7 +57,7 @@ def index_partner_lists(ctx: Context, customer_id: str, customer_name: str, *,
 
     `joined`: the relationships a commit that just created the customer wrote, which are then all it has (no read).
     """
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     for rel in joined if joined is not None else uow.relationships():
         if rel.status == RelationshipStatus.ACTIVE:
             uow.index(rel, customer_name)
@@ -64,7 +65,7 @@ def index_partner_lists(ctx: Context, customer_id: str, customer_name: str, *,
 
 def standing(ctx: Context, partner_id: str, customer_id: str) -> Standing:
     """The partner's standing with the customer, for the policy checks of lower layers (invitations)."""
-    return standing_from(ctx.customer_store.relationship(customer_id, partner_id))
+    return standing_from(ctx.store(CustomerStore).relationship(customer_id, partner_id))
 
 
 provide_standing(standing)
@@ -72,7 +73,7 @@ provide_standing(standing)
 
 def get_relationship(ctx: Context, caller: Caller, customer_id: str) -> ResellerRelationship:
     """The caller's relationship with the customer, removed ones included (DAP gone, GDAP kept is visible)."""
-    rel = ctx.customer_store.relationship(customer_id, caller.partner_id)
+    rel = ctx.store(CustomerStore).relationship(customer_id, caller.partner_id)
     if rel is None:
         raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
     check(Action.READ_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
@@ -86,7 +87,7 @@ def request_relationship(ctx: Context, caller: Caller, customer_id: str, body: R
     its data is shown. The partner names the person it asks (someone it knows at the customer) and the company's name as
     it knows it; only the customer's account administrator or primary contact, signed in as themselves, can accept.
     """
-    uow = ctx.customer(customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     rel = uow.relationship(caller.partner_id)
     check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
     customer = uow.customer()
@@ -136,7 +137,7 @@ def remove(ctx: Context, customer_id: str, partner_id: str, actor: str, body: Re
         uow.index(rel, customer.name)
         return rel
 
-    return retried(lambda: ctx.customer(customer_id), work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def remove_relationship(ctx: Context, caller: Caller, customer_id: str, body: RemoveRelationshipIn) -> ResellerRelationship:

@@ -30,7 +30,7 @@ from company_domains.domains import (
     proves,
     split_name,
 )
-from company_domains.repository import DomainUnitOfWork
+from company_domains.repository import DomainClaims, DomainUnitOfWork
 from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
@@ -99,7 +99,7 @@ def _admin(uow: DomainUnitOfWork, person: Person) -> tuple[Customer, CompanyUser
 
 
 def overview(ctx: Context, customer_id: str, person: Person) -> Overview:
-    uow = ctx.domains(customer_id)
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     settings = uow.joining()
     pending = [r for r in uow.join_requests() if r.status == JoinStatus.PENDING]
@@ -127,7 +127,7 @@ def add_domain(ctx: Context, customer_id: str, person: Person, text: str, now: d
         uow.record("domain.added", person.email, after=row.shown())
         return row
 
-    row = attempt(lambda: ctx.domains(customer_id), work)
+    row = attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
     if row.status == DomainStatus.PENDING and email_domain(person.email) == name:
         return verify_domain(ctx, customer_id, person, name, now=now)
     return row
@@ -138,7 +138,7 @@ def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *
     """Prove the domain (own verified address, else its TXT record), claim it for this company, mark it Verified."""
     now = now or ctx.now()
     domain = _stored(domain)
-    uow = ctx.domains(customer_id)
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     row = uow.domain(domain)
     if row is None:
@@ -173,7 +173,7 @@ def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *
                       resource=f"customers/{customer_id}")
         return current
 
-    return attempt(lambda: ctx.domains(customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 def _claim(ctx: Context, domain: str, customer_id: str, now: datetime) -> None:
@@ -182,12 +182,12 @@ def _claim(ctx: Context, domain: str, customer_id: str, now: datetime) -> None:
     Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
     before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
     """
-    claims = ctx.domain_claims
+    claims = ctx.store(DomainClaims)
 
     def once() -> None:
         claim = claims.get(domain)
         if claim is not None and claim.customer_id != customer_id:
-            owner = ctx.domains(claim.customer_id).domain(domain)
+            owner = ctx.unit(DomainUnitOfWork, claim.customer_id).domain(domain)
             if owner is not None:
                 raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain)
             # The owner removed it and its release did not finish: the claim is free to take, under its ETag.
@@ -213,8 +213,8 @@ def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -
             uow.record("domain.removed", person.email, before=row.shown())
         return row
 
-    attempt(lambda: ctx.domains(customer_id), work)
-    claims = ctx.domain_claims
+    attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
+    claims = ctx.store(DomainClaims)
     claim = claims.get(domain)
     if claim is not None and claim.customer_id == customer_id:
         claims.release(claim)
@@ -238,7 +238,7 @@ def set_joining(ctx: Context, customer_id: str, person: Person, automatically: b
         uow.record("joining.changed", person.email, before=before, after={"joinAutomatically": automatically})
         return automatically
 
-    return attempt(lambda: ctx.domains(customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 # -- people at a verified domain ------------------------------------------------------------------------------
@@ -247,10 +247,10 @@ def set_joining(ctx: Context, customer_id: str, person: Person, automatically: b
 def join_option(ctx: Context, person: Person) -> JoinOption | None:
     """The company whose verified domain the person's verified address is at, and what they may do; None if none."""
     domain = email_domain(person.email)
-    claim = ctx.domain_claims.get(domain) if domain else None
+    claim = ctx.store(DomainClaims).get(domain) if domain else None
     if claim is None:
         return None
-    uow = ctx.domains(claim.customer_id)
+    uow = ctx.unit(DomainUnitOfWork, claim.customer_id)
     row, customer = uow.domain(domain), uow.customer()
     if row is None or row.status != DomainStatus.VERIFIED or customer is None:
         return None
@@ -291,7 +291,7 @@ def join(ctx: Context, customer_id: str, person: Person, now: datetime | None = 
         uow.record("join.requested", person.email, after={"email": person.email, "domain": domain})
         return "requested"
 
-    return attempt(lambda: ctx.domains(customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetime, *, how: str, actor: str) -> CompanyUser:
@@ -339,4 +339,4 @@ def decide(ctx: Context, customer_id: str, person: Person, email: str, approve: 
         uow.record("join.approved" if approve else "join.declined", person.email, after={"email": request.email})
         return request.status
 
-    return attempt(lambda: ctx.domains(customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)

@@ -15,7 +15,7 @@ from shared.uow import attempt
 
 def reading(ctx: Context, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
     """The invitation a link leads to, read by a unit of work that `accept(first=...)` may go on with (no second read)."""
-    uow = ctx.invitations()
+    uow = ctx.unit(InvitationUnitOfWork)
     return uow, uow.by_link(key)
 
 
@@ -51,7 +51,7 @@ def accept(ctx: Context, link_hash_: str, by: dict[str, str], *, customer_id: st
 
     newly_accepted: list[Invitation] = []
     units = [first] if first is not None else []
-    accepted = attempt(lambda: units.pop() if units else ctx.invitations(), work, busy="The invitation kept changing; retry.")
+    accepted = attempt(lambda: units.pop() if units else ctx.unit(InvitationUnitOfWork), work, busy="The invitation kept changing; retry.")
     if newly_accepted:
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
@@ -72,4 +72,4 @@ def release(ctx: Context, link_hash_: str, by: dict[str, str], *, customer_id: s
                             after={"status": inv.status, "reference": inv.reference}, customer_id=customer_id))
         return inv
 
-    return attempt(lambda: ctx.invitations(), work, busy="The invitation kept changing; retry.")
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation kept changing; retry.")

@@ -72,7 +72,7 @@ def _record(ctx: Context, partner_id: str, row_key: str, operation: str, status:
             uow.event("invitation.email-failed", inv.partner_id, **event_fields(inv))
 
     try:
-        attempt(lambda: ctx.invitations(), work)
+        attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except (Busy, StorageUnavailable):
         log.warning("could not record email status %s on invitation %s", status, row_key)
 
@@ -109,7 +109,7 @@ def _mark_poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     """A message that failed five times: say so on its invitations, so partners see it and can resend."""
     marked = 0
     for item in payload["items"]:
-        inv = ctx.invitation_store.get(item["partnerId"], item["rowKey"])
+        inv = ctx.store(InvitationStore).get(item["partnerId"], item["rowKey"])
         if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
             if inv.email_status != EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")
@@ -155,7 +155,7 @@ def change_for_message(ctx: Context, item: dict[str, Any], operation_of: Callabl
         return inv
 
     try:
-        return attempt(lambda: ctx.invitations(), work)
+        return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except Busy:
         return None
 

@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 
 from invite_user.invitations import InvitationStatus
-from invite_user.repository import ExpiryEntry, partner_partition
+from invite_user.repository import ExpiryEntry, InvitationStore, partner_partition
+from partners.registry import PartnerRepository
 from shared import telemetry
 from shared.audit import AuditRecord, audit
 from shared.context import Context
@@ -34,9 +35,9 @@ def _record(entry: ExpiryEntry) -> AuditRecord:
 def sweep(ctx: Context) -> SweepResult:
     """Safe to run twice or concurrently: an index row already consumed makes its transaction fail, harmlessly."""
     now = ctx.now()
-    store = ctx.invitation_store
+    store = ctx.store(InvitationStore)
     result = SweepResult()
-    for partner_id in ctx.partners.all_ids():
+    for partner_id in ctx.store(PartnerRepository).all_ids():
         result.partners += 1
         due = store.due_for_expiry(partner_id, now)
         if not due:

@@ -34,6 +34,7 @@ from invite_user.invitations import Invitation, ReminderStatus, event_fields
 from invite_user.records import change_record
 from invite_user.repository import (
     TABLE,
+    InvitationStore,
     InvitationUnitOfWork,
     ReminderEntry,
     index_rows,
@@ -44,6 +45,7 @@ from invite_user.repository import (
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from partners.registry import PartnerRepository
 from shared import events, telemetry
 from shared.context import Context
 from shared.errors import Busy
@@ -107,9 +109,9 @@ def sweep(ctx: Context) -> ReminderSweep:
     """Safe to run twice or concurrently: a reminder is claimed under the invitation's ETag, once."""
     now = ctx.now()
     max_attempts = ctx.settings.email_max_attempts
-    store = ctx.invitation_store
+    store = ctx.store(InvitationStore)
     result = ReminderSweep()
-    for partner_id in ctx.partners.all_ids():
+    for partner_id in ctx.store(PartnerRepository).all_ids():
         result.partners += 1
         due = store.due_reminders(partner_id, now)
         if not due:

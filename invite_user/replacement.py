@@ -82,12 +82,12 @@ def change_invitee(ctx: Context, caller: Caller, handle: str, change: InviteeCha
                   customerId=old.customer_id, replacedBy=new.reference, resource=f"invitations/{old.reference}")
         return _Outcome(old, new, version_tag(new, now), raw_new)
 
-    outcome = attempt(lambda: ctx.invitations(), work, busy="The invitation is changing right now; retry.")
+    outcome = attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation is changing right now; retry.")
     new = outcome.answer
     if new is not outcome.old:
         if new.email_status == EmailStatus.QUEUED:  # again on a retry: a second copy is skipped by the send's claim
             delivery.queue_emails(ctx, [(new, raw_new)])
-        _unpoint_agreement(ctx.invitation_store, outcome.old)
+        _unpoint_agreement(ctx.store(InvitationStore), outcome.old)
     raw = outcome.raw
     return present(new, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now()), outcome.tag
 

@@ -45,7 +45,7 @@ def request_resend(ctx: Context, body: ResendRequest) -> ResendRequestAnswer:
 def _resend_request(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Resent only when the email is the designated purchasing account manager's of that agreement."""
     matched = 0
-    for inv in ctx.invitation_store.find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
+    for inv in ctx.store(InvitationStore).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
         if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
             _resend_as_system(ctx, inv)
             matched += 1
@@ -65,9 +65,9 @@ def _resend_as_system(ctx: Context, inv: Invitation) -> None:
         uow.save(current, change_record(current, "invitation.resent", "resend request (purchasing account manager)", before))
         return current
 
-    resent = attempt(lambda: ctx.invitations(), work)
+    resent = attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     if resent is not None:
-        delivery.queue_emails(ctx, [(resent, ctx.invitation_store.add_link(resent))])
+        delivery.queue_emails(ctx, [(resent, ctx.store(InvitationStore).add_link(resent))])
 
 
 RESEND_PER_CLIENT = 20  # resend requests per client address per hour

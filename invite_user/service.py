@@ -38,7 +38,7 @@ from invite_user.invitations import (
     partner_tag,
 )
 from invite_user.records import bulk_record, change_record, created_record
-from invite_user.repository import TABLE, InvitationUnitOfWork, partner_partition
+from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
 from invite_user.resend_requests import limit_resend_requests, request_resend  # noqa: F401  (public: the anonymous resend request)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
@@ -137,7 +137,7 @@ def invite(ctx: Context, inv: Invitation, raw_id: str, record_actor: str, *, sen
 
     Its `event` is announced with the email's queue message (one storage request for both), or alone without one.
     """
-    stored = ctx.invitation_store.create(inv, created_record(inv, record_actor, audit_extra), event)
+    stored = ctx.store(InvitationStore).create(inv, created_record(inv, record_actor, audit_extra), event)
     if stored is not inv:
         # A retry of a keyed create whose first run committed: answer from what was committed, and queue its email
         # again if it may not have been (a second copy is skipped by the send's claim); announce its event again
@@ -173,7 +173,7 @@ def create_bulk(ctx: Context, caller: Caller, rows: list[dict[str, Any]]) -> Bul
             continue
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
-    store = ctx.invitation_store
+    store = ctx.store(InvitationStore)
     created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else {}
     to_mail = []
     now = ctx.now()
@@ -228,18 +228,18 @@ def version_tag(inv: Invitation, now: datetime) -> str:
 
 def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     """The invitation and its ETag (what `If-Match` must name to change it)."""
-    inv, raw = _load(ctx.invitations(), caller, handle)
+    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
     now = ctx.now()
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
 
 def find(ctx: Context, key: str) -> Invitation | None:
     """The invitation a personal link leads to, or None: by its link key (one read) or a bare link hash."""
-    return ctx.invitation_store.find_by_link(key)
+    return ctx.store(InvitationStore).find_by_link(key)
 
 
 def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
-    store = ctx.invitation_store
+    store = ctx.store(InvitationStore)
     try:
         page = store.list_page(
             caller.partner_id,
@@ -271,14 +271,14 @@ def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) 
         uow.event(action, inv.partner_id, **event_fields(inv))
         return inv, raw
 
-    return attempt(ctx.invitations, work, busy="The invitation is changing right now; retry.")
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation is changing right now; retry.")
 
 
 def resend(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
     """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
     not stored), the email carries an additional link to the same invitation; the first one still works."""
     inv, raw = _change(ctx, caller, handle, "invitation.resent", lambda inv: inv.resend(ctx.now()))
-    link_id = raw or ctx.invitation_store.add_link(inv)
+    link_id = raw or ctx.store(InvitationStore).add_link(inv)
     delivery.queue_emails(ctx, [(inv, link_id)])
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now())
 
@@ -291,7 +291,7 @@ def revoke(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
 
 def draft_email(ctx: Context, caller: Caller, handle: str, language: str | None) -> DraftEmail:
     """The email a partner may review, edit or copy and send itself; it keeps the personalised URL."""
-    inv, raw = _load(ctx.invitations(), caller, handle)
+    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
     if raw is None:
         raise RuleBroken(
             "The personalised URL is built from the invitation id returned when the invitation was created; "
@@ -308,10 +308,10 @@ def draft_email(ctx: Context, caller: Caller, handle: str, language: str | None)
 
 def has_invitation(ctx: Context, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:
     """Whether the partner has an invitation of this kind for the customer."""
-    page = ctx.invitation_store.list_page(partner_id, kind=kind.value, customer_id=customer_id, page_size=1)
+    page = ctx.store(InvitationStore).list_page(partner_id, kind=kind.value, customer_id=customer_id, page_size=1)
     return bool(page.items)
 
 
 def audit_after(ctx: Context, partner_id: str, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
     """The partner's invitation audit records about a customer, newest first, after a row key."""
-    return ctx.invitation_store.audit_after(partner_id, customer_id, after_row_key, page_size)
+    return ctx.store(InvitationStore).audit_after(partner_id, customer_id, after_row_key, page_size)

@@ -15,22 +15,20 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared import telemetry
 from shared.audit import reverse_ticks
+from shared.context import Context
 from shared.storage import Repository, Row, StorageUnavailable
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Context", EmailSender, dict[str, Any]], dict[str, int]]
-PoisonHandler = Callable[["Context", dict[str, Any]], int]
+Handler = Callable[[Context, EmailSender, dict[str, Any]], dict[str, int]]
+PoisonHandler = Callable[[Context, dict[str, Any]], int]
 
 class FailedEmail(Row):
     """A message that failed for good: enough to find it in the logs and traces, nothing personal."""

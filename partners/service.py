@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from partners.registry import Partner, PartnerType
+from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.pagination import Paged
@@ -15,7 +15,7 @@ class PartnerPage(Paged):
 
 def register(ctx: Context, partner: Partner) -> Partner:
     """A new partner; an indirect reseller names a registered indirect provider."""
-    repo = ctx.partners
+    repo = ctx.store(PartnerRepository)
     if repo.get(repo.PARTITION, partner.id) is not None:
         raise Conflict(f"Partner {partner.id} is registered already.", code="partner-exists")
     if partner.indirect_provider_id:
@@ -28,7 +28,7 @@ def register(ctx: Context, partner: Partner) -> Partner:
 
 def list_page(ctx: Context, continuation_token: str | None, page_size: int = 100) -> PartnerPage:
     try:
-        page = ctx.partners.list_page(page_size=page_size, continuation_token=continuation_token)
+        page = ctx.store(PartnerRepository).list_page(page_size=page_size, continuation_token=continuation_token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     return PartnerPage(items=page.items, continuation_token=page.continuation_token)
@@ -36,7 +36,7 @@ def list_page(ctx: Context, continuation_token: str | None, page_size: int = 100
 
 def partner_of(ctx: Context, caller: Caller) -> Partner:
     """The calling partner's registration; a token of an unregistered partner may do nothing."""
-    partner = ctx.partners.find(caller.partner_id)
+    partner = ctx.store(PartnerRepository).find(caller.partner_id)
     if partner is None:
         raise Forbidden(
             f"The partner {caller.partner_id} (the token's tid) is not registered on this platform; ask a platform admin.",
@@ -50,7 +50,7 @@ def resolve_provider(ctx: Context, partner: Partner, requested: str | None) -> P
     provider_id = requested or (partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None)
     if not provider_id:
         return None
-    provider = ctx.partners.find(provider_id)
+    provider = ctx.store(PartnerRepository).find(provider_id)
     if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
         raise RuleBroken(f"{provider_id} is not a registered indirect provider", field="indirectProviderId", code="unknown_provider")
     return provider

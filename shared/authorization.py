@@ -17,12 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from shared.context import Context
 from shared.errors import Forbidden, NotFound
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 
 class Action(StrEnum):

@@ -5,9 +5,9 @@ functions) and handed to the service, which takes nothing else infrastructural: 
 unit of work. Unit tests hand the same services a context over in-memory storage (tests/unit/fakes.py).
 
 Table Storage has no transaction across partitions, so there is no single unit of work for the whole request:
-`ctx.invitations()`, `ctx.customer(id)`, `ctx.domains(id)` each open one partition's unit of work, committed as
-one transaction (with `shared.uow.attempt`, the one retry policy). This module names the features' units of work
-and stores, so it imports their repository modules (and only those: they import nothing of the services).
+`ctx.unit(InvitationUnitOfWork)`, `ctx.unit(CustomerUnitOfWork, customer_id)`, `ctx.unit(DomainUnitOfWork, customer_id)`
+each open one partition's unit of work, committed as one transaction (with `shared.uow.attempt`, the one retry
+policy). The features' classes are named by the features (shared imports none of them: .importlinter's layers).
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from attest_agreement.customers import CustomerStore, CustomerUnitOfWork
-from company_domains.repository import DomainClaims, DomainUnitOfWork
-from invite_user.repository import InvitationStore, InvitationUnitOfWork
-from partners.registry import PartnerRepository
 from shared import clock as clocks
 from shared import events
 from shared.clock import Clock
 from shared.settings import Settings, get_settings
 from shared.storage import Storage, get_storage
+from shared.uow import UnitOfWork
 
-T = TypeVar("T")
+U = TypeVar("U", bound=UnitOfWork)
+S = TypeVar("S")
 
 
 @dataclass
@@ -42,41 +40,14 @@ class Context:
     def now(self) -> datetime:
         return self.clock.now()
 
-    # -- units of work: one partition each, committed as one transaction ------------------------------
-    def invitations(self) -> InvitationUnitOfWork:
-        """A partner's invitations (the partition is the one of the first invitation read or added)."""
-        return InvitationUnitOfWork(self.storage)
+    # -- units of work and stores: made here, over this context's storage ----------------------------------
+    def unit(self, kind: type[U], *partition: Any) -> U:
+        """A unit of work of one partition (e.g. `ctx.unit(CustomerUnitOfWork, customer_id)`): a fresh one per call,
+        committed as one transaction; `shared.uow.attempt(lambda: ctx.unit(...), work)` retries it on a conflict."""
+        return kind(self.storage, *partition)  # type: ignore[call-arg]
 
-    def customer(self, customer_id: str) -> CustomerUnitOfWork:
-        return CustomerUnitOfWork(self.storage, customer_id)
-
-    def domains(self, customer_id: str) -> DomainUnitOfWork:
-        """The customer's partition, with its verified domains and join requests."""
-        return DomainUnitOfWork(self.storage, customer_id)
-
-    def unit(self, kind: type[T], *args: Any) -> T:
-        """A feature's own unit of work (a subclass of one above, or one over a table only that feature writes)."""
-        return kind(self.storage, *args)  # type: ignore[call-arg]
-
-    # -- stores: reads no change follows, pointer and marker rows, lists across partitions ----------------
-    @property
-    def invitation_store(self) -> InvitationStore:
-        return self.store(InvitationStore)
-
-    @property
-    def customer_store(self) -> CustomerStore:
-        return self.store(CustomerStore)
-
-    @property
-    def domain_claims(self) -> DomainClaims:
-        return self.store(DomainClaims)
-
-    @property
-    def partners(self) -> PartnerRepository:
-        return self.store(PartnerRepository)
-
-    def store(self, kind: type[T], *args: Any) -> T:
-        """A store over this context's storage (made once per context for the same arguments)."""
+    def store(self, kind: type[S], *args: Any) -> S:
+        """A store (plain reads, pointer and marker rows, lists across partitions), made once per context."""
         key = (kind, *args)
         if key not in self._stores:
             self._stores[key] = kind(self.storage, *args)  # type: ignore[call-arg]

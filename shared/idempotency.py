@@ -26,16 +26,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Repository, Row, StorageUnavailable, chunks
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 log = logging.getLogger(__name__)
 

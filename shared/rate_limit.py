@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.errors import Busy, TooManyRequests
 from shared.storage import Op, Repository, Row, chunks
 from shared.uow import retrying
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 
 class Window(Row):

@@ -14,18 +14,16 @@ import json
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
 from shared.audit import reverse_ticks
+from shared.context import Context
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row
 from webhooks import addresses
 from webhooks.subscriptions import TABLE, Subscription, SubscriptionRepository, sign
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.events import ticks
 from shared.storage import ConcurrencyConflict, Op, Repository, Row, chunks
 from webhooks.subscriptions import TABLE
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 SETTLE = timedelta(seconds=2)
 RETENTION = timedelta(days=30)

@@ -7,6 +7,7 @@ import logging
 
 import azure.functions as func
 
+from partners.registry import PartnerRepository
 from shared import events, telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -146,5 +147,5 @@ def sweep_outboxes(timer: func.TimerRequest) -> None:
         log.warning("published %d outbox partition(s) nobody announced", found)
     now = ctx.now()
     if now.hour == 3 and now.minute < 10:  # once a day is enough for a 30-day retention
-        for partner_id in ctx.partners.all_ids():
+        for partner_id in ctx.store(PartnerRepository).all_ids():
             feed.purge(ctx, partner_id, now)

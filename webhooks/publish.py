@@ -17,18 +17,16 @@ import logging
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared import events
 from shared.clock import utc_now
+from shared.context import Context
 from shared.events import EventRow
 from shared.storage import ConcurrencyConflict, Op, Repository, Storage, chunks
 from webhooks import deliveries, feed
 from webhooks.catalog import payload_of
 from webhooks.subscriptions import Subscription, SubscriptionRepository
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 log = logging.getLogger(__name__)
 

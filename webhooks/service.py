@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from shared import rate_limit
 from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.events import EventRow
 from shared.partner_auth import Caller
@@ -28,9 +28,6 @@ from webhooks.api_models import (
 )
 from webhooks.catalog import TEST, payload_of
 from webhooks.subscriptions import Subscription, SubscriptionRepository, new_subscription
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 MAX_SUBSCRIPTIONS = 10
 TESTS_PER_MINUTE = 2  # as Partner Center allows for its test-created event

@@ -15,14 +15,11 @@ import base64
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.storage import Entity, Repository
-
-if TYPE_CHECKING:  # the context names the features' units of work, whose modules import this one
-    from shared.context import Context
 
 TABLE = "Webhooks"
 ROTATION_OVERLAP = timedelta(hours=24)

@@ -18,6 +18,7 @@ from attest_agreement.customers import TABLE as CUSTOMERS
 from attest_agreement.customers import (
     CompanyUser,
     Customer,
+    CustomerUnitOfWork,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
@@ -26,7 +27,7 @@ from invite_user import service as invitation_service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, InvitationStatus
 from invite_user.repository import TABLE as INVITATIONS
-from invite_user.repository import partner_partition
+from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
 from partners.registry import Partner, PartnerType
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
@@ -104,14 +105,14 @@ class Invitations:
         self.ctx = ctx
 
     def store(self, inv: Invitation) -> None:
-        self.ctx.invitation_store.create(inv, audit(partner_partition(inv.partner_id), "invitation.created", "test"))
+        self.ctx.store(InvitationStore).create(inv, audit(partner_partition(inv.partner_id), "invitation.created", "test"))
 
     def status(self, inv: Invitation) -> InvitationStatus:
-        return self.ctx.invitation_store.find_by_link(inv.link_hash).status
+        return self.ctx.store(InvitationStore).find_by_link(inv.link_hash).status
 
     def change(self, inv: Invitation, how: Any) -> None:
         """Another request changes the invitation (revokes it, say) through the invitations' own unit of work."""
-        uow = self.ctx.invitations()
+        uow = self.ctx.unit(InvitationUnitOfWork)
         stored = uow.by_link(inv.link_hash)
         how(stored)
         uow.save(stored)
@@ -170,7 +171,7 @@ def test_a_company_created_meanwhile_is_used_and_the_rest_completed(journal, inv
     inv = _invite(invitations)
 
     def other_request_wins(ctx: Context) -> None:
-        companies._stage_company(other := ctx.customer(companies.customer_id_for(inv)), inv, _form(), HANNA, utc_now())
+        companies._stage_company(other := ctx.unit(CustomerUnitOfWork, companies.customer_id_for(inv)), inv, _form(), HANNA, utc_now())
         other.commit()
 
     journal.conflicts.append(other_request_wins)
@@ -228,14 +229,14 @@ def test_joining_adds_a_user_once_and_a_known_user_gains_only_the_missing_roles(
 
 def test_a_removed_relationship_comes_back_active(journal, invitations):
     customer_id = _existing_company(journal, invitations)
-    uow = journal.ctx.customer(customer_id)
+    uow = journal.ctx.unit(CustomerUnitOfWork, customer_id)
     rel = uow.relationship("p-direct")
     rel.status, rel.dap.active = RelationshipStatus.REMOVED, False
     uow.save(rel)
     uow.commit()
     again = _invite(invitations, email="greta@contoso.example", kind="ResellerRelationship", customerId=customer_id, roles=[])
     companies.accept_existing(journal.ctx, again.link_hash, companies.Person(email="greta@contoso.example"))
-    restored = journal.ctx.customer(customer_id).relationship("p-direct")
+    restored = journal.ctx.unit(CustomerUnitOfWork, customer_id).relationship("p-direct")
     assert restored.status == RelationshipStatus.ACTIVE and restored.dap.active
     assert "relationship.restored" in [r.action for r in journal.of(AuditRecord)]
     assert journal.events[-3:] == [f"accepted {customer_id}",

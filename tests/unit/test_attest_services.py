@@ -12,6 +12,7 @@ from attest_agreement.customers import (
     TABLE,
     Contact,
     Customer,
+    CustomerUnitOfWork,
     GranularDelegatedAdminPrivileges,
     RelationshipRole,
     RelationshipStatus,
@@ -30,7 +31,7 @@ RESELLER = Partner(id="p-reseller", name="Reseller AG", type=PartnerType.INDIREC
 def ctx():
     """One customer with an active relationship to DIRECT (with GDAP), seeded through the unit of work itself."""
     ctx = memory_context()
-    uow = ctx.customer("c1")
+    uow = ctx.unit(CustomerUnitOfWork, "c1")
     uow.add(Customer(id="c1", name="Contoso", country="DE", created_at=NOW, created_by={"partnerId": DIRECT.id},
                      primary_contact=Contact(first_name="Greta", last_name="Maier", email="greta@contoso.de")))
     uow.add(ResellerRelationship(customer_id="c1", partner_id=DIRECT.id, partner_name=DIRECT.name, role=RelationshipRole.RESELLER,
@@ -87,7 +88,7 @@ def test_an_agreement_is_attested_once_and_the_contact_is_told(ctx):
 
 def test_a_new_primary_contact_is_saved_and_audited_with_the_attestation(ctx):
     customer, _ = attest(ctx, body=attestation("ida@contoso.de"))
-    assert ctx.customer("c1").customer().primary_contact.email == "ida@contoso.de"
+    assert ctx.unit(CustomerUnitOfWork, "c1").customer().primary_contact.email == "ida@contoso.de"
     assert audit_actions(ctx) == ["agreement.attested", "customer.primaryContactUpdated"]
 
 
@@ -95,7 +96,7 @@ def test_an_indirect_reseller_may_not_attest(ctx):
     with pytest.raises(Forbidden) as refused:
         attest(ctx, partner=RESELLER)
     assert refused.value.code == "indirect-reseller-cannot-attest" and "p-provider" in refused.value.detail
-    assert ctx.customer("c1").acceptance() is None
+    assert ctx.unit(CustomerUnitOfWork, "c1").acceptance() is None
 
 
 def test_without_a_relationship_the_customer_is_not_found(ctx):
@@ -124,7 +125,7 @@ def test_removal_needs_good_faith_drops_dap_keeps_gdap_and_leaves_the_list(ctx):
     with pytest.raises(RuleBroken) as refused:
         service.remove(ctx, "c1", DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=False))
     assert refused.value.code == "good-faith-declaration-required"
-    ctx.customer("c1").index(ctx.customer("c1").relationship(DIRECT.id), "Contoso")
+    ctx.unit(CustomerUnitOfWork, "c1").index(ctx.unit(CustomerUnitOfWork, "c1").relationship(DIRECT.id), "Contoso")
     assert listed(ctx) == {(DIRECT.id, "c1"): "Contoso"}
     rel = service.remove(ctx, "c1", DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=True))
     assert rel.status == RelationshipStatus.REMOVED and not rel.dap.active and rel.gdap.roles == ["Helpdesk"]
@@ -136,26 +137,26 @@ def test_removal_needs_good_faith_drops_dap_keeps_gdap_and_leaves_the_list(ctx):
 
 def test_joining_again_restores_a_removed_relationship_with_its_gdap(ctx):
     service.remove(ctx, "c1", DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=True))
-    uow = ctx.customer("c1")
+    uow = ctx.unit(CustomerUnitOfWork, "c1")
     rel = service.join_relationship(uow, DIRECT, "greta@contoso.de", NOW)
     uow.commit()
     assert rel.status == RelationshipStatus.ACTIVE and rel.dap.active and rel.gdap.roles == ["Helpdesk"]
     assert audit_actions(ctx) == ["relationship.removed", "relationship.restored"]
-    again = ctx.customer("c1")
+    again = ctx.unit(CustomerUnitOfWork, "c1")
     assert service.join_relationship(again, DIRECT, "greta@contoso.de", NOW) is None and again.staged == []
 
 
 def test_joining_a_new_partner_creates_the_relationship(ctx):
-    uow = ctx.customer("c1")
+    uow = ctx.unit(CustomerUnitOfWork, "c1")
     provider = Partner(id="p-provider", name="Provider", type=PartnerType.INDIRECT_PROVIDER)
     rel = service.join_relationship(uow, provider, "greta@contoso.de", NOW, role=RelationshipRole.INDIRECT_PROVIDER)
     uow.commit()
-    assert ctx.customer("c1").relationship("p-provider").role == RelationshipRole.INDIRECT_PROVIDER
+    assert ctx.unit(CustomerUnitOfWork, "c1").relationship("p-provider").role == RelationshipRole.INDIRECT_PROVIDER
     assert rel.gdap.roles == [] and audit_actions(ctx) == ["relationship.created"]
 
 
 def test_saving_needs_an_entity_read_through_the_unit_of_work(ctx):
-    uow = ctx.customer("c1")
-    stranger = ctx.customer("c1").customer()
+    uow = ctx.unit(CustomerUnitOfWork, "c1")
+    stranger = ctx.unit(CustomerUnitOfWork, "c1").customer()
     with pytest.raises(ValueError):
         uow.save(stranger)

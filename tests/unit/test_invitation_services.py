@@ -9,7 +9,7 @@ import pytest
 from invite_user import service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import InvitationStateError, InvitationStatus
-from invite_user.repository import TABLE
+from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork
 from partners.registry import Partner, PartnerType
 from shared.clock import utc_now
 from shared.errors import Busy, Conflict, NotFound
@@ -34,8 +34,8 @@ def _stored(ctx, **over) -> tuple[str, str]:
     body = NewInvitation.model_validate({"kind": "CustomerOnboarding", "email": "harry.kim@contoso.com", "firstName": "Harry",
                                          "lastName": "Kim", "countryRegion": "DE", **over})
     inv, raw = service.build_invitation(CALLER, PARTNER, None, body)
-    ctx.invitation_store._point(inv)  # noqa: SLF001 - the link pointer, as the store writes it before the partition
-    uow = ctx.invitations()
+    ctx.store(InvitationStore)._point(inv)  # noqa: SLF001 - the link pointer, as the store writes it before the partition
+    uow = ctx.unit(InvitationUnitOfWork)
     uow.add(inv)
     uow.commit()
     return raw, inv.link_hash
@@ -70,7 +70,7 @@ def test_an_invitation_that_keeps_changing_answers_busy_and_stays_as_it_was(ctx,
     table.conflicts = 5
     with pytest.raises(Busy):
         service.revoke(ctx, CALLER, raw)
-    assert ctx.invitations().by_link(link).status == InvitationStatus.PENDING
+    assert ctx.unit(InvitationUnitOfWork).by_link(link).status == InvitationStatus.PENDING
 
 
 def test_another_partners_invitation_is_not_found(ctx, table):

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from invite_user import reminders
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import REMIND_BEFORE_EXPIRY, REMINDER_RETRY, SEND_CLAIM, InvitationStatus, ReminderStatus, link_hash
-from invite_user.repository import TABLE, index_rows, reminder_row_key
+from invite_user.repository import TABLE, InvitationUnitOfWork, index_rows, reminder_row_key
 from tests.unit.fakes import memory_context
 from tests.unit.test_invitation_rules import make
 
@@ -73,7 +73,7 @@ def test_every_save_keeps_both_index_rows_right():
     ctx = memory_context()
     table = ctx.storage.table(TABLE)
     inv = make(remind=True)
-    uow = ctx.invitations()
+    uow = ctx.unit(InvitationUnitOfWork)
     uow.add(inv)
     uow.commit()
     first = reminder_row_key(inv.expires_at - REMIND_BEFORE_EXPIRY, inv.link_hash)
@@ -81,7 +81,7 @@ def test_every_save_keeps_both_index_rows_right():
     [(expiry, _)] = [(k, v) for k, v in table.rows.items() if k[1].startswith("x|")]
     assert table.rows[expiry][0]["reminder_key"] == first
 
-    uow = ctx.invitations()
+    uow = ctx.unit(InvitationUnitOfWork)
     stored = uow.get("p", f"k|{inv.link_hash}")
     stored.take_reminder(stored.reminder_at(), 5)  # any change through save: here the claim
     uow.save(stored)
