@@ -122,6 +122,7 @@ class MemoryTable:
         return entity
 
     def get_entity(self, partition_key: str, row_key: str, **_: Any) -> TableEntity:
+        self.storage.counter(None)
         if (partition_key, row_key) not in self.rows:
             raise ResourceNotFoundError("not found")
         return self._entity((partition_key, row_key))
@@ -151,7 +152,9 @@ class MemoryTable:
         partitions = {op[1]["PartitionKey"] for op in batch}
         keys = [(op[1]["PartitionKey"], op[1]["RowKey"]) for op in batch]
         if len(partitions) > 1 or len(batch) > 100 or len(set(keys)) < len(keys):
-            raise HttpResponseError("a transaction is at most 100 distinct rows of one partition")
+            refused = HttpResponseError("a transaction is at most 100 distinct rows of one partition")
+            refused.status_code = 400  # as Table Storage answers it: the caller's mistake, not an outage
+            raise refused
         self.storage.counter(None)
         staged = dict(self.rows)
         results: list[dict[str, Any]] = []
