@@ -22,10 +22,10 @@ from notifications.emails import RenderedEmail, render_email
 from notifications.reports import ADVICE, FAILURES, REASON_LENGTH, DeliveryStatus, StatusDetail
 from notifications.sender import EmailMessage
 from shared import events, telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy
 from shared.settings import get_settings
-from shared.storage import Storage, StorageUnavailable, chunks
+from shared.storage import StorageUnavailable, chunks
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def operation_id(inv: Invitation) -> str:
     return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
 
 
-def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
+def queue_emails(ctx: Context, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
     """Queue the emails of freshly stored invitations. A queue outage is recorded on the invitation
     (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost.
 
@@ -53,16 +53,16 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, o
             for inv, link_id in chunk
         ]}
         try:
-            queue.send(storage, payload)
+            queue.send(ctx, payload)
         except StorageUnavailable as exc:
             log.error("could not queue %d invitation emails: %s", len(chunk), exc)
             for inv, _ in chunk:
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")
-                _record(storage, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
-                        "The email could not be queued (storage unavailable); resend it.")
+                _record(ctx, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
+                        "The email could not be queued (ctx unavailable); resend it.")
 
 
-def _record(storage: Storage, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
+def _record(ctx: Context, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
             *, sent_at: datetime | None = None, detail: StatusDetail | None = None) -> None:
     """Record what became of one send on its invitation (only while the invitation still expects that send)."""
 
@@ -78,7 +78,7 @@ def _record(storage: Storage, partner_id: str, row_key: str, operation: str, sta
         _announce_failure(uow, inv, before)
 
     try:
-        attempt(lambda: InvitationUnitOfWork(storage), work)
+        attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except (Busy, StorageUnavailable):
         log.warning("could not record email status %s on invitation %s", status, row_key)
 
@@ -91,7 +91,7 @@ def _announce_failure(uow: InvitationUnitOfWork, inv: Invitation, before: EmailS
         telemetry.count("invitations.delivery_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=inv.email_status.value)
 
 
-def record_report(storage: Storage, partner_id: str, row_key: str, operation: str, detail: StatusDetail) -> bool:
+def record_report(ctx: Context, partner_id: str, row_key: str, operation: str, detail: StatusDetail) -> bool:
     """A delivery report of an invitation email, applied while it is the invitation's current email; True if it changed."""
 
     def work(uow: InvitationUnitOfWork) -> bool:
@@ -107,7 +107,7 @@ def record_report(storage: Storage, partner_id: str, row_key: str, operation: st
             telemetry.count("invitations.delivered", partner_id=inv.partner_id, kind=inv.kind.value)
         return True
 
-    return attempt(lambda: InvitationUnitOfWork(storage), work)
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
 
 
 def redeem_url(link_id: str) -> str:
@@ -144,8 +144,8 @@ class InvitationEmail(queue.EmailKind):
 
     kind = KIND
 
-    def claim(self, storage: Storage, item: dict[str, Any]) -> queue.Claimed | None:
-        inv = _claim(storage, item)
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | None:
+        inv = _claim(ctx, item)
         if inv is None:
             return None
         return queue.Claimed(message_for(inv, redeem_url(item["linkId"])), inv.email_attempts, inv)
@@ -153,11 +153,11 @@ class InvitationEmail(queue.EmailKind):
     def where(self, item: dict[str, Any]) -> dict[str, str]:
         return {"partnerId": item["partnerId"], "rowKey": item["rowKey"]}
 
-    def report(self, storage: Storage, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
-        return record_report(storage, where["partnerId"], where["rowKey"], operation, detail)
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        return record_report(ctx, where["partnerId"], where["rowKey"], operation, detail)
 
-    def record(self, storage: Storage, item: dict[str, Any], outcome: queue.Outcome) -> bool:
-        where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        where = (ctx, item["partnerId"], item["rowKey"], item["operationId"])
         inv: Invitation | None = outcome.subject
         if outcome.state == queue.REQUEUED:
             _record(*where, EmailStatus.QUEUED, None)
@@ -169,7 +169,7 @@ class InvitationEmail(queue.EmailKind):
             log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
             return False
         if inv is None:  # poisoned: nothing claimed; only an invitation still expecting this send is marked
-            inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
+            inv = ctx.store(InvitationStore).get(item["partnerId"], item["rowKey"])
             if inv is None or operation_id(inv) != item["operationId"] or inv.email_status in (EmailStatus.SENT, *REPORTED):
                 return False
             if inv.email_status == EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
@@ -192,12 +192,12 @@ def failure_detail(outcome: queue.Outcome, status: DeliveryStatus) -> StatusDeta
 queue.register(InvitationEmail())
 
 
-def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
+def _claim(ctx: Context, item: dict[str, Any]) -> Invitation | None:
     """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
-    return change_for_message(storage, item, operation_id, lambda inv: inv.claim_send(utc_now(), item["operationId"]))
+    return change_for_message(ctx, item, operation_id, lambda inv: inv.claim_send(ctx.now(), item["operationId"]))
 
 
-def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Callable[[Invitation], str],
+def change_for_message(ctx: Context, item: dict[str, Any], operation_of: Callable[[Invitation], str],
                        change: Callable[[Invitation], bool]) -> Invitation | None:
     """Apply `change(inv)` (True: save it) under the invitation's ETag while the queue item is still the invitation's
     current one (`operation_of(inv)` is the item's operation id: a later resend or reminder has a message of its own).
@@ -211,6 +211,6 @@ def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Cal
         return inv
 
     try:
-        return attempt(lambda: InvitationUnitOfWork(storage), work)
+        return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except Busy:
         return None

@@ -49,7 +49,7 @@ from notifications.emails import render_email
 from notifications.sender import EmailMessage
 from partners.registry import PartnerRepository
 from shared import events, telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Storage, StorageUnavailable, chunks
@@ -109,13 +109,13 @@ class ReminderSweep:
     failed: int = 0  # given up on (queued too often without a send)
 
 
-def sweep(storage: Storage) -> ReminderSweep:
+def sweep(ctx: Context) -> ReminderSweep:
     """Safe to run twice or concurrently: a reminder is claimed under the invitation's ETag, once."""
-    now = utc_now()
-    max_attempts = get_settings().email_max_attempts
-    store = InvitationStore(storage)
+    now = ctx.now()
+    max_attempts = ctx.settings.email_max_attempts
+    store = ctx.store(InvitationStore)
     result = ReminderSweep()
-    for partner_id in PartnerRepository(storage).all_ids():
+    for partner_id in ctx.store(PartnerRepository).all_ids():
         result.partners += 1
         due = store.due_reminders(partner_id, now)
         if not due:
@@ -123,7 +123,7 @@ def sweep(storage: Storage) -> ReminderSweep:
         result.due += len(due)
         to_queue: list[Invitation] = []
         for entry in due:
-            taken = _take(storage, entry, now, max_attempts)
+            taken = _take(ctx, entry, now, max_attempts)
             if taken is None:
                 continue
             inv, how = taken
@@ -135,7 +135,7 @@ def sweep(storage: Storage) -> ReminderSweep:
             to_queue.append(inv)
         if to_queue:
             telemetry.count("invitations.reminded", len(to_queue), partner_id=partner_id)
-            queue_reminders(storage, to_queue)
+            queue_reminders(ctx, to_queue)
     return result
 
 
@@ -147,7 +147,7 @@ class _ClaimUnit(InvitationUnitOfWork):
         return None
 
 
-def _take(storage: Storage, entry: ReminderEntry, now: datetime, max_attempts: int) -> tuple[Invitation, str] | None:
+def _take(ctx: Context, entry: ReminderEntry, now: datetime, max_attempts: int) -> tuple[Invitation, str] | None:
     """Claim one due reminder in ONE transaction under the invitation's ETag; None when nothing is (any longer) due."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str] | None:
@@ -167,7 +167,7 @@ def _take(storage: Storage, entry: ReminderEntry, now: datetime, max_attempts: i
         return inv, how
 
     try:
-        return attempt(lambda: _ClaimUnit(storage), work)
+        return attempt(lambda: ctx.unit(_ClaimUnit), work)
     except (Busy, StorageUnavailable) as exc:
         log.warning("reminder of %s not claimed this run (the next run retries): %s", entry.link_hash, exc)
         return None
@@ -181,7 +181,7 @@ def _drop_stale(uow: InvitationUnitOfWork, entry: ReminderEntry) -> None:
         pass
 
 
-def queue_reminders(storage: Storage, invitations: list[Invitation]) -> None:
+def queue_reminders(ctx: Context, invitations: list[Invitation]) -> None:
     """Queue claimed reminders; the message announces their events. A queue outage loses nothing: the retry mark
     brings each back to a later run."""
     outbox = events.hints([(TABLE, partner_partition(inv.partner_id)) for inv in invitations])
@@ -189,7 +189,7 @@ def queue_reminders(storage: Storage, invitations: list[Invitation]) -> None:
         payload: dict[str, Any] = {"type": KIND, "outbox": outbox, "items": [
             {"partnerId": inv.partner_id, "rowKey": link_row_key(inv.link_hash), "operationId": operation_id(inv)} for inv in chunk]}
         try:
-            queue.send(storage, payload)
+            queue.send(ctx, payload)
             outbox = []  # announced once
         except StorageUnavailable as exc:
             log.warning("%d reminders not queued (a later run queues them again): %s", len(chunk), exc)
@@ -202,9 +202,9 @@ def reminder_email(inv: Invitation, link_id: str) -> EmailMessage:
     return rendered.to_message(str(inv.email), f"{inv.first_name} {inv.last_name}")
 
 
-def _change(storage: Storage, item: dict[str, Any], change: Any) -> Invitation | None:
+def _change(ctx: Context, item: dict[str, Any], change: Any) -> Invitation | None:
     """Apply `change(inv)` (True: save it) to the item's invitation while it still expects this reminder."""
-    return change_for_message(storage, item, operation_id, change)
+    return change_for_message(ctx, item, operation_id, change)
 
 
 class ReminderEmail(queue.EmailKind):
@@ -213,8 +213,8 @@ class ReminderEmail(queue.EmailKind):
 
     kind = KIND
 
-    def claim(self, storage: Storage, item: dict[str, Any]) -> queue.Claimed | str | None:
-        inv = _change(storage, item, lambda inv: inv.claim_reminder_send(utc_now()))
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | str | None:
+        inv = _change(ctx, item, lambda inv: inv.claim_reminder_send(ctx.now()))
         if inv is None:
             return None
         link_id = open_link(inv)
@@ -222,7 +222,7 @@ class ReminderEmail(queue.EmailKind):
             return "The invitation's link could not be recovered; resend it."
         return queue.Claimed(reminder_email(inv, link_id), subject=inv)
 
-    def record(self, storage: Storage, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
         status = {queue.REQUEUED: ReminderStatus.QUEUED, queue.SENT: ReminderStatus.SENT}.get(outcome.state, ReminderStatus.FAILED)
         # A poisoned message claimed nothing: its reminder may still be Queued (never claimed) as well as Sending.
         expected = (ReminderStatus.QUEUED, ReminderStatus.SENDING) if outcome.cause == "poisoned" else (ReminderStatus.SENDING,)
@@ -234,7 +234,7 @@ class ReminderEmail(queue.EmailKind):
             return True
 
         try:
-            changed = _change(storage, item, change) is not None
+            changed = _change(ctx, item, change) is not None
         except StorageUnavailable:
             # Left Sending: its retry mark brings it back; the provider sees the same operation id.
             log.warning("could not record reminder status %s on %s", status, item["rowKey"])

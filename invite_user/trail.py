@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from invite_user.invitations import EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationUnitOfWork
 from shared import telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy
-from shared.storage import Storage, StorageUnavailable
+from shared.storage import StorageUnavailable
 from shared.uow import attempt
 
 
@@ -58,11 +58,11 @@ def trail_of(inv: Invitation) -> Trail:
     return Trail(reference=inv.reference, status=inv.status.value, steps=steps)
 
 
-def mark_journey(storage: Storage, link_key: str, step: str | Callable[[Invitation], str], *, let_go: bool = False) -> Invitation | None:
+def mark_journey(ctx: Context, link_key: str, step: str | Callable[[Invitation], str], *, let_go: bool = False) -> Invitation | None:
     """The invitation a link leads to, with the invitee's first `step` recorded (in one transaction with its
     `invitation.opened` event). Read once; written only the first time. `let_go`: a mark that cannot be written now is
     let go once the invitation was read (a sign-in goes on; the trail misses a time); else the outage is the caller's."""
-    now = utc_now()
+    now = ctx.now()
     read: list[Invitation | None] = [None]
 
     def work(uow: InvitationUnitOfWork) -> None:
@@ -76,7 +76,7 @@ def mark_journey(storage: Storage, link_key: str, step: str | Callable[[Invitati
             telemetry.count("invitations.opened", partner_id=inv.partner_id, kind=inv.kind.value)
 
     try:
-        attempt(lambda: InvitationUnitOfWork(storage), work)
+        attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except (Busy, StorageUnavailable):
         if read[0] is None or not let_go:
             raise

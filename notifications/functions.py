@@ -12,8 +12,7 @@ from notifications import queue
 from notifications.sender import get_sender
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.settings import get_settings
-from shared.storage import get_storage
+from shared.context import request_context
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,8 @@ bp = func.Blueprint()
 @telemetry.traced
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
-    counts = queue.deliver(get_storage(), get_sender(get_settings()), json.loads(msg.get_body()))
+    ctx = request_context()
+    counts = queue.deliver(ctx, get_sender(ctx.settings), json.loads(msg.get_body()))
     log.info("email message %s (attempt %s): %s", msg.id, msg.dequeue_count, counts)
 
 
@@ -34,7 +34,7 @@ def send_queued_email(msg: func.QueueMessage) -> None:
 @telemetry.traced
 def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""
-    marked = queue.poisoned(get_storage(), json.loads(msg.get_body()))
+    marked = queue.poisoned(request_context(), json.loads(msg.get_body()))
     log.error("poisoned email message %s: %s record(s) marked Failed", msg.id, marked)
 
 
@@ -44,5 +44,5 @@ def record_failed_email(msg: func.QueueMessage) -> None:
 def receive_email_delivery_report(event: func.EventGridEvent) -> None:
     """ACS delivery reports (Event Grid system topic on the Communication Services resource). A report that cannot
     apply (unknown message, malformed) is dropped; only a storage outage raises, so Event Grid delivers it again."""
-    outcome = queue.receive_report(get_storage(), event.event_type, event.get_json())
+    outcome = queue.receive_report(request_context(), event.event_type, event.get_json())
     log.info("event %s (%s): %s", event.id, event.event_type, outcome)

@@ -28,16 +28,15 @@ from pydantic import Field
 
 from notifications import reports
 from notifications.sender import EmailBounced, EmailMessage, EmailRejected, EmailSender, EmailThrottled
-from shared import events, telemetry
+from shared import telemetry
 from shared.audit import reverse_ticks
-from shared.clock import utc_now
-from shared.settings import get_settings
-from shared.storage import Repository, Row, Storage, StorageUnavailable
+from shared.context import Context
+from shared.storage import Repository, Row, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Storage, EmailSender, dict[str, Any]], dict[str, int]]
-PoisonHandler = Callable[[Storage, dict[str, Any]], int]
+Handler = Callable[[Context, EmailSender, dict[str, Any]], dict[str, int]]
+PoisonHandler = Callable[[Context, dict[str, Any]], int]
 
 
 class FailedEmail(Row):
@@ -58,15 +57,15 @@ class _FailedEmails(Repository[FailedEmail]):
         return row.failed_at.strftime("%Y-%m"), f"{reverse_ticks(row.failed_at)}|{row.row}"
 
 
-def record_failure(storage: Storage, payload: dict[str, Any], reason: str) -> None:
+def record_failure(ctx: Context, payload: dict[str, Any], reason: str) -> None:
     """Keep a trace of a message that failed for good (its kind records it where partners read it, too)."""
     kind = str(payload.get("type"))
     log.error("email message of type %s (operation %s) failed for good: %s", kind, payload.get("operationId"), reason)
     known = kind in _handlers or kind in _kinds
     telemetry.count("emails.failed", kind=(kind if known else "unknown").replace("-", "_"))
     try:
-        _FailedEmails(storage).insert(FailedEmail(kind=kind[:64], operation_id=str(payload.get("operationId") or "")[:64],
-                                                  reason=reason[:500], failed_at=utc_now()))
+        ctx.store(_FailedEmails).insert(FailedEmail(kind=kind[:64], operation_id=str(payload.get("operationId") or "")[:64],
+                                                  reason=reason[:500], failed_at=ctx.now()))
     except StorageUnavailable:
         log.error("could not record the failed message either; the log line above is its trace")
 
@@ -100,12 +99,12 @@ class EmailKind:
 
     kind: str = ""
 
-    def claim(self, storage: Storage, item: dict[str, Any]) -> Claimed | str | None:
+    def claim(self, ctx: Context, item: dict[str, Any]) -> Claimed | str | None:
         """Take this item's send. None: not this message's to send (sent already, superseded): skipped.
         A string: it cannot be sent, for that reason (recorded as failed)."""
         return Claimed(EmailMessage(**item["message"]))
 
-    def record(self, storage: Storage, item: dict[str, Any], outcome: Outcome) -> bool:
+    def record(self, ctx: Context, item: dict[str, Any], outcome: Outcome) -> bool:
         """Record what became of the send where partners read it; True when a record changed."""
         return False
 
@@ -113,7 +112,7 @@ class EmailKind:
         """The keys of the kind's record of this email, kept with the send so that its delivery report finds it."""
         return {}
 
-    def report(self, storage: Storage, where: dict[str, str], operation_id: str, detail: reports.StatusDetail) -> bool:
+    def report(self, ctx: Context, where: dict[str, str], operation_id: str, detail: reports.StatusDetail) -> bool:
         """Record a delivery report (newer than what the record holds: `reports.supersedes`); True when it changed."""
         return False
 
@@ -141,42 +140,42 @@ def handles(kind: str, on_poison: PoisonHandler | None = None) -> Callable[[Hand
     return register_handler
 
 
-def send(storage: Storage, payload: dict[str, Any], *, delay_seconds: int = 0) -> None:
-    storage.send_message(get_settings().email_queue, payload, delay_seconds=delay_seconds)
+def send(ctx: Context, payload: dict[str, Any], *, delay_seconds: int = 0) -> None:
+    ctx.send_message(ctx.settings.email_queue, payload, delay_seconds=delay_seconds)
 
 
-def queue_plain_email(storage: Storage, message: EmailMessage, operation: str) -> None:
+def queue_plain_email(ctx: Context, message: EmailMessage, operation: str) -> None:
     """Queue a rendered email; `operation` identifies it, so a repeated send is recognised as the same one."""
-    send(storage, {"type": "email", "operationId": operation, "message": message.__dict__})
+    send(ctx, {"type": "email", "operationId": operation, "message": message.__dict__})
 
 
-def deliver(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def deliver(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Handle one queue message. Returns counts by outcome (logged by the trigger)."""
     kind = str(payload.get("type"))
     if payload.get("outbox"):
         # New events announced with this email (their change saved a request by not queueing its own message):
         # forwarded first and once; a throttled email is re-queued without them.
-        events.announce(storage, [tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
+        ctx.announce([tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
     if kind in _kinds:
-        return _deliver(storage, sender, _kinds[kind], payload)
+        return _deliver(ctx, sender, _kinds[kind], payload)
     handler = _handlers.get(kind)
     if handler is None:
-        record_failure(storage, payload, "unknown message type; dropped")
+        record_failure(ctx, payload, "unknown message type; dropped")
         return {"dropped": 1}
-    return handler(storage, sender, payload)
+    return handler(ctx, sender, payload)
 
 
-def poisoned(storage: Storage, payload: dict[str, Any]) -> int:
+def poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     """A message that failed five times: let its kind record it, and keep its trace. Returns how many records say so."""
     kind = str(payload.get("type"))
     marked = 0
     if kind in _kinds:
-        outcome = Outcome(FAILED, utc_now(), "Delivery failed repeatedly; see the service logs, then resend.", "poisoned")
+        outcome = Outcome(FAILED, ctx.now(), "Delivery failed repeatedly; see the service logs, then resend.", "poisoned")
         for item in _items(payload):
-            marked += _kinds[kind].record(storage, item, _with_operation(outcome, item))
+            marked += _kinds[kind].record(ctx, item, _with_operation(outcome, item))
     elif kind in _poison_handlers:
-        marked = _poison_handlers[kind](storage, payload)
-    record_failure(storage, payload, "delivery failed five times (poisoned)")
+        marked = _poison_handlers[kind](ctx, payload)
+    record_failure(ctx, payload, "delivery failed five times (poisoned)")
     return marked
 
 
@@ -190,60 +189,60 @@ def _with_operation(outcome: Outcome, item: dict[str, Any], subject: Any = None)
     return Outcome(outcome.state, outcome.at, outcome.reason, outcome.cause, str(item.get("operationId") or ""), subject)
 
 
-def _deliver(storage: Storage, sender: EmailSender, kind: EmailKind, payload: dict[str, Any]) -> dict[str, int]:
+def _deliver(ctx: Context, sender: EmailSender, kind: EmailKind, payload: dict[str, Any]) -> dict[str, int]:
     """Send each item once; throttling puts the rest back on the queue behind the service's Retry-After."""
     several = "items" in payload
     items = _items(payload)
     counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
-    max_attempts = get_settings().email_max_attempts
+    max_attempts = ctx.settings.email_max_attempts
     for index, item in enumerate(items):
         tried = int(item.get("attempt", payload.get("attempt", 1)))
-        claimed = kind.claim(storage, item)
+        claimed = kind.claim(ctx, item)
         if claimed is None:
             counts["skipped"] += 1
             continue
         if isinstance(claimed, str):
-            _fail(storage, kind, payload, item, claimed, "unsendable", None)
+            _fail(ctx, kind, payload, item, claimed, "unsendable", None)
             counts["failed"] += 1
             continue
         operation = str(item["operationId"])
         # Tracked before the send: a report can come back faster than this function records the send.
-        reports.track(storage, kind.kind, operation, kind.where(item))
+        reports.track(ctx, kind.kind, operation, kind.where(item))
         try:
             sender.send(claimed.message, operation)
         except EmailThrottled as throttled:
             attempts = max(tried, claimed.recorded_attempts)
             if attempts >= max_attempts:
-                _fail(storage, kind, payload, item, f"Throttled by the email service {attempts} times; resend later.",
+                _fail(ctx, kind, payload, item, f"Throttled by the email service {attempts} times; resend later.",
                       "throttled", claimed.subject)
                 counts["failed"] += 1
                 continue
-            kind.record(storage, item, Outcome(REQUEUED, utc_now(), operation_id=operation, subject=claimed.subject))
+            kind.record(ctx, item, Outcome(REQUEUED, ctx.now(), operation_id=operation, subject=claimed.subject))
             rest = [{**item, "attempt": tried + 1}] + [{**later, "attempt": int(later.get("attempt", payload.get("attempt", 1)))}
                                                         for later in items[index + 1:]]
             again = {**{k: v for k, v in payload.items() if k not in ("items", "outbox")}, "items": rest} if several else rest[0]
-            send(storage, again, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
+            send(ctx, again, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
             counts["requeued"] += len(rest)
             break
         except EmailBounced as bounced:
             # Refused at send time (an SMTP 5xx for the recipient): a bounce, reported as the service would.
-            _fail(storage, kind, payload, item, f"Bounced: {bounced}", "bounced", claimed.subject)
+            _fail(ctx, kind, payload, item, f"Bounced: {bounced}", "bounced", claimed.subject)
             counts["failed"] += 1
             continue
         except EmailRejected as rejected:
-            _fail(storage, kind, payload, item, f"Rejected by the email service: {rejected}", "rejected", claimed.subject)
+            _fail(ctx, kind, payload, item, f"Rejected by the email service: {rejected}", "rejected", claimed.subject)
             counts["failed"] += 1
             continue
-        kind.record(storage, item, Outcome(SENT, utc_now(), operation_id=operation, subject=claimed.subject))
+        kind.record(ctx, item, Outcome(SENT, ctx.now(), operation_id=operation, subject=claimed.subject))
         counts["sent"] += 1
     return counts if several else {k: v for k, v in counts.items() if v}
 
 
-def receive_report(storage: Storage, event_type: str, data: Any) -> str:
+def receive_report(ctx: Context, event_type: str, data: Any) -> str:
     """One Event Grid event from the mail service: its delivery report applied to the email it names.
 
     "ignored" (not a delivery report, or an `Expanded` list), "malformed", "unknown" (no such email; dropped), or what
-    `reports.apply` says. Only a storage outage raises: Event Grid then delivers the event again.
+    `reports.apply` says. Only a ctx outage raises: Event Grid then delivers the event again.
     """
     if event_type != reports.EVENT_TYPE:
         return "ignored"
@@ -255,14 +254,14 @@ def receive_report(storage: Storage, event_type: str, data: Any) -> str:
         return "malformed"
     if report.status == reports.DeliveryStatus.EXPANDED:
         return "ignored"
-    return reports.apply(storage, report, _kinds)
+    return reports.apply(ctx, report, _kinds)
 
 
-def _fail(storage: Storage, kind: EmailKind, payload: dict[str, Any], item: dict[str, Any], reason: str, cause: str,
+def _fail(ctx: Context, kind: EmailKind, payload: dict[str, Any], item: dict[str, Any], reason: str, cause: str,
           subject: Any) -> None:
     """Failed for good: the kind records it where partners read it; the trace is kept for every kind."""
-    kind.record(storage, item, Outcome(FAILED, utc_now(), reason, cause, str(item.get("operationId") or ""), subject))
-    record_failure(storage, {"type": payload.get("type"), "operationId": item.get("operationId")},
+    kind.record(ctx, item, Outcome(FAILED, ctx.now(), reason, cause, str(item.get("operationId") or ""), subject))
+    record_failure(ctx, {"type": payload.get("type"), "operationId": item.get("operationId")},
                    f"given up: {reason[:1].lower()}{reason[1:]}")
 
 

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from notifications.sender import acs_operation_id
 from shared import telemetry
-from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage
+from shared.context import Context
+from shared.storage import ConcurrencyConflict, Op, Repository, Row
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +136,17 @@ def key_of(operation_id: str) -> str:
     return acs_operation_id(operation_id)
 
 
-def track(storage: Storage, kind: str, operation_id: str, where: dict[str, str]) -> None:
+def track(ctx: Context, kind: str, operation_id: str, where: dict[str, str]) -> None:
     """Remember a send before it happens, so its report finds it (a repeat of the same send writes the same row)."""
-    SentEmails(storage).upsert(SentEmail(operation_id=operation_id, kind=kind, where=where))
+    ctx.store(SentEmails).upsert(SentEmail(operation_id=operation_id, kind=kind, where=where))
 
 
 Recorder = Any  # an EmailKind; typed loosely to keep this module below notifications.queue
 
 
-def apply(storage: Storage, report: DeliveryReport, kinds: dict[str, Recorder]) -> str:
+def apply(ctx: Context, report: DeliveryReport, kinds: dict[str, Recorder]) -> str:
     """Apply one report: "applied", "unchanged" (a duplicate or older report) or "unknown" (dropped)."""
-    emails = SentEmails(storage)
+    emails = ctx.store(SentEmails)
     sent = emails.get(key_of(report.message_id), "")
     if sent is None or sent.kind not in kinds:
         log.warning("delivery report %s for message %s, which this app did not send: dropped", report.status, report.message_id)
@@ -154,7 +155,7 @@ def apply(storage: Storage, report: DeliveryReport, kinds: dict[str, Recorder]) 
     detail = report.detail()
     # The kind's own record first: it is what partners read, and its own check keeps it monotonic; a crash after it
     # leaves this row behind, which the redelivered report then brings up to date.
-    changed = kinds[sent.kind].report(storage, sent.where, sent.operation_id, detail)
+    changed = kinds[sent.kind].report(ctx, sent.where, sent.operation_id, detail)
     if supersedes(detail, sent.detail):
         sent.detail = detail
         try:

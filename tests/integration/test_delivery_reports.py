@@ -22,6 +22,7 @@ from notifications import queue, reports
 from notifications.sender import SmtpSender
 from tests.integration.test_email_senders import _RefusingSmtp
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 RUN = uuid.uuid4().hex[:8]  # MailDev is shared by the session: addresses of this run only
@@ -39,7 +40,7 @@ def _messages(storage, settings):
 def _send_all(storage, settings, sender=None):
     sender = sender or SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
     for payload in _messages(storage, settings):
-        queue.deliver(storage, sender, payload)
+        queue.deliver(ctx_of(storage), sender, payload)
 
 
 def _mail_to(servers, to, timeout=10):
@@ -131,10 +132,10 @@ def test_a_report_faster_than_the_recorded_send_is_kept(storage, settings, partn
 def test_a_report_for_an_email_nobody_sent_is_logged_and_dropped(storage, settings, caplog):
     _deliver_event(_report(str(uuid.uuid4()), "Delivered", datetime.now(timezone.utc)))  # no exception: no retry storm
     assert "did not send" in caplog.text
-    assert queue.receive_report(storage, reports.EVENT_TYPE, {"status": "Delivered"}) == "malformed"
-    assert queue.receive_report(storage, reports.EVENT_TYPE, {"messageId": "x", "status": "Sideways",
+    assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"status": "Delivered"}) == "malformed"
+    assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": "x", "status": "Sideways",
                                                               "deliveryAttemptTimestamp": "2026-12-06T08:00:00Z"}) == "malformed"
-    assert queue.receive_report(storage, "Microsoft.Communication.EmailEngagementTrackingReportReceived", {}) == "ignored"
+    assert queue.receive_report(ctx_of(storage), "Microsoft.Communication.EmailEngagementTrackingReportReceived", {}) == "ignored"
 
 
 def test_a_report_of_a_resent_invitations_earlier_email_does_not_change_it(storage, settings, servers, partner_tokens):
@@ -164,13 +165,13 @@ def test_every_kind_of_email_is_tracked_by_its_operation_id(storage, settings, s
     from notifications.sender import EmailMessage
 
     message = EmailMessage(to_address=f"ops-{RUN}@quarantine.example", to_name="Ops", subject="s", text="t", html="<p>t</p>")
-    queue.queue_plain_email(storage, message, "plain-op-1")
+    queue.queue_plain_email(ctx_of(storage), message, "plain-op-1")
     _send_all(storage, settings)
     [event] = reports_for(_mail_to(servers, f"ops-{RUN}@quarantine.example"))
-    assert queue.receive_report(storage, event["eventType"], event["data"]) == "applied"
+    assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "applied"
     row = reports.SentEmails(storage).get(reports.key_of("plain-op-1"), "")
     assert row.kind == "email" and row.detail.status == "Quarantined" and row.detail.advice == "ask-customer-to-allow-sender"
-    assert queue.receive_report(storage, event["eventType"], event["data"]) == "unchanged"
+    assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "unchanged"
 
 
 def test_the_list_filters_by_email_status_and_stage(storage, settings, servers, partner_tokens, fixed_clock):

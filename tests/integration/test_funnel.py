@@ -11,6 +11,7 @@ from invite_user.invitations import link_hash
 from invite_user.repository import InvitationStore
 from notifications import queue, reports
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 
@@ -22,7 +23,7 @@ def _funnel(partner_tokens, partner="p-direct", **params):
 def _report(storage, created, status, at):
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
     op = inv.email_operation_id or _claim(storage, inv)
-    return queue.receive_report(storage, reports.EVENT_TYPE, {"messageId": op, "status": status, "deliveryAttemptTimestamp": at.isoformat()})
+    return queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": op, "status": status, "deliveryAttemptTimestamp": at.isoformat()})
 
 
 def _claim(storage, inv):
@@ -44,14 +45,15 @@ def test_the_funnel_counts_what_was_created_by_how_far_it_got(storage, settings,
     from notifications.sender import SmtpSender
     q = storage.queue(settings.email_queue)
     for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(storage, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender), json.loads(base64.b64decode(m.content)))
+        sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
+        queue.deliver(ctx_of(storage), sender, json.loads(base64.b64decode(m.content)))
     _report(storage, made[0], "Delivered", fixed_clock.now())
     _report(storage, made[0], "Delivered", fixed_clock.now())  # a duplicate report: counted once
     _report(storage, made[1], "Bounced", fixed_clock.now())
     post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": made[2]["id"]})
     inv = InvitationStore(storage).find_by_link(link_hash(made[3]["id"]))
-    service.mark_journey(storage, inv.link_hash, "opened")
-    service.mark_journey(storage, inv.link_hash, "opened")  # pressed twice: once
+    service.mark_journey(ctx_of(storage), inv.link_hash, "opened")
+    service.mark_journey(ctx_of(storage), inv.link_hash, "opened")  # pressed twice: once
     resp = _funnel(partner_tokens, **{"from": day, "to": day})
     assert resp.status_code == 200, resp.get_body()
     got = json_of(resp)

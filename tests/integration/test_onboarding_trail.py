@@ -21,6 +21,7 @@ from tests.support.accept_invite import (
     session_header,
     state_of,
 )
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
@@ -29,7 +30,7 @@ idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
 def _send(storage, settings):
     q = storage.queue(settings.email_queue)
     for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(storage, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender),
+        queue.deliver(ctx_of(storage), SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender),
                       json.loads(base64.b64decode(m.content)))
         q.delete_message(m)
 
@@ -47,7 +48,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
     fixed_clock.advance(minutes=1)
     _send(storage, settings)
     fixed_clock.advance(minutes=1)
-    queue.receive_report(storage, reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
+    queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
                                                        "deliveryAttemptTimestamp": fixed_clock.now().isoformat()})
     fixed_clock.advance(minutes=1)
     assert pages.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})).status_code == 200  # a GET: not opened
