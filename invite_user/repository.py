@@ -22,6 +22,7 @@ re-run against what a first run stored.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -161,8 +162,9 @@ class _Rows(Repository[Any]):
         return keys_of(row)
 
 
-# The funnel count rows this process wrote last, by keys, with their ETags (a stale one meets 412 and is read again).
-_COUNT_ROWS: dict[tuple[str, str, str], funnel.FunnelCount] = {}
+# The funnel count rows this process wrote last, per storage (its clients) and keys, with their ETags: a stale one meets
+# 412 and is read again. Count rows are never deleted, so a kept one always exists.
+_COUNT_ROWS: weakref.WeakKeyDictionary[Storage, dict[tuple[str, str, str], funnel.FunnelCount]] = weakref.WeakKeyDictionary()
 COUNT_ATTEMPTS = 6  # parallel bulk chunks of one partner and day may meet on a shard; each retry takes another
 
 
@@ -195,24 +197,35 @@ class _LinkRows(_Rows):
                 for inv, stage, minutes in counted:  # not written: counted as it was
                     inv.counted_stage, inv.counted_accept_minutes = stage, minutes
                 for op in extra:
-                    _COUNT_ROWS.pop(self._cache_key(*keys_of(op.row)), None)  # type: ignore[arg-type]
-                if not isinstance(exc, ConcurrencyConflict) or not extra or attempt_no == COUNT_ATTEMPTS - 1:
-                    raise
+                    self._kept().pop(self._cache_key(*keys_of(op.row)), None)  # type: ignore[arg-type]
+                if not isinstance(exc, ConcurrencyConflict) or not self._counts_moved(extra) or attempt_no == COUNT_ATTEMPTS - 1:
+                    raise  # the invitations' own conflict (or storage's): the caller's, as before
                 shard = funnel.pick_shard()
                 continue
             for op, meta in zip([*ops, *extra], results, strict=False):
                 if isinstance(op.row, funnel.FunnelCount):
                     op.row.etag = meta.get("etag")
-                    _COUNT_ROWS[self._cache_key(*keys_of(op.row))] = op.row.model_copy(deep=True)
+                    self._kept()[self._cache_key(*keys_of(op.row))] = op.row.model_copy(deep=True)
             return results
         raise AssertionError("unreachable")
+
+    def _counts_moved(self, extra: list[Op]) -> bool:
+        """Whether a conflict came from a count row: one of them changed since it was read (or was created meanwhile)."""
+        for op in extra:
+            found = self.counts.read(*keys_of(op.row))  # type: ignore[arg-type]
+            if (found[1] if found else None) != (op.etag if op.kind == "update" else None):
+                return True
+        return False
+
+    def _kept(self) -> dict[tuple[str, str, str], funnel.FunnelCount]:
+        return _COUNT_ROWS.setdefault(self.storage, {})
 
     def _cache_key(self, pk: str, rk: str) -> tuple[str, str, str]:
         return self.storage.table_name(self.table), pk, rk
 
     def _count_op(self, partner_id: str, day: str, shard: int, delta: funnel.Delta) -> Op:
         key = (partner_partition(partner_id), funnel.row_key(day, shard))
-        cached = _COUNT_ROWS.get(self._cache_key(*key))
+        cached = self._kept().get(self._cache_key(*key))
         if cached is not None:
             row = cached.model_copy(deep=True)
             row.etag = cached.etag
