@@ -75,7 +75,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 def _operation(storage, inv):
     from invite_user.service import find
 
-    return find(storage, inv.link_hash).email_operation_id
+    return find(ctx_of(storage), inv.link_hash).email_operation_id
 
 
 def test_a_wrong_account_is_a_time_on_the_trail_never_the_address(storage, settings, idp, partner_tokens):
