@@ -73,7 +73,7 @@ def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     return respond(reply, visitor)
 
 
-@endpoint(bp, "auth/opened", "POST", action=Action.SIGN_IN,
+@endpoint(bp, "auth/opened", "POST", action=Action.SIGN_IN, status=204,
           summary="The invitee pressed sign-in or create-account", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
           form=("invitationId",),
           description="Sent by the link's page (a beacon) when the invitee presses sign-in or create-account: the first one is "

@@ -227,9 +227,6 @@ class ListQuery(_Api):
     page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
 
 
-MAX_FUNNEL_DAYS = 400  # a window of ~13 months: at most 400 x 8 count rows, four pages of one query
-
-
 class FunnelQuery(_Api):
     from_: date = Field(alias="from", description="First creation day (UTC), included.")
     to: date = Field(description="Last creation day (UTC), included.")

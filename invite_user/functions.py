@@ -89,7 +89,7 @@ def change_invitee(call: Call) -> Reply:
 
 @endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
           summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=service.Funnel, problems=(400, 401, 403),
-          description="The caller's invitations created from `from` to `to` (days, UTC, both included; at most 400 days), "
+          description="The caller's invitations created from `from` to `to` (days, UTC, both included; backwards: none), "
                       "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
                       "replaced one counts as Revoked) or its furthest step (Created, Delivered, DeliveryFailed, Opened, "
                       "SignedIn); with the median time from creation to acceptance. Counts are kept as the invitations "

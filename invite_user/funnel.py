@@ -42,7 +42,7 @@ def row_key(day: str, shard: int) -> str:
 
 
 def day_of(inv: Invitation) -> str:
-    return inv.created_at.strftime("%Y%m%d")
+    return f"{inv.created_at.year:04d}{inv.created_at.month:02d}{inv.created_at.day:02d}"
 
 
 def _bucket(minutes: int) -> str:
