@@ -102,8 +102,8 @@ def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
     try:
         # The policy's row (shared.authorization): AdminAgent, an active Reseller relationship, DAP.
-        check(Action.INVITE_COMPANY_USER, roles=caller.roles, standing=standing(storage, caller.partner_id, customer_id),
-              customer_id=customer_id)
+        check(Action.INVITE_COMPANY_USER, roles=caller.roles, partner_type=caller.partner_type,
+              standing=standing(storage, caller.partner_id, customer_id), customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
         raise ColleagueError("company-not-found", "No such customer among yours.", status=404) from exc

@@ -41,7 +41,7 @@ from invite_user.invitations import (
     normalize_email,
 )
 from shared import errors
-from shared.authorization import Relationship
+from shared.authorization import Action, Relationship, check
 from shared.clock import utc_now
 from shared.storage import Storage
 from shared.uow import attempt
@@ -319,8 +319,12 @@ def _invited_with_authority(uow: CustomerUnitOfWork, inv: Invitation) -> bool:
     holds an active reseller relationship with delegated admin privileges."""
     if (inv.created_by or {}).get("companyUser"):
         return True
-    standing = standing_with(uow, inv.partner_id)
-    return standing.relationship == Relationship.ACTIVE and standing.role == "Reseller" and standing.dap
+    try:
+        # The policy's row, applied to the standing the inviting partner holds now (its roles were checked when it invited).
+        check(Action.INVITE_COMPANY_USER, roles=None, standing=standing_with(uow, inv.partner_id), customer_id=uow.customer_id)
+    except (errors.Forbidden, errors.NotFound):
+        return False
+    return True
 
 
 def _join_users(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:

@@ -20,10 +20,9 @@ from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
+from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, caller_of, endpoint
 from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
-from shared.partner_auth import authenticate
 from shared.problems import Problem
 from shared.storage import get_storage
 
@@ -212,7 +211,9 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
     customer_id = req.route_params["companyId"]
     try:
         if req.headers.get("authorization"):
-            customer, inviter = colleagues.partner_inviter(storage, customer_id, authenticate(req.headers.get("authorization")))
+            # A partner invites as for invite-company-user: resolved at the edge like every partner route (registration too).
+            caller = caller_of(req, Action.INVITE_COMPANY_USER)
+            customer, inviter = colleagues.partner_inviter(storage, customer_id, caller)
         else:
             customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
         body = parse_json(req, colleagues.ColleagueInvitation)

@@ -1,4 +1,4 @@
-"""The rules of customer agreement acceptance: who may attest, which date, which contact.
+"""The rules of customer agreement acceptance: which date, which contact, who is told (who may attest: shared.authorization).
 
 Plain values in, plain values or domain errors out; nothing here touches storage or HTTP.
 """
@@ -14,23 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.core import get_global
 
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
-from partners.registry import Partner, PartnerType
 
 MICROSOFT_CUSTOMER_AGREEMENT = "MicrosoftCustomerAgreement"
-# The partner users who may confirm that the customer accepted (their Partner Center roles).
-ATTESTING_ROLES = frozenset({"AdminAgent", "SalesAgent"})
-# The Business Center roles allowed to accept the agreement for their own organisation.
-ACCEPTING_COMPANY_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
 
 
 class AgreementError(Exception):
     """A rule of agreement acceptance refused the change; `code` is stable, the message is for people."""
 
     code = "agreement-error"
-
-
-class IndirectResellerCannotAttest(AgreementError):
-    code = "indirect-reseller-cannot-attest"
 
 
 class DateAgreedInFuture(AgreementError):
@@ -68,18 +59,6 @@ class NotAllowedToAccept(AgreementError):
 
 class CustomerNotFound(AgreementError):
     code = "customer-not-found"
-
-
-# -- who may attest --------------------------------------------------------------------------
-
-
-def check_may_attest(partner: Partner) -> None:
-    """Indirect resellers cannot attest for their customers; their indirect provider does."""
-    if partner.type == PartnerType.INDIRECT_RESELLER:
-        raise IndirectResellerCannotAttest(
-            "Indirect resellers cannot attest that a customer accepted the Microsoft Customer Agreement. "
-            f"Work with your indirect provider ({partner.indirect_provider_id}) to complete the attestation."
-        )
 
 
 # -- the date of acceptance ----------------------------------------------------------------------

@@ -34,20 +34,17 @@ class Outbox(Protocol):
     def send(self, customer: Customer, acceptance: AgreementAcceptance, notice: Any = None) -> None: ...
 
 
-def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str], actor: str, body: AttestationIn,
+def record_attestation(make: Units, caller: Caller, partner: Partner, body: AttestationIn,
                        outbox: Outbox) -> tuple[Customer, AgreementAcceptance]:
     """A partner confirms the customer accepted the agreement, once; the primary contact may be corrected and is told.
 
     Attested already (also by an earlier try of this very request, whose email then waits in the outbox for the
     sweep: a parallel request cannot be told apart from such a retry) is a conflict, never a second record.
     """
-    try:
-        agreements.check_may_attest(partner)
-    except AgreementError as exc:
-        raise refusal(exc) from exc
+    recorded_by, actor = by(caller, partner), caller.display
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
-        customer, _rel = active(uow, partner.id, Action.ATTEST)
+        customer, _rel = active(uow, caller, Action.ATTEST)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:
@@ -80,14 +77,14 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
 
 def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
     partner = partner_of(storage, caller)
-    customer, acceptance = record_attestation(lambda: CustomerUnitOfWork(storage, customer_id), partner, by(caller, partner),
-                                              caller.display, body, notices.Outbox(storage))
+    customer, acceptance = record_attestation(lambda: CustomerUnitOfWork(storage, customer_id), caller, partner, body,
+                                              notices.Outbox(storage))
     return agreement_view(customer, acceptance)
 
 
 def get_agreement(storage: Storage, caller: Caller, customer_id: str) -> AgreementView:
     uow = CustomerUnitOfWork(storage, customer_id)
-    customer, _ = active(uow, caller.partner_id)
+    customer, _ = active(uow, caller)
     acceptance = uow.acceptance()
     view = agreement_view(customer, acceptance)
     notice = notices.status_of(storage, acceptance) if acceptance is not None else None
@@ -107,13 +104,13 @@ def agreement_status(storage: Storage, customer_id: str) -> AgreementView:
 
 def direct_signing_status(storage: Storage, caller: Caller, customer_id: str) -> DirectSigningStatus:
     uow = CustomerUnitOfWork(storage, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller)
     acceptance = uow.acceptance()
     return DirectSigningStatus(is_signed=acceptance is not None and acceptance.how == AcceptanceHow.DIRECT_ACCEPTANCE)
 
 
 def purchase_eligibility(storage: Storage, caller: Caller, customer_id: str, query: EligibilityQuery) -> PurchaseEligibility:
     uow = CustomerUnitOfWork(storage, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller)
     answer = evaluate(customer_id, uow.acceptance(), query.purchase_type, partner_of(storage, caller))
     return PurchaseEligibility.model_validate(answer)

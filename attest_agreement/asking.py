@@ -62,7 +62,7 @@ def mark_asked_directly(make: Units, actor: str) -> Customer:
 def request_direct_acceptance(storage: Storage, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
     """An AgreementAcceptance invitation to the primary contact (or the person given); the customer counts as asked to accept."""
     uow = CustomerUnitOfWork(storage, customer_id)
-    active(uow, caller.partner_id, Action.ASK_DIRECT_ACCEPTANCE)
+    active(uow, caller, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:
         raise refusal(AlreadyAccepted(existing))

@@ -21,8 +21,8 @@ def audit_trail(storage: Storage, caller: Caller, customer_id: str, query: PageQ
     """
     store = CustomerStore(storage)
     # Only while the relationship is active: a partner whose relationship was removed no longer reads the customer.
-    check(Action.READ_AUDIT, roles=caller.roles, standing=standing_from(store.relationship(customer_id, caller.partner_id)),
-          customer_id=customer_id)
+    check(Action.READ_AUDIT, roles=caller.roles, partner_type=caller.partner_type,
+          standing=standing_from(store.relationship(customer_id, caller.partner_id)), customer_id=customer_id)
     try:
         cursor = (decode_token(query.continuation_token) or {}).get("after", "a|")
     except ValueError as exc:

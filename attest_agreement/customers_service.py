@@ -34,6 +34,7 @@ from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
+from shared.authorization import Action, check
 from shared.clock import utc_now
 from shared.errors import Conflict, Invalid
 from shared.partner_auth import Caller
@@ -48,10 +49,8 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
     partner = partner_of(storage, caller)
     if body.agreement is not None:
-        try:
-            agreements.check_may_attest(partner)
-        except AgreementError as exc:
-            raise refusal(exc) from exc
+        # Creating a customer with its attestation is attesting: the policy's row for it, roles and partner type.
+        check(Action.ATTEST, roles=caller.roles, partner_type=caller.partner_type or partner.type.value)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     now = utc_now()
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
@@ -146,7 +145,7 @@ def list_customers(storage: Storage, caller: Caller, query: PageQuery) -> Custom
 def get_customer(storage: Storage, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
     """The customer, the caller's relationship and the agreement; and the customer's ETag (for If-Match on changes)."""
     uow = CustomerUnitOfWork(storage, customer_id)
-    customer, rel = active(uow, caller.partner_id)
+    customer, rel = active(uow, caller)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
 

@@ -50,7 +50,7 @@ def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, b
     """The customer with its corrected primary contact, and its new ETag."""
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, str]:
-        customer, _rel = active(uow, caller.partner_id, Action.UPDATE_PRIMARY_CONTACT)
+        customer, _rel = active(uow, caller, Action.UPDATE_PRIMARY_CONTACT)
         person = _corrected(body, customer)
         if _same(customer.primary_contact, person):
             return customer, customer_etag(uow, customer)  # nothing to change, whatever version was read: nothing written

@@ -77,7 +77,7 @@ def get_relationship(storage: Storage, caller: Caller, customer_id: str) -> Rese
     rel = CustomerStore(storage).relationship(customer_id, caller.partner_id)
     if rel is None:
         raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
-    check(Action.READ_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
+    check(Action.READ_RELATIONSHIP, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=customer_id)
     return rel
 
 
@@ -90,7 +90,7 @@ def request_relationship(storage: Storage, caller: Caller, customer_id: str, bod
     """
     uow = CustomerUnitOfWork(storage, customer_id)
     rel = uow.relationship(caller.partner_id)
-    check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
+    check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=customer_id)
     customer = uow.customer()
     if customer is None:
         raise NotFound(f"No customer {customer_id}.")

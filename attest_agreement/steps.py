@@ -20,7 +20,7 @@ from attest_agreement.customers import (
 from invite_user import service as invitations
 from partners.registry import Partner
 from shared.authorization import NO_STANDING, Action, Relationship, Standing, check, not_yours
-from shared.errors import Busy, Conflict, Forbidden, Invalid, NotFound, RuleBroken
+from shared.errors import Busy, Conflict, Invalid, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.uow import attempt
 
@@ -45,8 +45,6 @@ def standing_from(rel: ResellerRelationship | None) -> Standing:
 
 def refusal(exc: AgreementError, field: str | None = None) -> Exception:
     """An agreement rule's refusal as the domain error the partner hears."""
-    if isinstance(exc, agreements.IndirectResellerCannotAttest):
-        return Forbidden(str(exc), code=exc.code)
     if isinstance(exc, agreements.DateAgreedInFuture):
         return RuleBroken(str(exc), code=exc.code, title="Date of acceptance in the future", field=field or "dateAgreed",
                           extra={"latestDateAgreed": exc.latest.isoformat()})
@@ -72,12 +70,11 @@ def by(caller: Caller, partner: Partner) -> dict[str, str]:
     return {**invitations.actor(caller), "partnerName": partner.name}
 
 
-def active(uow: CustomerUnitOfWork, partner_id: str, action: Action = Action.READ_CUSTOMER,
-           roles: frozenset[str] | None = None) -> tuple[Customer, ResellerRelationship]:
-    """The customer and the partner's relationship with it, as the policy's row for `action` needs it (an active one
-    for every action that reaches here); one 404 for "no customer" and "not yours"."""
-    rel = uow.relationship(partner_id)
-    check(action, roles=roles, standing=standing_from(rel), customer_id=uow.customer_id)
+def active(uow: CustomerUnitOfWork, caller: Caller, action: Action = Action.READ_CUSTOMER) -> tuple[Customer, ResellerRelationship]:
+    """The customer and the caller's relationship with it, as the policy's row for `action` needs it (roles, partner type,
+    an active relationship for every action that reaches here); one 404 for "no customer" and "not yours"."""
+    rel = uow.relationship(caller.partner_id)
+    check(action, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=uow.customer_id)
     customer = uow.customer()
     if customer is None or rel is None:
         raise no_relationship(uow.customer_id)

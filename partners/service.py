@@ -6,8 +6,8 @@ from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.pagination import Paged
-from shared.partner_auth import Caller
-from shared.storage import Storage
+from shared.partner_auth import Caller, provide_registry
+from shared.storage import Storage, get_storage
 
 
 class PartnerPage(Paged):
@@ -36,7 +36,10 @@ def list_page(storage: Storage, continuation_token: str | None, page_size: int =
 
 
 def partner_of(storage: Storage, caller: Caller) -> Partner:
-    """The calling partner's registration; a token of an unregistered partner may do nothing."""
+    """The calling partner's registration, as the edge resolved it (`shared.partner_auth.registered`); a token of an
+    unregistered partner may do nothing."""
+    if isinstance(caller.partner, Partner):
+        return caller.partner
     partner = PartnerRepository(storage).find(caller.partner_id)
     if partner is None:
         raise Forbidden(
@@ -44,6 +47,9 @@ def partner_of(storage: Storage, caller: Caller) -> Partner:
             code="partner-not-registered", title="Partner not registered",
         )
     return partner
+
+
+provide_registry(lambda partner_id: PartnerRepository(get_storage()).find(partner_id))
 
 
 def resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:

@@ -20,11 +20,11 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from shared import conditional, telemetry
-from shared.authorization import POLICY, Action, declare
+from shared.authorization import POLICY, Action, check, check_again, declare
 from shared.errors import PreconditionRequired
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
-from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
+from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate, registered
 from shared.storage import get_storage
 
 PARTNER = "partner"  # a partner agent's bearer token (AdminAgent or SalesAgent)
@@ -34,6 +34,18 @@ SESSION = "session"  # the signed-in customer's session cookie (pages)
 SESSION_OR_PARTNER = "session-or-partner"
 
 _ROLES = {PARTNER: AGENT_ROLES, ADMIN: frozenset({PLATFORM_ADMIN})}
+
+
+def caller_of(req: func.HttpRequest, action: Action, auth: str = PARTNER) -> Caller:
+    """Who calls, resolved once at the edge: the token (401), its roles against the action's row of the policy as it
+    stands now (403), and for a partner route the tenant's partner registration (403 when it is not a registered
+    partner) with its type against the row (403). Every partner route passes here, `invite_colleague` included."""
+    caller = authenticate(req.headers.get("authorization"), any_of=POLICY[action].roles or _ROLES[auth])
+    if auth == ADMIN:
+        return caller
+    caller = registered(caller)
+    check(action, roles=caller.roles, partner_type=caller.partner_type)
+    return caller
 
 
 @dataclass(frozen=True)
@@ -119,11 +131,8 @@ def endpoint(
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
     """
-    rule = POLICY[action]
     if idempotent is None:
         idempotent = not raw and method in ("POST", "DELETE")
-
-    roles = rule.roles or _ROLES.get(auth, frozenset())
 
     def decorate(handler: Callable[..., Any]) -> Any:
         declare(handler.__name__, action)
@@ -137,7 +146,7 @@ def endpoint(
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
         else:
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
-                caller = authenticate(req.headers.get("authorization"), any_of=roles) if auth in _ROLES else None
+                caller = caller_of(req, action, auth) if auth in _ROLES else None
                 parsed = _body(req, body, optional_body)
                 call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
                 if guard is not None:
@@ -159,7 +168,8 @@ def endpoint(
                     return json_response(data, code, headers)
                 scope = idempotency_scope or (caller.partner_id if caller else ANONYMOUS)
                 (code, data, headers), replayed = run_once(
-                    get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work)
+                    get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work,
+                    authorize_replay=_replay_check(caller))
                 return answer(code, data, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
 
             # The function's name is the handler's (Functions and telemetry name it so); its signature stays
@@ -171,6 +181,13 @@ def endpoint(
         return bp.route(route=route or path, methods=methods, auth_level=func.AuthLevel.ANONYMOUS)(trigger)
 
     return decorate
+
+
+def _replay_check(caller: Caller | None) -> Callable[[list[str]], None] | None:
+    """A replay answers only a caller who may do what the first request was checked for (its body's rows too)."""
+    if caller is None:
+        return None
+    return lambda actions: check_again(actions, roles=caller.roles, partner_type=caller.partner_type)
 
 
 def _body(req: func.HttpRequest, model: type[BaseModel] | None, optional: bool) -> Any:

@@ -21,6 +21,7 @@ from attest_agreement.customers import (
 )
 from partners.registry import Partner, PartnerType
 from shared.errors import Busy, Conflict, Forbidden, NotFound, RuleBroken
+from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -119,8 +120,9 @@ def attestation(email="greta@contoso.de"):
 
 
 def attest(rows, partner=DIRECT, outbox=None, body=None):
-    return service.record_attestation(units(rows), partner, {"partnerId": partner.id}, "Anna", body or attestation(),
-                                      outbox or FakeOutbox())
+    caller = Caller(partner_id=partner.id, roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a",
+                    partner_type=partner.type.value, partner=partner)
+    return service.record_attestation(units(rows), caller, partner, body or attestation(), outbox or FakeOutbox())
 
 
 def audit_actions(rows):
@@ -146,7 +148,7 @@ def test_a_new_primary_contact_is_saved_and_audited_with_the_attestation(rows):
 def test_an_indirect_reseller_may_not_attest(rows):
     with pytest.raises(Forbidden) as refused:
         attest(rows, partner=RESELLER)
-    assert refused.value.code == "indirect-reseller-cannot-attest" and "p-provider" in refused.value.detail
+    assert refused.value.code == "indirect-reseller-cannot-attest" and "indirect provider" in refused.value.detail
     assert FakeCustomerUnitOfWork(rows, "c1").acceptance() is None
 
 
