@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus, member
+from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, member
 from attest_agreement.service import standing
 from invite_user import service as invitations
 from invite_user.api_models import Invitee, NewInvitation
@@ -121,10 +121,12 @@ def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) ->
         partner = PartnerRepository(storage).find(inviter.partner.partner_id)
         if partner is not None:
             return partner
-    rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
-    rels.sort(key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.created_at))
+    # Only a reseller serving the company now holds its users' invitations (names, emails, roles): never one that removed
+    # its relationship, which would otherwise go on receiving them and could revoke them.
+    rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER and r.serving]
+    rels.sort(key=lambda r: r.created_at)
     if not rels:
-        raise ColleagueError("no-partner", "This company has no partner to send invitations on its behalf.", status=409)
+        raise ColleagueError("no-partner", "This company has no partner serving it now to send invitations on its behalf.", status=409)
     found = PartnerRepository(storage).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)

@@ -143,6 +143,12 @@ class ResellerRelationship(Entity):
     removed_at: datetime | None = Field(default=None, alias="removedAt")
     removed_by: str | None = Field(default=None, alias="removedBy")
 
+    @property
+    def serving(self) -> bool:
+        """Whether the partner serves the customer now: only such a relationship hears about the customer or holds its
+        data (its events, its users' invitations); a removed one keeps only what it was given (GDAP, its own records)."""
+        return self.status == RelationshipStatus.ACTIVE
+
 
 class AgreementAcceptance(Entity):
     customer_id: str = Field(alias="customerId")
@@ -282,6 +288,11 @@ class CustomerUnitOfWork(UnitOfWork):
     def relationships(self) -> list[ResellerRelationship]:
         """The customer's relationships, to look at (to change one, read it with `relationship`)."""
         return self._read_prefix(ResellerRelationship, "r|")
+
+    def tell_partners(self, type_: str, **data: Any) -> None:
+        """Stage an event about the customer for each partner serving it now: the one place that decides who hears."""
+        for partner_id in dict.fromkeys(r.partner_id for r in self.relationships() if r.serving):
+            self.event(type_, partner_id, **data)
 
     def acceptance(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAcceptance | None:
         return self._load(AgreementAcceptance, f"g|{agreement_type}")

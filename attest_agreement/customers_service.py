@@ -24,7 +24,6 @@ from attest_agreement.customers import (
     CustomerStore,
     CustomerUnitOfWork,
     RelationshipRole,
-    RelationshipStatus,
     ResellerRelationship,
 )
 from attest_agreement.primary_contact import customer_etag
@@ -113,7 +112,7 @@ def _resume_create(storage: Storage, caller: Caller, partner: Partner, customer_
     customer = uow.customer()
     if customer is None or customer.created_by.get("partnerId") != partner.id:
         raise Conflict("A customer was created with this Idempotency-Key by someone else; use a new key.", code="customer-exists")
-    rels = [r for r in uow.relationships() if r.status == RelationshipStatus.ACTIVE]
+    rels = [r for r in uow.relationships() if r.serving]
     for rel in rels:
         uow.index(rel, customer.name)
     acceptance = uow.acceptance()
@@ -153,4 +152,4 @@ def get_customer(storage: Storage, caller: Caller, customer_id: str) -> tuple[Cu
 def partners_of_customer(storage: Storage, customer_id: str) -> list[PartnerOfCustomer]:
     """The partners the customer works with (what the customer sees after accepting a relationship)."""
     return [PartnerOfCustomer(partner_id=r.partner_id, partner_name=r.partner_name, role=r.role, since=r.created_at)
-            for r in CustomerStore(storage).relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+            for r in CustomerStore(storage).relationships_of(customer_id) if r.serving]

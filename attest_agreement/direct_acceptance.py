@@ -63,8 +63,7 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
         acceptance = agreements.direct_acceptance(customer, who, by, now, agreement_type)
         uow.add(acceptance)
         uow.record("agreement.acceptedDirectly", email, after=acceptance)
-        for rel in uow.relationships():  # each partner of the customer hears it (the API shows them its acceptance)
-            uow.event("agreement.accepted", rel.partner_id, **acceptance_fields(acceptance))
+        uow.tell_partners("agreement.accepted", **acceptance_fields(acceptance))  # each partner serving it (not a removed one)
         return acceptance
 
     _claim_invitation(storage, invitation, customer_id, email, by, now)

@@ -13,7 +13,7 @@ for good (typically a wrong address) gets another go to the new contact (`notice
 
 from __future__ import annotations
 
-from attest_agreement import agreements, notices, relationships
+from attest_agreement import agreements, notices
 from attest_agreement.api_models import ContactIn
 from attest_agreement.customers import Contact, Customer, CustomerUnitOfWork
 from attest_agreement.steps import active, contact, retried
@@ -59,9 +59,8 @@ def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, b
         customer.primary_contact = person
         uow.save(customer)
         uow.record(EVENT, caller.display, before=before, after=person)
-        for rel in uow.relationships():  # each partner working for the customer: its invitations default to this person
-            if relationships.is_active(rel):
-                uow.event(EVENT, rel.partner_id, customerId=customer.id, resource=f"customers/{customer.id}")
+        # Each partner serving the customer: its invitations default to this person.
+        uow.tell_partners(EVENT, customerId=customer.id, resource=f"customers/{customer.id}")
         uow.commit()
         return customer, customer_etag(uow, customer)
 

@@ -80,4 +80,4 @@ def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool,
 
 
 def is_active(rel: ResellerRelationship | None) -> bool:
-    return rel is not None and rel.status == RelationshipStatus.ACTIVE
+    return rel is not None and rel.serving

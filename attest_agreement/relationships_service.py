@@ -60,7 +60,7 @@ def index_partner_lists(storage: Storage, customer_id: str, customer_name: str, 
     """
     uow = CustomerUnitOfWork(storage, customer_id)
     for rel in joined if joined is not None else uow.relationships():
-        if rel.status == RelationshipStatus.ACTIVE:
+        if rel.serving:
             uow.index(rel, customer_name)
 
 

@@ -211,10 +211,30 @@ def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invit
     h, raw = resolve_handle(handle)
     inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
-    if inv is None or inv.partner_id != caller.partner_id:
+    if inv is None or inv.partner_id != caller.partner_id or not _held(uow.store.storage, caller, inv, {}):
         raise NotFound("No such invitation.")
     telemetry.annotate(reference=inv.reference)
     return inv, raw
+
+
+# Invitations into an existing customer's company (its users, its primary contact): the company's data.
+_COMPANY_KINDS = frozenset({InvitationKind.COMPANY_USER, InvitationKind.AGREEMENT_ACCEPTANCE})
+
+
+def _held(storage: Storage, caller: Caller, inv: Invitation, seen: dict[str, bool]) -> bool:
+    """Whether the caller holds the invitation: one into a customer's company only while the partner serves the customer
+    (the policy's manage-company-invitations row); a partner that removed its relationship neither reads nor changes
+    it. `seen` remembers the answer per customer within one request (a list page)."""
+    if inv.kind not in _COMPANY_KINDS or not inv.customer_id:
+        return True
+    if inv.customer_id not in seen:
+        try:
+            check(Action.MANAGE_COMPANY_INVITATIONS, roles=caller.roles, partner_type=caller.partner_type,
+                  standing=standing_of(storage, caller.partner_id, inv.customer_id), customer_id=inv.customer_id)
+            seen[inv.customer_id] = True
+        except NotFound:
+            seen[inv.customer_id] = False
+    return seen[inv.customer_id]
 
 
 def version_tag(inv: Invitation, now: datetime) -> str:
@@ -252,7 +272,8 @@ def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     now = utc_now()
-    return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items],
+    seen: dict[str, bool] = {}
+    return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items if _held(storage, caller, i, seen)],
                           continuation_token=page.continuation_token)
 
 
