@@ -18,7 +18,8 @@ from markupsafe import Markup
 from accept_invite import pages, web
 from accept_invite.views import Reply, Visitor, error, not_found, redirect, resolve, signin_url, wrong_account
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, NotAllowedToAccept
-from attest_agreement.customers import Contact, CustomerStore
+from attest_agreement.customers import Contact
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import accept_directly
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus

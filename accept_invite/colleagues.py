@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ConfigDict, Field, field_validator
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, member
+from attest_agreement.customers import Customer, RelationshipRole, member
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import standing
 from invite_user import service as invitations
 from invite_user.api_models import Invitee, NewInvitation

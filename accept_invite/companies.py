@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any
 
 from accept_invite.company_form import CompanyForm
-from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole, ResellerRelationship
+from attest_agreement.customers import CompanyUser, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, is_customer_admin, join_relationship, standing_with
 from invite_user import service as invitations
 from invite_user.invitations import (

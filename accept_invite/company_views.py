@@ -23,7 +23,8 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CompanyUser, Customer, CustomerStore, member
+from attest_agreement.customers import CompanyUser, Customer, member
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import accept_directly, may_consent
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus

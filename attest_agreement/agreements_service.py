@@ -15,8 +15,9 @@ from attest_agreement.api_models import (
     PurchaseEligibility,
 )
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer
 from attest_agreement.eligibility import evaluate
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
 from partners.service import partner_of

@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementInvitationIn, InvitationOptions
-from attest_agreement.customers import Customer, CustomerUnitOfWork
+from attest_agreement.customers import Customer
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import Units, active, no_relationship, refusal, retried
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, NewInvitation

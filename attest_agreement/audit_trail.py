@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attest_agreement.api_models import AuditEntry, AuditPage, PageQuery
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from attest_agreement.steps import standing_from
 from invite_user import service as invitations
 from shared.audit import AuditRecord

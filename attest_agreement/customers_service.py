@@ -18,15 +18,9 @@ from attest_agreement.api_models import (
 )
 from attest_agreement.asking import invite_to_accept
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import (
-    AgreementAcceptance,
-    Customer,
-    CustomerStore,
-    CustomerUnitOfWork,
-    RelationshipRole,
-    ResellerRelationship,
-)
+from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut

@@ -10,14 +10,8 @@ from typing import Any
 from attest_agreement import agreements
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import (
-    AcceptanceHow,
-    AgreementAcceptance,
-    Contact,
-    Customer,
-    CustomerUnitOfWork,
-    member,
-)
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer, member
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus

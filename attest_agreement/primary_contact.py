@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from attest_agreement import agreements, notices
 from attest_agreement.api_models import ContactIn
-from attest_agreement.customers import Contact, Customer, CustomerUnitOfWork
+from attest_agreement.customers import Contact, Customer
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import active, contact, retried
 from shared import conditional
 from shared.authorization import Action

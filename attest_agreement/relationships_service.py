@@ -9,15 +9,9 @@ from attest_agreement import relationships
 from attest_agreement.api_models import RelationshipRequestIn, RelationshipRequestOut, RemoveRelationshipIn
 from attest_agreement.asking import new_invitation
 from attest_agreement.customer_events import relationship_event, relationship_fields
-from attest_agreement.customers import (
-    CustomerStore,
-    CustomerUnitOfWork,
-    GranularDelegatedAdminPrivileges,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-)
+from attest_agreement.customers import GranularDelegatedAdminPrivileges, RelationshipRole, RelationshipStatus, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import Units, dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import InvitationKind

@@ -9,14 +9,8 @@ from typing import Any, TypeVar
 from attest_agreement import agreements, relationships
 from attest_agreement.agreements import AgreementError, AlreadyAccepted
 from attest_agreement.api_models import AgreementView, ContactIn, GdapIn
-from attest_agreement.customers import (
-    AgreementAcceptance,
-    Contact,
-    Customer,
-    CustomerUnitOfWork,
-    GranularDelegatedAdminPrivileges,
-    ResellerRelationship,
-)
+from attest_agreement.customers import AgreementAcceptance, Contact, Customer, GranularDelegatedAdminPrivileges, ResellerRelationship
+from attest_agreement.repository import CustomerUnitOfWork
 from invite_user import service as invitations
 from partners.registry import Partner
 from shared.authorization import NO_STANDING, Action, Relationship, Standing, check, not_yours

@@ -51,7 +51,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
     new_hash = link_hash(raw_new)
 
     def work(uow: InvitationUnitOfWork) -> _Outcome:
-        old, raw_old = _load(uow, caller, handle)
+        old, raw_old = _load(storage, uow, caller, handle)
         now = utc_now()
         if old.status == InvitationStatus.REPLACED and old.replaced_by == new_hash:
             new = uow.by_link(partner_tag(old.partner_id) + new_hash)

@@ -207,11 +207,11 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
     raise NotFound("No such invitation.")
 
 
-def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
+def _load(storage: Storage, uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
     inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
-    if inv is None or inv.partner_id != caller.partner_id or not _held(uow.store.storage, caller, inv, {}):
+    if inv is None or inv.partner_id != caller.partner_id or not _held(storage, caller, inv, {}):
         raise NotFound("No such invitation.")
     telemetry.annotate(reference=inv.reference)
     return inv, raw
@@ -247,7 +247,7 @@ def version_tag(inv: Invitation, now: datetime) -> str:
 
 def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     """The invitation and its ETag (what `If-Match` must name to change it)."""
-    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
+    inv, raw = _load(storage, InvitationUnitOfWork(storage), caller, handle)
     now = utc_now()
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
@@ -282,7 +282,7 @@ def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: A
     """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str | None]:
-        inv, raw = _load(uow, caller, handle)
+        inv, raw = _load(storage, uow, caller, handle)
         before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
         try:
             apply(inv)
@@ -312,7 +312,7 @@ def revoke(storage: Storage, caller: Caller, handle: str, *, unit: UnitFactory =
 
 def draft_email(storage: Storage, caller: Caller, handle: str, language: str | None) -> DraftEmail:
     """The email a partner may review, edit or copy and send itself; it keeps the personalised URL."""
-    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
+    inv, raw = _load(storage, InvitationUnitOfWork(storage), caller, handle)
     if raw is None:
         raise RuleBroken(
             "The personalised URL is built from the invitation id returned when the invitation was created; "

@@ -10,7 +10,7 @@ import pytest
 
 from accept_invite import functions as fn
 from accept_invite import sessions
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_attest_customers import create, queued

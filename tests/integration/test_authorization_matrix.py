@@ -22,7 +22,7 @@ from accept_invite import functions as pages
 from accept_invite.company_form import check, prefill
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
-from attest_agreement.customers import CustomerUnitOfWork
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship
 from company_domains import service as domains
 from company_domains.repository import DomainClaims

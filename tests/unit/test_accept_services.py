@@ -15,14 +15,8 @@ import pytest
 
 from accept_invite import companies
 from accept_invite.company_form import check, prefill
-from attest_agreement.customers import (
-    CompanyUser,
-    CustomerUnitOfWork,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-    keys_of,
-)
+from attest_agreement.customers import CompanyUser, RelationshipRole, RelationshipStatus, ResellerRelationship
+from attest_agreement.repository import CustomerUnitOfWork, keys_of
 from invite_user import service as invitation_service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, InvitationStateError, InvitationStatus

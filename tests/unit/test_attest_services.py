@@ -9,16 +9,8 @@ import pytest
 
 from attest_agreement import service
 from attest_agreement.api_models import AttestationIn, RemoveRelationshipIn
-from attest_agreement.customers import (
-    Contact,
-    Customer,
-    CustomerUnitOfWork,
-    GranularDelegatedAdminPrivileges,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-    keys_of,
-)
+from attest_agreement.customers import Contact, Customer, GranularDelegatedAdminPrivileges, RelationshipRole, RelationshipStatus, ResellerRelationship
+from attest_agreement.repository import CustomerUnitOfWork, keys_of
 from partners.registry import Partner, PartnerType
 from shared.errors import Busy, Conflict, Forbidden, NotFound, RuleBroken
 from shared.partner_auth import Caller
