@@ -102,15 +102,14 @@ PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
 def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
     try:
-        # The policy's row (shared.authorization): AdminAgent, an active Reseller relationship, DAP.
+        # The policy's row for a partner inviting a company user (shared.authorization).
         check(Action.INVITE_COMPANY_USER, roles=caller.roles, partner_type=caller.partner_type,
               standing=standing(storage, caller.partner_id, customer_id), customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
         raise ColleagueError("company-not-found", "No such customer among yours.", status=404) from exc
     except Forbidden as exc:
-        raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
-                             status=403) from exc
+        raise ColleagueError("not-allowed", exc.detail, status=403) from exc
     customer = CustomerStore(storage).customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such customer among yours.", status=404)

@@ -45,7 +45,7 @@ def record_attestation(make: Units, caller: Caller, partner: Partner, body: Atte
     recorded_by, actor = by(caller, partner), caller.display
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
-        customer, _rel = active(uow, caller, Action.ATTEST)
+        customer, _rel = active(uow, caller, Action.ATTEST, partner)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:

@@ -43,7 +43,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     partner = partner_of(storage, caller)
     if body.agreement is not None:
         # Creating a customer with its attestation is attesting: the policy's row for it, roles and partner type.
-        check(Action.ATTEST, roles=caller.roles, partner_type=caller.partner_type or partner.type.value)
+        check(Action.ATTEST, roles=caller.roles, partner_type=partner.type.value)
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     now = utc_now()
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())

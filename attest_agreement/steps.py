@@ -64,11 +64,14 @@ def by(caller: Caller, partner: Partner) -> dict[str, str]:
     return {**invitations.actor(caller), "partnerName": partner.name}
 
 
-def active(uow: CustomerUnitOfWork, caller: Caller, action: Action = Action.READ_CUSTOMER) -> tuple[Customer, ResellerRelationship]:
-    """The customer and the caller's relationship with it, as the policy's row for `action` needs it (roles, partner type,
-    an active relationship for every action that reaches here); one 404 for "no customer" and "not yours"."""
+def active(uow: CustomerUnitOfWork, caller: Caller, action: Action = Action.READ_CUSTOMER,
+           partner: Partner | None = None) -> tuple[Customer, ResellerRelationship]:
+    """The customer and the caller's relationship with it, as the policy's row for `action` needs it (roles, partner type:
+    the edge's, or that of `partner` where a service read it; an active relationship for every action that reaches
+    here); one 404 for "no customer" and "not yours"."""
     rel = uow.relationship(caller.partner_id)
-    check(action, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=uow.customer_id)
+    partner_type = partner.type.value if partner is not None else caller.partner_type
+    check(action, roles=caller.roles, partner_type=partner_type, standing=standing_from(rel), customer_id=uow.customer_id)
     customer = uow.customer()
     if customer is None or rel is None:
         raise no_relationship(uow.customer_id)

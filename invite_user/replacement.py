@@ -68,7 +68,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
         changes = change.changes(old)
         if not changes:
             return _Outcome(old, old, version_tag(old, now), raw_old)
-        if old.customer_id:  # as if it were invited now: a company user still needs AdminAgent and DAP
+        if old.customer_id:  # as if it were invited now: its kind's row of the policy, with the standing held now
             authorize(storage, caller, partner_of(storage, caller), old)
         send = change.send_email if change.send_email is not None else old.email_status != EmailStatus.NOT_REQUESTED
         new = old.successor(now, new_hash, actor(caller), caller.name or old.inviter_name, send_email=send, **changes)

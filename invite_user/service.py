@@ -44,7 +44,7 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
 from shared.audit import AuditRecord
-from shared.authorization import Action, check, standing_of
+from shared.authorization import Action, check, standing_of, who_may
 from shared.clock import utc_now
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
@@ -105,13 +105,17 @@ _CUSTOMER_ACTIONS = {
 }
 
 
+def kind_rules() -> str:
+    """Each kind's row in words, for the API contract (the policy table is the only place they are written)."""
+    return " ".join(f"{kind.value}: {who_may(action)}" for kind, action in _CUSTOMER_ACTIONS.items())
+
+
 def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
     """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent);
     checked when it is created, and again when its invitee is changed (`body` is then the stored invitation).
 
-    CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
-    relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
-    signed in as themselves, can accept it (accept_invite). CustomerOnboarding creates a new customer: never an existing one.
+    Each kind's row of the policy (`_CUSTOMER_ACTIONS`) decides; CustomerOnboarding creates a new customer, never an
+    existing one.
     """
     if body.customer_id is None:
         return

@@ -6,7 +6,7 @@ import uuid
 
 from shared import rate_limit
 from shared.clock import utc_now
-from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
+from shared.errors import Conflict, NotFound, RuleBroken
 from shared.events import EventRow
 from shared.partner_auth import Caller
 from shared.settings import get_settings
@@ -50,14 +50,7 @@ def _checked_url(url: object) -> str:
         raise RuleBroken(str(refused), field="url", code="url-refused", title="This URL cannot receive webhooks") from refused
 
 
-def admin_only(caller: Caller) -> None:
-    """Subscriptions send the partner's events anywhere: only its AdminAgents manage them (the feed is every agent's)."""
-    if "AdminAgent" not in caller.roles:
-        raise Forbidden("Webhook subscriptions are managed by the partner's AdminAgents.", code="admin-agent-only")
-
-
 def _load(storage: Storage, caller: Caller, subscription_id: str) -> tuple[Subscription, str | None]:
-    admin_only(caller)
     found = SubscriptionRepository(storage).find(caller.partner_id, subscription_id)
     if found is None:
         raise NotFound("No such webhook subscription.")
@@ -65,7 +58,6 @@ def _load(storage: Storage, caller: Caller, subscription_id: str) -> tuple[Subsc
 
 
 def create(storage: Storage, caller: Caller, body: NewSubscription) -> SubscriptionWithSecret:
-    admin_only(caller)
     url = _checked_url(body.url)
     repo = SubscriptionRepository(storage)
     if len(repo.of_partner(caller.partner_id)) >= MAX_SUBSCRIPTIONS:
@@ -76,7 +68,6 @@ def create(storage: Storage, caller: Caller, body: NewSubscription) -> Subscript
 
 
 def list_all(storage: Storage, caller: Caller) -> SubscriptionPage:
-    admin_only(caller)
     subs = sorted(SubscriptionRepository(storage).of_partner(caller.partner_id), key=lambda s: s.created_at)
     return SubscriptionPage(items=[present(s) for s in subs])
 
