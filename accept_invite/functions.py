@@ -237,7 +237,7 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(agreement_step.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "agreements/accept", "POST", action=Action.ACCEPT_DIRECTLY,
@@ -248,7 +248,7 @@ def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
 def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
     """The ticked box, with the session's CSRF token: accepted once, then the page shows who accepted and when."""
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.submit(get_storage(), visitor, form_of(req)), visitor)
+    return respond(agreement_step.submit(get_storage(), visitor, form_of(req)), visitor)
 
 
 # -- the pages' files and the clean-up ----------------------------------------------------------------------

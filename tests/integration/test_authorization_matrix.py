@@ -5,8 +5,8 @@ in a world of its own. The partner world: a customer created by the indirect res
 its IndirectProvider), which `p-direct` also serves as Reseller with DAP, `p-gone` served until its relationship was
 removed (it invited a company user while it served), and `p-other` never served; `t-unknown` is a tenant of the partners'
 identity provider that is not a registered partner. The `replay` column is a SalesAgent of `p-direct` sending, with the
-same Idempotency-Key, the request an AdminAgent of `p-direct` just made (GET routes: the SalesAgent's own request). The page world: company A (Hanna, its first user), company B (Bob) and pending
-invitations for Ivy.
+same Idempotency-Key, the request an AdminAgent of `p-direct` just made (GET routes: the SalesAgent's own request).
+The page world: company A (Hanna, its first user), company B (Bob) and pending invitations for Ivy.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def test_partner_route_matrix(route, build_world):
         headers = {**spec.headers(world), **({"Authorization": token} if token else {})}
         body = spec.body(world) if spec.body else None
 
-        def send(headers: dict[str, str]) -> Any:
+        def send(headers: dict[str, str], body: Any = body, world: World = world) -> Any:
             return spec.handler(build_request(spec.method, spec.path, body=body, headers=headers, params=spec.params,
                                               route_params=spec.route_params(world)))
 
