@@ -22,7 +22,7 @@ from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
-from shared.errors import Forbidden, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated
 from shared.http import dump
 from shared.partner_auth import Caller
 from shared.storage import Storage
@@ -62,14 +62,13 @@ class Inviter:
         return self.name or self.email
 
 
-class ColleagueError(Exception):
-    """Why the invitation was not sent; `code` is stable (page reason / problem type)."""
+TITLE = "Invitation not sent"
 
-    def __init__(self, code: str, detail: str, *, status: int, roles: list[str] | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.status = status
-        self.roles = roles or []
+
+def refused(kind: type[DomainError], code: str, detail: str, *, roles: list[str] | None = None) -> DomainError:
+    """Why the invitation was not sent: a domain error (its status from the one table, shared.http.STATUS_OF) whose
+    `code` is stable (page reason / problem type); `extra["roles"]` names the roles the inviter cannot give."""
+    return kind(detail, code=code, title=TITLE, extra={"roles": roles} if roles else None)
 
 
 def company_user_inviter(storage: Storage, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
@@ -77,22 +76,26 @@ def company_user_inviter(storage: Storage, customer_id: str, email: str, name: s
     customers = CustomerStore(storage)
     customer = customers.customer(customer_id)
     if customer is None:
-        raise ColleagueError("company-not-found", "No such company.", status=404)
+        raise refused(NotFound, "company-not-found", "No such company.")
     user = member(customers.users_of(customer_id), email, subject)
     if user is None or not delegation.may_invite(user.roles):
-        raise ColleagueError("not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.",
-                             status=403)
+        raise refused(Forbidden, "not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.")
     display = name or " ".join(p for p in (user.first_name, user.last_name) if p)
     return customer, Inviter(name=display, email=user.email, subject=subject, roles=tuple(user.roles))
 
 
 def session_inviter(storage: Storage, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
     """A signed-in company user calling the JSON API from the browser: the session plus its CSRF token (X-CSRF-Token)."""
-    if session is None or not session.signed_in:
-        raise ColleagueError("unauthorized", "Sign in first (a session cookie or a bearer token is required).", status=401)
-    if not session.check_csrf(csrf):
-        raise ColleagueError("csrf", "The X-CSRF-Token header does not match this session.", status=403)
+    signed_in(session, csrf)
     return company_user_inviter(storage, customer_id, session.email, session.name or "", session.subject or "")
+
+
+def signed_in(session: Any, csrf: str | None) -> None:
+    """401 without a signed-in session, 403 when the X-CSRF-Token header is not the session's."""
+    if session is None or not session.signed_in:
+        raise refused(Unauthenticated, "unauthorized", "Sign in first (a session cookie or a bearer token is required).")
+    if not session.check_csrf(csrf):
+        raise refused(Forbidden, "csrf", "The X-CSRF-Token header does not match this session.")
 
 
 # A partner with delegated admin rights on the company may give any role (the Account manager row of the table).
@@ -107,12 +110,12 @@ def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple
               standing=standing(storage, caller.partner_id, customer_id), customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
-        raise ColleagueError("company-not-found", "No such customer among yours.", status=404) from exc
+        raise refused(NotFound, "company-not-found", "No such customer among yours.") from exc
     except Forbidden as exc:
-        raise ColleagueError("not-allowed", exc.detail, status=403) from exc
+        raise refused(Forbidden, "not-allowed", exc.detail) from exc
     customer = CustomerStore(storage).customer(customer_id)
     if customer is None:
-        raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
+        raise refused(NotFound, "company-not-found", "No such customer among yours.")
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
 
 
@@ -126,7 +129,7 @@ def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) ->
     rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER and r.serving]
     rels.sort(key=lambda r: r.created_at)
     if not rels:
-        raise ColleagueError("no-partner", "This company has no partner serving it now to send invitations on its behalf.", status=409)
+        raise refused(Conflict, "no-partner", "This company has no partner serving it now to send invitations on its behalf.")
     found = PartnerRepository(storage).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
@@ -134,11 +137,11 @@ def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) ->
 
 def invite(storage: Storage, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
     """Create the CompanyUser invitation and queue its email in the invitee's preferred language."""
-    refused = delegation.refused(inviter.roles, [r.value for r in body.roles])
-    if refused:
-        raise ColleagueError("role-not-grantable", f"Your role cannot give: {', '.join(refused)}.", status=403, roles=refused)
+    not_grantable = delegation.refused(inviter.roles, [r.value for r in body.roles])
+    if not_grantable:
+        raise refused(Forbidden, "role-not-grantable", f"Your role cannot give: {', '.join(not_grantable)}.", roles=not_grantable)
     if CustomerStore(storage).user(customer.id, normalize_email(str(body.email))) is not None:
-        raise ColleagueError("already-a-user", f"{body.email} is a user of {customer.name} already.", status=409)
+        raise refused(Conflict, "already-a-user", f"{body.email} is a user of {customer.name} already.")
     partner = _managing_partner(storage, customer, inviter)
     new = NewInvitation(
         email=body.email, first_name=body.first_name, last_name=body.last_name, language=body.language,

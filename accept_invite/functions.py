@@ -8,6 +8,7 @@ Each route declares its contract once (`shared.endpoints.endpoint`, `raw=True`: 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import azure.functions as func
 
@@ -20,8 +21,8 @@ from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, caller_of, endpoint
-from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
+from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, Call, endpoint
+from shared.http import client_ip
 from shared.idempotency import run_once
 from shared.problems import Problem
 from shared.storage import get_storage
@@ -158,18 +159,15 @@ def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     return respond(colleague_views.form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
 
 
-@endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
-          summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
-          body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
-          form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
-          description="A user with role User administrator, Account manager or Agreement manager, or a partner agent, invites a "
-                      "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
-                      "answers pages.")
-def invite_colleague(req: func.HttpRequest) -> func.HttpResponse:
-    """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages."""
-    if req.headers.get("authorization") or (req.headers.get("content-type") or "").startswith("application/json"):
-        return _invite_colleague_api(req)
-    return _invite_colleague_page(req)
+def _colleague_session(req: func.HttpRequest) -> None:
+    colleagues.signed_in(visitor_of(req).session, req.headers.get("x-csrf-token"))
+
+
+def _colleague_scope(call: Call) -> str:
+    """A keyed request is the inviter's own: the partner agent's, or the signed-in person's."""
+    session = visitor_of(call.request).session
+    who = call.caller.email if call.caller is not None else getattr(session, "email", "") or ""
+    return f"colleague|{call.param('companyId')}|{who.casefold()}"
 
 
 @page
@@ -205,25 +203,24 @@ class _Rendered(Exception):
         self.reply = reply
 
 
-@api
-def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
+@endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
+          summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, forms=_invite_colleague_page,
+          body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          idempotent=True, idempotency_scope=_colleague_scope, session=_colleague_session,
+          form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
+          description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "
+                      "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
+                      "answers pages.")
+def invite_colleague(call: Call) -> dict[str, Any]:
+    """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages (`forms`)."""
     storage = get_storage()
-    customer_id = req.route_params["companyId"]
-    try:
-        if req.headers.get("authorization"):
-            # A partner invites as for invite-company-user: resolved at the edge like every partner route (registration too).
-            caller = caller_of(req, Action.INVITE_COMPANY_USER)
-            customer, inviter = colleagues.partner_inviter(storage, customer_id, caller)
-        else:
-            customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
-        body = parse_json(req, colleagues.ColleagueInvitation)
-        scope = f"colleague|{customer_id}|{inviter.email.casefold()}"
-        (status, result, headers), replayed = run_once(storage, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
-                                                       lambda: (201, colleagues.invite(storage, customer, inviter, body), {}))
-    except colleagues.ColleagueError as exc:
-        # The JSON edge: the colleague rules' refusal as problem+json.
-        raise Problem(exc.status, exc.code, "Invitation not sent", str(exc), extra={"roles": exc.roles} if exc.roles else None) from exc
-    return answer(status, result, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
+    customer_id = call.param("companyId")
+    if call.caller is not None:
+        customer, inviter = colleagues.partner_inviter(storage, customer_id, call.caller)
+    else:
+        customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(call.request).session,
+                                                       call.request.headers.get("x-csrf-token"))
+    return colleagues.invite(storage, customer, inviter, call.body)
 
 
 # -- the agreement step ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ the route's `Contract`, from which `operations.openapi` builds the OpenAPI docum
 place a route is described.
 
 Customer pages pass `raw=True`: their handler takes the request and answers with a page (the feature maps its
-own errors to pages in the visitor's language); only the contract is recorded.
+own errors to pages in the visitor's language); only the contract is recorded. A route that serves a page's form and
+JSON callers alike (`auth=SESSION_OR_PARTNER`, `forms=`) takes the pipeline for JSON and hands form posts to its page.
 """
 
 from __future__ import annotations
@@ -116,11 +117,13 @@ Handler = Callable[[Call], Any]
 def endpoint(
     bp: func.Blueprint, path: str, method: str = "GET", *, action: Action, summary: str, tag: str, auth: str = PARTNER,
     body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
-    response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | None = None,
+    response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | Callable[[Call], str] | None = None,
     problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
     route: str | None = None, if_match: bool = False, etag: bool = False, response_headers: dict[str, str] | None = None,
+    forms: Callable[[func.HttpRequest], func.HttpResponse] | None = None,
+    session: Callable[[func.HttpRequest], None] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
@@ -128,6 +131,9 @@ def endpoint(
     `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
+    `idempotency_scope` may be a function of the call (e.g. a signed-in person's own scope).
+    `forms`: the page handler that answers a form post (no bearer token, not JSON) of a SESSION_OR_PARTNER route;
+    `session(request)` refuses a JSON call without a partner token unless its session may call (before the body is read).
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
     """
@@ -146,7 +152,9 @@ def endpoint(
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
         else:
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
-                caller = caller_of(req, action, auth) if auth in _ROLES else None
+                caller = _caller(req, action, auth)
+                if caller is None and session is not None:
+                    session(req)
                 parsed = _body(req, body, optional_body)
                 call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
                 if guard is not None:
@@ -166,7 +174,8 @@ def endpoint(
                 if not idempotent:
                     code, data, headers = work()
                     return json_response(data, code, headers)
-                scope = idempotency_scope or (caller.partner_id if caller else ANONYMOUS)
+                scope = (idempotency_scope(call) if callable(idempotency_scope) else idempotency_scope) or (
+                    caller.partner_id if caller else ANONYMOUS)
                 (code, data, headers), replayed = run_once(
                     get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work,
                     authorize_replay=_replay_check(caller))
@@ -176,11 +185,31 @@ def endpoint(
             # `req` (functools.wraps would point the binding inspection at the handler's `call`).
             trigger.__name__, trigger.__qualname__, trigger.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
             trigger = api(trigger)
+            if forms is not None:
+                trigger = _with_forms(trigger, forms)
 
         methods = [method, "HEAD"] if head else [method]
         return bp.route(route=route or path, methods=methods, auth_level=func.AuthLevel.ANONYMOUS)(trigger)
 
     return decorate
+
+
+def _caller(req: func.HttpRequest, action: Action, auth: str) -> Caller | None:
+    if auth in _ROLES:
+        return caller_of(req, action, auth)
+    if auth == SESSION_OR_PARTNER and req.headers.get("authorization"):
+        return caller_of(req, action, PARTNER)  # a bearer token is a partner's, resolved like on every partner route
+    return None  # a session: the handler knows the person (pages' sessions are the customer's journey's)
+
+
+def _with_forms(json_trigger: Callable[[func.HttpRequest], func.HttpResponse],
+                forms: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    def trigger(req: func.HttpRequest) -> func.HttpResponse:
+        is_json = (req.headers.get("content-type") or "").startswith("application/json")
+        return json_trigger(req) if req.headers.get("authorization") or is_json else forms(req)
+
+    trigger.__name__, trigger.__qualname__, trigger.__doc__ = json_trigger.__name__, json_trigger.__qualname__, json_trigger.__doc__
+    return trigger
 
 
 def _replay_check(caller: Caller | None) -> Callable[[list[str]], None] | None:
