@@ -65,22 +65,22 @@ class Person:
         return {"email": self.email, "name": self.name, "subject": self.subject}
 
 
-class AcceptError(Exception):
-    """The invitation cannot be accepted by this person now; the page says why."""
+class AcceptError(errors.DomainError):
+    """The invitation cannot be accepted by this person now; the page says why (a domain error of the one table elsewhere)."""
 
 
-class InvitationNotFound(AcceptError):
+class InvitationNotFound(AcceptError, errors.NotFound):
     pass
 
 
-class WrongAccount(AcceptError):
+class WrongAccount(AcceptError, errors.Forbidden):
     def __init__(self, invitation: Invitation, signed_in_as: str) -> None:
         super().__init__(f"signed in as {signed_in_as}, the invitation is for {invitation.email}")
         self.invitation = invitation
         self.signed_in_as = signed_in_as
 
 
-class NotPending(AcceptError):
+class NotPending(AcceptError, errors.Conflict):
     """Expired, revoked, or accepted for another company."""
 
     def __init__(self, invitation: Invitation, status: InvitationStatus) -> None:
@@ -89,15 +89,15 @@ class NotPending(AcceptError):
         self.status = status
 
 
-class CompanyGone(AcceptError):
+class CompanyGone(AcceptError, errors.NotFound):
     """The invitation names a company that does not exist (any more)."""
 
 
-class OtherStep(AcceptError):
+class OtherStep(AcceptError, errors.Conflict):
     """An AgreementAcceptance invitation: it is accepted on the agreement page, not here."""
 
 
-class NotAllowed(AcceptError):
+class NotAllowed(AcceptError, errors.Forbidden):
     """The signed-in person may not give this consent for the company (a relationship request needs the customer's account
     administrator or primary contact), or the partner that invited no longer acts for it: nothing was written."""
 
@@ -106,7 +106,7 @@ class NotAllowed(AcceptError):
         self.invitation = invitation
 
 
-class Busy(AcceptError):
+class Busy(AcceptError, errors.Busy):
     """The company or the invitation kept changing under us; nothing inconsistent was written. Retry."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from attest_agreement import agreements, notices
-from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
+from attest_agreement.agreements import CustomerNotFound
 from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
@@ -18,7 +18,7 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer
 from attest_agreement.eligibility import evaluate
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
-from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
+from attest_agreement.steps import Units, active, agreement_view, already_accepted, by, contact, retried
 from partners.registry import Partner
 from partners.service import partner_of
 from shared.authorization import Action
@@ -49,11 +49,8 @@ def record_attestation(make: Units, caller: Caller, partner: Partner, body: Atte
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:
-            raise refusal(AlreadyAccepted(existing))
-        try:
-            acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, utc_now(), body.type)
-        except AgreementError as exc:
-            raise refusal(exc) from exc
+            raise already_accepted(existing)
+        acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, utc_now(), body.type)
         uow.add(acceptance)
         uow.record("agreement.attested", actor, after=acceptance)
         uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))

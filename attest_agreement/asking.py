@@ -6,11 +6,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementInvitationIn, InvitationOptions
 from attest_agreement.customers import Customer
 from attest_agreement.repository import CustomerUnitOfWork
-from attest_agreement.steps import Units, active, no_relationship, refusal, retried
+from attest_agreement.steps import Units, active, already_accepted, no_relationship, retried
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, NewInvitation
 from invite_user.invitations import InvitationKind
@@ -66,6 +65,6 @@ def request_direct_acceptance(storage: Storage, caller: Caller, customer_id: str
     active(uow, caller, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:
-        raise refusal(AlreadyAccepted(existing))
+        raise already_accepted(existing)
     customer = mark_asked_directly(lambda: CustomerUnitOfWork(storage, customer_id), caller.display)
     return invite_to_accept(storage, caller, customer, body)

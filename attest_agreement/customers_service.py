@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from attest_agreement import agreements, notices, relationships
-from attest_agreement.agreements import AgreementError
+from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
     AgreementInvitationIn,
     CustomerCreated,
@@ -21,7 +21,7 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
@@ -68,8 +68,8 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     if body.agreement is not None:
         try:
             acceptance = agreements.attestation(customer, person, body.agreement.date_agreed, recorded_by, now)
-        except AgreementError as exc:
-            raise refusal(exc, "agreement.dateAgreed") from exc
+        except DateAgreedInFuture as exc:
+            raise exc.at("agreement.dateAgreed") from None
 
     uow.add(customer)
     uow.record("customer.created", caller.display, after=customer)

@@ -18,7 +18,7 @@ from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from shared.authorization import Action, Standing, check, provide_standing
 from shared.clock import utc_now
-from shared.errors import Conflict, Invalid, NotFound, RuleBroken
+from shared.errors import Conflict, Invalid, NotFound
 from shared.partner_auth import Caller
 from shared.storage import Storage
 
@@ -109,11 +109,7 @@ def request_relationship(storage: Storage, caller: Caller, customer_id: str, bod
 
 def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn) -> ResellerRelationship:
     """Off the partner's list, DAP removed, GDAP kept, nobody notified, audited."""
-    if body.good_faith_declaration is not True:
-        exc = relationships.GoodFaithDeclarationMissing(
-            "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith.")
-        raise RuleBroken(str(exc), code=exc.code, title="Good faith declaration required",
-                         errors=[{"field": "goodFaithDeclaration", "message": "must be true", "code": exc.code}])
+    relationships.check_good_faith(body.good_faith_declaration)  # before any read
 
     def work(uow: CustomerUnitOfWork) -> ResellerRelationship:
         rel = uow.relationship(partner_id)

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from attest_agreement import agreements, relationships
-from attest_agreement.agreements import AgreementError, AlreadyAccepted
+from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementView, ContactIn, GdapIn
 from attest_agreement.customers import AgreementAcceptance, Contact, Customer, GranularDelegatedAdminPrivileges, ResellerRelationship
 from attest_agreement.repository import CustomerUnitOfWork
 from invite_user import service as invitations
 from partners.registry import Partner
 from shared.authorization import NO_STANDING, Action, Relationship, Standing, check, not_yours
-from shared.errors import Busy, Conflict, Invalid, NotFound, RuleBroken
+from shared.errors import Busy, Invalid, NotFound
 from shared.partner_auth import Caller
 from shared.uow import attempt
 
@@ -37,18 +37,11 @@ def standing_from(rel: ResellerRelationship | None) -> Standing:
     return Standing(Relationship.ACTIVE if is_active else Relationship.REMOVED, rel.role.value, is_active and rel.dap.active)
 
 
-def refusal(exc: AgreementError, field: str | None = None) -> Exception:
-    """An agreement rule's refusal as the domain error the partner hears."""
-    if isinstance(exc, agreements.DateAgreedInFuture):
-        return RuleBroken(str(exc), code=exc.code, title="Date of acceptance in the future", field=field or "dateAgreed",
-                          extra={"latestDateAgreed": exc.latest.isoformat()})
-    if isinstance(exc, agreements.InvalidPhoneNumber):
-        return Invalid([{"field": field or "primaryContact.phoneNumber", "message": str(exc), "code": exc.code}])
-    if isinstance(exc, AlreadyAccepted):
-        return Conflict(str(exc), code=exc.code, title="Agreement accepted already",
-                        extra={"agreement": view_of(exc.acceptance.customer_id, exc.acceptance, False).model_dump(
-                            mode="json", by_alias=True, exclude_none=True)})
-    return RuleBroken(str(exc), code=exc.code, title="Not allowed")
+def already_accepted(acceptance: AgreementAcceptance) -> AlreadyAccepted:
+    """The 409 of an agreement recorded already, showing the partner the agreement as it is."""
+    exc = AlreadyAccepted(acceptance)
+    exc.extra["agreement"] = view_of(acceptance.customer_id, acceptance, False).model_dump(mode="json", by_alias=True, exclude_none=True)
+    return exc
 
 
 def retried(make: Units, work: Callable[[CustomerUnitOfWork], T]) -> T:
@@ -82,7 +75,7 @@ def phone(raw: str | None, country: str, field: str) -> str | None:
     try:
         return agreements.normalize_phone(raw, country)
     except agreements.InvalidPhoneNumber as exc:
-        raise refusal(exc, field) from exc
+        raise exc.at(field) from None
 
 
 def contact(body: ContactIn, country: str, previous: Contact | None = None, field: str = "primaryContact.phoneNumber") -> Contact:

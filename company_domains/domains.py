@@ -27,6 +27,7 @@ import idna
 from pydantic import Field
 
 from invite_user.invitations import BusinessCenterRole
+from shared.errors import RuleBroken
 from shared.identity import normalize_email
 from shared.storage import Entity, Row
 
@@ -36,11 +37,13 @@ JOINED_ROLE = BusinessCenterRole.ACCOUNT_VIEWER.value  # what joining through a 
 MAX_DOMAINS = 20  # a company's domains are read with its page: a bound keeps that one short query
 
 
-class NotADomain(ValueError):
+class NotADomain(RuleBroken):
     """The text is not a domain a company can link; `reason` names why (the page says it in the person's language)."""
 
+    code = "not-a-domain"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(reason, field="domain")
         self.reason = reason  # "invalid", "public_suffix"
 
 
