@@ -235,3 +235,17 @@ def test_the_contract_says_who_may_from_the_table(monkeypatch):
     assert "AdminAgent or SalesAgent" in who_may(Action.ATTEST) and "Direct or IndirectProvider" in who_may(Action.ATTEST)
     _flip(monkeypatch, Action.ATTEST, roles=frozenset({"AdminAgent"}))
     assert "with the role AdminAgent," in who_may(Action.ATTEST)
+
+
+def test_the_edge_resolves_the_partner_for_at_most_one_read_and_refuses_a_stranger_before_any_other(storage, partner_tokens):
+    """Counts, not timings: the registration is read once (then the registry's short cache answers), a stranger's
+    request costs that one read and writes nothing."""
+    for tenant, status in (("t-unregistered", 403), ("p-direct", 200)):
+        token = partner_tokens(tenant)
+        storage.counter.reset()
+        assert _partner_call(invitations_fn.list_invitations, "GET", "invitations", token).status_code == status
+        first = storage.counter.reset()
+        assert _partner_call(invitations_fn.list_invitations, "GET", "invitations", token).status_code == status
+        again = storage.counter.reset()
+        # a stranger: the one registry read, then nothing; a partner, warm: the list's one query, no registry read
+        assert (first, again) == (1, 0) if status == 403 else again == 1, (tenant, first, again)
