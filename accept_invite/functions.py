@@ -20,7 +20,7 @@ from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, v
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
-from shared.authorization import Action, runs_as
+from shared.authorization import Action, runs_as, who_may
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, Call, endpoint
 from shared.http import client_ip
 from shared.idempotency import run_once
@@ -210,7 +210,7 @@ class _Rendered(Exception):
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "
                       "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
-                      "answers pages.")
+                      "answers pages. A partner agent: " + who_may(Action.INVITE_COMPANY_USER))
 def invite_colleague(call: Call) -> dict[str, Any]:
     """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages (`forms`)."""
     storage = get_storage()
