@@ -302,7 +302,7 @@ def _consents(uow: CustomerUnitOfWork, customer: Customer, inv: Invitation, pers
         return _invited_with_authority(uow, inv)
     if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
         # Consent comes from the customer: its own administrator or primary contact, never the address the partner picked.
-        return is_customer_admin(uow, customer, person.email, person.subject)
+        return is_customer_admin(uow, customer, person.email, person.subject, Action.CONSENT_TO_RELATIONSHIP)
     return True
 
 

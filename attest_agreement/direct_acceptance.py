@@ -15,7 +15,7 @@ from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
-from shared.authorization import CUSTOMER_ADMIN_ROLES, Relationship, Standing
+from shared.authorization import Action, Relationship, Standing, holds
 from shared.clock import utc_now
 from shared.errors import NotFound
 from shared.identity import same_email
@@ -64,13 +64,14 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
     return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
 
 
-def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
-    """The customer's primary contact (at their verified email), or a company user with role Account manager or Account
-    administrator (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
+def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str,
+                      action: Action = Action.ACCEPT_DIRECTLY) -> bool:
+    """The customer's primary contact (at their verified email), or a company user with a company role of the policy's
+    row for `action` (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
     if same_email(customer.primary_contact.email, email):
         return True
     user = member(uow.users(), email, subject)
-    return user is not None and bool(set(user.roles) & CUSTOMER_ADMIN_ROLES)
+    return user is not None and holds(action, user.roles)
 
 
 def standing_with(uow: CustomerUnitOfWork, partner_id: str) -> Standing:
@@ -82,7 +83,7 @@ def may_consent(storage: Storage, customer_id: str, email: str, subject: str) ->
     """Whether the signed-in person may consent for the customer (see `is_customer_admin`); False when there is no customer."""
     uow = CustomerUnitOfWork(storage, customer_id)
     customer = uow.customer()
-    return customer is not None and is_customer_admin(uow, customer, email, subject)
+    return customer is not None and is_customer_admin(uow, customer, email, subject, Action.CONSENT_TO_RELATIONSHIP)
 
 
 def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str, invitation: Invitation | None,

@@ -92,6 +92,9 @@ ALL_PARTNER_TYPES = frozenset({"Direct", "IndirectProvider", "IndirectReseller"}
 ANY_RELATIONSHIP = frozenset(Relationship)
 ACTIVE = frozenset({Relationship.ACTIVE})
 CUSTOMER_ADMIN_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
+DOMAIN_ADMIN_ROLES = frozenset({"UserAdministrator", "AccountManager"})
+# Who may invite a colleague at all; which roles each of them may give is accept_invite.roles' delegation table.
+INVITING_ROLES = frozenset({"UserAdministrator", "AccountManager", "AgreementManager"})
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Rule:
     relationship_role: str | None = None  # "Reseller": an indirect provider's relationship does not do
     dap: bool = False
     consent: str = "none"  # what the customer's side must give, in words (docs/SECURITY.md quotes this table)
+    company_roles: frozenset[str] = frozenset()  # the company's own Business Center roles (customer side), one of them needed
 
 
 POLICY: dict[Action, Rule] = {
@@ -136,14 +140,17 @@ POLICY: dict[Action, Rule] = {
     Action.CHANGE_INVITEE: Rule(Who.PARTNER, AGENTS, consent="as for inviting that kind: an invitation about an existing "
                                 "customer is checked again as if it were created now (a company user: AdminAgent, DAP)"),
     Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
-    Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
-    Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "
+    Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
+                                         consent="the primary contact counts too, at their verified email"),
+    Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
+                                 consent="the invitation of a partner with an active relationship, "
                                  "or the signed-in account administrator / primary contact"),
     Action.VIEW_COMPANY: Rule(Who.COMPANY_USER),
-    Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, consent="a company user with a role that may invite, or the partner as "
-                                  "for invite-company-user"),
-    Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, consent="a domain counts once proven: its DNS TXT record, or the admin's own "
-                                "verified address at it; one company per domain"),
+    Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, company_roles=INVITING_ROLES,
+                                  consent="a company user with a role that may invite, or the partner as for invite-company-user"),
+    Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, company_roles=DOMAIN_ADMIN_ROLES,
+                                consent="a domain counts once proven: its DNS TXT record, or the admin's own verified address at it; "
+                                "one company per domain"),
     Action.JOIN_COMPANY: Rule(Who.DOMAIN_PERSON, consent="an administrator approves, or the company lets people join at once as "
                               "Account viewer"),
     Action.SIGN_IN: Rule(Who.ANYONE),
@@ -221,12 +228,19 @@ def check_again(actions: Iterable[str], *, roles: frozenset[str], partner_type: 
         check(Action(action), roles=roles, partner_type=partner_type)
 
 
+def holds(action: Action, company_roles: Iterable[str]) -> bool:
+    """Whether a company user with these Business Center roles is one the row lets do `action` (customer side)."""
+    return bool(POLICY[action].company_roles & set(company_roles))
+
+
 def who_may(action: Action) -> str:
     """The row in words, for the route's description in the API contract (the table is the only place it is written)."""
     rule = POLICY[action]
     parts = [f"Who may: {rule.who.value}"]
     if rule.roles:
         parts.append(f"with the role {' or '.join(sorted(rule.roles))}")
+    if rule.company_roles:
+        parts.append(f"holding the company role {' or '.join(sorted(rule.company_roles))}")
     if rule.partner_types != ALL_PARTNER_TYPES:
         parts.append(f"of a partner of type {' or '.join(sorted(rule.partner_types))}")
     if rule.relationship != ANY_RELATIONSHIP:
