@@ -132,7 +132,7 @@ def endpoint(
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
     `idempotency_scope` may be a function of the call (e.g. a signed-in person's own scope).
-    `forms`: the page handler that answers a form post (no bearer token, not JSON) of a SESSION_OR_PARTNER route;
+    `forms`: the page handler that answers a form post (application/x-www-form-urlencoded) of a SESSION_OR_PARTNER route;
     `session(request)` refuses a JSON call without a partner token unless its session may call (before the body is read).
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
@@ -205,8 +205,9 @@ def _caller(req: func.HttpRequest, action: Action, auth: str) -> Caller | None:
 def _with_forms(json_trigger: Callable[[func.HttpRequest], func.HttpResponse],
                 forms: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
     def trigger(req: func.HttpRequest) -> func.HttpResponse:
-        is_json = (req.headers.get("content-type") or "").startswith("application/json")
-        return json_trigger(req) if req.headers.get("authorization") or is_json else forms(req)
+        # What the body is decides: a page's form post gets pages, everything else the JSON pipeline (problem+json).
+        is_form = (req.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded")
+        return forms(req) if is_form else json_trigger(req)
 
     trigger.__name__, trigger.__qualname__, trigger.__doc__ = json_trigger.__name__, json_trigger.__qualname__, json_trigger.__doc__
     return trigger
