@@ -17,6 +17,7 @@ from accept_invite import colleague_views, colleagues, company_views, link_views
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
+from attest_agreement.customers import Customer
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
@@ -24,6 +25,7 @@ from shared.authorization import Action, runs_as, who_may
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, Call, endpoint
 from shared.http import client_ip
 from shared.idempotency import run_once
+from shared.partner_auth import Caller
 from shared.problems import Problem
 from shared.storage import get_storage
 
@@ -159,15 +161,19 @@ def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     return respond(colleague_views.form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
 
 
-def _colleague_session(req: func.HttpRequest) -> None:
-    colleagues.signed_in(visitor_of(req).session, req.headers.get("x-csrf-token"))
+def _colleague_inviter(req: func.HttpRequest, caller: Caller | None) -> tuple[Customer, colleagues.Inviter]:
+    """The company and who invites into it: the partner with its standing, or the signed-in company user (401 / 403 / 404
+    before the body is read)."""
+    customer_id = req.route_params["companyId"]
+    if caller is not None:
+        return colleagues.partner_inviter(get_storage(), customer_id, caller)
+    return colleagues.session_inviter(get_storage(), customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
 
 
 def _colleague_scope(call: Call) -> str:
     """A keyed request is the inviter's own: the partner agent's, or the signed-in person's."""
-    session = visitor_of(call.request).session
-    who = call.caller.email if call.caller is not None else getattr(session, "email", "") or ""
-    return f"colleague|{call.param('companyId')}|{who.casefold()}"
+    _, inviter = call.resolved
+    return f"colleague|{call.param('companyId')}|{inviter.email.casefold()}"
 
 
 @page
@@ -206,21 +212,15 @@ class _Rendered(Exception):
 @endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
           summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, forms=_invite_colleague_page,
           body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
-          idempotent=True, idempotency_scope=_colleague_scope, session=_colleague_session,
+          idempotent=True, idempotency_scope=_colleague_scope, resolve=_colleague_inviter,
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "
                       "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
                       "answers pages. A partner agent: " + who_may(Action.INVITE_COMPANY_USER))
 def invite_colleague(call: Call) -> dict[str, Any]:
     """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages (`forms`)."""
-    storage = get_storage()
-    customer_id = call.param("companyId")
-    if call.caller is not None:
-        customer, inviter = colleagues.partner_inviter(storage, customer_id, call.caller)
-    else:
-        customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(call.request).session,
-                                                       call.request.headers.get("x-csrf-token"))
-    return colleagues.invite(storage, customer, inviter, call.body)
+    customer, inviter = call.resolved
+    return colleagues.invite(get_storage(), customer, inviter, call.body)
 
 
 # -- the agreement step ---------------------------------------------------------------------------------

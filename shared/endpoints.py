@@ -88,6 +88,7 @@ class Call:
     caller: Caller | None
     body: Any = None
     query: Any = None
+    resolved: Any = None  # what the route's `resolve` said of the caller (e.g. the company and the inviter)
 
     def param(self, name: str) -> str:
         return self.request.route_params[name]
@@ -123,7 +124,7 @@ def endpoint(
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
     route: str | None = None, if_match: bool = False, etag: bool = False, response_headers: dict[str, str] | None = None,
     forms: Callable[[func.HttpRequest], func.HttpResponse] | None = None,
-    session: Callable[[func.HttpRequest], None] | None = None,
+    resolve: Callable[[func.HttpRequest, Caller | None], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
@@ -132,8 +133,9 @@ def endpoint(
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
     `idempotency_scope` may be a function of the call (e.g. a signed-in person's own scope).
-    `forms`: the page handler that answers a form post (application/x-www-form-urlencoded) of a SESSION_OR_PARTNER route;
-    `session(request)` refuses a JSON call without a partner token unless its session may call (before the body is read).
+    `forms`: the page handler that answers a form post (no bearer token, not JSON) of a SESSION_OR_PARTNER route;
+    `resolve(request, caller)` says who the caller is for this route beyond the token (a session's person, a partner's
+    standing), refusing before the body is read; its answer is `call.resolved`.
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
     """
@@ -153,10 +155,9 @@ def endpoint(
         else:
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
                 caller = _caller(req, action, auth)
-                if caller is None and session is not None:
-                    session(req)
+                resolved = resolve(req, caller) if resolve is not None else None
                 parsed = _body(req, body, optional_body)
-                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
+                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None, resolved)
                 if guard is not None:
                     guard(req, parsed)
                 if if_match and not call.if_match:
@@ -205,9 +206,9 @@ def _caller(req: func.HttpRequest, action: Action, auth: str) -> Caller | None:
 def _with_forms(json_trigger: Callable[[func.HttpRequest], func.HttpResponse],
                 forms: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
     def trigger(req: func.HttpRequest) -> func.HttpResponse:
-        # What the body is decides: a page's form post gets pages, everything else the JSON pipeline (problem+json).
-        is_form = (req.headers.get("content-type") or "").startswith("application/x-www-form-urlencoded")
-        return forms(req) if is_form else json_trigger(req)
+        # A bearer token or a JSON body is an API call (problem+json); anything else is the page's form.
+        is_json = (req.headers.get("content-type") or "").startswith("application/json")
+        return json_trigger(req) if req.headers.get("authorization") or is_json else forms(req)
 
     trigger.__name__, trigger.__qualname__, trigger.__doc__ = json_trigger.__name__, json_trigger.__qualname__, json_trigger.__doc__
     return trigger
