@@ -22,10 +22,10 @@ from invite_user.api_models import Invitee, NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
+from shared.context import Context
 from shared.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated
 from shared.http import dump
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 
 class ColleagueInvitation(Invitee):
@@ -71,9 +71,9 @@ def refused(kind: type[DomainError], code: str, detail: str, *, roles: list[str]
     return kind(detail, code=code, title=TITLE, extra={"roles": roles} if roles else None)
 
 
-def company_user_inviter(storage: Storage, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
+def company_user_inviter(ctx: Context, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
     """The signed-in person as an inviter of this company: 404 when no such company, 403 when not allowed."""
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     customer = customers.customer(customer_id)
     if customer is None:
         raise refused(NotFound, "company-not-found", "No such company.")
@@ -84,10 +84,10 @@ def company_user_inviter(storage: Storage, customer_id: str, email: str, name: s
     return customer, Inviter(name=display, email=user.email, subject=subject, roles=tuple(user.roles))
 
 
-def session_inviter(storage: Storage, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
+def session_inviter(ctx: Context, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
     """A signed-in company user calling the JSON API from the browser: the session plus its CSRF token (X-CSRF-Token)."""
     signed_in(session, csrf)
-    return company_user_inviter(storage, customer_id, session.email, session.name or "", session.subject or "")
+    return company_user_inviter(ctx, customer_id, session.email, session.name or "", session.subject or "")
 
 
 def signed_in(session: Any, csrf: str | None) -> None:
@@ -102,47 +102,47 @@ def signed_in(session: Any, csrf: str | None) -> None:
 PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
 
 
-def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
+def partner_inviter(ctx: Context, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
     try:
         # The policy's row for a partner inviting a company user (shared.authorization).
         check(Action.INVITE_COMPANY_USER, roles=caller.roles, partner_type=caller.partner_type,
-              standing=standing(storage, caller.partner_id, customer_id), customer_id=customer_id)
+              standing=standing(ctx, caller.partner_id, customer_id), customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
         raise refused(NotFound, "company-not-found", "No such customer among yours.") from exc
     except Forbidden as exc:
         raise refused(Forbidden, "not-allowed", exc.detail) from exc
-    customer = CustomerStore(storage).customer(customer_id)
+    customer = ctx.store(CustomerStore).customer(customer_id)
     if customer is None:
         raise refused(NotFound, "company-not-found", "No such customer among yours.")
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
 
 
-def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) -> Partner:
+def _managing_partner(ctx: Context, customer: Customer, inviter: Inviter) -> Partner:
     if inviter.partner is not None:
-        partner = PartnerRepository(storage).find(inviter.partner.partner_id)
+        partner = ctx.store(PartnerRepository).find(inviter.partner.partner_id)
         if partner is not None:
             return partner
     # Only a reseller serving the company now holds its users' invitations (names, emails, roles): never one that removed
     # its relationship, which would otherwise go on receiving them and could revoke them.
-    rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER and r.serving]
+    rels = [r for r in ctx.store(CustomerStore).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER and r.serving]
     rels.sort(key=lambda r: r.created_at)
     if not rels:
         raise refused(Conflict, "no-partner", "This company has no partner serving it now to send invitations on its behalf.")
-    found = PartnerRepository(storage).find(rels[0].partner_id)
+    found = ctx.store(PartnerRepository).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
 
 
-def invite(storage: Storage, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
+def invite(ctx: Context, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
     """Create the CompanyUser invitation and queue its email in the invitee's preferred language."""
     not_grantable = delegation.refused(inviter.roles, [r.value for r in body.roles])
     if not_grantable:
         raise refused(Forbidden, "role-not-grantable", f"Your role cannot give: {', '.join(not_grantable)}.", roles=not_grantable)
-    if CustomerStore(storage).user(customer.id, normalize_email(str(body.email))) is not None:
+    if ctx.store(CustomerStore).user(customer.id, normalize_email(str(body.email))) is not None:
         raise refused(Conflict, "already-a-user", f"{body.email} is a user of {customer.name} already.")
-    partner = _managing_partner(storage, customer, inviter)
+    partner = _managing_partner(ctx, customer, inviter)
     new = NewInvitation(
         email=body.email, first_name=body.first_name, last_name=body.last_name, language=body.language,
         country_region=body.country_region, kind=InvitationKind.COMPANY_USER, roles=body.roles,
@@ -155,5 +155,5 @@ def invite(storage: Storage, customer: Customer, inviter: Inviter, body: Colleag
         inv.created_by = {**inv.created_by, "customerId": customer.id, "companyUser": inviter.email}
         inv.inviter_name = inviter.display
     audit_extra = {"roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"}
-    return dump(invitations.invite(storage, inv, raw_id, inviter.display, audit_extra=audit_extra,
+    return dump(invitations.invite(ctx, inv, raw_id, inviter.display, audit_extra=audit_extra,
                                    event="colleague.invited"))

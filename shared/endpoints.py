@@ -22,11 +22,11 @@ from pydantic import BaseModel
 
 from shared import conditional, telemetry
 from shared.authorization import POLICY, Action, check, check_again, declare
+from shared.context import Context, request_context
 from shared.errors import PreconditionRequired
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate, registered
-from shared.storage import get_storage
 
 PARTNER = "partner"  # a partner agent's bearer token (AdminAgent or SalesAgent)
 ADMIN = "admin"  # a platform administrator's bearer token
@@ -86,6 +86,7 @@ class Call:
 
     request: func.HttpRequest
     caller: Caller | None
+    ctx: Context  # this invocation's units of work, clock and settings: what the handler hands its service
     body: Any = None
     query: Any = None
     resolved: Any = None  # what the route's `resolve` said of the caller (e.g. the company and the inviter)
@@ -119,22 +120,22 @@ def endpoint(
     bp: func.Blueprint, path: str, method: str = "GET", *, action: Action, summary: str, tag: str, auth: str = PARTNER,
     body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
     response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | Callable[[Call], str] | None = None,
-    problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
+    problems: Sequence[int] = (), description: str = "", guard: Callable[[Call], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
     route: str | None = None, if_match: bool = False, etag: bool = False, response_headers: dict[str, str] | None = None,
     forms: Callable[[func.HttpRequest], func.HttpResponse] | None = None,
-    resolve: Callable[[func.HttpRequest, Caller | None], Any] | None = None,
+    resolve: Callable[[func.HttpRequest, Caller | None, Context], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Any]:
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
     `route` is the template Functions matches (with constraints) when it differs from the documented `path`.
-    `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
+    `guard(call)` runs before the idempotent work (rate limits: a refusal is never replayed).
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
     `idempotency_scope` may be a function of the call (e.g. a signed-in person's own scope).
     `forms`: the page handler that answers a form post (no bearer token, not JSON) of a SESSION_OR_PARTNER route;
-    `resolve(request, caller)` says who the caller is for this route beyond the token (a session's person, a partner's
+    `resolve(request, caller, ctx)` says who the caller is for this route beyond the token (a session's person, a partner's
     standing), refusing before the body is read; its answer is `call.resolved`.
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
@@ -155,11 +156,12 @@ def endpoint(
         else:
             def trigger(req: func.HttpRequest) -> func.HttpResponse:
                 caller = _caller(req, action, auth)
-                resolved = resolve(req, caller) if resolve is not None else None
+                ctx = request_context()
+                resolved = resolve(req, caller, ctx) if resolve is not None else None
                 parsed = _body(req, body, optional_body)
-                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None, resolved)
+                call = Call(req, caller, ctx, parsed, parse_query(req, query) if query is not None else None, resolved)
                 if guard is not None:
-                    guard(req, parsed)
+                    guard(call)
                 if if_match and not call.if_match:
                     raise PreconditionRequired("This change needs If-Match with the ETag you read (or * to replace whatever is "
                                                "there): without it, two agents would overwrite each other unseen.")
@@ -178,7 +180,7 @@ def endpoint(
                 scope = (idempotency_scope(call) if callable(idempotency_scope) else idempotency_scope) or (
                     caller.partner_id if caller else ANONYMOUS)
                 (code, data, headers), replayed = run_once(
-                    get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work,
+                    call.ctx, scope, call.idempotency_key, idempotency_fingerprint(req), work,
                     authorize_replay=_replay_check(caller))
                 return answer(code, data, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
 

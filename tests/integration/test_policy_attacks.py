@@ -31,6 +31,7 @@ from tests.integration.test_attest_customers import call, create, customer_body
 from tests.integration.test_attest_relationships import relationship, remove
 from tests.integration.test_webhooks import pump
 from tests.support.accept_invite import AGENT, invite, session_header, subject_for
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 from webhooks import functions as webhooks_fn
 
@@ -126,7 +127,7 @@ def _company(storage) -> str:
     """Company A, created by Hanna through p-direct's onboarding invitation: Hanna is its Account manager."""
     inv, _ = invite(storage, AGENT, email=HANNA)
     form, _ = check_form(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, companies.Person(HANNA, "", subject_for(HANNA)), form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(HANNA, "", subject_for(HANNA)), form)
 
 
 def _hanna_invites(company: str):
@@ -166,7 +167,7 @@ def test_a_partner_that_removed_its_relationship_does_not_hear_the_customer_acce
     uow.commit()
     assert remove(partner_tokens(), cid, {"goodFaithDeclaration": True}).status_code == 200
     assert relationship(partner_tokens(), cid).status_code == 200  # it may still read its own (removed) relationship
-    customers.accept_directly(storage, cid, {"email": "greta@contoso.de", "name": "Greta Maier", "sub": "sub-greta"})
+    customers.accept_directly(ctx_of(storage), cid, {"email": "greta@contoso.de", "name": "Greta Maier", "sub": "sub-greta"})
     pump(storage)
     fixed_clock.advance(seconds=5)  # past the feed's settle time
 
@@ -216,9 +217,9 @@ def test_flipping_the_company_user_row_changes_inviting_and_joining(storage, par
     remove(partner_tokens(), cid, {"goodFaithDeclaration": True})
     person = companies.Person("neu@contoso.example", "Neu", subject_for("neu@contoso.example"))
     with pytest.raises(companies.NotAllowed):
-        companies.accept_existing(storage, link_hash(json_of(created)["id"]), person)
+        companies.accept_existing(ctx_of(storage), link_hash(json_of(created)["id"]), person)
     _flip(monkeypatch, Action.INVITE_COMPANY_USER, relationship=frozenset(Relationship), relationship_role=None, dap=False)
-    assert companies.accept_existing(storage, link_hash(json_of(created)["id"]), person) == cid
+    assert companies.accept_existing(ctx_of(storage), link_hash(json_of(created)["id"]), person) == cid
 
 
 def test_flipping_the_relationship_row_hides_a_removed_relationship(storage, partner_tokens, monkeypatch, fixed_clock):
