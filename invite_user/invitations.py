@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_fiel
 
 from notifications.reports import StatusDetail, supersedes
 from shared import company_numbers, identity
+from shared.errors import Conflict
 from shared.fields import CountryCode, Email, RegistrationNumber, VatNumber
 from shared.idempotency import derived_id
 from shared.storage import Entity
@@ -95,11 +96,11 @@ class ReminderStatus(StrEnum):
     FAILED = "Failed"
 
 
-class InvitationStateError(Exception):
-    """The invitation is not in a state that allows this; `status` says which state it is in."""
+class InvitationStateError(Conflict):
+    """The invitation is not in a state that allows this; `status` says which state it is in (409, type invitation-<state>)."""
 
     def __init__(self, status: InvitationStatus, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail, code=f"invitation-{status.value.lower()}")
         self.status = status
 
 
