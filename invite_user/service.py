@@ -263,7 +263,7 @@ def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
 
 def trail(ctx: Context, caller: Caller, handle: str) -> Trail:
     """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
-    inv, _ = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
+    inv, _ = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
     return trail_of(inv)
 
 
