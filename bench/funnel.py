@@ -22,12 +22,13 @@ TARGET = 5
 
 
 def run(stored: int) -> dict:
-    from invite_user import service
+    from invite_user import funnel_service, service
     from invite_user.api_models import FunnelQuery, NewInvitation
     from invite_user.records import bulk_record
     from invite_user.repository import InvitationStore
     from partners.registry import PartnerRepository
     from shared import clock
+    from shared.context import Context
     from shared.storage import Storage, set_storage
 
     storage = Storage()
@@ -52,9 +53,10 @@ def run(stored: int) -> dict:
     seed_s = time.perf_counter() - t0
     clock.set_clock(clock.SystemClock())
     query = FunnelQuery.model_validate({"from": start.date().isoformat(), "to": (start + timedelta(days=DAYS - 1)).date().isoformat()})
-    service.funnel_of(storage, caller, query)  # warm
+    ctx = Context(storage)
+    funnel_service.funnel_of(ctx, caller, query)  # warm
     storage.counter.reset()
-    funnel = service.funnel_of(storage, caller, query)
+    funnel = funnel_service.funnel_of(ctx, caller, query)
     requests = storage.counter.reset()
     return {"stored": made, "days": DAYS, "funnel_requests": requests, "funnel_created": funnel.created,
             "count_rows": len(store.funnel_rows(caller.partner_id, "20260901", "20261130")),

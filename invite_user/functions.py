@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from invite_user import expiry, reminders, replacement, service
+from invite_user import expiry, funnel_service, reminders, replacement, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
@@ -21,6 +21,7 @@ from invite_user.api_models import (
     ResendRequest,
     ResendRequestAnswer,
 )
+from invite_user.funnel import Funnel
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -88,14 +89,14 @@ def change_invitee(call: Call) -> Reply:
 
 
 @endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=service.Funnel, problems=(400, 401, 403),
+          summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=Funnel, problems=(400, 401, 403),
           description="The caller's invitations created from `from` to `to` (days, UTC, both included; backwards: none), "
                       "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
                       "replaced one counts as Revoked) or its furthest step (Created, Delivered, DeliveryFailed, Opened, "
                       "SignedIn); with the median time from creation to acceptance. Counts are kept as the invitations "
                       "change, so this costs one range query whatever their number.")
-def invitation_funnel(call: Call) -> service.Funnel:
-    return service.funnel_of(call.ctx, call.caller, call.query)
+def invitation_funnel(call: Call) -> Funnel:
+    return funnel_service.funnel_of(call.ctx, call.caller, call.query)
 
 
 @endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,

@@ -123,3 +123,4 @@ def summarize(rows: Iterable[FunnelCount], start: date, end: date, kind: Invitat
     expanded = [b for b, n in sorted(minutes) for _ in range(n)]
     median = round(statistics.median(expanded) / 60, 2) if expanded else None
     return Funnel(from_=start, to=end, kind=kind, created=sum(stages.values()), stages=stages, median_hours_to_acceptance=median)
+

@@ -19,14 +19,12 @@ from invite_user.api_models import (
     BulkResult,
     BulkRow,
     DraftEmail,
-    FunnelQuery,
     InvitationOut,
     InvitationPage,
     NewInvitation,
     present,
 )
 from invite_user.delivery import redeem_url
-from invite_user.funnel import Funnel, summarize
 from invite_user.invitations import (
     EmailStatus,
     Invitation,
@@ -265,16 +263,6 @@ def trail(ctx: Context, caller: Caller, handle: str) -> Trail:
     """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
     inv, _ = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
     return trail_of(inv)
-
-
-def funnel_of(ctx: Context, caller: Caller, query: FunnelQuery) -> Funnel:
-    """GET /api/invitations/funnel: the caller's invitations created from..to (days, UTC, both included) by stage.
-    Any window is answered (one backwards is empty): the count rows read are those of days with invitations, so even
-    a window of years costs what the partner's days of invitations cost, never more."""
-    day = "{:04d}{:02d}{:02d}".format
-    rows = [] if query.to < query.from_ else ctx.store(InvitationStore).funnel_rows(
-        caller.partner_id, day(query.from_.year, query.from_.month, query.from_.day), day(query.to.year, query.to.month, query.to.day))
-    return summarize(rows, query.from_, query.to, query.kind, ctx.now())
 
 
 def find(ctx: Context, key: str) -> Invitation | None:
