@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from notifications.sender import acs_operation_id
 from shared import telemetry
 from shared.context import Context
+from shared.errors import RuleBroken
 from shared.storage import ConcurrencyConflict, Op, Repository, Row
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ class StatusDetail(BaseModel):
         return self.at, _RANK.get(self.status or "", 0)
 
 
-class BadReport(ValueError):
-    """The event is not a delivery report the app can read."""
+class BadReport(RuleBroken):
+    """The event is not a delivery report the app can read (logged and dropped by the function, never retried)."""
 
 
 @dataclass(frozen=True)
