@@ -13,6 +13,7 @@ from invite_user import functions as fn
 from invite_user.repository import TABLE, partner_partition
 from notifications import queue, reports
 from notifications.sender import SmtpSender
+from partners.registry import Partner, PartnerRepository, PartnerType
 from tests.integration import test_accept_signin as signin_tests
 from tests.support.accept_invite import (
     form_request,
@@ -89,4 +90,5 @@ def test_a_wrong_account_is_a_time_on_the_trail_never_the_address(storage, setti
 
 def test_another_partners_trail_is_not_found(storage, idp, partner_tokens):
     _, raw = invite(storage)
+    PartnerRepository(storage).save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
     assert _trail(partner_tokens, raw, partner="p-other").status_code == 404
