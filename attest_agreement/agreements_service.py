@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from attest_agreement import agreements, notices
+from attest_agreement import agreements, attestations_service, notices
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
 from attest_agreement.api_models import (
     AgreementView,
@@ -46,7 +46,10 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
     except AgreementError as exc:
         raise refusal(exc) from exc
 
+    assert body.primary_contact is not None and body.date_agreed is not None  # attest() refused them missing
+
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
+        assert body.primary_contact is not None and body.date_agreed is not None
         customer, _rel = active(uow, partner.id, Action.ATTEST)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
@@ -79,6 +82,10 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
 
 
 def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+    """The partner attests (typed in), or, with `attestationId`, creates the agreement the customer confirmed itself."""
+    if body.attestation_id is not None:
+        return attestations_service.finalize_attestation(storage, caller, customer_id, body)
+    attestations_service.needs_fields(body)
     partner = partner_of(storage, caller)
     customer, acceptance = record_attestation(lambda: CustomerUnitOfWork(storage, customer_id), partner, by(caller, partner),
                                               caller.display, body, notices.Outbox(storage))

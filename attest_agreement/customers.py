@@ -6,13 +6,22 @@ customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
+- `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash), and
+  `tc|<agreement type>` naming the current one (one pending per customer: a new one replaces it under this row's ETag);
 - `c|<customerId>` / `a|...`: audit records.
 A partner's list of customers is the index partition `pc|<partnerId>` / `<customerId>`, written after
 the relationship itself (the relationship row is the truth; the index is rebuilt from it on retry).
+Longer than usual because the whole layout of the customer's partition and of its index partitions (every row kind and
+its key) is kept in one module, as `keys_of` reads it; separating entities from the table and its unit of work is
+issue 18's.
+Two more index partitions serve customer-confirmed attestations: `pa|<partnerId>` / `<customerId>` (the partner's
+agreement pipeline, filed after every change to an acceptance or attestation) and `ax` / `<expiresAt>|<customerId>|<id>`
+(the expiry index, written before the attestation's commit, read up to now by the expiry sweep).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -21,9 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared import events
 from shared.audit import AuditRecord, audit
+from shared.clock import utc_now
 from shared.identity import same_email
 from shared.storage import Entity, Op, Page, Repository, Row, Storage
 from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 TABLE = events.outbox_table("Customers")
 PROFILE = "profile"
@@ -46,6 +58,7 @@ class RelationshipRole(StrEnum):
 class AcceptanceHow(StrEnum):
     PARTNER_ATTESTATION = "PartnerAttestation"
     DIRECT_ACCEPTANCE = "DirectAcceptance"
+    CUSTOMER_CONFIRMED = "CustomerConfirmed"  # the partner created it from an attestation the customer accepted itself
 
 
 class Contact(BaseModel):
@@ -152,6 +165,96 @@ class AgreementAcceptance(Entity):
     recorded_at: datetime = Field(alias="recordedAt")
     by: dict[str, str]  # who recorded it: the attesting partner user, or the signed-in customer user
     contact: Contact  # the person who accepted
+    attestation_id: str | None = Field(default=None, alias="attestationId")  # CustomerConfirmed: the attestation it came from
+
+
+class AttestationStatus(StrEnum):
+    PENDING = "Pending"
+    ACCEPTED = "Accepted"
+    EXPIRED = "Expired"
+    REPLACED = "Replaced"
+    FINALIZED = "Finalized"
+
+
+class AgreementAttestation(Entity):
+    """The customer's own confirmation of the agreement: a personal link to its contact, accepted on a page without sign-in."""
+
+    id: str
+    customer_id: str = Field(alias="customerId")
+    partner_id: str = Field(alias="partnerId")
+    partner_name: str = Field(alias="partnerName")
+    agreement_type: str = Field(default="MicrosoftCustomerAgreement", alias="agreementType")
+    agreement_version: str = Field(alias="agreementVersion")
+    contact: Contact
+    company_name: str = Field(alias="companyName")
+    language: str = "en"
+    link_hash: str = Field(alias="linkHash")  # SHA-256 of the link id: the link itself is never stored
+    status: AttestationStatus = AttestationStatus.PENDING
+    created_at: datetime = Field(alias="createdAt")
+    created_by: dict[str, str] = Field(alias="createdBy")
+    expires_at: datetime = Field(alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    accepted_name: str | None = Field(default=None, alias="acceptedName")  # the name typed on the page
+    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
+    replaced_by: str | None = Field(default=None, alias="replacedBy")
+    finalized_at: datetime | None = Field(default=None, alias="finalizedAt")
+
+
+class AttestationSlot(Entity):
+    """Which attestation is the customer's current one for an agreement type (at most one is pending)."""
+
+    customer_id: str = Field(alias="customerId")
+    agreement_type: str = Field(alias="agreementType")
+    attestation_id: str = Field(alias="attestationId")
+
+
+class AttestationExpiry(Row):
+    """The expiry index: one row per attestation, keyed by when its link expires."""
+
+    expires_at: datetime = Field(alias="expiresAt")
+    customer_id: str = Field(alias="customerId")
+    attestation_id: str = Field(alias="attestationId")
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.expires_at.strftime('%Y%m%dT%H%M%S')}|{self.customer_id}|{self.attestation_id}"
+
+
+EXPIRY_PARTITION = "ax"
+
+
+class PipelineStage(StrEnum):
+    """Where a customer stands on the partner's way to an accepted agreement (as filed; Expired is also read from time)."""
+
+    REQUIRED = "Required"
+    PENDING = "Pending"
+    EXPIRED = "Expired"
+    READY_TO_FINALIZE = "ReadyToFinalize"
+    PROVIDED = "Provided"
+
+
+def pipeline_stage(acceptance: AgreementAcceptance | None, attestation: AgreementAttestation | None) -> PipelineStage:
+    """The stage a partner files a customer under: accepted in any way is Provided; else the partner's current attestation
+    says where it stands; a replaced one (by another partner) or none leaves the agreement Required."""
+    if acceptance is not None:
+        return PipelineStage.PROVIDED
+    if attestation is None:
+        return PipelineStage.REQUIRED
+    return {AttestationStatus.PENDING: PipelineStage.PENDING, AttestationStatus.ACCEPTED: PipelineStage.READY_TO_FINALIZE,
+            AttestationStatus.EXPIRED: PipelineStage.EXPIRED}.get(attestation.status, PipelineStage.REQUIRED)
+
+
+class PipelineEntry(Row):
+    """A customer in one partner's agreement pipeline (`pa|<partnerId>`): the stage and the partner's current attestation."""
+
+    partner_id: str = Field(alias="partnerId")
+    customer_id: str = Field(alias="customerId")
+    stage: PipelineStage
+    attestation_id: str | None = Field(default=None, alias="attestationId")
+    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    filed_at: datetime = Field(alias="filedAt")
 
 
 class CustomerIndexEntry(Row):
@@ -174,6 +277,14 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.customer_id), f"r|{row.partner_id}"
     if isinstance(row, AgreementAcceptance):
         return customer_partition(row.customer_id), f"g|{row.type}"
+    if isinstance(row, AgreementAttestation):
+        return customer_partition(row.customer_id), f"t|{row.id}"
+    if isinstance(row, AttestationSlot):
+        return customer_partition(row.customer_id), f"tc|{row.agreement_type}"
+    if isinstance(row, AttestationExpiry):
+        return EXPIRY_PARTITION, row.row_key
+    if isinstance(row, PipelineEntry):
+        return f"pa|{row.partner_id}", row.customer_id
     if isinstance(row, AuditRecord):
         return row.subject, row.row_key
     if isinstance(row, CustomerIndexEntry):
@@ -208,6 +319,10 @@ class CustomerStore:
         self.acceptances = _CustomerRows(storage, AgreementAcceptance)
         self.audit = _CustomerRows(storage, AuditRecord)
         self.index = _CustomerRows(storage, CustomerIndexEntry)
+        self.attestations = _CustomerRows(storage, AgreementAttestation)
+        self.slots = _CustomerRows(storage, AttestationSlot)
+        self.expiries = _CustomerRows(storage, AttestationExpiry)
+        self.pipeline = _CustomerRows(storage, PipelineEntry)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_partition(customer_id), PROFILE)
@@ -250,6 +365,47 @@ class CustomerStore:
         else:
             self.index.delete(f"pc|{rel.partner_id}", rel.customer_id)
 
+    # -- customer-confirmed attestations: the partner's pipeline and the expiry index -------------------------
+    def attestation(self, customer_id: str, attestation_id: str) -> AgreementAttestation | None:
+        return self.attestations.get(customer_partition(customer_id), f"t|{attestation_id}")
+
+    def current_attestation(self, customer_id: str, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAttestation | None:
+        slot = self.slots.get(customer_partition(customer_id), f"tc|{agreement_type}")
+        return self.attestation(customer_id, slot.attestation_id) if slot is not None else None
+
+    def customers_after(self, partner_id: str, after: str, page_size: int) -> Page[CustomerIndexEntry]:
+        """The partner's customers after a customer id (key order), one page."""
+        return self.index.query_page("PartitionKey eq @pk and RowKey gt @after", {"pk": f"pc|{partner_id}", "after": after},
+                                     page_size=page_size)
+
+    def pipeline_between(self, partner_id: str, first: str, last: str) -> dict[str, PipelineEntry]:
+        """The partner's pipeline rows of the customers from `first` to `last` (key order), by customer id."""
+        rows = self.pipeline.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+                                       {"pk": f"pa|{partner_id}", "lo": first, "hi": last})
+        return {row.customer_id: row for row in rows}
+
+    def file_pipeline(self, customer_id: str, now: datetime) -> None:
+        """File the customer in the pipeline of each partner with an active relationship, from the customer's own rows.
+
+        Rewriting a row is harmless, so any change to an acceptance or attestation simply files again.
+        """
+        acceptance = self.acceptance(customer_id)
+        current = self.current_attestation(customer_id)
+        for rel in self.relationships_of(customer_id):
+            if rel.status != RelationshipStatus.ACTIVE:
+                continue
+            mine = current if current is not None and current.partner_id == rel.partner_id else None
+            self.pipeline.upsert(PipelineEntry(
+                partner_id=rel.partner_id, customer_id=customer_id, stage=pipeline_stage(acceptance, mine),
+                attestation_id=mine.id if mine else None, expires_at=mine.expires_at if mine else None,
+                accepted_at=mine.accepted_at if mine else None, filed_at=now))
+
+    def expiring(self, until: datetime, page_size: int = 100) -> list[AttestationExpiry]:
+        """Expiry index rows of links that expire before `until` (oldest first): only what expires is read."""
+        return self.expiries.query_page("PartitionKey eq @pk and RowKey lt @until",
+                                        {"pk": EXPIRY_PARTITION, "until": until.strftime("%Y%m%dT%H%M%S")},
+                                        page_size=page_size).items
+
 
 class CustomerUnitOfWork(UnitOfWork):
     """One customer's partition: reads remember their ETags; `add`, `save` and `record` are committed as one transaction.
@@ -286,6 +442,12 @@ class CustomerUnitOfWork(UnitOfWork):
     def acceptance(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAcceptance | None:
         return self._load(AgreementAcceptance, f"g|{agreement_type}")
 
+    def attestation(self, attestation_id: str) -> AgreementAttestation | None:
+        return self._load(AgreementAttestation, f"t|{attestation_id}")
+
+    def attestation_slot(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AttestationSlot | None:
+        return self._load(AttestationSlot, f"tc|{agreement_type}")
+
     def _load(self, model: type[Entity], row_key: str) -> Any:
         found = self._read(model, row_key)
         if found is None:
@@ -315,6 +477,22 @@ class CustomerUnitOfWork(UnitOfWork):
     def index(self, rel: ResellerRelationship, customer_name: str) -> None:
         """After the commit: the customer on (or off) the partner's list."""
         CustomerStore(self._storage()).index_relationship(rel, customer_name)
+
+    def commit(self) -> None:
+        """Commit; then, when an acceptance or attestation changed, file the customer in its partners' pipelines.
+
+        Here, so that every way an agreement gets accepted (typed-in, direct, customer-confirmed) keeps the pipeline
+        right without each remembering to. The pipeline is another partition (no shared transaction): it is filed
+        after the commit, and a failure to file is logged, never answered as a failure of the committed change.
+        """
+        files = self.storage is not None and any(isinstance(op.row, (AgreementAcceptance, AgreementAttestation))
+                                                 for op in self.staged)
+        super().commit()
+        if files:
+            try:
+                CustomerStore(self._storage()).file_pipeline(self.customer_id, utc_now())
+            except Exception:  # noqa: BLE001  (an index that lags must not turn a committed change into an error)
+                log.exception("could not file customer %s in its partners' agreement pipelines", self.customer_id)
 
     EVENT_TABLE = TABLE
 
