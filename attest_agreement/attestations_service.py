@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from attest_agreement import agreements, attestations
+from attest_agreement import agreements, attestations, receipts
 from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import (
     AgreementView,
@@ -34,6 +34,7 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AgreementAttestation,
     AttestationExpiry,
+    AttestationReceipt,
     AttestationSlot,
     CustomerStore,
     CustomerUnitOfWork,
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 _OPS = uuid.UUID("9d3e2c41-5b7a-4f08-a6d1-0c2b4e8f7a13")
 PAGE_PATH = "/api/agreements/attestation"
-REQUEST_EMAIL, RECEIPT_EMAIL = "AgreementAttestationRequest", "AgreementAttestationReceipt"
+REQUEST_EMAIL = "AgreementAttestationRequest"
 SWEEP_BATCH = 100
 
 
@@ -174,13 +175,15 @@ def open_attestation_link(storage: Storage, link_id: str | None) -> AgreementAtt
 def accept_attestation(storage: Storage, link_id: str, typed_name: str | None, client_address: str, user_agent: str) -> AgreementAttestation:
     """The contact accepts on behalf of the company: once (two tabs racing: one wins, the other finds it used).
 
-    The evidence a dispute needs is the audit record, in the customer's partition, committed with the acceptance.
+    The evidence a dispute needs is the audit record, in the customer's partition, committed with the acceptance, as is
+    the receipt row naming the receipt's message (queued just before the commit: `receipts`).
     Raises UnknownLink, NotPending, NameMissing, NameMismatch.
     """
     where = attestations.parse_link(link_id)
     if where is None:
         raise UnknownLink("No such link.")
     customer_id, attestation_id = where
+    operation = str(uuid.uuid4())  # this request's receipt; only the one the committed row names is sent
 
     def work(uow: CustomerUnitOfWork) -> AgreementAttestation:
         att = uow.attestation(attestation_id)
@@ -193,11 +196,11 @@ def accept_attestation(storage: Storage, link_id: str, typed_name: str | None, c
             att, acceptedAt=now.isoformat(), linkHash=att.link_hash, agreementVersion=att.agreement_version,
             typedName=att.accepted_name, clientAddress=client_address[:64], userAgent=user_agent[:512]))
         uow.event("agreement.attestationAccepted", att.partner_id, **event_fields(att))
+        uow.add(AttestationReceipt(customer_id=customer_id, attestation_id=att.id, operation_id=operation))
+        receipts.queue_receipt(storage, customer_id, att.id, operation)
         return att
 
-    att = retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
-    _queue_email(storage, RECEIPT_EMAIL, att, "receipt", date_agreed=att.accepted_at, accepted_by_name=att.accepted_name)
-    return att
+    return retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
 
 
 def event_fields(att: AgreementAttestation) -> dict[str, Any]:

@@ -6,8 +6,9 @@ customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
-- `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash), and
-  `tc|<agreement type>` naming the current one (one pending per customer: a new one replaces it under this row's ETag);
+- `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash),
+  `tr|<attestationId>` its receipt email's state, and `tc|<agreement type>` naming the current one (one pending per
+  customer: a new one replaces it under this row's ETag);
 - `c|<customerId>` / `a|...`: audit records.
 A partner's list of customers is the index partition `pc|<partnerId>` / `<customerId>`, written after
 the relationship itself (the relationship row is the truth; the index is rebuilt from it on retry).
@@ -201,6 +202,18 @@ class AgreementAttestation(Entity):
     finalized_at: datetime | None = Field(default=None, alias="finalizedAt")
 
 
+class AttestationReceipt(Row):
+    """The receipt email of an accepted attestation, committed with the acceptance: it says which queued message is the one
+    to send (`operation_id`: a losing tab's message finds another) and where its send stands (claimed once, then Sent)."""
+
+    customer_id: str = Field(alias="customerId")
+    attestation_id: str = Field(alias="attestationId")
+    operation_id: str = Field(alias="operationId")
+    status: str = "Pending"  # Pending, Sending (claimed at `claimed_at`), Sent, Failed (with `error`)
+    claimed_at: datetime | None = Field(default=None, alias="claimedAt")
+    error: str | None = None
+
+
 class AttestationSlot(Entity):
     """Which attestation is the customer's current one for an agreement type (at most one is pending)."""
 
@@ -279,6 +292,8 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.customer_id), f"g|{row.type}"
     if isinstance(row, AgreementAttestation):
         return customer_partition(row.customer_id), f"t|{row.id}"
+    if isinstance(row, AttestationReceipt):
+        return customer_partition(row.customer_id), f"tr|{row.attestation_id}"
     if isinstance(row, AttestationSlot):
         return customer_partition(row.customer_id), f"tc|{row.agreement_type}"
     if isinstance(row, AttestationExpiry):
@@ -323,6 +338,7 @@ class CustomerStore:
         self.slots = _CustomerRows(storage, AttestationSlot)
         self.expiries = _CustomerRows(storage, AttestationExpiry)
         self.pipeline = _CustomerRows(storage, PipelineEntry)
+        self.receipts = _CustomerRows(storage, AttestationReceipt)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_partition(customer_id), PROFILE)

@@ -12,7 +12,7 @@ import pytest
 from accept_invite import attestation_functions as page_fn
 from accept_invite import sessions
 from attest_agreement import functions as fn
-from attest_agreement import service
+from attest_agreement import receipts, service
 from attest_agreement.customers import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.http import build_request, json_of
@@ -64,6 +64,17 @@ def accept(link, name="Greta Maier", *, csrf=CSRF, tick=True, headers=None):
                                                        headers=hdrs, params={}, route_params={}, body=urlencode(form).encode()))
 
 
+class Outbox:
+    """A sender that keeps what it was asked to send (the receipt's rules, not SMTP, are under test here)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message, operation_id):
+        self.sent.append((message, operation_id))
+        return operation_id
+
+
 def text(resp):
     return " ".join(re.sub(r"<[^>]+>", " ", resp.get_body().decode()).split())
 
@@ -101,8 +112,20 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     done = accept(link, "maier greta")
     assert done.status_code == 200 and "maier greta" in text(done)
     assert json_of(read(token, cid, created["id"]))["status"] == "Accepted"
-    receipts = [m for m in queued(storage, settings, "email") if "Bestätigung" in m["message"]["subject"]]
-    assert len(receipts) == 1
+    # The receipt: queued before the commit (delayed), sent once, only as the committed row names it.
+    [row] = [r for k, r in customer_rows(storage, cid).items() if k == f"tr|{created['id']}"]
+    assert row["status"] == "Pending"
+    outbox = Outbox()
+    payload = {"type": receipts.KIND, "customerId": cid, "attestationId": created["id"], "operationId": row["operation_id"]}
+    assert receipts.send_receipt(storage, outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
+    # A message whose acceptance is not (yet) committed looks again later, a few times.
+    assert receipts.send_receipt(storage, outbox, {**payload, "attestationId": "not-committed"}) == {"requeued": 1}
+    assert receipts.send_receipt(storage, outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
+    assert receipts.send_receipt(storage, outbox, payload) == {"sent": 1}
+    assert receipts.send_receipt(storage, outbox, payload) == {"skipped": 1}  # a second copy of the message
+    [(receipt, operation)] = outbox.sent
+    assert receipt.to_address == "greta@contoso.de" and "Bestätigung" in receipt.subject and "maier greta" in receipt.text
+    assert operation == row["operation_id"] and customer_rows(storage, cid)[f"tr|{created['id']}"]["status"] == "Sent"
     [evidence] = [r for r in customer_rows(storage, cid).values() if r.get("action") == "attestation.accepted"]
     for word in ("203.0.113.7", "Firefox/140", "maier greta", "MCA-2024-10", created["id"]):
         assert word in evidence["after"]
@@ -209,7 +232,7 @@ def test_two_tabs_racing_accept_once(storage, settings, partner_tokens, cid, fix
     rows = customer_rows(storage, cid).values()
     assert len([r for r in rows if r.get("action") == "attestation.accepted"]) == 1
     assert len([r for r in rows if r.get("type") == "agreement.attestationAccepted"]) == 1
-    assert len([m for m in queued(storage, settings, "email") if "Receipt" in m["message"]["subject"]]) == 1
+    assert len([r for r in rows if r["RowKey"].startswith("tr|")]) == 1  # one receipt: the winner's message is the one sent
 
 
 def test_expiry_page_sweep_event_and_pipeline(storage, settings, partner_tokens, cid, fixed_clock):
