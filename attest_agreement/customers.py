@@ -403,11 +403,22 @@ class CustomerStore:
     def file_pipeline(self, customer_id: str, now: datetime) -> None:
         """File the customer in the pipeline of each partner with an active relationship, from the customer's own rows.
 
-        Rewriting a row is harmless, so any change to an acceptance or attestation simply files again.
+        One query reads what decides it (relationships, acceptance, the current attestation's slot), one read the current
+        attestation. Rewriting a row is harmless, so any change to an acceptance or attestation simply files again.
         """
-        acceptance = self.acceptance(customer_id)
-        current = self.current_attestation(customer_id)
-        for rel in self.relationships_of(customer_id):
+        acceptance, slot, relationships = None, None, []
+        for entity in self.relationships.query_entities(
+                "PartitionKey eq @pk and (RowKey eq @g or RowKey eq @tc or (RowKey ge 'r|' and RowKey lt 'r}'))",
+                {"pk": customer_partition(customer_id), "g": "g|MicrosoftCustomerAgreement", "tc": "tc|MicrosoftCustomerAgreement"}):
+            key = entity["RowKey"]
+            if key.startswith("r|"):
+                relationships.append(self.relationships.from_entity(entity))
+            elif key.startswith("g|"):
+                acceptance = self.acceptances.from_entity(entity)
+            else:
+                slot = self.slots.from_entity(entity)
+        current = self.attestation(customer_id, slot.attestation_id) if slot is not None else None
+        for rel in relationships:
             if rel.status != RelationshipStatus.ACTIVE:
                 continue
             mine = current if current is not None and current.partner_id == rel.partner_id else None
