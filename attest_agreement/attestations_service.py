@@ -283,7 +283,7 @@ def agreement_pipeline(storage: Storage, caller: Caller, query: PipelineQuery) -
             more = False
             break
         rows = store.pipeline_between(caller.partner_id, page.items[0].customer_id, page.items[-1].customer_id)
-        more = page.continuation_token is not None or len(page.items) >= _CHUNK
+        more = page.continuation_token is not None
         for i, entry in enumerate(page.items):
             row = rows.get(entry.customer_id)
             if row is None:
