@@ -10,6 +10,7 @@ pipeline rows are filed after every commit by the customer's unit of work.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ from partners.service import partner_of
 from shared.authorization import Action, check
 from shared.clock import utc_now
 from shared.errors import Busy, Conflict, Invalid, NotFound
+from shared.fields import ID
 from shared.partner_auth import Caller
 from shared.settings import get_settings
 from shared.storage import Storage, StorageUnavailable, decode_token, encode_token
@@ -154,7 +156,7 @@ def _queue_email(storage: Storage, kind: str, att: AgreementAttestation, what: s
 def get_attestation(storage: Storage, caller: Caller, customer_id: str, attestation_id: str) -> AttestationOut:
     uow = CustomerUnitOfWork(storage, customer_id)
     active(uow, caller.partner_id)
-    att = uow.attestation(attestation_id)
+    att = uow.attestation(attestation_id) if re.fullmatch(ID, attestation_id) else None  # no row key is made of anything else
     if att is None or att.partner_id != caller.partner_id:
         raise _not_found(attestation_id)
     return view(att, utc_now())

@@ -7,8 +7,8 @@ customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
 - `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash),
-  `tr|<attestationId>` its receipt email's state, and `tc|<agreement type>` naming the current one (one pending per
-  customer: a new one replaces it under this row's ETag);
+  `tr|<attestationId>` its receipt email's state, and `g|<agreement type>|attestation` naming the current one (one
+  pending per customer: a new one replaces it under this row's ETag; beside the acceptance, so one range reads both);
 - `c|<customerId>` / `a|...`: audit records.
 A partner's list of customers is the index partition `pc|<partnerId>` / `<customerId>`, written after
 the relationship itself (the relationship row is the truth; the index is rebuilt from it on retry).
@@ -295,7 +295,7 @@ def keys_of(row: Any) -> tuple[str, str]:
     if isinstance(row, AttestationReceipt):
         return customer_partition(row.customer_id), f"tr|{row.attestation_id}"
     if isinstance(row, AttestationSlot):
-        return customer_partition(row.customer_id), f"tc|{row.agreement_type}"
+        return customer_partition(row.customer_id), f"g|{row.agreement_type}|attestation"
     if isinstance(row, AttestationExpiry):
         return EXPIRY_PARTITION, row.row_key
     if isinstance(row, PipelineEntry):
@@ -386,7 +386,7 @@ class CustomerStore:
         return self.attestations.get(customer_partition(customer_id), f"t|{attestation_id}")
 
     def current_attestation(self, customer_id: str, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAttestation | None:
-        slot = self.slots.get(customer_partition(customer_id), f"tc|{agreement_type}")
+        slot = self.slots.get(customer_partition(customer_id), f"g|{agreement_type}|attestation")
         return self.attestation(customer_id, slot.attestation_id) if slot is not None else None
 
     def customers_after(self, partner_id: str, after: str, page_size: int) -> Page[CustomerIndexEntry]:
@@ -403,20 +403,19 @@ class CustomerStore:
     def file_pipeline(self, customer_id: str, now: datetime) -> None:
         """File the customer in the pipeline of each partner with an active relationship, from the customer's own rows.
 
-        One query reads what decides it (relationships, acceptance, the current attestation's slot), one read the current
-        attestation. Rewriting a row is harmless, so any change to an acceptance or attestation simply files again.
+        Two queries read what decides it (the agreement's rows: its acceptance and its current attestation's slot; the
+        relationships), one read the current attestation. Rewriting a row is harmless, so any change to an acceptance or
+        attestation simply files again.
         """
-        acceptance, slot, relationships = None, None, []
-        for entity in self.relationships.query_entities(
-                "PartitionKey eq @pk and (RowKey eq @g or RowKey eq @tc or (RowKey ge 'r|' and RowKey lt 'r}'))",
-                {"pk": customer_partition(customer_id), "g": "g|MicrosoftCustomerAgreement", "tc": "tc|MicrosoftCustomerAgreement"}):
-            key = entity["RowKey"]
-            if key.startswith("r|"):
-                relationships.append(self.relationships.from_entity(entity))
-            elif key.startswith("g|"):
-                acceptance = self.acceptances.from_entity(entity)
-            else:
+        acceptance, slot = None, None
+        for entity in self.acceptances.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                                      {"pk": customer_partition(customer_id), "lo": "g|MicrosoftCustomerAgreement",
+                                                       "hi": "g|MicrosoftCustomerAgreement}"}):
+            if entity["RowKey"].endswith("|attestation"):
                 slot = self.slots.from_entity(entity)
+            else:
+                acceptance = self.acceptances.from_entity(entity)
+        relationships = self.relationships_of(customer_id)
         current = self.attestation(customer_id, slot.attestation_id) if slot is not None else None
         for rel in relationships:
             if rel.status != RelationshipStatus.ACTIVE:
@@ -473,7 +472,7 @@ class CustomerUnitOfWork(UnitOfWork):
         return self._load(AgreementAttestation, f"t|{attestation_id}")
 
     def attestation_slot(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AttestationSlot | None:
-        return self._load(AttestationSlot, f"tc|{agreement_type}")
+        return self._load(AttestationSlot, f"g|{agreement_type}|attestation")
 
     def _load(self, model: type[Entity], row_key: str) -> Any:
         found = self._read(model, row_key)
