@@ -77,6 +77,10 @@ class AttestationIn(_PartnerCenterAgreement):
     `primaryContact` and `dateAgreed` may then be left out, and are not used when given.
     """
 
+    # The document states the rule across fields as JSON Schema can: attestationId, or primaryContact with dateAgreed.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["attestationId"]},
+                                                           {"required": ["primaryContact", "dateAgreed"]}]})
+
     date_agreed: AgreedDate | None = Field(  # type: ignore[assignment]
         default=None, alias="dateAgreed",
         description="Required without attestationId. YYYY-MM-DD, or Partner Center's UTC date-time (2019-03-12T00:00:00Z: "
