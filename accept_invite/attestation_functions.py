@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from accept_invite import attestation_views
 from accept_invite.web import form_of, page, respond, visitor_of
 from shared.authorization import Action
+from shared.context import request_context
 from shared.endpoints import ANONYMOUS, endpoint
 from shared.http import client_ip
-from shared.storage import get_storage
 
 bp = func.Blueprint()
 
@@ -36,7 +36,7 @@ class AttestationPageQuery(BaseModel):
 @page
 def attestation_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(attestation_views.show(get_storage(), visitor, req.params.get("link")), visitor)
+    return respond(attestation_views.show(request_context(), visitor, req.params.get("link")), visitor)
 
 
 @endpoint(bp, "agreements/attestation", "POST", action=Action.CONFIRM_AGREEMENT,
@@ -48,5 +48,5 @@ def attestation_page(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def accept_attestation(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    reply = attestation_views.submit(get_storage(), visitor, form_of(req), client_ip(req), req.headers.get("user-agent") or "")
+    reply = attestation_views.submit(request_context(), visitor, form_of(req), client_ip(req), req.headers.get("user-agent") or "")
     return respond(reply, visitor)

@@ -7,6 +7,7 @@ that is expired, used, replaced or unknown gets its own page in the person's lan
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from accept_invite import sessions
@@ -16,51 +17,50 @@ from attest_agreement import attestations
 from attest_agreement import service as customers
 from attest_agreement.attestations import NameMismatch, NameMissing, NotPending, UnknownLink
 from attest_agreement.customers import AgreementAttestation, AttestationStatus
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 
 PATH = "/api/agreements/attestation"
 FORM = ("csrf", "link", "name", "accept")
 AGREEMENT = {"name": attestations.AGREEMENT_NAME, "version": attestations.AGREEMENT_VERSION, "url": attestations.AGREEMENT_URL}
 
 
-def show(storage: Storage, visitor: Visitor, link: str | None) -> Reply:
+def show(ctx: Context, visitor: Visitor, link: str | None) -> Reply:
     """The page of the link's state; changes nothing stored (a session cookie for the form's CSRF token at most)."""
-    att = customers.open_attestation_link(storage, link)
+    att = customers.open_attestation_link(ctx, link)
     if att is None:
         return _unknown(visitor)
-    return _page_of(att, str(link), visitor)
+    return _page_of(att, str(link), visitor, ctx.now())
 
 
-def submit(storage: Storage, visitor: Visitor, form: dict[str, Any], client_address: str, user_agent: str) -> Reply:
+def submit(ctx: Context, visitor: Visitor, form: dict[str, Any], client_address: str, user_agent: str) -> Reply:
     """POST: with the page's CSRF token, the name typed and the box ticked, the contact accepts (once)."""
     link = str(form.get("link") or "")
-    att = customers.open_attestation_link(storage, link)
+    att = customers.open_attestation_link(ctx, link)
     if att is None:
         return _unknown(visitor)
-    if attestations.effective_status(att, utc_now()) != AttestationStatus.PENDING:
-        return _page_of(att, link, visitor)
+    if attestations.effective_status(att, ctx.now()) != AttestationStatus.PENDING:
+        return _page_of(att, link, visitor, ctx.now())
     typed = str(form.get("name") or "")
     if visitor.session is None or not visitor.session.check_csrf(form.get("csrf")):
         return _form(att, link, visitor, status=403, problem="stale", typed=typed)
     if form.get("accept") != "yes":
         return _form(att, link, visitor, status=400, problem="unticked", typed=typed)
     try:
-        accepted = customers.accept_attestation(storage, link, typed, client_address, user_agent)
+        accepted = customers.accept_attestation(ctx, link, typed, client_address, user_agent)
     except NameMissing:
         return _form(att, link, visitor, status=400, problem="name_missing", typed=typed)
     except NameMismatch:
         return _form(att, link, visitor, status=400, problem="name_mismatch", typed=typed)
     except NotPending:
         # Used in another tab a moment ago (or expired, or replaced meanwhile): the page of what it is now.
-        return show(storage, visitor, link)
+        return show(ctx, visitor, link)
     except UnknownLink:
         return _unknown(visitor)
-    return _page_of(accepted, link, visitor)
+    return _page_of(accepted, link, visitor, ctx.now())
 
 
-def _page_of(att: AgreementAttestation, link: str, visitor: Visitor) -> Reply:
-    status = attestations.effective_status(att, utc_now())
+def _page_of(att: AgreementAttestation, link: str, visitor: Visitor, now: datetime) -> Reply:
+    status = attestations.effective_status(att, now)
     if status == AttestationStatus.PENDING:
         return _form(att, link, visitor)
     language = visitor.language(att.language)

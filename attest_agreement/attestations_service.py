@@ -46,12 +46,11 @@ from notifications import queue
 from notifications.emails import render_email
 from partners.service import partner_of
 from shared.authorization import Action, check
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy, Conflict, Invalid, NotFound
 from shared.fields import ID
 from shared.partner_auth import Caller
-from shared.settings import get_settings
-from shared.storage import Storage, StorageUnavailable, decode_token, encode_token
+from shared.storage import StorageUnavailable, decode_token, encode_token
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,8 @@ REQUEST_EMAIL = "AgreementAttestationRequest"
 SWEEP_BATCH = 100
 
 
-def acceptance_url(link_id: str) -> str:
-    return f"{get_settings().public_base_url.rstrip('/')}{PAGE_PATH}?link={link_id}"
+def acceptance_url(ctx: Context, link_id: str) -> str:
+    return f"{ctx.settings.public_base_url.rstrip('/')}{PAGE_PATH}?link={link_id}"
 
 
 def view(att: AgreementAttestation, now: datetime) -> AttestationOut:
@@ -77,8 +76,8 @@ def _not_found(attestation_id: str) -> NotFound:
                     title="Attestation not found")
 
 
-def _partner_may_attest(storage: Storage, caller: Caller) -> Any:
-    partner = partner_of(storage, caller)
+def _partner_may_attest(ctx: Context, caller: Caller) -> Any:
+    partner = partner_of(ctx, caller)
     check(Action.ATTEST, roles=None, partner_type=partner.type.value)  # indirect resellers: their indirect provider attests
     return partner
 
@@ -86,13 +85,13 @@ def _partner_may_attest(storage: Storage, caller: Caller) -> Any:
 # -- the partner asks ---------------------------------------------------------------------------------------
 
 
-def request_attestation(storage: Storage, caller: Caller, customer_id: str, body: AttestationRequestIn) -> AttestationCreated:
+def request_attestation(ctx: Context, caller: Caller, customer_id: str, body: AttestationRequestIn) -> AttestationCreated:
     """A new attestation with a personal link for the contact; it replaces the customer's pending one (its link stops)."""
-    partner = _partner_may_attest(storage, caller)
-    store = CustomerStore(storage)
+    partner = _partner_may_attest(ctx, caller)
+    store = ctx.store(CustomerStore)
     attestation_id = str(uuid.uuid4())
     link_id = attestations.new_link_id(customer_id, attestation_id)
-    now = utc_now()
+    now = ctx.now()
     expires_at = attestations.expiry(now, body.validity_days)
 
     def work(uow: CustomerUnitOfWork) -> AgreementAttestation:
@@ -124,11 +123,11 @@ def request_attestation(storage: Storage, caller: Caller, customer_id: str, body
         store.expiries.upsert(AttestationExpiry(expires_at=expires_at, customer_id=customer.id, attestation_id=att.id))
         return att
 
-    att = retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
-    url = acceptance_url(link_id)
+    att = retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
+    url = acceptance_url(ctx, link_id)
     status = "NotSent"
     if body.send_email:
-        status = _queue_email(storage, REQUEST_EMAIL, att, "request", invite_url=url, expires_at=att.expires_at)
+        status = _queue_email(ctx, REQUEST_EMAIL, att, "request", invite_url=url, expires_at=att.expires_at)
     return AttestationCreated.model_validate({**view(att, now).model_dump(by_alias=True), "acceptanceUrl": url, "emailStatus": status})
 
 
@@ -137,44 +136,44 @@ def _trace(att: AgreementAttestation, **more: Any) -> dict[str, Any]:
     return {"partnerId": att.partner_id, "attestationId": att.id, "agreementType": att.agreement_type, **more}
 
 
-def _queue_email(storage: Storage, kind: str, att: AgreementAttestation, what: str, **context: Any) -> str:
+def _queue_email(ctx: Context, kind: str, att: AgreementAttestation, what: str, **context: Any) -> str:
     """Render and queue an email to the contact through the one email queue; the operation id makes a repeat the same send."""
-    s = get_settings()
+    s = ctx.settings
     rendered = render_email(kind, att.language, {
         "first_name": att.contact.first_name, "last_name": att.contact.last_name, "seller_name": att.partner_name,
         "company_name": att.company_name, "platform_name": s.platform_name, "support_email": s.support_email,
         "docs_url": s.docs_url, **context})
     message = rendered.to_message(att.contact.email, f"{att.contact.first_name} {att.contact.last_name}")
     try:
-        queue.queue_plain_email(storage, message, str(uuid.uuid5(_OPS, f"{att.id}:{what}")))
+        queue.queue_plain_email(ctx, message, str(uuid.uuid5(_OPS, f"{att.id}:{what}")))
     except StorageUnavailable as exc:
         log.error("could not queue the attestation %s email of %s: %s", what, att.id, exc)
         return "Failed"
     return "Queued"
 
 
-def get_attestation(storage: Storage, caller: Caller, customer_id: str, attestation_id: str) -> AttestationOut:
-    uow = CustomerUnitOfWork(storage, customer_id)
+def get_attestation(ctx: Context, caller: Caller, customer_id: str, attestation_id: str) -> AttestationOut:
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id)
     att = uow.attestation(attestation_id) if re.fullmatch(ID, attestation_id) else None  # no row key is made of anything else
     if att is None or att.partner_id != caller.partner_id:
         raise _not_found(attestation_id)
-    return view(att, utc_now())
+    return view(att, ctx.now())
 
 
 # -- the contact, on the personal link ---------------------------------------------------------------------
 
 
-def open_attestation_link(storage: Storage, link_id: str | None) -> AgreementAttestation | None:
+def open_attestation_link(ctx: Context, link_id: str | None) -> AgreementAttestation | None:
     """The attestation a link opens (one point read), or None for a link that is not (or no longer stored as) ours."""
     where = attestations.parse_link(link_id)
     if where is None:
         return None
-    att = CustomerStore(storage).attestation(*where)
+    att = ctx.store(CustomerStore).attestation(*where)
     return att if attestations.opens(att, str(link_id)) else None
 
 
-def accept_attestation(storage: Storage, link_id: str, typed_name: str | None, client_address: str, user_agent: str) -> AgreementAttestation:
+def accept_attestation(ctx: Context, link_id: str, typed_name: str | None, client_address: str, user_agent: str) -> AgreementAttestation:
     """The contact accepts on behalf of the company: once (two tabs racing: one wins, the other finds it used).
 
     The evidence a dispute needs is the audit record, in the customer's partition, committed with the acceptance, as is
@@ -191,7 +190,7 @@ def accept_attestation(storage: Storage, link_id: str, typed_name: str | None, c
         att = uow.attestation(attestation_id)
         if att is None or not attestations.opens(att, link_id):
             raise UnknownLink("No such link.")
-        now = utc_now()
+        now = ctx.now()
         attestations.accept(att, typed_name, now)
         uow.save(att)
         uow.record("attestation.accepted", att.contact.email, after=_trace(
@@ -199,10 +198,10 @@ def accept_attestation(storage: Storage, link_id: str, typed_name: str | None, c
             typedName=att.accepted_name, clientAddress=client_address[:64], userAgent=user_agent[:512]))
         uow.event("agreement.attestationAccepted", att.partner_id, **event_fields(att))
         uow.add(AttestationReceipt(customer_id=customer_id, attestation_id=att.id, operation_id=operation))
-        receipts.queue_receipt(storage, customer_id, att.id, operation)
+        receipts.queue_receipt(ctx, customer_id, att.id, operation)
         return att
 
-    return retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def event_fields(att: AgreementAttestation) -> dict[str, Any]:
@@ -215,10 +214,10 @@ def event_fields(att: AgreementAttestation) -> dict[str, Any]:
 # -- the partner creates the agreement from it -------------------------------------------------------------
 
 
-def finalize_attestation(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+def finalize_attestation(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
     """POST .../agreements with attestationId: 201 from an Accepted attestation; the usual 409 when the agreement exists,
     409 attestation-not-accepted while it is not Accepted (a second finalize meets the agreement: the usual 409)."""
-    partner = _partner_may_attest(storage, caller)
+    partner = _partner_may_attest(ctx, caller)
     attestation_id = str(body.attestation_id)
 
     def work(uow: CustomerUnitOfWork) -> AgreementView:
@@ -229,7 +228,7 @@ def finalize_attestation(storage: Storage, caller: Caller, customer_id: str, bod
         att = uow.attestation(attestation_id)
         if att is None or att.partner_id != partner.id or att.agreement_type != body.type:
             raise _not_found(attestation_id)
-        now = utc_now()
+        now = ctx.now()
         try:
             attestations.finalize(att, now)
         except NotAccepted as exc:
@@ -245,7 +244,7 @@ def finalize_attestation(storage: Storage, caller: Caller, customer_id: str, bod
         uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
         return agreement_view(customer, acceptance)
 
-    return retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def needs_fields(body: AttestationIn) -> None:
@@ -263,19 +262,19 @@ def needs_fields(body: AttestationIn) -> None:
 _CHUNK = 100
 
 
-def agreement_pipeline(storage: Storage, caller: Caller, query: PipelineQuery) -> PipelinePage:
+def agreement_pipeline(ctx: Context, caller: Caller, query: PipelineQuery) -> PipelinePage:
     """The partner's customers at one stage, in customer id order, paged.
 
     Reads the partner's customer list and its pipeline rows chunk by chunk (both partitions of this partner only): the
     cost grows with the partner's customers, never with all customers. A customer not filed yet (its relationship began
     after its last agreement change) is filed from its own rows on first sight.
     """
-    store = CustomerStore(storage)
+    store = ctx.store(CustomerStore)
     try:
         cursor = (decode_token(query.continuation_token) or {}).get("after", "")
     except ValueError as exc:
         raise Invalid([{"field": "continuationToken", "message": str(exc), "code": "invalid"}]) from exc
-    now = utc_now()
+    now = ctx.now()
     wanted = PipelineStage(query.status.value)
     out: list[PipelineItem] = []
     more = True
@@ -306,14 +305,14 @@ def agreement_pipeline(storage: Storage, caller: Caller, query: PipelineQuery) -
 # -- the expiry sweep ------------------------------------------------------------------------------------------
 
 
-def expire_attestations(storage: Storage, now: datetime | None = None, *, limit: int = 5000) -> dict[str, int]:
+def expire_attestations(ctx: Context, now: datetime | None = None, *, limit: int = 5000) -> dict[str, int]:
     """Expire pending links past their expiry: reads only the index rows up to now (cost grows with what expires).
 
     Per row: the attestation, one transaction when it is still pending (Expired, audited, its event), then the index row
     deleted. An attestation accepted or replaced meanwhile only loses its index row; a run cut short is finished by the next.
     """
-    now = now or utc_now()
-    store = CustomerStore(storage)
+    now = now or ctx.now()
+    store = ctx.store(CustomerStore)
     counts = {"expired": 0, "dropped": 0, "busy": 0}
     done = 0
     while done < limit:
@@ -323,7 +322,7 @@ def expire_attestations(storage: Storage, now: datetime | None = None, *, limit:
         for row in rows:
             done += 1
             try:
-                expired = _expire_one(storage, row, now)
+                expired = _expire_one(ctx, row, now)
             except Busy:
                 counts["busy"] += 1
                 continue
@@ -334,7 +333,7 @@ def expire_attestations(storage: Storage, now: datetime | None = None, *, limit:
     return counts
 
 
-def _expire_one(storage: Storage, row: AttestationExpiry, now: datetime) -> bool:
+def _expire_one(ctx: Context, row: AttestationExpiry, now: datetime) -> bool:
     def work(uow: CustomerUnitOfWork) -> bool:
         att = uow.attestation(row.attestation_id)
         if att is None or not attestations.expire(att, now):
@@ -344,5 +343,5 @@ def _expire_one(storage: Storage, row: AttestationExpiry, now: datetime) -> bool
         uow.event("agreement.attestationExpired", att.partner_id, **event_fields(att))
         return True
 
-    expired = retried(lambda: CustomerUnitOfWork(storage, row.customer_id), work)
+    expired = retried(lambda: ctx.unit(CustomerUnitOfWork, row.customer_id), work)
     return expired

@@ -36,8 +36,8 @@ from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
+from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
-from shared.storage import get_storage
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,14 @@ READ = (401, 403, 404)
                       "Agreement in the same transaction (indirect resellers: 403); with `askToAcceptDirectly`, an "
                       "AgreementAcceptance invitation goes to the primary contact instead.")
 def create_customer(call: Call) -> CustomerCreated:
-    return service.create_customer(get_storage(), call.caller, call.body, call.idempotency_key)
+    return service.create_customer(call.ctx, call.caller, call.body, call.idempotency_key)
 
 
 @endpoint(bp, "customers", "GET", action=Action.LIST_CUSTOMERS,
           summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
           problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
 def list_customers(call: Call) -> CustomerPage:
-    return service.list_customers(get_storage(), call.caller, call.query)
+    return service.list_customers(call.ctx, call.caller, call.query)
 
 
 @endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
@@ -71,7 +71,7 @@ def list_customers(call: Call) -> CustomerPage:
           description="`ETag` is the version of `customer` (not of the relationship or agreement beside it): send it as "
                       "If-Match to change the customer.")
 def get_customer(call: Call) -> Reply:
-    detail, etag = service.get_customer(get_storage(), call.caller, call.param("customerId"))
+    detail, etag = service.get_customer(call.ctx, call.caller, call.param("customerId"))
     return Reply(detail, headers={"ETag": etag})
 
 
@@ -87,7 +87,7 @@ def get_customer(call: Call) -> Reply:
                       "hears `customer.primaryContactUpdated`. An attestation confirmation not sent yet goes to the new contact; "
                       "one that failed for good is sent again, to the new contact. The answer carries the new ETag.")
 def update_primary_contact(call: Call) -> Reply:
-    customer, etag = service.update_primary_contact(get_storage(), call.caller, call.param("customerId"), call.body, call.if_match)
+    customer, etag = service.update_primary_contact(call.ctx, call.caller, call.param("customerId"), call.body, call.if_match)
     return Reply(customer, headers={"ETag": etag})
 
 
@@ -103,14 +103,14 @@ def update_primary_contact(call: Call) -> Reply:
                       "confirmation email, the customer had its receipt): 409 attestation-not-accepted while the attestation is "
                       "not Accepted, 404 attestation-not-found for an id that is not your attestation for this customer.")
 def attest_customer_agreement(call: Call) -> AgreementView:
-    return service.attest(get_storage(), call.caller, call.param("customerId"), call.body)
+    return service.attest(call.ctx, call.caller, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,
           response=AgreementView, problems=READ,
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
-    return service.get_agreement(get_storage(), call.caller, call.param("customerId"))
+    return service.get_agreement(call.ctx, call.caller, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations", "POST", action=Action.ATTEST,
@@ -124,7 +124,7 @@ def get_customer_agreement(call: Call) -> AgreementView:
                       "the pending one (its link stops working). Same rules as attesting: an active relationship (404), not "
                       "an indirect reseller (403), 409 agreement-accepted-already once the agreement exists.")
 def request_agreement_attestation(call: Call) -> AttestationCreated:
-    return service.request_attestation(get_storage(), call.caller, call.param("customerId"), call.body)
+    return service.request_attestation(call.ctx, call.caller, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations/{attestationId}", "GET", action=Action.READ_CUSTOMER,
@@ -132,7 +132,7 @@ def request_agreement_attestation(call: Call) -> AttestationCreated:
           description="Pending, Accepted, Expired, Replaced or Finalized, with its times. Only the partner that created it "
                       "reads it (404 attestation-not-found otherwise).")
 def get_agreement_attestation(call: Call) -> AttestationOut:
-    return service.get_attestation(get_storage(), call.caller, call.param("customerId"), call.param("attestationId"))
+    return service.get_attestation(call.ctx, call.caller, call.param("customerId"), call.param("attestationId"))
 
 
 @endpoint(bp, "agreement-attestations", "GET", action=Action.LIST_CUSTOMERS,
@@ -143,7 +143,7 @@ def get_agreement_attestation(call: Call) -> AttestationOut:
                       "(the customer accepted: create the agreement). In customer id order, paged; follow continuationToken "
                       "(a page may hold fewer items than pageSize).")
 def agreement_pipeline(call: Call) -> PipelinePage:
-    return service.agreement_pipeline(get_storage(), call.caller, call.query)
+    return service.agreement_pipeline(call.ctx, call.caller, call.query)
 
 
 @endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
@@ -152,13 +152,13 @@ def agreement_pipeline(call: Call) -> PipelinePage:
           description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
                       "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
 def invite_to_accept_agreement(call: Call) -> InvitationOut:
-    return service.request_direct_acceptance(get_storage(), call.caller, call.param("customerId"), call.body)
+    return service.request_direct_acceptance(call.ctx, call.caller, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", action=Action.READ_CUSTOMER, summary="Direct signing status", tag=AGREEMENTS,
           response=DirectSigningStatus, problems=READ)
 def direct_signing_status(call: Call) -> DirectSigningStatus:
-    return service.direct_signing_status(get_storage(), call.caller, call.param("customerId"))
+    return service.direct_signing_status(call.ctx, call.caller, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", action=Action.READ_CUSTOMER, summary="May the customer buy now?", tag=AGREEMENTS,
@@ -166,7 +166,7 @@ def direct_signing_status(call: Call) -> DirectSigningStatus:
           description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
                       "the partner's action (attest). Auto-renewals are never blocked.")
 def purchase_eligibility(call: Call) -> PurchaseEligibility:
-    return service.purchase_eligibility(get_storage(), call.caller, call.param("customerId"), call.query)
+    return service.purchase_eligibility(call.ctx, call.caller, call.param("customerId"), call.query)
 
 
 @endpoint(bp, "customers/{customerId}/relationship-requests", "POST", action=Action.REQUEST_RELATIONSHIP,
@@ -179,14 +179,14 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
                       "shown and nothing is written to it. Only the customer's account administrator or primary contact, "
                       "signed in as themselves, can accept.")
 def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
-    return service.request_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
+    return service.request_relationship(call.ctx, call.caller, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "GET", action=Action.READ_RELATIONSHIP, summary="The partner's relationship with the customer",
           tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
           description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
 def get_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.get_relationship(get_storage(), call.caller, call.param("customerId"))
+    return service.get_relationship(call.ctx, call.caller, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "DELETE", action=Action.REMOVE_RELATIONSHIP,
@@ -195,7 +195,7 @@ def get_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
                       "GDAP stays; nobody is notified; the removal is audited.")
 def remove_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.remove_relationship(get_storage(), call.caller, call.param("customerId"), call.body)
+    return service.remove_relationship(call.ctx, call.caller, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
@@ -203,7 +203,7 @@ def remove_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
                       "invitation records about the customer, newest first.")
 def customer_audit(call: Call) -> AuditPage:
-    return service.audit_trail(get_storage(), call.caller, call.param("customerId"), call.query)
+    return service.audit_trail(call.ctx, call.caller, call.param("customerId"), call.query)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
@@ -217,7 +217,7 @@ def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("attestation notice sweep is running late (past_due)")
-    log.info("attestation notice sweep: %s", notices.sweep(get_storage()))
+    log.info("attestation notice sweep: %s", notices.sweep(request_context()))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%ATTESTATION_EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
@@ -230,4 +230,4 @@ def expire_agreement_attestations(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("attestation expiry timer is running late (past_due)")
-    log.info("attestation expiry sweep: %s", service.expire_attestations(get_storage()))
+    log.info("attestation expiry sweep: %s", service.expire_attestations(request_context()))

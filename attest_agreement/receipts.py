@@ -19,9 +19,8 @@ from attest_agreement.customers import AttestationReceipt, CustomerStore, custom
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailRejected, EmailSender, EmailThrottled
-from shared.clock import utc_now
-from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Op, Storage
+from shared.context import Context
+from shared.storage import ConcurrencyConflict, Op
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +36,20 @@ class SendInProgress(Exception):
     """Another copy of the message is sending right now; this one is retried later (and usually finds it Sent)."""
 
 
-def queue_receipt(storage: Storage, customer_id: str, attestation_id: str, operation_id: str) -> None:
+def queue_receipt(ctx: Context, customer_id: str, attestation_id: str, operation_id: str) -> None:
     """Before the acceptance's commit: the message that sends its receipt once the row names it."""
-    queue.send(storage, {"type": KIND, "customerId": customer_id, "attestationId": attestation_id, "operationId": operation_id})
+    queue.send(ctx, {"type": KIND, "customerId": customer_id, "attestationId": attestation_id, "operationId": operation_id})
 
 
-def _claim(storage: Storage, payload: dict[str, Any]) -> tuple[AttestationReceipt, str | None] | str:
-    rows = CustomerStore(storage).receipts
+def _claim(ctx: Context, payload: dict[str, Any]) -> tuple[AttestationReceipt, str | None] | str:
+    rows = ctx.store(CustomerStore).receipts
     found = rows.read(customer_partition(payload["customerId"]), f"tr|{payload['attestationId']}")
     if found is None:
         return "missing"
     receipt, etag = found
     if receipt.operation_id != payload["operationId"] or receipt.status in ("Sent", "Failed"):
         return "not this one"
-    now = utc_now()
+    now = ctx.now()
     if receipt.status == "Sending" and receipt.claimed_at is not None and now - receipt.claimed_at < CLAIM:
         raise SendInProgress(payload["operationId"])
     receipt.status, receipt.claimed_at = "Sending", now
@@ -61,34 +60,34 @@ def _claim(storage: Storage, payload: dict[str, Any]) -> tuple[AttestationReceip
     return receipt, receipt.etag
 
 
-def _record(storage: Storage, receipt: AttestationReceipt, status: str, error: str | None = None) -> None:
+def _record(ctx: Context, receipt: AttestationReceipt, status: str, error: str | None = None) -> None:
     receipt.status, receipt.error = status, error
-    CustomerStore(storage).receipts.transact([Op("update", receipt, etag=receipt.etag)])
+    ctx.store(CustomerStore).receipts.transact([Op("update", receipt, etag=receipt.etag)])
 
 
-def _poisoned(storage: Storage, payload: dict[str, Any]) -> int:
-    rows = CustomerStore(storage).receipts
+def _poisoned(ctx: Context, payload: dict[str, Any]) -> int:
+    rows = ctx.store(CustomerStore).receipts
     found = rows.read(customer_partition(payload["customerId"]), f"tr|{payload['attestationId']}")
     if found is None or found[0].operation_id != payload["operationId"] or found[0].status == "Sent":
         return 0
-    _record(storage, found[0], "Failed", "Delivery failed repeatedly; see the service logs.")
+    _record(ctx, found[0], "Failed", "Delivery failed repeatedly; see the service logs.")
     return 1
 
 
 @queue.handles(KIND, on_poison=_poisoned)
-def send_receipt(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    claimed = _claim(storage, payload)
+def send_receipt(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    claimed = _claim(ctx, payload)
     if claimed == "missing" and int(payload.get("rechecks", 0)) < RECHECKS:
-        queue.send(storage, {**payload, "rechecks": int(payload.get("rechecks", 0)) + 1}, delay_seconds=RECHECK_SECONDS)
+        queue.send(ctx, {**payload, "rechecks": int(payload.get("rechecks", 0)) + 1}, delay_seconds=RECHECK_SECONDS)
         return {"requeued": 1}
     if isinstance(claimed, str):
         return {"skipped": 1}
     receipt, _ = claimed
-    att = CustomerStore(storage).attestation(receipt.customer_id, receipt.attestation_id)
+    att = ctx.store(CustomerStore).attestation(receipt.customer_id, receipt.attestation_id)
     if att is None or att.accepted_at is None:
-        _record(storage, receipt, "Failed", "The attestation is gone.")
+        _record(ctx, receipt, "Failed", "The attestation is gone.")
         return {"failed": 1}
-    s = get_settings()
+    s = ctx.settings
     rendered = render_email(EMAIL_KIND, att.language, {
         "first_name": att.contact.first_name, "last_name": att.contact.last_name, "seller_name": att.partner_name,
         "company_name": att.company_name, "platform_name": s.platform_name, "support_email": s.support_email,
@@ -98,18 +97,18 @@ def send_receipt(storage: Storage, sender: EmailSender, payload: dict[str, Any])
         sender.send(rendered.to_message(att.contact.email, f"{att.contact.first_name} {att.contact.last_name}"), receipt.operation_id)
     except EmailThrottled as throttled:
         if attempt >= s.email_max_attempts:
-            _record(storage, receipt, "Failed", f"Throttled by the email service {attempt} times.")
-            queue.record_failure(storage, payload, f"throttled by the email service {attempt} times")
+            _record(ctx, receipt, "Failed", f"Throttled by the email service {attempt} times.")
+            queue.record_failure(ctx, payload, f"throttled by the email service {attempt} times")
             return {"failed": 1}
-        _record(storage, receipt, "Pending")
-        queue.send(storage, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
+        _record(ctx, receipt, "Pending")
+        queue.send(ctx, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
         return {"requeued": 1}
     except EmailRejected as rejected:
-        _record(storage, receipt, "Failed", f"Rejected by the email service: {rejected}")
-        queue.record_failure(storage, payload, f"rejected by the email service: {rejected}")
+        _record(ctx, receipt, "Failed", f"Rejected by the email service: {rejected}")
+        queue.record_failure(ctx, payload, f"rejected by the email service: {rejected}")
         return {"failed": 1}
     try:
-        _record(storage, receipt, "Sent")
+        _record(ctx, receipt, "Sent")
     except ConcurrencyConflict:
         log.warning("receipt %s sent, its row changed meanwhile", receipt.operation_id)
     return {"sent": 1}

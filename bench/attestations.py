@@ -26,13 +26,14 @@ RESULTS = Path(__file__).parent / "results"
 def _customers(storage, caller, n: int, tag: str) -> list[str]:
     from attest_agreement import service
     from attest_agreement.api_models import NewCustomer
+    from shared.context import Context
 
     ids = []
     for i in range(n):
         body = NewCustomer.model_validate({"name": f"{tag} {i}", "country": "DE",
                                            "primaryContact": {"firstName": "Bench", "lastName": f"Contact{i}",
                                                               "email": f"contact{i}@{tag}.example"}})
-        ids.append(service.create_customer(storage, caller, body, None).customer.id)
+        ids.append(service.create_customer(Context(storage), caller, body, None).customer.id)
     return ids
 
 
@@ -40,11 +41,12 @@ def _pipeline_requests(storage, caller, status: str = "Required") -> tuple[int, 
     """(storage requests, customers listed) of reading every page of the partner's pipeline at `status`."""
     from attest_agreement import service
     from attest_agreement.attestation_models import PipelineQuery
+    from shared.context import Context
 
     storage.counter.reset()
     listed, token = 0, None
     while True:
-        page = service.agreement_pipeline(storage, caller, PipelineQuery.model_validate(
+        page = service.agreement_pipeline(Context(storage), caller, PipelineQuery.model_validate(
             {"status": status, "pageSize": 100, **({"continuationToken": token} if token else {})}))
         listed += len(page.items)
         token = page.continuation_token
@@ -56,6 +58,7 @@ def run(small: int, big: int, others: int, expiring: int) -> dict:
     from attest_agreement import service
     from attest_agreement.attestation_models import AttestationRequestIn
     from shared import clock
+    from shared.context import Context
     from shared.settings import get_settings
     from shared.storage import Storage, set_storage
 
@@ -80,7 +83,7 @@ def run(small: int, big: int, others: int, expiring: int) -> dict:
     report["big_seconds"] = round(time.perf_counter() - t0, 2)
 
     for cid in big_ids[:expiring]:
-        service.request_attestation(storage, big_caller, cid, AttestationRequestIn.model_validate(
+        service.request_attestation(Context(storage), big_caller, cid, AttestationRequestIn.model_validate(
             {"contact": {"firstName": "Bench", "lastName": "Contact", "email": "c@big.example"}, "companyName": "Big",
              "validityDays": 1, "sendEmail": False}))
     real = clock.clock
@@ -88,11 +91,11 @@ def run(small: int, big: int, others: int, expiring: int) -> dict:
         clock.set_clock(clock.FixedClock(real.now() + timedelta(days=2)))
         storage.counter.reset()
         t0 = time.perf_counter()
-        swept = service.expire_attestations(storage)
+        swept = service.expire_attestations(Context(storage))
         report["sweep_seconds"] = round(time.perf_counter() - t0, 2)
         report["sweep_requests"], report["expired"] = storage.counter.reset(), swept["expired"]
         report["requests_per_expired"] = round(report["sweep_requests"] / max(1, swept["expired"]), 2)
-        service.expire_attestations(storage)
+        service.expire_attestations(Context(storage))
         report["again_requests"] = storage.counter.reset()
         report["expired_listed"] = _pipeline_requests(storage, big_caller, "Expired")[1]
     finally:

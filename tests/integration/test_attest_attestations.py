@@ -15,6 +15,7 @@ from attest_agreement import functions as fn
 from attest_agreement import receipts, service
 from attest_agreement.customers import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 CSRF = "csrf-for-attestation-tests"
@@ -117,12 +118,12 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     assert row["status"] == "Pending"
     outbox = Outbox()
     payload = {"type": receipts.KIND, "customerId": cid, "attestationId": created["id"], "operationId": row["operation_id"]}
-    assert receipts.send_receipt(storage, outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
+    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
     # A message whose acceptance is not (yet) committed looks again later, a few times.
-    assert receipts.send_receipt(storage, outbox, {**payload, "attestationId": "not-committed"}) == {"requeued": 1}
-    assert receipts.send_receipt(storage, outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
-    assert receipts.send_receipt(storage, outbox, payload) == {"sent": 1}
-    assert receipts.send_receipt(storage, outbox, payload) == {"skipped": 1}  # a second copy of the message
+    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "attestationId": "not-committed"}) == {"requeued": 1}
+    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
+    assert receipts.send_receipt(ctx_of(storage), outbox, payload) == {"sent": 1}
+    assert receipts.send_receipt(ctx_of(storage), outbox, payload) == {"skipped": 1}  # a second copy of the message
     [(receipt, operation)] = outbox.sent
     assert receipt.to_address == "greta@contoso.de" and "Bestätigung" in receipt.subject and "maier greta" in receipt.text
     assert operation == row["operation_id"] and customer_rows(storage, cid)[f"tr|{created['id']}"]["status"] == "Sent"
@@ -247,8 +248,8 @@ def test_expiry_page_sweep_event_and_pipeline(storage, settings, partner_tokens,
     assert page.status_code == 410 and '<html lang="ko"' in page.get_body().decode()
     assert json_of(read(token, cid, created["id"]))["status"] == "Expired"  # before the sweep, by its time
     assert [c["customerId"] for c in pipeline(token, "Expired")["items"]] == [cid]
-    assert service.expire_attestations(storage) == {"expired": 1, "dropped": 0, "busy": 0}
-    assert service.expire_attestations(storage) == {"expired": 0, "dropped": 0, "busy": 0}  # only what expires is read
+    assert service.expire_attestations(ctx_of(storage)) == {"expired": 1, "dropped": 0, "busy": 0}
+    assert service.expire_attestations(ctx_of(storage)) == {"expired": 0, "dropped": 0, "busy": 0}  # only what expires is read
     rows = customer_rows(storage, cid).values()
     assert len([r for r in rows if r.get("type") == "agreement.attestationExpired"]) == 1
     assert [c["customerId"] for c in pipeline(token, "Expired")["items"]] == [cid]
