@@ -12,7 +12,7 @@ from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
 from shared import company_numbers
-from shared.fields import ID, AgreedDate, CountryCode, Email, IsoDate, LanguageTag, Name, RegistrationNumber, VatNumber
+from shared.fields import ID, AgreedDate, CountryCode, Email, IsoDate, LanguageTag, Name, RegistrationNumber, VatNumber, left_out_not_null
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 
@@ -70,16 +70,6 @@ class _PartnerCenterAgreement(_Api):
                                 description=_IGNORED + "the attesting user is taken from the bearer token.")
 
 
-def _left_out_not_null(schema: dict[str, Any]) -> None:
-    """A field that may be left out but, when sent, is a value: the document shows no null (the model refuses one)."""
-    variants = [v for v in schema.pop("anyOf", []) if v.get("type") != "null"]
-    if len(variants) == 1:
-        schema.update(variants[0])
-    elif variants:
-        schema["anyOf"] = variants
-    schema.pop("default", None)
-
-
 class AttestationIn(_PartnerCenterAgreement):
     """A partner's attestation that the customer accepted the agreement (Partner Center's Agreement resource).
 
@@ -92,18 +82,18 @@ class AttestationIn(_PartnerCenterAgreement):
                                                            {"required": ["primaryContact", "dateAgreed"]}]})
 
     date_agreed: AgreedDate | None = Field(  # type: ignore[assignment]
-        default=None, alias="dateAgreed", json_schema_extra=_left_out_not_null,
+        default=None, alias="dateAgreed", json_schema_extra=left_out_not_null,
         description="Required without attestationId. YYYY-MM-DD, or Partner Center's UTC date-time (2019-03-12T00:00:00Z: "
                     "only the date is kept). Not in the future: neither in UTC nor in the customer's own day (the earliest "
                     "date among the time zones of the customer's country).",
     )
     primary_contact: ContactIn | None = Field(
-        default=None, alias="primaryContact", json_schema_extra=_left_out_not_null,
+        default=None, alias="primaryContact", json_schema_extra=left_out_not_null,
         description="Required without attestationId. The person who accepted. It becomes the customer's primary contact "
                     "(the change is audited) and receives the confirmation email.",
     )
     attestation_id: str | None = Field(
-        default=None, alias="attestationId", max_length=100, pattern=ID, json_schema_extra=_left_out_not_null,
+        default=None, alias="attestationId", max_length=100, pattern=ID, json_schema_extra=left_out_not_null,
         description="An attestation the customer accepted itself (POST /customers/{customerId}/agreement-attestations): the "
                     "agreement is created from it (201), 409 attestation-not-accepted while it is not Accepted.",
     )
