@@ -22,6 +22,7 @@ from attest_agreement.customers import (
     PipelineEntry,
     PipelineStage,
 )
+from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 
 AGREEMENT_NAME = "Microsoft Customer Agreement"
 # The version the customer reads and accepts, recorded with its acceptance (the evidence names what was accepted).
@@ -32,21 +33,22 @@ MAX_VALIDITY_DAYS = 60
 _SEPARATOR = "~"  # never in a customer id or an attestation id (shared.fields.ID)
 
 
-class AttestationError(Exception):
-    """A rule of the customer's confirmation refused; `code` is stable, the message is for partners."""
+class AttestationError(DomainError):
+    """A rule of the customer's confirmation refused; `code` is stable, the message is for partners. Each kind is the
+    domain error of its answer (`shared.http.STATUS_OF`); the page shows each as a page of its own."""
 
     code = "attestation-error"
 
 
-class NameMissing(AttestationError):
+class NameMissing(AttestationError, RuleBroken):
     code = "name-missing"
 
 
-class NameMismatch(AttestationError):
+class NameMismatch(AttestationError, RuleBroken):
     code = "name-mismatch"
 
 
-class NotPending(AttestationError):
+class NotPending(AttestationError, Conflict):
     """The link can no longer be used: accepted already, expired, replaced or finalized."""
 
     code = "attestation-not-pending"
@@ -56,14 +58,15 @@ class NotPending(AttestationError):
         self.status = status
 
 
-class UnknownLink(AttestationError):
+class UnknownLink(AttestationError, NotFound):
     """Not a link of ours: malformed, of no stored attestation, or not the one stored (its hash differs)."""
 
     code = "attestation-link-unknown"
 
 
-class NotAccepted(AttestationError):
+class NotAccepted(AttestationError, Conflict):
     code = "attestation-not-accepted"
+    title = "Attestation not accepted"
 
 
 # -- the personal link ---------------------------------------------------------------------------------

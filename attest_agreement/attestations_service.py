@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from attest_agreement import agreements, attestations, receipts
-from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
@@ -37,17 +36,16 @@ from attest_agreement.customers import (
     AttestationExpiry,
     AttestationReceipt,
     AttestationSlot,
-    CustomerStore,
-    CustomerUnitOfWork,
     PipelineStage,
 )
-from attest_agreement.steps import MCA, active, agreement_view, by, contact, refusal, retried
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
+from attest_agreement.steps import MCA, active, agreement_view, already_accepted, by, contact, retried
 from notifications import queue
 from notifications.emails import render_email
 from partners.service import partner_of
-from shared.authorization import Action, check
+from shared.authorization import Action
 from shared.context import Context
-from shared.errors import Busy, Conflict, Invalid, NotFound
+from shared.errors import Busy, Invalid, NotFound
 from shared.fields import ID
 from shared.partner_auth import Caller
 from shared.storage import StorageUnavailable, decode_token, encode_token
@@ -76,18 +74,12 @@ def _not_found(attestation_id: str) -> NotFound:
                     title="Attestation not found")
 
 
-def _partner_may_attest(ctx: Context, caller: Caller) -> Any:
-    partner = partner_of(ctx, caller)
-    check(Action.ATTEST, roles=None, partner_type=partner.type.value)  # indirect resellers: their indirect provider attests
-    return partner
-
-
 # -- the partner asks ---------------------------------------------------------------------------------------
 
 
 def request_attestation(ctx: Context, caller: Caller, customer_id: str, body: AttestationRequestIn) -> AttestationCreated:
     """A new attestation with a personal link for the contact; it replaces the customer's pending one (its link stops)."""
-    partner = _partner_may_attest(ctx, caller)
+    partner = partner_of(ctx, caller)  # its type was checked at the edge (the attest row of POLICY)
     store = ctx.store(CustomerStore)
     attestation_id = str(uuid.uuid4())
     link_id = attestations.new_link_id(customer_id, attestation_id)
@@ -95,10 +87,10 @@ def request_attestation(ctx: Context, caller: Caller, customer_id: str, body: At
     expires_at = attestations.expiry(now, body.validity_days)
 
     def work(uow: CustomerUnitOfWork) -> AgreementAttestation:
-        customer, _rel = active(uow, partner.id, Action.ATTEST)
+        customer, _rel = active(uow, caller, Action.ATTEST, partner)
         existing = uow.acceptance(MCA)
         if existing is not None:
-            raise refusal(AlreadyAccepted(existing))
+            raise already_accepted(existing)
         person = contact(body.contact, customer.country, field="contact.phoneNumber")
         att = AgreementAttestation(
             id=attestation_id, customer_id=customer.id, partner_id=partner.id, partner_name=partner.name,
@@ -154,7 +146,7 @@ def _queue_email(ctx: Context, kind: str, att: AgreementAttestation, what: str, 
 
 def get_attestation(ctx: Context, caller: Caller, customer_id: str, attestation_id: str) -> AttestationOut:
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller)
     att = uow.attestation(attestation_id) if re.fullmatch(ID, attestation_id) else None  # no row key is made of anything else
     if att is None or att.partner_id != caller.partner_id:
         raise _not_found(attestation_id)
@@ -217,14 +209,14 @@ def event_fields(att: AgreementAttestation) -> dict[str, Any]:
 def finalize_attestation(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
     """POST .../agreements with attestationId: 201 from an Accepted attestation; the usual 409 when the agreement exists,
     409 attestation-not-accepted while it is not Accepted (a second finalize meets the agreement: the usual 409)."""
-    partner = _partner_may_attest(ctx, caller)
+    partner = partner_of(ctx, caller)  # its type was checked at the edge (the attest row of POLICY)
     attestation_id = str(body.attestation_id)
 
     def work(uow: CustomerUnitOfWork) -> AgreementView:
-        customer, _rel = active(uow, partner.id, Action.ATTEST)
+        customer, _rel = active(uow, caller, Action.ATTEST, partner)
         existing = uow.acceptance(body.type)
         if existing is not None:
-            raise refusal(AlreadyAccepted(existing))
+            raise already_accepted(existing)
         att = uow.attestation(attestation_id)
         if att is None or att.partner_id != partner.id or att.agreement_type != body.type:
             raise _not_found(attestation_id)
@@ -232,8 +224,8 @@ def finalize_attestation(ctx: Context, caller: Caller, customer_id: str, body: A
         try:
             attestations.finalize(att, now)
         except NotAccepted as exc:
-            raise Conflict(str(exc), code=exc.code, title="Attestation not accepted",
-                           extra={"attestation": view(att, now).model_dump(mode="json", by_alias=True, exclude_none=True)}) from exc
+            exc.extra["attestation"] = view(att, now).model_dump(mode="json", by_alias=True, exclude_none=True)
+            raise
         assert att.accepted_at is not None
         acceptance = attestations.acceptance_of(att, by(caller, partner), now,
                                                 agreements.latest_date_agreed(customer.country, att.accepted_at))

@@ -15,11 +15,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from attest_agreement.customers import AttestationReceipt, CustomerStore, customer_partition
+from attest_agreement.customers import AttestationReceipt
+from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailRejected, EmailSender, EmailThrottled
 from shared.context import Context
+from shared.errors import Busy
 from shared.storage import ConcurrencyConflict, Op
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ RECHECK_SECONDS, RECHECKS = 20, 3
 CLAIM = timedelta(minutes=10)
 
 
-class SendInProgress(Exception):
+class SendInProgress(Busy):
     """Another copy of the message is sending right now; this one is retried later (and usually finds it Sent)."""
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from attest_agreement.customers import CustomerUnitOfWork
+from attest_agreement.repository import CustomerUnitOfWork
 from devhost.local_settings import ROOT
 from devhost.seed import demo_tokens, seed_demo
 from shared.settings import Settings

@@ -13,7 +13,7 @@ from accept_invite import attestation_functions as page_fn
 from accept_invite import sessions
 from attest_agreement import functions as fn
 from attest_agreement import receipts, service
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
