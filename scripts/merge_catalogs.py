@@ -5,9 +5,9 @@
 
 Two branches that each add strings conflict in every .po/.pot/.mo file although no translation contradicts
 another. For each conflicted `.po` this takes both sides' messages (ours first; theirs adds what ours lacks or left
-untranslated), writes it, takes our side of the `.pot`/`.mo` files, then runs `scripts/extract_messages.py` so the templates are extracted again from the merged
-sources and every `.mo` is compiled; the catalog files are then staged. A message both sides translated differently
-keeps ours and is printed, so a person can choose.
+untranslated) and writes it; it takes our side of the `.pot`/`.mo` files and runs `scripts/extract_messages.py`, so
+the templates are extracted again from the merged sources and every `.mo` is compiled; the catalogs are then staged.
+A message both sides translated differently keeps ours and is printed, so a person can choose.
 """
 
 from __future__ import annotations
