@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     remind_schedule: str = Field("0 15 * * * *", alias="REMIND_SCHEDULE")
     # Days before a link expires at which a pending invitation gets a reminder, each at most once ("7,1").
     remind_before_setting: str = Field("7,1", alias="REMIND_BEFORE")
+    attestation_expire_schedule: str = Field("0 45 * * * *", alias="ATTESTATION_EXPIRE_SCHEDULE")
 
     # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
     webhooks_queue: str = Field("webhook-events", alias="WEBHOOKS_QUEUE")
