@@ -98,6 +98,10 @@ def test_opened_at_every_storage_request(sweep):
     scenario = fault_sweep.opened_scenario()
     points = sweep.requests_of(scenario)
     outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
 @pytest.mark.parametrize("scenario", ["accept", "finalize"])
 def test_attestation_at_every_storage_request(sweep, scenario):
     """The contact's acceptance (page POST, resubmitted after a 503) and the partner's finalize (same Idempotency-Key): a fault
