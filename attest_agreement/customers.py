@@ -4,6 +4,7 @@ Everything about one customer lives in one partition of the `Customers` table, s
 customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `profile`: the company and its primary contact;
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
+- `c|<customerId>` / `x|<normalized email>`: a user who was removed (whom to ask, in their language; never a key to anything);
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
 - `c|<customerId>` / `a|...`: audit records.
@@ -90,6 +91,21 @@ class CompanyUser(Entity):
     added_by: str = Field(alias="addedBy")
 
 
+class RemovedUser(Entity):
+    """What is kept of a removed user: enough to tell them, at their next request, in their language, whom to ask.
+
+    It grants nothing: membership is the `u|` row alone. A user invited again has a `u|` row, which wins.
+    """
+
+    customer_id: str = Field(alias="customerId")
+    email: str
+    email_normalized: str = Field(alias="emailNormalized")
+    subject: str | None = None
+    language: str = "en"
+    removed_at: datetime = Field(alias="removedAt")
+    removed_by: dict[str, str] = Field(alias="removedBy")  # the administrator's name and email: whom to ask
+
+
 def same_subject(bound: str | None, subject: str | None) -> bool:
     """Whether a user bound to `bound` is the account `subject` (`tid|oid` or `iss|sub`).
 
@@ -170,6 +186,8 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.id), PROFILE
     if isinstance(row, CompanyUser):
         return customer_partition(row.customer_id), f"u|{row.email_normalized}"
+    if isinstance(row, RemovedUser):
+        return customer_partition(row.customer_id), f"x|{row.email_normalized}"
     if isinstance(row, ResellerRelationship):
         return customer_partition(row.customer_id), f"r|{row.partner_id}"
     if isinstance(row, AgreementAcceptance):
@@ -276,6 +294,10 @@ class CustomerUnitOfWork(UnitOfWork):
         """The company's users, to look at (to change one, read it with `user`)."""
         return self._read_prefix(CompanyUser, "u|")
 
+    def removed_users(self) -> list[RemovedUser]:
+        """Who was removed from the company (to tell them whom to ask); never members."""
+        return self._read_prefix(RemovedUser, "x|")
+
     def relationship(self, partner_id: str) -> ResellerRelationship | None:
         return self._load(ResellerRelationship, f"r|{partner_id}")
 
@@ -305,6 +327,17 @@ class CustomerUnitOfWork(UnitOfWork):
             raise ValueError(f"save() needs a {type(entity).__name__} read through this unit of work")
         if not any(op.row is entity and op.kind == "update" for op in self.staged):
             self.stage(Op("update", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def delete(self, entity: Entity) -> None:
+        """A row read through this unit of work, deleted only if nobody changed it since."""
+        version = self.version(entity)
+        if version is None:
+            raise ValueError(f"delete() needs a {type(entity).__name__} read through this unit of work")
+        self.stage(Op("delete", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def put(self, entity: Entity) -> None:
+        """A row written whatever is there (a marker whose latest version is all that counts)."""
+        self.stage(Op("upsert", entity))  # type: ignore[arg-type]
 
     def record(self, action: str, actor: str, *, before: Any = None, after: Any = None) -> AuditRecord:
         """An audit record of this customer, committed with the change it describes."""

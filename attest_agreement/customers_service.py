@@ -8,6 +8,8 @@ from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import AgreementError
 from attest_agreement.api_models import (
     AgreementInvitationIn,
+    CompanyUserList,
+    CompanyUserOut,
     CustomerCreated,
     CustomerDetail,
     CustomerPage,
@@ -28,14 +30,15 @@ from attest_agreement.customers import (
     ResellerRelationship,
 )
 from attest_agreement.primary_contact import customer_etag
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, no_relationship, phone, refusal
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
+from shared.authorization import Action
 from shared.clock import utc_now
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict, Storage
 
@@ -149,6 +152,25 @@ def get_customer(storage: Storage, caller: Caller, customer_id: str) -> tuple[Cu
     customer, rel = active(uow, caller.partner_id)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
+
+
+def company_users(storage: Storage, caller: Caller, customer_id: str) -> CompanyUserList:
+    """The customer's users, for the partner that manages it: an AdminAgent whose active relationship holds DAP.
+
+    Anyone else hears the customer is not theirs (404), a partner whose DAP the customer removed too: who works at a
+    customer is the business of the partner it trusts with its administration only.
+    """
+    uow = CustomerUnitOfWork(storage, customer_id)
+    try:
+        active(uow, caller.partner_id, Action.READ_COMPANY_USERS)
+    except Forbidden as exc:
+        if exc.code != "dap-required":
+            raise
+        raise no_relationship(customer_id) from exc
+    users = sorted(uow.users(), key=lambda u: u.email_normalized)
+    return CompanyUserList(items=[CompanyUserOut(email=u.email, first_name=u.first_name, last_name=u.last_name, roles=u.roles,
+                                                 language=u.language, country_region=u.country_region, added_at=u.added_at,
+                                                 signed_in=bool(u.subject)) for u in users])
 
 
 def partners_of_customer(storage: Storage, customer_id: str) -> list[PartnerOfCustomer]:

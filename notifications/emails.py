@@ -22,6 +22,8 @@ Context keys (`render_email(kind, language, context)`); keys not listed as requi
 - work_email: the work account to sign in with (CompanyUser, AgreementAcceptance), or None
 - date_agreed: date of acceptance (AgreementAttestationConfirmation: required)
 - accepted_by_name: who accepted, as attested (AgreementAttestationConfirmation), or None
+- change, audience, changed_by_name: PartnerRightsChanged: "admin_rights" or "ended"; "partner" (told) or "customer"
+  (the confirmation); who of the customer made the change
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ KINDS: dict[str, str] = {
     "AgreementAcceptance": "agreement_acceptance",
     "AgreementAttestationConfirmation": "agreement_attestation_confirmation",
     "InvitationReminder": "invitation_reminder",
+    "PartnerRightsChanged": "partner_rights_changed",
 }
 
 _ALWAYS = ("platform_name", "support_email", "docs_url")
@@ -60,12 +63,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "AgreementAcceptance": (*_ALWAYS, "seller_name", "company_name", "invite_url"),
     "AgreementAttestationConfirmation": (*_ALWAYS, "seller_name", "company_name", "date_agreed"),
     "InvitationReminder": (*_ALWAYS, "seller_name", "invite_url", "expires_at"),
+    "PartnerRightsChanged": (*_ALWAYS, "seller_name", "company_name", "change", "audience", "changed_by_name"),
 }
 
 CONTEXT_KEYS = (
     "first_name", "last_name", "contact_name", "inviter_name", "seller_name", "platform_name", "invite_url",
     "expires_at", "support_email", "docs_url", "message", "company_name", "indirect_provider_name", "roles",
-    "agreement_number", "work_email", "date_agreed", "accepted_by_name",
+    "agreement_number", "work_email", "date_agreed", "accepted_by_name", "change", "audience", "changed_by_name",
 )
 _URL_KEYS = ("invite_url", "docs_url")
 

@@ -40,6 +40,10 @@ EVENT_TYPES: dict[str, str] = {
                            "`replacedBy` took its place with a new link.",
     "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
     "company.userJoined": "A person at the customer's verified domain joined the company (approved, or joining automatically) as Account viewer.",
+    "relationship.adminRightsRemovedByCustomer": "The customer removed the partner's delegated admin rights (DAP); the relationship "
+                                                 "and GDAP stay. Company users can no longer be invited or read.",
+    "relationship.removedByCustomer": "The customer ended the relationship: the customer leaves the partner's list, DAP removed, "
+                                      "GDAP kept; its customer routes answer 404.",
 }
 
 
@@ -62,6 +66,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "invitation.replaced": ("reference", "kind", "status", "customerId", "replacedBy", "links"),
     "company.domainVerified": ("customerId", "domain", "how", "links"),
     "company.userJoined": ("customerId", "roles", "how", "links"),
+    "relationship.adminRightsRemovedByCustomer": _RELATIONSHIP,
+    "relationship.removedByCustomer": _RELATIONSHIP,
 }
 
 

@@ -1,0 +1,149 @@
+"""The customer's side of its relationships: see each partner's rights, remove a partner's admin rights, end a relationship.
+
+Who may: the customer's account administrators and its primary contact (`is_customer_admin`, the same people who consent
+to a relationship). What it does, by the rules of `relationships` (seed 002's removal, made by the customer):
+- **Remove admin rights**: DAP removed; the relationship stays active (the partner may still transact), GDAP kept. The
+  policy's rows that need DAP (inviting company users, reading them) refuse the partner from the next request on.
+- **End the relationship**: Removed, DAP removed, GDAP kept, the customer off the partner's list; every customer route of
+  the partner answers 404.
+Each is one transaction of the customer's partition: the relationship, its audit record (before and after) and the
+event the partner hears (`relationship.adminRightsRemovedByCustomer` / `relationship.removedByCustomer`). After the
+commit the partner is emailed (at its registered contact address) and the acting person gets a confirmation.
+A form rendered before someone else's change (`version_of`) changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from attest_agreement import relationships
+from attest_agreement.customer_events import relationship_fields
+from attest_agreement.customers import Customer, CustomerUnitOfWork, RelationshipStatus, ResellerRelationship, member
+from attest_agreement.direct_acceptance import is_customer_admin
+from attest_agreement.steps import dump
+from notifications.emails import render_email
+from notifications.queue import queue_plain_email
+from partners.registry import PartnerRepository
+from shared.clock import utc_now
+from shared.errors import Forbidden, NotFound, RuleBroken
+from shared.settings import get_settings
+from shared.storage import Storage
+from shared.uow import attempt
+
+log = logging.getLogger(__name__)
+
+REMOVE_ADMIN_RIGHTS = "admin_rights"
+END_RELATIONSHIP = "ended"
+EVENTS = {REMOVE_ADMIN_RIGHTS: "relationship.adminRightsRemovedByCustomer", END_RELATIONSHIP: "relationship.removedByCustomer"}
+_EMAILS = uuid.UUID("5b0f0d3e-8f5e-4a40-9d55-0f7f1c2b9e61")
+
+
+@dataclass(frozen=True)
+class CustomerAdmin:
+    """The signed-in person acting for the customer, as plain values."""
+
+    email: str
+    subject: str
+    name: str = ""
+
+
+class PartnerChangeRefused(RuleBroken):
+    """Nothing was changed; `reason` (stale, gone, unknown) says why on the page."""
+
+    def __init__(self, reason: str, detail: str, **values: str) -> None:
+        super().__init__(detail, field="partnerId", code=f"partner-{reason}")
+        self.reason = reason
+        self.values = values
+
+
+def version_of(rel: ResellerRelationship) -> str:
+    """What the partners page was rendered from: any change to the relationship since makes its forms stale."""
+    seen = "|".join([rel.partner_id, rel.status.value, str(rel.dap.active), rel.created_at.isoformat()])
+    return hashlib.sha256(seen.encode()).hexdigest()[:16]
+
+
+def _admin(uow: CustomerUnitOfWork, person: CustomerAdmin) -> Customer:
+    customer = uow.customer()
+    if customer is None:
+        raise NotFound("No such company.")
+    if not is_customer_admin(uow, customer, person.email, person.subject):
+        raise Forbidden("Only an account administrator or the primary contact manages the company's partners.", code="not-a-customer-admin")
+    return customer
+
+
+def partners_of(storage: Storage, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[ResellerRelationship]]:
+    """The company and every relationship it has had (active first, then by partner name)."""
+    uow = CustomerUnitOfWork(storage, customer_id)
+    customer = _admin(uow, person)
+    rels = sorted(uow.relationships(), key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.partner_name.casefold()))
+    return customer, rels
+
+
+def may_manage_partners(storage: Storage, customer_id: str, person: CustomerAdmin) -> bool:
+    try:
+        _admin(CustomerUnitOfWork(storage, customer_id), person)
+    except (Forbidden, NotFound):
+        return False
+    return True
+
+
+def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,
+              now: datetime | None = None) -> ResellerRelationship:
+    """Remove the partner's admin rights (`admin_rights`) or end the relationship (`ended`); then tell both sides."""
+    if what not in EVENTS:
+        raise PartnerChangeRefused("unknown", "Unknown change.")
+    now = now or utc_now()
+
+    def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship, str]:
+        customer = _admin(uow, person)
+        rel = uow.relationship(partner_id) if partner_id else None
+        if rel is None or rel.status != RelationshipStatus.ACTIVE or what == REMOVE_ADMIN_RIGHTS and not rel.dap.active:
+            raise PartnerChangeRefused("gone", "This partner no longer has what you wanted to take back; nothing was changed.",
+                                       partner=rel.partner_name if rel else "")
+        if version != version_of(rel):
+            raise PartnerChangeRefused("stale", "The relationship changed meanwhile; nothing was changed.", partner=rel.partner_name)
+        before = dump(rel)
+        actor = person.email
+        if what == END_RELATIONSHIP:
+            relationships.remove_relationship(rel, True, actor, now)
+            action = "relationship.removedByCustomer"
+        else:
+            relationships.remove_admin_rights(rel, now)
+            action = "relationship.adminRightsRemovedByCustomer"
+        uow.save(rel)
+        record = uow.record(action, actor, before=before, after=rel)
+        uow.event(EVENTS[what], rel.partner_id, **relationship_fields(rel))
+        uow.commit()
+        if what == END_RELATIONSHIP:
+            uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
+        return customer, rel, record.id
+
+    customer, rel, record_id = attempt(lambda: CustomerUnitOfWork(storage, customer_id), work,
+                                       busy="The company's partners are changing right now; retry.")
+    _tell(storage, customer, rel, person, what, record_id)
+    return rel
+
+
+def _tell(storage: Storage, customer: Customer, rel: ResellerRelationship, person: CustomerAdmin, what: str, record_id: str) -> None:
+    """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation."""
+    settings = get_settings()
+    uow = CustomerUnitOfWork(storage, customer.id)
+    me = member(uow.users(), person.email, person.subject)
+    by_name = person.name or (f"{me.first_name} {me.last_name}".strip() if me else "") or person.email
+    common = {"platform_name": settings.platform_name, "support_email": settings.support_email, "docs_url": settings.docs_url,
+              "seller_name": rel.partner_name, "company_name": customer.name, "change": what, "changed_by_name": by_name}
+    partner = PartnerRepository(storage).find(rel.partner_id)
+    to: list[tuple[str, str | None, str | None, str]] = []
+    if partner is not None and partner.contact_email:
+        to.append((partner.contact_email, partner.name, "en", "partner"))
+    else:
+        log.warning("partner %s has no contact email: it hears of the change by its event only", rel.partner_id)
+    to.append((person.email, by_name, me.language if me else customer.language, "customer"))
+    for address, name, language, audience in to:
+        rendered = render_email("PartnerRightsChanged", language, {**common, "audience": audience})
+        operation = str(uuid.uuid5(_EMAILS, f"{record_id}|{audience}"))
+        queue_plain_email(storage, rendered.to_message(address, name), operation)
