@@ -29,6 +29,7 @@ from invite_user.invitations import (
     EmailStatus,
     Invitation,
     InvitationKind,
+    InvitationStatus,
     InvitationStateError,
     event_fields,
     link_hash,
@@ -319,7 +320,7 @@ def company_invitations(storage: Storage, partner_ids: list[str], customer_id: s
     store = InvitationStore(storage)
     found: list[Invitation] = []
     for partner_id in dict.fromkeys(partner_ids):
-        found += store.list_page(partner_id, status="Pending", kind=InvitationKind.COMPANY_USER.value, customer_id=customer_id,
+        found += store.list_page(partner_id, status=InvitationStatus.PENDING.value, kind=InvitationKind.COMPANY_USER.value, customer_id=customer_id,
                                  page_size=COMPANY_LIST_LIMIT).items
     return sorted(found, key=lambda inv: inv.created_at, reverse=True)[:COMPANY_LIST_LIMIT]
 
