@@ -17,7 +17,7 @@ from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RemovedUser, member
 from attest_agreement.service import CustomerAdmin, may_manage_partners
 from company_domains.domains import may_manage
-from invite_user import service as invitations
+from invite_user import company_invitations
 from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.storage import Storage
@@ -67,7 +67,7 @@ def users_page(storage: Storage, visitor: Visitor, company: Customer, user: Comp
         partner_ids = [r.partner_id for r in customers.relationships_of(company.id)]
         now = utc_now()
         pending = [{"inv": inv, "status": inv.effective_status(now).value}
-                   for inv in invitations.company_invitations(storage, partner_ids, company.id)]
+                   for inv in company_invitations.company_invitations(storage, partner_ids, company.id)]
     person = visitor.person
     assert person is not None
     return Reply(status, "users.html", {
@@ -104,10 +104,10 @@ def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data
                 return removed_page(company, gone, visitor)  # removed themselves: the company's pages are closed now
             notice = {"kind": "removed", "email": gone.email}
         elif what == "resend":
-            sent = invitations.resend_for_company(storage, customer_id, reference, by)
+            sent = company_invitations.resend_for_company(storage, customer_id, reference, by)
             notice = {"kind": "resent", "email": str(sent.email)}
         else:
-            revoked = invitations.revoke_for_company(storage, customer_id, reference, by)
+            revoked = company_invitations.revoke_for_company(storage, customer_id, reference, by)
             notice = {"kind": "revoked", "email": str(revoked.email)}
     except UserChangeRefused as exc:
         values = dict(exc.values)

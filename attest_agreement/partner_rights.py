@@ -144,6 +144,7 @@ def _tell(storage: Storage, customer: Customer, rel: ResellerRelationship, perso
         log.warning("partner %s has no contact email: it hears of the change by its event only", rel.partner_id)
     to.append((person.email, by_name, me.language if me else customer.language, "customer"))
     for address, name, language, audience in to:
-        rendered = render_email("PartnerRightsChanged", language, {**common, "audience": audience})
+        rendered = render_email("PartnerRightsChanged", language, {**common, "audience": audience,
+                                                                   "contact_name": name if audience == "customer" else None})
         operation = str(uuid.uuid5(_EMAILS, f"{record_id}|{audience}"))
         queue_plain_email(storage, rendered.to_message(address, name), operation)

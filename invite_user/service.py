@@ -29,7 +29,6 @@ from invite_user.invitations import (
     EmailStatus,
     Invitation,
     InvitationKind,
-    InvitationStatus,
     InvitationStateError,
     event_fields,
     link_hash,
@@ -304,45 +303,6 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
     rendered = delivery.render(inv, redeem_url(raw), language)
     return DraftEmail(subject=rendered.subject, text=rendered.text, html=rendered.html, language=rendered.language,
                       invite_redeem_url=redeem_url(raw), to=str(inv.email))
-
-
-# -- a company's own invitations of colleagues (its users page) ------------------------------------------------
-
-COMPANY_LIST_LIMIT = 100  # the users page shows the company's pending invitations in one query per partner partition
-
-
-def company_invitations(storage: Storage, partner_ids: list[str], customer_id: str) -> list[Invitation]:
-    """The pending CompanyUser invitations into the company, in the partitions of the partners that kept them, newest first.
-
-    Colleague invitations live in the partition of the partner that manages the company (`accept_invite.colleagues`),
-    so a company reads one filtered query per partner it has had.
-    """
-    store = InvitationStore(storage)
-    found: list[Invitation] = []
-    for partner_id in dict.fromkeys(partner_ids):
-        found += store.list_page(partner_id, status=InvitationStatus.PENDING.value, kind=InvitationKind.COMPANY_USER.value, customer_id=customer_id,
-                                 page_size=COMPANY_LIST_LIMIT).items
-    return sorted(found, key=lambda inv: inv.created_at, reverse=True)[:COMPANY_LIST_LIMIT]
-
-
-def _company_caller(storage: Storage, customer_id: str, reference: str, by: dict[str, str]) -> Caller:
-    """The company's administrator acting on one of the company's colleague invitations (any other is "not found")."""
-    h = (reference or "").strip().lower()
-    inv = find(storage, h) if len(h) == 64 and all(c in "0123456789abcdef" for c in h) else None
-    if inv is None or inv.customer_id != customer_id or inv.kind != InvitationKind.COMPANY_USER:
-        raise NotFound("No such invitation of this company.", code="invitation-not-found")
-    return Caller(partner_id=inv.partner_id, roles=frozenset(), name=by.get("name") or by.get("email", ""), email=by.get("email", ""),
-                  subject=by.get("subject", ""))
-
-
-def resend_for_company(storage: Storage, customer_id: str, reference: str, by: dict[str, str]) -> InvitationOut:
-    """The company's administrator resends a colleague's invitation: the same link, a fresh expiry (as a partner's resend)."""
-    return resend(storage, _company_caller(storage, customer_id, reference, by), reference)
-
-
-def revoke_for_company(storage: Storage, customer_id: str, reference: str, by: dict[str, str]) -> InvitationOut:
-    """The company's administrator withdraws a colleague's invitation: its link shows the revoked page."""
-    return revoke(storage, _company_caller(storage, customer_id, reference, by), reference)
 
 
 # -- used by the customer's journey and by customers/agreements (accepting: invite_user/acceptance.py) --------
