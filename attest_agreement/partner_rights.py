@@ -7,8 +7,9 @@ to a relationship). What it does, by the rules of `relationships` (seed 002's re
 - **End the relationship**: Removed, DAP removed, GDAP kept, the customer off the partner's list; every customer route of
   the partner answers 404.
 Each is one transaction of the customer's partition: the relationship, its audit record (before and after) and the
-event the partner hears (`relationship.adminRightsRemovedByCustomer` / `relationship.removedByCustomer`). After the
-commit the partner is emailed (at its registered contact address) and the acting person gets a confirmation.
+event the partner hears (`relationship.adminRightsRemovedByCustomer` / `relationship.removedByCustomer`). The partner is
+emailed (at its registered contact address) and the acting person gets a confirmation: queued just before the commit,
+sent once the commit's audit record is there, so no failure loses them and a change that never committed sends nothing.
 A form rendered before someone else's change (`version_of`) changes nothing.
 """
 
@@ -18,15 +19,25 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from attest_agreement import relationships
 from attest_agreement.customer_events import relationship_fields
-from attest_agreement.customers import Customer, CustomerUnitOfWork, RelationshipStatus, ResellerRelationship, member
+from attest_agreement.customers import (
+    Customer,
+    CustomerStore,
+    CustomerUnitOfWork,
+    RelationshipStatus,
+    ResellerRelationship,
+    customer_partition,
+    member,
+)
 from attest_agreement.direct_acceptance import is_customer_admin
 from attest_agreement.steps import dump
+from notifications import queue
 from notifications.emails import render_email
-from notifications.queue import queue_plain_email
+from notifications.sender import EmailSender
 from partners.registry import PartnerRepository
 from shared.clock import utc_now
 from shared.errors import Forbidden, NotFound, RuleBroken
@@ -39,7 +50,12 @@ log = logging.getLogger(__name__)
 REMOVE_ADMIN_RIGHTS = "admin_rights"
 END_RELATIONSHIP = "ended"
 EVENTS = {REMOVE_ADMIN_RIGHTS: "relationship.adminRightsRemovedByCustomer", END_RELATIONSHIP: "relationship.removedByCustomer"}
+EMAIL_KIND = "PartnerRightsChanged"
+KIND = "partner-rights-changed"  # the queue message: the emails of one change, and the audit record that makes them true
 _EMAILS = uuid.UUID("5b0f0d3e-8f5e-4a40-9d55-0f7f1c2b9e61")
+COMMIT_DELAY = 2  # seconds: the change's own transaction is committed by then, nearly always
+RECHECK_DELAY = 30  # seconds between looks at a change not committed yet (a few looks, then it is dropped)
+COMMIT_WINDOW = timedelta(minutes=2)  # longer than any request's storage calls may take (3 s timeouts, 3 tries each)
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,12 @@ def may_manage_partners(storage: Storage, customer_id: str, person: CustomerAdmi
 
 def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,
               now: datetime | None = None) -> ResellerRelationship:
-    """Remove the partner's admin rights (`admin_rights`) or end the relationship (`ended`); then tell both sides."""
+    """Remove the partner's admin rights (`admin_rights`) or end the relationship (`ended`), and tell both sides."""
     if what not in EVENTS:
         raise PartnerChangeRefused("unknown", "Unknown change.")
     now = now or utc_now()
 
-    def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship, str]:
+    def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship]:
         customer = _admin(uow, person)
         rel = uow.relationship(partner_id) if partner_id else None
         if rel is None or rel.status != RelationshipStatus.ACTIVE or what == REMOVE_ADMIN_RIGHTS and not rel.dap.active:
@@ -107,31 +123,29 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
         if version != version_of(rel):
             raise PartnerChangeRefused("stale", "The relationship changed meanwhile; nothing was changed.", partner=rel.partner_name)
         before = dump(rel)
-        actor = person.email
         if what == END_RELATIONSHIP:
-            relationships.remove_relationship(rel, True, actor, now)
-            action = "relationship.removedByCustomer"
+            relationships.remove_relationship(rel, True, person.email, now)
         else:
             relationships.remove_admin_rights(rel, now)
-            action = "relationship.adminRightsRemovedByCustomer"
         uow.save(rel)
-        record = uow.record(action, actor, before=before, after=rel)
+        record = uow.record(EVENTS[what], person.email, before=before, after=rel)
         uow.event(EVENTS[what], rel.partner_id, **relationship_fields(rel))
+        # Queued before the commit, sent only once the commit's audit record exists (see `_send_once_committed`): a
+        # failure before the commit leaves a message that is dropped, a failure after it cannot lose the emails.
+        _queue_emails(storage, uow, customer, rel, person, what, record.row_key)
         uow.commit()
         if what == END_RELATIONSHIP:
             uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
-        return customer, rel, record.id
+        return customer, rel
 
-    customer, rel, record_id = attempt(lambda: CustomerUnitOfWork(storage, customer_id), work,
-                                       busy="The company's partners are changing right now; retry.")
-    _tell(storage, customer, rel, person, what, record_id)
-    return rel
+    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work, busy="The company's partners are changing right now; retry.")[1]
 
 
-def _tell(storage: Storage, customer: Customer, rel: ResellerRelationship, person: CustomerAdmin, what: str, record_id: str) -> None:
-    """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation."""
+def _queue_emails(storage: Storage, uow: CustomerUnitOfWork, customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
+                  what: str, record_key: str) -> None:
+    """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
+    to the person who made the change, in their language; one queue message naming the audit record that makes them true."""
     settings = get_settings()
-    uow = CustomerUnitOfWork(storage, customer.id)
     me = member(uow.users(), person.email, person.subject)
     by_name = person.name or (f"{me.first_name} {me.last_name}".strip() if me else "") or person.email
     common = {"platform_name": settings.platform_name, "support_email": settings.support_email, "docs_url": settings.docs_url,
@@ -143,8 +157,30 @@ def _tell(storage: Storage, customer: Customer, rel: ResellerRelationship, perso
     else:
         log.warning("partner %s has no contact email: it hears of the change by its event only", rel.partner_id)
     to.append((person.email, by_name, me.language if me else customer.language, "customer"))
+    messages = []
     for address, name, language, audience in to:
-        rendered = render_email("PartnerRightsChanged", language, {**common, "audience": audience,
-                                                                   "contact_name": name if audience == "customer" else None})
-        operation = str(uuid.uuid5(_EMAILS, f"{record_id}|{audience}"))
-        queue_plain_email(storage, rendered.to_message(address, name), operation)
+        rendered = render_email(EMAIL_KIND, language, {**common, "audience": audience,
+                                                       "contact_name": name if audience == "customer" else None})
+        messages.append({"operationId": str(uuid.uuid5(_EMAILS, f"{record_key}|{audience}")),
+                         "message": rendered.to_message(address, name).__dict__})
+    queue.send(storage, {"type": KIND, "customerId": customer.id, "record": record_key, "queuedAt": utc_now().isoformat(),
+                         "emails": messages}, delay_seconds=COMMIT_DELAY)
+
+
+@queue.handles(KIND)
+def _send_once_committed(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Send the emails of a committed change as plain emails (the one email path: throttling, attempts, failures); drop those
+    of a change that never committed, once it is clear it will not (its audit record still missing after `COMMIT_WINDOW`)."""
+    record = CustomerStore(storage).audit.get(customer_partition(str(payload.get("customerId"))), str(payload.get("record")))
+    if record is None:
+        queued_at = datetime.fromisoformat(str(payload.get("queuedAt")))
+        if utc_now() - queued_at < COMMIT_WINDOW:
+            queue.send(storage, payload, delay_seconds=RECHECK_DELAY)  # the change may still be committing
+            return {"requeued": 1}
+        log.info("emails of a change to customer %s that was never committed: dropped", payload.get("customerId"))
+        return {"dropped": 1}
+    counts: dict[str, int] = {}
+    for email in payload.get("emails") or []:
+        for outcome, n in queue.deliver(storage, sender, {"type": "email", **email}).items():
+            counts[outcome] = counts.get(outcome, 0) + n
+    return counts

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from datetime import timedelta
 
 import pytest
 
@@ -16,8 +18,10 @@ from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
 from attest_agreement.customers import CustomerStore
+from notifications import queue
 from invite_user.invitations import link_hash
 from partners.registry import Partner, PartnerRepository, PartnerType
+from shared.clock import utc_now
 from shared.partner_auth import Caller
 from shared.settings import get_settings
 from tests.integration.test_attest_customers import table_rows
@@ -89,9 +93,29 @@ def _audit(storage, company: str, action: str) -> list:
     return [r for r in CustomerStore(storage).audit_page(company).items if r.action == action]
 
 
+class _Sent:
+    """An email sender that keeps what it was asked to send (the SMTP and ACS senders have tests of their own)."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def send(self, message, operation_id: str) -> None:
+        self.sent.append((message, operation_id))
+
+
 def _queued(storage) -> list[dict]:
     messages = storage.queue(get_settings().email_queue).receive_messages(messages_per_page=32)
     return [json.loads(base64.b64decode(m.content)) for m in messages]
+
+
+def _queued_after_commit(storage, wait: float = 10.0) -> list[dict]:
+    """The partner-rights messages, which become visible a moment after the change (it is committed by then)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [m for m in _queued(storage) if m.get("type") == "partner-rights-changed"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
 
 
 # -- users --------------------------------------------------------------------------------------------------------
@@ -246,9 +270,12 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert rel.status.value == "Active" and rel.dap.active is False
     assert _events(storage, a, "relationship.adminRightsRemovedByCustomer") == ["p-direct"]
     assert [r.actor for r in _audit(storage, a, "relationship.adminRightsRemovedByCustomer")] == [HANNA]
-    mails = [m["message"] for m in _queued(storage) if m.get("type") == "email"]
-    assert sorted(m["to_address"] for m in mails) == ["admins@partner.example", HANNA]
-    assert any("removed the admin rights of Contoso Partner" in m["subject"] for m in mails)
+    [message] = _queued_after_commit(storage)
+    sender = _Sent()
+    assert queue.deliver(storage, sender, message) == {"sent": 2}
+    assert sorted(m.to_address for m, _ in sender.sent) == ["admins@partner.example", HANNA]
+    assert [m.subject for m, _ in sender.sent] == ["Contoso GmbH removed the admin rights of Contoso Partner",
+                                                    "Sie haben die Administratorrechte von Contoso Partner entfernt"]
 
     # The partner's access follows the policy at once: no colleague invitations, no users list (404), the customer still read.
     invited = functions.invite_colleague(build_request("POST", f"companies/{a}/invitations", headers={"Authorization": token}, body={
@@ -261,7 +288,7 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
                                                    route_params={"customerId": a})).status_code == 200
     # The same form again: the partner no longer holds it; nothing changes, nothing is sent twice.
     again = _take_back(storage, a, HANNA, "p-direct", "dap")
-    assert again.status_code == 409 and _queued(storage) == []
+    assert again.status_code == 409 and _queued_after_commit(storage, wait=3) == []
 
 
 def test_ending_a_relationship_makes_the_partners_customer_routes_answer_404(storage, world, partner_tokens):
@@ -301,3 +328,15 @@ def test_partner_users_route_is_for_an_admin_agent_with_dap_only(storage, world,
     assert users(partner_tokens("p-direct", roles=("SalesAgent",))).status_code == 403
     assert users(partner_tokens("p-other")).status_code == 404
     assert user_views is not None
+
+
+def test_the_emails_of_a_change_that_never_committed_are_dropped_not_sent(storage, world):
+    a = world["a"]
+    never = {"type": "partner-rights-changed", "customerId": a, "record": "a|0000000000000|nothing", "emails": [
+        {"operationId": "op", "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}]}
+    sender = _Sent()
+    # Not committed yet (it may still be): looked at again later; never committed: dropped, nothing sent.
+    assert queue.deliver(storage, sender, {**never, "queuedAt": utc_now().isoformat()}) == {"requeued": 1}
+    old = (utc_now() - timedelta(minutes=5)).isoformat()
+    assert queue.deliver(storage, sender, {**never, "queuedAt": old}) == {"dropped": 1}
+    assert sender.sent == []
