@@ -18,8 +18,8 @@ from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
 from attest_agreement.customers import CustomerStore
-from notifications import queue
 from invite_user.invitations import link_hash
+from notifications import queue
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.clock import utc_now
 from shared.partner_auth import Caller
