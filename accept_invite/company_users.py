@@ -57,8 +57,8 @@ class UserChangeRefused(RuleBroken):
         self.values = values
 
 
-def version_of(user: CompanyUser) -> str:
-    """What the form was rendered from: a change by someone else since makes the form stale."""
+def version_of(user: CompanyUser | RemovedUser) -> str:
+    """What the form was rendered from: a change by someone else since makes the form stale (a removed user keeps theirs)."""
     seen = "|".join([user.email_normalized, ",".join(sorted(user.roles)), user.subject or ""])
     return hashlib.sha256(seen.encode()).hexdigest()[:16]
 
@@ -96,13 +96,16 @@ def administrator(uow: CustomerUnitOfWork, admin: Admin) -> tuple[Customer, Comp
     return customer, me, users
 
 
-def _target(uow: CustomerUnitOfWork, email: str, version: str) -> CompanyUser:
+def _target(uow: CustomerUnitOfWork, email: str) -> CompanyUser:
     user = uow.user(normalize_email(email)) if email else None
     if user is None:
         raise UserChangeRefused("gone", "This person is not a user of this company (any more).", email=email[:320])
+    return user
+
+
+def _current(user: CompanyUser, version: str) -> None:
     if version != version_of(user):
         raise UserChangeRefused("stale", "Someone changed this user meanwhile; nothing was changed.", email=user.email)
-    return user
 
 
 def _may_change(me: CompanyUser, roles: Iterable[str]) -> None:
@@ -123,9 +126,10 @@ def change_roles(storage: Storage, customer_id: str, admin: Admin, email: str, r
 
     def work(uow: CustomerUnitOfWork) -> CompanyUser:
         _, me, users = administrator(uow, admin)
-        user = _target(uow, email, version)
+        user = _target(uow, email)
         if set(user.roles) == set(wanted):
-            return user  # the same form sent twice: nothing to change
+            return user  # what the form asks is what is there (the same form again, its first answer lost): nothing to do
+        _current(user, version)
         _may_change(me, set(user.roles) ^ set(wanted))
         after = [u.model_copy(update={"roles": wanted}) if u.email_normalized == user.email_normalized else u for u in users]
         _keeps_administrators(users, after)
@@ -144,11 +148,16 @@ def remove_user(storage: Storage, customer_id: str, admin: Admin, email: str, ve
 
     def work(uow: CustomerUnitOfWork) -> RemovedUser:
         _, me, users = administrator(uow, admin)
-        user = _target(uow, email, version)
+        done = uow.removed_user(normalize_email(email)) if email and uow.user(normalize_email(email)) is None else None
+        if done is not None and done.removed_by.get("email") == me.email and version_of(done) == version:
+            return done  # this very form removed them already (its first answer was lost): the same answer again
+        user = _target(uow, email)
+        _current(user, version)
         _may_change(me, user.roles)
         _keeps_administrators(users, [u for u in users if u.email_normalized != user.email_normalized])
         gone = RemovedUser(customer_id=customer_id, email=user.email, email_normalized=user.email_normalized, subject=user.subject,
-                           language=user.language, removed_at=now, removed_by={"name": admin.name or me.email, "email": me.email})
+                           roles=list(user.roles), language=user.language, removed_at=now,
+                           removed_by={"name": admin.name or me.email, "email": me.email})
         uow.delete(user)
         uow.put(gone)
         uow.record("user.removed", admin.email, before=user.model_dump(mode="json", by_alias=True, include={"email", "roles", "subject"}),

@@ -5,6 +5,7 @@ customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `profile`: the company and its primary contact;
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
 - `c|<customerId>` / `x|<normalized email>`: a user who was removed (whom to ask, in their language; never a key to anything);
+- `c|<customerId>` / `n|<id>`: the emails of a change still to be sent (committed with the change, deleted once sent);
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
 - `c|<customerId>` / `a|...`: audit records.
@@ -104,9 +105,20 @@ class RemovedUser(Entity):
     email: str
     email_normalized: str = Field(alias="emailNormalized")
     subject: str | None = None
+    roles: list[str] = Field(default_factory=list)  # as they were: a repeated removal form is recognised by them
     language: str = "en"
     removed_at: datetime = Field(alias="removedAt")
     removed_by: dict[str, str] = Field(alias="removedBy")  # the administrator's name and email: whom to ask
+
+
+class UnsentEmails(Row):
+    """Emails a change of this customer owes (committed with the change): the queue message that carries them sends them
+    only while this row exists, and deletes it once sent, so a copy of the message, or one of a change that never
+    committed, sends nothing."""
+
+    customer_id: str = Field(alias="customerId")
+    id: str
+    created_at: datetime = Field(alias="createdAt")
 
 
 def same_subject(bound: str | None, subject: str | None) -> bool:
@@ -189,6 +201,8 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.id), PROFILE
     if isinstance(row, CompanyUser):
         return customer_partition(row.customer_id), f"u|{row.email_normalized}"
+    if isinstance(row, UnsentEmails):
+        return customer_partition(row.customer_id), f"n|{row.id}"
     if isinstance(row, RemovedUser):
         return customer_partition(row.customer_id), f"x|{row.email_normalized}"
     if isinstance(row, ResellerRelationship):
@@ -297,6 +311,13 @@ class CustomerUnitOfWork(UnitOfWork):
         """The company's users, to look at (to change one, read it with `user`)."""
         return self._read_prefix(CompanyUser, "u|")
 
+    def unsent_emails(self, emails_id: str) -> UnsentEmails | None:
+        found = self._read(UnsentEmails, f"n|{emails_id}")
+        return found[0] if found else None
+
+    def removed_user(self, email_normalized: str) -> RemovedUser | None:
+        return self._load(RemovedUser, f"x|{email_normalized}")
+
     def removed_users(self) -> list[RemovedUser]:
         """Who was removed from the company (to tell them whom to ask); never members."""
         return self._read_prefix(RemovedUser, "x|")
@@ -337,6 +358,10 @@ class CustomerUnitOfWork(UnitOfWork):
         if version is None:
             raise ValueError(f"delete() needs a {type(entity).__name__} read through this unit of work")
         self.stage(Op("delete", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def forget(self, row: UnsentEmails) -> None:
+        """Emails sent: the row that owed them goes at once (outside any transaction; gone already is fine)."""
+        _CustomerRows(self._storage(), UnsentEmails).delete(*keys_of(row))
 
     def put(self, entity: Entity) -> None:
         """A row written whatever is there (a marker whose latest version is all that counts)."""

@@ -9,7 +9,8 @@ to a relationship). What it does, by the rules of `relationships` (seed 002's re
 Each is one transaction of the customer's partition: the relationship, its audit record (before and after) and the
 event the partner hears (`relationship.adminRightsRemovedByCustomer` / `relationship.removedByCustomer`). The partner is
 emailed (at its registered contact address) and the acting person gets a confirmation: queued just before the commit,
-sent once the commit's audit record is there, so no failure loses them and a change that never committed sends nothing.
+sent while the row committed with the change says they are owed (then deleted), so no failure loses them, a copy of the
+queue message sends nothing twice, and a change that never committed sends nothing.
 A form rendered before someone else's change (`version_of`) changes nothing.
 """
 
@@ -30,7 +31,7 @@ from attest_agreement.customers import (
     CustomerUnitOfWork,
     RelationshipStatus,
     ResellerRelationship,
-    customer_partition,
+    UnsentEmails,
     member,
 )
 from attest_agreement.direct_acceptance import is_customer_admin
@@ -51,9 +52,10 @@ REMOVE_ADMIN_RIGHTS = "admin_rights"
 END_RELATIONSHIP = "ended"
 EVENTS = {REMOVE_ADMIN_RIGHTS: "relationship.adminRightsRemovedByCustomer", END_RELATIONSHIP: "relationship.removedByCustomer"}
 EMAIL_KIND = "PartnerRightsChanged"
-KIND = "partner-rights-changed"  # the queue message: the emails of one change, and the audit record that makes them true
+KIND = "partner-rights-changed"  # the queue message: the emails of one change, sent while the change's row says they are owed
 _EMAILS = uuid.UUID("5b0f0d3e-8f5e-4a40-9d55-0f7f1c2b9e61")
 COMMIT_DELAY = 2  # seconds: the change's own transaction is committed by then, nearly always
+REPLAY_LOOKBACK = 20  # audit records read to recognise a repeated form (newest first; the change is among the last few)
 RECHECK_DELAY = 30  # seconds between looks at a change not committed yet (a few looks, then it is dropped)
 COMMIT_WINDOW = timedelta(minutes=2)  # longer than any request's storage calls may take (3 s timeouts, 3 tries each)
 
@@ -117,6 +119,10 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship]:
         customer = _admin(uow, person)
         rel = uow.relationship(partner_id) if partner_id else None
+        if rel is not None and _done_by_this_form(storage, rel, person, what, version):
+            if what == END_RELATIONSHIP:
+                uow.index(rel, customer.name)  # the first attempt may have stopped before the partner's list
+            return customer, rel  # its first answer was lost: the same answer again, its emails queued then
         if rel is None or rel.status != RelationshipStatus.ACTIVE or what == REMOVE_ADMIN_RIGHTS and not rel.dap.active:
             raise PartnerChangeRefused("gone", "This partner no longer has what you wanted to take back; nothing was changed.",
                                        partner=rel.partner_name if rel else "")
@@ -130,9 +136,11 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
         uow.save(rel)
         record = uow.record(EVENTS[what], person.email, before=before, after=rel)
         uow.event(EVENTS[what], rel.partner_id, **relationship_fields(rel))
-        # Queued before the commit, sent only once the commit's audit record exists (see `_send_once_committed`): a
-        # failure before the commit leaves a message that is dropped, a failure after it cannot lose the emails.
-        _queue_emails(storage, uow, customer, rel, person, what, record.row_key)
+        # Queued before the commit, sent only while the row committed with the change exists (`_send_owed`): a failure
+        # before the commit leaves a message that sends nothing, a failure after it cannot lose the emails.
+        owed = UnsentEmails(customer_id=customer.id, id=record.id, created_at=now)
+        uow.add(owed)
+        _queue_emails(storage, uow, customer, rel, person, what, owed)
         uow.commit()
         if what == END_RELATIONSHIP:
             uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
@@ -141,8 +149,19 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
     return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work, busy="The company's partners are changing right now; retry.")[1]
 
 
+def _done_by_this_form(storage: Storage, rel: ResellerRelationship, person: CustomerAdmin, what: str, version: str) -> bool:
+    """Whether this person's form (rendered from `version`) made this change already: its audit record says so."""
+    done = rel.status != RelationshipStatus.ACTIVE if what == END_RELATIONSHIP else not rel.dap.active
+    if not done:
+        return False
+    for record in CustomerStore(storage).audit_page(rel.customer_id, page_size=REPLAY_LOOKBACK).items:
+        if record.action == EVENTS[what] and (record.before or {}).get("partnerId") == rel.partner_id:
+            return record.actor == person.email and version_of(ResellerRelationship.model_validate(record.before)) == version
+    return False
+
+
 def _queue_emails(storage: Storage, uow: CustomerUnitOfWork, customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
-                  what: str, record_key: str) -> None:
+                  what: str, owed: UnsentEmails) -> None:
     """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
     to the person who made the change, in their language; one queue message naming the audit record that makes them true."""
     settings = get_settings()
@@ -161,26 +180,29 @@ def _queue_emails(storage: Storage, uow: CustomerUnitOfWork, customer: Customer,
     for address, name, language, audience in to:
         rendered = render_email(EMAIL_KIND, language, {**common, "audience": audience,
                                                        "contact_name": name if audience == "customer" else None})
-        messages.append({"operationId": str(uuid.uuid5(_EMAILS, f"{record_key}|{audience}")),
+        messages.append({"operationId": str(uuid.uuid5(_EMAILS, f"{owed.id}|{audience}")),
                          "message": rendered.to_message(address, name).__dict__})
-    queue.send(storage, {"type": KIND, "customerId": customer.id, "record": record_key, "queuedAt": utc_now().isoformat(),
+    queue.send(storage, {"type": KIND, "customerId": customer.id, "owed": owed.id, "queuedAt": utc_now().isoformat(),
                          "emails": messages}, delay_seconds=COMMIT_DELAY)
 
 
 @queue.handles(KIND)
-def _send_once_committed(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send the emails of a committed change as plain emails (the one email path: throttling, attempts, failures); drop those
-    of a change that never committed, once it is clear it will not (its audit record still missing after `COMMIT_WINDOW`)."""
-    record = CustomerStore(storage).audit.get(customer_partition(str(payload.get("customerId"))), str(payload.get("record")))
-    if record is None:
+def _send_owed(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+    """Send the emails of a committed change through the one plain-email path (throttling, attempts, failures), then forget
+    them; a copy of the message finds nothing owed. A change not committed yet is looked at again, then given up."""
+    customer_id, emails_id = str(payload.get("customerId")), str(payload.get("owed"))
+    uow = CustomerUnitOfWork(storage, customer_id)
+    owed = uow.unsent_emails(emails_id)
+    if owed is None:
         queued_at = datetime.fromisoformat(str(payload.get("queuedAt")))
         if utc_now() - queued_at < COMMIT_WINDOW:
             queue.send(storage, payload, delay_seconds=RECHECK_DELAY)  # the change may still be committing
             return {"requeued": 1}
-        log.info("emails of a change to customer %s that was never committed: dropped", payload.get("customerId"))
-        return {"dropped": 1}
+        log.info("emails of customer %s already sent, or of a change never committed: nothing to send", customer_id)
+        return {"skipped": 1}
     counts: dict[str, int] = {}
     for email in payload.get("emails") or []:
         for outcome, n in queue.deliver(storage, sender, {"type": "email", **email}).items():
             counts[outcome] = counts.get(outcome, 0) + n
+    uow.forget(owed)
     return counts

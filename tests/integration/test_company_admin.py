@@ -18,6 +18,7 @@ from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
 from attest_agreement.customers import CustomerStore
+from attest_agreement.partner_rights import version_of as rel_version
 from invite_user.invitations import link_hash
 from notifications import queue
 from partners.registry import Partner, PartnerRepository, PartnerType
@@ -132,9 +133,12 @@ def test_an_account_manager_demotes_then_removes_a_colleague_whose_next_page_is_
     assert record.before["roles"] == ["AccountAdministrator", "ReportViewer"] and record.after["roles"] == ["ReportViewer"]
     assert record.actor == HANNA
 
+    form_version = version_of(_user(storage, a, IVY))
     resp = _remove(storage, a, HANNA, IVY)
     assert resp.status_code == 200 and "ivy@contoso.example was removed from the company" in text_of(resp)
     assert _user(storage, a, IVY) is None
+    # The same form again (its first answer lost): the same answer; nothing else is removed or audited twice.
+    assert _remove(storage, a, HANNA, IVY, version=form_version).status_code == 200
     [record] = _audit(storage, a, "user.removed")
     assert record.before["email"] == IVY and record.after is None
 
@@ -240,8 +244,6 @@ def _partners_page(company: str, who: str):
 
 
 def _take_back(storage, company: str, who: str, partner_id: str, what: str, version: str | None = None):
-    from attest_agreement.partner_rights import version_of as rel_version
-
     rel = CustomerStore(storage).relationship(company, partner_id)
     handler = company_functions.remove_partner_admin_rights if what == "dap" else company_functions.end_partner_relationship
     path = "remove-admin-rights" if what == "dap" else "end"
@@ -264,6 +266,7 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert "Contoso Partner" in page and "Reseller" in page and "Delegated admin rights (DAP) Yes" in page
     _queued(storage)
 
+    form_version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
     resp = _take_back(storage, a, HANNA, "p-direct", "dap")
     assert resp.status_code == 200 and "The admin rights (DAP) of Contoso Partner were removed" in text_of(resp)
     rel = CustomerStore(storage).relationship(a, "p-direct")
@@ -273,6 +276,8 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     [message] = _queued_after_commit(storage)
     sender = _Sent()
     assert queue.deliver(storage, sender, message) == {"sent": 2}
+    # A copy of the message: nothing is owed any more, so nothing is sent (it looks again a few times, then gives up).
+    assert queue.deliver(storage, sender, message) == {"requeued": 1} and len(sender.sent) == 2
     assert sorted(m.to_address for m, _ in sender.sent) == ["admins@partner.example", HANNA]
     assert [m.subject for m, _ in sender.sent] == ["Contoso GmbH removed the admin rights of Contoso Partner",
                                                     "Sie haben die Administratorrechte von Contoso Partner entfernt"]
@@ -287,8 +292,13 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert customers_fn.get_customer(build_request("GET", f"customers/{a}", headers={"Authorization": token},
                                                    route_params={"customerId": a})).status_code == 200
     # The same form again: the partner no longer holds it; nothing changes, nothing is sent twice.
+    # The same form again (its first answer lost): the same answer, nothing done or sent twice; a form rendered after the
+    # change (the partner no longer holds DAP): refused, nothing changes.
+    replay = _take_back(storage, a, HANNA, "p-direct", "dap", version=form_version)
+    assert replay.status_code == 200 and "were removed" in text_of(replay)
     again = _take_back(storage, a, HANNA, "p-direct", "dap")
     assert again.status_code == 409 and _queued_after_commit(storage, wait=3) == []
+    assert len(_audit(storage, a, "relationship.adminRightsRemovedByCustomer")) == 1
 
 
 def test_ending_a_relationship_makes_the_partners_customer_routes_answer_404(storage, world, partner_tokens):
@@ -330,13 +340,13 @@ def test_partner_users_route_is_for_an_admin_agent_with_dap_only(storage, world,
     assert user_views is not None
 
 
-def test_the_emails_of_a_change_that_never_committed_are_dropped_not_sent(storage, world):
+def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world):
     a = world["a"]
-    never = {"type": "partner-rights-changed", "customerId": a, "record": "a|0000000000000|nothing", "emails": [
+    never = {"type": "partner-rights-changed", "customerId": a, "owed": "nothing", "emails": [
         {"operationId": "op", "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}]}
     sender = _Sent()
     # Not committed yet (it may still be): looked at again later; never committed: dropped, nothing sent.
     assert queue.deliver(storage, sender, {**never, "queuedAt": utc_now().isoformat()}) == {"requeued": 1}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
-    assert queue.deliver(storage, sender, {**never, "queuedAt": old}) == {"dropped": 1}
+    assert queue.deliver(storage, sender, {**never, "queuedAt": old}) == {"skipped": 1}
     assert sender.sent == []
