@@ -83,21 +83,23 @@ def test_change_invitee_at_every_storage_request(sweep):
 
 
 def test_remove_user_at_every_storage_request(sweep):
-    """A colleague removed with a fault at each storage request, the same form sent again: removed once, audited once."""
+    """A colleague removed with an answer lost at each storage request, the same form sent again: removed once, audited once
+    (500s at every point run in `python -m bench.faults`)."""
     scenario = fault_sweep.remove_user_scenario()
     points = sweep.requests_of(scenario)
     assert points >= 4
-    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
     assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
 
 
 def test_remove_admin_rights_at_every_storage_request(sweep):
-    """A partner's DAP removed with a fault at each storage request (the emails' message queued before the commit): one change,
-    one audit record, one event, one email to each side, whatever failed and however often the form was sent again."""
+    """A partner's DAP removed with an answer lost at each storage request (the emails' message queued before the commit): one
+    change, one audit record, one event, one email to each side, however often the form was sent again (500s at every
+    point run in `python -m bench.faults`)."""
     scenario = fault_sweep.remove_admin_rights_scenario()
     points = sweep.requests_of(scenario)
     assert points >= 5
-    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
     assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
