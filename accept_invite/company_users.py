@@ -26,7 +26,7 @@ from attest_agreement.customers import CompanyUser, Customer, CustomerUnitOfWork
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, normalize_email
 from shared.clock import utc_now
-from shared.errors import Forbidden, NotFound, RuleBroken
+from shared.errors import Forbidden, NotFound, Refused
 from shared.identity import same_email
 from shared.storage import Storage
 from shared.uow import attempt
@@ -48,13 +48,11 @@ class Admin:
         return {"name": self.name, "email": self.email}
 
 
-class UserChangeRefused(RuleBroken):
-    """The change was not made; `reason` names why (the page says it in the person's language), `values` fill it in."""
+class UserChangeRefused(Refused):
+    """The change was not made; `reason` (last_role, not_grantable, no_roles, stale, gone) says why on the page."""
 
     def __init__(self, reason: str, detail: str, **values: str) -> None:
-        super().__init__(detail, field="roles", code=f"user-{reason.replace('_', '-')}")
-        self.reason = reason  # last_role, not_grantable, no_roles, stale, gone
-        self.values = values
+        super().__init__("user", reason, detail, field="roles", **values)
 
 
 def version_of(user: CompanyUser | RemovedUser) -> str:

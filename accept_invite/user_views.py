@@ -48,6 +48,17 @@ def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tupl
     return company, user, None
 
 
+def company_administrator(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+    """`company_member`, who must also manage users (User administrator or Account manager): the users' and domains' forms."""
+    company, user, reply = company_member(storage, visitor, customer_id)
+    if reply is not None:
+        return None, None, reply
+    assert company is not None and user is not None
+    if not may_manage(user.roles):
+        return None, None, error("forbidden", visitor, status=403, language=visitor.language(user.language))
+    return company, user, None
+
+
 def removed_page(company: Customer, gone: RemovedUser, visitor: Visitor) -> Reply:
     """A removed user's next request: no access, whom to ask, in their language (their session opens nothing)."""
     return Reply(403, "removed.html", {"company": company, "gone": gone}, visitor.language(gone.language), session=visitor.session)
@@ -82,12 +93,10 @@ def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data
     """The users page's forms (session + CSRF): roles, remove, resend, revoke. Answers the users page with what happened."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_administrator(storage, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
-    if not may_manage(user.roles):
-        return error("forbidden", visitor, status=403, language=visitor.language(user.language))
     admin = _admin(visitor)
     assert admin is not None
     email, version = str(data.get("email") or "")[:320], str(data.get("version") or "")[:64]

@@ -41,7 +41,7 @@ from notifications.emails import render_email
 from notifications.sender import EmailSender
 from partners.registry import PartnerRepository
 from shared.clock import utc_now
-from shared.errors import Forbidden, NotFound, RuleBroken
+from shared.errors import Forbidden, NotFound, Refused
 from shared.settings import get_settings
 from shared.storage import Storage
 from shared.uow import attempt
@@ -69,13 +69,11 @@ class CustomerAdmin:
     name: str = ""
 
 
-class PartnerChangeRefused(RuleBroken):
+class PartnerChangeRefused(Refused):
     """Nothing was changed; `reason` (stale, gone, unknown) says why on the page."""
 
     def __init__(self, reason: str, detail: str, **values: str) -> None:
-        super().__init__(detail, field="partnerId", code=f"partner-{reason}")
-        self.reason = reason
-        self.values = values
+        super().__init__("partner", reason, detail, field="partnerId", **values)
 
 
 def version_of(rel: ResellerRelationship) -> str:

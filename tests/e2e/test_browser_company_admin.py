@@ -23,9 +23,9 @@ from devhost.local_settings import ROOT
 from devhost.seed import demo_tokens
 from tests.e2e.test_accessibility import _links_from_email
 from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM, _invite
+from tests.e2e.test_browser_domains import _no_violations, _sign_in
 
 pytest.importorskip("playwright.sync_api")
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 ARTIFACTS = ROOT / "test-artifacts" / "company-admin"
@@ -49,16 +49,6 @@ def _context(browser, locale: str = "en-US"):
 def _shot(page: Page, step: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{step}.png"), full_page=True)
-
-
-def _no_violations(page: Page, name: str) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{name}:\n{results.generate_report()}"
-
-
-def _sign_in(page: Page, email: str) -> None:
-    page.locator("input[name=sub][type=text]").fill(email)
-    page.get_by_role("button", name="Authorize").click()
 
 
 def _create_company(local_stack, page: Page, email: str) -> str:
