@@ -94,8 +94,7 @@ def administrator(uow: CustomerUnitOfWork, admin: Admin) -> tuple[Customer, Comp
     return customer, me, users
 
 
-def _target(uow: CustomerUnitOfWork, email: str) -> CompanyUser:
-    user = uow.user(normalize_email(email)) if email else None
+def _target(user: CompanyUser | None, email: str) -> CompanyUser:
     if user is None:
         raise UserChangeRefused("gone", "This person is not a user of this company (any more).", email=email[:320])
     return user
@@ -124,7 +123,7 @@ def change_roles(storage: Storage, customer_id: str, admin: Admin, email: str, r
 
     def work(uow: CustomerUnitOfWork) -> CompanyUser:
         _, me, users = administrator(uow, admin)
-        user = _target(uow, email)
+        user = _target(uow.user(normalize_email(email)) if email else None, email)
         if set(user.roles) == set(wanted):
             return user  # what the form asks is what is there (the same form again, its first answer lost): nothing to do
         _current(user, version)
@@ -146,10 +145,12 @@ def remove_user(storage: Storage, customer_id: str, admin: Admin, email: str, ve
 
     def work(uow: CustomerUnitOfWork) -> RemovedUser:
         _, me, users = administrator(uow, admin)
-        done = uow.removed_user(normalize_email(email)) if email and uow.user(normalize_email(email)) is None else None
-        if done is not None and done.removed_by.get("email") == me.email and version_of(done) == version:
-            return done  # this very form removed them already (its first answer was lost): the same answer again
-        user = _target(uow, email)
+        user = uow.user(normalize_email(email)) if email else None
+        if user is None and email:
+            done = uow.removed_user(normalize_email(email))
+            if done is not None and done.removed_by.get("email") == me.email and version_of(done) == version:
+                return done  # this very form removed them already (its first answer was lost): the same answer again
+        user = _target(user, email)
         _current(user, version)
         _may_change(me, user.roles)
         _keeps_administrators(users, [u for u in users if u.email_normalized != user.email_normalized])

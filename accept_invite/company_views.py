@@ -214,7 +214,8 @@ def company_page(storage: Storage, visitor: Visitor, customer_id: str, page: str
         context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
         person = visitor.person
         assert person is not None
-        context["may_manage_partners"] = may_manage_partners(storage, customer_id, CustomerAdmin(person.email, person.subject, person.name))
+        # The signed-in user was read already (company_member): they are the only user the rule needs to look at.
+        context["may_manage_partners"] = may_manage_partners(company, [user], CustomerAdmin(person.email, person.subject, person.name))
     elif page == "profile":
         context["rows"] = _profile_rows(company, language)
     elif page == "users":

@@ -12,6 +12,7 @@ from typing import Any
 from accept_invite.user_views import company_member
 from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement import service as customers
+from attest_agreement.customers import member
 from attest_agreement.service import CustomerAdmin, PartnerChangeRefused
 from shared.errors import Forbidden, NotFound
 from shared.storage import Storage
@@ -25,25 +26,21 @@ def _person(visitor: Visitor) -> CustomerAdmin | None:
 def partners_page(storage: Storage, visitor: Visitor, customer_id: str, *, notice: Mapping[str, Any] | None = None,
                   status: int = 200) -> Reply:
     """GET /api/companies/{id}/partners: every partner with its relationship, DAP, GDAP and since when."""
-    company, user, reply = company_member(storage, visitor, customer_id)
     person = _person(visitor)
-    language = visitor.language(user.language if user else None)
-    if reply is not None and person is not None and user is None:
-        # Not a user (any more) but the primary contact may still manage partners: the policy's row decides, not the page.
-        if not customers.may_manage_partners(storage, customer_id, person):
-            return reply
-    elif reply is not None:
-        return reply
-    assert person is not None
+    if person is None:
+        return error("session", visitor, status=401)
     try:
-        company, rels = customers.partners_of(storage, customer_id, person)
+        company, users, rels = customers.partners_of(storage, customer_id, person)
     except (Forbidden, NotFound):
-        return error("forbidden", visitor, status=403, language=language)
+        # Not theirs to manage: a user without the role, a removed user (whom to ask), a stranger: the page company_member gives.
+        _, user, reply = company_member(storage, visitor, customer_id)
+        return reply or error("forbidden", visitor, status=403, language=visitor.language(user.language if user else None))
+    user = member(users, person.email, person.subject)
     base = f"/api/companies/{customer_id}"
     return Reply(status, "partners.html", {
         "company": company, "base": base, "notice": dict(notice or {}),
         "partners": [{"rel": r, "version": customers.relationship_version(r)} for r in rels],
-    }, language, path=f"{base}/partners", session=visitor.session)
+    }, visitor.language(user.language if user else company.language), path=f"{base}/partners", session=visitor.session)
 
 
 def take_back(storage: Storage, visitor: Visitor, customer_id: str, what: str, data: Mapping[str, Any]) -> Reply:

@@ -85,7 +85,7 @@ def users_page(storage: Storage, visitor: Visitor, company: Customer, user: Comp
         "company": company, "user": user, "base": base, "users": [{"u": u, "version": company_users.version_of(u)} for u in users],
         "may_invite": roles.may_invite(user.roles), "may_manage_domains": manage, "manage": manage, "grantable": grantable,
         "all_roles": [r.value for r in roles.COLUMNS], "pending": pending, "notice": dict(notice or {}),
-        "may_manage_partners": may_manage_partners(storage, company.id, CustomerAdmin(person.email, person.subject, person.name)),
+        "may_manage_partners": may_manage_partners(company, users, CustomerAdmin(person.email, person.subject, person.name)),
     }, language, path=f"{base}/users", session=visitor.session)
 
 

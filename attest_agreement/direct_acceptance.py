@@ -13,6 +13,7 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import (
     AcceptanceHow,
     AgreementAcceptance,
+    CompanyUser,
     Contact,
     Customer,
     CustomerUnitOfWork,
@@ -72,11 +73,16 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
 
 
 def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
+    """Who may consent for the customer (`customer_admin`), reading its users through the unit of work."""
+    return customer_admin(customer, uow.users(), email, subject)
+
+
+def customer_admin(customer: Customer, users: list[CompanyUser], email: str, subject: str) -> bool:
     """The customer's primary contact (at their verified email), or a company user with role Account manager or Account
     administrator (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
     if same_email(customer.primary_contact.email, email):
         return True
-    user = member(uow.users(), email, subject)
+    user = member(users, email, subject)
     return user is not None and bool(set(user.roles) & CUSTOMER_ADMIN_ROLES)
 
 

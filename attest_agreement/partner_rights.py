@@ -26,6 +26,7 @@ from typing import Any
 from attest_agreement import relationships
 from attest_agreement.customer_events import relationship_fields
 from attest_agreement.customers import (
+    CompanyUser,
     Customer,
     CustomerStore,
     CustomerUnitOfWork,
@@ -34,7 +35,7 @@ from attest_agreement.customers import (
     UnsentEmails,
     member,
 )
-from attest_agreement.direct_acceptance import is_customer_admin
+from attest_agreement.direct_acceptance import customer_admin
 from attest_agreement.steps import dump
 from notifications import queue
 from notifications.emails import render_email
@@ -86,25 +87,22 @@ def _admin(uow: CustomerUnitOfWork, person: CustomerAdmin) -> Customer:
     customer = uow.customer()
     if customer is None:
         raise NotFound("No such company.")
-    if not is_customer_admin(uow, customer, person.email, person.subject):
+    if not customer_admin(customer, uow.users(), person.email, person.subject):
         raise Forbidden("Only an account administrator or the primary contact manages the company's partners.", code="not-a-customer-admin")
     return customer
 
 
-def partners_of(storage: Storage, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[ResellerRelationship]]:
-    """The company and every relationship it has had (active first, then by partner name)."""
+def may_manage_partners(customer: Customer, users: list[CompanyUser], person: CustomerAdmin) -> bool:
+    """Whether the person may see and take back the partners' rights (the people who consent for the customer)."""
+    return customer_admin(customer, users, person.email, person.subject)
+
+
+def partners_of(storage: Storage, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser], list[ResellerRelationship]]:
+    """The company, its users and every relationship it has had (active first, then by partner name)."""
     uow = CustomerUnitOfWork(storage, customer_id)
     customer = _admin(uow, person)
     rels = sorted(uow.relationships(), key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.partner_name.casefold()))
-    return customer, rels
-
-
-def may_manage_partners(storage: Storage, customer_id: str, person: CustomerAdmin) -> bool:
-    try:
-        _admin(CustomerUnitOfWork(storage, customer_id), person)
-    except (Forbidden, NotFound):
-        return False
-    return True
+    return customer, uow.users(), rels
 
 
 def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,

@@ -350,3 +350,18 @@ def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     assert queue.deliver(storage, sender, {**never, "queuedAt": old}) == {"skipped": 1}
     assert sender.sent == []
+
+
+def test_a_partner_that_has_already_left_is_said_so_and_nothing_changes(storage, world, partner_tokens):
+    a = world["a"]
+    form_version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
+    left = customers_fn.remove_reseller_relationship(build_request("DELETE", f"customers/{a}/relationship", body={"goodFaithDeclaration": True},
+                                                                   headers={"Authorization": partner_tokens("p-direct")},
+                                                                   route_params={"customerId": a}))
+    assert left.status_code == 200
+    for what in ("dap", "end"):
+        resp = _take_back(storage, a, HANNA, "p-direct", what, version=form_version)
+        assert resp.status_code == 409 and "this partner no longer holds what you wanted to take back" in text_of(resp)
+    assert _audit(storage, a, "relationship.removedByCustomer") == _audit(storage, a, "relationship.adminRightsRemovedByCustomer") == []
+    page = text_of(_partners_page(a, HANNA))
+    assert "Contoso Partner" in page and "ended on" in page and "Remove admin rights" not in page
