@@ -83,13 +83,14 @@ def version_of(rel: ResellerRelationship) -> str:
     return hashlib.sha256(seen.encode()).hexdigest()[:16]
 
 
-def _admin(uow: CustomerUnitOfWork, person: CustomerAdmin) -> Customer:
+def _admin(uow: CustomerUnitOfWork, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser]]:
     customer = uow.customer()
     if customer is None:
         raise NotFound("No such company.")
-    if not customer_admin(customer, uow.users(), person.email, person.subject):
+    users = uow.users()
+    if not customer_admin(customer, users, person.email, person.subject):
         raise Forbidden("Only an account administrator or the primary contact manages the company's partners.", code="not-a-customer-admin")
-    return customer
+    return customer, users
 
 
 def may_manage_partners(customer: Customer, users: list[CompanyUser], person: CustomerAdmin) -> bool:
@@ -100,9 +101,9 @@ def may_manage_partners(customer: Customer, users: list[CompanyUser], person: Cu
 def partners_of(storage: Storage, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser], list[ResellerRelationship]]:
     """The company, its users and every relationship it has had (active first, then by partner name)."""
     uow = CustomerUnitOfWork(storage, customer_id)
-    customer = _admin(uow, person)
+    customer, users = _admin(uow, person)
     rels = sorted(uow.relationships(), key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.partner_name.casefold()))
-    return customer, uow.users(), rels
+    return customer, users, rels
 
 
 def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,
@@ -113,7 +114,7 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
     now = now or utc_now()
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship]:
-        customer = _admin(uow, person)
+        customer, users = _admin(uow, person)
         rel = uow.relationship(partner_id) if partner_id else None
         if rel is not None and _done_by_this_form(storage, rel, person, what, version):
             if what == END_RELATIONSHIP:
@@ -136,7 +137,7 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
         # before the commit leaves a message that sends nothing, a failure after it cannot lose the emails.
         owed = UnsentEmails(customer_id=customer.id, id=record.id, created_at=now)
         uow.add(owed)
-        _queue_emails(storage, uow, customer, rel, person, what, owed)
+        _queue_emails(storage, users, customer, rel, person, what, owed)
         uow.commit()
         if what == END_RELATIONSHIP:
             uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
@@ -156,12 +157,12 @@ def _done_by_this_form(storage: Storage, rel: ResellerRelationship, person: Cust
     return False
 
 
-def _queue_emails(storage: Storage, uow: CustomerUnitOfWork, customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
+def _queue_emails(storage: Storage, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
                   what: str, owed: UnsentEmails) -> None:
     """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
     to the person who made the change, in their language; one queue message naming the audit record that makes them true."""
     settings = get_settings()
-    me = member(uow.users(), person.email, person.subject)
+    me = member(users, person.email, person.subject)
     by_name = person.name or (f"{me.first_name} {me.last_name}".strip() if me else "") or person.email
     common = {"platform_name": settings.platform_name, "support_email": settings.support_email, "docs_url": settings.docs_url,
               "seller_name": rel.partner_name, "company_name": customer.name, "change": what, "changed_by_name": by_name}

@@ -365,3 +365,37 @@ def test_a_partner_that_has_already_left_is_said_so_and_nothing_changes(storage,
     assert _audit(storage, a, "relationship.removedByCustomer") == _audit(storage, a, "relationship.adminRightsRemovedByCustomer") == []
     page = text_of(_partners_page(a, HANNA))
     assert "Contoso Partner" in page and "ended on" in page and "Remove admin rights" not in page
+
+
+def test_storage_requests_per_route_of_the_company_administration(storage, world, partner_tokens):
+    """Counts, not timings (warm: tables and queues made, the partner cached): the budgets docs/COMPANY_ADMINISTRATION.md states."""
+    a = world["a"]
+    storage.queue(get_settings().webhooks_queue)
+    token = partner_tokens("p-direct")
+
+    def counted(call):
+        storage.counter.reset()
+        resp = call()
+        return resp.status_code, storage.counter.reset()
+
+    def api_users():
+        return customers_fn.list_customer_users(build_request("GET", f"customers/{a}/users", headers={"Authorization": token},
+                                                              route_params={"customerId": a}))
+
+    _page(a, HANNA)
+    api_users()
+    # The users page: the company, its users (who is visiting; then the list), its relationships, one invitation query per partner.
+    assert counted(lambda: _page(a, HANNA)) == (200, 5)
+    assert counted(api_users) == (200, 3)  # the relationship, the company, its users
+    version = version_of(_user(storage, a, IVY))
+    # A change: the visitor's membership (2), the change's reads (company, users, the user) and its one transaction, the page again (3).
+    assert counted(lambda: _post(company_functions.change_user_roles, "x", a, HANNA, email=IVY, version=version,
+                                 roles=["ReportViewer"])) == (200, 9)
+    version = version_of(_user(storage, a, IVY))
+    assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 9)
+    assert counted(lambda: _page(a, IVY)) == (403, 3)  # the company, its users, the removal that says whom to ask
+    version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
+    # Company, users, relationship; the emails' message; one transaction and its events' announcement; the partners page (3).
+    assert counted(lambda: _post(company_functions.remove_partner_admin_rights, "x", a, HANNA, partnerId="p-direct",
+                                 version=version)) == (200, 9)
+    assert counted(api_users) == (404, 1)  # the relationship says: no DAP
