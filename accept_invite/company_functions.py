@@ -11,8 +11,8 @@ import azure.functions as func
 from accept_invite import partner_views, user_views
 from accept_invite.web import form_of, page, respond, visitor_of
 from shared.authorization import Action
+from shared.context import request_context
 from shared.endpoints import SESSION, endpoint
-from shared.storage import get_storage
 
 bp = func.Blueprint()
 
@@ -25,7 +25,7 @@ PARTNER_FORM = ("csrf", "partnerId", "version")
 
 def _users(req: func.HttpRequest, what: str) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(user_views.change(get_storage(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return respond(user_views.change(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
 
 
 @endpoint(bp, "companies/{companyId}/users/roles", "POST", action=Action.MANAGE_USERS,
@@ -69,12 +69,12 @@ def revoke_company_invitation(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def company_partners_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(partner_views.partners_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
+    return respond(partner_views.partners_page(request_context(), visitor, req.route_params["companyId"]), visitor)
 
 
 def _partners(req: func.HttpRequest, what: str) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(partner_views.take_back(get_storage(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return respond(partner_views.take_back(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
 
 
 @endpoint(bp, "companies/{companyId}/partners/remove-admin-rights", "POST", action=Action.MANAGE_PARTNERS,

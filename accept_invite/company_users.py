@@ -25,10 +25,9 @@ from accept_invite import roles as delegation
 from attest_agreement.customers import CompanyUser, Customer, CustomerUnitOfWork, RemovedUser, member, same_subject
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, normalize_email
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Forbidden, NotFound, Refused
 from shared.identity import same_email
-from shared.storage import Storage
 from shared.uow import attempt
 
 # The roles a company must never lose its last holder of: without an Account manager nobody may give that role again
@@ -117,7 +116,7 @@ def _keeps_administrators(users: list[CompanyUser], after: list[CompanyUser]) ->
         raise UserChangeRefused("last_role", f"The company would have no {role} left.", role=role)
 
 
-def change_roles(storage: Storage, customer_id: str, admin: Admin, email: str, roles: Sequence[str], version: str) -> CompanyUser:
+def change_roles(ctx: Context, customer_id: str, admin: Admin, email: str, roles: Sequence[str], version: str) -> CompanyUser:
     """Give the user exactly `roles`: only roles the administrator may grant change, and the company keeps its administrators."""
     wanted = valid_roles(roles)
 
@@ -136,12 +135,12 @@ def change_roles(storage: Storage, customer_id: str, admin: Admin, email: str, r
         uow.record("user.rolesChanged", admin.email, before=before, after={"email": user.email, "roles": wanted})
         return user
 
-    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work, busy="The company's users are changing right now; retry.")
+    return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work, busy="The company's users are changing right now; retry.")
 
 
-def remove_user(storage: Storage, customer_id: str, admin: Admin, email: str, version: str, now: datetime | None = None) -> RemovedUser:
+def remove_user(ctx: Context, customer_id: str, admin: Admin, email: str, version: str, now: datetime | None = None) -> RemovedUser:
     """Remove the user: their access ends at their next request; what is kept says whom to ask."""
-    now = now or utc_now()
+    now = now or ctx.now()
 
     def work(uow: CustomerUnitOfWork) -> RemovedUser:
         _, me, users = administrator(uow, admin)
@@ -163,12 +162,12 @@ def remove_user(storage: Storage, customer_id: str, admin: Admin, email: str, ve
                    after=None)
         return gone
 
-    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work, busy="The company's users are changing right now; retry.")
+    return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work, busy="The company's users are changing right now; retry.")
 
 
-def removed_as(storage: Storage, customer_id: str, email: str, subject: str) -> RemovedUser | None:
+def removed_as(ctx: Context, customer_id: str, email: str, subject: str) -> RemovedUser | None:
     """The removal that ended this person's access to the company, if it was one (by subject, or by email when unbound)."""
-    for gone in CustomerUnitOfWork(storage, customer_id).removed_users():
+    for gone in ctx.unit(CustomerUnitOfWork, customer_id).removed_users():
         if same_subject(gone.subject, subject) or not gone.subject and same_email(gone.email, email):
             return gone
     return None

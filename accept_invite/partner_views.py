@@ -14,8 +14,8 @@ from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement import service as customers
 from attest_agreement.customers import member
 from attest_agreement.service import CustomerAdmin, PartnerChangeRefused
+from shared.context import Context
 from shared.errors import Forbidden, NotFound
-from shared.storage import Storage
 
 
 def _person(visitor: Visitor) -> CustomerAdmin | None:
@@ -23,17 +23,17 @@ def _person(visitor: Visitor) -> CustomerAdmin | None:
     return CustomerAdmin(email=p.email, subject=p.subject, name=p.name) if p else None
 
 
-def partners_page(storage: Storage, visitor: Visitor, customer_id: str, *, notice: Mapping[str, Any] | None = None,
+def partners_page(ctx: Context, visitor: Visitor, customer_id: str, *, notice: Mapping[str, Any] | None = None,
                   status: int = 200) -> Reply:
     """GET /api/companies/{id}/partners: every partner with its relationship, DAP, GDAP and since when."""
     person = _person(visitor)
     if person is None:
         return error("session", visitor, status=401)
     try:
-        company, users, rels = customers.partners_of(storage, customer_id, person)
+        company, users, rels = customers.partners_of(ctx, customer_id, person)
     except (Forbidden, NotFound):
         # Not theirs to manage: a user without the role, a removed user (whom to ask), a stranger: the page company_member gives.
-        _, user, reply = company_member(storage, visitor, customer_id)
+        _, user, reply = company_member(ctx, visitor, customer_id)
         return reply or error("forbidden", visitor, status=403, language=visitor.language(user.language if user else None))
     user = member(users, person.email, person.subject)
     base = f"/api/companies/{customer_id}"
@@ -43,7 +43,7 @@ def partners_page(storage: Storage, visitor: Visitor, customer_id: str, *, notic
     }, visitor.language(user.language if user else company.language), path=f"{base}/partners", session=visitor.session)
 
 
-def take_back(storage: Storage, visitor: Visitor, customer_id: str, what: str, data: Mapping[str, Any]) -> Reply:
+def take_back(ctx: Context, visitor: Visitor, customer_id: str, what: str, data: Mapping[str, Any]) -> Reply:
     """POST .../partners/remove-admin-rights or .../partners/end (session + CSRF); answers the partners page."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
@@ -51,9 +51,9 @@ def take_back(storage: Storage, visitor: Visitor, customer_id: str, what: str, d
     assert person is not None
     partner_id, version = str(data.get("partnerId") or "")[:100], str(data.get("version") or "")[:64]
     try:
-        rel = customers.take_back(storage, customer_id, person, partner_id, what, version)
+        rel = customers.take_back(ctx, customer_id, person, partner_id, what, version)
     except PartnerChangeRefused as exc:
-        return partners_page(storage, visitor, customer_id, notice={"kind": exc.reason, "error": True, **exc.values}, status=409)
+        return partners_page(ctx, visitor, customer_id, notice={"kind": exc.reason, "error": True, **exc.values}, status=409)
     except (Forbidden, NotFound):
-        return partners_page(storage, visitor, customer_id)  # the page says who may (or that this is no company of theirs)
-    return partners_page(storage, visitor, customer_id, notice={"kind": what, "partner": rel.partner_name})
+        return partners_page(ctx, visitor, customer_id)  # the page says who may (or that this is no company of theirs)
+    return partners_page(ctx, visitor, customer_id, notice={"kind": what, "partner": rel.partner_name})

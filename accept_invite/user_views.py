@@ -18,9 +18,8 @@ from attest_agreement.customers import CompanyUser, Customer, CustomerStore, Rem
 from attest_agreement.service import CustomerAdmin, may_manage_partners
 from company_domains.domains import may_manage
 from invite_user import company_invitations
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound
-from shared.storage import Storage
 
 
 def _admin(visitor: Visitor) -> Admin | None:
@@ -28,7 +27,7 @@ def _admin(visitor: Visitor) -> Admin | None:
     return Admin(email=p.email, subject=p.subject, name=p.name) if p else None
 
 
-def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+def company_member(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
     """The company and the signed-in person as one of its users, or the reply for a stranger (or a removed user).
 
     Checked on every request of the company's pages: a user is recognised by the account's subject once bound, by
@@ -37,20 +36,20 @@ def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tupl
     person = visitor.person
     if person is None:
         return None, None, error("session", visitor, status=401)
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
     user = member(customers.users_of(customer_id), person.email, person.subject) if company else None
     if company is None:
         return None, None, error("forbidden", visitor, status=403)
     if user is None:
-        gone = company_users.removed_as(storage, customer_id, person.email, person.subject)
+        gone = company_users.removed_as(ctx, customer_id, person.email, person.subject)
         return None, None, removed_page(company, gone, visitor) if gone else error("forbidden", visitor, status=403)
     return company, user, None
 
 
-def company_administrator(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+def company_administrator(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
     """`company_member`, who must also manage users (User administrator or Account manager): the users' and domains' forms."""
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return None, None, reply
     assert company is not None and user is not None
@@ -64,21 +63,21 @@ def removed_page(company: Customer, gone: RemovedUser, visitor: Visitor) -> Repl
     return Reply(403, "removed.html", {"company": company, "gone": gone}, visitor.language(gone.language), session=visitor.session)
 
 
-def users_page(storage: Storage, visitor: Visitor, company: Customer, user: CompanyUser, *, notice: Mapping[str, Any] | None = None,
+def users_page(ctx: Context, visitor: Visitor, company: Customer, user: CompanyUser, *, notice: Mapping[str, Any] | None = None,
                status: int = 200) -> Reply:
     """GET /api/companies/{id}/users: who is there; for administrators also their forms and the pending invitations."""
     language = visitor.language(user.language)
     base = f"/api/companies/{company.id}"
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     users = sorted(customers.users_of(company.id), key=lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.email_normalized))
     manage = may_manage(user.roles)
     grantable = [r.value for r in roles.grantable(user.roles)] if manage else []
     pending = []
     if manage:
         partner_ids = [r.partner_id for r in customers.relationships_of(company.id)]
-        now = utc_now()
+        now = ctx.now()
         pending = [{"inv": inv, "status": inv.effective_status(now).value}
-                   for inv in company_invitations.company_invitations(storage, partner_ids, company.id)]
+                   for inv in company_invitations.company_invitations(ctx, partner_ids, company.id)]
     person = visitor.person
     assert person is not None
     return Reply(status, "users.html", {
@@ -89,11 +88,11 @@ def users_page(storage: Storage, visitor: Visitor, company: Customer, user: Comp
     }, language, path=f"{base}/users", session=visitor.session)
 
 
-def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data: Mapping[str, Any]) -> Reply:
+def change(ctx: Context, visitor: Visitor, customer_id: str, what: str, data: Mapping[str, Any]) -> Reply:
     """The users page's forms (session + CSRF): roles, remove, resend, revoke. Answers the users page with what happened."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    company, user, reply = company_administrator(storage, visitor, customer_id)
+    company, user, reply = company_administrator(ctx, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
@@ -105,18 +104,18 @@ def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data
     try:
         if what == "roles":
             wanted = data.get("roles") or []
-            changed = company_users.change_roles(storage, customer_id, admin, email, wanted if isinstance(wanted, list) else [wanted], version)
+            changed = company_users.change_roles(ctx, customer_id, admin, email, wanted if isinstance(wanted, list) else [wanted], version)
             notice: dict[str, Any] = {"kind": "roles_changed", "email": changed.email}
         elif what == "remove":
-            gone = company_users.remove_user(storage, customer_id, admin, email, version)
+            gone = company_users.remove_user(ctx, customer_id, admin, email, version)
             if gone.email_normalized == user.email_normalized:
                 return removed_page(company, gone, visitor)  # removed themselves: the company's pages are closed now
             notice = {"kind": "removed", "email": gone.email}
         elif what == "resend":
-            sent = company_invitations.resend_for_company(storage, customer_id, reference, by)
+            sent = company_invitations.resend_for_company(ctx, customer_id, reference, by)
             notice = {"kind": "resent", "email": str(sent.email)}
         else:
-            revoked = company_invitations.revoke_for_company(storage, customer_id, reference, by)
+            revoked = company_invitations.revoke_for_company(ctx, customer_id, reference, by)
             notice = {"kind": "revoked", "email": str(revoked.email)}
     except UserChangeRefused as exc:
         values = dict(exc.values)
@@ -125,11 +124,11 @@ def change(storage: Storage, visitor: Visitor, customer_id: str, what: str, data
         if "roles" in values:
             values["roles"] = ", ".join(pages.role_label(r, visitor.language(user.language)) for r in values["roles"].split(","))
         status = 409 if exc.reason in ("stale", "gone", "last_role") else 403 if exc.reason == "not_grantable" else 422
-        return users_page(storage, visitor, company, user, notice={"kind": exc.reason, "error": True, **values}, status=status)
+        return users_page(ctx, visitor, company, user, notice={"kind": exc.reason, "error": True, **values}, status=status)
     except (NotFound, Conflict) as exc:
         # An invitation of another company, or one no longer pending (accepted, revoked, expired meanwhile).
-        return users_page(storage, visitor, company, user, notice={"kind": "invitation_gone", "error": True},
+        return users_page(ctx, visitor, company, user, notice={"kind": "invitation_gone", "error": True},
                           status=404 if isinstance(exc, NotFound) else 409)
     except Forbidden:
         return error("forbidden", visitor, status=403, language=visitor.language(user.language))
-    return users_page(storage, visitor, company, user, notice=notice)
+    return users_page(ctx, visitor, company, user, notice=notice)

@@ -41,10 +41,9 @@ from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailSender
 from partners.registry import PartnerRepository
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Forbidden, NotFound, Refused
 from shared.settings import get_settings
-from shared.storage import Storage
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -98,25 +97,25 @@ def may_manage_partners(customer: Customer, users: list[CompanyUser], person: Cu
     return customer_admin(customer, users, person.email, person.subject)
 
 
-def partners_of(storage: Storage, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser], list[ResellerRelationship]]:
+def partners_of(ctx: Context, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser], list[ResellerRelationship]]:
     """The company, its users and every relationship it has had (active first, then by partner name)."""
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer, users = _admin(uow, person)
     rels = sorted(uow.relationships(), key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.partner_name.casefold()))
     return customer, users, rels
 
 
-def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,
+def take_back(ctx: Context, customer_id: str, person: CustomerAdmin, partner_id: str, what: str, version: str,
               now: datetime | None = None) -> ResellerRelationship:
     """Remove the partner's admin rights (`admin_rights`) or end the relationship (`ended`), and tell both sides."""
     if what not in EVENTS:
         raise PartnerChangeRefused("unknown", "Unknown change.")
-    now = now or utc_now()
+    now = now or ctx.now()
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, ResellerRelationship]:
         customer, users = _admin(uow, person)
         rel = uow.relationship(partner_id) if partner_id else None
-        if rel is not None and _done_by_this_form(storage, rel, person, what, version):
+        if rel is not None and _done_by_this_form(ctx, rel, person, what, version):
             if what == END_RELATIONSHIP:
                 uow.index(rel, customer.name)  # the first attempt may have stopped before the partner's list
             return customer, rel  # its first answer was lost: the same answer again, its emails queued then
@@ -137,27 +136,27 @@ def take_back(storage: Storage, customer_id: str, person: CustomerAdmin, partner
         # before the commit leaves a message that sends nothing, a failure after it cannot lose the emails.
         owed = UnsentEmails(customer_id=customer.id, id=record.id, created_at=now)
         uow.add(owed)
-        _queue_emails(storage, users, customer, rel, person, what, owed)
+        _queue_emails(ctx, users, customer, rel, person, what, owed)
         uow.commit()
         if what == END_RELATIONSHIP:
             uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
         return customer, rel
 
-    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work, busy="The company's partners are changing right now; retry.")[1]
+    return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work, busy="The company's partners are changing right now; retry.")[1]
 
 
-def _done_by_this_form(storage: Storage, rel: ResellerRelationship, person: CustomerAdmin, what: str, version: str) -> bool:
+def _done_by_this_form(ctx: Context, rel: ResellerRelationship, person: CustomerAdmin, what: str, version: str) -> bool:
     """Whether this person's form (rendered from `version`) made this change already: its audit record says so."""
     done = rel.status != RelationshipStatus.ACTIVE if what == END_RELATIONSHIP else not rel.dap.active
     if not done:
         return False
-    for record in CustomerStore(storage).audit_page(rel.customer_id, page_size=REPLAY_LOOKBACK).items:
+    for record in ctx.store(CustomerStore).audit_page(rel.customer_id, page_size=REPLAY_LOOKBACK).items:
         if record.action == EVENTS[what] and (record.before or {}).get("partnerId") == rel.partner_id:
             return record.actor == person.email and version_of(ResellerRelationship.model_validate(record.before)) == version
     return False
 
 
-def _queue_emails(storage: Storage, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
+def _queue_emails(ctx: Context, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
                   what: str, owed: UnsentEmails) -> None:
     """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
     to the person who made the change, in their language; one queue message naming the audit record that makes them true."""
@@ -166,7 +165,7 @@ def _queue_emails(storage: Storage, users: list[CompanyUser], customer: Customer
     by_name = person.name or (f"{me.first_name} {me.last_name}".strip() if me else "") or person.email
     common = {"platform_name": settings.platform_name, "support_email": settings.support_email, "docs_url": settings.docs_url,
               "seller_name": rel.partner_name, "company_name": customer.name, "change": what, "changed_by_name": by_name}
-    partner = PartnerRepository(storage).find(rel.partner_id)
+    partner = ctx.store(PartnerRepository).find(rel.partner_id)
     to: list[tuple[str, str | None, str | None, str]] = []
     if partner is not None and partner.contact_email:
         to.append((partner.contact_email, partner.name, "en", "partner"))
@@ -179,27 +178,27 @@ def _queue_emails(storage: Storage, users: list[CompanyUser], customer: Customer
                                                        "contact_name": name if audience == "customer" else None})
         messages.append({"operationId": str(uuid.uuid5(_EMAILS, f"{owed.id}|{audience}")),
                          "message": rendered.to_message(address, name).__dict__})
-    queue.send(storage, {"type": KIND, "customerId": customer.id, "owed": owed.id, "queuedAt": utc_now().isoformat(),
+    queue.send(ctx, {"type": KIND, "customerId": customer.id, "owed": owed.id, "queuedAt": ctx.now().isoformat(),
                          "emails": messages}, delay_seconds=COMMIT_DELAY)
 
 
 @queue.handles(KIND)
-def _send_owed(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def _send_owed(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Send the emails of a committed change through the one plain-email path (throttling, attempts, failures), then forget
     them; a copy of the message finds nothing owed. A change not committed yet is looked at again, then given up."""
     customer_id, emails_id = str(payload.get("customerId")), str(payload.get("owed"))
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     owed = uow.unsent_emails(emails_id)
     if owed is None:
         queued_at = datetime.fromisoformat(str(payload.get("queuedAt")))
-        if utc_now() - queued_at < COMMIT_WINDOW:
-            queue.send(storage, payload, delay_seconds=RECHECK_DELAY)  # the change may still be committing
+        if ctx.now() - queued_at < COMMIT_WINDOW:
+            queue.send(ctx, payload, delay_seconds=RECHECK_DELAY)  # the change may still be committing
             return {"requeued": 1}
         log.info("emails of customer %s already sent, or of a change never committed: nothing to send", customer_id)
         return {"skipped": 1}
     counts: dict[str, int] = {}
     for email in payload.get("emails") or []:
-        for outcome, n in queue.deliver(storage, sender, {"type": "email", **email}).items():
+        for outcome, n in queue.deliver(ctx, sender, {"type": "email", **email}).items():
             counts[outcome] = counts.get(outcome, 0) + n
     uow.forget(owed)
     return counts

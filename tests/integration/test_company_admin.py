@@ -35,6 +35,7 @@ from tests.support.accept_invite import (
     subject_for,
     text_of,
 )
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 CSRF = "csrf-token-for-tests"
@@ -46,12 +47,12 @@ PROVIDER = Caller(partner_id="p-provider", roles=frozenset({"AdminAgent"}), name
 def _company(storage, email: str, caller: Caller = AGENT, **fields) -> str:
     inv, _ = invite(storage, caller, email=email, **fields)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
 
 
 def _join(storage, company: str, email: str, roles: list[str], language: str = "de") -> None:
     inv, _ = invite(storage, AGENT, email=email, kind="CompanyUser", customerId=company, roles=roles, language=language)
-    companies.accept_existing(storage, inv.link_hash, companies.Person(email, "", subject_for(email)))
+    companies.accept_existing(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)))
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def test_a_stale_form_a_stranger_and_another_companys_user_change_nothing(storag
     assert resp.status_code == 403 and _user(storage, a, IVY) is not None
     # An unknown role or none at all.
     with pytest.raises(UserChangeRefused):
-        change_roles(storage, a, Admin(HANNA, subject_for(HANNA)), IVY, ["Emperor"], version_of(_user(storage, a, IVY)))
+        change_roles(ctx_of(storage), a, Admin(HANNA, subject_for(HANNA)), IVY, ["Emperor"], version_of(_user(storage, a, IVY)))
     assert _roles(storage, a, HANNA, IVY, []).status_code == 422
 
 
@@ -275,9 +276,9 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert [r.actor for r in _audit(storage, a, "relationship.adminRightsRemovedByCustomer")] == [HANNA]
     [message] = _queued_after_commit(storage)
     sender = _Sent()
-    assert queue.deliver(storage, sender, message) == {"sent": 2}
+    assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 2}
     # A copy of the message: nothing is owed any more, so nothing is sent (it looks again a few times, then gives up).
-    assert queue.deliver(storage, sender, message) == {"requeued": 1} and len(sender.sent) == 2
+    assert queue.deliver(ctx_of(storage), sender, message) == {"requeued": 1} and len(sender.sent) == 2
     assert sorted(m.to_address for m, _ in sender.sent) == ["admins@partner.example", HANNA]
     assert [m.subject for m, _ in sender.sent] == ["Contoso GmbH removed the admin rights of Contoso Partner",
                                                     "Sie haben die Administratorrechte von Contoso Partner entfernt"]
@@ -346,9 +347,9 @@ def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world
         {"operationId": "op", "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}]}
     sender = _Sent()
     # Not committed yet (it may still be): looked at again later; never committed: dropped, nothing sent.
-    assert queue.deliver(storage, sender, {**never, "queuedAt": utc_now().isoformat()}) == {"requeued": 1}
+    assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": utc_now().isoformat()}) == {"requeued": 1}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
-    assert queue.deliver(storage, sender, {**never, "queuedAt": old}) == {"skipped": 1}
+    assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": old}) == {"skipped": 1}
     assert sender.sent == []
 
 
