@@ -7,6 +7,7 @@ made by the company's administrator as the actor.
 
 from __future__ import annotations
 
+from invite_user import reminders
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
 from invite_user.repository import InvitationStore
@@ -44,7 +45,10 @@ def _company_caller(ctx: Context, customer_id: str, reference: str, by: dict[str
 
 def resend_for_company(ctx: Context, customer_id: str, reference: str, by: dict[str, str]) -> InvitationOut:
     """The company's administrator resends a colleague's invitation: the same link, a fresh expiry (as a partner's resend)."""
-    return resend(ctx, _company_caller(ctx, customer_id, reference, by), reference)
+    caller = _company_caller(ctx, customer_id, reference, by)
+    inv = find(ctx, reference.strip().lower())
+    # The link in the invitee's inbox, opened from the seal the reminder keeps: the email carries that same link.
+    return resend(ctx, caller, (reminders.open_link(inv) if inv else None) or reference)
 
 
 def revoke_for_company(ctx: Context, customer_id: str, reference: str, by: dict[str, str]) -> InvitationOut:

@@ -275,13 +275,10 @@ def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) 
 
 
 def resend(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
-    """The same link stays valid and its expiry restarts. Called with the reference only (the link id is not stored),
-    the email carries the same link, opened from its seal; an invitation kept without one gets an additional link to
-    the same invitation (the first one still works)."""
+    """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
+    not stored), the email carries an additional link to the same invitation; the first one still works."""
     inv, raw = _change(ctx, caller, handle, "invitation.resent", lambda inv: inv.resend(ctx.now()))
-    # The same link where it is kept sealed (the reminder's), so the email in the invitee's inbox still works and
-    # the new one is the same; only an invitation stored before links were sealed gets an additional link.
-    link_id = raw or reminders.open_link(inv) or ctx.store(InvitationStore).add_link(inv)
+    link_id = raw or ctx.store(InvitationStore).add_link(inv)
     delivery.queue_emails(ctx, [(inv, link_id)])
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now())
 
