@@ -1,7 +1,7 @@
 """Managing a company's users: change a colleague's roles, remove a colleague, and the company's pending invitations.
 
 Seed 003 gives the *User administrator* "manage users" and the *Account manager* all tasks: those two manage users
-(`company_domains.domains.may_manage`, the same pair that links domains). The rules, each with one home:
+(the policy's `manage-users` row, `shared.authorization.holds`). The rules, each with one home:
 - **Which roles** an administrator may give or take: the delegation table of inviting (`accept_invite.roles`); a role
   that changes (given or taken away) or the roles of a user removed must all be roles the acting user may grant, so a
   User administrator can neither make nor unmake an Account manager.
@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accept_invite import roles as delegation
-from attest_agreement.customers import CompanyUser, Customer, CustomerUnitOfWork, RemovedUser, member, same_subject
-from company_domains.domains import may_manage
+from attest_agreement.customers import CompanyUser, Customer, RemovedUser, member, same_subject
+from attest_agreement.repository import CustomerUnitOfWork
 from invite_user.invitations import BusinessCenterRole, normalize_email
+from shared.authorization import Action, holds
 from shared.context import Context
 from shared.errors import Forbidden, NotFound, Refused
 from shared.identity import same_email
@@ -88,7 +89,7 @@ def administrator(uow: CustomerUnitOfWork, admin: Admin) -> tuple[Customer, Comp
     me = member(users, admin.email, admin.subject)
     if me is None:
         raise Forbidden("Only the company's users may see its users.", code="not-a-company-user")
-    if not may_manage(me.roles):
+    if not holds(Action.MANAGE_USERS, me.roles):
         raise Forbidden("Only a User administrator or an Account manager manages users.", code="not-a-user-admin")
     return customer, me, users
 

@@ -23,7 +23,7 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CustomerStore, RelationshipStatus
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import CustomerAdmin, accept_directly, may_consent, may_manage_partners
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
 from shared.context import Context
@@ -210,7 +210,7 @@ def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) ->
     context: dict[str, Any] = {"company": company, "user": user, "base": base}
     customers = ctx.store(CustomerStore)
     if page == "welcome":
-        context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+        context["partners"] = [r for r in customers.relationships_of(customer_id) if r.serving]
         person = visitor.person
         assert person is not None
         # The signed-in user was read already (company_member): they are the only user the rule needs to look at.

@@ -14,6 +14,7 @@ from accept_invite import sessions, signin
 from accept_invite.user_views import company_administrator
 from accept_invite.views import Reply, Visitor, csrf_ok, error, redirect
 from company_domains import service as domains
+from shared.authorization import Action
 from shared.context import Context
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 
@@ -28,7 +29,7 @@ def _person(visitor: Visitor) -> domains.Person | None:
 def domains_page(ctx: Context, visitor: Visitor, customer_id: str, *, notice: Mapping[str, Any] | None = None,
                  entered: str = "", status: int = 200) -> Reply:
     """GET /api/companies/{id}/domains: the domains with their TXT records, the joining setting, the waiting requests."""
-    company, user, reply = company_administrator(ctx, visitor, customer_id)
+    company, user, reply = company_administrator(ctx, visitor, customer_id, Action.MANAGE_DOMAINS)
     if reply is not None:
         return reply
     person = _person(visitor)
@@ -45,7 +46,7 @@ def change(ctx: Context, visitor: Visitor, customer_id: str, what: str, data: Ma
     """The domains page's forms (session + CSRF): add, verify, remove, joining, approve / decline. Answers the page."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    _, _, reply = company_administrator(ctx, visitor, customer_id)
+    _, _, reply = company_administrator(ctx, visitor, customer_id, Action.MANAGE_DOMAINS)
     if reply is not None:
         return reply
     person = _person(visitor)

@@ -14,10 +14,12 @@ from typing import Any
 from accept_invite import company_users, pages, roles
 from accept_invite.company_users import Admin, UserChangeRefused
 from accept_invite.views import Reply, Visitor, csrf_ok, error
-from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RemovedUser, member
+from attest_agreement.customers import CompanyUser, Customer, RemovedUser, member
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import CustomerAdmin, may_manage_partners
 from company_domains.domains import may_manage
 from invite_user import company_invitations
+from shared.authorization import Action, holds
 from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound
 
@@ -47,13 +49,14 @@ def company_member(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Cu
     return company, user, None
 
 
-def company_administrator(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
-    """`company_member`, who must also manage users (User administrator or Account manager): the users' and domains' forms."""
+def company_administrator(ctx: Context, visitor: Visitor, customer_id: str,
+                          action: Action = Action.MANAGE_USERS) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+    """`company_member`, who must also hold a company role of the policy's row for `action` (the users' or domains' forms)."""
     company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return None, None, reply
     assert company is not None and user is not None
-    if not may_manage(user.roles):
+    if not holds(action, user.roles):
         return None, None, error("forbidden", visitor, status=403, language=visitor.language(user.language))
     return company, user, None
 
@@ -70,7 +73,7 @@ def users_page(ctx: Context, visitor: Visitor, company: Customer, user: CompanyU
     base = f"/api/companies/{company.id}"
     customers = ctx.store(CustomerStore)
     users = sorted(customers.users_of(company.id), key=lambda u: (u.last_name.casefold(), u.first_name.casefold(), u.email_normalized))
-    manage = may_manage(user.roles)
+    manage = holds(Action.MANAGE_USERS, user.roles)
     grantable = [r.value for r in roles.grantable(user.roles)] if manage else []
     pending = []
     if manage:
@@ -82,7 +85,7 @@ def users_page(ctx: Context, visitor: Visitor, company: Customer, user: CompanyU
     assert person is not None
     return Reply(status, "users.html", {
         "company": company, "user": user, "base": base, "users": [{"u": u, "version": company_users.version_of(u)} for u in users],
-        "may_invite": roles.may_invite(user.roles), "may_manage_domains": manage, "manage": manage, "grantable": grantable,
+        "may_invite": roles.may_invite(user.roles), "may_manage_domains": may_manage(user.roles), "manage": manage, "grantable": grantable,
         "all_roles": [r.value for r in roles.COLUMNS], "pending": pending, "notice": dict(notice or {}),
         "may_manage_partners": may_manage_partners(company, users, CustomerAdmin(person.email, person.subject, person.name)),
     }, language, path=f"{base}/users", session=visitor.session)

@@ -25,22 +25,15 @@ from typing import Any
 
 from attest_agreement import relationships
 from attest_agreement.customer_events import relationship_fields
-from attest_agreement.customers import (
-    CompanyUser,
-    Customer,
-    CustomerStore,
-    CustomerUnitOfWork,
-    RelationshipStatus,
-    ResellerRelationship,
-    UnsentEmails,
-    member,
-)
+from attest_agreement.customers import CompanyUser, Customer, RelationshipStatus, ResellerRelationship, UnsentEmails, member
 from attest_agreement.direct_acceptance import customer_admin
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import dump
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailSender
 from partners.registry import PartnerRepository
+from shared.authorization import Action
 from shared.context import Context
 from shared.errors import Forbidden, NotFound, Refused
 from shared.settings import get_settings
@@ -87,14 +80,14 @@ def _admin(uow: CustomerUnitOfWork, person: CustomerAdmin) -> tuple[Customer, li
     if customer is None:
         raise NotFound("No such company.")
     users = uow.users()
-    if not customer_admin(customer, users, person.email, person.subject):
+    if not customer_admin(customer, users, person.email, person.subject, Action.MANAGE_PARTNERS):
         raise Forbidden("Only an account administrator or the primary contact manages the company's partners.", code="not-a-customer-admin")
     return customer, users
 
 
 def may_manage_partners(customer: Customer, users: list[CompanyUser], person: CustomerAdmin) -> bool:
     """Whether the person may see and take back the partners' rights (the people who consent for the customer)."""
-    return customer_admin(customer, users, person.email, person.subject)
+    return customer_admin(customer, users, person.email, person.subject, Action.MANAGE_PARTNERS)
 
 
 def partners_of(ctx: Context, customer_id: str, person: CustomerAdmin) -> tuple[Customer, list[CompanyUser], list[ResellerRelationship]]:

@@ -48,11 +48,11 @@ def resend_for_company(ctx: Context, customer_id: str, reference: str, by: dict[
     caller = _company_caller(ctx, customer_id, reference, by)
     inv = find(ctx, reference.strip().lower())
     # The link in the invitee's inbox, opened from the seal the reminder keeps: the email carries that same link.
-    return resend(ctx, caller, (reminders.open_link(inv) if inv else None) or reference)
+    return resend(ctx, caller, (reminders.open_link(inv) if inv else None) or reference, company=customer_id)
 
 
 def revoke_for_company(ctx: Context, customer_id: str, reference: str, by: dict[str, str]) -> InvitationOut:
     """The company's administrator withdraws a colleague's invitation: its link shows the revoked page."""
-    return revoke(ctx, _company_caller(ctx, customer_id, reference, by), reference)
+    return revoke(ctx, _company_caller(ctx, customer_id, reference, by), reference, company=customer_id)
 
 

@@ -17,8 +17,8 @@ from accept_invite import companies, company_functions, functions, user_views
 from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
-from attest_agreement.customers import CustomerStore
 from attest_agreement.partner_rights import version_of as rel_version
+from attest_agreement.repository import CustomerStore
 from invite_user.invitations import link_hash
 from notifications import queue
 from partners.registry import Partner, PartnerRepository, PartnerType
@@ -60,6 +60,7 @@ def world(storage, partner_tokens):
     register_partners(storage)
     repo = PartnerRepository(storage)
     repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT, contact_email="admins@partner.example"))
+    repo.save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
     a = _company(storage, HANNA)  # Hanna: Account manager (and Report viewer) of company A; p-direct its reseller with DAP
     _join(storage, a, IVY, ["AccountAdministrator", "ReportViewer"])
     b = _company(storage, BOB)

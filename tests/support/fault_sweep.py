@@ -32,8 +32,8 @@ from accept_invite.company_form import prefill
 from accept_invite.company_users import version_of as user_version
 from attest_agreement import functions as attest_fn
 from attest_agreement import notices, partner_rights
-from attest_agreement.customers import CustomerStore
 from attest_agreement.partner_rights import version_of as relationship_version
+from attest_agreement.repository import CustomerStore
 from devhost.identity import ensure_partner_key, mint_partner_token
 from invite_user import functions as invite_fn
 from invite_user.api_models import NewInvitation
