@@ -8,6 +8,8 @@ from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
     AgreementInvitationIn,
+    CompanyUserList,
+    CompanyUserOut,
     CustomerCreated,
     CustomerDetail,
     CustomerPage,
@@ -21,7 +23,7 @@ from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, no_relationship, phone
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
@@ -29,7 +31,7 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared.authorization import Action, check
 from shared.context import Context
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict
 
@@ -141,6 +143,25 @@ def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[Custom
     customer, rel = active(uow, caller)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
+
+
+def company_users(ctx: Context, caller: Caller, customer_id: str) -> CompanyUserList:
+    """The customer's users, for the partner that manages it: an AdminAgent whose active relationship holds DAP.
+
+    Anyone else hears the customer is not theirs (404), a partner whose DAP the customer removed too: who works at a
+    customer is the business of the partner it trusts with its administration only.
+    """
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
+    try:
+        active(uow, caller, Action.READ_COMPANY_USERS)
+    except Forbidden as exc:
+        if exc.code != "dap-required":
+            raise
+        raise no_relationship(customer_id) from exc
+    users = sorted(uow.users(), key=lambda u: u.email_normalized)
+    return CompanyUserList(items=[CompanyUserOut(email=u.email, first_name=u.first_name, last_name=u.last_name, roles=u.roles,
+                                                 language=u.language, country_region=u.country_region, added_at=u.added_at,
+                                                 signed_in=bool(u.subject)) for u in users])
 
 
 def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:

@@ -4,6 +4,8 @@ Everything about one customer lives in one partition of the `Customers` table, s
 customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `profile`: the company and its primary contact;
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
+- `c|<customerId>` / `x|<normalized email>`: a user who was removed (whom to ask, in their language; never a key to anything);
+- `c|<customerId>` / `n|<id>`: the emails of a change still to be sent (committed with the change, deleted once sent);
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
 - `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash),
@@ -37,7 +39,9 @@ from attest_agreement.customers import (
     CustomerIndexEntry,
     PipelineEntry,
     RelationshipStatus,
+    RemovedUser,
     ResellerRelationship,
+    UnsentEmails,
     pipeline_stage,
 )
 from shared import events
@@ -64,6 +68,10 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.id), PROFILE
     if isinstance(row, CompanyUser):
         return customer_partition(row.customer_id), f"u|{row.email_normalized}"
+    if isinstance(row, UnsentEmails):
+        return customer_partition(row.customer_id), f"n|{row.id}"
+    if isinstance(row, RemovedUser):
+        return customer_partition(row.customer_id), f"x|{row.email_normalized}"
     if isinstance(row, ResellerRelationship):
         return customer_partition(row.customer_id), f"r|{row.partner_id}"
     if isinstance(row, AgreementAcceptance):
@@ -236,6 +244,17 @@ class CustomerUnitOfWork(UnitOfWork):
         """The company's users, to look at (to change one, read it with `user`)."""
         return self._read_prefix(CompanyUser, "u|")
 
+    def unsent_emails(self, emails_id: str) -> UnsentEmails | None:
+        found = self._read(UnsentEmails, f"n|{emails_id}")
+        return found[0] if found else None
+
+    def removed_user(self, email_normalized: str) -> RemovedUser | None:
+        return self._load(RemovedUser, f"x|{email_normalized}")
+
+    def removed_users(self) -> list[RemovedUser]:
+        """Who was removed from the company (to tell them whom to ask); never members."""
+        return self._read_prefix(RemovedUser, "x|")
+
     def relationship(self, partner_id: str) -> ResellerRelationship | None:
         return self._load(ResellerRelationship, f"r|{partner_id}")
 
@@ -276,6 +295,21 @@ class CustomerUnitOfWork(UnitOfWork):
             raise ValueError(f"save() needs a {type(entity).__name__} read through this unit of work")
         if not any(op.row is entity and op.kind == "update" for op in self.staged):
             self.stage(Op("update", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def delete(self, entity: Entity) -> None:
+        """A row read through this unit of work, deleted only if nobody changed it since."""
+        version = self.version(entity)
+        if version is None:
+            raise ValueError(f"delete() needs a {type(entity).__name__} read through this unit of work")
+        self.stage(Op("delete", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def put(self, entity: Entity) -> None:
+        """A row written whatever is there (a marker whose latest version is all that counts)."""
+        self.stage(Op("upsert", entity))  # type: ignore[arg-type]
+
+    def forget(self, row: UnsentEmails) -> None:
+        """Emails sent: the row that owed them goes at once (outside any transaction; gone already is fine)."""
+        _CustomerRows(self._storage(), UnsentEmails).delete(*keys_of(row))
 
     def record(self, action: str, actor: str, *, before: Any = None, after: Any = None) -> AuditRecord:
         """An audit record of this customer, committed with the change it describes."""

@@ -5,9 +5,9 @@
 
 Two branches that each add strings conflict in every .po/.pot/.mo file although no translation contradicts
 another. For each conflicted `.po` this takes both sides' messages (ours first; theirs adds what ours lacks or left
-untranslated), writes it, then runs `scripts/extract_messages.py` so the templates are extracted again from the merged
-sources and every `.mo` is compiled; the catalog files are then staged. A message both sides translated differently
-keeps ours and is printed, so a person can choose.
+untranslated) and writes it; it takes our side of the `.pot`/`.mo` files and runs `scripts/extract_messages.py`, so
+the templates are extracted again from the merged sources and every `.mo` is compiled; the catalogs are then staged.
+A message both sides translated differently keeps ours and is printed, so a person can choose.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ def main() -> int:
         print("merge_catalogs: no conflicted catalog")
         return 0
     disagreements = [d for p in conflicted if p.endswith(".po") for d in merge(p)]
+    # Templates and compiled catalogs are made again from the merged sources and .po files just below.
+    others = [p for p in conflicted if not p.endswith(".po")]
+    if others:
+        _git("checkout", "--ours", "--", *others)
     subprocess.run([sys.executable, "scripts/extract_messages.py"], cwd=ROOT, check=True)
     _git("add", "--", "shared/locales")
     for line in disagreements:
