@@ -8,8 +8,6 @@ from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
     AgreementInvitationIn,
-    CompanyUserList,
-    CompanyUserOut,
     CustomerCreated,
     CustomerDetail,
     CustomerPage,
@@ -19,6 +17,7 @@ from attest_agreement.api_models import (
     PartnerOfCustomer,
 )
 from attest_agreement.asking import invite_to_accept
+from attest_agreement.company_user_models import CompanyUserList, CompanyUserOut
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag

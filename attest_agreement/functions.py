@@ -12,7 +12,6 @@ from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
     AuditPage,
-    CompanyUserList,
     ContactIn,
     CustomerCreated,
     CustomerDetail,
@@ -33,6 +32,7 @@ from attest_agreement.attestation_models import (
     PipelinePage,
     PipelineQuery,
 )
+from attest_agreement.company_user_models import CompanyUserList
 from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
