@@ -17,7 +17,7 @@ from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
 from invite_user import service as invitations
-from invite_user.api_models import InvitationOut
+from invite_user.api_models import InvitationOut, ResendRequest
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
@@ -56,10 +56,14 @@ def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
                       "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor, storage, form = visitor_of(req), get_storage(), form_of(req)
-    # The same limits as the API's, per client and per email (a page must not be the way around them).
-    invitations.limit_resend_requests(storage, client_ip(req), str(form.get("email") or ""))
-    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(storage, body)), visitor)
+    visitor, storage, form, client = visitor_of(req), get_storage(), form_of(req), client_ip(req)
+
+    def ask(body: ResendRequest) -> None:
+        # The same limits as the API's, on the validated address (a page must not be the way around them).
+        invitations.limit_resend_requests(storage, client, body)
+        invitations.request_resend(storage, body)
+
+    return respond(link_views.resend_request(visitor, form, ask), visitor)
 
 
 @endpoint(bp, "auth/signin", "GET", action=Action.SIGN_IN,

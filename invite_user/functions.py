@@ -108,7 +108,7 @@ def revoke_invitation(call: Call) -> InvitationOut:
 
 
 def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
-    service.limit_resend_requests(get_storage(), client_ip(req), str(body.email))
+    service.limit_resend_requests(get_storage(), client_ip(req), body)
 
 
 @endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,
