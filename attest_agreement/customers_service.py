@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import AgreementError
 from attest_agreement.api_models import (
@@ -36,16 +34,15 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared.clock import utc_now
 from shared.errors import Conflict, Invalid
+from shared.idempotency import derived_id
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict, Storage
-
-_CUSTOMER_IDS = uuid.UUID("8d3c1f0e-6a2b-4e9d-b7c5-0f1e2d3c4b5a")
 
 
 def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request_key: str | None = None) -> CustomerCreated:
     """A new customer with an active relationship to the caller (and the reseller's indirect provider), and,
     in the same transaction, the partner's attestation when `agreement` is given. With an Idempotency-Key the
-    customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
+    customer's id comes from the key and the request (`derived_id`), so a retry after a failure finds the customer instead of making another."""
     partner = partner_of(storage, caller)
     if body.agreement is not None:
         try:
@@ -54,7 +51,9 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
             raise refusal(exc) from exc
     provider = resolve_provider(storage, partner, body.indirect_provider_id)
     now = utc_now()
-    customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
+    # Keyed: derived from the key and the request (never the key alone: an expired key reused for another customer
+    # must not find this one and answer as its retry).
+    customer_id = derived_id()
     uow = CustomerUnitOfWork(storage, customer_id)
     if request_key and uow.customer() is not None:
         return _resume_create(storage, caller, partner, customer_id)
