@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from attest_agreement.customers import CompanyUser, Customer, RelationshipStatus, member
+from attest_agreement.customers import TABLE, CompanyUser, Customer, RelationshipStatus, member
 from company_domains.dns_lookup import LookupFailed, txt_records
 from company_domains.domains import (
     JOINED_ROLE,
@@ -31,6 +31,7 @@ from company_domains.domains import (
     split_name,
 )
 from company_domains.repository import DomainClaims, DomainUnitOfWork
+from shared import allowance
 from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
@@ -38,6 +39,7 @@ from shared.storage import Storage
 from shared.uow import attempt, retrying
 
 Lookup = Callable[[str], list[str]]
+DOMAINS = "domains"  # the tally (shared.allowance) that holds MAX_DOMAINS
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,11 @@ def add_domain(storage: Storage, customer_id: str, person: Person, text: str, no
         found = uow.domain(name)
         if found is not None:
             return found  # added already (a repeated form): the same row, the same token
-        if len(uow.domains()) >= MAX_DOMAINS:
-            raise DomainRefused("too_many", f"A company links at most {MAX_DOMAINS} domains.", limit=str(MAX_DOMAINS))
+        # Counted in the same transaction as the row, under the tally's ETag: 30 at once store at most MAX_DOMAINS.
+        uow.stage(allowance.admit(storage, TABLE, uow.partition, DOMAINS, name, limit=MAX_DOMAINS,
+                                  present=lambda: [d.domain for d in uow.domains()],
+                                  refusal=lambda: DomainRefused("too_many", f"A company links at most {MAX_DOMAINS} domains.",
+                                                                limit=str(MAX_DOMAINS))))
         row = CompanyDomain(customer_id=customer_id, domain=name, token=new_token(), added_at=now, added_by=person.email)
         uow.add(row)
         uow.record("domain.added", person.email, after=row.shown())
@@ -211,6 +216,7 @@ def remove_domain(storage: Storage, customer_id: str, person: Person, domain: st
         row = uow.domain(domain)
         if row is not None:
             uow.remove(row)
+            uow.stage(*[op for op in [allowance.release(storage, TABLE, uow.partition, DOMAINS, domain)] if op])
             uow.record("domain.removed", person.email, before=row.shown())
         return row
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from shared import rate_limit
+from shared import allowance, rate_limit
 from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.events import EventRow
 from shared.partner_auth import Caller
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Storage
+from shared.uow import retrying
 from webhooks import addresses, deliveries, feed
 from webhooks.api_models import (
     DeliveryOut,
@@ -26,9 +27,10 @@ from webhooks.api_models import (
     TestSent,
 )
 from webhooks.catalog import TEST, payload_of
-from webhooks.subscriptions import Subscription, SubscriptionRepository, new_subscription
+from webhooks.subscriptions import TABLE, Subscription, SubscriptionRepository, new_subscription
 
 MAX_SUBSCRIPTIONS = 10
+SUBSCRIPTIONS = "subscriptions"  # the tally (shared.allowance) that holds MAX_SUBSCRIPTIONS
 TESTS_PER_MINUTE = 2  # as Partner Center allows for its test-created event
 
 
@@ -68,11 +70,20 @@ def create(storage: Storage, caller: Caller, body: NewSubscription) -> Subscript
     admin_only(caller)
     url = _checked_url(body.url)
     repo = SubscriptionRepository(storage)
-    if len(repo.of_partner(caller.partner_id)) >= MAX_SUBSCRIPTIONS:
-        raise Conflict(f"A partner may have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.", code="too-many-subscriptions")
     sub = new_subscription(caller.partner_id, url, body.events, body.description, utc_now())
-    repo.insert(sub)
+
+    def counted_in() -> None:
+        # The limit and the insert in one transaction under the tally's ETag: 30 at once store at most 10.
+        tally = allowance.admit(storage, TABLE, f"s|{caller.partner_id}", SUBSCRIPTIONS, sub.id, limit=MAX_SUBSCRIPTIONS,
+                                present=lambda: [s.id for s in repo.of_partner(caller.partner_id)], refusal=_too_many)
+        repo.transact([Op("create", sub), tally])  # type: ignore[list-item]
+
+    retrying(counted_in, busy="Other subscriptions were being added at the same time; retry.")
     return _with_secret(sub, sub.secret)
+
+
+def _too_many() -> Conflict:
+    return Conflict(f"A partner may have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.", code="too-many-subscriptions")
 
 
 def list_all(storage: Storage, caller: Caller) -> SubscriptionPage:
@@ -104,7 +115,15 @@ def update(storage: Storage, caller: Caller, subscription_id: str, change: Subsc
 
 def delete(storage: Storage, caller: Caller, subscription_id: str) -> None:
     _load(storage, caller, subscription_id)
-    SubscriptionRepository(storage).delete(f"s|{caller.partner_id}", subscription_id)
+    partition = f"s|{caller.partner_id}"
+
+    def uncounted() -> None:
+        repo = SubscriptionRepository(storage)
+        tally = allowance.release(storage, TABLE, partition, SUBSCRIPTIONS, subscription_id)
+        gone = repo.find(caller.partner_id, subscription_id) is None  # deleted meanwhile: only the tally is left to mend
+        repo.transact([*([] if gone else [Op("delete", keys=(partition, subscription_id))]), *([tally] if tally else [])])
+
+    retrying(uncounted)
 
 
 def rotate_secret(storage: Storage, caller: Caller, subscription_id: str) -> SubscriptionWithSecret:

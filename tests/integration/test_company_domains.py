@@ -380,3 +380,33 @@ def test_a_resolver_that_does_not_answer_is_said_so_and_changes_nothing(storage,
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 422 and "The DNS lookup of contoso-group.example got no answer" in text_of(resp)
     assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
+
+
+def test_thirty_parallel_domains_store_at_most_twenty(storage, world):
+    # Issue 19 item 10: count-then-insert let 30 parallel adds store 26 domains under a limit of 20.
+    from concurrent.futures import ThreadPoolExecutor
+
+    a = world["a"]
+    hanna = service.Person(HANNA, subject_for(HANNA))
+
+    def one(i):
+        try:
+            service.add_domain(storage, a, hanna, f"d{i}-many.example")
+            return "added"
+        except service.DomainRefused as exc:
+            return exc.reason
+        except Exception as exc:  # noqa: BLE001  (Busy: the retries ran out in the crowd)
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(one, range(30)))
+    stored = DomainUnitOfWork(storage, a).domains()
+    assert len(stored) <= 20 and outcomes.count("added") == len(stored)
+    assert set(outcomes) <= {"added", "too_many", "Busy"}
+    for i in range(30, 60):
+        if len(DomainUnitOfWork(storage, a).domains()) == 20:
+            break
+        one(i)
+    assert one(99) == "too_many"
+    service.remove_domain(storage, a, hanna, stored[0].domain)
+    assert [one(100), one(101)] == ["added", "too_many"]
