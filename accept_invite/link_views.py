@@ -42,8 +42,12 @@ def sign_in(storage: Storage, visitor: Visitor, handle: str | None, mode: str | 
     if head:
         return Reply(200)  # a HEAD (link scanner) starts no sign-in
     language = visitor.language(inv.language)
+    # The invitee's address goes to the provider as a hint only for the holder of the emailed link id: the reference
+    # (and the link key, the partner's tag before it) travel in webhooks and the feed and must never yield the address.
+    hint = str(inv.email) if parse_invitation_id(handle) else ""
     try:
-        url, binding = signin.start(storage, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
+        url, binding = signin.start(storage, link_hash=h, login_hint=hint, mode=mode or "signin", language=language,
+                                    address=visitor.client)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=signin_url(handle or "", mode or "signin"))
     return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])

@@ -19,7 +19,7 @@ from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
 from shared import bodies, i18n
 from shared.errors import DomainError
-from shared.http import problem_of
+from shared.http import client_ip, problem_of
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import MalformedRow, StorageUnavailable
@@ -52,7 +52,7 @@ def visitor_of(req: func.HttpRequest) -> Visitor:
     return Visitor(
         session=session, lang_query=req.params.get("lang"), lang_cookie=cookies.get(sessions.LANGUAGE_COOKIE),
         accept=i18n.parse_accept_language(req.headers.get("accept-language")),
-        signin_binding=cookies.get(sessions.binding_cookie_name()),
+        signin_binding=cookies.get(sessions.binding_cookie_name()), client=client_ip(req),
     )
 
 

@@ -243,3 +243,34 @@ def test_an_unverified_email_does_not_sign_in(storage, idp):
     session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
     assert session.subject == "t-1|o-1" and session.email == "hanna@contoso.example"
     assert reload(storage, inv).status == InvitationStatus.PENDING
+
+
+@pytest.mark.parametrize("handle", ["reference", "link_key"])
+def test_the_public_reference_starts_no_sign_in_that_names_the_invitee(storage, idp, handle):
+    # Issue 19 item 11: the reference (which webhooks and the feed carry: "never names or addresses") started a
+    # sign-in whose redirect carried login_hint=<the invitee's email>; the link key is the partner's tag before it.
+    inv, raw = invite(storage)
+    value = getattr(inv, handle)
+    resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": value, "mode": "create"}))
+    assert resp.status_code == 302
+    assert "hanna" not in resp.headers["Location"] and "login_hint" not in idp.started[-1]
+    # The emailed link id itself still fills in the address (whoever holds it was sent it).
+    _start(raw)
+    assert idp.started[-1]["login_hint"] == "hanna@contoso.example"
+
+
+def test_anonymous_sign_ins_store_a_bounded_number_of_flows_per_client(storage, idp):
+    # Issue 19 item 12: each anonymous GET stored a sign-in flow row, without limit. Every sign-in starts in
+    # signin.start, which counts the client (an IPv6 /64 is one) before it stores anything.
+    from accept_invite import domain_functions
+
+    def join(address):
+        return domain_functions.join_sign_in(get_request("companies/join/signin", headers={"x-forwarded-for": address}))
+
+    statuses = [join(f"2001:db8:5:6::{i:x}").status_code for i in range(1, signin.FLOWS_PER_CLIENT + 3)]
+    assert statuses == [303] * signin.FLOWS_PER_CLIENT + [429, 429]
+    assert len(list(storage.table("SignInFlows").list_entities())) == signin.FLOWS_PER_CLIENT
+    _, raw = invite(storage)
+    refused = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}, headers={"x-forwarded-for": "2001:db8:5:6::99"}))
+    assert refused.status_code == 429 and "Too many requests" in text_of(refused)
+    assert join("2001:db8:5:7::1").status_code == 303  # another client
