@@ -89,7 +89,7 @@ def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def sign_out(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(link_views.sign_out(visitor, form_of(req).get("csrf")), visitor)
+    return respond(link_views.sign_out(get_storage(), visitor, form_of(req).get("csrf")), visitor)
 
 
 # -- creating or joining a company, and its pages -----------------------------------------------------

@@ -13,6 +13,7 @@ from accept_invite.views import Reply, Visitor, error, next_step, not_found, red
 from invite_user import service as invitations
 from invite_user.api_models import ResendRequest
 from invite_user.invitations import InvitationStatus, link_key, parse_invitation_id
+from shared import session_epochs
 from shared.clock import utc_now
 from shared.storage import Storage
 
@@ -65,20 +66,23 @@ def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> R
         return error("unavailable", visitor, status=503)
     if who.next_page and not who.link_hash:
         # A sign-in without an invitation (joining through a verified domain): whoever signed in, with a verified email.
-        session = Session(email=who.email, name=who.name, subject=who.subject)
+        session = Session(email=who.email, name=who.name, subject=who.subject, epoch=session_epochs.current(storage, who.subject))
         return redirect(who.next_page, cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
     inv = invitations.find(storage, who.link_hash)
     if inv is None:
         return not_found(visitor, visitor.language(who.language))
     if not inv.is_for(who.email):
         return wrong_account(inv, who.email, who.link_hash, visitor)
-    session = Session(email=who.email, name=who.name, subject=who.subject)
+    session = Session(email=who.email, name=who.name, subject=who.subject, epoch=session_epochs.current(storage, who.subject))
     return redirect(next_step(inv, who.link_hash), cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
 
 
-def sign_out(visitor: Visitor, csrf: str | None) -> Reply:
+def sign_out(storage: Storage, visitor: Visitor, csrf: str | None) -> Reply:
+    """Ends every session of the person, not only this browser's cookie: copies of it stop working at once."""
     if visitor.session and not visitor.session.check_csrf(csrf):
         return error("session", visitor, status=403)
+    if visitor.session and visitor.session.subject:
+        session_epochs.end_every_session(storage, visitor.session.subject)
     return Reply(200, "signed_out.html", language=visitor.language(), cookies=[sessions.clear_cookie()])
 
 

@@ -274,3 +274,37 @@ def test_anonymous_sign_ins_store_a_bounded_number_of_flows_per_client(storage, 
     refused = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}, headers={"x-forwarded-for": "2001:db8:5:6::99"}))
     assert refused.status_code == 429 and "Too many requests" in text_of(refused)
     assert join("2001:db8:5:7::1").status_code == 303  # another client
+
+
+def test_sign_out_ends_every_session_of_the_person_at_once(storage, idp):
+    # Issue 19 item 13: sign-out only cleared this browser's cookie; a copied cookie kept reading and changing the
+    # company for the rest of its 30 minutes. Now the person's session epoch moves on and every copy stops.
+    from accept_invite import companies
+    from accept_invite.company_form import check, prefill
+    from shared import session_epochs
+    from tests.support.accept_invite import form_request, session_header, subject_for
+
+    hanna = "hanna@contoso.example"
+    inv, _ = invite(storage)
+    form, _ = check(prefill(inv.company))
+    company = companies.create_company(storage, inv.link_hash, companies.Person(hanna, "", subject_for(hanna)), form)
+
+    def users_page(headers):
+        return functions.company_page(get_request(f"companies/{company}/users", headers=headers,
+                                                  route_params={"companyId": company, "page": "users"}))
+
+    browser, copied_elsewhere = session_header(hanna), session_header(hanna, csrf="another-browsers-token")
+    assert users_page(browser).status_code == 200 and users_page(copied_elsewhere).status_code == 200
+    out = functions.sign_out(form_request("auth/signout", {"csrf": "csrf-token-for-tests"}, browser))
+    assert out.status_code == 200
+    for cookie in (browser, copied_elsewhere):
+        resp = users_page(cookie)
+        assert resp.status_code != 200 and "Hanna" not in text_of(resp)
+    # Someone else's sessions are not touched; a new sign-in of Hanna's works again.
+    assert session_epochs.current(storage, subject_for("bob@fabrikam.example")) == 0
+    _, raw = invite(storage)
+    state = state_of(_start(raw))
+    fresh = _callback(state)
+    [cookie] = [c.split(";")[0] for c in cookies_set(fresh) if c.startswith(sessions.cookie_name() + "=")]
+    assert sessions.decode(cookie.split("=", 1)[1]).epoch == 1
+    assert users_page({"cookie": cookie}).status_code == 200
