@@ -111,7 +111,7 @@ def overview(storage: Storage, customer_id: str, person: Person) -> Overview:
 
 
 def add_domain(storage: Storage, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
-    """Link a domain (pending, with its token); verified at once when the admin's own verified address is at it."""
+    """Link a domain (pending, with its token, until its TXT record proves it)."""
     now = now or utc_now()
     try:
         name = domain_name(text)
@@ -133,15 +133,13 @@ def add_domain(storage: Storage, customer_id: str, person: Person, text: str, no
         uow.record("domain.added", person.email, after=row.shown())
         return row
 
-    row = attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
-    if row.status == DomainStatus.PENDING and email_domain(person.email) == name:
-        return verify_domain(storage, customer_id, person, name, now=now)
-    return row
+    # Pending until its TXT record is shown, whoever adds it: an address at the domain proves nothing about the domain.
+    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
 
 
 def verify_domain(storage: Storage, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
                   now: datetime | None = None) -> CompanyDomain:
-    """Prove the domain (own verified address, else its TXT record), claim it for this company, mark it Verified."""
+    """Prove the domain by its TXT record (nothing else proves it), claim it for this company, mark it Verified."""
     now = now or utc_now()
     domain = _stored(domain)
     uow = DomainUnitOfWork(storage, customer_id)
@@ -149,26 +147,23 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
     row = uow.domain(domain)
     if row is None:
         raise NotFound("This company has not added that domain.", code="domain-not-added")
-    if row.status == DomainStatus.VERIFIED:
+    if row.proven:
         return row
-    if email_domain(person.email) == row.domain:
-        how = VerifiedHow.OWN_ADDRESS
-    else:
-        try:
-            records = (lookup or txt_records)(row.domain)
-        except LookupFailed as exc:
-            raise DomainRefused("lookup_failed", "The DNS lookup got no answer; try again in a few minutes.", domain=row.domain) from exc
-        if not proves(records, row.token):
-            reason = "wrong_txt" if records else "no_txt"
-            raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
-        how = VerifiedHow.DNS
-    _claim(storage, row.domain, customer_id, now)
+    try:
+        records = (lookup or txt_records)(row.domain)
+    except LookupFailed as exc:
+        raise DomainRefused("lookup_failed", "The DNS lookup got no answer; try again in a few minutes.", domain=row.domain) from exc
+    if not proves(records, row.token):
+        reason = "wrong_txt" if records else "no_txt"
+        raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
+    how = VerifiedHow.DNS  # the only proof (issue 19 item 2)
+    _claim(storage, row.domain, customer_id, how, now)
 
     def work(uow: DomainUnitOfWork) -> CompanyDomain:
         current = uow.domain(domain)
         if current is None:
             raise NotFound("The domain was removed meanwhile.", code="domain-not-added")
-        if current.status == DomainStatus.VERIFIED:
+        if current.proven:
             return current
         before = current.shown()
         current.status, current.verified_at, current.verified_how = DomainStatus.VERIFIED, now, how
@@ -182,24 +177,47 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
     return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
 
 
-def _claim(storage: Storage, domain: str, customer_id: str, now: datetime) -> None:
-    """Make the claim row name this company, or refuse: another company verified the domain first.
+def _claim(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
+    """Make the claim row name this company, or refuse: another company proved the domain as strongly first.
 
+    A proof always wins over a weaker one: a company that holds the claim by an admin's address (stored before the TXT
+    record became the only proof) yields it to one that shows the TXT record, and its domain goes back to Pending.
     Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
     before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
     """
     claims = DomainClaims(storage)
 
-    def once() -> None:
+    def once() -> str | None:
         claim = claims.get(domain)
+        yielded = None
         if claim is not None and claim.customer_id != customer_id:
             owner = DomainUnitOfWork(storage, claim.customer_id).domain(domain)
-            if owner is not None:
+            held = owner.verified_how if owner is not None and owner.status == DomainStatus.VERIFIED else None
+            if owner is not None and (held is None or held.strength >= how.strength):
                 raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain)
-            # The owner removed it and its release did not finish: the claim is free to take, under its ETag.
+            # Released and not cleaned up, or held by a weaker proof: the claim is ours to take, under its ETag.
+            yielded = claim.customer_id if owner is not None else None
         claims.claim(domain, customer_id, now, over=claim)
+        return yielded
 
-    retrying(once, busy="The domain's claim kept changing; retry.")
+    yielded = retrying(once, busy="The domain's claim kept changing; retry.")
+    if yielded is not None:
+        _yield(storage, yielded, domain, now)
+
+
+def _yield(storage: Storage, customer_id: str, domain: str, now: datetime) -> None:
+    """The company whose weaker proof lost the domain: its row goes back to Pending (its TXT token still shown), audited."""
+
+    def work(uow: DomainUnitOfWork) -> None:
+        row = uow.domain(domain)
+        if row is None or row.status != DomainStatus.VERIFIED or row.verified_how == VerifiedHow.DNS:
+            return
+        before = row.shown()
+        row.status, row.verified_at, row.verified_how = DomainStatus.PENDING, None, None
+        uow.save(row)
+        uow.record("domain.yielded", "platform", before=before, after={**row.shown(), "reason": "another company proved it by DNS"})
+
+    attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
 
 
 def _partners(uow: DomainUnitOfWork) -> list[str]:
@@ -259,7 +277,7 @@ def join_option(storage: Storage, person: Person) -> JoinOption | None:
         return None
     uow = DomainUnitOfWork(storage, claim.customer_id)
     row, customer = uow.domain(domain), uow.customer()
-    if row is None or row.status != DomainStatus.VERIFIED or customer is None:
+    if row is None or not row.proven or customer is None:
         return None
     settings = uow.joining()
     automatic = bool(settings and settings.join_automatically)
@@ -335,7 +353,7 @@ def decide(storage: Storage, customer_id: str, person: Person, email: str, appro
             raise Conflict(f"The request was {request.status.value.lower()} already.", code="join-request-decided")
         if approve:
             row = uow.domain(request.domain)
-            if row is None or row.status != DomainStatus.VERIFIED:
+            if row is None or not row.proven:
                 raise DomainRefused("removed", "The domain is no longer verified: nobody new joins through it.", domain=request.domain)
             joiner = Person(email=request.email, subject=request.subject, name=request.name)
             if member(uow.users(), request.email, request.subject) is None:

@@ -79,3 +79,4 @@ def test_change_invitee_at_every_storage_request(sweep):
     outcomes = [sweep.run(scenario, point, "500", 3) for point in range(1, points + 1)]
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
+
