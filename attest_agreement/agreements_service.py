@@ -17,6 +17,7 @@ from attest_agreement.api_models import (
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
 from attest_agreement.eligibility import evaluate
+from attest_agreement.primary_contact import change_contact
 from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
 from partners.service import partner_of
@@ -35,7 +36,7 @@ class Outbox(Protocol):
 
 
 def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str], actor: str, body: AttestationIn,
-                       outbox: Outbox) -> tuple[Customer, AgreementAcceptance]:
+                       outbox: Outbox, if_match: str | None = None) -> tuple[Customer, AgreementAcceptance]:
     """A partner confirms the customer accepted the agreement, once; the primary contact may be corrected and is told.
 
     Attested already (also by an earlier try of this very request, whose email then waits in the outbox for the
@@ -59,11 +60,8 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
         uow.add(acceptance)
         uow.record("agreement.attested", actor, after=acceptance)
         uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
-        if not agreements.same_person(customer.primary_contact, person) or customer.primary_contact.language != person.language:
-            before = customer.primary_contact
-            customer.primary_contact = person
-            uow.save(customer)
-            uow.record("customer.primaryContactUpdated", actor, before=before, after=person)
+        # Another person than the customer's contact: the one rule of a contact change (If-Match, audit, every partner told).
+        change_contact(uow, customer, person, actor, if_match)
         notice = outbox.remember(customer, acceptance) if agreements.sends_confirmation(customer, acceptance) else None
         try:
             uow.commit()
@@ -78,10 +76,10 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
     return retried(make, work)
 
 
-def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn, if_match: str | None = None) -> AgreementView:
     partner = partner_of(storage, caller)
     customer, acceptance = record_attestation(lambda: CustomerUnitOfWork(storage, customer_id), partner, by(caller, partner),
-                                              caller.display, body, notices.Outbox(storage))
+                                              caller.display, body, notices.Outbox(storage), if_match)
     return agreement_view(customer, acceptance)
 
 

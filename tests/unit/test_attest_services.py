@@ -20,7 +20,7 @@ from attest_agreement.customers import (
     keys_of,
 )
 from partners.registry import Partner, PartnerType
-from shared.errors import Busy, Conflict, Forbidden, NotFound, RuleBroken
+from shared.errors import Busy, Conflict, Forbidden, NotFound, PreconditionRequired, RuleBroken
 from shared.storage import ConcurrencyConflict
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -118,9 +118,9 @@ def attestation(email="greta@contoso.de"):
                                          "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": email}})
 
 
-def attest(rows, partner=DIRECT, outbox=None, body=None):
+def attest(rows, partner=DIRECT, outbox=None, body=None, if_match=None):
     return service.record_attestation(units(rows), partner, {"partnerId": partner.id}, "Anna", body or attestation(),
-                                      outbox or FakeOutbox())
+                                      outbox or FakeOutbox(), if_match)
 
 
 def audit_actions(rows):
@@ -138,7 +138,10 @@ def test_an_agreement_is_attested_once_and_the_contact_is_told(rows):
 
 
 def test_a_new_primary_contact_is_saved_and_audited_with_the_attestation(rows):
-    customer, _ = attest(rows, body=attestation("ida@contoso.de"))
+    with pytest.raises(PreconditionRequired):  # another person: the one rule of a contact change (If-Match)
+        attest(rows, body=attestation("ida@contoso.de"))
+    assert FakeCustomerUnitOfWork(rows, "c1").acceptance() is None
+    customer, _ = attest(rows, body=attestation("ida@contoso.de"), if_match="*")
     assert FakeCustomerUnitOfWork(rows, "c1").customer().primary_contact.email == "ida@contoso.de"
     assert audit_actions(rows) == ["agreement.attested", "customer.primaryContactUpdated"]
 
