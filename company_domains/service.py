@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from attest_agreement.customers import TABLE, CompanyUser, Customer, RelationshipStatus, member
+from company_domains import claims
 from company_domains.dns_lookup import LookupFailed, txt_records
 from company_domains.domains import (
     JOINED_ROLE,
@@ -36,7 +37,7 @@ from shared.clock import utc_now
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
 from shared.storage import Storage
-from shared.uow import attempt, retrying
+from shared.uow import attempt
 
 Lookup = Callable[[str], list[str]]
 DOMAINS = "domains"  # the tally (shared.allowance) that holds MAX_DOMAINS
@@ -178,46 +179,10 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
 
 
 def _claim(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
-    """Make the claim row name this company, or refuse: another company proved the domain as strongly first.
-
-    A proof always wins over a weaker one: a company that holds the claim by an admin's address (stored before the TXT
-    record became the only proof) yields it to one that shows the TXT record, and its domain goes back to Pending.
-    Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
-    before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
-    """
-    claims = DomainClaims(storage)
-
-    def once() -> str | None:
-        claim = claims.get(domain)
-        yielded = None
-        if claim is not None and claim.customer_id != customer_id:
-            owner = DomainUnitOfWork(storage, claim.customer_id).domain(domain)
-            held = owner.verified_how if owner is not None and owner.status == DomainStatus.VERIFIED else None
-            if owner is not None and (held is None or held.strength >= how.strength):
-                raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain)
-            # Released and not cleaned up, or held by a weaker proof: the claim is ours to take, under its ETag.
-            yielded = claim.customer_id if owner is not None else None
-        claims.claim(domain, customer_id, now, over=claim)
-        return yielded
-
-    yielded = retrying(once, busy="The domain's claim kept changing; retry.")
-    if yielded is not None:
-        _yield(storage, yielded, domain, now)
-
-
-def _yield(storage: Storage, customer_id: str, domain: str, now: datetime) -> None:
-    """The company whose weaker proof lost the domain: its row goes back to Pending (its TXT token still shown), audited."""
-
-    def work(uow: DomainUnitOfWork) -> None:
-        row = uow.domain(domain)
-        if row is None or row.status != DomainStatus.VERIFIED or row.verified_how == VerifiedHow.DNS:
-            return
-        before = row.shown()
-        row.status, row.verified_at, row.verified_how = DomainStatus.PENDING, None, None
-        uow.save(row)
-        uow.record("domain.yielded", "platform", before=before, after={**row.shown(), "reason": "another company proved it by DNS"})
-
-    attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    try:
+        claims.take(storage, domain, customer_id, how, now)
+    except claims.Claimed as exc:
+        raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain) from exc
 
 
 def _partners(uow: DomainUnitOfWork) -> list[str]:
