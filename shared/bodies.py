@@ -1,10 +1,10 @@
 """The one place request bodies are read: JSON and form bodies, bounded before anything else looks at them.
 
 Every HTTP edge (`shared.http.api` for the partner API, `accept_invite.web.page` for the pages) calls `screen` first,
-before authentication, rate limits or idempotency, so a body no route could use answers 400 on every route alike,
+before authentication, rate limits or idempotency, so a body no parser may be given answers 400 on every route alike,
 anonymous ones included: JSON nested deeper than `MAX_JSON_DEPTH` (the parser would recurse until RecursionError) or
-a form with more than `MAX_FORM_FIELDS` fields (the standard library raises ValueError). The parsed body is kept on
-the request, so the route reads it once more for free (`json_of`, `form_of`).
+a form with more than `MAX_FORM_FIELDS` fields (the standard library raises ValueError). A form is kept on the request
+as read, so the route reads it for free (`form_of`); routes read JSON with `json_of`, under the same bound.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def _is_form(req: func.HttpRequest) -> bool:
 
 
 def screen(req: func.HttpRequest) -> None:
-    """Read the body once, as the content type says (a form, else JSON when it looks like JSON): 400 when unusable.
-
-    Bodies that are neither (empty, plain text) pass: the route's own parser says what it expected.
+    """Refuse (400) a body no parser may be given: JSON nested deeper than MAX_JSON_DEPTH, a form of more than
+    MAX_FORM_FIELDS fields (a form is read here, once). Anything else passes: the route's own parser says what it
+    expected (a malformed JSON body is its 400, after authentication).
     """
     raw = req.get_body() or b""
     if not raw.strip() or getattr(req, "_screened", False):
@@ -88,14 +88,15 @@ def screen(req: func.HttpRequest) -> None:
     if _is_form(req):
         req._form = read_form(raw)  # type: ignore[attr-defined]
     elif raw.lstrip()[:1] in (b"{", b"["):
-        req._json = read_json(raw)  # type: ignore[attr-defined]
+        # Only what no parser may be given is refused here; merely malformed JSON is the route's 400, after the caller
+        # is authenticated (an anonymous caller learns nothing from it before that).
+        if nesting(raw.decode("utf-8", "replace")) > MAX_JSON_DEPTH:
+            raise too_deep()
     req._screened = True  # type: ignore[attr-defined]
 
 
 def json_of(req: func.HttpRequest) -> Any:
-    """The JSON body (as `screen` read it, or read now)."""
-    if hasattr(req, "_json"):
-        return req._json  # type: ignore[attr-defined]
+    """The JSON body, bounded as `screen` bounds it."""
     return read_json(req.get_body() or b"")
 
 
