@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
 from shared import bodies, i18n, session_epochs
+from shared.context import request_context
 from shared.errors import DomainError
 from shared.http import client_ip, problem_of
 from shared.problems import Problem
 from shared.settings import get_settings
-from shared.storage import MalformedRow, StorageUnavailable, get_storage
+from shared.storage import MalformedRow, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def visitor_of(req: func.HttpRequest) -> Visitor:
     except RuntimeError:
         log.error("SESSION_SECRET is not set: every visitor is treated as signed out")
         session = None
-    if session is not None and session.subject and not session_epochs.is_current(get_storage(), session.subject, session.epoch):
+    if session is not None and session.subject and not session_epochs.is_current(request_context(), session.subject, session.epoch):
         session = None  # the person signed out (or was removed) since: every copy of this cookie stops here
     return Visitor(
         session=session, lang_query=req.params.get("lang"), lang_cookie=cookies.get(sessions.LANGUAGE_COOKIE),

@@ -19,9 +19,9 @@ from attest_agreement.customers import Contact, Customer, CustomerUnitOfWork
 from attest_agreement.steps import active, contact, retried
 from shared import conditional
 from shared.authorization import Action
+from shared.context import Context
 from shared.errors import PreconditionRequired
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 EVENT = "customer.primaryContactUpdated"
 
@@ -74,7 +74,7 @@ def change_contact(uow: CustomerUnitOfWork, customer: Customer, person: Contact,
     return True
 
 
-def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, body: ContactIn, if_match: str) -> tuple[Customer, str]:
+def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body: ContactIn, if_match: str) -> tuple[Customer, str]:
     """The customer with its corrected primary contact, and its new ETag."""
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, str]:
@@ -83,8 +83,8 @@ def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, b
             uow.commit()
         return customer, customer_etag(uow, customer)  # nothing to change, whatever version was read: nothing written
 
-    customer, etag = retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
-    acceptance = CustomerUnitOfWork(storage, customer_id).acceptance()
+    customer, etag = retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
+    acceptance = ctx.unit(CustomerUnitOfWork, customer_id).acceptance()
     if acceptance is not None and agreements.sends_confirmation(customer, acceptance):
-        notices.readdress(storage, customer, acceptance)
+        notices.readdress(ctx, customer, acceptance)
     return customer, etag

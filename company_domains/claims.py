@@ -11,7 +11,7 @@ from datetime import datetime
 
 from company_domains.domains import DomainStatus, VerifiedHow
 from company_domains.repository import DomainClaims, DomainUnitOfWork
-from shared.storage import Storage
+from shared.context import Context
 from shared.uow import attempt, retrying
 
 
@@ -19,7 +19,7 @@ class Claimed(Exception):
     """Another company holds the domain by a proof at least as strong."""
 
 
-def take(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
+def take(ctx: Context, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
     """Make the claim row name this company, or refuse: another company proved the domain as strongly first.
 
     A proof always wins over a weaker one: a company that holds the claim by an admin's address (stored before the TXT
@@ -27,13 +27,13 @@ def take(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now:
     Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
     before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
     """
-    rows = DomainClaims(storage)
+    rows = ctx.store(DomainClaims)
 
     def once() -> str | None:
         claim = rows.get(domain)
         yielded = None
         if claim is not None and claim.customer_id != customer_id:
-            owner = DomainUnitOfWork(storage, claim.customer_id).domain(domain)
+            owner = ctx.unit(DomainUnitOfWork, claim.customer_id).domain(domain)
             held = owner.verified_how if owner is not None and owner.status == DomainStatus.VERIFIED else None
             # A claimed domain still Pending is being verified right now (the claim is written first): it stays theirs.
             if owner is not None and (held is None or held.strength >= how.strength):
@@ -45,10 +45,10 @@ def take(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now:
 
     yielded = retrying(once, busy="The domain's claim kept changing; retry.")
     if yielded is not None:
-        _yield(storage, yielded, domain, now)
+        _yield(ctx, yielded, domain)
 
 
-def _yield(storage: Storage, customer_id: str, domain: str, now: datetime) -> None:
+def _yield(ctx: Context, customer_id: str, domain: str) -> None:
     """The company whose weaker proof lost the domain: its row goes back to Pending (its TXT token still shown), audited."""
 
     def work(uow: DomainUnitOfWork) -> None:
@@ -60,4 +60,4 @@ def _yield(storage: Storage, customer_id: str, domain: str, now: datetime) -> No
         uow.save(row)
         uow.record("domain.yielded", "platform", before=before, after={**row.shown(), "reason": "another company proved it by DNS"})
 
-    attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)

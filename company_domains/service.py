@@ -33,10 +33,9 @@ from company_domains.domains import (
 )
 from company_domains.repository import DomainClaims, DomainUnitOfWork
 from shared import allowance
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
-from shared.storage import Storage
 from shared.uow import attempt
 
 Lookup = Callable[[str], list[str]]
@@ -102,8 +101,8 @@ def _admin(uow: DomainUnitOfWork, person: Person) -> tuple[Customer, CompanyUser
     return customer, user
 
 
-def overview(storage: Storage, customer_id: str, person: Person) -> Overview:
-    uow = DomainUnitOfWork(storage, customer_id)
+def overview(ctx: Context, customer_id: str, person: Person) -> Overview:
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     settings = uow.joining()
     pending = [r for r in uow.join_requests() if r.status == JoinStatus.PENDING]
@@ -111,9 +110,9 @@ def overview(storage: Storage, customer_id: str, person: Person) -> Overview:
                     bool(settings and settings.join_automatically))
 
 
-def add_domain(storage: Storage, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
+def add_domain(ctx: Context, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
     """Link a domain (pending, with its token, until its TXT record proves it)."""
-    now = now or utc_now()
+    now = now or ctx.now()
     try:
         name = domain_name(text)
     except NotADomain as exc:
@@ -125,7 +124,7 @@ def add_domain(storage: Storage, customer_id: str, person: Person, text: str, no
         if found is not None:
             return found  # added already (a repeated form): the same row, the same token
         # Counted in the same transaction as the row, under the tally's ETag: 30 at once store at most MAX_DOMAINS.
-        uow.stage(allowance.admit(storage, TABLE, uow.partition, DOMAINS, name, limit=MAX_DOMAINS,
+        uow.stage(allowance.admit(ctx, TABLE, uow.partition, DOMAINS, name, limit=MAX_DOMAINS,
                                   present=lambda: [d.domain for d in uow.domains()],
                                   refusal=lambda: DomainRefused("too_many", f"A company links at most {MAX_DOMAINS} domains.",
                                                                 limit=str(MAX_DOMAINS))))
@@ -135,15 +134,15 @@ def add_domain(storage: Storage, customer_id: str, person: Person, text: str, no
         return row
 
     # Pending until its TXT record is shown, whoever adds it: an address at the domain proves nothing about the domain.
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
-def verify_domain(storage: Storage, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
+def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
                   now: datetime | None = None) -> CompanyDomain:
     """Prove the domain by its TXT record (nothing else proves it), claim it for this company, mark it Verified."""
-    now = now or utc_now()
+    now = now or ctx.now()
     domain = _stored(domain)
-    uow = DomainUnitOfWork(storage, customer_id)
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     row = uow.domain(domain)
     if row is None:
@@ -158,7 +157,7 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
         reason = "wrong_txt" if records else "no_txt"
         raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
     how = VerifiedHow.DNS  # the only proof (issue 19 item 2)
-    _claim(storage, row.domain, customer_id, how, now)
+    _claim(ctx, row.domain, customer_id, how, now)
 
     def work(uow: DomainUnitOfWork) -> CompanyDomain:
         current = uow.domain(domain)
@@ -175,12 +174,12 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
                       resource=f"customers/{customer_id}")
         return current
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
-def _claim(storage: Storage, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
+def _claim(ctx: Context, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
     try:
-        claims.take(storage, domain, customer_id, how, now)
+        claims.take(ctx, domain, customer_id, how, now)
     except claims.Claimed as exc:
         raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain) from exc
 
@@ -190,7 +189,7 @@ def _partners(uow: DomainUnitOfWork) -> list[str]:
     return list(dict.fromkeys(r.partner_id for r in uow.relationships() if r.status == RelationshipStatus.ACTIVE))
 
 
-def remove_domain(storage: Storage, customer_id: str, person: Person, domain: str) -> None:
+def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -> None:
     """Unlink a domain: nobody new joins through it; the users who joined stay."""
     domain = _stored(domain)
 
@@ -199,20 +198,20 @@ def remove_domain(storage: Storage, customer_id: str, person: Person, domain: st
         row = uow.domain(domain)
         if row is not None:
             uow.remove(row)
-            uow.stage(*[op for op in [allowance.release(storage, TABLE, uow.partition, DOMAINS, domain)] if op])
+            uow.stage(*[op for op in [allowance.release(ctx, TABLE, uow.partition, DOMAINS, domain)] if op])
             uow.record("domain.removed", person.email, before=row.shown())
         return row
 
-    attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
-    claims = DomainClaims(storage)
+    attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
+    claims = ctx.store(DomainClaims)
     claim = claims.get(domain)
     if claim is not None and claim.customer_id == customer_id:
         claims.release(claim)
 
 
-def set_joining(storage: Storage, customer_id: str, person: Person, automatically: bool, now: datetime | None = None) -> bool:
+def set_joining(ctx: Context, customer_id: str, person: Person, automatically: bool, now: datetime | None = None) -> bool:
     """Whether people at the company's verified domains join at once as Account viewer (else they ask)."""
-    now = now or utc_now()
+    now = now or ctx.now()
 
     def work(uow: DomainUnitOfWork) -> bool:
         _admin(uow, person)
@@ -228,19 +227,19 @@ def set_joining(storage: Storage, customer_id: str, person: Person, automaticall
         uow.record("joining.changed", person.email, before=before, after={"joinAutomatically": automatically})
         return automatically
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 # -- people at a verified domain ------------------------------------------------------------------------------
 
 
-def join_option(storage: Storage, person: Person) -> JoinOption | None:
+def join_option(ctx: Context, person: Person) -> JoinOption | None:
     """The company whose verified domain the person's verified address is at, and what they may do; None if none."""
     domain = email_domain(person.email)
-    claim = DomainClaims(storage).get(domain) if domain else None
+    claim = ctx.store(DomainClaims).get(domain) if domain else None
     if claim is None:
         return None
-    uow = DomainUnitOfWork(storage, claim.customer_id)
+    uow = ctx.unit(DomainUnitOfWork, claim.customer_id)
     row, customer = uow.domain(domain), uow.customer()
     if row is None or not row.proven or customer is None:
         return None
@@ -254,10 +253,10 @@ def join_option(storage: Storage, person: Person) -> JoinOption | None:
     return JoinOption(customer, domain, state, automatic)
 
 
-def join(storage: Storage, customer_id: str, person: Person, now: datetime | None = None) -> str:
+def join(ctx: Context, customer_id: str, person: Person, now: datetime | None = None) -> str:
     """Ask to join (or join at once where the company lets people): "joined", "requested", "member" or "declined"."""
-    now = now or utc_now()
-    option = join_option(storage, person)
+    now = now or ctx.now()
+    option = join_option(ctx, person)
     if option is None or option.customer.id != customer_id:
         raise Forbidden("Your verified address is not at a domain this company has verified.", code="domain-not-verified")
     domain = option.domain
@@ -281,7 +280,7 @@ def join(storage: Storage, customer_id: str, person: Person, now: datetime | Non
         uow.record("join.requested", person.email, after={"email": person.email, "domain": domain})
         return "requested"
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetime, *, how: str, actor: str) -> CompanyUser:
@@ -304,9 +303,9 @@ def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetim
     return user
 
 
-def decide(storage: Storage, customer_id: str, person: Person, email: str, approve: bool, now: datetime | None = None) -> JoinStatus:
+def decide(ctx: Context, customer_id: str, person: Person, email: str, approve: bool, now: datetime | None = None) -> JoinStatus:
     """An administrator approves (the person becomes an Account viewer) or declines a pending request."""
-    now = now or utc_now()
+    now = now or ctx.now()
     email_key = normalize_email(email)
 
     def work(uow: DomainUnitOfWork) -> JoinStatus:
@@ -329,4 +328,4 @@ def decide(storage: Storage, customer_id: str, person: Person, email: str, appro
         uow.record("join.approved" if approve else "join.declined", person.email, after={"email": request.email})
         return request.status
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)

@@ -3,41 +3,40 @@
 from __future__ import annotations
 
 from partners.registry import Partner, PartnerRepository, PartnerType
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.pagination import Paged
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 
 class PartnerPage(Paged):
     items: list[Partner]
 
 
-def register(storage: Storage, partner: Partner) -> Partner:
+def register(ctx: Context, partner: Partner) -> Partner:
     """A new partner; an indirect reseller names a registered indirect provider."""
-    repo = PartnerRepository(storage)
+    repo = ctx.store(PartnerRepository)
     if repo.get(repo.PARTITION, partner.id) is not None:
         raise Conflict(f"Partner {partner.id} is registered already.", code="partner-exists")
     if partner.indirect_provider_id:
         provider = repo.find(partner.indirect_provider_id)
         if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
             raise NotFound("No such indirect provider.")
-    partner.created_at = utc_now()
+    partner.created_at = ctx.now()
     return repo.save(partner)
 
 
-def list_page(storage: Storage, continuation_token: str | None, page_size: int = 100) -> PartnerPage:
+def list_page(ctx: Context, continuation_token: str | None, page_size: int = 100) -> PartnerPage:
     try:
-        page = PartnerRepository(storage).list_page(page_size=page_size, continuation_token=continuation_token)
+        page = ctx.store(PartnerRepository).list_page(page_size=page_size, continuation_token=continuation_token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     return PartnerPage(items=page.items, continuation_token=page.continuation_token)
 
 
-def partner_of(storage: Storage, caller: Caller) -> Partner:
+def partner_of(ctx: Context, caller: Caller) -> Partner:
     """The calling partner's registration; a token of an unregistered partner may do nothing."""
-    partner = PartnerRepository(storage).find(caller.partner_id)
+    partner = ctx.store(PartnerRepository).find(caller.partner_id)
     if partner is None:
         raise Forbidden(
             f"The partner {caller.partner_id} (the token's tid) is not registered on this platform; ask a platform admin.",
@@ -46,7 +45,7 @@ def partner_of(storage: Storage, caller: Caller) -> Partner:
     return partner
 
 
-def resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:
+def resolve_provider(ctx: Context, partner: Partner, requested: str | None) -> Partner | None:
     """The indirect provider an invitation or customer names: an indirect reseller's OWN provider, or none.
 
     The one home of this rule (invitations of every kind, customers, relationship requests all pass here). A provider
@@ -60,7 +59,7 @@ def resolve_provider(storage: Storage, partner: Partner, requested: str | None) 
         raise RuleBroken(f"{requested} cannot be named: {reason}.", field="indirectProviderId", code="not-your-indirect-provider")
     if not own:
         return None
-    provider = PartnerRepository(storage).find(own)
+    provider = ctx.store(PartnerRepository).find(own)
     if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
         raise RuleBroken(f"{own} is not a registered indirect provider", field="indirectProviderId", code="unknown_provider")
     return provider

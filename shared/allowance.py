@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.errors import Conflict
 from shared.storage import Op, Repository, Row, Storage
 
@@ -48,17 +49,17 @@ class Exhausted(Conflict):
     """`limit` are counted already."""
 
 
-def read(storage: Storage, table: str, partition: str, name: str) -> Tally | None:
-    return _Tallies(storage, table).get(partition, PREFIX + name)
+def read(ctx: Context, table: str, partition: str, name: str) -> Tally | None:
+    return ctx.store(_Tallies, table).get(partition, PREFIX + name)
 
 
-def admit(storage: Storage, table: str, partition: str, name: str, member: str, *, limit: int,
+def admit(ctx: Context, table: str, partition: str, name: str, member: str, *, limit: int,
           present: Callable[[], Iterable[str]], refusal: Callable[[], Exception] | None = None) -> Op:
     """The operation that counts `member` in (to commit in the transaction that writes its row), or `refusal()`.
 
     `present()` lists the members whose rows exist: read on first use (no tally yet) and at the limit only.
     """
-    tally = read(storage, table, partition, name)
+    tally = read(ctx, table, partition, name)
     if tally is None:
         tally = Tally(partition=partition, name=name, members=sorted(set(present()) - {member}))
         kind = "create"  # a second first-comer conflicts on the insert
@@ -74,9 +75,9 @@ def admit(storage: Storage, table: str, partition: str, name: str, member: str, 
     return Op(kind, tally)
 
 
-def release(storage: Storage, table: str, partition: str, name: str, member: str) -> Op | None:
+def release(ctx: Context, table: str, partition: str, name: str, member: str) -> Op | None:
     """The operation that stops counting `member` (to commit with its row's removal); None when it is not counted."""
-    tally = read(storage, table, partition, name)
+    tally = read(ctx, table, partition, name)
     if tally is None or member not in tally.members:
         return None
     tally.members = [m for m in tally.members if m != member]

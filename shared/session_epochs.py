@@ -18,8 +18,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from shared.clock import utc_now
-from shared.storage import Repository, Row, Storage
+from shared.context import Context
+from shared.storage import Repository, Row
 from shared.uow import retrying
 
 
@@ -45,29 +45,30 @@ def _partition(subject_hash: str) -> str:
     return f"e|{subject_hash[:2]}"
 
 
-def current(storage: Storage, subject: str) -> int:
+def current(ctx: Context, subject: str) -> int:
     """The subject's epoch now (0 until any session of theirs was ended): a new session is stamped with it."""
     h = _hash(subject)
-    row = _Epochs(storage).get(_partition(h), h)
+    row = ctx.store(_Epochs).get(_partition(h), h)
     return row.epoch if row is not None else 0
 
 
-def is_current(storage: Storage, subject: str, epoch: int | None) -> bool:
+def is_current(ctx: Context, subject: str, epoch: int | None) -> bool:
     """Whether a session stamped with `epoch` is still one of the subject's live sessions."""
-    return (epoch or 0) == current(storage, subject)
+    return (epoch or 0) == current(ctx, subject)
 
 
-def end_every_session(storage: Storage, subject: str, now: datetime | None = None) -> int:
+def end_every_session(ctx: Context, subject: str) -> int:
     """End every session of the person signed in as `subject`, everywhere, at once. Returns the new epoch."""
     h = _hash(subject)
-    repo = _Epochs(storage)
+    repo = ctx.store(_Epochs)
+    now = ctx.now()
 
     def move_on() -> int:
         row = repo.get(_partition(h), h)
         if row is None:
-            repo.insert(SessionEpoch(subject_hash=h, epoch=1, ended_at=now or utc_now()))
+            repo.insert(SessionEpoch(subject_hash=h, epoch=1, ended_at=now))
             return 1
-        row.epoch, row.ended_at = row.epoch + 1, now or utc_now()
+        row.epoch, row.ended_at = row.epoch + 1, now
         repo.replace(row)
         return row.epoch
 

@@ -32,6 +32,7 @@ from tests.support.accept_invite import (
     subject_for,
     text_of,
 )
+from tests.support.context import ctx_of
 
 CSRF = "csrf-token-for-tests"
 HANNA, BOB, IVY, MAX = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example", "max@contoso.example"
@@ -56,7 +57,7 @@ def dns(settings, monkeypatch, tmp_path):
 def _company(storage, email: str) -> str:
     inv, _ = invite(storage, email=email)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
 
 
 @pytest.fixture
@@ -181,13 +182,13 @@ def test_a_dns_proof_wins_over_a_claim_by_an_admins_address(storage, world):
     uow.save(squatted)
     uow.commit()
     DomainClaims(storage).claim("contoso-group.example", a, utc_now())
-    assert service.join_option(storage, service.Person("max@contoso-group.example", "s-max")) is None  # a weak claim admits nobody
+    assert service.join_option(ctx_of(storage), service.Person("max@contoso-group.example", "s-max")) is None  # a weak claim admits nobody
     _prove(storage, world, b, BOB, "contoso-group.example")
     assert DomainClaims(storage).get("contoso-group.example").customer_id == b
     assert _row(storage, b, "contoso-group.example").verified_how == VerifiedHow.DNS
     assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
     assert "domain.yielded" in _audit(storage, a)
-    assert service.join_option(storage, service.Person("max@contoso-group.example", "s-max")).customer.id == b
+    assert service.join_option(ctx_of(storage), service.Person("max@contoso-group.example", "s-max")).customer.id == b
     # And a DNS proof is not taken over by another one (the domain's DNS now carries both companies' records).
     add_record(world["dns"].resolver.path, "contoso-group.example", txt_value(_row(storage, a, "contoso-group.example").token))
     resp = _verify(a, HANNA, "contoso-group.example")
@@ -227,14 +228,14 @@ def test_a_domain_cannot_be_claimed_by_a_second_company(storage, world, dns):
 def test_two_companies_racing_for_one_domain_cannot_both_win(storage, world):
     a, b = world["a"], world["b"]
     people = {a: service.Person(HANNA, subject_for(HANNA)), b: service.Person(BOB, subject_for(BOB))}
-    tokens = {c: service.add_domain(storage, c, people[c], "race.example").token for c in (a, b)}
+    tokens = {c: service.add_domain(ctx_of(storage), c, people[c], "race.example").token for c in (a, b)}
     start, outcomes = threading.Barrier(2), {}
 
     def run(company: str) -> None:
         lookup = lambda _domain: [txt_value(t) for t in tokens.values()]  # noqa: E731  (both records are there)
         start.wait()
         try:
-            outcomes[company] = service.verify_domain(storage, company, people[company], "race.example", lookup=lookup).status
+            outcomes[company] = service.verify_domain(ctx_of(storage), company, people[company], "race.example", lookup=lookup).status
         except service.DomainRefused as exc:
             outcomes[company] = exc.reason
 
@@ -328,8 +329,8 @@ def test_removing_a_domain_stops_new_joins_only(storage, world):
     # The claim went with it: another company may now prove the domain.
     assert DomainClaims(storage).get("contoso.example") is None
     bob = service.Person(BOB, subject_for(BOB))
-    token = service.add_domain(storage, b, bob, "contoso.example").token
-    assert service.verify_domain(storage, b, bob, "contoso.example", lookup=lambda _d: [txt_value(token)]).status == DomainStatus.VERIFIED
+    token = service.add_domain(ctx_of(storage), b, bob, "contoso.example").token
+    assert service.verify_domain(ctx_of(storage), b, bob, "contoso.example", lookup=lambda _d: [txt_value(token)]).status == DomainStatus.VERIFIED
 
 
 def test_a_pending_request_is_not_approved_once_the_domain_is_removed(storage, world):
@@ -434,7 +435,7 @@ def test_thirty_parallel_domains_store_at_most_twenty(storage, world):
 
     def one(i):
         try:
-            service.add_domain(storage, a, hanna, f"d{i}-many.example")
+            service.add_domain(ctx_of(storage), a, hanna, f"d{i}-many.example")
             return "added"
         except service.DomainRefused as exc:
             return exc.reason
@@ -451,5 +452,5 @@ def test_thirty_parallel_domains_store_at_most_twenty(storage, world):
             break
         one(i)
     assert one(99) == "too_many"
-    service.remove_domain(storage, a, hanna, stored[0].domain)
+    service.remove_domain(ctx_of(storage), a, hanna, stored[0].domain)
     assert [one(100), one(101)] == ["added", "too_many"]
