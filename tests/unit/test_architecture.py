@@ -53,3 +53,26 @@ def test_a_module_stays_readable_or_says_why_not(path: Path):
 def test_every_module_starts_with_what_it_is_for():
     missing = [str(p.relative_to(ROOT)) for p in _modules() if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))]
     assert not missing, missing
+
+
+# Failures of the platform itself (storage, the identity provider, DNS, the email service, a malformed row) and the
+# HTTP edge's own shapes; every refusal by a rule of the product is a DomainError, mapped to a status in one table.
+NOT_DOMAIN_ERRORS = {"StorageUnavailable", "ConcurrencyConflict", "MalformedRow", "Problem", "SignInUnavailable", "LookupFailed",
+                     "EmailError", "CompanyNumberError", "DomainError", "_Rendered"}
+
+
+def test_every_refusal_of_a_rule_is_a_domain_error():
+    import importlib
+    import inspect
+
+    from shared.errors import DomainError
+
+    strays = []
+    for path in _modules():
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            infrastructure = any(base.__name__ in NOT_DOMAIN_ERRORS - {"DomainError"} for base in cls.__mro__)
+            if cls.__module__ == name and issubclass(cls, Exception) and not issubclass(cls, DomainError) and not infrastructure:
+                strays.append(f"{name}.{cls_name}")
+    assert strays == [], "make these DomainErrors (shared/errors.py), mapped by shared.http.STATUS_OF: " + ", ".join(strays)
