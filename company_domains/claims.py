@@ -12,11 +12,15 @@ from datetime import datetime
 from company_domains.domains import DomainStatus, VerifiedHow
 from company_domains.repository import DomainClaims, DomainUnitOfWork
 from shared.context import Context
+from shared.errors import Conflict
 from shared.uow import attempt, retrying
 
 
-class Claimed(Exception):
-    """Another company holds the domain by a proof at least as strong."""
+class Claimed(Conflict):
+    """Another company holds the domain by a proof at least as strong (the domains page says so as `DomainRefused`)."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(f"Another company has linked {domain}.", code="domain-claimed")
 
 
 def take(ctx: Context, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
