@@ -27,6 +27,7 @@ class RelationshipRole(StrEnum):
 class AcceptanceHow(StrEnum):
     PARTNER_ATTESTATION = "PartnerAttestation"
     DIRECT_ACCEPTANCE = "DirectAcceptance"
+    CUSTOMER_CONFIRMED = "CustomerConfirmed"  # the partner created it from an attestation the customer accepted itself
 
 
 class Contact(BaseModel):
@@ -139,6 +140,7 @@ class AgreementAcceptance(Entity):
     recorded_at: datetime = Field(alias="recordedAt")
     by: dict[str, str]  # who recorded it: the attesting partner user, or the signed-in customer user
     contact: Contact  # the person who accepted
+    attestation_id: str | None = Field(default=None, alias="attestationId")  # CustomerConfirmed: the attestation it came from
 
 
 class CustomerIndexEntry(Row):
@@ -149,3 +151,102 @@ class CustomerIndexEntry(Row):
     since: datetime
 
 
+class AttestationStatus(StrEnum):
+    PENDING = "Pending"
+    ACCEPTED = "Accepted"
+    EXPIRED = "Expired"
+    REPLACED = "Replaced"
+    FINALIZED = "Finalized"
+
+
+class AgreementAttestation(Entity):
+    """The customer's own confirmation of the agreement: a personal link to its contact, accepted on a page without sign-in."""
+
+    id: str
+    customer_id: str = Field(alias="customerId")
+    partner_id: str = Field(alias="partnerId")
+    partner_name: str = Field(alias="partnerName")
+    agreement_type: str = Field(default="MicrosoftCustomerAgreement", alias="agreementType")
+    agreement_version: str = Field(alias="agreementVersion")
+    contact: Contact
+    company_name: str = Field(alias="companyName")
+    language: str = "en"
+    link_hash: str = Field(alias="linkHash")  # SHA-256 of the link id: the link itself is never stored
+    status: AttestationStatus = AttestationStatus.PENDING
+    created_at: datetime = Field(alias="createdAt")
+    created_by: dict[str, str] = Field(alias="createdBy")
+    expires_at: datetime = Field(alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    accepted_name: str | None = Field(default=None, alias="acceptedName")  # the name typed on the page
+    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
+    replaced_by: str | None = Field(default=None, alias="replacedBy")
+    finalized_at: datetime | None = Field(default=None, alias="finalizedAt")
+
+
+class AttestationReceipt(Row):
+    """The receipt email of an accepted attestation, committed with the acceptance: it says which queued message is the one
+    to send (`operation_id`: a losing tab's message finds another) and where its send stands (claimed once, then Sent)."""
+
+    customer_id: str = Field(alias="customerId")
+    attestation_id: str = Field(alias="attestationId")
+    operation_id: str = Field(alias="operationId")
+    status: str = "Pending"  # Pending, Sending (claimed at `claimed_at`), Sent, Failed (with `error`)
+    claimed_at: datetime | None = Field(default=None, alias="claimedAt")
+    error: str | None = None
+
+
+class AttestationSlot(Entity):
+    """Which attestation is the customer's current one for an agreement type (at most one is pending)."""
+
+    customer_id: str = Field(alias="customerId")
+    agreement_type: str = Field(alias="agreementType")
+    attestation_id: str = Field(alias="attestationId")
+
+
+class AttestationExpiry(Row):
+    """The expiry index: one row per attestation, keyed by when its link expires."""
+
+    expires_at: datetime = Field(alias="expiresAt")
+    customer_id: str = Field(alias="customerId")
+    attestation_id: str = Field(alias="attestationId")
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.expires_at.strftime('%Y%m%dT%H%M%S')}|{self.customer_id}|{self.attestation_id}"
+
+
+EXPIRY_PARTITION = "ax"
+
+
+class PipelineStage(StrEnum):
+    """Where a customer stands on the partner's way to an accepted agreement (as filed; Expired is also read from time)."""
+
+    REQUIRED = "Required"
+    PENDING = "Pending"
+    EXPIRED = "Expired"
+    READY_TO_FINALIZE = "ReadyToFinalize"
+    PROVIDED = "Provided"
+
+
+def pipeline_stage(acceptance: AgreementAcceptance | None, attestation: AgreementAttestation | None) -> PipelineStage:
+    """The stage a partner files a customer under: accepted in any way is Provided; else the partner's current attestation
+    says where it stands; a replaced one (by another partner) or none leaves the agreement Required."""
+    if acceptance is not None:
+        return PipelineStage.PROVIDED
+    if attestation is None:
+        return PipelineStage.REQUIRED
+    return {AttestationStatus.PENDING: PipelineStage.PENDING, AttestationStatus.ACCEPTED: PipelineStage.READY_TO_FINALIZE,
+            AttestationStatus.EXPIRED: PipelineStage.EXPIRED}.get(attestation.status, PipelineStage.REQUIRED)
+
+
+class PipelineEntry(Row):
+    """A customer in one partner's agreement pipeline (`pa|<partnerId>`): the stage and the partner's current attestation."""
+
+    partner_id: str = Field(alias="partnerId")
+    customer_id: str = Field(alias="customerId")
+    stage: PipelineStage
+    attestation_id: str | None = Field(default=None, alias="attestationId")
+    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    filed_at: datetime = Field(alias="filedAt")

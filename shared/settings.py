@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
     remind_schedule: str = Field("0 15 * * * *", alias="REMIND_SCHEDULE")
+    attestation_expire_schedule: str = Field("0 45 * * * *", alias="ATTESTATION_EXPIRE_SCHEDULE")
 
     # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
     webhooks_queue: str = Field("webhook-events", alias="WEBHOOKS_QUEUE")
