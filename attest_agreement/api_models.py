@@ -342,3 +342,4 @@ class PartnerOfCustomer(_Out):
     partner_name: str = Field(alias="partnerName")
     role: RelationshipRole
     since: datetime
+

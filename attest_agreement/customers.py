@@ -72,6 +72,32 @@ class CompanyUser(Entity):
     added_by: str = Field(alias="addedBy")
 
 
+class RemovedUser(Entity):
+    """What is kept of a removed user: enough to tell them, at their next request, in their language, whom to ask.
+
+    It grants nothing: membership is the `u|` row alone. A user invited again has a `u|` row, which wins.
+    """
+
+    customer_id: str = Field(alias="customerId")
+    email: str
+    email_normalized: str = Field(alias="emailNormalized")
+    subject: str | None = None
+    roles: list[str] = Field(default_factory=list)  # as they were: a repeated removal form is recognised by them
+    language: str = "en"
+    removed_at: datetime = Field(alias="removedAt")
+    removed_by: dict[str, str] = Field(alias="removedBy")  # the administrator's name and email: whom to ask
+
+
+class UnsentEmails(Row):
+    """Emails a change of this customer owes (committed with the change): the queue message that carries them sends them
+    only while this row exists, and deletes it once sent, so a copy of the message, or one of a change that never
+    committed, sends nothing."""
+
+    customer_id: str = Field(alias="customerId")
+    id: str
+    created_at: datetime = Field(alias="createdAt")
+
+
 def same_subject(bound: str | None, subject: str | None) -> bool:
     """Whether a user bound to `bound` is the account `subject` (`tid|oid` or `iss|sub`).
 

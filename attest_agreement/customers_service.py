@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
@@ -17,11 +15,12 @@ from attest_agreement.api_models import (
     PartnerOfCustomer,
 )
 from attest_agreement.asking import invite_to_accept
+from attest_agreement.company_user_models import CompanyUserList, CompanyUserOut
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, no_relationship, phone
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
@@ -29,24 +28,25 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared.authorization import Action, check
 from shared.context import Context
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
+from shared.idempotency import derived_id
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict
-
-_CUSTOMER_IDS = uuid.UUID("8d3c1f0e-6a2b-4e9d-b7c5-0f1e2d3c4b5a")
 
 
 def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key: str | None = None) -> CustomerCreated:
     """A new customer with an active relationship to the caller (and the reseller's indirect provider), and,
     in the same transaction, the partner's attestation when `agreement` is given. With an Idempotency-Key the
-    customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
+    customer's id comes from the key and the request (`derived_id`), so a retry after a failure finds the customer instead of making another."""
     partner = partner_of(ctx, caller)
     if body.agreement is not None:
         # Creating a customer with its attestation is attesting: the policy's row for it, roles and partner type.
         check(Action.ATTEST, roles=caller.roles, partner_type=partner.type.value)
     provider = resolve_provider(ctx, partner, body.indirect_provider_id)
     now = ctx.now()
-    customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
+    # Keyed: derived from the key and the request (never the key alone: an expired key reused for another customer
+    # must not find this one and answer as its retry).
+    customer_id = derived_id()
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
     if request_key and uow.customer() is not None:
         return _resume_create(ctx, caller, partner, customer_id)
@@ -141,6 +141,25 @@ def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[Custom
     customer, rel = active(uow, caller)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
+
+
+def company_users(ctx: Context, caller: Caller, customer_id: str) -> CompanyUserList:
+    """The customer's users, for the partner that manages it: an AdminAgent whose active relationship holds DAP.
+
+    Anyone else hears the customer is not theirs (404), a partner whose DAP the customer removed too: who works at a
+    customer is the business of the partner it trusts with its administration only.
+    """
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
+    try:
+        active(uow, caller, Action.READ_COMPANY_USERS)
+    except Forbidden as exc:
+        if exc.code != "dap-required":
+            raise
+        raise no_relationship(customer_id) from exc
+    users = sorted(uow.users(), key=lambda u: u.email_normalized)
+    return CompanyUserList(items=[CompanyUserOut(email=u.email, first_name=u.first_name, last_name=u.last_name, roles=u.roles,
+                                                 language=u.language, country_region=u.country_region, added_at=u.added_at,
+                                                 signed_in=bool(u.subject)) for u in users])
 
 
 def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:
