@@ -278,17 +278,11 @@ def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
     store = ctx.store(InvitationStore)
     try:
         page = store.list_page(
-            caller.partner_id,
-            status=query.status.value if query.status else None,
-            email=normalize_email(query.email) if query.email else None,
-            kind=query.kind.value if query.kind else None,
-            customer_id=query.customer_id,
-            email_status=query.email_status.value if query.email_status else None,
-            stage=query.stage.value if query.stage else None,
-            created_before=query.created_before,
-            page_size=query.page_size,
-            continuation_token=query.continuation_token,
-        )
+            caller.partner_id, status=query.status.value if query.status else None,
+            email=normalize_email(query.email) if query.email else None, kind=query.kind.value if query.kind else None,
+            customer_id=query.customer_id, email_status=query.email_status.value if query.email_status else None,
+            stage=query.stage.value if query.stage else None, created_before=query.created_before,
+            page_size=query.page_size, continuation_token=query.continuation_token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     now = ctx.now()
