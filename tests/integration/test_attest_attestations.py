@@ -90,7 +90,7 @@ def cid(storage, partner_tokens, fixed_clock):
     return create(partner_tokens())["customer"]["id"]
 
 
-def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_tokens, cid, fixed_clock):
+def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_tokens, cid, fixed_clock, monkeypatch):
     token = partner_tokens(roles=("SalesAgent",))
     resp = ask(token, cid, language="de", validityDays=10)
     assert resp.status_code == 201, resp.get_body()
@@ -122,7 +122,9 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     payload = {"type": receipts.KIND, "customerId": cid, "attestationId": created["id"], "operationId": row["operation_id"]}
     assert queue.deliver(ctx, outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
     # A message whose acceptance is not (yet) committed looks again later, a few times, then is dropped.
+    monkeypatch.setattr(receipts, "RECHECK_SECONDS", 0)
     assert queue.deliver(ctx, outbox, {**payload, "attestationId": "not-committed"}) == {"skipped": 1}
+    assert [m["rechecks"] for m in queued(storage, settings, receipts.KIND) if m["attestationId"] == "not-committed"] == [1]
     assert queue.deliver(ctx, outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
     assert queue.deliver(ctx, outbox, payload) == {"sent": 1}
     assert queue.deliver(ctx, outbox, payload) == {"skipped": 1}  # a second copy of the message

@@ -361,6 +361,22 @@ def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world
     assert sender.sent == []
 
 
+def test_a_poisoned_partner_rights_message_is_recorded_and_owes_nothing_more(storage, world):
+    a = world["a"]
+    _queued(storage)
+    assert _take_back(storage, a, HANNA, "p-direct", "dap").status_code == 200
+    [message] = _queued_after_commit(storage)
+    owed = [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")]
+    assert len(owed) == len(message["items"]) >= 1  # a row per email, committed with the change
+    # Poisoned (the mechanism's): each email's row goes, the failure is traced; a later copy sends nothing.
+    queue.poisoned(ctx_of(storage), message)
+    assert [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")] == []
+    assert any(r["kind"] == "partner-rights-changed" for r in table_rows(storage, "FailedEmails"))
+    sender = _Sent()
+    queue.deliver(ctx_of(storage), sender, message)
+    assert sender.sent == []
+
+
 def test_a_partner_that_has_already_left_is_said_so_and_nothing_changes(storage, world, partner_tokens):
     a = world["a"]
     form_version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
