@@ -79,6 +79,17 @@ def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     return respond(reply, visitor)
 
 
+@endpoint(bp, "auth/opened", "POST", action=Action.SIGN_IN, status=204,
+          summary="The invitee pressed sign-in or create-account", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
+          form=("invitationId",),
+          description="Sent by the link's page (a beacon) when the invitee presses sign-in or create-account: the first one is "
+                      "the invitation's `opened` (trail, funnel, invitation.opened). Answers 204; opening the link never counts.")
+@page
+def invitation_opened(req: func.HttpRequest) -> func.HttpResponse:
+    visitor = visitor_of(req)
+    return respond(link_views.opened(request_context(), form_of(req).get("invitationId")), visitor)
+
+
 @endpoint(bp, "auth/callback", "GET", action=Action.SIGN_IN, summary="Finish sign-in", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
           description="The identity provider's answer (code, state); the invited account gets a session cookie and the next step.")
 @page

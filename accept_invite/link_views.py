@@ -30,6 +30,7 @@ def landing(ctx: Context, visitor: Visitor, raw: str | None, now: Any = None) ->
         return status_page(inv, status, visitor, invitation_id or "", path="/api/InviteUser", params=params)
     return Reply(200, "landing.html", {
         "inv": inv, "signin_url": signin_url(invitation_id or ""), "create_url": signin_url(invitation_id or "", "create"),
+        "invitation_id": invitation_id or "",
     }, visitor.language(inv.language), params=params, session=visitor.session)
 
 
@@ -53,6 +54,15 @@ def sign_in(ctx: Context, visitor: Visitor, handle: str | None, mode: str | None
     return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
 
 
+def opened(ctx: Context, handle: str | None) -> Reply:
+    """POST /api/auth/opened: the invitee pressed sign-in or create-account (the page's beacon). Recorded the first time
+    only; a GET of the link never gets here, so a mail scanner opening it does not count."""
+    h = resolve(handle)
+    if h is not None:
+        invitations.mark_journey(ctx, h, "opened")
+    return Reply(204)
+
+
 def callback(ctx: Context, visitor: Visitor, params: Mapping[str, str]) -> Reply:
     """GET /api/auth/callback: the provider's answer. The right account gets a session and the next step."""
     try:
@@ -67,7 +77,9 @@ def callback(ctx: Context, visitor: Visitor, params: Mapping[str, str]) -> Reply
         # A sign-in without an invitation (joining through a verified domain): whoever signed in, with a verified email.
         session = Session(email=who.email, name=who.name, subject=who.subject, epoch=session_epochs.current(ctx, who.subject))
         return redirect(who.next_page, cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
-    inv = invitations.find(ctx, who.link_hash)
+    # Read once, and the first sign-in (or a wrong account tried) written for the trail in the same unit of work.
+    inv = invitations.mark_journey(ctx, who.link_hash, lambda inv: "signedIn" if inv.is_for(who.email) else "wrongAccount",
+                                   let_go=True)
     if inv is None:
         return not_found(visitor, visitor.language(who.language))
     if not inv.is_for(who.email):

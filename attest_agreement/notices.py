@@ -1,7 +1,7 @@
 """The attestation confirmation email to the customer's primary contact, promised within 30 minutes.
 
-It goes through the one email queue as its own message type (`attestation-notice`), sent by the queue-triggered
-function through the handler registered here. It is rendered again when it is sent, from the customer as it is then:
+It goes through the one email queue and the one delivery mechanism as its own kind (`attestation-notice`), which
+says here only what to claim (the outbox row) and what to record. It is rendered again when it is sent, from the customer as it is then:
 a primary contact corrected meanwhile gets it (the queued copy serves only if the customer cannot be read). So that
 nothing between the attestation's commit and the send can lose it, a small outbox row is written *before* the
 attestation's transaction; it is marked Queued when the message is queued and deleted only once the email was sent.
@@ -25,7 +25,7 @@ from attest_agreement.customers import AgreementAcceptance, Customer
 from attest_agreement.repository import CustomerStore
 from notifications import queue
 from notifications.emails import render_email
-from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from notifications.sender import EmailMessage
 from shared import telemetry
 from shared.context import Context
 from shared.settings import get_settings
@@ -126,25 +126,31 @@ def _mark(ctx: Context, row_key: str, state: str, error: str | None) -> None:
         log.warning("outbox row %s not marked %s: %s", row_key, state, exc)
 
 
-@queue.handles(KIND, on_poison=lambda ctx, payload: _fail(ctx, payload, "Delivery failed repeatedly; see the service logs."))
-def _send_notice(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send one confirmation, unless it was sent already (its row is gone) or failed for good; then forget its row."""
-    row = ctx.store(_Outbox).get(PARTITION, payload["noticeRow"])
-    if row is None or row.state == FAILED:
-        return {"skipped": 1}
-    attempt_no = int(payload.get("attempt", 1))
-    try:
-        sender.send(_current(ctx, row) or EmailMessage(**payload["message"]), payload["operationId"])
-    except EmailThrottled as throttled:
-        if attempt_no >= ctx.settings.email_max_attempts:
-            return _fail(ctx, payload, f"Throttled by the email service {attempt_no} times.")
-        queue.send(ctx, {**payload, "attempt": attempt_no + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
-        return {"requeued": 1}
-    except EmailRejected as rejected:
-        return _fail(ctx, payload, f"Rejected by the email service: {rejected}")
-    telemetry.count("notices.sent", customer_id=row.customer_id)
-    forget(ctx, row)
-    return {"sent": 1}
+class ConfirmationEmail(queue.EmailKind):
+    """The confirmation as the one delivery mechanism sends it: sent while its outbox row is there and not Failed;
+    sent, the row is forgotten; failed for good, the row says Failed with the reason (partners read it)."""
+
+    kind = KIND
+
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | None:
+        row = ctx.store(_Outbox).get(PARTITION, item["noticeRow"])
+        if row is None or row.state == FAILED:
+            return None  # sent already (its row is gone) or failed for good
+        return queue.Claimed(_current(ctx, row) or EmailMessage(**item["message"]), subject=row)
+
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        if outcome.state == queue.SENT:
+            row: PendingNotice = outcome.subject
+            telemetry.count("notices.sent", customer_id=row.customer_id)
+            forget(ctx, row)
+        elif outcome.state == queue.FAILED:
+            log.error("attestation confirmation %s failed for good: %s", item.get("operationId"), outcome.reason)
+            _mark(ctx, item["noticeRow"], FAILED, outcome.reason)
+            return True
+        return False
+
+
+queue.register(ConfirmationEmail())
 
 
 def _current(ctx: Context, row: PendingNotice) -> EmailMessage | None:
@@ -172,12 +178,6 @@ def readdress(ctx: Context, customer: Customer, acceptance: AgreementAcceptance)
     notice = rows[0]
     _mark(ctx, ctx.store(_Outbox).keys(notice)[1], PENDING, None)  # Pending: the sweep queues it if this request stops here
     return dispatch(ctx, notice, confirmation_email(customer, acceptance))
-
-
-def _fail(ctx: Context, payload: dict[str, Any], reason: str) -> dict[str, int]:
-    log.error("attestation confirmation %s failed for good: %s", payload.get("operationId"), reason)
-    _mark(ctx, payload["noticeRow"], FAILED, reason)
-    return {"failed": 1}
 
 
 def forget(ctx: Context, notice: PendingNotice) -> None:

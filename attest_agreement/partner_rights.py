@@ -9,8 +9,9 @@ to a relationship). What it does, by the rules of `relationships` (seed 002's re
 Each is one transaction of the customer's partition: the relationship, its audit record (before and after) and the
 event the partner hears (`relationship.adminRightsRemovedByCustomer` / `relationship.removedByCustomer`). The partner is
 emailed (at its registered contact address) and the acting person gets a confirmation: queued just before the commit,
-sent while the row committed with the change says they are owed (then deleted), so no failure loses them, a copy of the
-queue message sends nothing twice, and a change that never committed sends nothing.
+each sent while its own row committed with the change says it is owed (then deleted), so no failure loses them, a copy of
+the queue message sends nothing twice, and a change that never committed sends nothing. Sending, throttling, attempts,
+poison and the failure record are the one delivery mechanism's (`notifications.queue`, `PartnerRightsEmail`).
 A form rendered before someone else's change (`version_of`) changes nothing.
 """
 
@@ -31,7 +32,7 @@ from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import dump
 from notifications import queue
 from notifications.emails import render_email
-from notifications.sender import EmailSender
+from notifications.sender import EmailMessage
 from partners.registry import PartnerRepository
 from shared.authorization import Action
 from shared.context import Context
@@ -125,11 +126,10 @@ def take_back(ctx: Context, customer_id: str, person: CustomerAdmin, partner_id:
         uow.save(rel)
         record = uow.record(EVENTS[what], person.email, before=before, after=rel)
         uow.event(EVENTS[what], rel.partner_id, **relationship_fields(rel))
-        # Queued before the commit, sent only while the row committed with the change exists (`_send_owed`): a failure
-        # before the commit leaves a message that sends nothing, a failure after it cannot lose the emails.
-        owed = UnsentEmails(customer_id=customer.id, id=record.id, created_at=now)
-        uow.add(owed)
-        _queue_emails(ctx, users, customer, rel, person, what, owed)
+        # Queued before the commit, each email sent only while its row committed with the change exists
+        # (`PartnerRightsEmail`): a failure before the commit leaves a message that sends nothing, a failure after it
+        # cannot lose the emails. A row per email: each is claimed and forgotten on its own (a throttled one later).
+        _queue_emails(ctx, uow, users, customer, rel, person, what, record.id)
         uow.commit()
         if what == END_RELATIONSHIP:
             uow.index(rel, customer.name)  # off the partner's list (rewriting it on a retry is harmless)
@@ -149,10 +149,10 @@ def _done_by_this_form(ctx: Context, rel: ResellerRelationship, person: Customer
     return False
 
 
-def _queue_emails(ctx: Context, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship, person: CustomerAdmin,
-                  what: str, owed: UnsentEmails) -> None:
+def _queue_emails(ctx: Context, uow: CustomerUnitOfWork, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship,
+                  person: CustomerAdmin, what: str, record_id: str) -> None:
     """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
-    to the person who made the change, in their language; one queue message naming the audit record that makes them true."""
+    to the person who made the change, in their language; one queue message, each email naming the row that makes it owed."""
     settings = get_settings()
     me = member(users, person.email, person.subject)
     by_name = person.name or (f"{me.first_name} {me.last_name}".strip() if me else "") or person.email
@@ -167,31 +167,40 @@ def _queue_emails(ctx: Context, users: list[CompanyUser], customer: Customer, re
     to.append((person.email, by_name, me.language if me else customer.language, "customer"))
     messages = []
     for address, name, language, audience in to:
+        owed = UnsentEmails(customer_id=customer.id, id=f"{record_id}|{audience}", created_at=ctx.now())
+        uow.add(owed)  # committed with the change: this email is owed only then
         rendered = render_email(EMAIL_KIND, language, {**common, "audience": audience,
                                                        "contact_name": name if audience == "customer" else None})
-        messages.append({"operationId": str(uuid.uuid5(_EMAILS, f"{owed.id}|{audience}")),
-                         "message": rendered.to_message(address, name).__dict__})
-    queue.send(ctx, {"type": KIND, "customerId": customer.id, "owed": owed.id, "queuedAt": ctx.now().isoformat(),
-                         "emails": messages}, delay_seconds=COMMIT_DELAY)
+        messages.append({"operationId": str(uuid.uuid5(_EMAILS, owed.id)), "customerId": customer.id, "owed": owed.id,
+                         "queuedAt": ctx.now().isoformat(), "message": rendered.to_message(address, name).__dict__})
+    queue.send(ctx, {"type": KIND, "items": messages}, delay_seconds=COMMIT_DELAY)
 
 
-@queue.handles(KIND)
-def _send_owed(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send the emails of a committed change through the one plain-email path (throttling, attempts, failures), then forget
-    them; a copy of the message finds nothing owed. A change not committed yet is looked at again, then given up."""
-    customer_id, emails_id = str(payload.get("customerId")), str(payload.get("owed"))
-    uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    owed = uow.unsent_emails(emails_id)
-    if owed is None:
-        queued_at = datetime.fromisoformat(str(payload.get("queuedAt")))
-        if ctx.now() - queued_at < COMMIT_WINDOW:
-            queue.send(ctx, payload, delay_seconds=RECHECK_DELAY)  # the change may still be committing
-            return {"requeued": 1}
-        log.info("emails of customer %s already sent, or of a change never committed: nothing to send", customer_id)
-        return {"skipped": 1}
-    counts: dict[str, int] = {}
-    for email in payload.get("emails") or []:
-        for outcome, n in queue.deliver(ctx, sender, {"type": "email", **email}).items():
-            counts[outcome] = counts.get(outcome, 0) + n
-    uow.forget(owed)
-    return counts
+class PartnerRightsEmail(queue.EmailKind):
+    """One email of a committed change as the one delivery mechanism sends it: claimed while its `n|` row exists, which
+    is forgotten once the email is sent or failed for good (a copy of the message then finds nothing owed). An email
+    whose change is not committed yet is looked at again a few times, alone, then dropped."""
+
+    kind = KIND
+
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | str | None:
+        owed = ctx.unit(CustomerUnitOfWork, str(item.get("customerId"))).unsent_emails(str(item.get("owed")))
+        if owed is None:
+            if ctx.now() - datetime.fromisoformat(str(item.get("queuedAt"))) < COMMIT_WINDOW:
+                queue.send(ctx, {"type": KIND, **item}, delay_seconds=RECHECK_DELAY)  # the change may still be committing
+            else:
+                log.info("an email of customer %s already sent, or of a change never committed: nothing to send", item.get("customerId"))
+            return None
+        return queue.Claimed(EmailMessage(**item["message"]), subject=owed)
+
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        if outcome.state == queue.REQUEUED:
+            return False  # still owed: the requeued message sends it
+        uow = ctx.unit(CustomerUnitOfWork, str(item.get("customerId")))
+        owed = outcome.subject or uow.unsent_emails(str(item.get("owed")))  # poisoned: nothing claimed, read it
+        if owed is not None:
+            uow.forget(owed)
+        return False  # nothing partners read changed: the failure trace is the mechanism's
+
+
+queue.register(PartnerRightsEmail())

@@ -5,8 +5,8 @@ answers 503 and the contact submits again. The acceptance's transaction writes t
 operation id; the queue function sends only the message the row names (a losing tab's finds another) and claims the send
 on the row under its ETag first, so two copies of a message never both send. A message that finds no row yet (its
 request is committing right now, or failed before its commit) looks again a few times, later, then is dropped.
-Throttled sends wait for the email service's Retry-After, at most EMAIL_MAX_ATTEMPTS times; whatever fails for good is
-Failed on the row with the reason and recorded in FailedEmails.
+Sending, throttling, attempts, poison and the failure record are the one delivery mechanism's (`notifications.queue`):
+this module says only what to claim (the row, under its ETag) and what to record on it (Sent, Failed with the reason).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from attest_agreement.customers import AttestationReceipt
 from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
-from notifications.sender import EmailRejected, EmailSender, EmailThrottled
 from shared.context import Context
 from shared.errors import Busy
 from shared.storage import ConcurrencyConflict, Op
@@ -67,50 +66,44 @@ def _record(ctx: Context, receipt: AttestationReceipt, status: str, error: str |
     ctx.store(CustomerStore).receipts.transact([Op("update", receipt, etag=receipt.etag)])
 
 
-def _poisoned(ctx: Context, payload: dict[str, Any]) -> int:
-    rows = ctx.store(CustomerStore).receipts
-    found = rows.read(customer_partition(payload["customerId"]), f"tr|{payload['attestationId']}")
-    if found is None or found[0].operation_id != payload["operationId"] or found[0].status == "Sent":
-        return 0
-    _record(ctx, found[0], "Failed", "Delivery failed repeatedly; see the service logs.")
-    return 1
+class ReceiptEmail(queue.EmailKind):
+    """The receipt as the one delivery mechanism sends it: only the message its row names, claimed once on that row."""
+
+    kind = KIND
+
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | str | None:
+        claimed = _claim(ctx, item)
+        if claimed == "missing" and int(item.get("rechecks", 0)) < RECHECKS:
+            queue.send(ctx, {**item, "rechecks": int(item.get("rechecks", 0)) + 1}, delay_seconds=RECHECK_SECONDS)
+            return None
+        if isinstance(claimed, str):
+            return None
+        receipt, _ = claimed
+        att = ctx.store(CustomerStore).attestation(receipt.customer_id, receipt.attestation_id)
+        if att is None or att.accepted_at is None:
+            return "The attestation is gone."
+        s = ctx.settings
+        rendered = render_email(EMAIL_KIND, att.language, {
+            "first_name": att.contact.first_name, "last_name": att.contact.last_name, "seller_name": att.partner_name,
+            "company_name": att.company_name, "platform_name": s.platform_name, "support_email": s.support_email,
+            "docs_url": s.docs_url, "date_agreed": att.accepted_at, "accepted_by_name": att.accepted_name})
+        return queue.Claimed(rendered.to_message(att.contact.email, f"{att.contact.first_name} {att.contact.last_name}"), subject=receipt)
+
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        receipt: AttestationReceipt | None = outcome.subject
+        if receipt is None:  # poisoned or unsendable: nothing claimed, the row is read to say so
+            found = ctx.store(CustomerStore).receipts.read(customer_partition(item["customerId"]), f"tr|{item['attestationId']}")
+            if found is None or found[0].operation_id != item.get("operationId") or found[0].status == "Sent":
+                return False
+            receipt = found[0]
+            receipt.etag = found[1]
+        status = {queue.SENT: "Sent", queue.FAILED: "Failed"}.get(outcome.state, "Pending")
+        try:
+            _record(ctx, receipt, status, outcome.reason if outcome.state == queue.FAILED else None)
+        except ConcurrencyConflict:
+            log.warning("receipt %s: its row changed meanwhile; %s not recorded", item.get("operationId"), status)
+            return False
+        return outcome.state == queue.FAILED
 
 
-@queue.handles(KIND, on_poison=_poisoned)
-def send_receipt(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    claimed = _claim(ctx, payload)
-    if claimed == "missing" and int(payload.get("rechecks", 0)) < RECHECKS:
-        queue.send(ctx, {**payload, "rechecks": int(payload.get("rechecks", 0)) + 1}, delay_seconds=RECHECK_SECONDS)
-        return {"requeued": 1}
-    if isinstance(claimed, str):
-        return {"skipped": 1}
-    receipt, _ = claimed
-    att = ctx.store(CustomerStore).attestation(receipt.customer_id, receipt.attestation_id)
-    if att is None or att.accepted_at is None:
-        _record(ctx, receipt, "Failed", "The attestation is gone.")
-        return {"failed": 1}
-    s = ctx.settings
-    rendered = render_email(EMAIL_KIND, att.language, {
-        "first_name": att.contact.first_name, "last_name": att.contact.last_name, "seller_name": att.partner_name,
-        "company_name": att.company_name, "platform_name": s.platform_name, "support_email": s.support_email,
-        "docs_url": s.docs_url, "date_agreed": att.accepted_at, "accepted_by_name": att.accepted_name})
-    attempt = int(payload.get("attempt", 1))
-    try:
-        sender.send(rendered.to_message(att.contact.email, f"{att.contact.first_name} {att.contact.last_name}"), receipt.operation_id)
-    except EmailThrottled as throttled:
-        if attempt >= s.email_max_attempts:
-            _record(ctx, receipt, "Failed", f"Throttled by the email service {attempt} times.")
-            queue.record_failure(ctx, payload, f"throttled by the email service {attempt} times")
-            return {"failed": 1}
-        _record(ctx, receipt, "Pending")
-        queue.send(ctx, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
-        return {"requeued": 1}
-    except EmailRejected as rejected:
-        _record(ctx, receipt, "Failed", f"Rejected by the email service: {rejected}")
-        queue.record_failure(ctx, payload, f"rejected by the email service: {rejected}")
-        return {"failed": 1}
-    try:
-        _record(ctx, receipt, "Sent")
-    except ConcurrencyConflict:
-        log.warning("receipt %s sent, its row changed meanwhile", receipt.operation_id)
-    return {"sent": 1}
+queue.register(ReceiptEmail())

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     services = ("azurite", "maildev", "identity", "webhooks", "dns")
-    services = services if args.services_only else (*services, "app")
+    services = services if args.services_only else (*services, "app", "reports")
     stack = Stack(ports=ports, services=services, in_memory=args.in_memory, user_env=user_env)
     if args.log_dir:
         stack.log_dir = args.log_dir
@@ -78,6 +78,10 @@ def banner(stack: Stack, demo: str, *, services_only: bool) -> str:
             f"  health         {stack.app_url}/api/health",
             f"  OpenAPI        {stack.app_url}/api/openapi.json",
             f"  function key   {local_keys().default}   (for FUNCTION-level routes; master key in {KEYS_PATH})",
+            f"  delivery       {stack.app_url}/runtime/webhooks/eventgrid?functionName=receive_email_delivery_report"
+            f"&code={local_keys().system_key('eventgrid_extension')}",
+            "                 every mail MailDev accepts is reported there: @hardbounce.example Bounced, @quarantine.example",
+            "                 Quarantined, @spamfilter.example FilteredSpam, anything else Delivered",
         ]
     lines += [
         f"  mail inbox     {stack.mail_url}   (SMTP on 127.0.0.1:{p.smtp})",

@@ -3,8 +3,10 @@
 It reads the registered functions' trigger metadata through the azure-functions library, so adding a
 function needs no change here: HTTP triggers are served on a real WSGI server (waitress), timer
 triggers fire on their NCRONTAB schedules, queue triggers poll their Azurite queues with Azure's
-dequeue-count and `-poison` rules. Like Azure (and unlike Core Tools) it enforces route constraints and auth
-levels: a FUNCTION or ADMIN route needs a key, generated once and kept in .local/function-keys.json.
+dequeue-count and `-poison` rules, Event Grid triggers are served where the Functions host serves them
+(`/runtime/webhooks/eventgrid?functionName=<name>`, with the `eventgrid_extension` system key). Like Azure
+(and unlike Core Tools) it enforces route constraints and auth levels: a FUNCTION or ADMIN route needs a key,
+generated once and kept in .local/function-keys.json.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from devhost import event_grid
+from devhost.event_grid import EVENT_GRID_PATH
 from devhost.local_settings import ROOT, load_local_settings
 
 log = logging.getLogger("devhost")
@@ -277,6 +281,15 @@ class LocalKeys:
             return True
         return auth_level == "function" and hmac.compare_digest(key, self.default)
 
+    def system_key(self, name: str) -> str:
+        """A system key (`eventgrid_extension`), derived from the master key so the kept file stays as it is."""
+        digest = hmac.new(self.master.encode(), f"system-key:{name}".encode(), "sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def admits_system(self, name: str, key: str | None) -> bool:
+        """An extension's webhook takes its system key or the master key, as in Azure."""
+        return bool(key) and (hmac.compare_digest(key or "", self.master) or hmac.compare_digest(key or "", self.system_key(name)))
+
 
 KEYS_PATH = ROOT / ".local" / "function-keys.json"
 
@@ -346,6 +359,7 @@ class FunctionHost:
         self.routes: list[HttpRoute] = []
         self.timers: list[tuple[str, str, str, Callable[..., Any]]] = []
         self.queues: list[tuple[str, str, str, str, Callable[..., Any]]] = []
+        self.event_grid: dict[str, tuple[str, Callable[..., Any]]] = {}  # by lower-cased function name
         for fn in functions if functions is not None else registered_functions(module):
             trigger = fn.get_trigger()
             spec = trigger.get_dict_repr()
@@ -363,6 +377,8 @@ class FunctionHost:
                 self.queues.append(
                     (name, resolve(spec["queueName"]), spec.get("connection") or "AzureWebJobsStorage", spec["name"], call)
                 )
+            elif kind == "eventGridTrigger":
+                self.event_grid[name.lower()] = (spec["name"], call)
             else:
                 log.warning("function %s has a %s trigger, which this local host does not run", name, kind)
         # ASP.NET routing tries literal segments before constrained parameters before plain ones (invitations/bulk
@@ -374,6 +390,8 @@ class FunctionHost:
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ["REQUEST_METHOD"].upper()
+        if path.rstrip("/").lower() == EVENT_GRID_PATH:
+            return self._event_grid(environ, start_response)
         if not path.startswith("/api/"):
             return _plain(start_response, 404, "Not found")
         sub = path[len("/api") :]
@@ -433,6 +451,29 @@ class FunctionHost:
         out_headers.append(("Content-Length", str(len(payload))))
         start_response(f"{resp.status_code} {_reason(resp.status_code)}", out_headers)
         return [b""] if method == "HEAD" else [payload]
+
+    # -- Event Grid ----------------------------------------------------------------
+    def _event_grid(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        def run(name: str, event: func.EventGridEvent) -> None:
+            param, call = self.event_grid[name]
+            try:
+                invoke(call, name, param, event, headers.get("traceparent"))
+            except Exception:
+                log.exception("Event Grid function %s raised on event %s", name, event.id)
+                raise
+
+        status, out, payload = event_grid.answer(
+            environ["REQUEST_METHOD"].upper(), headers, dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
+            body, key_ok=self.keys.admits_system(event_grid.SYSTEM_KEY, _function_key(environ)), functions=set(self.event_grid), invoke=run)
+        if not any(k.lower() == "content-length" for k, _ in out):
+            out = [*out, ("Content-Length", str(len(payload)))]
+        start_response(f"{status} {_reason(status)}", out)
+        return [payload]
 
     # -- timers --------------------------------------------------------------------
     def _run_timer(self, name: str, schedule: str, param: str, call: Callable[..., Any]) -> None:
@@ -528,6 +569,7 @@ class FunctionHost:
         lines = [f"  {','.join(sorted(r.methods)):<16} /api/{r.template}  [{r.name}, {r.auth_level}]" for r in self.routes]
         lines += [f"  timer {s:<16} [{n}]" for n, s, _, _ in self.timers]
         lines += [f"  queue {q:<16} [{n}]" for n, q, _, _, _ in self.queues]
+        lines += [f"  event grid {EVENT_GRID_PATH}?functionName={n}  [system key eventgrid_extension]" for n in self.event_grid]
         return lines
 
 
@@ -574,6 +616,8 @@ def main() -> None:
     log.info("functions:\n%s", "\n".join(host.describe()))
     if any(r.auth_level != "anonymous" for r in host.routes):
         log.info("function key (x-functions-key header or ?code=): %s  (master key in %s)", host.keys.default, KEYS_PATH)
+    if host.event_grid:
+        log.info("Event Grid system key (eventgrid_extension): %s", host.keys.system_key(event_grid.SYSTEM_KEY))
     host.start_background()
     from waitress import serve
 

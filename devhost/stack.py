@@ -169,7 +169,7 @@ class Stack:
     ports: Ports = field(default_factory=Ports)
     data_dir: Path = LOCAL_DIR / "azurite"
     tenant: str = "local-tenant"
-    services: tuple[str, ...] = ("azurite", "maildev", "identity", "webhooks", "dns", "app")
+    services: tuple[str, ...] = ("azurite", "maildev", "identity", "webhooks", "dns", "app", "reports")
     # Tests and benchmarks keep Azurite's data in memory: faster, and nothing to clean up.
     in_memory: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -291,6 +291,10 @@ class Stack:
             if "app" in want:
                 self._spawn("app", [sys.executable, "-m", "devhost.functions_host", "--port", str(p.app)])
                 wait_for_url(f"{self.app_url}/api/health", self, accept_status=(200, 503))
+            if {"reports", "app", "maildev"} <= want:
+                # What ACS and Event Grid do in Azure: a delivery report for every mail accepted (devhost/mail_reports.py).
+                self._spawn("mail-reports", [sys.executable, "-m", "devhost.mail_reports", "--mail", f"http://127.0.0.1:{p.mail_web}",
+                                             "--app", f"http://127.0.0.1:{p.app}"])
         except BaseException:
             self.stop()
             raise

@@ -75,6 +75,9 @@ param emailCustomDomain string = ''
 @description('True once the custom domain\'s DNS records are verified: it is then linked and used as sender.')
 param emailCustomDomainVerified bool = false
 
+@description('True once the code is deployed (the Event Grid subscription needs its function to exist): ACS delivery reports then reach the app.')
+param deliveryReports bool = false
+
 @allowed(['Africa', 'Asia Pacific', 'Australia', 'Brazil', 'Canada', 'Europe', 'France', 'Germany', 'India', 'Japan', 'Korea', 'Norway', 'Switzerland', 'UAE', 'UK', 'United States'])
 @description('Where Azure Communication Services keeps email data at rest.')
 param emailDataLocation string = 'Europe'
@@ -130,6 +133,7 @@ module resources 'resources.bicep' = {
     emailCustomDomain: emailCustomDomain
     emailCustomDomainVerified: emailCustomDomainVerified
     emailDataLocation: emailDataLocation
+    deliveryReports: deliveryReports
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     httpPerInstanceConcurrency: httpPerInstanceConcurrency

@@ -28,6 +28,7 @@ param sessionSecret string
 param emailCustomDomain string
 param emailCustomDomainVerified bool
 param emailDataLocation string
+param deliveryReports bool
 param maximumInstanceCount int
 param alwaysReadyHttpInstances int
 param httpPerInstanceConcurrency int
@@ -381,6 +382,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EMAIL_QUEUE', value: 'invitation-emails' }
         { name: 'EXPIRE_SCHEDULE', value: '0 0 * * * *' }
         { name: 'REMIND_SCHEDULE', value: '0 15 * * * *' }
+        { name: 'REMIND_BEFORE', value: '7,1' }
         { name: 'ATTESTATION_EXPIRE_SCHEDULE', value: '0 45 * * * *' }
         { name: 'WEBHOOKS_QUEUE', value: 'webhook-events' }
         { name: 'DNS_RESOLVER', value: '' } // empty: the platform's own resolver answers the domain verification lookups
@@ -443,6 +445,38 @@ resource emailSenderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: emailSenderRole.id
+  }
+}
+
+// ACS publishes a delivery report per email on its system topic; the subscription hands each one to the Event Grid
+// trigger `receive_email_delivery_report` (the report's messageId is the Operation-Id the app sent under). Event Grid
+// retries for a day; the function drops reports it cannot use and raises only on a storage outage.
+resource emailEvents 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
+  name: 'acs-events-${resourceToken}'
+  location: 'global'
+  tags: tags
+  identity: { type: 'SystemAssigned' }
+  properties: {
+    source: communication.id
+    topicType: 'Microsoft.Communication.CommunicationServices'
+  }
+}
+
+resource deliveryReportsSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (deliveryReports) {
+  parent: emailEvents
+  name: 'email-delivery-reports'
+  properties: {
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${app.id}/functions/receive_email_delivery_report'
+        maxEventsPerBatch: 10
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    filter: { includedEventTypes: ['Microsoft.Communication.EmailDeliveryReportReceived'] }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }
   }
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,6 +17,7 @@ from invite_user.invitations import (
     InvitationKind,
     InvitationStatus,
     ReminderStatus,
+    Stage,
 )
 from shared.fields import ID, CountryCode, Email, LanguageTag, Name, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
 from shared.pagination import Paged
@@ -47,8 +48,9 @@ class NewInvitation(Invitee):
     send_email: bool = Field(default=True, alias="sendEmail")
     expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
     ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
-    remind: bool = Field(default=True, description="One reminder email with the same link 7 days before the link expires, "
-                                                   "while the invitation is still pending (none when it lives 7 days or less).")
+    remind: bool = Field(default=True, description="Reminder emails with the same link before the link expires (REMIND_BEFORE: "
+                                                   "7 days and 1 day by default), each once, while the invitation is still "
+                                                   "pending (none for an offset the link does not outlive).")
 
     @field_validator("roles")
     @classmethod
@@ -74,6 +76,18 @@ class NewInvitation(Invitee):
         return self
 
 
+class EmailStatusDetail(_Api):
+    """Why an invitation's email is where it is, and what to do about it."""
+
+    reason: str | None = Field(default=None, description="The mail service's words, trimmed.")
+    advice: str | None = Field(default=None, description=(
+        "What to do: fix-address (a hard bounce: change the invitee with PATCH), ask-customer-to-allow-sender (quarantined "
+        "by the customer's tenant), ask-customer-to-check-junk (filed as spam), address-suppressed (earlier bounces or "
+        "complaints), retry-later (a soft failure: resend later); none when delivered."))
+    at: datetime = Field(description="When the mail service tried to deliver it (or the app to send it).")
+    message_id: str = Field(alias="messageId", description="The email's operation id (the ACS Operation-Id and report messageId).")
+
+
 class InvitationOut(_Api):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
@@ -94,6 +108,8 @@ class InvitationOut(_Api):
     expires_at: datetime = Field(alias="expiresAt")
     email_status: EmailStatus = Field(alias="emailStatus")
     email_error: str | None = Field(default=None, alias="emailError")
+    email_status_detail: EmailStatusDetail | None = Field(default=None, alias="emailStatusDetail", description=(
+        "Why the email is where it is: the mail service's delivery report (or a refusal at send time), with advice."))
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
     created_by: dict[str, str] = Field(alias="createdBy")
     created_at: datetime = Field(alias="createdAt")
@@ -110,6 +126,11 @@ class InvitationOut(_Api):
                                     description="Replaced: the reference of the invitation that took its place (its invitee changed).")
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
     replaces: str | None = Field(default=None, description="The reference of the invitation this one replaced.")
+
+
+def _detail(inv: Invitation) -> EmailStatusDetail | None:
+    d = inv.email_status_detail
+    return EmailStatusDetail(reason=d.reason, advice=d.advice, at=d.at, message_id=d.message_id) if d else None
 
 
 def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now: datetime) -> InvitationOut:
@@ -132,6 +153,7 @@ def present(inv: Invitation, *, raw_id: str | None, redeem_url: str | None, now:
         expires_at=inv.expires_at,
         email_status=inv.email_status,
         email_error=inv.email_error,
+        email_status_detail=_detail(inv),
         email_sent_at=inv.email_sent_at,
         created_by=inv.created_by,
         created_at=inv.created_at,
@@ -195,8 +217,20 @@ class ListQuery(_Api):
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
     customer_id: str | None = Field(default=None, alias="customerId", max_length=100)
+    email_status: EmailStatus | None = Field(default=None, alias="emailStatus", description="e.g. Bounced (with status "
+                                             "PendingAcceptance: bounced and still pending).")
+    stage: Stage | None = Field(default=None, description="How far it got: its outcome (Accepted, Expired, Revoked) or its "
+                                                          "furthest step (Created, Delivered, DeliveryFailed, Opened, SignedIn).")
+    created_before: datetime | None = Field(default=None, alias="createdBefore", description="e.g. stage=Opened and a week "
+                                                                                              "ago: opened but not accepted for 7 days.")
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
     page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
+
+
+class FunnelQuery(_Api):
+    from_: date = Field(alias="from", description="First creation day (UTC), included.")
+    to: date = Field(description="Last creation day (UTC), included.")
+    kind: InvitationKind | None = None
 
 
 class ResendRequest(_Api):

@@ -3,7 +3,8 @@
 Sending never blocks or loses an invitation. Each email has an operation id derived from the invitation
 and its resend count, so a redelivered queue message is recognised: an email already marked Sent is not
 sent again, and the provider (ACS) deduplicates a send repeated under the same operation id.
-Throttling (429) re-queues the rest with the provider's Retry-After as a visibility delay.
+Sending, throttling, attempts and poison are the one delivery mechanism's (`notifications.queue`); this module says
+only what an invitation email claims and where its outcome is recorded.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from invite_user.invitations import EmailStatus, Invitation, event_fields
+from invite_user.invitations import REPORTED, EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.emails import RenderedEmail, render_email
-from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from notifications.reports import ADVICE, FAILURES, REASON_LENGTH, DeliveryStatus, StatusDetail
+from notifications.sender import EmailMessage
 from shared import events, telemetry
 from shared.context import Context
 from shared.errors import Busy
@@ -27,6 +29,8 @@ from shared.storage import StorageUnavailable, chunks
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
+
+DELIVERY_FAILURES = frozenset(EmailStatus(s.value) for s in FAILURES)
 
 _OPS = uuid.UUID("6f1c0b7e-8c44-4b8e-9a55-1d3c2b7a9e10")
 KIND = "invitation-email"
@@ -55,26 +59,55 @@ def queue_emails(ctx: Context, items: Sequence[tuple[Invitation, str]], *, outbo
             for inv, _ in chunk:
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")
                 _record(ctx, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
-                        "The email could not be queued (storage unavailable); resend it.")
+                        "The email could not be queued (ctx unavailable); resend it.")
 
 
 def _record(ctx: Context, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
-            *, sent_at: datetime | None = None) -> None:
+            *, sent_at: datetime | None = None, detail: StatusDetail | None = None) -> None:
     """Record what became of one send on its invitation (only while the invitation still expects that send)."""
 
     def work(uow: InvitationUnitOfWork) -> None:
         inv = uow.get(partner_id, row_key)
         if inv is None or operation_id(inv) != operation:
             return
-        inv.record_email(status, error, sent_at=sent_at)
+        before = inv.email_status
+        inv.record_email(status, error, sent_at=sent_at, detail=detail)
         uow.save(inv)
-        if status == EmailStatus.FAILED:
+        if inv.email_status == EmailStatus.FAILED:
             uow.event("invitation.email-failed", inv.partner_id, **event_fields(inv))
+        _announce_failure(uow, inv, before)
 
     try:
         attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except (Busy, StorageUnavailable):
         log.warning("could not record email status %s on invitation %s", status, row_key)
+
+
+def _announce_failure(uow: InvitationUnitOfWork, inv: Invitation, before: EmailStatus) -> None:
+    """`invitation.deliveryFailed` once the email fails (bounced, quarantined, ...), with what to do about it."""
+    if inv.email_status in DELIVERY_FAILURES and inv.email_status != before:
+        detail = inv.email_status_detail
+        uow.event("invitation.deliveryFailed", inv.partner_id, **event_fields(inv), advice=detail.advice if detail else None)
+        telemetry.count("invitations.delivery_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=inv.email_status.value)
+
+
+def record_report(ctx: Context, partner_id: str, row_key: str, operation: str, detail: StatusDetail) -> bool:
+    """A delivery report of an invitation email, applied while it is the invitation's current email; True if it changed."""
+
+    def work(uow: InvitationUnitOfWork) -> bool:
+        inv = uow.get(partner_id, row_key)
+        if inv is None or operation_id(inv) != operation:
+            return False  # superseded by a resend (a new operation id), or gone
+        before = inv.email_status
+        if not inv.record_delivery(detail):
+            return False
+        uow.save(inv)
+        _announce_failure(uow, inv, before)
+        if inv.email_status == EmailStatus.DELIVERED and before != EmailStatus.DELIVERED:
+            telemetry.count("invitations.delivered", partner_id=inv.partner_id, kind=inv.kind.value)
+        return True
+
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
 
 
 def redeem_url(link_id: str) -> str:
@@ -105,40 +138,63 @@ def message_for(inv: Invitation, url: str) -> EmailMessage:
     )
 
 
-def _mark_poisoned(ctx: Context, payload: dict[str, Any]) -> int:
-    """A message that failed five times: say so on its invitations, so partners see it and can resend."""
-    marked = 0
-    for item in payload["items"]:
-        inv = ctx.store(InvitationStore).get(item["partnerId"], item["rowKey"])
-        if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
-            if inv.email_status != EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
-                telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")
-            _record(ctx, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
-                    "Delivery failed repeatedly; see the service logs, then resend.")
-            marked += 1
-    return marked
+class InvitationEmail(queue.EmailKind):
+    """The invitation email as the one delivery mechanism sends it: claimed on the invitation (which counts its
+    attempts), its outcome recorded there (emailStatus, emailError; `invitation.email-failed` when it fails)."""
+
+    kind = KIND
+
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | None:
+        inv = _claim(ctx, item)
+        if inv is None:
+            return None
+        return queue.Claimed(message_for(inv, redeem_url(item["linkId"])), inv.email_attempts, inv)
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        return {"partnerId": item["partnerId"], "rowKey": item["rowKey"]}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        return record_report(ctx, where["partnerId"], where["rowKey"], operation, detail)
+
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        where = (ctx, item["partnerId"], item["rowKey"], item["operationId"])
+        inv: Invitation | None = outcome.subject
+        if outcome.state == queue.REQUEUED:
+            _record(*where, EmailStatus.QUEUED, None)
+            return False
+        if outcome.state == queue.SENT:
+            assert inv is not None
+            _record(*where, EmailStatus.SENT, None, sent_at=outcome.at)
+            telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
+            log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
+            return False
+        if inv is None:  # poisoned: nothing claimed; only an invitation still expecting this send is marked
+            inv = ctx.store(InvitationStore).get(item["partnerId"], item["rowKey"])
+            if inv is None or operation_id(inv) != item["operationId"] or inv.email_status in (EmailStatus.SENT, *REPORTED):
+                return False
+            if inv.email_status == EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
+                _record(*where, EmailStatus.FAILED, outcome.reason)
+                return True
+        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason=outcome.cause)
+        bounced = outcome.cause == "bounced"
+        _record(*where, EmailStatus.BOUNCED if bounced else EmailStatus.FAILED, outcome.reason,
+                detail=failure_detail(outcome, DeliveryStatus.BOUNCED if bounced else DeliveryStatus.FAILED))
+        return True
 
 
-@queue.handles(KIND, on_poison=_mark_poisoned)
-def deliver_invitations(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send the emails of one queue message; throttling re-queues the rest with the service's Retry-After."""
-    items = payload["items"]
-    counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
-    max_attempts = ctx.settings.email_max_attempts
-    for index, item in enumerate(items):
-        outcome = _deliver_one(ctx, sender, item, max_attempts)
-        if isinstance(outcome, EmailThrottled):
-            rest = items[index:]
-            queue.send(ctx, {"type": KIND, "items": rest}, delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
-            counts["requeued"] += len(rest)
-            break
-        counts[outcome] += 1
-    return counts
+def failure_detail(outcome: queue.Outcome, status: DeliveryStatus) -> StatusDetail:
+    """The detail of a send that failed here (not reported by the service): a refusal is a bounce, the rest retry-later."""
+    advice = ADVICE[status] if outcome.cause != "rejected" else "fix-address"
+    return StatusDetail(reason=(outcome.reason or "")[:REASON_LENGTH] or None, advice=advice, at=outcome.at,
+                        message_id=outcome.operation_id, status=status.value)
+
+
+queue.register(InvitationEmail())
 
 
 def _claim(ctx: Context, item: dict[str, Any]) -> Invitation | None:
     """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
-    return change_for_message(ctx, item, operation_id, lambda inv: inv.claim_send(ctx.now()))
+    return change_for_message(ctx, item, operation_id, lambda inv: inv.claim_send(ctx.now(), item["operationId"]))
 
 
 def change_for_message(ctx: Context, item: dict[str, Any], operation_of: Callable[[Invitation], str],
@@ -158,27 +214,3 @@ def change_for_message(ctx: Context, item: dict[str, Any], operation_of: Callabl
         return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except Busy:
         return None
-
-
-def _deliver_one(ctx: Context, sender: EmailSender, item: dict[str, Any], max_attempts: int) -> Any:
-    inv = _claim(ctx, item)
-    if inv is None:
-        return "skipped"
-    where = (ctx, item["partnerId"], item["rowKey"], item["operationId"])
-    try:
-        sender.send(message_for(inv, redeem_url(item["linkId"])), item["operationId"])
-    except EmailThrottled as throttled:
-        if inv.email_attempts >= max_attempts:
-            telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="throttled")
-            _record(*where, EmailStatus.FAILED, f"Throttled by the email service {inv.email_attempts} times; resend later.")
-            return "failed"
-        _record(*where, EmailStatus.QUEUED, None)
-        return throttled
-    except EmailRejected as rejected:
-        telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="rejected")
-        _record(*where, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
-        return "failed"
-    _record(*where, EmailStatus.SENT, None, sent_at=ctx.now())
-    telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
-    log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
-    return "sent"

@@ -6,12 +6,13 @@ import logging
 
 import azure.functions as func
 
-from invite_user import expiry, reminders, replacement, service
+from invite_user import expiry, funnel_service, reminders, replacement, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
     DraftEmail,
     DraftQuery,
+    FunnelQuery,
     InvitationOut,
     InvitationPage,
     InviteeChange,
@@ -20,6 +21,7 @@ from invite_user.api_models import (
     ResendRequest,
     ResendRequestAnswer,
 )
+from invite_user.funnel import Funnel
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -84,6 +86,27 @@ def get_invitation(call: Call) -> Reply:
 def change_invitee(call: Call) -> Reply:
     out, tag = replacement.change_invitee(call.ctx, call.caller, call.param("id"), call.body, call.if_match)
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
+
+
+@endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=Funnel, problems=(400, 401, 403),
+          description="The caller's invitations created from `from` to `to` (days, UTC, both included; backwards: none), "
+                      "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
+                      "replaced one counts as Revoked) or its furthest step (Created, Delivered, DeliveryFailed, Opened, "
+                      "SignedIn); with the median time from creation to acceptance. Counts are kept as the invitations "
+                      "change, so this costs one range query whatever their number.")
+def invitation_funnel(call: Call) -> Funnel:
+    return funnel_service.funnel_of(call.ctx, call.caller, call.query)
+
+
+@endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,
+          summary="The invitation's onboarding trail", tag=TAG, response=service.Trail, problems=READ,
+          description="What happened to the invitation, in order with times: created, emailed, delivered (or "
+                      "deliveryFailed, with the report's status and advice), reminded, opened (the invitee pressed sign-in "
+                      "or create-account; opening the link alone never counts), signedIn, wrongAccount (another account "
+                      "was tried), accepted, replaced, revoked, expired. `{id}` as for the invitation.")
+def invitation_trail(call: Call) -> service.Trail:
+    return service.trail(call.ctx, call.caller, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator
 
+from notifications.reports import StatusDetail, supersedes
 from shared import company_numbers, identity
 from shared.errors import Conflict
 from shared.fields import CountryCode, Email, RegistrationNumber, VatNumber
@@ -21,7 +22,8 @@ from shared.idempotency import derived_id
 from shared.storage import Entity
 
 MAX_EXPIRY_DAYS = 60  # a personal link lives at most 60 days
-# The product rule: an invitation still pending this long before its link expires gets one reminder.
+# The product rule: an invitation still pending this long before its link expires gets a reminder; REMIND_BEFORE
+# (settings) may name several offsets, each reminded once. Rows stored before several existed carry none: this one.
 REMIND_BEFORE_EXPIRY = timedelta(days=7)
 # A reminder claimed by the timer but not sent this long after (its process died before queueing it, or its
 # message was lost) is queued again by a later run; the send's own claim keeps the two from both sending.
@@ -58,8 +60,33 @@ class EmailStatus(StrEnum):
     NOT_REQUESTED = "NotRequested"  # sendEmail=false: the partner sends the draft itself
     QUEUED = "Queued"
     SENDING = "Sending"
-    SENT = "Sent"
+    SENT = "Sent"  # the mail service took it; what became of it then comes as a delivery report
     FAILED = "Failed"
+    # From the mail service's delivery report (notifications.reports); Bounced also when refused at send time.
+    DELIVERED = "Delivered"
+    BOUNCED = "Bounced"
+    QUARANTINED = "Quarantined"
+    FILTERED_SPAM = "FilteredSpam"
+    SUPPRESSED = "Suppressed"
+
+
+# Set by a delivery report: a send recorded after its report came back (the report can be faster) keeps the report's.
+REPORTED = frozenset({EmailStatus.DELIVERED, EmailStatus.BOUNCED, EmailStatus.QUARANTINED, EmailStatus.FILTERED_SPAM,
+                      EmailStatus.SUPPRESSED})
+
+
+class Stage(StrEnum):
+    """How far an invitation got: its outcome once it has one (Accepted, Expired, Revoked; a replaced one counts as
+    Revoked), else its furthest step. Stored with every write (`stage`), so lists filter by it."""
+
+    CREATED = "Created"
+    DELIVERED = "Delivered"
+    DELIVERY_FAILED = "DeliveryFailed"
+    OPENED = "Opened"
+    SIGNED_IN = "SignedIn"
+    ACCEPTED = "Accepted"
+    EXPIRED = "Expired"
+    REVOKED = "Revoked"
 
 
 class ReminderStatus(StrEnum):
@@ -201,6 +228,8 @@ class Invitation(Entity):
     email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
     # When a send was claimed: another message for the same email (a queue message stored twice) waits this out.
     email_claimed_at: datetime | None = Field(default=None, alias="emailClaimedAt")
+    # Why the email is where it is (a delivery report, or a failure at send time), with advice for the partner.
+    email_status_detail: StatusDetail | None = Field(default=None, alias="emailStatusDetail")
     resent_count: int = Field(default=0, alias="resentCount")
     accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
     accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
@@ -217,11 +246,39 @@ class Invitation(Entity):
     reminder_error: str | None = Field(default=None, alias="reminderError")
     reminder_claimed_at: datetime | None = Field(default=None, alias="reminderClaimedAt")
     reminder_attempts: int = Field(default=0, alias="reminderAttempts")  # times its message was queued
+    # The reminders' offsets (days before expiry, largest first), fixed when the invitation is made; how many were taken.
+    remind_before: list[int] = Field(default_factory=lambda: [REMIND_BEFORE_EXPIRY.days], alias="remindBefore")
+    reminders_taken: int = Field(default=0, alias="remindersTaken")
+    reminders_sent_at: list[datetime] = Field(default_factory=list, alias="remindersSentAt")
+    # The invitee's journey, each the first time (invite_user/trail.py): opened = pressed sign-in or create-account on
+    # the link's page (a POST; a GET never counts: mail scanners open links), signed in as the invited account, or not.
+    # The stage it is counted under in its partner's funnel (invite_user/funnel.py), and its acceptance minutes there.
+    counted_stage: str | None = Field(default=None, alias="countedStage")
+    counted_accept_minutes: int | None = Field(default=None, alias="countedAcceptMinutes")
+    opened_at: datetime | None = Field(default=None, alias="openedAt")
+    signed_in_at: datetime | None = Field(default=None, alias="signedInAt")
+    wrong_account_at: datetime | None = Field(default=None, alias="wrongAccountAt")
     # A change of the invitee replaces the invitation: the old one names its successor, the new one what it replaces.
     replaced_by: str | None = Field(default=None, alias="replacedBy")
     replaced_at: datetime | None = Field(default=None, alias="replacedAt")
     changed_by: dict[str, str] | None = Field(default=None, alias="changedBy")  # who replaced it (whom its old link names)
     replaces: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stage(self) -> Stage:
+        outcome = {InvitationStatus.ACCEPTED: Stage.ACCEPTED, InvitationStatus.EXPIRED: Stage.EXPIRED,
+                   InvitationStatus.REVOKED: Stage.REVOKED, InvitationStatus.REPLACED: Stage.REVOKED}.get(self.status)
+        if outcome is not None:
+            return outcome
+        if self.signed_in_at is not None:
+            return Stage.SIGNED_IN
+        if self.opened_at is not None:
+            return Stage.OPENED
+        if self.email_status in (EmailStatus.BOUNCED, EmailStatus.QUARANTINED, EmailStatus.FILTERED_SPAM,
+                                 EmailStatus.SUPPRESSED, EmailStatus.FAILED):
+            return Stage.DELIVERY_FAILED
+        return Stage.DELIVERED if self.email_status == EmailStatus.DELIVERED else Stage.CREATED
 
     @property
     def link_key(self) -> str:
@@ -259,8 +316,9 @@ class Invitation(Entity):
         self.resent_count += 1
         self.updated_at = now
         self.queue_email()
-        # A new expiry, a new reminder before it: one reminder per life of the link (remindedAt keeps the last one).
+        # A new expiry, new reminders before it: each once per life of the link (remindedAt keeps the last one).
         self.reminder_status, self.reminder_error, self.reminder_claimed_at, self.reminder_attempts = None, None, None, 0
+        self.reminders_taken = 0
 
     def revoke(self, now: datetime, by: dict[str, str]) -> None:
         if self.status in (InvitationStatus.ACCEPTED, InvitationStatus.REVOKED, InvitationStatus.REPLACED):
@@ -325,26 +383,44 @@ class Invitation(Entity):
         self.accepted_by = None
         self.updated_at = now
 
-    def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None) -> None:
-        """What became of the invitation's email: partners read it as emailStatus (and emailError)."""
-        self.email_status, self.email_error = status, error
+    def record_email(self, status: EmailStatus, error: str | None = None, *, sent_at: datetime | None = None,
+                     detail: StatusDetail | None = None) -> None:
+        """What became of the invitation's email: partners read it as emailStatus (and emailError, emailStatusDetail)."""
         if sent_at is not None:
             self.email_sent_at = sent_at
+        if status in (EmailStatus.SENT, EmailStatus.QUEUED) and self.email_status in REPORTED:
+            return  # its delivery report came back before the send was recorded: the report says more
+        self.email_status, self.email_error = status, error
+        if detail is not None:
+            self.email_status_detail = detail
+
+    def record_delivery(self, detail: StatusDetail) -> bool:
+        """A delivery report of this invitation's current email; False when it is not newer than what is recorded
+        (Event Grid repeats reports and mixes their order: a duplicate changes nothing, an older one never wins)."""
+        if self.email_status in (EmailStatus.NOT_REQUESTED, EmailStatus.QUEUED) or not supersedes(detail, self.email_status_detail):
+            return False
+        status = EmailStatus(detail.status)
+        self.email_status, self.email_status_detail = status, detail
+        self.email_error = None if status == EmailStatus.DELIVERED else (detail.reason or status.value)
+        return True
 
     def queue_email(self) -> None:
         """A fresh send of the invitation's email is on its way (create or resend)."""
         self.email_status, self.email_error, self.email_attempts = EmailStatus.QUEUED, None, 0
+        self.email_status_detail = None
 
-    def claim_send(self, now: datetime | None = None) -> bool:
-        """Take this email for sending; False when there is nothing to send (sent, failed, not asked, not pending) or
-        another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both send; a
-        claim whose sender died is taken over after that)."""
-        if self.email_status in (EmailStatus.SENT, EmailStatus.NOT_REQUESTED, EmailStatus.FAILED) or self.status != InvitationStatus.PENDING:
+    def claim_send(self, now: datetime | None = None, operation_id: str | None = None) -> bool:
+        """Take this email for sending; False when there is nothing to send (sent or reported, failed, not asked, not
+        pending) or another delivery claimed it less than SEND_CLAIM ago (two copies of one queue message never both
+        send; a claim whose sender died is taken over after that). The operation id is stored: reports name it."""
+        if self.email_status not in (EmailStatus.QUEUED, EmailStatus.SENDING) or self.status != InvitationStatus.PENDING:
             return False
         if (self.email_status == EmailStatus.SENDING and now is not None and self.email_claimed_at is not None
                 and now - self.email_claimed_at < SEND_CLAIM):
             return False
         self.email_status, self.email_attempts, self.email_claimed_at = EmailStatus.SENDING, self.email_attempts + 1, now
+        if operation_id is not None:
+            self.email_operation_id = operation_id
         return True
 
 
@@ -358,12 +434,18 @@ class Invitation(Entity):
         """
         if not self.remind or self.status != InvitationStatus.PENDING:
             return None
-        if self.reminder_status is None:
-            if timedelta(days=self.expires_in_days) <= REMIND_BEFORE_EXPIRY:
-                return None
-            return self.expires_at - REMIND_BEFORE_EXPIRY
         if self.reminder_status in (ReminderStatus.QUEUED, ReminderStatus.SENDING) and self.reminder_claimed_at is not None:
             return self.reminder_claimed_at + REMINDER_RETRY
+        upcoming = self._next_reminder()
+        return upcoming[1] if upcoming else None
+
+    def _next_reminder(self) -> tuple[int, datetime] | None:
+        """The next offset not yet taken (its index and when it is due). An offset the link does not outlive is skipped:
+        its invitation email is as recent as that reminder would be."""
+        for index in range(self.reminders_taken, len(self.remind_before)):
+            offset = timedelta(days=self.remind_before[index])
+            if timedelta(days=self.expires_in_days) > offset:
+                return index, self.expires_at - offset
         return None
 
     def take_reminder(self, now: datetime, max_attempts: int) -> str | None:
@@ -372,8 +454,9 @@ class Invitation(Entity):
         due = self.reminder_at()
         if due is None or due > now:
             return None
-        if self.reminder_status is None:
-            self.reminded_at, taken = now, "first"
+        if self.reminder_status not in (ReminderStatus.QUEUED, ReminderStatus.SENDING):
+            index, _ = self._next_reminder()  # type: ignore[misc]  (due, so there is one)
+            self.reminded_at, self.reminders_taken, self.reminder_attempts, taken = now, index + 1, 0, "first"
         elif self.reminder_attempts >= max_attempts:
             self.record_reminder(ReminderStatus.FAILED, f"Not delivered after {self.reminder_attempts} attempts.", now)
             return "failed"
@@ -396,11 +479,23 @@ class Invitation(Entity):
     def record_reminder(self, status: ReminderStatus, error: str | None, now: datetime) -> None:
         """What became of the reminder's send (Queued again after throttling, Sent, Failed with the reason)."""
         self.reminder_status, self.reminder_error, self.reminder_claimed_at = status, error, now
+        if status == ReminderStatus.SENT:
+            self.reminders_sent_at = [*self.reminders_sent_at, now]
+
+    def mark_journey(self, step: str, now: datetime) -> bool:
+        """The invitee's first `opened`, `signedIn` or `wrongAccount` on a pending invitation; False: nothing new."""
+        field = {"opened": "opened_at", "signedIn": "signed_in_at", "wrongAccount": "wrong_account_at"}[step]
+        if self.status != InvitationStatus.PENDING or getattr(self, field) is not None:
+            return False
+        setattr(self, field, now)
+        if step == "signedIn" and self.opened_at is None:
+            self.opened_at = now  # signed in from a GET of the sign-in link: it was opened, by the invitee
+        return True
 
 # What an invitation that replaces another keeps of it (the rest is the changed invitee's, or starts afresh).
 CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles", "company", "customer_id", "indirect_provider_id",
                 "indirect_provider_name", "message", "expires_in_days", "ask_agreement_acceptance", "email", "first_name",
-                "last_name", "language", "agreement", "remind")
+                "last_name", "language", "agreement", "remind", "remind_before")
 
 SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 

@@ -1,4 +1,5 @@
-"""Reminders: an invitation still pending 7 days before its link expires gets one reminder email, with the same link.
+"""Reminders: an invitation still pending REMIND_BEFORE days before its link expires (7 and 1 by default) gets a
+reminder email at each, once, with the same link.
 
 The timer (`sweep`) reads each partner's reminder index up to now (`r|` rows, filed by the unit of work from
 `Invitation.reminder_at`), so its cost follows what is due. For each due invitation it claims the reminder in the
@@ -10,7 +11,8 @@ changed ETag, re-reads, and finds nothing due.
 Nothing between claim and send can lose the reminder: until the send is recorded, the invitation stays on the
 reminder index under a retry mark REMINDER_RETRY after its claim, so a later run queues it again (a process that died
 before queueing, a lost message). The send itself is claimed once on the invitation (as invitation emails are), so a
-second message never sends twice. A reminder queued EMAIL_MAX_ATTEMPTS times without a send, rejected, throttled too
+second message never sends twice (sending, throttling and poison are the one delivery mechanism's,
+`notifications.queue`). A reminder queued EMAIL_MAX_ATTEMPTS times without a send, rejected, throttled too
 often or poisoned is recorded as `reminderStatus: Failed` with `reminderError`, which partners read.
 
 The link: only a hash of a link id is stored, so the id itself is kept sealed (AES-GCM, a key derived from
@@ -44,7 +46,7 @@ from invite_user.repository import (
 )
 from notifications import queue
 from notifications.emails import render_email
-from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
+from notifications.sender import EmailMessage
 from partners.registry import PartnerRepository
 from shared import events, telemetry
 from shared.context import Context
@@ -91,8 +93,10 @@ def open_link(inv: Invitation) -> str | None:
 
 
 def operation_id(inv: Invitation) -> str:
-    """One reminder per life of the link (a resend restarts it): the provider sees a repeated send as the same one."""
-    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
+    """Each reminder once per life of the link (a resend restarts them): the provider sees a repeated send as the same one.
+    The first keeps the id it had when there was one reminder, so a message queued before stays recognised."""
+    round_ = f":{inv.reminders_taken}" if inv.reminders_taken > 1 else ""
+    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}{round_}"))
 
 
 # -- the timer --------------------------------------------------------------------------------------------------
@@ -203,66 +207,41 @@ def _change(ctx: Context, item: dict[str, Any], change: Any) -> Invitation | Non
     return change_for_message(ctx, item, operation_id, change)
 
 
-def _record(ctx: Context, item: dict[str, Any], status: ReminderStatus, error: str | None = None) -> None:
-    def change(inv: Invitation) -> bool:
-        if inv.reminder_status != ReminderStatus.SENDING:
-            return False
-        inv.record_reminder(status, error, ctx.now())
-        return True
+class ReminderEmail(queue.EmailKind):
+    """The reminder as the one delivery mechanism sends it: claimed once on the invitation, its outcome recorded there
+    (reminderStatus, reminderError) while the invitation still expects it."""
 
-    try:
-        _change(ctx, item, change)
-    except StorageUnavailable:
-        # Left Sending: its retry mark brings it back; the provider sees the same operation id.
-        log.warning("could not record reminder status %s on %s", status, item["rowKey"])
+    kind = KIND
 
-
-def _poisoned(ctx: Context, payload: dict[str, Any]) -> int:
-    marked = 0
-    for item in payload["items"]:
-        def change(inv: Invitation) -> bool:
-            if inv.reminder_status not in (ReminderStatus.QUEUED, ReminderStatus.SENDING):
-                return False
-            inv.record_reminder(ReminderStatus.FAILED, "Delivery failed repeatedly; see the service logs.", ctx.now())
-            return True
-
-        marked += _change(ctx, item, change) is not None
-    return marked
-
-
-@queue.handles(KIND, on_poison=_poisoned)
-def deliver_reminders(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
-    """Send the reminders of one message, each claimed once; throttling re-queues the rest with the service's delay."""
-    counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
-    items, attempt_no = payload["items"], int(payload.get("attempt", 1))
-    for index, item in enumerate(items):
+    def claim(self, ctx: Context, item: dict[str, Any]) -> queue.Claimed | str | None:
         inv = _change(ctx, item, lambda inv: inv.claim_reminder_send(ctx.now()))
         if inv is None:
-            counts["skipped"] += 1
-            continue
+            return None
         link_id = open_link(inv)
         if link_id is None:
-            _record(ctx, item, ReminderStatus.FAILED, "The invitation's link could not be recovered; resend it.")
-            counts["failed"] += 1
-            continue
+            return "The invitation's link could not be recovered; resend it."
+        return queue.Claimed(reminder_email(inv, link_id), subject=inv)
+
+    def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
+        status = {queue.REQUEUED: ReminderStatus.QUEUED, queue.SENT: ReminderStatus.SENT}.get(outcome.state, ReminderStatus.FAILED)
+        # A poisoned message claimed nothing: its reminder may still be Queued (never claimed) as well as Sending.
+        expected = (ReminderStatus.QUEUED, ReminderStatus.SENDING) if outcome.cause == "poisoned" else (ReminderStatus.SENDING,)
+
+        def change(inv: Invitation) -> bool:
+            if inv.reminder_status not in expected:
+                return False
+            inv.record_reminder(status, outcome.reason, outcome.at)
+            return True
+
         try:
-            sender.send(reminder_email(inv, link_id), item["operationId"])
-        except EmailThrottled as throttled:
-            if attempt_no >= ctx.settings.email_max_attempts:
-                _record(ctx, item, ReminderStatus.FAILED, f"Throttled by the email service {attempt_no} times.")
-                counts["failed"] += 1
-                continue
-            _record(ctx, item, ReminderStatus.QUEUED)
-            rest = items[index:]
-            queue.send(ctx, {"type": KIND, "items": rest, "attempt": attempt_no + 1},
-                       delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
-            counts["requeued"] += len(rest)
-            break
-        except EmailRejected as rejected:
-            _record(ctx, item, ReminderStatus.FAILED, f"Rejected by the email service: {rejected}")
-            counts["failed"] += 1
-            continue
-        _record(ctx, item, ReminderStatus.SENT)
-        counts["sent"] += 1
-        log.info("reminder %s sent (operation %s)", inv.reference, item["operationId"])
-    return counts
+            changed = _change(ctx, item, change) is not None
+        except StorageUnavailable:
+            # Left Sending: its retry mark brings it back; the provider sees the same operation id.
+            log.warning("could not record reminder status %s on %s", status, item["rowKey"])
+            return False
+        if outcome.state == queue.SENT and isinstance(outcome.subject, Invitation):
+            log.info("reminder %s sent (operation %s)", outcome.subject.reference, item["operationId"])
+        return changed
+
+
+queue.register(ReminderEmail())

@@ -22,14 +22,16 @@ re-run against what a first run stored.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import Field
 
+from invite_user import funnel
 from invite_user.invitations import (
     Invitation,
     InvitationStatus,
@@ -140,6 +142,8 @@ def keys_of(row: Row) -> tuple[str, str]:
         return partner_partition(row.partner_id), reminder_row_key(row.remind_at, row.link_hash)
     if isinstance(row, AuditRecord):
         return row.subject, row.row_key
+    if isinstance(row, funnel.FunnelCount):
+        return partner_partition(row.partner_id), funnel.row_key(row.day, row.shard)
     if isinstance(row, LinkPointer):
         return f"l|{row.link_hash[0]}", row.link_hash
     if isinstance(row, AgreementPointer):
@@ -158,6 +162,12 @@ class _Rows(Repository[Any]):
         return keys_of(row)
 
 
+# The funnel count rows this process wrote last, per storage (its clients) and keys, with their ETags: a stale one meets
+# 412 and is read again. Count rows are never deleted, so a kept one always exists.
+_COUNT_ROWS: weakref.WeakKeyDictionary[Storage, dict[tuple[str, str, str], funnel.FunnelCount]] = weakref.WeakKeyDictionary()
+COUNT_ATTEMPTS = 6  # parallel bulk chunks of one partner and day may meet on a shard; each retry takes another
+
+
 class _LinkRows(_Rows):
     """`k|` rows: an invitation, or an alias naming the invitation's own link hash."""
 
@@ -169,6 +179,67 @@ class _LinkRows(_Rows):
             alias = LinkAlias.model_validate({k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")})
             return alias
         return super().from_entity(entity)
+
+    def transact(self, ops: Sequence[Op]) -> list[Any]:
+        """Every write of invitations passes here: a change of an invitation's stage carries the change of its day's
+        funnel count in the same transaction (invite_user/funnel.py). The process keeps the count rows it wrote last
+        (with their ETags), so a create costs no read of its count; a row another writer changed meanwhile (412) is read
+        again, on another shard. A conflict of the invitations themselves stays the caller's, as before."""
+        written = [op.row for op in ops if isinstance(op.row, Invitation) and op.kind in ("create", "update", "upsert")]
+        counted = [(inv, inv.counted_stage, inv.counted_accept_minutes) for inv in written]
+        shard = funnel.PROCESS_SHARD
+        for attempt_no in range(COUNT_ATTEMPTS):
+            extra = [self._count_op(partner_id, day, shard, delta)
+                     for partner_id, delta in funnel.changes(written).items() for day in sorted({d for d, _ in delta})]
+            try:
+                results = super().transact([*ops, *extra])
+            except BaseException as exc:
+                for inv, stage, minutes in counted:  # not written: counted as it was
+                    inv.counted_stage, inv.counted_accept_minutes = stage, minutes
+                for op in extra:
+                    self._kept().pop(self._cache_key(*keys_of(op.row)), None)  # type: ignore[arg-type]
+                if not isinstance(exc, ConcurrencyConflict) or not self._counts_moved(extra) or attempt_no == COUNT_ATTEMPTS - 1:
+                    raise  # the invitations' own conflict (or storage's): the caller's, as before
+                shard = funnel.pick_shard()
+                continue
+            for op, meta in zip([*ops, *extra], results, strict=False):
+                if isinstance(op.row, funnel.FunnelCount):
+                    op.row.etag = meta.get("etag")
+                    self._kept()[self._cache_key(*keys_of(op.row))] = op.row.model_copy(deep=True)
+            return results
+        raise AssertionError("unreachable")
+
+    def _counts_moved(self, extra: list[Op]) -> bool:
+        """Whether a conflict came from a count row: one of them changed since it was read (or was created meanwhile)."""
+        for op in extra:
+            found = self.counts.read(*keys_of(op.row))  # type: ignore[arg-type]
+            if (found[1] if found else None) != (op.etag if op.kind == "update" else None):
+                return True
+        return False
+
+    def _kept(self) -> dict[tuple[str, str, str], funnel.FunnelCount]:
+        return _COUNT_ROWS.setdefault(self.storage, {})
+
+    def _cache_key(self, pk: str, rk: str) -> tuple[str, str, str]:
+        return self.storage.table_name(self.table), pk, rk
+
+    def _count_op(self, partner_id: str, day: str, shard: int, delta: funnel.Delta) -> Op:
+        key = (partner_partition(partner_id), funnel.row_key(day, shard))
+        cached = self._kept().get(self._cache_key(*key))
+        if cached is not None:
+            row = cached.model_copy(deep=True)
+            row.etag = cached.etag
+        else:
+            found = self.counts.read(*key)
+            row = found[0] if found else funnel.FunnelCount(partner_id=partner_id, day=day, shard=shard)
+            if found:
+                row.etag = found[1]
+        funnel.apply(row, delta)
+        return Op("update", row, etag=row.etag) if row.etag else Op("create", row)
+
+    @property
+    def counts(self) -> _Rows:
+        return _Rows(self.storage, funnel.FunnelCount)
 
 
 def index_rows(inv: Invitation) -> dict[str, Row]:
@@ -203,10 +274,10 @@ class InvitationStore:
     """All reads and writes of invitations; every change of one invitation is one transaction."""
 
     # Expiring takes up to six operations per invitation (its row, its listing copy, the expiry and reminder index
-    # rows, audit, event): 16 x 6 = 96 of the 100 a transaction holds.
-    PER_TRANSACTION = 16
+    # rows, audit, event) and the funnel count of its creation day: 14 x 6 + 14 = 98 of the 100 a transaction holds.
+    PER_TRANSACTION = 14
     # In bulk, four per invitation (row, listing copy, expiry and reminder index rows) plus, for the chunk, one audit
-    # record and one outbox row holding every invitation's `invitation.created`: 24 x 4 + 2 = 98.
+    # record, one outbox row holding every invitation's `invitation.created` and the day's funnel count: 24 x 4 + 3 = 99.
     BULK_PER_TRANSACTION = 24
     PARALLEL_WRITES = 4
 
@@ -362,7 +433,8 @@ class InvitationStore:
 
     def list_page(
         self, partner_id: str, *, status: str | None = None, email: str | None = None, kind: str | None = None,
-        customer_id: str | None = None, page_size: int = 100, continuation_token: str | None = None,
+        customer_id: str | None = None, email_status: str | None = None, stage: str | None = None,
+        created_before: datetime | None = None, page_size: int = 100, continuation_token: str | None = None,
     ) -> Page[Invitation]:
         # partnerId too: two partners whose 48-bit tags collide would share a partition.
         clauses = ["PartitionKey eq @pk", "RowKey ge 'i|'", "RowKey lt 'i}'", "partner_id eq @partner"]
@@ -379,7 +451,24 @@ class InvitationStore:
         if customer_id:
             clauses.append("customer_id eq @customer")
             params["customer"] = customer_id
+        # The listing copy carries emailStatus and the stored stage (copies written before stages existed have none).
+        for column, value in (("email_status", email_status), ("stage", stage)):
+            if value:
+                clauses.append(f"{column} eq @{column}")
+                params[column] = value
+        if created_before is not None:  # stored as ISO text (UTC, Z): compared as text, to the second
+            clauses.append("created_at lt @created_before")
+            params["created_before"] = created_before.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         return self.invitations.query_page(" and ".join(clauses), params, page_size=page_size, continuation_token=continuation_token)
+
+    def funnel_rows(self, partner_id: str, start: str, end: str) -> list[funnel.FunnelCount]:
+        """The funnel counts of the days start..end (YYYYMMDD, both included): one range query of days x SHARDS rows."""
+        return self.counts.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and partner_id eq @partner",
+                                     {"pk": partner_partition(partner_id), "lo": f"f|{start}|", "hi": f"f|{end}|~", "partner": partner_id})
+
+    @property
+    def counts(self) -> _Rows:
+        return self.invitations.counts
 
     def audit_page(self, partner_id: str, *, page_size: int = 100, continuation_token: str | None = None) -> Page[AuditRecord]:
         """The partner's invitation audit records, newest first."""

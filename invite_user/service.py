@@ -39,6 +39,7 @@ from invite_user.invitations import (
 from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
 from invite_user.resend_requests import limit_resend_requests, request_resend  # noqa: F401  (public: the anonymous resend request)
+from invite_user.trail import Trail, mark_journey, trail_of  # noqa: F401  (public: the invitee's journey marks)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
@@ -49,6 +50,7 @@ from shared.context import Context
 from shared.errors import DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
+from shared.settings import get_settings
 from shared.storage import Page
 from shared.uow import attempt
 
@@ -89,6 +91,7 @@ def build_invitation(caller: Caller, partner: Partner, provider: Partner | None,
         email_status=EmailStatus.QUEUED if body.send_email else EmailStatus.NOT_REQUESTED,
         remind=body.remind,
         link_seal=reminders.seal_link(raw_id, link_hash(raw_id)) if body.remind else None,
+        remind_before=get_settings().remind_before,
     )
     return inv, raw_id
 
@@ -260,6 +263,12 @@ def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
 
+def trail(ctx: Context, caller: Caller, handle: str) -> Trail:
+    """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
+    inv, _ = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
+    return trail_of(inv)
+
+
 def find(ctx: Context, key: str) -> Invitation | None:
     """The invitation a personal link leads to, or None: by its link key (one read) or a bare link hash."""
     return ctx.store(InvitationStore).find_by_link(key)
@@ -269,14 +278,11 @@ def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
     store = ctx.store(InvitationStore)
     try:
         page = store.list_page(
-            caller.partner_id,
-            status=query.status.value if query.status else None,
-            email=normalize_email(query.email) if query.email else None,
-            kind=query.kind.value if query.kind else None,
-            customer_id=query.customer_id,
-            page_size=query.page_size,
-            continuation_token=query.continuation_token,
-        )
+            caller.partner_id, status=query.status.value if query.status else None,
+            email=normalize_email(query.email) if query.email else None, kind=query.kind.value if query.kind else None,
+            customer_id=query.customer_id, email_status=query.email_status.value if query.email_status else None,
+            stage=query.stage.value if query.stage else None, created_before=query.created_before,
+            page_size=query.page_size, continuation_token=query.continuation_token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     now = ctx.now()

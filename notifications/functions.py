@@ -1,4 +1,5 @@
-"""Trigger functions of notifications: the queue function that sends every email, and its poison queue."""
+"""Trigger functions of notifications: the queue function that sends every email, its poison queue, and the
+Event Grid function that applies the mail service's delivery reports."""
 
 from __future__ import annotations
 
@@ -35,3 +36,13 @@ def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""
     marked = queue.poisoned(request_context(), json.loads(msg.get_body()))
     log.error("poisoned email message %s: %s record(s) marked Failed", msg.id, marked)
+
+
+@bp.event_grid_trigger(arg_name="event")
+@runs_as(Action.SCHEDULED)
+@telemetry.traced
+def receive_email_delivery_report(event: func.EventGridEvent) -> None:
+    """ACS delivery reports (Event Grid system topic on the Communication Services resource). A report that cannot
+    apply (unknown message, malformed) is dropped; only a storage outage raises, so Event Grid delivers it again."""
+    outcome = queue.receive_report(request_context(), event.event_type, event.get_json())
+    log.info("event %s (%s): %s", event.id, event.event_type, outcome)

@@ -87,6 +87,10 @@ class EmailRejected(EmailError):
         self.reason = reason
 
 
+class EmailBounced(EmailRejected):
+    """The recipient's server refused the address at send time (SMTP 5xx for the recipient): a hard bounce."""
+
+
 class EmailNotAuthorized(EmailRejected):
     """The provider refused our credentials: a configuration fault, not the message's. Alert, do not retry blindly."""
 
@@ -142,7 +146,7 @@ class SmtpSender:
             detail = "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in exc.recipients.items())
             if codes and all(400 <= code < 500 for code in codes):
                 raise EmailThrottled(SMTP_RETRY_AFTER, f"recipient deferred: {detail}") from exc
-            raise EmailRejected(f"recipient refused: {detail}") from exc
+            raise EmailBounced(f"recipient refused: {detail}") from exc
         except smtplib.SMTPResponseException as exc:
             # SMTPDataError, SMTPSenderRefused, ...: the reply code says transient (4xx) or permanent (5xx).
             text = f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}"
@@ -334,15 +338,5 @@ def _new_sender(settings: Settings) -> EmailSender:
     )
 
 
-__all__ = [
-    "AcsSender",
-    "EmailError",
-    "EmailMessage",
-    "EmailNotAuthorized",
-    "EmailRejected",
-    "EmailSender",
-    "EmailThrottled",
-    "SmtpSender",
-    "acs_operation_id",
-    "get_sender",
-]
+__all__ = ["AcsSender", "EmailBounced", "EmailError", "EmailMessage", "EmailNotAuthorized", "EmailRejected",
+           "EmailSender", "EmailThrottled", "SmtpSender", "acs_operation_id", "get_sender"]

@@ -128,8 +128,10 @@ def _page_responses(route: Contract) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "The page, in the visitor's language."}
     if route.content != "application/json":
         ok["content"] = {kind.strip(): {"schema": {"type": "string"}} for kind in route.content.split(",")}
+    if route.status == 204:  # a page's beacon (the link's page says the invitee pressed a button): nothing to show
+        ok = {"description": "Taken; nothing to show."}
     return {
-        "200": ok,
+        str(route.status): ok,
         "303": {"description": "On to the next step (sign-in, the company, the page of the invitation's state)."},
         "4XX": {"description": "A page in the visitor's language saying what happened and what to do next.", "content": page},
         "5XX": {"description": "A page saying the service is unavailable and nothing was changed (Retry-After).", "content": page},
@@ -137,7 +139,7 @@ def _page_responses(route: Contract) -> dict[str, Any]:
 
 
 def _json_responses(route: Contract, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "OK" if route.status == 200 else {201: "Created", 202: "Accepted"}.get(route.status, "OK")}
+    ok: dict[str, Any] = {"description": {201: "Created", 202: "Accepted"}.get(route.status, "OK")}
     if route.response is not None:
         ok["content"] = {route.content: {"schema": schemas[(route.response, "serialization")]}}
     if route.response_headers:

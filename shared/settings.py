@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     expire_schedule: str = Field("0 0 * * * *", alias="EXPIRE_SCHEDULE")
     remind_schedule: str = Field("0 15 * * * *", alias="REMIND_SCHEDULE")
+    # Days before a link expires at which a pending invitation gets a reminder, each at most once ("7,1").
+    remind_before_setting: str = Field("7,1", alias="REMIND_BEFORE")
     attestation_expire_schedule: str = Field("0 45 * * * *", alias="ATTESTATION_EXPIRE_SCHEDULE")
 
     # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
@@ -70,6 +72,15 @@ class Settings(BaseSettings):
     @property
     def verified_email_tenants(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.verified_email_tenants_setting.split(",") if t.strip())
+
+    @property
+    def remind_before(self) -> list[int]:
+        """REMIND_BEFORE as whole days, largest first, each once; a value that is not a positive number of days fails
+        at the first use rather than silently dropping a reminder."""
+        days = sorted({int(d) for d in self.remind_before_setting.replace(" ", "").split(",") if d}, reverse=True)
+        if any(d <= 0 for d in days):
+            raise ValueError(f"REMIND_BEFORE={self.remind_before_setting!r}: days must be positive whole numbers, e.g. 7,1")
+        return days
 
     @property
     def is_local(self) -> bool:

@@ -39,6 +39,10 @@ COUNTERS = {
     "invitations.reminded": "Reminders the reminder timer claimed and queued (first claims and re-queued ones).",
     "notices.sent": "Attestation confirmations sent to the primary contact.",
     "emails.failed": "Queue messages given up on for good (kind: the message type), each also kept in FailedEmails.",
+    "emails.reports": "Delivery reports received (reason: applied, unchanged, unknown, malformed).",
+    "invitations.opened": "Invitations whose invitee first pressed sign-in or create-account on the link's page.",
+    "invitations.delivered": "Invitation emails the mail service reported Delivered.",
+    "invitations.delivery_failed": "Invitation emails that did not arrive (reason: Bounced, Quarantined, FilteredSpam, Suppressed, Failed).",
 }
 
 # What a value must look like to be attached; a name, an email or a token never does.
@@ -221,7 +225,7 @@ def traced(function: F) -> F:
 def _trigger_of(arg: Any) -> tuple[str, str | None, str | None]:
     if hasattr(arg, "method") and hasattr(arg, "url"):
         return "http", arg.method, _route(arg)
-    if hasattr(arg, "dequeue_count"):
+    if hasattr(arg, "dequeue_count") or hasattr(arg, "event_type"):  # a queue message, an Event Grid event
         return "pubsub", None, None
     return "timer", None, None
 

@@ -20,6 +20,10 @@ TEST = "test-created"
 EVENT_TYPES: dict[str, str] = {
     "invitation.created": "An invitation was created (by the partner's API or a bulk create).",
     "invitation.email-failed": "An invitation's email could not be delivered (emailStatus Failed); resend it.",
+    "invitation.deliveryFailed": "An invitation's email did not reach the invitee (emailStatus Bounced, Quarantined, FilteredSpam, "
+                                 "Suppressed or Failed); `advice` says what to do (e.g. fix-address: change the invitee).",
+    "invitation.opened": "The invitee acted on the link for the first time (pressed sign-in or create-account; opening the "
+                         "link alone never counts: mail scanners do that).",
     "invitation.resent": "An invitation was resent; its expiry restarted.",
     "invitation.accepted": "The invitee accepted the invitation (and created or joined the company).",
     "invitation.expired": "An invitation expired unanswered.",
@@ -35,7 +39,8 @@ EVENT_TYPES: dict[str, str] = {
     TEST: "A test event sent on request (POST /api/webhooks/{id}/test), to check an endpoint.",
     "customer.primaryContactUpdated": "A partner corrected the customer's primary contact; sent to every partner with an active "
                                       "relationship (read the customer for the new contact: the event names no person).",
-    "invitation.reminded": "A pending invitation's one reminder email was queued, 7 days before its link expires.",
+    "invitation.reminded": "A pending invitation's reminder email was queued (REMIND_BEFORE: 7 days and 1 day before its link "
+                           "expires by default; each once).",
     "invitation.replaced": "The partner changed the invitee (PATCH): this invitation's link stopped working, the one named "
                            "`replacedBy` took its place with a new link.",
     "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
@@ -56,6 +61,7 @@ _AGREEMENT = ("customerId", "agreementType", "how", "dateAgreed", "links")
 # The fields of `data` each event carries (fields without a value, e.g. a customerId not known yet, are left out).
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "invitation.created": _INVITATION, "invitation.email-failed": _INVITATION, "invitation.resent": _INVITATION,
+    "invitation.deliveryFailed": (*_INVITATION, "advice"), "invitation.opened": (*_INVITATION, "openedAt"),
     "invitation.accepted": (*_INVITATION, "acceptedAt"), "invitation.expired": ("reference", "links"),
     "invitation.revoked": _INVITATION, "colleague.invited": _INVITATION,
     "company.created": ("customerId", "invitation", "links"),
@@ -105,6 +111,10 @@ class EventData(BaseModel):
     roles: list[str] | None = Field(default=None, description="The roles the joining user got (company.userJoined).")
     links: Links | None = None
     reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
+    opened_at: datetime | None = Field(default=None, alias="openedAt", description="When the invitee first acted on the link.")
+    advice: str | None = Field(default=None, description="What to do about a failed delivery (invitation.deliveryFailed): "
+                                                         "fix-address, ask-customer-to-allow-sender, ask-customer-to-check-junk, "
+                                                         "address-suppressed, retry-later.")
     attestation_id: str | None = Field(default=None, alias="attestationId", description="The attestation the customer confirms itself.")
 
 

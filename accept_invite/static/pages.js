@@ -49,6 +49,19 @@
   check();
 })();
 
+/* The invitee pressed sign-in or create-account on the link's page: said once to the server (a POST beacon, sent even as
+   the page navigates away). Opening the link is never counted: mail scanners do that; pressing is the invitee's act. */
+(function () {
+  "use strict";
+  var buttons = document.querySelectorAll("[data-opened]");
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].addEventListener("click", function (event) {
+      var body = new URLSearchParams({ invitationId: event.currentTarget.getAttribute("data-opened") });
+      if (navigator.sendBeacon) { navigator.sendBeacon("/api/auth/opened", body); }
+    });
+  }
+})();
+
 /* Grey until valid for the users page's role forms (form[data-changes]): the Save button turns active only once the
    ticked roles differ from the user's current ones and at least one is ticked (the server checks the same again). */
 (function () {

@@ -33,14 +33,15 @@ def test_partner_creates_invitation_and_email_arrives_in_german(local_stack):
     mail = _wait_for_mail(local_stack, "greta@contoso.de")[0]
     assert created["inviteRedeemUrl"] in mail["text"]
     assert "Greta" in mail["html"] and ("Einladung" in mail["subject"] or "eingeladen" in mail["text"])
-    # the status is visible to the partner
+    # the status is visible to the partner: sent, then delivered (the stack reports every mail MailDev accepts)
     deadline = time.time() + 20
     while time.time() < deadline:
         got = requests.get(f"{local_stack.app_url}/api/invitations/{created['id']}", headers=auth, timeout=10).json()
-        if got["emailStatus"] == "Sent":
+        if got["emailStatus"] == "Delivered":
             break
         time.sleep(0.3)
-    assert got["emailStatus"] == "Sent"
+    assert got["emailStatus"] == "Delivered" and got["emailStatusDetail"].get("advice") is None
+    assert got["emailStatusDetail"]["messageId"] in mail["headers"]["message-id"]
     # the link in the email opens (a page, not an error) and opening it changes nothing
     link = requests.get(created["inviteRedeemUrl"], timeout=10)
     assert link.status_code == 200
@@ -91,3 +92,43 @@ def test_changing_the_invitee_over_http_mails_the_new_address_and_replaces_the_o
                                 timeout=10).json()
         time.sleep(0.5)
     assert replaced and replaced[0]["data"]["replacedBy"] == new["reference"]
+
+
+def _wait_for_status(local_stack, auth, invitation_id, wanted, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = requests.get(f"{local_stack.app_url}/api/invitations/{invitation_id}", headers=auth, timeout=10).json()
+        if got["emailStatus"] == wanted:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"emailStatus still {got['emailStatus']}, not {wanted}")
+
+
+def test_delivery_reports_of_the_stack_reach_the_partner(local_stack):
+    """Every mail MailDev accepts is reported through the Event Grid webhook as ACS would: by the recipient's domain."""
+    seed_demo(local_stack)
+    auth = {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    ids = {}
+    for domain in ("hardbounce.example", "quarantine.example", "spamfilter.example"):
+        body = {"email": f"someone@{domain}", "firstName": "Sam", "lastName": "One", "language": "en", "countryRegion": "DE",
+                "kind": "CustomerOnboarding", "company": {"name": f"Company at {domain}", "country": "DE"}}
+        resp = requests.post(f"{local_stack.app_url}/api/invitations", json=body, headers=auth, timeout=20)
+        assert resp.status_code == 201, resp.text
+        ids[domain] = resp.json()["id"]
+    bounced = _wait_for_status(local_stack, auth, ids["hardbounce.example"], "Bounced")
+    assert bounced["emailStatusDetail"]["advice"] == "fix-address" and "5.1.1" in bounced["emailStatusDetail"]["reason"]
+    assert bounced["status"] == "PendingAcceptance"  # the partner corrects the address with the change-invitee PATCH
+    assert _wait_for_status(local_stack, auth, ids["quarantine.example"], "Quarantined")["emailStatusDetail"]["advice"] == \
+        "ask-customer-to-allow-sender"
+    _wait_for_status(local_stack, auth, ids["spamfilter.example"], "FilteredSpam")
+    failed: list[dict] = []
+    cursor, deadline = None, time.time() + 30
+    while time.time() < deadline and {e["data"]["emailStatus"] for e in failed} < {"Bounced", "Quarantined", "FilteredSpam"}:
+        page = requests.get(f"{local_stack.app_url}/api/events", params={"after": cursor} if cursor else {}, headers=auth,
+                            timeout=10).json()
+        failed += [e for e in page["items"] if e["type"] == "invitation.deliveryFailed"]
+        cursor = page["nextCursor"] or cursor
+        if not page["items"]:
+            time.sleep(0.3)
+    assert {e["data"]["emailStatus"] for e in failed} >= {"Bounced", "Quarantined", "FilteredSpam"}
+    assert any(e["data"]["advice"] == "fix-address" for e in failed)

@@ -14,6 +14,7 @@ from accept_invite import sessions
 from attest_agreement import functions as fn
 from attest_agreement import receipts, service
 from attest_agreement.repository import CustomerStore
+from notifications import queue
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
@@ -89,7 +90,7 @@ def cid(storage, partner_tokens, fixed_clock):
     return create(partner_tokens())["customer"]["id"]
 
 
-def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_tokens, cid, fixed_clock):
+def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_tokens, cid, fixed_clock, monkeypatch):
     token = partner_tokens(roles=("SalesAgent",))
     resp = ask(token, cid, language="de", validityDays=10)
     assert resp.status_code == 201, resp.get_body()
@@ -117,13 +118,16 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     [row] = [r for k, r in customer_rows(storage, cid).items() if k == f"tr|{created['id']}"]
     assert row["status"] == "Pending"
     outbox = Outbox()
+    ctx = ctx_of(storage)
     payload = {"type": receipts.KIND, "customerId": cid, "attestationId": created["id"], "operationId": row["operation_id"]}
-    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
-    # A message whose acceptance is not (yet) committed looks again later, a few times.
-    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "attestationId": "not-committed"}) == {"requeued": 1}
-    assert receipts.send_receipt(ctx_of(storage), outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
-    assert receipts.send_receipt(ctx_of(storage), outbox, payload) == {"sent": 1}
-    assert receipts.send_receipt(ctx_of(storage), outbox, payload) == {"skipped": 1}  # a second copy of the message
+    assert queue.deliver(ctx, outbox, {**payload, "operationId": "a-losing-tab"}) == {"skipped": 1}
+    # A message whose acceptance is not (yet) committed looks again later, a few times, then is dropped.
+    monkeypatch.setattr(receipts, "RECHECK_SECONDS", 0)
+    assert queue.deliver(ctx, outbox, {**payload, "attestationId": "not-committed"}) == {"skipped": 1}
+    assert [m["rechecks"] for m in queued(storage, settings, receipts.KIND) if m["attestationId"] == "not-committed"] == [1]
+    assert queue.deliver(ctx, outbox, {**payload, "attestationId": "not-committed", "rechecks": 3}) == {"skipped": 1}
+    assert queue.deliver(ctx, outbox, payload) == {"sent": 1}
+    assert queue.deliver(ctx, outbox, payload) == {"skipped": 1}  # a second copy of the message
     [(receipt, operation)] = outbox.sent
     assert receipt.to_address == "greta@contoso.de" and "Bestätigung" in receipt.subject and "maier greta" in receipt.text
     assert operation == row["operation_id"] and customer_rows(storage, cid)[f"tr|{created['id']}"]["status"] == "Sent"

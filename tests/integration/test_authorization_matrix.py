@@ -161,6 +161,9 @@ PARTNER_ROUTES: dict[str, Route] = {
     "list_invitations": Route(invitations_fn.list_invitations, "GET", "invitations"),
     "get_invitation": Route(invitations_fn.get_invitation, "GET", "invitations/x", route_params=_invitation),
     "draft_invitation_email": Route(invitations_fn.draft_invitation_email, "GET", "invitations/x/draft-email", route_params=_invitation),
+    "invitation_trail": Route(invitations_fn.invitation_trail, "GET", "invitations/x/trail", route_params=_invitation),
+    "invitation_funnel": Route(invitations_fn.invitation_funnel, "GET", "invitations/funnel",
+                               params={"from": "2026-11-01", "to": "2026-11-30"}),
     "resend_invitation": Route(invitations_fn.resend_invitation, "POST", "invitations/x/resend", route_params=_invitation),
     "revoke_invitation": Route(invitations_fn.revoke_invitation, "POST", "invitations/x/revoke", route_params=_invitation),
     "register_partner": Route(partners_fn.register_partner, "POST", "partners", lambda w: {"id": "new-one", "name": "N", "type": "Direct"}),
@@ -227,6 +230,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "list_invitations":              (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
     "get_invitation":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
     "draft_invitation_email":        (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "invitation_trail":              (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "invitation_funnel":             (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),  # each partner its own counts
     "resend_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
     "revoke_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
     "register_partner":              (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403, 403, 403),

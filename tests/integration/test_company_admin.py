@@ -17,6 +17,7 @@ from accept_invite import companies, company_functions, functions, user_views
 from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
+from attest_agreement import partner_rights
 from attest_agreement.partner_rights import version_of as rel_version
 from attest_agreement.repository import CustomerStore
 from invite_user.invitations import link_hash
@@ -277,9 +278,10 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert [r.actor for r in _audit(storage, a, "relationship.adminRightsRemovedByCustomer")] == [HANNA]
     [message] = _queued_after_commit(storage)
     sender = _Sent()
-    assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 2}
-    # A copy of the message: nothing is owed any more, so nothing is sent (it looks again a few times, then gives up).
-    assert queue.deliver(ctx_of(storage), sender, message) == {"requeued": 1} and len(sender.sent) == 2
+    assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 2, "skipped": 0, "failed": 0, "requeued": 0}
+    # A copy of the message: nothing is owed any more, so nothing is sent (each email looks again a few times, then gives up).
+    assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 0, "skipped": 2, "failed": 0, "requeued": 0}
+    assert len(sender.sent) == 2
     assert sorted(m.to_address for m, _ in sender.sent) == ["admins@partner.example", HANNA]
     assert [m.subject for m, _ in sender.sent] == ["Contoso GmbH removed the admin rights of Contoso Partner",
                                                     "Sie haben die Administratorrechte von Contoso Partner entfernt"]
@@ -342,15 +344,36 @@ def test_partner_users_route_is_for_an_admin_agent_with_dap_only(storage, world,
     assert user_views is not None
 
 
-def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world):
+def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world, monkeypatch):
     a = world["a"]
-    never = {"type": "partner-rights-changed", "customerId": a, "owed": "nothing", "emails": [
-        {"operationId": "op", "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}]}
+    never = {"type": "partner-rights-changed", "customerId": a, "owed": "nothing|customer", "operationId": "op",
+             "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}
     sender = _Sent()
-    # Not committed yet (it may still be): looked at again later; never committed: dropped, nothing sent.
-    assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": utc_now().isoformat()}) == {"requeued": 1}
+    _queued(storage)  # the queue's earlier messages out of sight
+    monkeypatch.setattr(partner_rights, "RECHECK_DELAY", 0)
+    # Not committed yet (it may still be): nothing sent, looked at again later (the same email queued once more).
+    assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": utc_now().isoformat()}) == {"skipped": 1}
+    [again] = _queued_after_commit(storage, wait=10)
+    assert again["owed"] == "nothing|customer" and again["operationId"] == "op"
+    # Never committed: dropped, nothing sent, nothing queued again.
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": old}) == {"skipped": 1}
+    assert sender.sent == []
+
+
+def test_a_poisoned_partner_rights_message_is_recorded_and_owes_nothing_more(storage, world):
+    a = world["a"]
+    _queued(storage)
+    assert _take_back(storage, a, HANNA, "p-direct", "dap").status_code == 200
+    [message] = _queued_after_commit(storage)
+    owed = [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")]
+    assert len(owed) == len(message["items"]) >= 1  # a row per email, committed with the change
+    # Poisoned (the mechanism's): each email's row goes, the failure is traced; a later copy sends nothing.
+    queue.poisoned(ctx_of(storage), message)
+    assert [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")] == []
+    assert any(r["kind"] == "partner-rights-changed" for r in table_rows(storage, "FailedEmails"))
+    sender = _Sent()
+    queue.deliver(ctx_of(storage), sender, message)
     assert sender.sent == []
 
 
@@ -386,18 +409,21 @@ def test_storage_requests_per_route_of_the_company_administration(storage, world
 
     _page(a, HANNA)
     api_users()
-    # The users page: the company, its users (who is visiting; then the list), its relationships, one invitation query per partner.
-    assert counted(lambda: _page(a, HANNA)) == (200, 5)
+    # The users page: the visitor's session epoch, the company, its users (who is visiting; then the list), its relationships,
+    # one invitation query per partner.
+    assert counted(lambda: _page(a, HANNA)) == (200, 6)
     assert counted(api_users) == (200, 3)  # the relationship, the company, its users
     version = version_of(_user(storage, a, IVY))
-    # A change: the visitor's membership (2), the change's reads (company, users, the user) and its one transaction, the page again (3).
+    # A change: the session epoch, the visitor's membership (2), the change's reads (company, users, the user) and its one
+    # transaction, the page again (3).
     assert counted(lambda: _post(company_functions.change_user_roles, "x", a, HANNA, email=IVY, version=version,
-                                 roles=["ReportViewer"])) == (200, 9)
+                                 roles=["ReportViewer"])) == (200, 10)
     version = version_of(_user(storage, a, IVY))
-    assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 9)
-    assert counted(lambda: _page(a, IVY)) == (403, 3)  # the company, its users, the removal that says whom to ask
+    assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 10)
+    assert counted(lambda: _page(a, IVY)) == (403, 4)  # the session epoch, the company, its users, the removal that says whom to ask
     version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
-    # Company, users, relationship; the emails' message; one transaction and its events' announcement; the partners page (3).
+    # The session epoch; company, users, relationship; the emails' message; one transaction and its events' announcement;
+    # the partners page (3).
     assert counted(lambda: _post(company_functions.remove_partner_admin_rights, "x", a, HANNA, partnerId="p-direct",
-                                 version=version)) == (200, 9)
+                                 version=version)) == (200, 10)
     assert counted(api_users) == (404, 1)  # the relationship says: no DAP

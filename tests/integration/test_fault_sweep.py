@@ -82,6 +82,27 @@ def test_change_invitee_at_every_storage_request(sweep):
     assert any(o.during == 503 for o in outcomes)
 
 
+@pytest.mark.parametrize("mode,count", [("500", 3), ("lost-answer", 1)])
+def test_delivery_reports_at_every_storage_request(sweep, mode, count):
+    """Reports delivered at least once and out of order, with a storage fault at each request of the report function:
+    Event Grid's redelivery ends with the newest status, one invitation.deliveryFailed, nothing regressed or doubled."""
+    scenario = fault_sweep.delivery_report_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 4
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1)]
+    assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)  # the faults did reach the function
+
+
+def test_opened_at_every_storage_request(sweep):
+    """The press that opens an invitation, with its answer lost or a 500 at each storage request: opened once, one event."""
+    scenario = fault_sweep.opened_scenario()
+    points = sweep.requests_of(scenario)
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
 @pytest.mark.parametrize("scenario", ["accept", "finalize"])
 def test_attestation_at_every_storage_request(sweep, scenario):
     """The contact's acceptance (page POST, resubmitted after a 503) and the partner's finalize (same Idempotency-Key): a fault

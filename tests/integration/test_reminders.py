@@ -1,10 +1,11 @@
-"""Reminders on Azurite and MailDev: one reminder, with the same link, in the invitee's language; never two; never lost."""
+"""Reminders on Azurite and MailDev: each reminder (REMIND_BEFORE), with the same link, in the invitee's language; never two; never lost."""
 
 from __future__ import annotations
 
 import base64
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import requests
 from azure.data.tables import UpdateMode
@@ -86,7 +87,9 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
     read = _read(partner_tokens, created["reference"])
     assert read["remind"] is True and read["reminderStatus"] == "Sent"
     assert read["remindedAt"].startswith(fixed_clock.now().date().isoformat())
-    assert _index(storage) == []  # nothing left to remind
+    # what is left to remind: the last notice, REMIND_BEFORE's 1 day before the link dies
+    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
     # the audit and the event rode in the claim's transaction
     store = InvitationStore(storage)
     assert "invitation.reminded" in [r.action for r in store.audit_page("p-direct").items]
@@ -94,8 +97,18 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
                                                              parameters={"pk": partner_partition("p-direct")})]
     reminded = [e for e in outbox if e["type"] == "invitation.reminded"]
     assert len(reminded) == 1 and created["reference"] in reminded[0]["data"]
-    # weeks later, still pending: never a second reminder
+    # days later, still pending: the 7-day reminder never again
     fixed_clock.advance(days=5)
+    assert reminders.sweep(ctx_of(storage)).due == 0
+    # a day before the link dies: the second notice, once, with the same link
+    fixed_clock.advance(days=1)
+    assert reminders.sweep(ctx_of(storage)).reminded == 1
+    [message] = _reminder_messages(storage, settings)
+    assert message["items"][0]["operationId"] != messages[0]["items"][0]["operationId"]  # a send of its own
+    assert queue.deliver(ctx_of(storage), sender, message)["sent"] == 1
+    assert len(_inbox(servers, "reminded.ko@contoso.com")) == 2
+    assert reminders.sweep(ctx_of(storage)).due == 0 and _index(storage) == []  # nothing left to remind
+    fixed_clock.advance(hours=23)
     assert reminders.sweep(ctx_of(storage)).due == 0
 
 
@@ -113,13 +126,34 @@ def test_two_timers_at_once_claim_a_reminder_once(storage, settings, partner_tok
 
 def test_remind_false_and_short_links_are_never_reminded(storage, settings, partner_tokens, fixed_clock):
     quiet = _create(partner_tokens, "quiet@contoso.com", remind=False)
-    _create(partner_tokens, "short@contoso.com", expiresInDays=7)
+    _create(partner_tokens, "short@contoso.com", expiresInDays=1)
     assert _read(partner_tokens, quiet["reference"])["remind"] is False
     assert _index(storage) == []
     for days in (3, 54):
         fixed_clock.advance(days=days)
         assert reminders.sweep(ctx_of(storage)).due == 0
     assert _reminder_messages(storage, settings) == []
+
+
+def test_a_week_long_link_gets_only_the_reminders_it_outlives(storage, settings, partner_tokens, fixed_clock):
+    """REMIND_BEFORE 7 and 1 days: a link of 7 days skips the 7-day reminder (its email is that recent) and gets the last one."""
+    week = _create(partner_tokens, "week@contoso.com", expiresInDays=7)
+    fixed_clock.advance(days=5)
+    assert reminders.sweep(ctx_of(storage)).due == 0
+    fixed_clock.advance(days=1)
+    assert reminders.sweep(ctx_of(storage)).reminded == 1
+    assert [m["items"][0]["rowKey"].endswith(link_hash(week["id"])) for m in _reminder_messages(storage, settings)] == [True]
+    assert _index(storage) and reminders.sweep(ctx_of(storage)).due == 0  # only its retry mark, not yet due
+
+
+def test_remind_before_is_a_setting(storage, settings, partner_tokens, fixed_clock, monkeypatch):
+    monkeypatch.setenv("REMIND_BEFORE", "10")
+    from shared.settings import reset_settings
+
+    reset_settings()
+    created = _create(partner_tokens, "ten@contoso.com")
+    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    assert inv.remind_before == [10] and inv.reminder_at() == inv.expires_at - timedelta(days=10)
 
 
 def test_revoked_accepted_and_expired_are_never_reminded(storage, settings, partner_tokens, fixed_clock):
@@ -204,7 +238,9 @@ def test_a_reminder_never_delivered_ends_visibly_failed(storage, settings, partn
     assert result.failed == 1
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and "attempts" in read["reminderError"]
-    assert _index(storage) == []
+    # given up on, never retried again; only the last notice (1 day before expiry) is left, a send of its own
+    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
 
 
 def test_a_poisoned_reminder_is_recorded_failed(storage, settings, partner_tokens, fixed_clock):
@@ -216,7 +252,8 @@ def test_a_poisoned_reminder_is_recorded_failed(storage, settings, partner_token
     assert queue.poisoned(ctx_of(storage), message) == 1
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and read["reminderError"]
-    assert _index(storage) == []
+    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))  # only the last notice is left, a send of its own
+    assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
 
 
 def test_cost_follows_what_is_due(storage, settings, partner_tokens, fixed_clock):

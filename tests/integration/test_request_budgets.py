@@ -89,8 +89,15 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     resp, callback = counted(storage, lambda: functions.finish_sign_in(
         get_request("auth/callback", {"code": "abc", "state": state}, headers={"cookie": binding})))
     assert resp.status_code == 303
-    assert callback == 4  # the flow read, the flow deleted (used once), the invitation, the person's session epoch
+    # the flow read, the flow deleted (used once), the invitation, the person's session epoch and, this once, its first
+    # sign-in written (the trail)
+    assert callback == 5
     handle = resp.headers["Location"].split("invitationId=")[1]
+    again = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}))
+    binding_again = next(c.split(";")[0] for c in cookies_set(again) if c.startswith(sessions.binding_cookie_name() + "="))
+    _, callback_again = counted(storage, lambda: functions.finish_sign_in(get_request(
+        "auth/callback", {"code": "abc", "state": state_of(again.headers["Location"])}, headers={"cookie": binding_again})))
+    assert callback_again == 4  # signed in before: nothing written (the flow, its deletion, the invitation, the epoch)
     resp, form = counted(storage, lambda: functions.new_company_form(get_request("companies/new", {"invitationId": handle}, session_header())))
     assert resp.status_code == 200
     assert form == 2  # the session's epoch (a signed-out session stops at once), the invitation

@@ -39,6 +39,7 @@ from attest_agreement import notices, partner_rights
 from attest_agreement.partner_rights import version_of as relationship_version
 from attest_agreement.repository import CustomerStore
 from company_domains.domains import txt_value
+from devhost import event_grid
 from devhost.dns_server import LocalDns, add_record
 from devhost.identity import ensure_partner_key, mint_partner_token
 from invite_user import functions as invite_fn
@@ -46,6 +47,7 @@ from invite_user.api_models import NewInvitation
 from invite_user.delivery import operation_id as invitation_operation
 from invite_user.invitations import link_hash
 from notifications import functions as notifications_fn
+from notifications import reports
 from notifications.sender import SmtpSender
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared import clock as clock_module
@@ -403,7 +405,8 @@ def create_scenario() -> Scenario:
         return _post(invite_fn.create_invitation, "invitations", w.token(), _invitation_body(w.email("hanna")), "key-create")
 
     def expect(w: World) -> list[str]:
-        return count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
+        return (count(w, "invitations", len(_invitations_of(w, w.email("hanna"))), 1) + count(w, "emails", _emailed(w), 1)
+                + _funnel_counts(w, 1))
 
     return Scenario("create", lambda w: None, act, expect, success=201)
 
@@ -414,7 +417,7 @@ def bulk_scenario(n: int, deliver: bool = True) -> Scenario:
         return _post(invite_fn.create_invitations_bulk, "invitations/bulk", w.token(), {"invitations": rows}, "key-bulk")
 
     def expect(w: World) -> list[str]:
-        out = count(w, "invitations", len(_invitations_of(w)), n)
+        out = count(w, "invitations", len(_invitations_of(w)), n) + _funnel_counts(w, n)
         if deliver:
             return out + count(w, "emails", _emailed(w), n)
         # Copies of one queue message (a send whose answer was lost, retried) are harmless: a send is claimed once.
@@ -617,6 +620,70 @@ def verify_domain_scenario() -> Scenario:
     return Scenario("verify domain", setup, act, expect, success=200)
 
 
+def _funnel_counts(w: World, expected: dict[str, int] | int) -> list[str]:
+    """The partner's funnel counts, summed over its count rows: each invitation counted once, under its stage (an int:
+    the total only, where the stage may be either, e.g. an email that could not be queued is DeliveryFailed)."""
+    totals: Counter[str] = Counter()
+    for row in _rows(w.direct, "Invitations"):
+        if row["RowKey"].startswith("f|"):
+            for per_stage in json.loads(str(row.get("counts", "{}")).removeprefix("json:")).values():
+                totals.update({k: v for k, v in per_stage.items() if v})
+    totals = Counter({k: v for k, v in totals.items() if v})
+    if isinstance(expected, int):
+        return count(w, "funnel counts", sum(totals.values()), expected)
+    return [] if dict(totals) == expected else [f"{'doubled' if sum(totals.values()) > sum(expected.values()) else 'lost'}: "
+                                                f"funnel counts {dict(totals)}, expected {expected}"]
+
+
+def delivery_report_scenario() -> Scenario:
+    """ACS's reports of one email through the Functions host's Event Grid webhook, as Event Grid delivers them: a newer
+    Bounced, then the older Delivered (out of order) and the Bounced again (a duplicate), in one delivery. A function that
+    fails answers 500 and Event Grid delivers the same batch again (modelled as a 503 with Retry-After for this client)."""
+
+    def act(w: World) -> Any:
+        inv = _invitations_of(w, w.email("hanna"))[0]
+        op = inv["email_operation_id"]
+        t0 = w.clock.now()
+
+        def report(status: str, minutes: int, event_id: str) -> dict[str, Any]:
+            at = (t0 + timedelta(minutes=minutes)).isoformat()
+            return {"id": event_id, "topic": "/acs", "subject": f"sender/s/message/{op}", "eventType": reports.EVENT_TYPE,
+                    "eventTime": at, "dataVersion": "1.0", "data": {"messageId": op, "status": status, "deliveryAttemptTimestamp": at,
+                                                                     "deliveryStatusDetails": {"statusMessage": "550 5.1.1 unknown"}}}
+
+        batch = [report("Bounced", 2, "b"), report("Delivered", 1, "d"), report("Bounced", 2, "b")]
+        status, _, _ = event_grid.answer("POST", {"aeg-event-type": "Notification"}, {"functionName": "receive_email_delivery_report"},
+                                         json.dumps(batch).encode(), key_ok=True, functions={"receive_email_delivery_report"},
+                                         invoke=lambda name, event: notifications_fn.receive_email_delivery_report(event))
+        if status >= 500:
+            return func.HttpResponse(status_code=503, headers={"Retry-After": "1"})
+        return func.HttpResponse(status_code=status)
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        out = [] if inv.get("email_status") == "Bounced" else [f"lost: emailStatus {inv.get('email_status')}, expected Bounced"]
+        events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.deliveryFailed"]
+        tracked = [r for r in _rows(w.direct, "SentEmails") if '"status":"Bounced"' in str(r.get("detail"))]
+        return (out + count(w, "invitation.deliveryFailed events", len(events), 1) + count(w, "tracked reports", len(tracked), 1)
+                + _funnel_counts(w, {"DeliveryFailed": 1}))
+
+    return Scenario("delivery report", _setup_invitation, act, expect)
+
+
+def opened_scenario() -> Scenario:
+    """The invitee presses sign-in (the page's beacon) with a fault at each storage request, and presses again as a person
+    would after an error: the invitation is opened once, with one invitation.opened."""
+
+    def act(w: World) -> Any:
+        return pages.invitation_opened(form_request("auth/opened", {"invitationId": w.context["invitation"]["id"]}))
+
+    def expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        events = [r for r in _rows(w.direct, "Invitations") if r["RowKey"].startswith("e|") and r.get("type") == "invitation.opened"]
+        return (([] if inv.get("opened_at") else ["lost: invitation not opened"]) + count(w, "invitation.opened events", len(events), 1)
+                + _funnel_counts(w, {"Opened": 1}))
+
+    return Scenario("opened", _setup_invitation, act, expect, success=204)
 def _ask_attestation(w: World) -> None:
     _create_customer(w)
     cid = w.context["customer"]
@@ -751,8 +818,9 @@ def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            verify_domain_scenario(), accept_attestation_scenario(), finalize_attestation_scenario(), remove_user_scenario(),
-            remove_admin_rights_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), delivery_report_scenario(), opened_scenario(), accept_attestation_scenario(),
+            finalize_attestation_scenario(), remove_user_scenario(), remove_admin_rights_scenario(),
+            bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:

@@ -161,8 +161,8 @@ def _call(host, method, path, body=b"", query="", headers=None):
 
 
 def test_every_registered_function_is_served(host):
-    names = {r.name for r in host.routes} | {t[0] for t in host.timers} | {q[0] for q in host.queues}
-    assert {"health", "create_invitation", "expire_invitations", "send_queued_email"} <= names
+    names = {r.name for r in host.routes} | {t[0] for t in host.timers} | {q[0] for q in host.queues} | set(host.event_grid)
+    assert {"health", "create_invitation", "expire_invitations", "send_queued_email", "receive_email_delivery_report"} <= names
     # literal segments first: invitations/bulk must not be taken for invitations/{id}
     templates = [r.template for r in host.routes]
     assert templates.index("invitations/bulk") < templates.index("invitations/{id}")

@@ -1,0 +1,94 @@
+"""The onboarding trail: created, emailed, delivered, opened (a press, never a GET), signed in, accepted, in order;
+a wrong account tried is a time without the address; another partner's invitation is not found."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+
+from accept_invite import functions as pages
+from accept_invite.company_form import prefill
+from invite_user import functions as fn
+from invite_user.repository import TABLE, partner_partition
+from notifications import queue, reports
+from notifications.sender import SmtpSender
+from partners.registry import Partner, PartnerRepository, PartnerType
+from tests.integration import test_accept_signin as signin_tests
+from tests.support.accept_invite import (
+    form_request,
+    get_request,
+    invite,
+    session_header,
+    state_of,
+)
+from tests.support.context import ctx_of
+from tests.support.http import build_request, json_of
+
+idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
+
+
+def _send(storage, settings):
+    q = storage.queue(settings.email_queue)
+    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
+        queue.deliver(ctx_of(storage), SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender),
+                      json.loads(base64.b64decode(m.content)))
+        q.delete_message(m)
+
+
+def _sign_in(raw):
+    return signin_tests._callback(state_of(signin_tests._start(raw)))
+
+
+def _trail(partner_tokens, handle, partner="p-direct"):
+    return fn.invitation_trail(build_request("GET", "x", headers={"Authorization": partner_tokens(partner)}, route_params={"id": handle}))
+
+
+def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tokens, fixed_clock):
+    inv, raw = invite(storage)
+    fixed_clock.advance(minutes=1)
+    _send(storage, settings)
+    fixed_clock.advance(minutes=1)
+    queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
+                                                       "deliveryAttemptTimestamp": fixed_clock.now().isoformat()})
+    fixed_clock.advance(minutes=1)
+    assert pages.redeem_invitation_link(get_request("InviteUser", {"invitationId": raw})).status_code == 200  # a GET: not opened
+    assert [s["step"] for s in json_of(_trail(partner_tokens, raw))["steps"]] == ["created", "emailed", "delivered"]
+    fixed_clock.advance(minutes=1)
+    assert pages.invitation_opened(form_request("auth/opened", {"invitationId": raw})).status_code == 204
+    pages.invitation_opened(form_request("auth/opened", {"invitationId": raw}))  # pressed again: the first time stays
+    fixed_clock.advance(minutes=1)
+    assert _sign_in(raw).status_code == 303
+    fixed_clock.advance(minutes=1)
+    form = {"csrf": "csrf-token-for-tests", "invitationId": raw, **prefill(inv.company, inv.country_region)}
+    assert pages.create_company(form_request("companies", form, session_header())).status_code == 303
+    trail = json_of(_trail(partner_tokens, raw))
+    assert trail["status"] == "Accepted"
+    assert [s["step"] for s in trail["steps"]] == ["created", "emailed", "delivered", "opened", "signedIn", "accepted"]
+    times = [datetime.fromisoformat(s["at"].replace("Z", "+00:00")) for s in trail["steps"]]
+    assert times == sorted(times) and all(t.tzinfo == timezone.utc or t.utcoffset() is not None for t in times)
+    opened = [e for e in storage.table(TABLE).query_entities("PartitionKey eq @pk and RowKey ge 'e|' and RowKey lt 'e}'",
+                                                             parameters={"pk": partner_partition("p-direct")})
+              if e["type"] == "invitation.opened"]
+    assert len(opened) == 1  # once, however often pressed
+
+
+def _operation(storage, inv):
+    from invite_user.service import find
+
+    return find(ctx_of(storage), inv.link_hash).email_operation_id
+
+
+def test_a_wrong_account_is_a_time_on_the_trail_never_the_address(storage, settings, idp, partner_tokens):
+    _, raw = invite(storage)
+    idp.email = "someone.else@fabrikam.example"
+    _sign_in(raw)
+    body = _trail(partner_tokens, raw).get_body().decode()
+    assert [s["step"] for s in json.loads(body)["steps"]] == ["created", "wrongAccount"]
+    assert "fabrikam" not in body
+
+
+def test_another_partners_trail_is_not_found(storage, idp, partner_tokens):
+    _, raw = invite(storage)
+    PartnerRepository(storage).save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
+    assert _trail(partner_tokens, raw, partner="p-other").status_code == 404
