@@ -69,4 +69,5 @@ Try:
   curl -s -X POST {stack.app_url}/api/invitations -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
     -d '{{"email":"harry@contoso.com","firstName":"Harry","lastName":"Kim","language":"ko","countryRegion":"KR",
          "kind":"CustomerOnboarding","company":{{"name":"Contoso Korea","country":"KR"}}}}'
-then open the email in {stack.mail_url}{hooks}"""
+then open the email in {stack.mail_url}; on the local sign-in page type the invited address
+(harry@contoso.com) in its `sub` field: only the invited person may accept.{hooks}"""
