@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from functools import lru_cache
 from typing import Annotated, Any
 
-from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from shared.countries import ISO_3166_1_ALPHA_2
 
 BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$"
 # No control characters, and at least one character that is not white space (values are trimmed first).
@@ -24,9 +24,8 @@ ID = r"^[A-Za-z0-9._-]+$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-@lru_cache(maxsize=1)
 def iso_countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
+    return ISO_3166_1_ALPHA_2
 
 
 def check_country(value: str | None) -> str | None:
