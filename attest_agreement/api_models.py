@@ -17,11 +17,11 @@ from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the 
 
 
 class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
 
 PHONE = r"^\+?[0-9 ()./-]{2,39}$"
@@ -204,7 +204,7 @@ class RemoveRelationshipIn(_Api):
 
 
 class EligibilityQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     purchase_type: PurchaseType = Field(default=PurchaseType.NEW, alias="purchaseType")
 
 

@@ -23,7 +23,7 @@ from shared.pagination import Paged
 
 
 class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 class Invitee(_Api):
@@ -75,7 +75,7 @@ class NewInvitation(Invitee):
 
 
 class InvitationOut(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="ignore")
     id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
     reference: str = Field(description="Stable public handle (SHA-256 of the link id); usable wherever {id} is.")
     status: InvitationStatus
@@ -163,7 +163,7 @@ def _change_schema(schema: dict[str, Any]) -> None:
 class InviteeChange(_Api):
     """A change of a pending invitation's invitee, as a JSON merge patch: the fields given replace the invitation's."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True,
                               json_schema_extra=_change_schema)
     # Never null (an invitee always has them): a field left out stays as it is.
     email: Email = Field(default=None, description="The new invitee's address: the new link goes there.")
@@ -190,7 +190,7 @@ class InviteeChange(_Api):
 
 
 class ListQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     status: InvitationStatus | None = None
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
@@ -208,7 +208,7 @@ class ResendRequest(_Api):
 
 
 class BulkRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid")
     invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
@@ -217,7 +217,7 @@ class InvitationPage(Paged):
 
 
 class BulkRow(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     index: int
     status: str = Field(description="created, invalid or failed")
     invitation: InvitationOut | None = None
@@ -225,7 +225,7 @@ class BulkRow(_Api):
 
 
 class BulkResult(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     summary: dict[str, int] = Field(description="Counts of created, invalid and failed rows.")
     results: list[BulkRow] = Field(description="One entry per row: index, status, invitation or errors.")
 
@@ -233,7 +233,7 @@ class BulkResult(_Api):
 class DraftEmail(_Api):
     """The invitation's email for the partner to review, edit or send itself; it keeps the personalised URL."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     to: str
     subject: str
     text: str
@@ -243,11 +243,11 @@ class DraftEmail(_Api):
 
 
 class DraftQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     language: str | None = Field(default=None, max_length=35, description="BCP 47 tag; default: the invitation's language.")
 
 
 class ResendRequestAnswer(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     status: str
     detail: str

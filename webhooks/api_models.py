@@ -15,7 +15,7 @@ SUBSCRIBABLE = sorted(set(EVENT_TYPES) - {TEST})
 
 
 class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 def _known(events: list[str] | None) -> list[str] | None:
@@ -89,7 +89,7 @@ class TestSent(_Api):
 
 
 class FeedQuery(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     after: str | None = Field(default=None, max_length=100, pattern=r"^[0-9]{20}\|[0-9a-f-]{36}$",
                               description="The `cursor` of the last event read; absent: from the oldest kept (30 days).")
     page_size: int = Field(default=100, alias="pageSize", ge=1, le=500)
@@ -100,7 +100,7 @@ class FeedItem(Event):
 
 
 class FeedPage(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     items: list[FeedItem]
     next_cursor: str | None = Field(alias="nextCursor", description="The cursor to read on from; the same as `after` when nothing is new.")
 

@@ -66,13 +66,14 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class Links(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     self_: str | None = Field(default=None, alias="self", description="The API resource the event is about.")
 
 
 class EventData(BaseModel):
     """The event's fields; which of them are present depends on its type (see each webhook's description)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
     reference: str | None = Field(default=None, description="The invitation's reference (SHA-256 of its link id).")
     kind: str | None = Field(default=None, description="The invitation's kind.")
     status: str | None = Field(default=None, description="The invitation's or relationship's status after the change.")
@@ -99,7 +100,7 @@ class EventData(BaseModel):
 class Event(BaseModel):
     """One event, as delivered to a webhook (Standard Webhooks: `type`, `timestamp`, `data`) and listed in the feed."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     id: str = Field(description="Stable across retries; also the `webhook-id` header. Deduplicate on it.")
     type: str
     timestamp: datetime = Field(description="When it happened.")
