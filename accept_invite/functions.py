@@ -8,11 +8,12 @@ Each route declares its contract once (`shared.endpoints.endpoint`, `raw=True`: 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from accept_invite import agreement_page as agreement_step
-from accept_invite import colleague_views, colleagues, company_views, link_views, pages, signin
+from accept_invite import link_views, pages, signin
+from accept_invite.colleague_invitation import ColleagueInvitation
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
@@ -23,9 +24,17 @@ from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
 from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
+from shared.lazy import on_first_use
 from shared.partner_auth import authenticate
 from shared.problems import Problem
 from shared.storage import get_storage
+
+if TYPE_CHECKING:
+    from accept_invite import agreement_page as agreement_step
+    from accept_invite import colleague_views, colleagues, company_views
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    agreement_step, colleague_views, colleagues, company_views = on_first_use(
+        "accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues", "accept_invite.company_views")
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +170,7 @@ def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
 
 @endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
           summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
-          body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          body=ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A user with role User administrator, Account manager or Agreement manager, or a partner agent, invites a "
                       "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
@@ -215,7 +224,7 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
             customer, inviter = colleagues.partner_inviter(storage, customer_id, authenticate(req.headers.get("authorization")))
         else:
             customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
-        body = parse_json(req, colleagues.ColleagueInvitation)
+        body = parse_json(req, ColleagueInvitation)
         scope = f"colleague|{customer_id}|{inviter.email.casefold()}"
         (status, result, headers), replayed = run_once(storage, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
                                                        lambda: (201, colleagues.invite(storage, customer, inviter, body), {}))

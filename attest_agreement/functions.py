@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from attest_agreement import notices, service
 from attest_agreement.api_models import (
     AgreementInvitationIn,
     AgreementView,
@@ -30,7 +30,13 @@ from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.endpoints import Call, Reply, endpoint
+from shared.lazy import on_first_use
 from shared.storage import get_storage
+
+if TYPE_CHECKING:
+    from attest_agreement import notices, service
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    notices, service = on_first_use("attest_agreement.notices", "attest_agreement.service")
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -12,9 +13,9 @@ from shared import events, telemetry
 from shared.authorization import Action, runs_as
 from shared.clock import utc_now
 from shared.endpoints import Call, Reply, endpoint
+from shared.lazy import on_first_use
 from shared.pagination import PageQuery
 from shared.storage import get_storage
-from webhooks import deliveries, feed, publish, service
 from webhooks.api_models import (
     DeliveryPage,
     FeedPage,
@@ -26,6 +27,11 @@ from webhooks.api_models import (
     SubscriptionWithSecret,
     TestSent,
 )
+
+if TYPE_CHECKING:
+    from webhooks import deliveries, feed, publish, service
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    deliveries, feed, publish, service = on_first_use("webhooks.deliveries", "webhooks.feed", "webhooks.publish", "webhooks.service")
 
 log = logging.getLogger(__name__)
 
