@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)  # unknown parameters: 400, as documented
+    # Unknown parameters: 400, as documented.
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     page_size: int = Field(default=50, alias="pageSize", ge=1, le=100)
     continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
 
