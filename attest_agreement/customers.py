@@ -50,10 +50,10 @@ class AcceptanceHow(StrEnum):
 
 class Contact(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     email: str
-    phone_number: str | None = Field(default=None, alias="phoneNumber")  # E.164
+    phone_number: str | None = Field(default=None, validation_alias="phoneNumber", serialization_alias="phoneNumber")  # E.164
     language: str | None = None
 
 
@@ -62,32 +62,32 @@ class Customer(Entity):
     name: str
     address: dict[str, Any] | None = None
     country: str
-    vat_number: str | None = Field(default=None, alias="vatNumber")
-    registration_number: str | None = Field(default=None, alias="registrationNumber")
+    vat_number: str | None = Field(default=None, validation_alias="vatNumber", serialization_alias="vatNumber")
+    registration_number: str | None = Field(default=None, validation_alias="registrationNumber", serialization_alias="registrationNumber")
     phone: str | None = None
     website: str | None = None
     domain: str | None = None
-    primary_contact: Contact = Field(alias="primaryContact")
+    primary_contact: Contact = Field(validation_alias="primaryContact", serialization_alias="primaryContact")
     language: str = "en"
     # A customer asked to accept the agreement itself never gets an attestation confirmation email.
-    asked_to_accept_directly: bool = Field(default=False, alias="askedToAcceptDirectly")
-    created_at: datetime = Field(alias="createdAt")
-    created_by: dict[str, str] = Field(alias="createdBy")
-    created_from_invitation: str | None = Field(default=None, alias="createdFromInvitation")
+    asked_to_accept_directly: bool = Field(default=False, validation_alias="askedToAcceptDirectly", serialization_alias="askedToAcceptDirectly")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    created_from_invitation: str | None = Field(default=None, validation_alias="createdFromInvitation", serialization_alias="createdFromInvitation")
 
 
 class CompanyUser(Entity):
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     email: str
-    email_normalized: str = Field(alias="emailNormalized")
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     roles: list[str]
     language: str = "en"
-    country_region: str | None = Field(default=None, alias="countryRegion")
+    country_region: str | None = Field(default=None, validation_alias="countryRegion", serialization_alias="countryRegion")
     subject: str | None = None  # the sign-in account's subject, once signed in
-    added_at: datetime = Field(alias="addedAt")
-    added_by: str = Field(alias="addedBy")
+    added_at: datetime = Field(validation_alias="addedAt", serialization_alias="addedAt")
+    added_by: str = Field(validation_alias="addedBy", serialization_alias="addedBy")
 
 
 def same_subject(bound: str | None, subject: str | None) -> bool:
@@ -119,7 +119,7 @@ class DelegatedAdminPrivileges(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
     active: bool = True
-    removed_at: datetime | None = Field(default=None, alias="removedAt")
+    removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
 
 
 class GranularDelegatedAdminPrivileges(BaseModel):
@@ -127,36 +127,36 @@ class GranularDelegatedAdminPrivileges(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
     roles: list[str] = Field(default_factory=list)
-    end_date: date | None = Field(default=None, alias="endDate")
+    end_date: date | None = Field(default=None, validation_alias="endDate", serialization_alias="endDate")
 
 
 class ResellerRelationship(Entity):
-    customer_id: str = Field(alias="customerId")
-    partner_id: str = Field(alias="partnerId")
-    partner_name: str = Field(alias="partnerName")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
     role: RelationshipRole
     status: RelationshipStatus = RelationshipStatus.ACTIVE
     dap: DelegatedAdminPrivileges = Field(default_factory=DelegatedAdminPrivileges)
     gdap: GranularDelegatedAdminPrivileges = Field(default_factory=GranularDelegatedAdminPrivileges)
-    created_at: datetime = Field(alias="createdAt")
-    created_by: str = Field(alias="createdBy")
-    removed_at: datetime | None = Field(default=None, alias="removedAt")
-    removed_by: str | None = Field(default=None, alias="removedBy")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: str = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
+    removed_by: str | None = Field(default=None, validation_alias="removedBy", serialization_alias="removedBy")
 
 
 class AgreementAcceptance(Entity):
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     type: str = "MicrosoftCustomerAgreement"
     how: AcceptanceHow
-    date_agreed: date = Field(alias="dateAgreed")
-    recorded_at: datetime = Field(alias="recordedAt")
+    date_agreed: date = Field(validation_alias="dateAgreed", serialization_alias="dateAgreed")
+    recorded_at: datetime = Field(validation_alias="recordedAt", serialization_alias="recordedAt")
     by: dict[str, str]  # who recorded it: the attesting partner user, or the signed-in customer user
     contact: Contact  # the person who accepted
 
 
 class CustomerIndexEntry(Row):
-    partner_id: str = Field(alias="partnerId")
-    customer_id: str = Field(alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     name: str
     role: RelationshipRole
     since: datetime

@@ -18,11 +18,12 @@ PLATFORM_TENANT_ID = "platform-operator"
 def demo_tokens(stack: Stack) -> dict[str, str]:
     key = ensure_partner_key()
     audience = os.environ.get("PARTNER_AUTH_AUDIENCE", "api://invitation-service")
-    common = {"issuer": stack.partner_issuer, "audience": audience, "tenant_id": DEMO_PARTNER_ID}
     return {
-        "agent": mint_partner_token(key, roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example", **common),
-        "admin": mint_partner_token(key, roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example",
-                                    **{**common, "tenant_id": os.environ.get("PLATFORM_TENANT_ID") or PLATFORM_TENANT_ID}),
+        "agent": mint_partner_token(key, issuer=stack.partner_issuer, audience=audience, tenant_id=DEMO_PARTNER_ID,
+                                    roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example"),
+        "admin": mint_partner_token(key, issuer=stack.partner_issuer, audience=audience,
+                                    tenant_id=os.environ.get("PLATFORM_TENANT_ID") or PLATFORM_TENANT_ID,
+                                    roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example"),
     }
 
 

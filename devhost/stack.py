@@ -392,7 +392,7 @@ def throwaway_stack(prefix: str = "stack-", *, services: tuple[str, ...] | None 
     use: what the tests and benchmarks run against (the timers' schedules are theirs to set in `extra_env`)."""
     d = Path(tempfile.mkdtemp(prefix=prefix))
     stack = Stack(ports=Ports.random(), data_dir=d / "data", log_dir=d / "logs", in_memory=True,
-                  extra_env=dict(extra_env or {}), **({"services": services} if services else {}))
+                  extra_env=dict(extra_env or {}), services=services or Stack.services)
     stack.start()
     try:
         yield stack

@@ -43,20 +43,20 @@ READ = (401, 403, 404)
                       "AgreementAcceptance an active relationship (404 otherwise); a ResellerRelationship is a request only "
                       "the customer's administrator can accept; CustomerOnboarding cannot name a customer (400).")
 def create_invitation(call: Call) -> InvitationOut:
-    return service.create(get_storage(), call.caller, call.body)
+    return service.create(get_storage(), call.partner, call.body)
 
 
 @endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
           description="Up to 1000 invitations; a bad row never sinks the others.")
 def create_invitations_bulk(call: Call) -> BulkResult:
-    return service.create_bulk(get_storage(), call.caller, call.body.invitations)
+    return service.create_bulk(get_storage(), call.partner, call.body.invitations)
 
 
 @endpoint(bp, "invitations", "GET", action=Action.MANAGE_INVITATIONS,
           summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
           problems=(400, 401, 403))
 def list_invitations(call: Call) -> InvitationPage:
-    return service.list_page(get_storage(), call.caller, call.query)
+    return service.list_page(get_storage(), call.partner, call.query)
 
 
 ETAG = {"ETag": "The invitation's version: send it as If-Match to change its invitee (PATCH)."}
@@ -66,7 +66,7 @@ ETAG = {"ETag": "The invitation's version: send it as If-Match to change its inv
           summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ, response_headers=ETAG,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
 def get_invitation(call: Call) -> Reply:
-    out, tag = service.get(get_storage(), call.caller, call.param("id"))
+    out, tag = service.get(get_storage(), call.partner, call.param("id"))
     return Reply(out, headers={"ETag": tag})
 
 
@@ -82,7 +82,7 @@ def get_invitation(call: Call) -> Reply:
                       "existing customer is checked as when it was created (a CompanyUser needs AdminAgent and DAP). "
                       "A change that changes nothing answers with the invitation as it is.")
 def change_invitee(call: Call) -> Reply:
-    out, tag = replacement.change_invitee(get_storage(), call.caller, call.param("id"), call.body, call.if_match)
+    out, tag = replacement.change_invitee(get_storage(), call.partner, call.param("id"), call.body, call.if_match)
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
@@ -91,20 +91,20 @@ def change_invitee(call: Call) -> Reply:
           response=DraftEmail, problems=(400, 401, 403, 404),
           description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
 def draft_invitation_email(call: Call) -> DraftEmail:
-    return service.draft_email(get_storage(), call.caller, call.param("id"), call.query.language)
+    return service.draft_email(get_storage(), call.partner, call.param("id"), call.query.language)
 
 
 @endpoint(bp, "invitations/{id}/resend", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
           description="Same link, new expiry (60 days at most).")
 def resend_invitation(call: Call) -> InvitationOut:
-    return service.resend(get_storage(), call.caller, call.param("id"))
+    return service.resend(get_storage(), call.partner, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/revoke", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
 def revoke_invitation(call: Call) -> InvitationOut:
-    return service.revoke(get_storage(), call.caller, call.param("id"))
+    return service.revoke(get_storage(), call.partner, call.param("id"))
 
 
 def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:

@@ -25,7 +25,10 @@ ASSETS = {"redoc.standalone.js": "text/javascript", "redoc.standalone.js.LICENSE
 
 
 def _policy() -> str:
-    directives = dict(d.strip().split(" ", 1) for d in CONTENT_SECURITY_POLICY.split(";"))
+    directives: dict[str, str] = {}
+    for directive in CONTENT_SECURITY_POLICY.split(";"):
+        name, _, sources = directive.strip().partition(" ")
+        directives[name] = sources
     directives["style-src"] += " 'unsafe-inline'"
     directives["img-src"] += " data:"
     directives["worker-src"] = "blob:"

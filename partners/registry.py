@@ -22,8 +22,8 @@ class Partner(Entity):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     type: PartnerType
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
-    created_at: datetime | None = Field(default=None, alias="createdAt")
+    indirect_provider_id: str | None = Field(default=None, validation_alias="indirectProviderId", serialization_alias="indirectProviderId")
+    created_at: datetime | None = Field(default=None, validation_alias="createdAt", serialization_alias="createdAt")
 
     @model_validator(mode="after")
     def _reseller_has_provider(self) -> Partner:

@@ -69,9 +69,9 @@ Email = Annotated[str, BeforeValidator(_email),
                                   "description": "An email address; its domain is not looked up."})]
 
 
-def Name(max_length: int) -> Any:  # noqa: N802  (a type factory, used like a type)
-    """A person's or company's name: 1 to `max_length` characters after trimming, no control characters."""
-    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=PRINTABLE)]
+# A person's or a company's name: 1 to 100 (200) characters after trimming, no control characters.
+PersonName = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
+CompanyName = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
 
 
 def iso_date(value: Any) -> Any:
@@ -111,10 +111,10 @@ AgreedDate = Annotated[date, BeforeValidator(date_or_utc_datetime), WithJsonSche
 # A company's VAT and registration numbers: the same field wherever a company is described (the seller's data on an
 # invitation, a partner's new customer). Their checksums are checked per country by the models (shared.company_numbers).
 VatNumber = Annotated[str | None, Field(
-    alias="vatNumber", max_length=40,
+    validation_alias="vatNumber", serialization_alias="vatNumber", max_length=40,
     description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
 )]
 RegistrationNumber = Annotated[str | None, Field(
-    alias="registrationNumber", max_length=40,
+    validation_alias="registrationNumber", serialization_alias="registrationNumber", max_length=40,
     description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
 )]

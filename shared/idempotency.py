@@ -46,14 +46,14 @@ PENDING, DONE = "pending", "done"
 
 class IdempotentResult(Row):
     scope: str
-    key_hash: str = Field(alias="keyHash")
+    key_hash: str = Field(validation_alias="keyHash", serialization_alias="keyHash")
     fingerprint: str
     state: str  # "pending" while the first request runs (until lease_until), then "done"
     status: int = 0
     chunks: int = 0
-    created_at: datetime = Field(alias="createdAt")
-    lease_until: datetime | None = Field(default=None, alias="leaseUntil")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    lease_until: datetime | None = Field(default=None, validation_alias="leaseUntil", serialization_alias="leaseUntil")
+    expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
 
 
 class AnswerChunk(Row):

@@ -10,16 +10,14 @@ README's layout block and localhost:7071 URLs. Settings are checked against the 
 from __future__ import annotations
 
 import importlib
-import json
 import re
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
 from shared.settings import Settings
+from tests.support.routes import registered_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -106,22 +104,11 @@ def _code_text() -> str:
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(files) if "test_docs" not in p.name)
 
 
-_LIST_ROUTES = """
-import json, function_app
-out = []
-for f in function_app.app.get_functions():
-    spec = f.get_trigger().get_dict_repr()
-    if spec["type"] == "httpTrigger":
-        methods = [str(m).split(".")[-1].upper() for m in (spec.get("methods") or ["GET", "POST"])]
-        out.append({"route": spec.get("route") or f.get_function_name(), "methods": methods})
-print(json.dumps(out))
-"""
 
 
 @pytest.fixture(scope="module")
 def registered() -> list[dict]:
-    out = subprocess.run([sys.executable, "-c", _LIST_ROUTES], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return registered_routes()
 
 
 def _route_matches(doc_path: str, route: str) -> bool:
