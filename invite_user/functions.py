@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from invite_user import expiry, reminders, replacement, service
+from invite_user import reminders, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
@@ -24,7 +25,13 @@ from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.http import client_ip
+from shared.lazy import on_first_use
 from shared.storage import get_storage
+
+if TYPE_CHECKING:
+    from invite_user import expiry, replacement
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    expiry, replacement = on_first_use("invite_user.expiry", "invite_user.replacement")
 
 log = logging.getLogger(__name__)
 

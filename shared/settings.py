@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Each field is read from the environment variable named by its alias, exactly as spelt (Azure's names mix cases)."""
 
     # Storage: a connection string (Azurite locally), or endpoints + managed identity in Azure.
@@ -64,7 +65,16 @@ class Settings(BaseSettings):
     # Telemetry (shared/telemetry.py): unset means nothing is exported.
     applicationinsights_connection_string: str | None = Field(default=None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        """The environment's values of these names, and over them the values given (tests, the local stack).
+
+        Read here rather than with pydantic-settings: the fields are flat strings, numbers and booleans, which pydantic
+        parses from text itself, and that library's import (about 25 ms, its CLI and dotenv sources included) is paid
+        on every cold start."""
+        names = {f.alias or name for name, f in type(self).model_fields.items()}
+        super().__init__(**{**{k: v for k, v in os.environ.items() if k in names}, **values})
 
     @property
     def verified_email_tenants(self) -> frozenset[str]:

@@ -16,12 +16,13 @@ PACKAGES = ("accept_invite", "attest_agreement", "company_domains", "invite_user
             "webhooks")
 # Not deployed (.funcignore): the local stack, benchmarks, tests and tools have rules of their own.
 NOT_THE_APP = {"bench", "devhost", "scripts", "tests"}
-# A route's own modules that `import function_app` must not load (`shared.lazy.on_first_use`): the cold start pays for
-# what the landing page needs and the indexing, not for every route's machinery (bench/cold_start.py measures it).
+# What `import function_app` must not load: a route's own modules (`shared.lazy.on_first_use`) and libraries only some
+# calls need. The cold start pays for what the landing page needs and the indexing (bench/cold_start.py measures it).
 LOADED_BY_THEIR_ROUTES = ("accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues",
                           "accept_invite.company_views", "accept_invite.companies", "accept_invite.domain_views",
                           "attest_agreement.notices", "attest_agreement.service", "webhooks.feed", "webhooks.publish",
-                          "webhooks.service", "company_domains.service")
+                          "webhooks.service", "company_domains.service", "invite_user.expiry", "invite_user.replacement",
+                          "pydantic_settings")
 MAX_LINES = 350
 # A module longer than MAX_LINES says why in its docstring with this phrase.
 LONG_MODULE_REASON = "Longer than usual because"
