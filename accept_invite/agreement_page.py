@@ -23,9 +23,8 @@ from attest_agreement.service import accept_directly
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
 from shared import i18n
-from shared.clock import utc_now
+from shared.context import Context
 from shared.settings import get_settings
-from shared.storage import Storage
 
 if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
     from jinja2 import Environment
@@ -37,7 +36,7 @@ DOMAIN = "agreements"
 AGREEMENT_URL = "https://www.microsoft.com/licensing/docs/customeragreement"
 
 
-def _load(storage: Storage, visitor: Visitor, handle: str | None, now: datetime) -> tuple[Any, Reply | None]:
+def _load(ctx: Context, visitor: Visitor, handle: str | None, now: datetime) -> tuple[Any, Reply | None]:
     """The invitation and customer of a signed-in invitee, or the reply that explains why not."""
     h = resolve(handle)
     if h is None:
@@ -45,7 +44,7 @@ def _load(storage: Storage, visitor: Visitor, handle: str | None, now: datetime)
     person = visitor.person
     if person is None:
         return None, redirect(signin_url(h))
-    inv = invitations.find(storage, h)
+    inv = invitations.find(ctx, h)
     if inv is None:
         return None, not_found(visitor)
     language = visitor.language(inv.language)
@@ -53,20 +52,20 @@ def _load(storage: Storage, visitor: Visitor, handle: str | None, now: datetime)
         return None, wrong_account(inv, person.email, h, visitor)
     if inv.kind != InvitationKind.AGREEMENT_ACCEPTANCE or not inv.customer_id:
         return None, redirect(f"/api/companies/accept?{urlencode({'invitationId': h})}")
-    customer = CustomerStore(storage).customer(inv.customer_id)
+    customer = ctx.store(CustomerStore).customer(inv.customer_id)
     if customer is None:
         return None, error("company_gone", visitor, status=404, language=language)
     return (h, inv, customer, language), None
 
 
-def show(storage: Storage, visitor: Visitor, handle: str | None, *, missing: bool = False, now: datetime | None = None) -> Reply:
+def show(ctx: Context, visitor: Visitor, handle: str | None, *, missing: bool = False, now: datetime | None = None) -> Reply:
     """GET: the agreement with its checkbox, or, once accepted, who accepted and when."""
-    now = now or utc_now()
-    loaded, reply = _load(storage, visitor, handle, now)
+    now = now or ctx.now()
+    loaded, reply = _load(ctx, visitor, handle, now)
     if reply is not None:
         return reply
     h, inv, customer, language = loaded
-    acceptance = CustomerStore(storage).acceptance(customer.id)
+    acceptance = ctx.store(CustomerStore).acceptance(customer.id)
     if acceptance is None and inv.effective_status(now) != InvitationStatus.PENDING:
         return redirect(f"/api/companies/new?{urlencode({'invitationId': h})}")  # the page of that state (expired, revoked)
     context = {"inv": inv, "company": customer, "acceptance": acceptance, "handle": h, "action": PATH, "agreement_url": AGREEMENT_URL,
@@ -74,24 +73,24 @@ def show(storage: Storage, visitor: Visitor, handle: str | None, *, missing: boo
     return Reply(400 if missing else 200, TEMPLATE, context, language, path=PATH, params={"invitationId": h}, session=visitor.session)
 
 
-def submit(storage: Storage, visitor: Visitor, data: dict[str, Any], now: datetime | None = None) -> Reply:
+def submit(ctx: Context, visitor: Visitor, data: dict[str, Any], now: datetime | None = None) -> Reply:
     """POST: with the session's CSRF token and the box ticked, the agreement is accepted (once), then the page shows it."""
-    now = now or utc_now()
+    now = now or ctx.now()
     handle = data.get("invitationId")
     session = visitor.session
     if session is None or not session.signed_in or not session.check_csrf(data.get("csrf")):
         h = resolve(handle)
         return error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
-    loaded, reply = _load(storage, visitor, handle, now)
+    loaded, reply = _load(ctx, visitor, handle, now)
     if reply is not None:
         return reply
     h, inv, customer, language = loaded
     if data.get("accept") != "yes":
-        return show(storage, visitor, h, missing=True, now=now)
+        return show(ctx, visitor, h, missing=True, now=now)
     person = visitor.person
     assert person is not None
     try:
-        accept_directly(storage, customer.id, person.actor(), _contact(inv, person.email), invitation=inv)
+        accept_directly(ctx, customer.id, person.actor(), _contact(inv, person.email), invitation=inv)
     except AlreadyAccepted:
         pass  # shown as accepted, with who and when
     except NotAllowedToAccept:

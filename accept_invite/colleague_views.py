@@ -14,7 +14,7 @@ from accept_invite.company_views import company_member
 from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement.customers import CompanyUser, Customer
 from shared import i18n
-from shared.storage import Storage
+from shared.context import Context
 
 _FIELDS = (
     ("email", 320, "email"),
@@ -45,9 +45,9 @@ def _form(company: Customer, user: CompanyUser, visitor: Visitor, values: Mappin
     }, language, path=f"{base}/invitations/new", session=visitor.session)
 
 
-def form_page(storage: Storage, visitor: Visitor, customer_id: str) -> Reply:
+def form_page(ctx: Context, visitor: Visitor, customer_id: str) -> Reply:
     """GET /api/companies/{id}/invitations/new: the form, with the roles this user may give."""
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
@@ -57,11 +57,11 @@ def form_page(storage: Storage, visitor: Visitor, customer_id: str) -> Reply:
     return _form(company, user, visitor, defaults, {})
 
 
-def invite(storage: Storage, visitor: Visitor, customer_id: str, data: Mapping[str, Any]) -> Reply:
+def invite(ctx: Context, visitor: Visitor, customer_id: str, data: Mapping[str, Any]) -> Reply:
     """POST /api/companies/{id}/invitations from the page (session + CSRF)."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
@@ -78,8 +78,8 @@ def invite(storage: Storage, visitor: Visitor, customer_id: str, data: Mapping[s
             errors.setdefault(name, pages.reason_text(company_form.Reason(_REASONS.get(name, "required"), {}), language))
         return _form(company, user, visitor, data, errors, status=422)
     try:
-        _, inviter = colleagues.company_user_inviter(storage, customer_id, person.email, person.name, person.subject)
-        result = colleagues.invite(storage, company, inviter, body)
+        _, inviter = colleagues.company_user_inviter(ctx, customer_id, person.email, person.name, person.subject)
+        result = colleagues.invite(ctx, company, inviter, body)
     except colleagues.ColleagueError as exc:
         if exc.code == "role-not-grantable":
             names = ", ".join(pages.role_label(r, language) for r in exc.roles)
@@ -93,9 +93,9 @@ def invite(storage: Storage, visitor: Visitor, customer_id: str, data: Mapping[s
     return _sent(company, visitor, language, str(body.email), result["expiresAt"])
 
 
-def sent(storage: Storage, visitor: Visitor, customer_id: str, result: Mapping[str, Any]) -> Reply:
+def sent(ctx: Context, visitor: Visitor, customer_id: str, result: Mapping[str, Any]) -> Reply:
     """The page after an invitation was sent (also for a repeated submission of the same form)."""
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None

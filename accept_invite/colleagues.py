@@ -20,10 +20,10 @@ from invite_user.api_models import NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
+from shared.context import Context
 from shared.errors import Forbidden, NotFound
 from shared.http import dump
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ class ColleagueError(Exception):
         self.roles = roles or []
 
 
-def company_user_inviter(storage: Storage, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
+def company_user_inviter(ctx: Context, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
     """The signed-in person as an inviter of this company: 404 when no such company, 403 when not allowed."""
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     customer = customers.customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such company.", status=404)
@@ -65,24 +65,24 @@ def company_user_inviter(storage: Storage, customer_id: str, email: str, name: s
     return customer, Inviter(name=display, email=user.email, subject=subject, roles=tuple(user.roles))
 
 
-def session_inviter(storage: Storage, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
+def session_inviter(ctx: Context, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
     """A signed-in company user calling the JSON API from the browser: the session plus its CSRF token (X-CSRF-Token)."""
     if session is None or not session.signed_in:
         raise ColleagueError("unauthorized", "Sign in first (a session cookie or a bearer token is required).", status=401)
     if not session.check_csrf(csrf):
         raise ColleagueError("csrf", "The X-CSRF-Token header does not match this session.", status=403)
-    return company_user_inviter(storage, customer_id, session.email, session.name or "", session.subject or "")
+    return company_user_inviter(ctx, customer_id, session.email, session.name or "", session.subject or "")
 
 
 # A partner with delegated admin rights on the company may give any role (the Account manager row of the table).
 PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
 
 
-def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
+def partner_inviter(ctx: Context, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
     try:
         # The policy's row (shared.authorization): AdminAgent, an active Reseller relationship, DAP.
-        check(Action.INVITE_COMPANY_USER, roles=caller.roles, standing=standing(storage, caller.partner_id, customer_id),
+        check(Action.INVITE_COMPANY_USER, roles=caller.roles, standing=standing(ctx, caller.partner_id, customer_id),
               customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
@@ -90,34 +90,34 @@ def partner_inviter(storage: Storage, customer_id: str, caller: Caller) -> tuple
     except Forbidden as exc:
         raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
                              status=403) from exc
-    customer = CustomerStore(storage).customer(customer_id)
+    customer = ctx.store(CustomerStore).customer(customer_id)
     if customer is None:
         raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
 
 
-def _managing_partner(storage: Storage, customer: Customer, inviter: Inviter) -> Partner:
+def _managing_partner(ctx: Context, customer: Customer, inviter: Inviter) -> Partner:
     if inviter.partner is not None:
-        partner = PartnerRepository(storage).find(inviter.partner.partner_id)
+        partner = ctx.store(PartnerRepository).find(inviter.partner.partner_id)
         if partner is not None:
             return partner
-    rels = [r for r in CustomerStore(storage).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
+    rels = [r for r in ctx.store(CustomerStore).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
     rels.sort(key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.created_at))
     if not rels:
         raise ColleagueError("no-partner", "This company has no partner to send invitations on its behalf.", status=409)
-    found = PartnerRepository(storage).find(rels[0].partner_id)
+    found = ctx.store(PartnerRepository).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
 
 
-def invite(storage: Storage, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
+def invite(ctx: Context, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
     """Create the CompanyUser invitation and queue its email in the invitee's preferred language."""
     refused = delegation.refused(inviter.roles, [r.value for r in body.roles])
     if refused:
         raise ColleagueError("role-not-grantable", f"Your role cannot give: {', '.join(refused)}.", status=403, roles=refused)
-    if CustomerStore(storage).user(customer.id, normalize_email(str(body.email))) is not None:
+    if ctx.store(CustomerStore).user(customer.id, normalize_email(str(body.email))) is not None:
         raise ColleagueError("already-a-user", f"{body.email} is a user of {customer.name} already.", status=409)
-    partner = _managing_partner(storage, customer, inviter)
+    partner = _managing_partner(ctx, customer, inviter)
     new = NewInvitation(
         email=body.email, first_name=body.first_name, last_name=body.last_name, language=body.language,
         country_region=body.country_region, kind=InvitationKind.COMPANY_USER, roles=body.roles,
@@ -130,5 +130,5 @@ def invite(storage: Storage, customer: Customer, inviter: Inviter, body: Colleag
         inv.created_by = {**inv.created_by, "customerId": customer.id, "companyUser": inviter.email}
         inv.inviter_name = inviter.display
     audit_extra = {"roles": [r.value for r in inv.roles], "by": "companyUser" if inviter.partner is None else "partner"}
-    return dump(invitations.invite(storage, inv, raw_id, inviter.display, audit_extra=audit_extra,
+    return dump(invitations.invite(ctx, inv, raw_id, inviter.display, audit_extra=audit_extra,
                                    event="colleague.invited"))

@@ -41,8 +41,7 @@ from invite_user.invitations import (
 )
 from shared import errors
 from shared.authorization import Relationship
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 from shared.uow import attempt
 
 # An invitation with the unit of work that read it (`load_for`): a change that follows commits under that read's ETag.
@@ -101,19 +100,19 @@ def first_user_roles(inv: Invitation) -> list[str]:
     return roles
 
 
-def load(storage: Storage, link_hash: str, person: Person) -> Invitation:
+def load(ctx: Context, link_hash: str, person: Person) -> Invitation:
     """The invitation for this person: InvitationNotFound when there is none, WrongAccount when it names someone else."""
-    return _load(storage, link_hash, person)[1]
+    return _load(ctx, link_hash, person)[1]
 
 
-def load_for(storage: Storage, link_hash: str, person: Person) -> Loaded:
+def load_for(ctx: Context, link_hash: str, person: Person) -> Loaded:
     """`load`, with the unit of work that read it, for a change that follows (`create_company(read=...)`)."""
-    return _load(storage, link_hash, person)
+    return _load(ctx, link_hash, person)
 
 
-def _load(storage: Storage, link_hash: str, person: Person) -> Loaded:
+def _load(ctx: Context, link_hash: str, person: Person) -> Loaded:
     """`load`, with the unit of work that read it: marking it accepted goes on from there without reading it again."""
-    uow, inv = invitations.reading(storage, link_hash)
+    uow, inv = invitations.reading(ctx, link_hash)
     if inv is None:
         raise InvitationNotFound(link_hash)
     if not inv.is_for(person.email):
@@ -121,23 +120,23 @@ def _load(storage: Storage, link_hash: str, person: Person) -> Loaded:
     return uow, inv
 
 
-def _in_customer(storage: Storage, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
+def _in_customer(ctx: Context, customer_id: str, work: Callable[[CustomerUnitOfWork], Customer]) -> Customer:
     """`work` on the customer's partition under the app's one retry policy; the page hears Busy when it keeps changing."""
     try:
-        return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
+        return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
     except errors.Busy as exc:
         raise Busy("the company kept changing") from exc
 
 
-def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_created: bool,
+def _mark_accepted(ctx: Context, link_hash: str, customer_id: str, person: Person, now: datetime, *, company_created: bool,
                    first: Any = None) -> None:
     try:
-        invitations.accept(storage, link_hash, person.actor(), customer_id=customer_id, now=now, company_created=company_created,
+        invitations.accept(ctx, link_hash, person.actor(), customer_id=customer_id, now=now, company_created=company_created,
                            first=first)
     except errors.NotFound as exc:
         raise InvitationNotFound(link_hash) from exc
     except InvitationStateError as exc:
-        inv = invitations.find(storage, link_hash)
+        inv = invitations.find(ctx, link_hash)
         if inv is None:
             raise InvitationNotFound(link_hash) from exc
         raise NotPending(inv, exc.status) from exc
@@ -148,21 +147,21 @@ def _mark_accepted(storage: Storage, link_hash: str, customer_id: str, person: P
 # -- a new company ------------------------------------------------------------------------------
 
 
-def create_company(storage: Storage, link_hash: str, person: Person, form: CompanyForm, now: datetime | None = None, *,
+def create_company(ctx: Context, link_hash: str, person: Person, form: CompanyForm, now: datetime | None = None, *,
                    read: Loaded | None = None) -> str:
     """Create the company of an invitation, or find the one an earlier attempt created. Returns its id.
 
     `read`: the invitation as the page's guard loaded it for this person (`load_for`), so it is not read twice.
     """
-    now = now or utc_now()
-    first, inv = read if read is not None else _load(storage, link_hash, person)
+    now = now or ctx.now()
+    first, inv = read if read is not None else _load(ctx, link_hash, person)
     customer_id = customer_id_for(inv)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED and inv.customer_id != customer_id:
         raise NotPending(inv, status)
     if status != InvitationStatus.ACCEPTED and not needs_company_form(inv):
         raise NotPending(inv, status)  # this invitation joins an existing company; there is nothing to create
-    _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=first)
+    _mark_accepted(ctx, link_hash, customer_id, person, now, company_created=False, first=first)
     joined: list[ResellerRelationship] = []
 
     def work(uow: CustomerUnitOfWork) -> Customer:
@@ -174,10 +173,10 @@ def create_company(storage: Storage, link_hash: str, person: Person, form: Compa
         joined.extend(rels)
         return customer
 
-    customer = _in_customer(storage, customer_id, work)
+    customer = _in_customer(ctx, customer_id, work)
     # A company this call created has exactly the relationships it staged; one an earlier attempt created is listed
     # from its rows.
-    index_partner_lists(storage, customer_id, customer.name, joined=joined or None)
+    index_partner_lists(ctx, customer_id, customer.name, joined=joined or None)
     return customer_id
 
 
@@ -223,10 +222,10 @@ def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now
 # -- an existing company ------------------------------------------------------------------------
 
 
-def accept_existing(storage: Storage, link_hash: str, person: Person, now: datetime | None = None) -> str:
+def accept_existing(ctx: Context, link_hash: str, person: Person, now: datetime | None = None) -> str:
     """Join a company (CompanyUser) or accept a partner's relationship (ResellerRelationship). Returns the company id."""
-    now = now or utc_now()
-    read, inv = _load(storage, link_hash, person)
+    now = now or ctx.now()
+    read, inv = _load(ctx, link_hash, person)
     status = inv.effective_status(now)
     if status == InvitationStatus.ACCEPTED and inv.customer_id and inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return inv.customer_id
@@ -238,13 +237,13 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
     customer_id = str(inv.customer_id)
     if not accepted:
         # The company must be there and consent before the invitation is claimed; then the claim (see the module's rules).
-        uow = CustomerUnitOfWork(storage, customer_id)
+        uow = ctx.unit(CustomerUnitOfWork, customer_id)
         customer = uow.customer()
         if customer is None:
             raise CompanyGone(customer_id)
         if not _consents(uow, customer, inv, person):
             raise NotAllowed(inv)
-        _mark_accepted(storage, link_hash, customer_id, person, now, company_created=False, first=read)
+        _mark_accepted(ctx, link_hash, customer_id, person, now, company_created=False, first=read)
 
     def work(uow: CustomerUnitOfWork) -> Customer:
         customer = uow.customer()
@@ -261,12 +260,12 @@ def accept_existing(storage: Storage, link_hash: str, person: Person, now: datet
         return customer
 
     try:
-        customer = _in_customer(storage, customer_id, work)
+        customer = _in_customer(ctx, customer_id, work)
     except NotAllowed:
         # Refused after the claim, with nothing of the company written: the invitation goes back to Pending.
-        invitations.release(storage, link_hash, person.actor(), customer_id=customer_id, now=now)
+        invitations.release(ctx, link_hash, person.actor(), customer_id=customer_id, now=now)
         raise
-    index_partner_lists(storage, customer_id, customer.name)
+    index_partner_lists(ctx, customer_id, customer.name)
     return customer_id
 
 

@@ -27,17 +27,16 @@ from attest_agreement.customers import CompanyUser, Customer, CustomerStore, Rel
 from attest_agreement.service import accept_directly, may_consent
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 
 
-def _invitation_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[Invitation | None, Reply | None, str]:
+def _invitation_for(ctx: Context, visitor: Visitor, handle: str | None) -> tuple[Invitation | None, Reply | None, str]:
     """The invitation of a signed-in, matching person, or the reply that explains why not."""
-    read, reply, h = _read_for(storage, visitor, handle)
+    read, reply, h = _read_for(ctx, visitor, handle)
     return (read[1] if read is not None else None), reply, h
 
 
-def _read_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[companies.Loaded | None, Reply | None, str]:
+def _read_for(ctx: Context, visitor: Visitor, handle: str | None) -> tuple[companies.Loaded | None, Reply | None, str]:
     """`_invitation_for`, with the unit of work that read it (a POST goes on with it: one read of the invitation)."""
     h = resolve(handle)
     if h is None:
@@ -46,7 +45,7 @@ def _read_for(storage: Storage, visitor: Visitor, handle: str | None) -> tuple[c
     if person is None:
         return None, redirect(signin_url(h)), h
     try:
-        read = companies.load_for(storage, h, person)
+        read = companies.load_for(ctx, h, person)
     except companies.InvitationNotFound:
         return None, not_found(visitor), h
     except companies.WrongAccount as exc:
@@ -72,13 +71,13 @@ def _form_reply(inv: Invitation, visitor: Visitor, handle: str, values: Mapping[
     }, language, path="/api/companies/new", params={"invitationId": handle}, session=visitor.session)
 
 
-def _pending_for(storage: Storage, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str, Reply | None]:
+def _pending_for(ctx: Context, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str, Reply | None]:
     """The signed-in invitee's invitation while it is pending; otherwise the page (or redirect) of its state."""
-    inv, reply, h = _invitation_for(storage, visitor, handle)
+    inv, reply, h = _invitation_for(ctx, visitor, handle)
     if reply is not None:
         return None, h or "", reply
     assert inv is not None and h is not None  # an invitation was found, so by its handle
-    status = inv.effective_status(now or utc_now())
+    status = inv.effective_status(now or ctx.now())
     if status == InvitationStatus.ACCEPTED and inv.customer_id:
         return None, h, redirect(f"/api/companies/{inv.customer_id}/welcome")
     if status != InvitationStatus.PENDING:
@@ -86,9 +85,9 @@ def _pending_for(storage: Storage, visitor: Visitor, handle: str | None, path: s
     return inv, h, None
 
 
-def company_form_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
+def company_form_page(ctx: Context, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
     """GET /api/companies/new: what the seller registered, editable, with the reasons for what must change."""
-    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/new", now)
+    inv, h, reply = _pending_for(ctx, visitor, handle, "/api/companies/new", now)
     if reply is not None:
         return reply
     if not companies.needs_company_form(inv):
@@ -105,35 +104,35 @@ def validate_company(visitor: Visitor, data: Mapping[str, str]) -> Reply:
     return Reply(200, data={"valid": not reasons, "errors": {k: pages.reason_text(r, language) for k, r in reasons.items()}})
 
 
-def _invitation_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[Any, Any, Reply | None]:
+def _invitation_for_post(ctx: Context, visitor: Visitor, data: Mapping[str, str]) -> tuple[Any, Any, Reply | None]:
     """A form POST's invitation: only with the session's CSRF token, then as for any page of the invitee."""
-    read, h, reply = _read_for_post(storage, visitor, data)
+    read, h, reply = _read_for_post(ctx, visitor, data)
     return (read[1] if read is not None else None), h, reply
 
 
-def _read_for_post(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> tuple[companies.Loaded | None, Any, Reply | None]:
+def _read_for_post(ctx: Context, visitor: Visitor, data: Mapping[str, str]) -> tuple[companies.Loaded | None, Any, Reply | None]:
     if not csrf_ok(visitor, data.get("csrf")):
         h = resolve(data.get("invitationId"))
         return None, h, error("session", visitor, status=403, retry_url=signin_url(h) if h else None)
-    read, reply, h = _read_for(storage, visitor, data.get("invitationId"))
+    read, reply, h = _read_for(ctx, visitor, data.get("invitationId"))
     return read, h, reply
 
 
-def create_company(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
+def create_company(ctx: Context, visitor: Visitor, data: Mapping[str, str]) -> Reply:
     """POST /api/companies: validate, then create once; every repeat lands on the same company."""
-    read, h, reply = _read_for_post(storage, visitor, data)
+    read, h, reply = _read_for_post(ctx, visitor, data)
     if reply is not None:
         return reply
     assert read is not None and visitor.person is not None
     inv = read[1]
     form, reasons = company_form.check(data)
     if form is None:
-        if inv.effective_status(utc_now()) == InvitationStatus.PENDING:
+        if inv.effective_status(ctx.now()) == InvitationStatus.PENDING:
             values = {name: str(data.get(name) or "") for name in company_form.FIELD_NAMES}
             return _form_reply(inv, visitor, h, values, reasons, submitted=True, status=422)
-        return _accept_error(companies.NotPending(inv, inv.effective_status(utc_now())), visitor, h)
+        return _accept_error(companies.NotPending(inv, inv.effective_status(ctx.now())), visitor, h)
     try:
-        customer_id = companies.create_company(storage, h, visitor.person, form, read=read)
+        customer_id = companies.create_company(ctx, h, visitor.person, form, read=read)
     except companies.AcceptError as exc:
         return _accept_error(exc, visitor, h)
     return redirect(f"/api/companies/{customer_id}/welcome")
@@ -159,19 +158,19 @@ def _accept_error(exc: companies.AcceptError, visitor: Visitor, h: str) -> Reply
     return error("unavailable", visitor, status=503, retry_url=f"/api/companies/new?{urlencode({'invitationId': h})}")
 
 
-def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
+def confirm_page(ctx: Context, visitor: Visitor, handle: str | None, now: Any = None) -> Reply:
     """GET /api/companies/accept: "Accept the relationship with …" / "Join …" for an existing company."""
-    inv, h, reply = _pending_for(storage, visitor, handle, "/api/companies/accept", now)
+    inv, h, reply = _pending_for(ctx, visitor, handle, "/api/companies/accept", now)
     if reply is not None:
         return reply
     if companies.needs_company_form(inv) or inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return redirect(next_step(inv, h))
     person = visitor.person
     assert person is not None
-    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and not may_consent(storage, str(inv.customer_id), person.email, person.subject):
+    if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and not may_consent(ctx, str(inv.customer_id), person.email, person.subject):
         # Only the customer's administrator may see what it would consent to: the partner chose the address, not the customer.
         return Reply(403, "not_allowed.html", {"inv": inv}, visitor.language(inv.language), session=visitor.session)
-    company = CustomerStore(storage).customer(str(inv.customer_id))
+    company = ctx.store(CustomerStore).customer(str(inv.customer_id))
     if company is None:
         return error("company_gone", visitor, status=404, language=visitor.language(inv.language))
     roles_shown = [r.value for r in inv.roles] or [BusinessCenterRole.ACCOUNT_VIEWER.value]
@@ -179,20 +178,20 @@ def confirm_page(storage: Storage, visitor: Visitor, handle: str | None, now: An
                  visitor.language(inv.language), path="/api/companies/accept", params={"invitationId": h}, session=visitor.session)
 
 
-def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply:
+def accept(ctx: Context, visitor: Visitor, data: Mapping[str, str]) -> Reply:
     """POST /api/companies/accept: join the company / accept the relationship, once."""
-    inv, h, reply = _invitation_for_post(storage, visitor, data)
+    inv, h, reply = _invitation_for_post(ctx, visitor, data)
     if reply is not None:
         return reply
     assert visitor.person is not None
     try:
-        customer_id = companies.accept_existing(storage, h, visitor.person)
+        customer_id = companies.accept_existing(ctx, h, visitor.person)
     except companies.AcceptError as exc:
         return _accept_error(exc, visitor, h)
     if inv.kind == InvitationKind.RESELLER_RELATIONSHIP and inv.ask_agreement_acceptance:
         # A new relationship that carries the customer agreement: the confirmation page said one step accepts both.
         try:
-            accept_directly(storage, customer_id, visitor.person.actor(), invitation=inv)
+            accept_directly(ctx, customer_id, visitor.person.actor(), invitation=inv)
         except AlreadyAccepted:
             pass
     return redirect(f"/api/companies/{customer_id}/welcome")
@@ -201,12 +200,12 @@ def accept(storage: Storage, visitor: Visitor, data: Mapping[str, str]) -> Reply
 # -- the company's pages ----------------------------------------------------------------------------
 
 
-def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
+def company_member(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
     """The company and the signed-in person as one of its users, or the reply for a stranger."""
     person = visitor.person
     if person is None:
         return None, None, error("session", visitor, status=401)
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
     # Recognised by the account's subject once bound; by verified email only before the first sign-in bound it.
     user = member(customers.users_of(customer_id), person.email, person.subject) if company else None
@@ -215,16 +214,16 @@ def company_member(storage: Storage, visitor: Visitor, customer_id: str) -> tupl
     return company, user, None
 
 
-def company_page(storage: Storage, visitor: Visitor, customer_id: str, page: str) -> Reply:
+def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) -> Reply:
     """GET /api/companies/{id}/welcome|profile|users|agreements, for the company's own users."""
-    company, user, reply = company_member(storage, visitor, customer_id)
+    company, user, reply = company_member(ctx, visitor, customer_id)
     if reply is not None:
         return reply
     assert company is not None and user is not None
     language = visitor.language(user.language)
     base = f"/api/companies/{customer_id}"
     context: dict[str, Any] = {"company": company, "user": user, "base": base}
-    customers = CustomerStore(storage)
+    customers = ctx.store(CustomerStore)
     if page == "welcome":
         context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
     elif page == "profile":

@@ -12,9 +12,9 @@ import azure.functions as func
 
 from accept_invite.web import form_of, page, respond, visitor_of
 from shared.authorization import Action
+from shared.context import request_context
 from shared.endpoints import ANONYMOUS, SESSION, endpoint
 from shared.lazy import on_first_use
-from shared.storage import get_storage
 
 if TYPE_CHECKING:
     from accept_invite import domain_views
@@ -35,12 +35,12 @@ DOMAIN_FORM = ("csrf", "domain")
 @page
 def domains_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(domain_views.domains_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
+    return respond(domain_views.domains_page(request_context(), visitor, req.route_params["companyId"]), visitor)
 
 
 def _change(req: func.HttpRequest, what: str) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(domain_views.change(get_storage(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return respond(domain_views.change(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
 
 
 @endpoint(bp, "companies/{companyId}/domains", "POST", action=Action.MANAGE_DOMAINS,
@@ -93,7 +93,7 @@ def decide_join_request(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def join_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(domain_views.join_page(get_storage(), visitor), visitor)
+    return respond(domain_views.join_page(request_context(), visitor), visitor)
 
 
 @endpoint(bp, "companies/join/signin", "GET", action=Action.SIGN_IN,
@@ -102,7 +102,7 @@ def join_page(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def join_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(domain_views.join_sign_in(get_storage(), visitor, head=req.method == "HEAD"), visitor)
+    return respond(domain_views.join_sign_in(request_context(), visitor, head=req.method == "HEAD"), visitor)
 
 
 @endpoint(bp, "companies/join", "POST", action=Action.JOIN_COMPANY,
@@ -111,4 +111,4 @@ def join_sign_in(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def ask_to_join(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(domain_views.ask_to_join(get_storage(), visitor, form_of(req)), visitor)
+    return respond(domain_views.ask_to_join(request_context(), visitor, form_of(req)), visitor)

@@ -21,13 +21,13 @@ from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
+from shared.context import request_context
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
 from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
 from shared.idempotency import run_once
 from shared.lazy import on_first_use
 from shared.partner_auth import authenticate
 from shared.problems import Problem
-from shared.storage import get_storage
 
 if TYPE_CHECKING:
     from accept_invite import agreement_page as agreement_step
@@ -55,7 +55,7 @@ COMPANY_FORM = ("csrf", "invitationId", *FIELD_NAMES)
 @page
 def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(link_views.landing(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(link_views.landing(request_context(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "InviteUser/resend-request", "POST", action=Action.REQUEST_RESEND,
@@ -65,10 +65,10 @@ def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
                       "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor, storage, form = visitor_of(req), get_storage(), form_of(req)
+    visitor, ctx, form = visitor_of(req), request_context(), form_of(req)
     # The same limits as the API's, per client and per email (a page must not be the way around them).
-    invitations.limit_resend_requests(storage, client_ip(req), str(form.get("email") or ""))
-    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(storage, body)), visitor)
+    invitations.limit_resend_requests(ctx, client_ip(req), str(form.get("email") or ""))
+    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(ctx, body)), visitor)
 
 
 @endpoint(bp, "auth/signin", "GET", action=Action.SIGN_IN,
@@ -78,7 +78,7 @@ def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    reply = link_views.sign_in(get_storage(), visitor, req.params.get("invitationId"), req.params.get("mode"), head=req.method == "HEAD")
+    reply = link_views.sign_in(request_context(), visitor, req.params.get("invitationId"), req.params.get("mode"), head=req.method == "HEAD")
     return respond(reply, visitor)
 
 
@@ -87,7 +87,7 @@ def start_sign_in(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(link_views.callback(get_storage(), visitor, dict(req.params)), visitor)
+    return respond(link_views.callback(request_context(), visitor, dict(req.params)), visitor)
 
 
 @endpoint(bp, "auth/signout", "POST", action=Action.SIGN_IN, summary="Sign out", tag=TAG, auth=SESSION, raw=True, content=HTML, form=("csrf",))
@@ -106,7 +106,7 @@ def sign_out(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def new_company_form(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(company_views.company_form_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(company_views.company_form_page(request_context(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "companies/validate", "POST", action=Action.ACCEPT_INVITATION,
@@ -124,7 +124,7 @@ def validate_company(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def create_company(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(company_views.create_company(get_storage(), visitor, form_of(req)), visitor)
+    return respond(company_views.create_company(request_context(), visitor, form_of(req)), visitor)
 
 
 @endpoint(bp, "companies/accept", "GET", action=Action.ACCEPT_INVITATION,
@@ -133,7 +133,7 @@ def create_company(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def confirm_invitation(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(company_views.confirm_page(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return respond(company_views.confirm_page(request_context(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "companies/accept", "POST", action=Action.ACCEPT_INVITATION,
@@ -142,7 +142,7 @@ def confirm_invitation(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(company_views.accept(get_storage(), visitor, form_of(req)), visitor)
+    return respond(company_views.accept(request_context(), visitor, form_of(req)), visitor)
 
 
 @endpoint(bp, "companies/{companyId}/{page}", "GET", action=Action.VIEW_COMPANY,
@@ -153,7 +153,7 @@ def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def company_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(company_views.company_page(get_storage(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
+    return respond(company_views.company_page(request_context(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
 
 
 # -- inviting colleagues -------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def company_page(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(colleague_views.form_page(get_storage(), visitor, req.route_params["companyId"]), visitor)
+    return respond(colleague_views.form_page(request_context(), visitor, req.route_params["companyId"]), visitor)
 
 
 @endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
@@ -186,25 +186,25 @@ def invite_colleague(req: func.HttpRequest) -> func.HttpResponse:
 def _invite_colleague_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
     data = form_of(req)
-    storage = get_storage()
+    ctx = request_context()
     customer_id = req.route_params["companyId"]
 
     def work() -> tuple[int, dict, dict]:
-        reply = colleague_views.invite(storage, visitor, customer_id, data)
+        reply = colleague_views.invite(ctx, visitor, customer_id, data)
         if reply.status != 201:
             raise _Rendered(reply)
         return 201, {"email": reply.context["email"], "expiresAt": reply.context["expires_at"].isoformat()}, {}
 
     try:
         # A double-click sends the form twice with the same submission id: one invitation, the same page twice.
-        (_, body, _), _ = run_once(storage, f"colleague-form|{customer_id}", data.get("submissionId"), sorted(data.items()), work)
+        (_, body, _), _ = run_once(ctx, f"colleague-form|{customer_id}", data.get("submissionId"), sorted(data.items()), work)
     except _Rendered as rendered:
         return respond(rendered.reply, visitor)
     except Problem as problem:
         if problem.status == 409:
             return respond(redirect(f"/api/companies/{customer_id}/users"), visitor)
         raise
-    return respond(colleague_views.sent(storage, visitor, customer_id, body), visitor)
+    return respond(colleague_views.sent(ctx, visitor, customer_id, body), visitor)
 
 
 class _Rendered(Exception):
@@ -217,17 +217,17 @@ class _Rendered(Exception):
 
 @api
 def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
-    storage = get_storage()
+    ctx = request_context()
     customer_id = req.route_params["companyId"]
     try:
         if req.headers.get("authorization"):
-            customer, inviter = colleagues.partner_inviter(storage, customer_id, authenticate(req.headers.get("authorization")))
+            customer, inviter = colleagues.partner_inviter(ctx, customer_id, authenticate(req.headers.get("authorization")))
         else:
-            customer, inviter = colleagues.session_inviter(storage, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
+            customer, inviter = colleagues.session_inviter(ctx, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
         body = parse_json(req, ColleagueInvitation)
         scope = f"colleague|{customer_id}|{inviter.email.casefold()}"
-        (status, result, headers), replayed = run_once(storage, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
-                                                       lambda: (201, colleagues.invite(storage, customer, inviter, body), {}))
+        (status, result, headers), replayed = run_once(ctx, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
+                                                       lambda: (201, colleagues.invite(ctx, customer, inviter, body), {}))
     except colleagues.ColleagueError as exc:
         # The JSON edge: the colleague rules' refusal as problem+json.
         raise Problem(exc.status, exc.code, "Invitation not sent", str(exc), extra={"roles": exc.roles} if exc.roles else None) from exc
@@ -245,7 +245,7 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.show(get_storage(), visitor, req.params.get("invitationId")), visitor)
+    return agreement_step.respond(agreement_step.show(request_context(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "agreements/accept", "POST", action=Action.ACCEPT_DIRECTLY,
@@ -256,7 +256,7 @@ def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
 def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
     """The ticked box, with the session's CSRF token: accepted once, then the page shows who accepted and when."""
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.submit(get_storage(), visitor, form_of(req)), visitor)
+    return agreement_step.respond(agreement_step.submit(request_context(), visitor, form_of(req)), visitor)
 
 
 # -- the pages' files and the clean-up ----------------------------------------------------------------------
@@ -285,4 +285,4 @@ def delete_stale_sign_in_flows(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("sign-in flow clean-up is running late (past_due)")
-    log.info("%s stale sign-in flows deleted", signin.delete_stale_flows(get_storage()))
+    log.info("%s stale sign-in flows deleted", signin.delete_stale_flows(request_context()))

@@ -13,15 +13,14 @@ from accept_invite.views import Reply, Visitor, error, next_step, not_found, red
 from invite_user import service as invitations
 from invite_user.api_models import ResendRequest
 from invite_user.invitations import InvitationStatus, link_key, parse_invitation_id
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 
 
-def landing(storage: Storage, visitor: Visitor, raw: str | None, now: Any = None) -> Reply:
+def landing(ctx: Context, visitor: Visitor, raw: str | None, now: Any = None) -> Reply:
     """GET /api/InviteUser?invitationId=: a page for every state of the invitation, never a change."""
-    now = now or utc_now()
+    now = now or ctx.now()
     invitation_id = parse_invitation_id(raw)
-    inv = invitations.find(storage, link_key(invitation_id)) if invitation_id else None
+    inv = invitations.find(ctx, link_key(invitation_id)) if invitation_id else None
     if inv is None:
         return Reply(404, "not_found.html", language=visitor.language(), params={"invitationId": raw or ""}, session=visitor.session)
     params = {"invitationId": invitation_id or ""}
@@ -33,26 +32,26 @@ def landing(storage: Storage, visitor: Visitor, raw: str | None, now: Any = None
     }, visitor.language(inv.language), params=params, session=visitor.session)
 
 
-def sign_in(storage: Storage, visitor: Visitor, handle: str | None, mode: str | None, *, head: bool = False) -> Reply:
+def sign_in(ctx: Context, visitor: Visitor, handle: str | None, mode: str | None, *, head: bool = False) -> Reply:
     """GET /api/auth/signin: off to the identity provider, with a flow waiting for the answer."""
     h = resolve(handle)
-    inv = invitations.find(storage, h) if h else None
+    inv = invitations.find(ctx, h) if h else None
     if inv is None or h is None:
         return not_found(visitor)
     if head:
         return Reply(200)  # a HEAD (link scanner) starts no sign-in
     language = visitor.language(inv.language)
     try:
-        url, binding = signin.start(storage, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
+        url, binding = signin.start(ctx, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=signin_url(handle or "", mode or "signin"))
     return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
 
 
-def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> Reply:
+def callback(ctx: Context, visitor: Visitor, params: Mapping[str, str]) -> Reply:
     """GET /api/auth/callback: the provider's answer. The right account gets a session and the next step."""
     try:
-        who = signin.finish(storage, dict(params), binding=visitor.signin_binding)
+        who = signin.finish(ctx, dict(params), binding=visitor.signin_binding)
     except signin.SignInError as exc:
         retry = signin_url(exc.link_hash) if exc.link_hash else None
         return Reply(400 if exc.reason != "cancelled" else 200, "signin_error.html", {"reason": exc.reason, "retry_url": retry},
@@ -63,7 +62,7 @@ def callback(storage: Storage, visitor: Visitor, params: Mapping[str, str]) -> R
         # A sign-in without an invitation (joining through a verified domain): whoever signed in, with a verified email.
         session = Session(email=who.email, name=who.name, subject=who.subject)
         return redirect(who.next_page, cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
-    inv = invitations.find(storage, who.link_hash)
+    inv = invitations.find(ctx, who.link_hash)
     if inv is None:
         return not_found(visitor, visitor.language(who.language))
     if not inv.is_for(who.email):

@@ -27,10 +27,10 @@ from urllib.parse import urlparse
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
-from shared.clock import utc_now
+from shared.context import Context
 from shared.identity import subject_of, verified_email
 from shared.settings import Settings, get_settings
-from shared.storage import ConcurrencyConflict, Repository, Row, Storage
+from shared.storage import ConcurrencyConflict, Repository, Row
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +145,13 @@ def _hash(binding: str) -> str:
     return hashlib.sha256(binding.encode()).hexdigest()
 
 
-def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, language: str,
+def start(ctx: Context, *, link_hash: str, login_hint: str, mode: str, language: str,
           client: AuthClient | None = None, now: datetime | None = None, next_page: str = "") -> tuple[str, str]:
     """The provider's authorization URL for this invitation and the browser's binding (its cookie's value); the flow
     waits server-side under a fresh state with the binding's hash."""
     if mode not in MODES:
         mode = "signin"
-    now = now or utc_now()
+    now = now or ctx.now()
     state = secrets.token_urlsafe(32)
     kwargs: dict[str, Any] = {"redirect_uri": redirect_uri(), "state": state}
     hint = {"login_hint": login_hint} if login_hint else {}
@@ -168,7 +168,7 @@ def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, langu
             raise SignInUnavailable(str(exc)) from exc
         raise
     binding = secrets.token_urlsafe(32)
-    FlowStore(storage).insert(SignInFlow(
+    ctx.store(FlowStore).insert(SignInFlow(
         state=state, flow=flow, link_hash=link_hash, mode=mode, language=language, binding_hash=_hash(binding), created_at=now,
         next_page=next_page if next_page.startswith("/api/") else "",
         expires=int((now + FLOW_LIFETIME).timestamp()),
@@ -176,13 +176,13 @@ def start(storage: Storage, *, link_hash: str, login_hint: str, mode: str, langu
     return str(flow["auth_uri"]), binding
 
 
-def finish(storage: Storage, params: dict[str, str], *, binding: str | None, client: AuthClient | None = None,
+def finish(ctx: Context, params: dict[str, str], *, binding: str | None, client: AuthClient | None = None,
            now: datetime | None = None, settings: Settings | None = None) -> SignedIn:
     """Redeem the callback: only in the browser that started it, at most once, and only within its lifetime."""
-    now = now or utc_now()
-    settings = settings or get_settings()
+    now = now or ctx.now()
+    settings = settings or ctx.settings
     state = params.get("state") or ""
-    store = FlowStore(storage)
+    store = ctx.store(FlowStore)
     row = store.get(_partition(state), state) if 16 <= len(state) <= 128 else None
     if row is None:
         raise SignInError("expired", "no sign-in is waiting for this state")
@@ -217,10 +217,10 @@ def finish(storage: Storage, params: dict[str, str], *, binding: str | None, cli
                     next_page=row.next_page)
 
 
-def delete_stale_flows(storage: Storage, now: datetime | None = None) -> int:
+def delete_stale_flows(ctx: Context, now: datetime | None = None) -> int:
     """Delete sign-in flows past their ten minutes (an hourly timer calls this). Returns how many went."""
-    now = now or utc_now()
-    store = FlowStore(storage)
+    now = now or ctx.now()
+    store = ctx.store(FlowStore)
     deleted = 0
     for row in store.query_all("expires le @now", {"now": int(now.timestamp())}):
         try:

@@ -17,13 +17,13 @@ from attest_agreement.api_models import (
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
 from attest_agreement.eligibility import evaluate
-from attest_agreement.steps import Units, active, agreement_view, by, contact, refusal, retried
+from attest_agreement.steps import active, agreement_view, by, contact, refusal, retried
 from partners.registry import Partner
 from partners.service import partner_of
 from shared.authorization import Action
-from shared.clock import utc_now
+from shared.context import Context
 from shared.partner_auth import Caller
-from shared.storage import ConcurrencyConflict, Storage
+from shared.storage import ConcurrencyConflict
 
 
 class Outbox(Protocol):
@@ -34,8 +34,8 @@ class Outbox(Protocol):
     def send(self, customer: Customer, acceptance: AgreementAcceptance, notice: Any = None) -> None: ...
 
 
-def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str], actor: str, body: AttestationIn,
-                       outbox: Outbox) -> tuple[Customer, AgreementAcceptance]:
+def record_attestation(ctx: Context, customer_id: str, partner: Partner, recorded_by: dict[str, str], actor: str,
+                       body: AttestationIn) -> tuple[Customer, AgreementAcceptance]:
     """A partner confirms the customer accepted the agreement, once; the primary contact may be corrected and is told.
 
     Attested already (also by an earlier try of this very request, whose email then waits in the outbox for the
@@ -45,6 +45,7 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
         agreements.check_may_attest(partner)
     except AgreementError as exc:
         raise refusal(exc) from exc
+    outbox: Outbox = notices.Outbox(ctx)
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
         customer, _rel = active(uow, partner.id, Action.ATTEST)
@@ -53,7 +54,7 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
         if existing is not None:
             raise refusal(AlreadyAccepted(existing))
         try:
-            acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, utc_now(), body.type)
+            acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, ctx.now(), body.type)
         except AgreementError as exc:
             raise refusal(exc) from exc
         uow.add(acceptance)
@@ -75,45 +76,44 @@ def record_attestation(make: Units, partner: Partner, recorded_by: dict[str, str
             outbox.send(customer, acceptance, notice)
         return customer, acceptance
 
-    return retried(make, work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
-def attest(storage: Storage, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
-    partner = partner_of(storage, caller)
-    customer, acceptance = record_attestation(lambda: CustomerUnitOfWork(storage, customer_id), partner, by(caller, partner),
-                                              caller.display, body, notices.Outbox(storage))
+def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+    partner = partner_of(ctx, caller)
+    customer, acceptance = record_attestation(ctx, customer_id, partner, by(caller, partner), caller.display, body)
     return agreement_view(customer, acceptance)
 
 
-def get_agreement(storage: Storage, caller: Caller, customer_id: str) -> AgreementView:
-    uow = CustomerUnitOfWork(storage, customer_id)
+def get_agreement(ctx: Context, caller: Caller, customer_id: str) -> AgreementView:
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer, _ = active(uow, caller.partner_id)
     acceptance = uow.acceptance()
     view = agreement_view(customer, acceptance)
-    notice = notices.status_of(storage, acceptance) if acceptance is not None else None
+    notice = notices.status_of(ctx, acceptance) if acceptance is not None else None
     if notice is not None:
         view.confirmation_email = ConfirmationEmail(status=notice[0], error=notice[1])
     return view
 
 
-def agreement_status(storage: Storage, customer_id: str) -> AgreementView:
+def agreement_status(ctx: Context, customer_id: str) -> AgreementView:
     """What the customer's own Account page shows (no partner involved): Provided or NotProvided, how, when, by whom."""
-    store = CustomerStore(storage)
+    store = ctx.store(CustomerStore)
     customer = store.customer(customer_id)
     if customer is None:
         raise CustomerNotFound(customer_id)
     return agreement_view(customer, store.acceptance(customer_id))
 
 
-def direct_signing_status(storage: Storage, caller: Caller, customer_id: str) -> DirectSigningStatus:
-    uow = CustomerUnitOfWork(storage, customer_id)
+def direct_signing_status(ctx: Context, caller: Caller, customer_id: str) -> DirectSigningStatus:
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id)
     acceptance = uow.acceptance()
     return DirectSigningStatus(is_signed=acceptance is not None and acceptance.how == AcceptanceHow.DIRECT_ACCEPTANCE)
 
 
-def purchase_eligibility(storage: Storage, caller: Caller, customer_id: str, query: EligibilityQuery) -> PurchaseEligibility:
-    uow = CustomerUnitOfWork(storage, customer_id)
+def purchase_eligibility(ctx: Context, caller: Caller, customer_id: str, query: EligibilityQuery) -> PurchaseEligibility:
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id)
-    answer = evaluate(customer_id, uow.acceptance(), query.purchase_type, partner_of(storage, caller))
+    answer = evaluate(customer_id, uow.acceptance(), query.purchase_type, partner_of(ctx, caller))
     return PurchaseEligibility.model_validate(answer)

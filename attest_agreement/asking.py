@@ -9,15 +9,15 @@ from pydantic import ValidationError
 from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementInvitationIn, InvitationOptions
 from attest_agreement.customers import Customer, CustomerUnitOfWork
-from attest_agreement.steps import Units, active, no_relationship, refusal, retried
+from attest_agreement.steps import active, no_relationship, refusal, retried
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, NewInvitation
 from invite_user.invitations import InvitationKind
 from shared.authorization import Action
+from shared.context import Context
 from shared.errors import Invalid
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
-from shared.storage import Storage
 
 
 def new_invitation(customer: Customer, kind: InvitationKind, body: InvitationOptions, **extra: Any) -> NewInvitation:
@@ -37,12 +37,12 @@ def new_invitation(customer: Customer, kind: InvitationKind, body: InvitationOpt
         raise Invalid(pydantic_errors(exc), "The invitation cannot be made from the customer's data; see `errors`.") from exc
 
 
-def invite_to_accept(storage: Storage, caller: Caller, customer: Customer, body: AgreementInvitationIn) -> InvitationOut:
+def invite_to_accept(ctx: Context, caller: Caller, customer: Customer, body: AgreementInvitationIn) -> InvitationOut:
     new = new_invitation(customer, InvitationKind.AGREEMENT_ACCEPTANCE, body, askAgreementAcceptance=True, sendEmail=body.send_email)
-    return invitations.create(storage, caller, new)
+    return invitations.create(ctx, caller, new)
 
 
-def mark_asked_directly(make: Units, actor: str) -> Customer:
+def mark_asked_directly(ctx: Context, customer_id: str, actor: str) -> Customer:
     """No attestation email ever goes to a customer invited to accept directly: remember (once) that it was."""
 
     def work(uow: CustomerUnitOfWork) -> Customer:
@@ -56,15 +56,15 @@ def mark_asked_directly(make: Units, actor: str) -> Customer:
                        after={"askedToAcceptDirectly": True})
         return customer
 
-    return retried(make, work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
-def request_direct_acceptance(storage: Storage, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
+def request_direct_acceptance(ctx: Context, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
     """An AgreementAcceptance invitation to the primary contact (or the person given); the customer counts as asked to accept."""
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     active(uow, caller.partner_id, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:
         raise refusal(AlreadyAccepted(existing))
-    customer = mark_asked_directly(lambda: CustomerUnitOfWork(storage, customer_id), caller.display)
-    return invite_to_accept(storage, caller, customer, body)
+    customer = mark_asked_directly(ctx, customer_id, caller.display)
+    return invite_to_accept(ctx, caller, customer, body)

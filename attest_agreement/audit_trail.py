@@ -8,18 +8,19 @@ from attest_agreement.steps import standing_from
 from invite_user import service as invitations
 from shared.audit import AuditRecord
 from shared.authorization import Action, check
+from shared.context import Context
 from shared.errors import Invalid
 from shared.partner_auth import Caller
-from shared.storage import Storage, decode_token, encode_token
+from shared.storage import decode_token, encode_token
 
 
-def audit_trail(storage: Storage, caller: Caller, customer_id: str, query: PageQuery) -> AuditPage:
+def audit_trail(ctx: Context, caller: Caller, customer_id: str, query: PageQuery) -> AuditPage:
     """The customer's audit records merged with the caller's invitation records about it, newest first.
 
     Both are keyed `a|<newest-first ticks>|<id>`, so the merge is by row key and the continuation token is
     the last key shown. Other partners' relationship records are left out: they are those partners' business.
     """
-    store = CustomerStore(storage)
+    store = ctx.store(CustomerStore)
     # Only while the relationship is active: a partner whose relationship was removed no longer reads the customer.
     check(Action.READ_AUDIT, roles=caller.roles, standing=standing_from(store.relationship(customer_id, caller.partner_id)),
           customer_id=customer_id)
@@ -32,7 +33,7 @@ def audit_trail(storage: Storage, caller: Caller, customer_id: str, query: PageQ
     exhausted = False
     while len(out) < size and not exhausted:
         mine = store.audit_after(customer_id, cursor, size)
-        theirs = invitations.audit_after(storage, caller.partner_id, customer_id, cursor, size)
+        theirs = invitations.audit_after(ctx, caller.partner_id, customer_id, cursor, size)
         more = any(p.continuation_token or len(p.items) >= size for p in (mine, theirs))
         # Each source gave its first `size` rows after the cursor, so the first `size` of the union are in order.
         merged = sorted([(r, "customer") for r in mine.items] + [(r, "invitations") for r in theirs.items], key=lambda p: p[0].row_key)

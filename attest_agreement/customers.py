@@ -256,10 +256,10 @@ class CustomerUnitOfWork(UnitOfWork):
 
     The partners' customer lists live in other partitions: `index` writes them after the commit, and
     rewriting them is harmless, so a retry that finds the relationship committed simply writes them again.
-    Tests replace `_read`, `_read_prefix`, `_transact` and `index` with dictionaries (no storage).
+    Unit tests run it over the in-memory storage (tests/unit/fakes.py), as every other unit of work.
     """
 
-    def __init__(self, storage: Storage | None, customer_id: str) -> None:
+    def __init__(self, storage: Storage, customer_id: str) -> None:
         super().__init__()
         self.storage = storage
         self.customer_id = customer_id
@@ -324,10 +324,8 @@ class CustomerUnitOfWork(UnitOfWork):
     def storage_for_events(self) -> Storage | None:
         return self.storage
 
-    # -- storage (replaced by in-memory dictionaries in unit tests) -------------------------------------
+    # -- storage -----------------------------------------------------------------------------------------
     def _storage(self) -> Storage:
-        if self.storage is None:
-            raise RuntimeError("this unit of work has no storage")
         return self.storage
 
     def _read(self, model: type[Entity], row_key: str) -> tuple[Any, str | None] | None:

@@ -34,30 +34,30 @@ from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Invalid
 from shared.partner_auth import Caller
-from shared.storage import ConcurrencyConflict, Storage
+from shared.storage import ConcurrencyConflict
 
 _CUSTOMER_IDS = uuid.UUID("8d3c1f0e-6a2b-4e9d-b7c5-0f1e2d3c4b5a")
 
 
-def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request_key: str | None = None) -> CustomerCreated:
+def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key: str | None = None) -> CustomerCreated:
     """A new customer with an active relationship to the caller (and the reseller's indirect provider), and,
     in the same transaction, the partner's attestation when `agreement` is given. With an Idempotency-Key the
     customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
-    partner = partner_of(storage, caller)
+    partner = partner_of(ctx, caller)
     if body.agreement is not None:
         try:
             agreements.check_may_attest(partner)
         except AgreementError as exc:
             raise refusal(exc) from exc
-    provider = resolve_provider(storage, partner, body.indirect_provider_id)
-    now = utc_now()
+    provider = resolve_provider(ctx, partner, body.indirect_provider_id)
+    now = ctx.now()
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     if request_key and uow.customer() is not None:
-        return _resume_create(storage, caller, partner, customer_id)
+        return _resume_create(ctx, caller, partner, customer_id)
 
     person = contact(body.primary_contact, body.country)
     company_phone = phone(body.phone, body.country, "phone")
@@ -84,7 +84,7 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     for rel in rels:
         uow.add(rel)
         uow.record("relationship.created", caller.display, after=rel)
-    outbox = notices.Outbox(storage)
+    outbox = notices.Outbox(ctx)
     notice = None
     if acceptance is not None:
         uow.add(acceptance)
@@ -97,20 +97,20 @@ def create_customer(storage: Storage, caller: Caller, body: NewCustomer, request
     except ConcurrencyConflict:
         if notice is not None:
             outbox.forget(notice)
-        if request_key and CustomerStore(storage).customer(customer_id) is not None:
-            return _resume_create(storage, caller, partner, customer_id)  # a parallel retry of this very request won
+        if request_key and ctx.store(CustomerStore).customer(customer_id) is not None:
+            return _resume_create(ctx, caller, partner, customer_id)  # a parallel retry of this very request won
         raise
     for rel in rels:
         uow.index(rel, customer.name)
     if notice is not None and acceptance is not None:
         outbox.send(customer, acceptance, notice)
-    invitation = invite_to_accept(storage, caller, customer, AgreementInvitationIn()) if body.ask_to_accept_directly else None
+    invitation = invite_to_accept(ctx, caller, customer, AgreementInvitationIn()) if body.ask_to_accept_directly else None
     return _created(customer, rels, acceptance, invitation)
 
 
-def _resume_create(storage: Storage, caller: Caller, partner: Partner, customer_id: str) -> CustomerCreated:
+def _resume_create(ctx: Context, caller: Caller, partner: Partner, customer_id: str) -> CustomerCreated:
     """The customer of this Idempotency-Key exists: finish what the first attempt may have left undone."""
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer = uow.customer()
     if customer is None or customer.created_by.get("partnerId") != partner.id:
         raise Conflict("A customer was created with this Idempotency-Key by someone else; use a new key.", code="customer-exists")
@@ -119,11 +119,11 @@ def _resume_create(storage: Storage, caller: Caller, partner: Partner, customer_
         uow.index(rel, customer.name)
     acceptance = uow.acceptance()
     if acceptance is not None and agreements.sends_confirmation(customer, acceptance):
-        notices.Outbox(storage).send(customer, acceptance)
+        notices.Outbox(ctx).send(customer, acceptance)
     invitation = None
     if customer.asked_to_accept_directly and not invitations.has_invitation(
-            storage, partner.id, InvitationKind.AGREEMENT_ACCEPTANCE, customer_id):
-        invitation = invite_to_accept(storage, caller, customer, AgreementInvitationIn())
+            ctx, partner.id, InvitationKind.AGREEMENT_ACCEPTANCE, customer_id):
+        invitation = invite_to_accept(ctx, caller, customer, AgreementInvitationIn())
     return _created(customer, rels, acceptance, invitation)
 
 
@@ -133,9 +133,9 @@ def _created(customer: Customer, rels: list[ResellerRelationship], acceptance: A
                            agreement_invitation=invitation)
 
 
-def list_customers(storage: Storage, caller: Caller, query: PageQuery) -> CustomerPage:
+def list_customers(ctx: Context, caller: Caller, query: PageQuery) -> CustomerPage:
     try:
-        page = CustomerStore(storage).customers_of_partner(caller.partner_id, page_size=query.page_size,
+        page = ctx.store(CustomerStore).customers_of_partner(caller.partner_id, page_size=query.page_size,
                                                            continuation_token=query.continuation_token)
     except ValueError as exc:
         raise Invalid([{"field": "continuationToken", "message": str(exc), "code": "invalid"}]) from exc
@@ -143,15 +143,15 @@ def list_customers(storage: Storage, caller: Caller, query: PageQuery) -> Custom
                         continuation_token=page.continuation_token)
 
 
-def get_customer(storage: Storage, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
+def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
     """The customer, the caller's relationship and the agreement; and the customer's ETag (for If-Match on changes)."""
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer, rel = active(uow, caller.partner_id)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
 
 
-def partners_of_customer(storage: Storage, customer_id: str) -> list[PartnerOfCustomer]:
+def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:
     """The partners the customer works with (what the customer sees after accepting a relationship)."""
     return [PartnerOfCustomer(partner_id=r.partner_id, partner_name=r.partner_name, role=r.role, since=r.created_at)
-            for r in CustomerStore(storage).relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+            for r in ctx.store(CustomerStore).relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]

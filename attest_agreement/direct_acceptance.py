@@ -22,16 +22,15 @@ from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
 from shared.authorization import CUSTOMER_ADMIN_ROLES, Relationship, Standing
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import NotFound
 from shared.identity import same_email
-from shared.storage import Storage
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
 
-def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[str, Any], contact: Contact | None = None, *,
+def accept_directly(ctx: Context, customer_id: str, signed_in_user: Mapping[str, Any], contact: Contact | None = None, *,
                     invitation: Invitation | None = None, agreement_type: str = MCA) -> AgreementAcceptance:
     """The customer's signed-in user ticked "I accept". Returns the acceptance.
 
@@ -44,7 +43,7 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
     """
     email = agreements.signed_in_email(signed_in_user)
     subject = str(signed_in_user.get("subject") or "")
-    now = utc_now()
+    now = ctx.now()
     by = agreements.signed_in_actor(signed_in_user)
 
     def work(uow: CustomerUnitOfWork) -> AgreementAcceptance:
@@ -67,8 +66,8 @@ def accept_directly(storage: Storage, customer_id: str, signed_in_user: Mapping[
             uow.event("agreement.accepted", rel.partner_id, **acceptance_fields(acceptance))
         return acceptance
 
-    _claim_invitation(storage, invitation, customer_id, email, by, now)
-    return attempt(lambda: CustomerUnitOfWork(storage, customer_id), work)
+    _claim_invitation(ctx, invitation, customer_id, email, by, now)
+    return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
 def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
@@ -85,9 +84,9 @@ def standing_with(uow: CustomerUnitOfWork, partner_id: str) -> Standing:
     return standing_from(uow.relationship(partner_id))
 
 
-def may_consent(storage: Storage, customer_id: str, email: str, subject: str) -> bool:
+def may_consent(ctx: Context, customer_id: str, email: str, subject: str) -> bool:
     """Whether the signed-in person may consent for the customer (see `is_customer_admin`); False when there is no customer."""
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer = uow.customer()
     return customer is not None and is_customer_admin(uow, customer, email, subject)
 
@@ -116,7 +115,7 @@ def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, s
         raise NotAllowedToAccept("Only the primary contact, an Account manager or an Account administrator of the company can accept the agreement.")
 
 
-def _claim_invitation(storage: Storage, invitation: Invitation | None, customer_id: str, email: str, by: dict[str, str],
+def _claim_invitation(ctx: Context, invitation: Invitation | None, customer_id: str, email: str, by: dict[str, str],
                       now: datetime) -> None:
     """Mark an AgreementAcceptance invitation Accepted BEFORE the acceptance is written (a relationship invitation is
     marked by its own step): a revoke or expiry that came first refuses here with nothing written, one that comes
@@ -126,7 +125,7 @@ def _claim_invitation(storage: Storage, invitation: Invitation | None, customer_
     if not email or invitation.customer_id not in (None, customer_id) or not invitation.is_for(email):
         raise NotAllowedToAccept("This invitation does not ask you to accept the agreement for this company.")
     try:
-        invitations.accept(storage, invitation.link_key, by, customer_id=customer_id, now=now)
+        invitations.accept(ctx, invitation.link_key, by, customer_id=customer_id, now=now)
     except InvitationStateError as exc:
         raise NotAllowedToAccept(f"The invitation is {exc.status}; ask your partner to send a new one.") from exc
     except NotFound as exc:

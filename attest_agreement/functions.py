@@ -29,9 +29,9 @@ from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
+from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
 from shared.lazy import on_first_use
-from shared.storage import get_storage
 
 if TYPE_CHECKING:
     from attest_agreement import notices, service
@@ -55,14 +55,14 @@ READ = (401, 403, 404)
                       "Agreement in the same transaction (indirect resellers: 403); with `askToAcceptDirectly`, an "
                       "AgreementAcceptance invitation goes to the primary contact instead.")
 def create_customer(call: Call) -> CustomerCreated:
-    return service.create_customer(get_storage(), call.partner, call.body, call.idempotency_key)
+    return service.create_customer(call.ctx, call.partner, call.body, call.idempotency_key)
 
 
 @endpoint(bp, "customers", "GET", action=Action.LIST_CUSTOMERS,
           summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
           problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
 def list_customers(call: Call) -> CustomerPage:
-    return service.list_customers(get_storage(), call.partner, call.query)
+    return service.list_customers(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
@@ -70,7 +70,7 @@ def list_customers(call: Call) -> CustomerPage:
           description="`ETag` is the version of `customer` (not of the relationship or agreement beside it): send it as "
                       "If-Match to change the customer.")
 def get_customer(call: Call) -> Reply:
-    detail, etag = service.get_customer(get_storage(), call.partner, call.param("customerId"))
+    detail, etag = service.get_customer(call.ctx, call.partner, call.param("customerId"))
     return Reply(detail, headers={"ETag": etag})
 
 
@@ -86,7 +86,7 @@ def get_customer(call: Call) -> Reply:
                       "hears `customer.primaryContactUpdated`. An attestation confirmation not sent yet goes to the new contact; "
                       "one that failed for good is sent again, to the new contact. The answer carries the new ETag.")
 def update_primary_contact(call: Call) -> Reply:
-    customer, etag = service.update_primary_contact(get_storage(), call.partner, call.param("customerId"), call.body, call.if_match)
+    customer, etag = service.update_primary_contact(call.ctx, call.partner, call.param("customerId"), call.body, call.if_match)
     return Reply(customer, headers={"ETag": etag})
 
 
@@ -99,14 +99,14 @@ def update_primary_contact(call: Call) -> Reply:
                       "(audited). The primary contact is emailed a confirmation within 30 minutes unless the customer was "
                       "asked to accept directly.")
 def attest_customer_agreement(call: Call) -> AgreementView:
-    return service.attest(get_storage(), call.partner, call.param("customerId"), call.body)
+    return service.attest(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,
           response=AgreementView, problems=READ,
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
-    return service.get_agreement(get_storage(), call.partner, call.param("customerId"))
+    return service.get_agreement(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
@@ -115,13 +115,13 @@ def get_customer_agreement(call: Call) -> AgreementView:
           description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
                       "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
 def invite_to_accept_agreement(call: Call) -> InvitationOut:
-    return service.request_direct_acceptance(get_storage(), call.partner, call.param("customerId"), call.body)
+    return service.request_direct_acceptance(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", action=Action.READ_CUSTOMER, summary="Direct signing status", tag=AGREEMENTS,
           response=DirectSigningStatus, problems=READ)
 def direct_signing_status(call: Call) -> DirectSigningStatus:
-    return service.direct_signing_status(get_storage(), call.partner, call.param("customerId"))
+    return service.direct_signing_status(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", action=Action.READ_CUSTOMER, summary="May the customer buy now?", tag=AGREEMENTS,
@@ -129,7 +129,7 @@ def direct_signing_status(call: Call) -> DirectSigningStatus:
           description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
                       "the partner's action (attest). Auto-renewals are never blocked.")
 def purchase_eligibility(call: Call) -> PurchaseEligibility:
-    return service.purchase_eligibility(get_storage(), call.partner, call.param("customerId"), call.query)
+    return service.purchase_eligibility(call.ctx, call.partner, call.param("customerId"), call.query)
 
 
 @endpoint(bp, "customers/{customerId}/relationship-requests", "POST", action=Action.REQUEST_RELATIONSHIP,
@@ -142,14 +142,14 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
                       "shown and nothing is written to it. Only the customer's account administrator or primary contact, "
                       "signed in as themselves, can accept.")
 def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
-    return service.request_relationship(get_storage(), call.partner, call.param("customerId"), call.body)
+    return service.request_relationship(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "GET", action=Action.READ_RELATIONSHIP, summary="The partner's relationship with the customer",
           tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
           description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
 def get_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.get_relationship(get_storage(), call.partner, call.param("customerId"))
+    return service.get_relationship(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "DELETE", action=Action.REMOVE_RELATIONSHIP,
@@ -158,7 +158,7 @@ def get_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
                       "GDAP stays; nobody is notified; the removal is audited.")
 def remove_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.remove_relationship(get_storage(), call.partner, call.param("customerId"), call.body)
+    return service.remove_relationship(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
@@ -166,7 +166,7 @@ def remove_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
                       "invitation records about the customer, newest first.")
 def customer_audit(call: Call) -> AuditPage:
-    return service.audit_trail(get_storage(), call.partner, call.param("customerId"), call.query)
+    return service.audit_trail(call.ctx, call.partner, call.param("customerId"), call.query)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
@@ -180,4 +180,4 @@ def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("attestation notice sweep is running late (past_due)")
-    log.info("attestation notice sweep: %s", notices.sweep(get_storage()))
+    log.info("attestation notice sweep: %s", notices.sweep(request_context()))

@@ -26,9 +26,9 @@ from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared import telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage, StorageUnavailable
+from shared.storage import ConcurrencyConflict, Op, Repository, Row, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,73 +84,73 @@ def confirmation_email(customer: Customer, acceptance: AgreementAcceptance) -> E
     return rendered.to_message(contact.email, f"{contact.first_name} {contact.last_name}".strip())
 
 
-def remember(storage: Storage, customer: Customer, acceptance: AgreementAcceptance) -> PendingNotice:
+def remember(ctx: Context, customer: Customer, acceptance: AgreementAcceptance) -> PendingNotice:
     """Write the outbox row; call before committing the attestation.
 
     The email is rendered first: a template fault must stop the attestation before its commit, not after.
     """
     confirmation_email(customer, acceptance)
     notice = PendingNotice(customer_id=acceptance.customer_id, agreement_type=acceptance.type, recorded_at=acceptance.recorded_at,
-                           operation_id=operation_id(acceptance), created_at=utc_now())
-    return _Outbox(storage).upsert(notice)
+                           operation_id=operation_id(acceptance), created_at=ctx.now())
+    return ctx.store(_Outbox).upsert(notice)
 
 
-def pending(storage: Storage, acceptance: AgreementAcceptance) -> list[PendingNotice]:
+def pending(ctx: Context, acceptance: AgreementAcceptance) -> list[PendingNotice]:
     """The outbox rows of this acceptance, while its email is not queued yet."""
     prefix = f"{acceptance.customer_id}|{acceptance.type}|"
-    return _Outbox(storage).query_all("PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi and operation_id eq @op",
+    return ctx.store(_Outbox).query_all("PartitionKey eq @pk and RowKey gt @lo and RowKey lt @hi and operation_id eq @op",
                                       {"pk": PARTITION, "lo": prefix, "hi": prefix + "~", "op": operation_id(acceptance)})
 
 
-def dispatch(storage: Storage, notice: PendingNotice, message: EmailMessage) -> bool:
+def dispatch(ctx: Context, notice: PendingNotice, message: EmailMessage) -> bool:
     """Queue the email and mark the outbox row Queued; False (the row kept Pending for the sweep) when the queue is down.
 
     The row stays until the email is sent (`_send_notice`), so no failure after this point can lose it.
     """
-    outbox = _Outbox(storage)
+    outbox = ctx.store(_Outbox)
     try:
-        queue.send(storage, {"type": KIND, "operationId": notice.operation_id, "message": message.__dict__,
+        queue.send(ctx, {"type": KIND, "operationId": notice.operation_id, "message": message.__dict__,
                              "noticeRow": outbox.keys(notice)[1]})  # not "outbox": that key carries event announcements
     except StorageUnavailable as exc:
         log.warning("attestation confirmation for customer %s not queued yet (%s); the sweep will retry", notice.customer_id, exc)
         return False
     telemetry.annotate(customer_id=notice.customer_id)
-    _mark(storage, outbox.keys(notice)[1], QUEUED, None)
+    _mark(ctx, outbox.keys(notice)[1], QUEUED, None)
     return True
 
 
-def _mark(storage: Storage, row_key: str, state: str, error: str | None) -> None:
+def _mark(ctx: Context, row_key: str, state: str, error: str | None) -> None:
     try:
-        _Outbox(storage).transact([Op("merge", keys=(PARTITION, row_key), fields={"state": state, "error": error or ""}, etag="*")])
+        ctx.store(_Outbox).transact([Op("merge", keys=(PARTITION, row_key), fields={"state": state, "error": error or ""}, etag="*")])
     except (StorageUnavailable, ConcurrencyConflict) as exc:
         # Left Pending: the sweep may queue it once more under the same operation id; the send deletes the row once.
         log.warning("outbox row %s not marked %s: %s", row_key, state, exc)
 
 
-@queue.handles(KIND, on_poison=lambda storage, payload: _fail(storage, payload, "Delivery failed repeatedly; see the service logs.")["failed"])
-def _send_notice(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+@queue.handles(KIND, on_poison=lambda ctx, payload: _fail(ctx, payload, "Delivery failed repeatedly; see the service logs.")["failed"])
+def _send_notice(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Send one confirmation, unless it was sent already (its row is gone) or failed for good; then forget its row."""
-    row = _Outbox(storage).get(PARTITION, payload["noticeRow"])
+    row = ctx.store(_Outbox).get(PARTITION, payload["noticeRow"])
     if row is None or row.state == FAILED:
         return {"skipped": 1}
     attempt_no = int(payload.get("attempt", 1))
     try:
-        sender.send(_current(storage, row) or EmailMessage(**payload["message"]), payload["operationId"])
+        sender.send(_current(ctx, row) or EmailMessage(**payload["message"]), payload["operationId"])
     except EmailThrottled as throttled:
-        if attempt_no >= get_settings().email_max_attempts:
-            return _fail(storage, payload, f"Throttled by the email service {attempt_no} times.")
-        queue.send(storage, {**payload, "attempt": attempt_no + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
+        if attempt_no >= ctx.settings.email_max_attempts:
+            return _fail(ctx, payload, f"Throttled by the email service {attempt_no} times.")
+        queue.send(ctx, {**payload, "attempt": attempt_no + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
         return {"requeued": 1}
     except EmailRejected as rejected:
-        return _fail(storage, payload, f"Rejected by the email service: {rejected}")
+        return _fail(ctx, payload, f"Rejected by the email service: {rejected}")
     telemetry.count("notices.sent", customer_id=row.customer_id)
-    forget(storage, row)
+    forget(ctx, row)
     return {"sent": 1}
 
 
-def _current(storage: Storage, row: PendingNotice) -> EmailMessage | None:
+def _current(ctx: Context, row: PendingNotice) -> EmailMessage | None:
     """The confirmation as it reads now (to the primary contact of now); None when its attestation cannot be read."""
-    store = CustomerStore(storage)
+    store = ctx.store(CustomerStore)
     try:
         customer, acceptance = store.customer(row.customer_id), store.acceptance(row.customer_id, row.agreement_type)
     except StorageUnavailable as exc:
@@ -161,29 +161,29 @@ def _current(storage: Storage, row: PendingNotice) -> EmailMessage | None:
     return confirmation_email(customer, acceptance)
 
 
-def readdress(storage: Storage, customer: Customer, acceptance: AgreementAcceptance) -> bool:
+def readdress(ctx: Context, customer: Customer, acceptance: AgreementAcceptance) -> bool:
     """The primary contact was corrected: a confirmation that failed for good (a wrong address, typically) gets another
     go, to the new contact. One still on its way needs nothing: it is rendered for the contact of the moment it is sent.
 
     Returns whether it was queued again.
     """
-    rows = pending(storage, acceptance)
+    rows = pending(ctx, acceptance)
     if not rows or any(r.state != FAILED for r in rows):
         return False
     notice = rows[0]
-    _mark(storage, _Outbox(storage).keys(notice)[1], PENDING, None)  # Pending: the sweep queues it if this request stops here
-    return dispatch(storage, notice, confirmation_email(customer, acceptance))
+    _mark(ctx, ctx.store(_Outbox).keys(notice)[1], PENDING, None)  # Pending: the sweep queues it if this request stops here
+    return dispatch(ctx, notice, confirmation_email(customer, acceptance))
 
 
-def _fail(storage: Storage, payload: dict[str, Any], reason: str) -> dict[str, int]:
+def _fail(ctx: Context, payload: dict[str, Any], reason: str) -> dict[str, int]:
     log.error("attestation confirmation %s failed for good: %s", payload.get("operationId"), reason)
-    _mark(storage, payload["noticeRow"], FAILED, reason)
+    _mark(ctx, payload["noticeRow"], FAILED, reason)
     return {"failed": 1}
 
 
-def forget(storage: Storage, notice: PendingNotice) -> None:
+def forget(ctx: Context, notice: PendingNotice) -> None:
     """Remove an outbox row (sent, or its attestation did not commit)."""
-    outbox = _Outbox(storage)
+    outbox = ctx.store(_Outbox)
     try:
         outbox.delete(*outbox.keys(notice))
     except ResourceNotFoundError:
@@ -193,21 +193,21 @@ def forget(storage: Storage, notice: PendingNotice) -> None:
         log.warning("outbox row of customer %s not cleared: %s", notice.customer_id, exc)
 
 
-def status_of(storage: Storage, acceptance: AgreementAcceptance) -> tuple[Literal["Queued", "Failed"], str | None] | None:
+def status_of(ctx: Context, acceptance: AgreementAcceptance) -> tuple[Literal["Queued", "Failed"], str | None] | None:
     """What partners read as the confirmation's status: None when there is nothing left to send (sent, or never asked)."""
-    rows = pending(storage, acceptance)
+    rows = pending(ctx, acceptance)
     if not rows:
         return None
     failed = next((r for r in rows if r.state == FAILED), None)
     return (FAILED, failed.error) if failed else (QUEUED, None)
 
 
-def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
+def sweep(ctx: Context, now: datetime | None = None) -> dict[str, int]:
     """Queue the confirmations whose request stopped between commit and queue; drop rows of attestations never committed."""
-    now = now or utc_now()
-    store = CustomerStore(storage)
+    now = now or ctx.now()
+    store = ctx.store(CustomerStore)
     counts = {"queued": 0, "dropped": 0, "waiting": 0}
-    for notice in _Outbox(storage).query_all("PartitionKey eq @pk", {"pk": PARTITION}):
+    for notice in ctx.store(_Outbox).query_all("PartitionKey eq @pk", {"pk": PARTITION}):
         if notice.state != PENDING:
             continue  # on its way (the message holds it) or failed for good (kept for partners to read)
         if now - notice.created_at < GRACE:
@@ -216,10 +216,10 @@ def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
         acceptance = store.acceptance(notice.customer_id, notice.agreement_type)
         customer = store.customer(notice.customer_id)
         if acceptance is None or customer is None or operation_id(acceptance) != notice.operation_id:
-            forget(storage, notice)  # the attestation's transaction never committed (or a later one replaced it)
+            forget(ctx, notice)  # the attestation's transaction never committed (or a later one replaced it)
             counts["dropped"] += 1
             continue
-        if dispatch(storage, notice, confirmation_email(customer, acceptance)):
+        if dispatch(ctx, notice, confirmation_email(customer, acceptance)):
             counts["queued"] += 1
     return counts
 
@@ -227,23 +227,23 @@ def sweep(storage: Storage, now: datetime | None = None) -> dict[str, int]:
 class Outbox:
     """The outbox as the attestation services use it: remembered before the commit, sent after, forgotten on a conflict."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     def remember(self, customer: Customer, acceptance: AgreementAcceptance) -> PendingNotice:
-        return remember(self.storage, customer, acceptance)
+        return remember(self.ctx, customer, acceptance)
 
     def forget(self, notice: PendingNotice) -> None:
-        forget(self.storage, notice)
+        forget(self.ctx, notice)
 
     def send(self, customer: Customer, acceptance: AgreementAcceptance, notice: PendingNotice | None = None) -> None:
         """Queue the confirmation once the attestation is committed.
 
         Without `notice` (finishing an earlier attempt), whatever outbox rows of this acceptance are left are used.
         """
-        rows = [notice] if notice is not None else pending(self.storage, acceptance)
+        rows = [notice] if notice is not None else pending(self.ctx, acceptance)
         if any(r.state != PENDING for r in rows):
             return  # queued already (or failed for good): queueing again would send it twice
-        if rows and dispatch(self.storage, rows[0], confirmation_email(customer, acceptance)):
+        if rows and dispatch(self.ctx, rows[0], confirmation_email(customer, acceptance)):
             for extra in rows[1:]:
-                forget(self.storage, extra)
+                forget(self.ctx, extra)

@@ -19,8 +19,8 @@ from attest_agreement.customers import Contact, Customer, CustomerUnitOfWork
 from attest_agreement.steps import active, contact, retried
 from shared import conditional
 from shared.authorization import Action
+from shared.context import Context
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 EVENT = "customer.primaryContactUpdated"
 
@@ -46,7 +46,7 @@ def _same(a: Contact, b: Contact) -> bool:
     return agreements.same_person(a, b) and a.language == b.language
 
 
-def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, body: ContactIn, if_match: str) -> tuple[Customer, str]:
+def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body: ContactIn, if_match: str) -> tuple[Customer, str]:
     """The customer with its corrected primary contact, and its new ETag."""
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, str]:
@@ -65,8 +65,8 @@ def update_primary_contact(storage: Storage, caller: Caller, customer_id: str, b
         uow.commit()
         return customer, customer_etag(uow, customer)
 
-    customer, etag = retried(lambda: CustomerUnitOfWork(storage, customer_id), work)
-    acceptance = CustomerUnitOfWork(storage, customer_id).acceptance()
+    customer, etag = retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
+    acceptance = ctx.unit(CustomerUnitOfWork, customer_id).acceptance()
     if acceptance is not None and agreements.sends_confirmation(customer, acceptance):
-        notices.readdress(storage, customer, acceptance)
+        notices.readdress(ctx, customer, acceptance)
     return customer, etag

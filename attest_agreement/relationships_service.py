@@ -18,15 +18,14 @@ from attest_agreement.customers import (
     ResellerRelationship,
 )
 from attest_agreement.relationships import PartnerRef
-from attest_agreement.steps import Units, dump, no_relationship, retried, standing_from
+from attest_agreement.steps import dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from shared.authorization import Action, Standing, check, provide_standing
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Invalid, NotFound, RuleBroken
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 
 def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, actor: str, now: datetime, *,
@@ -52,43 +51,43 @@ def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, ac
     return rel
 
 
-def index_partner_lists(storage: Storage, customer_id: str, customer_name: str, *,
+def index_partner_lists(ctx: Context, customer_id: str, customer_name: str, *,
                         joined: Sequence[ResellerRelationship] | None = None) -> None:
     """Put the customer on the list of every partner it has an active relationship with (rebuilt from the rows, the truth).
 
     `joined`: the relationships a commit that just created the customer wrote, which are then all it has (no read).
     """
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     for rel in joined if joined is not None else uow.relationships():
         if rel.status == RelationshipStatus.ACTIVE:
             uow.index(rel, customer_name)
 
 
-def standing(storage: Storage, partner_id: str, customer_id: str) -> Standing:
+def standing(ctx: Context, partner_id: str, customer_id: str) -> Standing:
     """The partner's standing with the customer, for the policy checks of lower layers (invitations)."""
-    return standing_from(CustomerStore(storage).relationship(customer_id, partner_id))
+    return standing_from(ctx.store(CustomerStore).relationship(customer_id, partner_id))
 
 
 provide_standing(standing)
 
 
-def get_relationship(storage: Storage, caller: Caller, customer_id: str) -> ResellerRelationship:
+def get_relationship(ctx: Context, caller: Caller, customer_id: str) -> ResellerRelationship:
     """The caller's relationship with the customer, removed ones included (DAP gone, GDAP kept is visible)."""
-    rel = CustomerStore(storage).relationship(customer_id, caller.partner_id)
+    rel = ctx.store(CustomerStore).relationship(customer_id, caller.partner_id)
     if rel is None:
         raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
     check(Action.READ_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
     return rel
 
 
-def request_relationship(storage: Storage, caller: Caller, customer_id: str, body: RelationshipRequestIn) -> RelationshipRequestOut:
+def request_relationship(ctx: Context, caller: Caller, customer_id: str, body: RelationshipRequestIn) -> RelationshipRequestOut:
     """A ResellerRelationship invitation to an existing customer and the draft email with its personalised URL.
 
     The caller has no relationship with the customer (yet, or any more): nothing is written to the customer and none of
     its data is shown. The partner names the person it asks (someone it knows at the customer) and the company's name as
     it knows it; only the customer's account administrator or primary contact, signed in as themselves, can accept.
     """
-    uow = CustomerUnitOfWork(storage, customer_id)
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
     rel = uow.relationship(caller.partner_id)
     check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
     customer = uow.customer()
@@ -108,12 +107,12 @@ def request_relationship(storage: Storage, caller: Caller, customer_id: str, bod
     })
     new = new_invitation(stranger_view, InvitationKind.RESELLER_RELATIONSHIP, body, indirectProviderId=body.indirect_provider_id,
                          askAgreementAcceptance=body.ask_agreement_acceptance, sendEmail=body.send_email)
-    created = invitations.create(storage, caller, new)
-    draft = invitations.draft_email(storage, caller, created.id or created.reference, body.language)
+    created = invitations.create(ctx, caller, new)
+    draft = invitations.draft_email(ctx, caller, created.id or created.reference, body.language)
     return RelationshipRequestOut(invitation=created, draft_email=draft)
 
 
-def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn) -> ResellerRelationship:
+def remove(ctx: Context, customer_id: str, partner_id: str, actor: str, body: RemoveRelationshipIn) -> ResellerRelationship:
     """Off the partner's list, DAP removed, GDAP kept, nobody notified, audited."""
     if body.good_faith_declaration is not True:
         exc = relationships.GoodFaithDeclarationMissing(
@@ -130,7 +129,7 @@ def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn)
             uow.index(rel, customer.name)  # an earlier removal may have stopped before the list was updated
             raise no_relationship(uow.customer_id)
         before = dump(rel)
-        relationships.remove_relationship(rel, True, actor, utc_now())
+        relationships.remove_relationship(rel, True, actor, ctx.now())
         uow.save(rel)
         uow.record("relationship.removed", actor, before=before, after=rel)
         uow.event("dap-admin-relationship-terminated", partner_id, **relationship_fields(rel))
@@ -138,8 +137,8 @@ def remove(make: Units, partner_id: str, actor: str, body: RemoveRelationshipIn)
         uow.index(rel, customer.name)
         return rel
 
-    return retried(make, work)
+    return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
-def remove_relationship(storage: Storage, caller: Caller, customer_id: str, body: RemoveRelationshipIn) -> ResellerRelationship:
-    return remove(lambda: CustomerUnitOfWork(storage, customer_id), caller.partner_id, caller.display, body)
+def remove_relationship(ctx: Context, caller: Caller, customer_id: str, body: RemoveRelationshipIn) -> ResellerRelationship:
+    return remove(ctx, customer_id, caller.partner_id, caller.display, body)

@@ -18,6 +18,7 @@ from pathlib import Path
 from bench.results_file import write_section
 from devhost.stack import Stack, throwaway_stack
 from shared.storage import azurite_connection_string
+from tests.support.context import ctx_of
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -67,19 +68,19 @@ def run(stored: int, expiring: int, partners: int) -> dict:
     report: dict = {}
 
     # -- single creates ------------------------------------------------------------------
-    service.create(storage, callers[0], NewInvitation.model_validate(_body(-1)))  # warm: tables, queue, partner cache
+    service.create(ctx_of(storage), callers[0], NewInvitation.model_validate(_body(-1)))  # warm: tables, queue, partner cache
     storage.counter.reset()
     n_single = 1000
     t0 = time.perf_counter()
     for i in range(n_single):
-        service.create(storage, callers[0], NewInvitation.model_validate(_body(i)))
+        service.create(ctx_of(storage), callers[0], NewInvitation.model_validate(_body(i)))
     single_s = time.perf_counter() - t0
     report["requests_per_create"] = storage.counter.reset() / n_single
     report["single_1000_seconds"] = round(single_s, 2)
 
     # -- bulk ------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    result = service.create_bulk(storage, callers[1], [_body(i) for i in range(1000)])
+    result = service.create_bulk(ctx_of(storage), callers[1], [_body(i) for i in range(1000)])
     bulk_s = time.perf_counter() - t0
     report["bulk_1000_seconds"] = round(bulk_s, 2)
     report["bulk_requests"] = storage.counter.reset()
@@ -87,9 +88,9 @@ def run(stored: int, expiring: int, partners: int) -> dict:
     report["bulk_speedup"] = round(single_s / bulk_s, 1)
 
     # -- list page ---------------------------------------------------------------------------
-    service.list_page(storage, callers[0], ListQuery())
+    service.list_page(ctx_of(storage), callers[0], ListQuery())
     storage.counter.reset()
-    service.list_page(storage, callers[0], ListQuery())
+    service.list_page(ctx_of(storage), callers[0], ListQuery())
     report["requests_per_list_page"] = storage.counter.reset()
 
     # -- expiry sweep: `stored` invitations in all, `expiring` of them due ---------------------------
@@ -115,7 +116,7 @@ def run(stored: int, expiring: int, partners: int) -> dict:
     try:
         storage.counter.reset()
         t0 = time.perf_counter()
-        swept = expiry.sweep(storage)
+        swept = expiry.sweep(ctx_of(storage))
         report["sweep_seconds"] = round(time.perf_counter() - t0, 2)
         requests = storage.counter.reset()
     finally:

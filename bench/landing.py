@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.results_file import write_section
 from devhost.stack import Stack, throwaway_stack
 from shared.storage import azurite_connection_string
+from tests.support.context import ctx_of
 
 RESULTS = Path(__file__).parent / "results"
 BODY = {"email": "hanna@contoso.example", "firstName": "Hanna", "lastName": "Schmidt", "language": "de", "countryRegion": "DE",
@@ -77,7 +78,7 @@ def in_process(n: int) -> dict:
     caller = Caller("p-bench", frozenset({"AdminAgent"}), "Bench Agent", "agent@bench.example", "s")
     signin.auth_client = lambda settings=None: FakeAuthClient()  # type: ignore[assignment]
     for _ in range(2):
-        created = service.create(storage, caller, NewInvitation.model_validate(BODY))
+        created = service.create(ctx_of(storage), caller, NewInvitation.model_validate(BODY))
     storage.table("Customers")  # tables are created once per process, not per request
     raw = created.id
     assert raw is not None  # a created invitation answers its link id once
@@ -110,17 +111,17 @@ def in_process(n: int) -> dict:
     cookie = session_header(csrf="bench-csrf")
     _, routes["GET /api/companies/new"] = count(
         lambda: functions.new_company_form(_request("companies/new", {"invitationId": handle}, headers=cookie)))
-    inv = service.find(storage, handle)
+    inv = service.find(ctx_of(storage), handle)
     form = {"csrf": "bench-csrf", "invitationId": handle, **prefill(inv.company, inv.country_region)}  # type: ignore[union-attr]
     resp, routes["POST /api/companies"] = count(lambda: functions.create_company(_request(
         "companies", {}, "POST", {**cookie, "Content-Type": "application/x-www-form-urlencoded"},
         urlencode({k: v for k, v in form.items() if v is not None}).encode())))
     report["create_company_status"] = resp.status_code
     _, routes["POST /api/invitations (incl. the queue message)"] = count(
-        lambda: service.create(storage, caller, NewInvitation.model_validate(BODY)))
-    _, routes["GET /api/invitations (a page)"] = count(lambda: service.list_page(storage, caller, ListQuery()))
-    other = service.create(storage, caller, NewInvitation.model_validate(BODY))
-    _, routes["POST /api/invitations/{id}/revoke"] = count(lambda: service.revoke(storage, caller, other.reference))
+        lambda: service.create(ctx_of(storage), caller, NewInvitation.model_validate(BODY)))
+    _, routes["GET /api/invitations (a page)"] = count(lambda: service.list_page(ctx_of(storage), caller, ListQuery()))
+    other = service.create(ctx_of(storage), caller, NewInvitation.model_validate(BODY))
+    _, routes["POST /api/invitations/{id}/revoke"] = count(lambda: service.revoke(ctx_of(storage), caller, other.reference))
     report["routes"] = routes
     set_storage(None)
     return report

@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.invitations import _body, _partners, _setup
 from bench.results_file import write_section
 from devhost.stack import throwaway_stack
+from tests.support.context import ctx_of
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -58,19 +59,19 @@ def run(stored: int, due: int, partners: int) -> dict:
         clock.set_clock(clock.FixedClock(real.now() + timedelta(days=24)))
         storage.counter.reset()
         t0 = time.perf_counter()
-        swept = reminders.sweep(storage)
+        swept = reminders.sweep(ctx_of(storage))
         report["sweep_seconds"] = round(time.perf_counter() - t0, 2)
         report["sweep_requests"] = storage.counter.reset()
         report["reminded"] = swept.reminded
         report["requests_per_reminder"] = round(report["sweep_requests"] / max(1, swept.reminded), 3)
-        again = reminders.sweep(storage)
+        again = reminders.sweep(ctx_of(storage))
         report["again_requests"] = storage.counter.reset()
         report["again_reminded"] = again.reminded
 
         clock.set_clock(clock.FixedClock(real.now() + timedelta(days=31)))
         storage.counter.reset()
         t0 = time.perf_counter()
-        expired = expiry.sweep(storage)
+        expired = expiry.sweep(ctx_of(storage))
         report["expiry_seconds"] = round(time.perf_counter() - t0, 2)
         report["expiry_requests"] = storage.counter.reset()
         report["expired"] = expired.expired

@@ -31,10 +31,9 @@ from company_domains.domains import (
     split_name,
 )
 from company_domains.repository import DomainClaims, DomainUnitOfWork
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
-from shared.storage import Storage
 from shared.uow import attempt, retrying
 
 Lookup = Callable[[str], list[str]]
@@ -99,8 +98,8 @@ def _admin(uow: DomainUnitOfWork, person: Person) -> tuple[Customer, CompanyUser
     return customer, user
 
 
-def overview(storage: Storage, customer_id: str, person: Person) -> Overview:
-    uow = DomainUnitOfWork(storage, customer_id)
+def overview(ctx: Context, customer_id: str, person: Person) -> Overview:
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     settings = uow.joining()
     pending = [r for r in uow.join_requests() if r.status == JoinStatus.PENDING]
@@ -108,9 +107,9 @@ def overview(storage: Storage, customer_id: str, person: Person) -> Overview:
                     bool(settings and settings.join_automatically))
 
 
-def add_domain(storage: Storage, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
+def add_domain(ctx: Context, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
     """Link a domain (pending, with its token); verified at once when the admin's own verified address is at it."""
-    now = now or utc_now()
+    now = now or ctx.now()
     try:
         name = domain_name(text)
     except NotADomain as exc:
@@ -128,18 +127,18 @@ def add_domain(storage: Storage, customer_id: str, person: Person, text: str, no
         uow.record("domain.added", person.email, after=row.shown())
         return row
 
-    row = attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    row = attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
     if row.status == DomainStatus.PENDING and email_domain(person.email) == name:
-        return verify_domain(storage, customer_id, person, name, now=now)
+        return verify_domain(ctx, customer_id, person, name, now=now)
     return row
 
 
-def verify_domain(storage: Storage, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
+def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
                   now: datetime | None = None) -> CompanyDomain:
     """Prove the domain (own verified address, else its TXT record), claim it for this company, mark it Verified."""
-    now = now or utc_now()
+    now = now or ctx.now()
     domain = _stored(domain)
-    uow = DomainUnitOfWork(storage, customer_id)
+    uow = ctx.unit(DomainUnitOfWork, customer_id)
     _admin(uow, person)
     row = uow.domain(domain)
     if row is None:
@@ -157,7 +156,7 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
             reason = "wrong_txt" if records else "no_txt"
             raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
         how = VerifiedHow.DNS
-    _claim(storage, row.domain, customer_id, now)
+    _claim(ctx, row.domain, customer_id, now)
 
     def work(uow: DomainUnitOfWork) -> CompanyDomain:
         current = uow.domain(domain)
@@ -174,21 +173,21 @@ def verify_domain(storage: Storage, customer_id: str, person: Person, domain: st
                       resource=f"customers/{customer_id}")
         return current
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
-def _claim(storage: Storage, domain: str, customer_id: str, now: datetime) -> None:
+def _claim(ctx: Context, domain: str, customer_id: str, now: datetime) -> None:
     """Make the claim row name this company, or refuse: another company verified the domain first.
 
     Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
     before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
     """
-    claims = DomainClaims(storage)
+    claims = ctx.store(DomainClaims)
 
     def once() -> None:
         claim = claims.get(domain)
         if claim is not None and claim.customer_id != customer_id:
-            owner = DomainUnitOfWork(storage, claim.customer_id).domain(domain)
+            owner = ctx.unit(DomainUnitOfWork, claim.customer_id).domain(domain)
             if owner is not None:
                 raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain)
             # The owner removed it and its release did not finish: the claim is free to take, under its ETag.
@@ -202,7 +201,7 @@ def _partners(uow: DomainUnitOfWork) -> list[str]:
     return list(dict.fromkeys(r.partner_id for r in uow.relationships() if r.status == RelationshipStatus.ACTIVE))
 
 
-def remove_domain(storage: Storage, customer_id: str, person: Person, domain: str) -> None:
+def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -> None:
     """Unlink a domain: nobody new joins through it; the users who joined stay."""
     domain = _stored(domain)
 
@@ -214,16 +213,16 @@ def remove_domain(storage: Storage, customer_id: str, person: Person, domain: st
             uow.record("domain.removed", person.email, before=row.shown())
         return row
 
-    attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
-    claims = DomainClaims(storage)
+    attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
+    claims = ctx.store(DomainClaims)
     claim = claims.get(domain)
     if claim is not None and claim.customer_id == customer_id:
         claims.release(claim)
 
 
-def set_joining(storage: Storage, customer_id: str, person: Person, automatically: bool, now: datetime | None = None) -> bool:
+def set_joining(ctx: Context, customer_id: str, person: Person, automatically: bool, now: datetime | None = None) -> bool:
     """Whether people at the company's verified domains join at once as Account viewer (else they ask)."""
-    now = now or utc_now()
+    now = now or ctx.now()
 
     def work(uow: DomainUnitOfWork) -> bool:
         _admin(uow, person)
@@ -239,19 +238,19 @@ def set_joining(storage: Storage, customer_id: str, person: Person, automaticall
         uow.record("joining.changed", person.email, before=before, after={"joinAutomatically": automatically})
         return automatically
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 # -- people at a verified domain ------------------------------------------------------------------------------
 
 
-def join_option(storage: Storage, person: Person) -> JoinOption | None:
+def join_option(ctx: Context, person: Person) -> JoinOption | None:
     """The company whose verified domain the person's verified address is at, and what they may do; None if none."""
     domain = email_domain(person.email)
-    claim = DomainClaims(storage).get(domain) if domain else None
+    claim = ctx.store(DomainClaims).get(domain) if domain else None
     if claim is None:
         return None
-    uow = DomainUnitOfWork(storage, claim.customer_id)
+    uow = ctx.unit(DomainUnitOfWork, claim.customer_id)
     row, customer = uow.domain(domain), uow.customer()
     if row is None or row.status != DomainStatus.VERIFIED or customer is None:
         return None
@@ -265,10 +264,10 @@ def join_option(storage: Storage, person: Person) -> JoinOption | None:
     return JoinOption(customer, domain, state, automatic)
 
 
-def join(storage: Storage, customer_id: str, person: Person, now: datetime | None = None) -> str:
+def join(ctx: Context, customer_id: str, person: Person, now: datetime | None = None) -> str:
     """Ask to join (or join at once where the company lets people): "joined", "requested", "member" or "declined"."""
-    now = now or utc_now()
-    option = join_option(storage, person)
+    now = now or ctx.now()
+    option = join_option(ctx, person)
     if option is None or option.customer.id != customer_id:
         raise Forbidden("Your verified address is not at a domain this company has verified.", code="domain-not-verified")
     domain = option.domain
@@ -292,7 +291,7 @@ def join(storage: Storage, customer_id: str, person: Person, now: datetime | Non
         uow.record("join.requested", person.email, after={"email": person.email, "domain": domain})
         return "requested"
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetime, *, how: str, actor: str) -> CompanyUser:
@@ -315,9 +314,9 @@ def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetim
     return user
 
 
-def decide(storage: Storage, customer_id: str, person: Person, email: str, approve: bool, now: datetime | None = None) -> JoinStatus:
+def decide(ctx: Context, customer_id: str, person: Person, email: str, approve: bool, now: datetime | None = None) -> JoinStatus:
     """An administrator approves (the person becomes an Account viewer) or declines a pending request."""
-    now = now or utc_now()
+    now = now or ctx.now()
     email_key = normalize_email(email)
 
     def work(uow: DomainUnitOfWork) -> JoinStatus:
@@ -340,4 +339,4 @@ def decide(storage: Storage, customer_id: str, person: Person, email: str, appro
         uow.record("join.approved" if approve else "join.declined", person.email, after={"email": request.email})
         return request.status
 
-    return attempt(lambda: DomainUnitOfWork(storage, customer_id), work)
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from invite_user.invitations import Invitation, InvitationStateError, InvitationStatus, event_fields
 from invite_user.repository import InvitationUnitOfWork, partner_partition
 from shared import telemetry
 from shared.audit import audit
+from shared.context import Context
 from shared.errors import NotFound
-from shared.storage import Storage
 from shared.uow import attempt
 
-UnitFactory = Callable[[Storage], InvitationUnitOfWork]
 
-
-def reading(storage: Storage, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
+def reading(ctx: Context, key: str) -> tuple[InvitationUnitOfWork, Invitation | None]:
     """The invitation a link leads to, read by a unit of work that `accept(first=...)` may go on with (no second read)."""
-    uow = InvitationUnitOfWork(storage)
+    uow = ctx.unit(InvitationUnitOfWork)
     return uow, uow.by_link(key)
 
 
-def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
-           company_created: bool = False, unit: UnitFactory = InvitationUnitOfWork,
+def accept(ctx: Context, link_hash_: str, by: dict[str, str], *, customer_id: str | None, now: datetime,
+           company_created: bool = False,
            first: InvitationUnitOfWork | None = None) -> Invitation:
     """Mark an invitation Accepted into `customer_id` (audited); repeating it is harmless.
 
@@ -54,14 +51,14 @@ def accept(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id
 
     newly_accepted: list[Invitation] = []
     units = [first] if first is not None else []
-    accepted = attempt(lambda: units.pop() if units else unit(storage), work, busy="The invitation kept changing; retry.")
+    accepted = attempt(lambda: units.pop() if units else ctx.unit(InvitationUnitOfWork), work, busy="The invitation kept changing; retry.")
     if newly_accepted:
         telemetry.count("invitations.redeemed", partner_id=accepted.partner_id, kind=accepted.kind.value, reference=accepted.reference,
                         customer_id=accepted.customer_id)
     return accepted
 
 
-def release(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_id: str, now: datetime) -> Invitation | None:
+def release(ctx: Context, link_hash_: str, by: dict[str, str], *, customer_id: str, now: datetime) -> Invitation | None:
     """Put back to Pending an invitation accepted into `customer_id` whose company side was refused and not written
     (audited `invitation.released`); anything else (not accepted, accepted elsewhere, gone) is left as it is."""
 
@@ -75,4 +72,4 @@ def release(storage: Storage, link_hash_: str, by: dict[str, str], *, customer_i
                             after={"status": inv.status, "reference": inv.reference}, customer_id=customer_id))
         return inv
 
-    return attempt(lambda: InvitationUnitOfWork(storage), work, busy="The invitation kept changing; retry.")
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation kept changing; retry.")

@@ -20,10 +20,10 @@ from notifications import queue
 from notifications.emails import RenderedEmail, render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from shared import events, telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy
 from shared.settings import get_settings
-from shared.storage import Storage, StorageUnavailable, chunks
+from shared.storage import StorageUnavailable, chunks
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def operation_id(inv: Invitation) -> str:
     return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
 
 
-def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
+def queue_emails(ctx: Context, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
     """Queue the emails of freshly stored invitations. A queue outage is recorded on the invitation
     (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost.
 
@@ -49,16 +49,16 @@ def queue_emails(storage: Storage, items: Sequence[tuple[Invitation, str]], *, o
             for inv, link_id in chunk
         ]}
         try:
-            queue.send(storage, payload)
+            queue.send(ctx, payload)
         except StorageUnavailable as exc:
             log.error("could not queue %d invitation emails: %s", len(chunk), exc)
             for inv, _ in chunk:
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="not_queued")
-                _record(storage, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
+                _record(ctx, inv.partner_id, InvitationStore.row_key(inv), operation_id(inv), EmailStatus.FAILED,
                         "The email could not be queued (storage unavailable); resend it.")
 
 
-def _record(storage: Storage, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
+def _record(ctx: Context, partner_id: str, row_key: str, operation: str, status: EmailStatus, error: str | None,
             *, sent_at: datetime | None = None) -> None:
     """Record what became of one send on its invitation (only while the invitation still expects that send)."""
 
@@ -72,7 +72,7 @@ def _record(storage: Storage, partner_id: str, row_key: str, operation: str, sta
             uow.event("invitation.email-failed", inv.partner_id, **event_fields(inv))
 
     try:
-        attempt(lambda: InvitationUnitOfWork(storage), work)
+        attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except (Busy, StorageUnavailable):
         log.warning("could not record email status %s on invitation %s", status, row_key)
 
@@ -105,43 +105,43 @@ def message_for(inv: Invitation, url: str) -> EmailMessage:
     )
 
 
-def _mark_poisoned(storage: Storage, payload: dict[str, Any]) -> int:
+def _mark_poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     """A message that failed five times: say so on its invitations, so partners see it and can resend."""
     marked = 0
     for item in payload["items"]:
-        inv = InvitationStore(storage).get(item["partnerId"], item["rowKey"])
+        inv = ctx.store(InvitationStore).get(item["partnerId"], item["rowKey"])
         if inv is not None and operation_id(inv) == item["operationId"] and inv.email_status != EmailStatus.SENT:
             if inv.email_status != EmailStatus.FAILED:  # counted once, though a poisoned message may mark it again
                 telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="poisoned")
-            _record(storage, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
+            _record(ctx, item["partnerId"], item["rowKey"], item["operationId"], EmailStatus.FAILED,
                     "Delivery failed repeatedly; see the service logs, then resend.")
             marked += 1
     return marked
 
 
 @queue.handles(KIND, on_poison=_mark_poisoned)
-def deliver_invitations(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def deliver_invitations(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Send the emails of one queue message; throttling re-queues the rest with the service's Retry-After."""
     items = payload["items"]
     counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
-    max_attempts = get_settings().email_max_attempts
+    max_attempts = ctx.settings.email_max_attempts
     for index, item in enumerate(items):
-        outcome = _deliver_one(storage, sender, item, max_attempts)
+        outcome = _deliver_one(ctx, sender, item, max_attempts)
         if isinstance(outcome, EmailThrottled):
             rest = items[index:]
-            queue.send(storage, {"type": KIND, "items": rest}, delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
+            queue.send(ctx, {"type": KIND, "items": rest}, delay_seconds=max(1, min(outcome.retry_after_seconds, 3600)))
             counts["requeued"] += len(rest)
             break
         counts[outcome] += 1
     return counts
 
 
-def _claim(storage: Storage, item: dict[str, Any]) -> Invitation | None:
+def _claim(ctx: Context, item: dict[str, Any]) -> Invitation | None:
     """Take one send under the invitation's ETag; None when it is not (or no longer) this message's to send."""
-    return change_for_message(storage, item, operation_id, lambda inv: inv.claim_send(utc_now()))
+    return change_for_message(ctx, item, operation_id, lambda inv: inv.claim_send(ctx.now()))
 
 
-def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Callable[[Invitation], str],
+def change_for_message(ctx: Context, item: dict[str, Any], operation_of: Callable[[Invitation], str],
                        change: Callable[[Invitation], bool]) -> Invitation | None:
     """Apply `change(inv)` (True: save it) under the invitation's ETag while the queue item is still the invitation's
     current one (`operation_of(inv)` is the item's operation id: a later resend or reminder has a message of its own).
@@ -155,16 +155,16 @@ def change_for_message(storage: Storage, item: dict[str, Any], operation_of: Cal
         return inv
 
     try:
-        return attempt(lambda: InvitationUnitOfWork(storage), work)
+        return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     except Busy:
         return None
 
 
-def _deliver_one(storage: Storage, sender: EmailSender, item: dict[str, Any], max_attempts: int) -> Any:
-    inv = _claim(storage, item)
+def _deliver_one(ctx: Context, sender: EmailSender, item: dict[str, Any], max_attempts: int) -> Any:
+    inv = _claim(ctx, item)
     if inv is None:
         return "skipped"
-    where = (storage, item["partnerId"], item["rowKey"], item["operationId"])
+    where = (ctx, item["partnerId"], item["rowKey"], item["operationId"])
     try:
         sender.send(message_for(inv, redeem_url(item["linkId"])), item["operationId"])
     except EmailThrottled as throttled:
@@ -178,7 +178,7 @@ def _deliver_one(storage: Storage, sender: EmailSender, item: dict[str, Any], ma
         telemetry.count("invitations.email_failed", partner_id=inv.partner_id, kind=inv.kind.value, reason="rejected")
         _record(*where, EmailStatus.FAILED, f"Rejected by the email service: {rejected}")
         return "failed"
-    _record(*where, EmailStatus.SENT, None, sent_at=utc_now())
+    _record(*where, EmailStatus.SENT, None, sent_at=ctx.now())
     telemetry.count("invitations.emailed", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     log.info("invitation email %s sent (operation %s)", inv.reference, item["operationId"])
     return "sent"

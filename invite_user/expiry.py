@@ -14,8 +14,7 @@ from invite_user.repository import ExpiryEntry, InvitationStore, partner_partiti
 from partners.registry import PartnerRepository
 from shared import telemetry
 from shared.audit import AuditRecord, audit
-from shared.clock import utc_now
-from shared.storage import Storage
+from shared.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +32,12 @@ def _record(entry: ExpiryEntry) -> AuditRecord:
                  after={"status": InvitationStatus.EXPIRED.value, "reference": entry.link_hash})
 
 
-def sweep(storage: Storage) -> SweepResult:
+def sweep(ctx: Context) -> SweepResult:
     """Safe to run twice or concurrently: an index row already consumed makes its transaction fail, harmlessly."""
-    now = utc_now()
-    store = InvitationStore(storage)
+    now = ctx.now()
+    store = ctx.store(InvitationStore)
     result = SweepResult()
-    for partner_id in PartnerRepository(storage).all_ids():
+    for partner_id in ctx.store(PartnerRepository).all_ids():
         result.partners += 1
         due = store.due_for_expiry(partner_id, now)
         if not due:

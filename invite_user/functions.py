@@ -23,10 +23,10 @@ from invite_user.api_models import (
 )
 from shared import telemetry
 from shared.authorization import Action, runs_as
+from shared.context import request_context
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.http import client_ip
 from shared.lazy import on_first_use
-from shared.storage import get_storage
 
 if TYPE_CHECKING:
     from invite_user import expiry, replacement
@@ -50,20 +50,20 @@ READ = (401, 403, 404)
                       "AgreementAcceptance an active relationship (404 otherwise); a ResellerRelationship is a request only "
                       "the customer's administrator can accept; CustomerOnboarding cannot name a customer (400).")
 def create_invitation(call: Call) -> InvitationOut:
-    return service.create(get_storage(), call.partner, call.body)
+    return service.create(call.ctx, call.partner, call.body)
 
 
 @endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
           description="Up to 1000 invitations; a bad row never sinks the others.")
 def create_invitations_bulk(call: Call) -> BulkResult:
-    return service.create_bulk(get_storage(), call.partner, call.body.invitations)
+    return service.create_bulk(call.ctx, call.partner, call.body.invitations)
 
 
 @endpoint(bp, "invitations", "GET", action=Action.MANAGE_INVITATIONS,
           summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
           problems=(400, 401, 403))
 def list_invitations(call: Call) -> InvitationPage:
-    return service.list_page(get_storage(), call.partner, call.query)
+    return service.list_page(call.ctx, call.partner, call.query)
 
 
 ETAG = {"ETag": "The invitation's version: send it as If-Match to change its invitee (PATCH)."}
@@ -73,7 +73,7 @@ ETAG = {"ETag": "The invitation's version: send it as If-Match to change its inv
           summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ, response_headers=ETAG,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
 def get_invitation(call: Call) -> Reply:
-    out, tag = service.get(get_storage(), call.partner, call.param("id"))
+    out, tag = service.get(call.ctx, call.partner, call.param("id"))
     return Reply(out, headers={"ETag": tag})
 
 
@@ -89,7 +89,7 @@ def get_invitation(call: Call) -> Reply:
                       "existing customer is checked as when it was created (a CompanyUser needs AdminAgent and DAP). "
                       "A change that changes nothing answers with the invitation as it is.")
 def change_invitee(call: Call) -> Reply:
-    out, tag = replacement.change_invitee(get_storage(), call.partner, call.param("id"), call.body, call.if_match)
+    out, tag = replacement.change_invitee(call.ctx, call.partner, call.param("id"), call.body, call.if_match)
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
@@ -98,24 +98,24 @@ def change_invitee(call: Call) -> Reply:
           response=DraftEmail, problems=(400, 401, 403, 404),
           description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
 def draft_invitation_email(call: Call) -> DraftEmail:
-    return service.draft_email(get_storage(), call.partner, call.param("id"), call.query.language)
+    return service.draft_email(call.ctx, call.partner, call.param("id"), call.query.language)
 
 
 @endpoint(bp, "invitations/{id}/resend", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
           description="Same link, new expiry (60 days at most).")
 def resend_invitation(call: Call) -> InvitationOut:
-    return service.resend(get_storage(), call.partner, call.param("id"))
+    return service.resend(call.ctx, call.partner, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/revoke", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
 def revoke_invitation(call: Call) -> InvitationOut:
-    return service.revoke(get_storage(), call.partner, call.param("id"))
+    return service.revoke(call.ctx, call.partner, call.param("id"))
 
 
-def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
-    service.limit_resend_requests(get_storage(), client_ip(req), str(body.email))
+def _resend_limits(call: Call) -> None:
+    service.limit_resend_requests(call.ctx, client_ip(call.request), str(call.body.email))
 
 
 @endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,
@@ -125,7 +125,7 @@ def _resend_limits(req: func.HttpRequest, body: ResendRequest) -> None:
           description="Resent only when the email is the designated purchasing account manager of that agreement; "
                       "the answer is the same either way.")
 def request_invitation_resend(call: Call) -> ResendRequestAnswer:
-    return service.request_resend(get_storage(), call.body)
+    return service.request_resend(call.ctx, call.body)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
@@ -138,7 +138,7 @@ def expire_invitations(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("expiry timer is running late (past_due)")
-    result = expiry.sweep(get_storage())
+    result = expiry.sweep(request_context())
     log.info("expiry sweep: %s partners, %s due, %s expired", result.partners, result.due, result.expired)
 
 
@@ -151,6 +151,6 @@ def remind_invitations(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("reminder timer is running late (past_due)")
-    result = reminders.sweep(get_storage())
+    result = reminders.sweep(request_context())
     log.info("reminder sweep: %s partners, %s due, %s reminded, %s requeued, %s failed",
              result.partners, result.due, result.reminded, result.requeued, result.failed)

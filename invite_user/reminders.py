@@ -47,7 +47,7 @@ from notifications.emails import render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
 from partners.registry import PartnerRepository
 from shared import events, telemetry
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Storage, StorageUnavailable, chunks
@@ -105,13 +105,13 @@ class ReminderSweep:
     failed: int = 0  # given up on (queued too often without a send)
 
 
-def sweep(storage: Storage) -> ReminderSweep:
+def sweep(ctx: Context) -> ReminderSweep:
     """Safe to run twice or concurrently: a reminder is claimed under the invitation's ETag, once."""
-    now = utc_now()
-    max_attempts = get_settings().email_max_attempts
-    store = InvitationStore(storage)
+    now = ctx.now()
+    max_attempts = ctx.settings.email_max_attempts
+    store = ctx.store(InvitationStore)
     result = ReminderSweep()
-    for partner_id in PartnerRepository(storage).all_ids():
+    for partner_id in ctx.store(PartnerRepository).all_ids():
         result.partners += 1
         due = store.due_reminders(partner_id, now)
         if not due:
@@ -119,7 +119,7 @@ def sweep(storage: Storage) -> ReminderSweep:
         result.due += len(due)
         to_queue: list[Invitation] = []
         for entry in due:
-            taken = _take(storage, entry, now, max_attempts)
+            taken = _take(ctx, entry, now, max_attempts)
             if taken is None:
                 continue
             inv, how = taken
@@ -131,7 +131,7 @@ def sweep(storage: Storage) -> ReminderSweep:
             to_queue.append(inv)
         if to_queue:
             telemetry.count("invitations.reminded", len(to_queue), partner_id=partner_id)
-            queue_reminders(storage, to_queue)
+            queue_reminders(ctx, to_queue)
     return result
 
 
@@ -143,7 +143,7 @@ class _ClaimUnit(InvitationUnitOfWork):
         return None
 
 
-def _take(storage: Storage, entry: ReminderEntry, now: datetime, max_attempts: int) -> tuple[Invitation, str] | None:
+def _take(ctx: Context, entry: ReminderEntry, now: datetime, max_attempts: int) -> tuple[Invitation, str] | None:
     """Claim one due reminder in ONE transaction under the invitation's ETag; None when nothing is (any longer) due."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str] | None:
@@ -163,7 +163,7 @@ def _take(storage: Storage, entry: ReminderEntry, now: datetime, max_attempts: i
         return inv, how
 
     try:
-        return attempt(lambda: _ClaimUnit(storage), work)
+        return attempt(lambda: ctx.unit(_ClaimUnit), work)
     except (Busy, StorageUnavailable) as exc:
         log.warning("reminder of %s not claimed this run (the next run retries): %s", entry.link_hash, exc)
         return None
@@ -177,7 +177,7 @@ def _drop_stale(uow: InvitationUnitOfWork, entry: ReminderEntry) -> None:
         pass
 
 
-def queue_reminders(storage: Storage, invitations: list[Invitation]) -> None:
+def queue_reminders(ctx: Context, invitations: list[Invitation]) -> None:
     """Queue claimed reminders; the message announces their events. A queue outage loses nothing: the retry mark
     brings each back to a later run."""
     outbox = events.hints([(TABLE, partner_partition(inv.partner_id)) for inv in invitations])
@@ -185,7 +185,7 @@ def queue_reminders(storage: Storage, invitations: list[Invitation]) -> None:
         payload: dict[str, Any] = {"type": KIND, "outbox": outbox, "items": [
             {"partnerId": inv.partner_id, "rowKey": link_row_key(inv.link_hash), "operationId": operation_id(inv)} for inv in chunk]}
         try:
-            queue.send(storage, payload)
+            queue.send(ctx, payload)
             outbox = []  # announced once
         except StorageUnavailable as exc:
             log.warning("%d reminders not queued (a later run queues them again): %s", len(chunk), exc)
@@ -198,71 +198,71 @@ def reminder_email(inv: Invitation, link_id: str) -> EmailMessage:
     return rendered.to_message(str(inv.email), f"{inv.first_name} {inv.last_name}")
 
 
-def _change(storage: Storage, item: dict[str, Any], change: Any) -> Invitation | None:
+def _change(ctx: Context, item: dict[str, Any], change: Any) -> Invitation | None:
     """Apply `change(inv)` (True: save it) to the item's invitation while it still expects this reminder."""
-    return change_for_message(storage, item, operation_id, change)
+    return change_for_message(ctx, item, operation_id, change)
 
 
-def _record(storage: Storage, item: dict[str, Any], status: ReminderStatus, error: str | None = None) -> None:
+def _record(ctx: Context, item: dict[str, Any], status: ReminderStatus, error: str | None = None) -> None:
     def change(inv: Invitation) -> bool:
         if inv.reminder_status != ReminderStatus.SENDING:
             return False
-        inv.record_reminder(status, error, utc_now())
+        inv.record_reminder(status, error, ctx.now())
         return True
 
     try:
-        _change(storage, item, change)
+        _change(ctx, item, change)
     except StorageUnavailable:
         # Left Sending: its retry mark brings it back; the provider sees the same operation id.
         log.warning("could not record reminder status %s on %s", status, item["rowKey"])
 
 
-def _poisoned(storage: Storage, payload: dict[str, Any]) -> int:
+def _poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     marked = 0
     for item in payload["items"]:
         def change(inv: Invitation) -> bool:
             if inv.reminder_status not in (ReminderStatus.QUEUED, ReminderStatus.SENDING):
                 return False
-            inv.record_reminder(ReminderStatus.FAILED, "Delivery failed repeatedly; see the service logs.", utc_now())
+            inv.record_reminder(ReminderStatus.FAILED, "Delivery failed repeatedly; see the service logs.", ctx.now())
             return True
 
-        marked += _change(storage, item, change) is not None
+        marked += _change(ctx, item, change) is not None
     return marked
 
 
 @queue.handles(KIND, on_poison=_poisoned)
-def deliver_reminders(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def deliver_reminders(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Send the reminders of one message, each claimed once; throttling re-queues the rest with the service's delay."""
     counts = {"sent": 0, "skipped": 0, "failed": 0, "requeued": 0}
     items, attempt_no = payload["items"], int(payload.get("attempt", 1))
     for index, item in enumerate(items):
-        inv = _change(storage, item, lambda inv: inv.claim_reminder_send(utc_now()))
+        inv = _change(ctx, item, lambda inv: inv.claim_reminder_send(ctx.now()))
         if inv is None:
             counts["skipped"] += 1
             continue
         link_id = open_link(inv)
         if link_id is None:
-            _record(storage, item, ReminderStatus.FAILED, "The invitation's link could not be recovered; resend it.")
+            _record(ctx, item, ReminderStatus.FAILED, "The invitation's link could not be recovered; resend it.")
             counts["failed"] += 1
             continue
         try:
             sender.send(reminder_email(inv, link_id), item["operationId"])
         except EmailThrottled as throttled:
-            if attempt_no >= get_settings().email_max_attempts:
-                _record(storage, item, ReminderStatus.FAILED, f"Throttled by the email service {attempt_no} times.")
+            if attempt_no >= ctx.settings.email_max_attempts:
+                _record(ctx, item, ReminderStatus.FAILED, f"Throttled by the email service {attempt_no} times.")
                 counts["failed"] += 1
                 continue
-            _record(storage, item, ReminderStatus.QUEUED)
+            _record(ctx, item, ReminderStatus.QUEUED)
             rest = items[index:]
-            queue.send(storage, {"type": KIND, "items": rest, "attempt": attempt_no + 1},
+            queue.send(ctx, {"type": KIND, "items": rest, "attempt": attempt_no + 1},
                        delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
             counts["requeued"] += len(rest)
             break
         except EmailRejected as rejected:
-            _record(storage, item, ReminderStatus.FAILED, f"Rejected by the email service: {rejected}")
+            _record(ctx, item, ReminderStatus.FAILED, f"Rejected by the email service: {rejected}")
             counts["failed"] += 1
             continue
-        _record(storage, item, ReminderStatus.SENT)
+        _record(ctx, item, ReminderStatus.SENT)
         counts["sent"] += 1
         log.info("reminder %s sent (operation %s)", inv.reference, item["operationId"])
     return counts

@@ -24,10 +24,10 @@ from invite_user.repository import AgreementPointer, InvitationStore, Invitation
 from invite_user.service import _load, actor, authorize, version_tag
 from partners.service import partner_of
 from shared import conditional
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy, Conflict, PreconditionFailed
 from shared.partner_auth import Caller
-from shared.storage import ConcurrencyConflict, Storage, StorageUnavailable
+from shared.storage import ConcurrencyConflict, StorageUnavailable
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class _Outcome:
     raw: str | None  # the answer's link id, when known
 
 
-def change_invitee(storage: Storage, caller: Caller, handle: str, change: InviteeChange, if_match: str) -> tuple[InvitationOut, str]:
+def change_invitee(ctx: Context, caller: Caller, handle: str, change: InviteeChange, if_match: str) -> tuple[InvitationOut, str]:
     """Replace a pending invitation by one for the changed invitee; returns the new invitation and its ETag.
 
     `if_match`: the If-Match header, naming the ETag the caller decided on (`*`: whatever is there). A change that
@@ -52,7 +52,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
 
     def work(uow: InvitationUnitOfWork) -> _Outcome:
         old, raw_old = _load(uow, caller, handle)
-        now = utc_now()
+        now = ctx.now()
         if old.status == InvitationStatus.REPLACED and old.replaced_by == new_hash:
             new = uow.by_link(partner_tag(old.partner_id) + new_hash)
             if new is None:
@@ -69,7 +69,7 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
         if not changes:
             return _Outcome(old, old, version_tag(old, now), raw_old)
         if old.customer_id:  # as if it were invited now: a company user still needs AdminAgent and DAP
-            authorize(storage, caller, partner_of(storage, caller), old)
+            authorize(ctx, caller, partner_of(ctx, caller), old)
         send = change.send_email if change.send_email is not None else old.email_status != EmailStatus.NOT_REQUESTED
         new = old.successor(now, new_hash, actor(caller), caller.name or old.inviter_name, send_email=send, **changes)
         new.link_seal = reminders.seal_link(raw_new, new_hash)  # its reminder carries the new link
@@ -82,14 +82,14 @@ def change_invitee(storage: Storage, caller: Caller, handle: str, change: Invite
                   customerId=old.customer_id, replacedBy=new.reference, resource=f"invitations/{old.reference}")
         return _Outcome(old, new, version_tag(new, now), raw_new)
 
-    outcome = attempt(lambda: InvitationUnitOfWork(storage), work, busy="The invitation is changing right now; retry.")
+    outcome = attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation is changing right now; retry.")
     new = outcome.answer
     if new is not outcome.old:
         if new.email_status == EmailStatus.QUEUED:  # again on a retry: a second copy is skipped by the send's claim
-            delivery.queue_emails(storage, [(new, raw_new)])
-        _unpoint_agreement(InvitationStore(storage), outcome.old)
+            delivery.queue_emails(ctx, [(new, raw_new)])
+        _unpoint_agreement(ctx.store(InvitationStore), outcome.old)
     raw = outcome.raw
-    return present(new, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now()), outcome.tag
+    return present(new, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now()), outcome.tag
 
 
 def _point(store: InvitationStore, inv: Invitation) -> None:

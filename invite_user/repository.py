@@ -509,7 +509,7 @@ class InvitationUnitOfWork(UnitOfWork):
         return self.staged[0].keys[0] if self.staged[0].keys else keys_of(self.staged[0].row)[0]  # type: ignore[arg-type]
 
     def storage_for_events(self) -> Storage | None:
-        return self.store.storage if hasattr(self, "store") else None  # in-memory test units have none
+        return self.store.storage
 
     def _transact(self, ops: list[Op]) -> list[Any]:
         return self.store.invitations.transact(ops)

@@ -16,9 +16,8 @@ from invite_user.records import change_record
 from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.sender import EmailSender
-from shared.clock import utc_now
+from shared.context import Context
 from shared.rate_limit import hit
-from shared.storage import Storage
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -30,10 +29,10 @@ RESEND_REQUEST_ANSWER = ResendRequestAnswer(
 )
 
 
-def request_resend(storage: Storage, body: ResendRequest) -> ResendRequestAnswer:
+def request_resend(ctx: Context, body: ResendRequest) -> ResendRequestAnswer:
     """Queue the check-and-resend. The caller hears the same answer whether anything matched or not,
     so this cannot be used to learn who the purchasing account manager is."""
-    queue.send(storage, {
+    queue.send(ctx, {
         "type": "resend-request",
         "email": normalize_email(str(body.email)),
         "agreementNumber": body.agreement_number,
@@ -43,18 +42,18 @@ def request_resend(storage: Storage, body: ResendRequest) -> ResendRequestAnswer
 
 
 @queue.handles("resend-request")
-def _resend_request(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def _resend_request(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Resent only when the email is the designated purchasing account manager's of that agreement."""
     matched = 0
-    for inv in InvitationStore(storage).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
+    for inv in ctx.store(InvitationStore).find_by_agreement(payload["agreementNumber"], payload["purchasingAccountNumber"]):
         if inv.email_normalized == payload["email"] and inv.status in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
-            _resend_as_system(storage, inv)
+            _resend_as_system(ctx, inv)
             matched += 1
     log.info("resend request for agreement %s: %d invitation(s) resent", payload["agreementNumber"], matched)
     return {"resent": matched}
 
 
-def _resend_as_system(storage: Storage, inv: Invitation) -> None:
+def _resend_as_system(ctx: Context, inv: Invitation) -> None:
     """A resend nobody signed in asked for (the Business Center resend request), with a fresh extra link."""
 
     def work(uow: InvitationUnitOfWork) -> Invitation | None:
@@ -62,22 +61,22 @@ def _resend_as_system(storage: Storage, inv: Invitation) -> None:
         if current is None or current.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
             return None
         before = {"status": current.status, "expiresAt": current.expires_at.isoformat()}
-        current.resend(utc_now())
+        current.resend(ctx.now())
         uow.save(current, change_record(current, "invitation.resent", "resend request (purchasing account manager)", before))
         return current
 
-    resent = attempt(lambda: InvitationUnitOfWork(storage), work)
+    resent = attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
     if resent is not None:
-        delivery.queue_emails(storage, [(resent, InvitationStore(storage).add_link(resent))])
+        delivery.queue_emails(ctx, [(resent, ctx.store(InvitationStore).add_link(resent))])
 
 
 RESEND_PER_CLIENT = 20  # resend requests per client address per hour
 RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
 
 
-def limit_resend_requests(storage: Storage, client: str, email: str | None) -> None:
+def limit_resend_requests(ctx: Context, client: str, email: str | None) -> None:
     """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
     email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
-    hit(storage, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
+    hit(ctx, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
     if email and "@" in email:
-        hit(storage, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")
+        hit(ctx, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from invite_user import delivery, reminders
-from invite_user.acceptance import UnitFactory, accept, reading, release  # noqa: F401  (public: accepting an invitation)
+from invite_user.acceptance import accept, reading, release  # noqa: F401  (public: accepting an invitation)
 from invite_user.api_models import (
     BulkResult,
     BulkRow,
@@ -46,10 +46,11 @@ from shared import events, telemetry
 from shared.audit import AuditRecord
 from shared.authorization import Action, check, standing_of
 from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
-from shared.storage import Page, Storage
+from shared.storage import Page
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ _CUSTOMER_ACTIONS = {
 }
 
 
-def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
+def authorize(ctx: Context, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
     """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent);
     checked when it is created, and again when its invitee is changed (`body` is then the stored invitation).
 
@@ -119,51 +120,51 @@ def authorize(storage: Storage, caller: Caller, partner: Partner, body: NewInvit
         raise RuleBroken("A CustomerOnboarding invitation creates a new customer; it cannot name an existing one (customerId). "
                          "Ask for a reseller relationship instead.", field="customerId", code="onboarding-names-customer")
     check(_CUSTOMER_ACTIONS[body.kind], roles=caller.roles, partner_type=partner.type.value,
-          standing=standing_of(storage, caller.partner_id, body.customer_id), customer_id=body.customer_id)
+          standing=standing_of(ctx, caller.partner_id, body.customer_id), customer_id=body.customer_id)
 
 
-def create(storage: Storage, caller: Caller, body: NewInvitation) -> InvitationOut:
-    partner = partner_of(storage, caller)
-    authorize(storage, caller, partner, body)
-    provider = resolve_provider(storage, partner, body.indirect_provider_id)
+def create(ctx: Context, caller: Caller, body: NewInvitation) -> InvitationOut:
+    partner = partner_of(ctx, caller)
+    authorize(ctx, caller, partner, body)
+    provider = resolve_provider(ctx, partner, body.indirect_provider_id)
     inv, raw_id = build_invitation(caller, partner, provider, body)
-    return invite(storage, inv, raw_id, caller.display, send_email=body.send_email)
+    return invite(ctx, inv, raw_id, caller.display, send_email=body.send_email)
 
 
-def invite(storage: Storage, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
+def invite(ctx: Context, inv: Invitation, raw_id: str, record_actor: str, *, send_email: bool = True,
            audit_extra: dict[str, Any] | None = None, event: str = "invitation.created") -> InvitationOut:
     """Store a prepared invitation with its audit record (plus `audit_extra`, e.g. who in the company invited) and queue its email.
 
     Its `event` is announced with the email's queue message (one storage request for both), or alone without one.
     """
-    stored = InvitationStore(storage).create(inv, created_record(inv, record_actor, audit_extra), event)
+    stored = ctx.store(InvitationStore).create(inv, created_record(inv, record_actor, audit_extra), event)
     if stored is not inv:
         # A retry of a keyed create whose first run committed: answer from what was committed, and queue its email
         # again if it may not have been (a second copy is skipped by the send's claim); announce its event again
         # (publishing is idempotent).
         if send_email and stored.email_status == EmailStatus.QUEUED:
-            delivery.queue_emails(storage, [(stored, raw_id)], outbox=[_outbox(stored)])
+            delivery.queue_emails(ctx, [(stored, raw_id)], outbox=[_outbox(stored)])
         else:
-            events.announce(storage, [_outbox(stored)])
-        return present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
+            ctx.announce([_outbox(stored)])
+        return present(stored, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=ctx.now())
     telemetry.count("invitations.created", partner_id=inv.partner_id, kind=inv.kind.value, reference=inv.reference)
     if send_email:
-        delivery.queue_emails(storage, [(inv, raw_id)], outbox=[_outbox(inv)])
+        delivery.queue_emails(ctx, [(inv, raw_id)], outbox=[_outbox(inv)])
     else:
-        events.announce(storage, [_outbox(inv)])
-    return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=utc_now())
+        ctx.announce([_outbox(inv)])
+    return present(inv, raw_id=raw_id, redeem_url=redeem_url(raw_id), now=ctx.now())
 
 
-def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) -> BulkResult:
+def create_bulk(ctx: Context, caller: Caller, rows: list[dict[str, Any]]) -> BulkResult:
     """One result per row; a bad row never sinks the others. Rows are batched per partition."""
-    partner = partner_of(storage, caller)
+    partner = partner_of(ctx, caller)
     results: list[dict[str, Any]] = [{} for _ in rows]
     pending: list[tuple[int, Invitation, str, bool]] = []
     for i, row in enumerate(rows):
         try:
             body = NewInvitation.model_validate(row)
-            authorize(storage, caller, partner, body)
-            provider = resolve_provider(storage, partner, body.indirect_provider_id)
+            authorize(ctx, caller, partner, body)
+            provider = resolve_provider(ctx, partner, body.indirect_provider_id)
         except ValidationError as exc:
             results[i] = {"index": i, "status": "invalid", "errors": pydantic_errors(exc)}
             continue
@@ -172,10 +173,10 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
             continue
         inv, raw_id = build_invitation(caller, partner, provider, body)
         pending.append((i, inv, raw_id, body.send_email))
-    store = InvitationStore(storage)
+    store = ctx.store(InvitationStore)
     created = store.create_many([inv for _, inv, _, _ in pending], lambda chunk: bulk_record(chunk, caller)) if pending else {}
     to_mail = []
-    now = utc_now()
+    now = ctx.now()
     for i, inv, raw_id, send in pending:
         stored = created.get(inv.link_hash)
         if stored is not None:
@@ -189,9 +190,9 @@ def create_bulk(storage: Storage, caller: Caller, rows: list[dict[str, Any]]) ->
             results[i] = {"index": i, "status": "failed", "errors": [{"field": "(row)", "message": "could not be stored; retry"}]}
     outbox = [_outbox(inv) for _, inv, _, _ in pending if inv.link_hash in created]
     if to_mail:
-        delivery.queue_emails(storage, to_mail, outbox=outbox)
+        delivery.queue_emails(ctx, to_mail, outbox=outbox)
     else:
-        events.announce(storage, outbox)
+        ctx.announce(outbox)
     counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "invalid", "failed")}
     return BulkResult(summary=counts, results=[BulkRow.model_validate(r) for r in results])
 
@@ -225,20 +226,20 @@ def version_tag(inv: Invitation, now: datetime) -> str:
     return '"' + hashlib.sha256(version.encode()).hexdigest()[:32] + '"'
 
 
-def get(storage: Storage, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
+def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     """The invitation and its ETag (what `If-Match` must name to change it)."""
-    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
-    now = utc_now()
+    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
+    now = ctx.now()
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
 
-def find(storage: Storage, key: str) -> Invitation | None:
+def find(ctx: Context, key: str) -> Invitation | None:
     """The invitation a personal link leads to, or None: by its link key (one read) or a bare link hash."""
-    return InvitationStore(storage).find_by_link(key)
+    return ctx.store(InvitationStore).find_by_link(key)
 
 
-def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
-    store = InvitationStore(storage)
+def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
+    store = ctx.store(InvitationStore)
     try:
         page = store.list_page(
             caller.partner_id,
@@ -251,13 +252,12 @@ def list_page(storage: Storage, caller: Caller, query: Any) -> InvitationPage:
         )
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
-    now = utc_now()
+    now = ctx.now()
     return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items],
                           continuation_token=page.continuation_token)
 
 
-def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: Any,
-            unit: UnitFactory = InvitationUnitOfWork) -> tuple[Invitation, str | None]:
+def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) -> tuple[Invitation, str | None]:
     """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str | None]:
@@ -271,27 +271,27 @@ def _change(storage: Storage, caller: Caller, handle: str, action: str, apply: A
         uow.event(action, inv.partner_id, **event_fields(inv))
         return inv, raw
 
-    return attempt(lambda: unit(storage), work, busy="The invitation is changing right now; retry.")
+    return attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation is changing right now; retry.")
 
 
-def resend(storage: Storage, caller: Caller, handle: str) -> InvitationOut:
+def resend(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
     """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
     not stored), the email carries an additional link to the same invitation; the first one still works."""
-    inv, raw = _change(storage, caller, handle, "invitation.resent", lambda inv: inv.resend(utc_now()))
-    link_id = raw or InvitationStore(storage).add_link(inv)
-    delivery.queue_emails(storage, [(inv, link_id)])
-    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=utc_now())
+    inv, raw = _change(ctx, caller, handle, "invitation.resent", lambda inv: inv.resend(ctx.now()))
+    link_id = raw or ctx.store(InvitationStore).add_link(inv)
+    delivery.queue_emails(ctx, [(inv, link_id)])
+    return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now())
 
 
-def revoke(storage: Storage, caller: Caller, handle: str, *, unit: UnitFactory = InvitationUnitOfWork) -> InvitationOut:
-    now = utc_now()
-    inv, raw = _change(storage, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)), unit)
+def revoke(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
+    now = ctx.now()
+    inv, raw = _change(ctx, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)))
     return present(inv, raw_id=raw, redeem_url=None, now=now)
 
 
-def draft_email(storage: Storage, caller: Caller, handle: str, language: str | None) -> DraftEmail:
+def draft_email(ctx: Context, caller: Caller, handle: str, language: str | None) -> DraftEmail:
     """The email a partner may review, edit or copy and send itself; it keeps the personalised URL."""
-    inv, raw = _load(InvitationUnitOfWork(storage), caller, handle)
+    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
     if raw is None:
         raise RuleBroken(
             "The personalised URL is built from the invitation id returned when the invitation was created; "
@@ -306,12 +306,12 @@ def draft_email(storage: Storage, caller: Caller, handle: str, language: str | N
 # -- used by the customer's journey and by customers/agreements (accepting: invite_user/acceptance.py) --------
 
 
-def has_invitation(storage: Storage, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:
+def has_invitation(ctx: Context, partner_id: str, kind: InvitationKind, customer_id: str) -> bool:
     """Whether the partner has an invitation of this kind for the customer."""
-    page = InvitationStore(storage).list_page(partner_id, kind=kind.value, customer_id=customer_id, page_size=1)
+    page = ctx.store(InvitationStore).list_page(partner_id, kind=kind.value, customer_id=customer_id, page_size=1)
     return bool(page.items)
 
 
-def audit_after(storage: Storage, partner_id: str, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
+def audit_after(ctx: Context, partner_id: str, customer_id: str, after_row_key: str, page_size: int) -> Page[AuditRecord]:
     """The partner's invitation audit records about a customer, newest first, after a row key."""
-    return InvitationStore(storage).audit_after(partner_id, customer_id, after_row_key, page_size)
+    return ctx.store(InvitationStore).audit_after(partner_id, customer_id, after_row_key, page_size)

@@ -11,8 +11,7 @@ from notifications import queue
 from notifications.sender import get_sender
 from shared import telemetry
 from shared.authorization import Action, runs_as
-from shared.settings import get_settings
-from shared.storage import get_storage
+from shared.context import request_context
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,8 @@ bp = func.Blueprint()
 @telemetry.traced
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
-    counts = queue.deliver(get_storage(), get_sender(get_settings()), json.loads(msg.get_body()))
+    ctx = request_context()
+    counts = queue.deliver(ctx, get_sender(ctx.settings), json.loads(msg.get_body()))
     log.info("email message %s (attempt %s): %s", msg.id, msg.dequeue_count, counts)
 
 
@@ -33,5 +33,5 @@ def send_queued_email(msg: func.QueueMessage) -> None:
 @telemetry.traced
 def record_failed_email(msg: func.QueueMessage) -> None:
     """Emails that failed five times: recorded where partners see them (an invitation's emailStatus Failed)."""
-    marked = queue.poisoned(get_storage(), json.loads(msg.get_body()))
+    marked = queue.poisoned(request_context(), json.loads(msg.get_body()))
     log.error("poisoned email message %s: %s record(s) marked Failed", msg.id, marked)

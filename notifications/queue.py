@@ -20,16 +20,15 @@ from typing import Any
 from pydantic import Field
 
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled
-from shared import events, telemetry
+from shared import telemetry
 from shared.audit import reverse_ticks
-from shared.clock import utc_now
-from shared.settings import get_settings
-from shared.storage import Repository, Row, Storage, StorageUnavailable
+from shared.context import Context
+from shared.storage import Repository, Row, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Storage, EmailSender, dict[str, Any]], dict[str, int]]
-PoisonHandler = Callable[[Storage, dict[str, Any]], int]
+Handler = Callable[[Context, EmailSender, dict[str, Any]], dict[str, int]]
+PoisonHandler = Callable[[Context, dict[str, Any]], int]
 
 class FailedEmail(Row):
     """A message that failed for good: enough to find it in the logs and traces, nothing personal."""
@@ -49,14 +48,14 @@ class _FailedEmails(Repository[FailedEmail]):
         return row.failed_at.strftime("%Y-%m"), f"{reverse_ticks(row.failed_at)}|{row.row}"
 
 
-def record_failure(storage: Storage, payload: dict[str, Any], reason: str) -> None:
+def record_failure(ctx: Context, payload: dict[str, Any], reason: str) -> None:
     """Keep a trace of a message that failed for good (its feature records it where partners read it, too)."""
     kind = str(payload.get("type"))
     log.error("email message of type %s (operation %s) failed for good: %s", kind, payload.get("operationId"), reason)
     telemetry.count("emails.failed", kind=(kind if kind in _handlers else "unknown").replace("-", "_"))
     try:
-        _FailedEmails(storage).insert(FailedEmail(kind=kind[:64], operation_id=str(payload.get("operationId") or "")[:64],
-                                                  reason=reason[:500], failed_at=utc_now()))
+        ctx.store(_FailedEmails).insert(FailedEmail(kind=kind[:64], operation_id=str(payload.get("operationId") or "")[:64],
+                                                  reason=reason[:500], failed_at=ctx.now()))
     except StorageUnavailable:
         log.error("could not record the failed message either; the log line above is its trace")
 
@@ -77,50 +76,50 @@ def handles(kind: str, on_poison: PoisonHandler | None = None) -> Callable[[Hand
     return register
 
 
-def send(storage: Storage, payload: dict[str, Any], *, delay_seconds: int = 0) -> None:
-    storage.send_message(get_settings().email_queue, payload, delay_seconds=delay_seconds)
+def send(ctx: Context, payload: dict[str, Any], *, delay_seconds: int = 0) -> None:
+    ctx.send_message(ctx.settings.email_queue, payload, delay_seconds=delay_seconds)
 
 
-def queue_plain_email(storage: Storage, message: EmailMessage, operation: str) -> None:
+def queue_plain_email(ctx: Context, message: EmailMessage, operation: str) -> None:
     """Queue a rendered email; `operation` identifies it, so a repeated send is recognised as the same one."""
-    send(storage, {"type": "email", "operationId": operation, "message": message.__dict__})
+    send(ctx, {"type": "email", "operationId": operation, "message": message.__dict__})
 
 
-def deliver(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def deliver(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Handle one queue message. Returns counts by outcome (logged by the trigger)."""
     kind = payload.get("type")
     if payload.get("outbox"):
         # New events announced with this email (their change saved a request by not queueing its own message):
         # forwarded first and once; a throttled email is re-queued without them.
-        events.announce(storage, [tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
+        ctx.announce([tuple(p) for p in payload.pop("outbox")])  # type: ignore[misc]
     handler = _handlers.get(str(kind))
     if handler is None:
-        record_failure(storage, payload, "unknown message type; dropped")
+        record_failure(ctx, payload, "unknown message type; dropped")
         return {"dropped": 1}
-    return handler(storage, sender, payload)
+    return handler(ctx, sender, payload)
 
 
-def poisoned(storage: Storage, payload: dict[str, Any]) -> int:
+def poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     """A message that failed five times: let its feature record it, and keep its trace. Returns how many records say so."""
     handler = _poison_handlers.get(str(payload.get("type")))
-    marked = handler(storage, payload) if handler is not None else 0
-    record_failure(storage, payload, "delivery failed five times (poisoned)")
+    marked = handler(ctx, payload) if handler is not None else 0
+    record_failure(ctx, payload, "delivery failed five times (poisoned)")
     return marked
 
 
 @handles("email")
-def _deliver_plain(storage: Storage, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
+def _deliver_plain(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     message = EmailMessage(**payload["message"])
     attempt = int(payload.get("attempt", 1))
     try:
         sender.send(message, payload["operationId"])
     except EmailThrottled as throttled:
-        if attempt >= get_settings().email_max_attempts:
-            record_failure(storage, payload, f"throttled by the email service {attempt} times")
+        if attempt >= ctx.settings.email_max_attempts:
+            record_failure(ctx, payload, f"throttled by the email service {attempt} times")
             return {"failed": 1}
-        send(storage, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
+        send(ctx, {**payload, "attempt": attempt + 1}, delay_seconds=max(1, min(throttled.retry_after_seconds, 3600)))
         return {"requeued": 1}
     except EmailRejected as rejected:
-        record_failure(storage, payload, f"rejected by the email service: {rejected}")
+        record_failure(ctx, payload, f"rejected by the email service: {rejected}")
         return {"failed": 1}
     return {"sent": 1}

@@ -11,9 +11,9 @@ from operations import api_reference
 from operations.openapi import document
 from shared import idempotency, rate_limit, telemetry
 from shared.authorization import Action, runs_as
+from shared.context import request_context
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
-from shared.settings import get_settings
-from shared.storage import StorageUnavailable, get_storage
+from shared.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ _UNHEALTHY = {"503": {"description": "Storage unreachable (Retry-After).",
 def health(call: Call) -> HealthStatus | Reply:
     """200 when storage answers, 503 (with Retry-After) when it does not: within 2 s (one short try, no retries),
     as a platform health probe needs."""
-    version = get_settings().app_version
+    version = call.ctx.settings.app_version
     try:
-        get_storage().quick.ping()
+        call.ctx.storage.quick.ping()
     except StorageUnavailable as exc:
         # Anonymous callers learn that storage is down, never the exception's text (hosts, ports, account names).
         log.warning("health: storage unreachable: %s", exc)
@@ -84,5 +84,5 @@ def sweep_expired_keys(timer: func.TimerRequest) -> None:
     """
     if timer.past_due:
         log.warning("housekeeping is running late (past_due)")
-    storage = get_storage()
-    log.info("%s idempotency keys and %s rate-limit windows deleted", idempotency.sweep(storage), rate_limit.sweep(storage))
+    ctx = request_context()
+    log.info("%s idempotency keys and %s rate-limit windows deleted", idempotency.sweep(ctx), rate_limit.sweep(ctx))

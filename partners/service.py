@@ -3,41 +3,40 @@
 from __future__ import annotations
 
 from partners.registry import Partner, PartnerRepository, PartnerType
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.pagination import Paged
 from shared.partner_auth import Caller
-from shared.storage import Storage
 
 
 class PartnerPage(Paged):
     items: list[Partner]
 
 
-def register(storage: Storage, partner: Partner) -> Partner:
+def register(ctx: Context, partner: Partner) -> Partner:
     """A new partner; an indirect reseller names a registered indirect provider."""
-    repo = PartnerRepository(storage)
+    repo = ctx.store(PartnerRepository)
     if repo.get(repo.PARTITION, partner.id) is not None:
         raise Conflict(f"Partner {partner.id} is registered already.", code="partner-exists")
     if partner.indirect_provider_id:
         provider = repo.find(partner.indirect_provider_id)
         if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
             raise NotFound("No such indirect provider.")
-    partner.created_at = utc_now()
+    partner.created_at = ctx.now()
     return repo.save(partner)
 
 
-def list_page(storage: Storage, continuation_token: str | None, page_size: int = 100) -> PartnerPage:
+def list_page(ctx: Context, continuation_token: str | None, page_size: int = 100) -> PartnerPage:
     try:
-        page = PartnerRepository(storage).list_page(page_size=page_size, continuation_token=continuation_token)
+        page = ctx.store(PartnerRepository).list_page(page_size=page_size, continuation_token=continuation_token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     return PartnerPage(items=page.items, continuation_token=page.continuation_token)
 
 
-def partner_of(storage: Storage, caller: Caller) -> Partner:
+def partner_of(ctx: Context, caller: Caller) -> Partner:
     """The calling partner's registration; a token of an unregistered partner may do nothing."""
-    partner = PartnerRepository(storage).find(caller.partner_id)
+    partner = ctx.store(PartnerRepository).find(caller.partner_id)
     if partner is None:
         raise Forbidden(
             f"The partner {caller.partner_id} (the token's tid) is not registered on this platform; ask a platform admin.",
@@ -46,12 +45,12 @@ def partner_of(storage: Storage, caller: Caller) -> Partner:
     return partner
 
 
-def resolve_provider(storage: Storage, partner: Partner, requested: str | None) -> Partner | None:
+def resolve_provider(ctx: Context, partner: Partner, requested: str | None) -> Partner | None:
     """The indirect provider named on an invitation or customer: a reseller's own provider unless another is given."""
     provider_id = requested or (partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None)
     if not provider_id:
         return None
-    provider = PartnerRepository(storage).find(provider_id)
+    provider = ctx.store(PartnerRepository).find(provider_id)
     if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
         raise RuleBroken(f"{provider_id} is not a registered indirect provider", field="indirectProviderId", code="unknown_provider")
     return provider

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from shared.context import Context
 from shared.errors import Forbidden, NotFound
 
 
@@ -194,9 +195,9 @@ def provide_standing(source: StandingSource) -> None:
     _standing_source[:] = [source]
 
 
-def standing_of(storage: Any, partner_id: str, customer_id: str) -> Standing:
+def standing_of(ctx: Context, partner_id: str, customer_id: str) -> Standing:
     """The partner's standing with the customer; NONE (fail closed) when no feature provides it."""
-    return _standing_source[0](storage, partner_id, customer_id) if _standing_source else NO_STANDING
+    return _standing_source[0](ctx, partner_id, customer_id) if _standing_source else NO_STANDING
 
 
 # -- which action each function of the app performs ---------------------------------------------------------

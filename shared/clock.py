@@ -33,6 +33,16 @@ class FixedClock:
 clock: Clock = SystemClock()
 
 
+class ProcessClock:
+    """The process's clock as it is at each reading: what contexts built at the edge carry (tests may `set_clock`)."""
+
+    def now(self) -> datetime:
+        return clock.now()
+
+
+PROCESS_CLOCK = ProcessClock()
+
+
 def utc_now() -> datetime:
     return clock.now()
 

@@ -21,11 +21,11 @@ from pydantic import BaseModel
 
 from shared import conditional, telemetry
 from shared.authorization import POLICY, Action, declare
+from shared.context import Context, request_context
 from shared.errors import PreconditionRequired
 from shared.http import answer, api, dump, idempotency_fingerprint, json_response, parse_json, parse_query
 from shared.idempotency import run_once
 from shared.partner_auth import AGENT_ROLES, PLATFORM_ADMIN, Caller, authenticate
-from shared.storage import get_storage
 
 PARTNER = "partner"  # a partner agent's bearer token (AdminAgent or SalesAgent)
 ADMIN = "admin"  # a platform administrator's bearer token
@@ -73,6 +73,7 @@ class Call:
 
     request: func.HttpRequest
     caller: Caller | None
+    ctx: Context  # this invocation's units of work, clock and settings: what the handler hands its service
     body: Any = None
     query: Any = None
 
@@ -112,7 +113,7 @@ def endpoint(
     bp: func.Blueprint, path: str, method: str = "GET", *, action: Action, summary: str, tag: str, auth: str = PARTNER,
     body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
     response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | None = None,
-    problems: Sequence[int] = (), description: str = "", guard: Callable[[func.HttpRequest, Any], None] | None = None,
+    problems: Sequence[int] = (), description: str = "", guard: Callable[[Call], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
     route: str | None = None, if_match: bool = False, etag: bool = False, response_headers: dict[str, str] | None = None,
@@ -120,7 +121,7 @@ def endpoint(
     """Register `handler` as the HTTP function for `method path` and record its contract.
 
     `route` is the template Functions matches (with constraints) when it differs from the documented `path`.
-    `guard(request, body)` runs before the idempotent work (rate limits: a refusal is never replayed).
+    `guard(call)` runs before the idempotent work (rate limits: a refusal is never replayed).
     `action` is what the route does in the authorization policy (`shared.authorization.POLICY`); a partner route's
     token must carry one of that action's roles.
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
@@ -147,9 +148,9 @@ def endpoint(
             def parse_and_run(req: func.HttpRequest) -> func.HttpResponse:
                 caller = authenticate(req.headers.get("authorization"), any_of=roles) if auth in _ROLES else None
                 parsed = _body(req, body, optional_body)
-                call = Call(req, caller, parsed, parse_query(req, query) if query is not None else None)
+                call = Call(req, caller, request_context(), parsed, parse_query(req, query) if query is not None else None)
                 if guard is not None:
-                    guard(req, parsed)
+                    guard(call)
                 if if_match and not call.if_match:
                     raise PreconditionRequired("This change needs If-Match with the ETag you read (or * to replace whatever is "
                                                "there): without it, two agents would overwrite each other unseen.")
@@ -167,7 +168,7 @@ def endpoint(
                     return json_response(data, code, headers)
                 scope = idempotency_scope or (caller.partner_id if caller else ANONYMOUS)
                 (code, data, headers), replayed = run_once(
-                    get_storage(), scope, call.idempotency_key, idempotency_fingerprint(req), work)
+                    call.ctx, scope, call.idempotency_key, idempotency_fingerprint(req), work)
                 return answer(code, data, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
 
             # The function's name is the handler's (Functions and telemetry name it so); its signature stays

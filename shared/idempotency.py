@@ -30,10 +30,10 @@ from typing import Any
 
 from pydantic import Field
 
-from shared.clock import utc_now
+from shared.context import Context
 from shared.problems import Problem
 from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage, StorageUnavailable, chunks
+from shared.storage import ConcurrencyConflict, Op, Repository, Row, StorageUnavailable, chunks
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def derived_id() -> str:
 
 
 def run_once(
-    storage: Storage, scope: str, key: str | None, fingerprint_of: Any, work: Callable[[], Answer]
+    ctx: Context, scope: str, key: str | None, fingerprint_of: Any, work: Callable[[], Answer]
 ) -> tuple[Answer, bool]:
     """Run `work` once per (scope, key). Returns the answer and whether it is a replay.
 
@@ -137,9 +137,9 @@ def run_once(
     if len(key) > 200:
         raise Problem(400, "idempotency-key-invalid", "Idempotency-Key is too long", "Use at most 200 characters.")
     k = _Key(scope, key)
-    repo = IdempotencyRepository(storage)
+    repo = ctx.store(IdempotencyRepository)
     fingerprint = hashlib.sha256(json.dumps(fingerprint_of, sort_keys=True, default=str).encode()).hexdigest()
-    now = utc_now()
+    now = ctx.now()
     marker = IdempotentResult(scope=scope, key_hash=k.hash, fingerprint=fingerprint, state=PENDING, created_at=now,
                               lease_until=now + LEASE, expires_at=now + TTL)
     # The expiry mark first: a marker can then never exist without the mark that sweeps it.
@@ -155,12 +155,12 @@ def run_once(
         status, body, headers = work()
     except Problem as problem:
         if problem.status >= 500:
-            _release(storage, marker)
+            _release(ctx, marker)
             raise
         _save(repo, k, marker, (problem.status, problem.to_dict(), problem.headers or {}))
         raise
     except BaseException:
-        _release(storage, marker)
+        _release(ctx, marker)
         raise
     finally:
         _current.reset(token)
@@ -219,10 +219,10 @@ def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer
                     k.scope, type(exc).__name__)
 
 
-def _release(storage: Storage, marker: IdempotentResult) -> None:
+def _release(ctx: Context, marker: IdempotentResult) -> None:
     """Free the key for an immediate retry; quickly, since storage may be what failed (the lease frees it anyway)."""
     try:
-        IdempotencyRepository(storage.quick).delete(marker.scope, marker.key_hash, etag=marker.etag)
+        ctx.quick.store(IdempotencyRepository).delete(marker.scope, marker.key_hash, etag=marker.etag)
     except (StorageUnavailable, ConcurrencyConflict):
         pass
     except Exception:  # noqa: BLE001 - an unexpected failure here must not hide the work's own error
@@ -256,10 +256,10 @@ def _hour(at: datetime) -> str:
     return "x|" + at.strftime("%Y-%m-%dT%H")
 
 
-def sweep(storage: Storage, now: datetime | None = None) -> int:
+def sweep(ctx: Context, now: datetime | None = None) -> int:
     """Delete keys that expired before this hour; reads only the expiry marks of past hours. Returns keys deleted."""
-    now = now or utc_now()
-    repo = IdempotencyRepository(storage)
+    now = now or ctx.now()
+    repo = ctx.store(IdempotencyRepository)
     marks = repo.raw_query("PartitionKey ge @lo and PartitionKey lt @hi", {"lo": "x|", "hi": _hour(now)},
                            select=["PartitionKey", "RowKey"])
     deleted = 0

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Busy, TooManyRequests
-from shared.storage import Op, Repository, Row, Storage, chunks
+from shared.storage import Op, Repository, Row, chunks
 from shared.uow import retrying
 
 
@@ -37,14 +37,14 @@ def limit_headers(policy: str, limit: int, window_seconds: int, retry: int) -> d
             "RateLimit": f'"{policy}";r=0;t={retry}'}
 
 
-def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int, policy: str | None = None) -> None:
+def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int, policy: str | None = None) -> None:
     """Count one request in `bucket`; a 429 problem with Retry-After and RateLimit headers once `limit` is reached.
 
     `policy` names the limit in the RateLimit headers (never the bucket: it may hold an address or an email)."""
-    now = utc_now()
+    now = ctx.now()
     start = int(now.timestamp()) // window_seconds * window_seconds
     key = hashlib.sha256(bucket.encode()).hexdigest()[:32]
-    repo = _Windows(storage)
+    repo = ctx.store(_Windows)
 
     def count_one() -> None:
         row = repo.get(str(start), key)
@@ -70,10 +70,10 @@ def hit(storage: Storage, bucket: str, *, limit: int, window_seconds: int, polic
 KEEP = timedelta(days=1)  # longer than any window
 
 
-def sweep(storage: Storage, now: datetime | None = None) -> int:
+def sweep(ctx: Context, now: datetime | None = None) -> int:
     """Delete windows that started more than a day ago: they are the partitions below a key, nothing else is read."""
-    cutoff = str(int(((now or utc_now()) - KEEP).timestamp()))
-    repo = _Windows(storage)
+    cutoff = str(int(((now or ctx.now()) - KEEP).timestamp()))
+    repo = ctx.store(_Windows)
     old = repo.query_entities("PartitionKey lt @cutoff", {"cutoff": cutoff}, select=["PartitionKey", "RowKey"])
     by_window: dict[str, list[str]] = {}
     for e in old:

@@ -7,7 +7,8 @@ entities through their own domain methods and hand them back with `save`; `commi
 ETag it was read with. `attempt` is the one retry policy of the app: when a commit meets a concurrent change,
 the whole read-decide-write runs again on fresh data, a bounded number of times, then the caller hears `Busy`.
 
-`FakeUnitOfWork`-style tests subclass the partition's unit of work with in-memory repositories (see tests/unit).
+Services get their units of work from the request context (`shared.context`); unit tests run the same units of work
+over in-memory storage (tests/unit/fakes.py).
 """
 
 from __future__ import annotations

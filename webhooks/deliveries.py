@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import Field
 
 from shared.audit import reverse_ticks
-from shared.clock import utc_now
+from shared.context import Context
 from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row, Storage
+from shared.storage import ConcurrencyConflict, Op, Page, Repository, Row
 from webhooks import addresses
 from webhooks.subscriptions import TABLE, Subscription, SubscriptionRepository, sign
 
@@ -121,15 +121,15 @@ def _ca_bundle() -> str:
     return get_settings().tls_ca_bundle or certifi.where()
 
 
-def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: str) -> str:
+def attempt(ctx: Context, partner_id: str, subscription_id: str, row_key: str) -> str:
     """Make the next attempt of one delivery (a queue message, or the first try at publish). Returns what happened."""
-    repo = DeliveryRepository(storage)
+    repo = ctx.store(DeliveryRepository)
     delivery = repo.get(f"d|{subscription_id}", row_key)
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return "settled"
-    subs = SubscriptionRepository(storage)
+    subs = ctx.store(SubscriptionRepository)
     found = subs.find(partner_id, subscription_id)
-    now = utc_now()
+    now = ctx.now()
     if found is None or not found[0].enabled:
         delivery.status, delivery.last_error = DeliveryStatus.FAILED, "the subscription was deleted or disabled"
         _save(repo, delivery)
@@ -147,7 +147,7 @@ def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: st
     if not _save(repo, delivery):
         return "raced"  # another copy of this message recorded its attempt
     if delivery.status == DeliveryStatus.PENDING:
-        storage.send_message(get_settings().webhooks_queue, message(delivery), delay_seconds=BACKOFF[delivery.attempts - 1])
+        ctx.send_message(ctx.settings.webhooks_queue, message(delivery), delay_seconds=BACKOFF[delivery.attempts - 1])
     _health(subs, sub, sub_etag, ok=error is None, now=now)
     return delivery.status.value.lower()
 
@@ -155,13 +155,13 @@ def attempt(storage: Storage, partner_id: str, subscription_id: str, row_key: st
 POISONED = "Delivery kept failing on the platform's side (its retry message was given up on); see the service logs."
 
 
-def give_up(storage: Storage, subscription_id: str, row_key: str) -> bool:
+def give_up(ctx: Context, subscription_id: str, row_key: str) -> bool:
     """A delivery whose queue message failed for good (poisoned): Failed, with the reason where the partner reads it.
 
     Without this the row would stay Pending with a next attempt nobody makes. The partner still has the event in
     the feed (GET /api/events). Returns whether this call marked it (False: settled already, or changed meanwhile).
     """
-    repo = DeliveryRepository(storage)
+    repo = ctx.store(DeliveryRepository)
     delivery = repo.get(f"d|{subscription_id}", row_key)
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return False

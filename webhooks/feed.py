@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import Field
 
+from shared.context import Context
 from shared.events import ticks
-from shared.storage import ConcurrencyConflict, Op, Repository, Row, Storage, chunks
+from shared.storage import ConcurrencyConflict, Op, Repository, Row, chunks
 from webhooks.subscriptions import TABLE
 
 SETTLE = timedelta(seconds=2)
@@ -35,27 +36,27 @@ class FeedRepository(Repository[FeedEntry]):
         return f"f|{row.partner_id}", row.feed_key
 
 
-def append(storage: Storage, partner_id: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
+def append(ctx: Context, partner_id: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
     """File (feed key, event) pairs; filing one again is harmless (same key, same content)."""
-    repo = FeedRepository(storage)
+    repo = ctx.store(FeedRepository)
     for chunk in chunks(entries, 100):
         repo.transact([Op("upsert", FeedEntry(partner_id=partner_id, feed_key=key, event=json.dumps(event, separators=(",", ":"))))
                        for key, event in chunk])
 
 
-def read(storage: Storage, partner_id: str, after: str | None, limit: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+def read(ctx: Context, partner_id: str, after: str | None, limit: int, now: datetime) -> list[tuple[str, dict[str, Any]]]:
     """Up to `limit` (cursor, event) pairs after the cursor, oldest first, within the retention and settled."""
     oldest = ticks(now - RETENTION)
     lower = max(after or "", oldest)
-    page = FeedRepository(storage).query_page(
+    page = ctx.store(FeedRepository).query_page(
         "PartitionKey eq @pk and RowKey gt @after and RowKey lt @settled",
         {"pk": f"f|{partner_id}", "after": lower, "settled": ticks(now - SETTLE)}, page_size=limit)
     return [(e.feed_key, json.loads(e.event)) for e in page.items]
 
 
-def purge(storage: Storage, partner_id: str, now: datetime) -> int:
+def purge(ctx: Context, partner_id: str, now: datetime) -> int:
     """Delete the partner's feed rows older than the retention (the sweep, daily)."""
-    repo = FeedRepository(storage)
+    repo = ctx.store(FeedRepository)
     old = repo.query_all("PartitionKey eq @pk and RowKey lt @oldest", {"pk": f"f|{partner_id}", "oldest": ticks(now - RETENTION)})
     for chunk in chunks(old, 100):
         try:

@@ -11,11 +11,10 @@ import azure.functions as func
 from partners.registry import PartnerRepository
 from shared import events, telemetry
 from shared.authorization import Action, runs_as
-from shared.clock import utc_now
+from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
 from shared.lazy import on_first_use
 from shared.pagination import PageQuery
-from shared.storage import get_storage
 from webhooks.api_models import (
     DeliveryPage,
     FeedPage,
@@ -52,33 +51,33 @@ SIGNED = ("Deliveries are signed as Standard Webhooks: `webhook-id` (the event i
           summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
           status=201, problems=WRITE, description="Events are POSTed to the https URL. The signing secret is in this answer only. " + SIGNED)
 def create_subscription(call: Call) -> SubscriptionWithSecret:
-    return service.create(get_storage(), call.partner, call.body)
+    return service.create(call.ctx, call.partner, call.body)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks", "GET", action=Action.MANAGE_WEBHOOKS,
           summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
 def list_subscriptions(call: Call) -> SubscriptionPage:
-    return service.list_all(get_storage(), call.partner)
+    return service.list_all(call.ctx, call.partner)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "GET", action=Action.MANAGE_WEBHOOKS,
           summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
           description="`disabledReason` says why a failing subscription was disabled; `failingSince` since when deliveries fail.")
 def get_subscription(call: Call) -> SubscriptionOut:
-    return service.get(get_storage(), call.partner, call.param("id"))
+    return service.get(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "PATCH", action=Action.MANAGE_WEBHOOKS,
           summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
           problems=WRITE, description="URL, event types, description, enabled (true enables a disabled subscription again).")
 def update_subscription(call: Call) -> SubscriptionOut:
-    return service.update(get_storage(), call.partner, call.param("id"), call.body)
+    return service.update(call.ctx, call.partner, call.param("id"), call.body)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "DELETE", action=Action.MANAGE_WEBHOOKS,
           summary="Delete a subscription", tag=TAG, status=204, problems=READ)
 def delete_subscription(call: Call) -> Reply:
-    service.delete(get_storage(), call.partner, call.param("id"))
+    service.delete(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
     return Reply(None, 204)
 
 
@@ -86,14 +85,14 @@ def delete_subscription(call: Call) -> Reply:
           summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
           problems=WRITE, description="A new secret, shown once; the old one keeps signing beside it for 24 hours.")
 def rotate_secret(call: Call) -> SubscriptionWithSecret:
-    return service.rotate_secret(get_storage(), call.partner, call.param("id"))
+    return service.rotate_secret(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/test", "POST", action=Action.MANAGE_WEBHOOKS,
           summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
           idempotent=False, description="Delivers a `test-created` event now and answers with the delivery; 2 a minute per subscription.")
 def test_subscription(call: Call) -> TestSent:
-    return service.send_test(get_storage(), call.partner, call.param("id"))
+    return service.send_test(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/deliveries", "GET", action=Action.MANAGE_WEBHOOKS,
@@ -101,7 +100,7 @@ def test_subscription(call: Call) -> TestSent:
           problems=READ, description="Newest first: event, attempts, last status code and error, next attempt, final state.")
 def list_deliveries(call: Call) -> DeliveryPage:
     q = call.query
-    return service.list_deliveries(get_storage(), call.partner, call.param("id"), q.page_size, q.continuation_token)
+    return service.list_deliveries(call.ctx, call.partner, call.param("id"), q.page_size, q.continuation_token)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "events", "GET", action=Action.READ_EVENTS,
@@ -109,7 +108,7 @@ def list_deliveries(call: Call) -> DeliveryPage:
           description="The partner's events in order, oldest first, kept 30 days; the same payloads as webhooks. Read on with "
                       "`after=<nextCursor>`. For partners without an endpoint, or to catch up on missed deliveries.")
 def read_events(call: Call) -> FeedPage:
-    return service.read_feed(get_storage(), call.partner, call.query)
+    return service.read_feed(call.ctx, call.partner, call.query)  # type: ignore[arg-type]
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WEBHOOKS_QUEUE%", connection="AzureWebJobsStorage")
@@ -120,9 +119,9 @@ def publish_and_deliver(msg: func.QueueMessage) -> None:
     payload = json.loads(msg.get_body())
     if payload.get("type") == events.MESSAGE:
         for table, partition in payload["partitions"]:
-            publish.publish(get_storage(), table, partition)
+            publish.publish(request_context(), table, partition)
     elif payload.get("type") == deliveries.MESSAGE:
-        outcome = deliveries.attempt(get_storage(), payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
+        outcome = deliveries.attempt(request_context(), payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
         log.info("webhook delivery %s: %s", payload["rowKey"], outcome)
     else:
         log.error("unknown webhooks message %r dropped", payload.get("type"))
@@ -136,7 +135,7 @@ def webhooks_poison(msg: func.QueueMessage) -> None:
     announcement needs nothing, since its rows stay until published and the sweep below publishes them."""
     payload = json.loads(msg.get_body())
     if payload.get("type") == deliveries.MESSAGE:
-        marked = deliveries.give_up(get_storage(), payload["subscriptionId"], payload["rowKey"])
+        marked = deliveries.give_up(request_context(), payload["subscriptionId"], payload["rowKey"])
         log.error("poisoned webhook delivery %s of subscription %s: %s", payload["rowKey"], payload["subscriptionId"],
                   "marked Failed" if marked else "settled already")
     else:
@@ -148,11 +147,11 @@ def webhooks_poison(msg: func.QueueMessage) -> None:
 @telemetry.traced
 def sweep_outboxes(timer: func.TimerRequest) -> None:
     """Publishes events whose announcement was lost (every 10 minutes; a late run simply finds more). Daily: old feed rows go."""
-    storage = get_storage()
-    found = publish.sweep(storage)
+    ctx = request_context()
+    found = publish.sweep(ctx)
     if found:
         log.warning("published %d outbox partition(s) nobody announced", found)
-    now = utc_now()
+    now = ctx.now()
     if now.hour == 3 and now.minute < 10:  # once a day is enough for a 30-day retention
-        for partner_id in PartnerRepository(storage).all_ids():
-            feed.purge(storage, partner_id, now)
+        for partner_id in ctx.store(PartnerRepository).all_ids():
+            feed.purge(ctx, partner_id, now)

@@ -21,8 +21,8 @@ from typing import Any
 
 from shared import events
 from shared.clock import utc_now
+from shared.context import Context
 from shared.events import EventRow
-from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Repository, Storage, chunks
 from webhooks import deliveries, feed
 from webhooks.catalog import payload_of
@@ -55,9 +55,9 @@ class OutboxRows(Repository[EventRow]):
         return self.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", {"pk": partition, "lo": "e|", "hi": "e}"})
 
 
-def publish(storage: Storage, table: str, partition: str) -> int:
+def publish(ctx: Context, table: str, partition: str) -> int:
     """Publish the partition's outbox; returns how many outbox rows were published (a bulk's row holds many events)."""
-    outbox = OutboxRows(storage, table)
+    outbox = ctx.store(OutboxRows, table)
     rows = outbox.pending(partition)
     if not rows:
         return 0
@@ -66,8 +66,8 @@ def publish(storage: Storage, table: str, partition: str) -> int:
     for row in rows:
         by_partner[row.partner_id].extend(row.expand())  # a bulk's row: one event per invitation
     for partner_id, theirs in by_partner.items():
-        feed.append(storage, partner_id, [(row.feed_key or "", payload_of(row)) for row in theirs])
-        _deliver(storage, SubscriptionRepository(storage).of_partner(partner_id), theirs)
+        feed.append(ctx, partner_id, [(row.feed_key or "", payload_of(row)) for row in theirs])
+        _deliver(ctx, ctx.store(SubscriptionRepository).of_partner(partner_id), theirs)
     for chunk in chunks(rows, 100):
         try:
             outbox.transact([Op("delete", keys=row.storage_keys(), etag=row.etag) for row in chunk])
@@ -92,8 +92,8 @@ def _place_in_feed(outbox: OutboxRows, partition: str, rows: list[EventRow]) -> 
     return _place_in_feed(outbox, partition, outbox.pending(partition))  # fresh ETags; rows committed meanwhile placed too
 
 
-def _deliver(storage: Storage, subscriptions: list[Subscription], rows: list[EventRow]) -> None:
-    repo = deliveries.DeliveryRepository(storage)
+def _deliver(ctx: Context, subscriptions: list[Subscription], rows: list[EventRow]) -> None:
+    repo = ctx.store(deliveries.DeliveryRepository)
     todo = []
     for row in rows:
         for sub in subscriptions:
@@ -108,24 +108,24 @@ def _deliver(storage: Storage, subscriptions: list[Subscription], rows: list[Eve
     if not todo:
         return
     with ThreadPoolExecutor(max_workers=PARALLEL_DELIVERIES) as pool:
-        list(pool.map(lambda d: _first_attempt(storage, d), todo))
+        list(pool.map(lambda d: _first_attempt(ctx, d), todo))
 
 
-def _first_attempt(storage: Storage, d: deliveries.Delivery) -> None:
+def _first_attempt(ctx: Context, d: deliveries.Delivery) -> None:
     try:
-        deliveries.attempt(storage, d.partner_id, d.subscription_id, d.row_key)
+        deliveries.attempt(ctx, d.partner_id, d.subscription_id, d.row_key)
     except Exception:  # the row stays Pending: a queued retry picks it up, nothing is lost
         log.exception("first attempt of delivery %s failed; queued", d.event_id)
-        storage.send_message(get_settings().webhooks_queue, deliveries.message(d), delay_seconds=deliveries.BACKOFF[0])
+        ctx.send_message(ctx.settings.webhooks_queue, deliveries.message(d), delay_seconds=deliveries.BACKOFF[0])
 
 
-def sweep(storage: Storage) -> int:
+def sweep(ctx: Context) -> int:
     """Publish outbox rows nobody announced (older than STALE); returns how many partitions had some."""
-    cutoff = utc_now() - STALE
+    cutoff = ctx.now() - STALE
     found: set[tuple[str, str]] = set()
     for table in sorted(events.OUTBOX_TABLES):
-        rows = OutboxRows(storage, table).query_all("RowKey ge @lo and RowKey lt @hi", {"lo": "e|", "hi": f"e|{events.ticks(cutoff)}"})
+        rows = ctx.store(OutboxRows, table).query_all("RowKey ge @lo and RowKey lt @hi", {"lo": "e|", "hi": f"e|{events.ticks(cutoff)}"})
         found |= {(table, row.partition) for row in rows}
     for table, partition in sorted(found):
-        publish(storage, table, partition)
+        publish(ctx, table, partition)
     return len(found)

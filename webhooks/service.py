@@ -6,11 +6,12 @@ import uuid
 
 from shared import rate_limit
 from shared.clock import utc_now
+from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.events import EventRow
 from shared.partner_auth import Caller
 from shared.settings import get_settings
-from shared.storage import ConcurrencyConflict, Op, Storage
+from shared.storage import ConcurrencyConflict, Op
 from webhooks import addresses, deliveries, feed
 from webhooks.api_models import (
     DeliveryOut,
@@ -56,37 +57,37 @@ def admin_only(caller: Caller) -> None:
         raise Forbidden("Webhook subscriptions are managed by the partner's AdminAgents.", code="admin-agent-only")
 
 
-def _load(storage: Storage, caller: Caller, subscription_id: str) -> tuple[Subscription, str | None]:
+def _load(ctx: Context, caller: Caller, subscription_id: str) -> tuple[Subscription, str | None]:
     admin_only(caller)
-    found = SubscriptionRepository(storage).find(caller.partner_id, subscription_id)
+    found = ctx.store(SubscriptionRepository).find(caller.partner_id, subscription_id)
     if found is None:
         raise NotFound("No such webhook subscription.")
     return found
 
 
-def create(storage: Storage, caller: Caller, body: NewSubscription) -> SubscriptionWithSecret:
+def create(ctx: Context, caller: Caller, body: NewSubscription) -> SubscriptionWithSecret:
     admin_only(caller)
     url = _checked_url(body.url)
-    repo = SubscriptionRepository(storage)
+    repo = ctx.store(SubscriptionRepository)
     if len(repo.of_partner(caller.partner_id)) >= MAX_SUBSCRIPTIONS:
         raise Conflict(f"A partner may have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.", code="too-many-subscriptions")
-    sub = new_subscription(caller.partner_id, url, body.events, body.description, utc_now())
+    sub = new_subscription(caller.partner_id, url, body.events, body.description, ctx.now())
     repo.insert(sub)
     return _with_secret(sub, sub.secret)
 
 
-def list_all(storage: Storage, caller: Caller) -> SubscriptionPage:
+def list_all(ctx: Context, caller: Caller) -> SubscriptionPage:
     admin_only(caller)
-    subs = sorted(SubscriptionRepository(storage).of_partner(caller.partner_id), key=lambda s: s.created_at)
+    subs = sorted(ctx.store(SubscriptionRepository).of_partner(caller.partner_id), key=lambda s: s.created_at)
     return SubscriptionPage(items=[present(s) for s in subs])
 
 
-def get(storage: Storage, caller: Caller, subscription_id: str) -> SubscriptionOut:
-    return present(_load(storage, caller, subscription_id)[0])
+def get(ctx: Context, caller: Caller, subscription_id: str) -> SubscriptionOut:
+    return present(_load(ctx, caller, subscription_id)[0])
 
 
-def update(storage: Storage, caller: Caller, subscription_id: str, change: SubscriptionChange) -> SubscriptionOut:
-    sub, etag = _load(storage, caller, subscription_id)
+def update(ctx: Context, caller: Caller, subscription_id: str, change: SubscriptionChange) -> SubscriptionOut:
+    sub, etag = _load(ctx, caller, subscription_id)
     if change.url is not None:
         sub.url = _checked_url(change.url)
     if change.events is not None:
@@ -97,42 +98,42 @@ def update(storage: Storage, caller: Caller, subscription_id: str, change: Subsc
         sub.enabled = change.enabled
         if change.enabled:
             sub.disabled_reason, sub.failing_since = None, None  # a fresh start: its next failures count anew
-    sub.updated_at = utc_now()
-    _replace(storage, sub, etag)
+    sub.updated_at = ctx.now()
+    _replace(ctx, sub, etag)
     return present(sub)
 
 
-def delete(storage: Storage, caller: Caller, subscription_id: str) -> None:
-    _load(storage, caller, subscription_id)
-    SubscriptionRepository(storage).delete(f"s|{caller.partner_id}", subscription_id)
+def delete(ctx: Context, caller: Caller, subscription_id: str) -> None:
+    _load(ctx, caller, subscription_id)
+    ctx.store(SubscriptionRepository).delete(f"s|{caller.partner_id}", subscription_id)
 
 
-def rotate_secret(storage: Storage, caller: Caller, subscription_id: str) -> SubscriptionWithSecret:
+def rotate_secret(ctx: Context, caller: Caller, subscription_id: str) -> SubscriptionWithSecret:
     """A new secret; the old one keeps signing beside it for 24 hours (deliveries then carry both signatures)."""
-    sub, etag = _load(storage, caller, subscription_id)
-    secret = sub.rotate(utc_now())
-    _replace(storage, sub, etag)
+    sub, etag = _load(ctx, caller, subscription_id)
+    secret = sub.rotate(ctx.now())
+    _replace(ctx, sub, etag)
     return _with_secret(sub, secret)
 
 
-def _replace(storage: Storage, sub: Subscription, etag: str | None) -> None:
+def _replace(ctx: Context, sub: Subscription, etag: str | None) -> None:
     try:
-        SubscriptionRepository(storage).transact([Op("update", sub, etag=etag)])  # type: ignore[arg-type]
+        ctx.store(SubscriptionRepository).transact([Op("update", sub, etag=etag)])  # type: ignore[arg-type]
     except ConcurrencyConflict as exc:
         raise Conflict("The subscription changed meanwhile; read it again and retry.", code="changed") from exc
 
 
-def send_test(storage: Storage, caller: Caller, subscription_id: str) -> TestSent:
+def send_test(ctx: Context, caller: Caller, subscription_id: str) -> TestSent:
     """A `test-created` event to this subscription now (2 a minute), delivered and retried like any other."""
-    sub, _ = _load(storage, caller, subscription_id)
-    rate_limit.hit(storage, f"webhook-test|{sub.id}", limit=TESTS_PER_MINUTE, window_seconds=60)
-    now = utc_now()
+    sub, _ = _load(ctx, caller, subscription_id)
+    rate_limit.hit(ctx, f"webhook-test|{sub.id}", limit=TESTS_PER_MINUTE, window_seconds=60)
+    now = ctx.now()
     row = EventRow(event_id=str(uuid.uuid4()), type=TEST, partner_id=caller.partner_id, occurred_at=now,
                    data={"subscriptionId": sub.id, "resource": f"webhooks/{sub.id}"})
     delivery = deliveries.new_delivery(sub, payload_of(row), now)
-    repo = deliveries.DeliveryRepository(storage)
+    repo = ctx.store(deliveries.DeliveryRepository)
     repo.insert(delivery)
-    deliveries.attempt(storage, caller.partner_id, sub.id, delivery.row_key)
+    deliveries.attempt(ctx, caller.partner_id, sub.id, delivery.row_key)
     return TestSent(delivery=_delivery_out(repo.get(f"d|{sub.id}", delivery.row_key) or delivery))
 
 
@@ -140,18 +141,18 @@ def _delivery_out(d: deliveries.Delivery) -> DeliveryOut:
     return DeliveryOut.model_validate(d.model_dump(by_alias=True, exclude={"payload", "subscription_id", "partner_id"}))
 
 
-def list_deliveries(storage: Storage, caller: Caller, subscription_id: str, page_size: int, token: str | None) -> DeliveryPage:
-    _load(storage, caller, subscription_id)
+def list_deliveries(ctx: Context, caller: Caller, subscription_id: str, page_size: int, token: str | None) -> DeliveryPage:
+    _load(ctx, caller, subscription_id)
     try:
-        page = deliveries.DeliveryRepository(storage).page(subscription_id, page_size, token)
+        page = ctx.store(deliveries.DeliveryRepository).page(subscription_id, page_size, token)
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     return DeliveryPage(items=[_delivery_out(d) for d in page.items], continuation_token=page.continuation_token)
 
 
-def read_feed(storage: Storage, caller: Caller, query: FeedQuery) -> FeedPage:
+def read_feed(ctx: Context, caller: Caller, query: FeedQuery) -> FeedPage:
     """The partner's events after the cursor, oldest first (kept 30 days; the newest few seconds settle first)."""
-    entries = feed.read(storage, caller.partner_id, query.after, query.page_size, utc_now())
+    entries = feed.read(ctx, caller.partner_id, query.after, query.page_size, ctx.now())
     items = [FeedItem.model_validate({**event, "cursor": key}) for key, event in entries]
     return FeedPage(items=items, next_cursor=items[-1].cursor if items else query.after)
 

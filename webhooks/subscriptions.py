@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from shared.storage import Entity, Repository, Storage
+from shared.context import Context
+from shared.storage import Entity, Repository
 
 TABLE = "Webhooks"
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -89,5 +90,5 @@ class SubscriptionRepository(Repository[Subscription]):
         return self.read(f"s|{partner_id}", subscription_id)
 
 
-def repository(storage: Storage) -> SubscriptionRepository:
-    return SubscriptionRepository(storage)
+def repository(ctx: Context) -> SubscriptionRepository:
+    return ctx.store(SubscriptionRepository)

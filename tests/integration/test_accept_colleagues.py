@@ -15,6 +15,7 @@ from invite_user.invitations import InvitationKind
 from invite_user.repository import InvitationStore
 from shared.settings import get_settings
 from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for, text_of
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 CSRF = "csrf-token-for-tests"
@@ -25,7 +26,7 @@ HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("
 def company(storage, partner_tokens):
     inv, _ = invite(storage)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, HANNA, form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
 
 
 def _queued(storage):

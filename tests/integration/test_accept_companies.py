@@ -24,6 +24,7 @@ from tests.support.accept_invite import (
     subject_for,
     text_of,
 )
+from tests.support.context import ctx_of
 
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 CSRF = "csrf-token-for-tests"
@@ -246,10 +247,10 @@ def test_a_revoke_during_acceptance_leaves_no_company_user_or_relationship(partn
 
     revoked = []
 
-    def read_then_revoke(storage, link_hash):
-        found = real_reading(storage, link_hash)  # the acceptance's own read of the invitation
+    def read_then_revoke(ctx, link_hash):
+        found = real_reading(ctx, link_hash)  # the acceptance's own read of the invitation
         if not revoked:  # lands after that read, before any write of the acceptance
-            revoked.append(service.revoke(storage, AGENT, raw))
+            revoked.append(service.revoke(ctx, AGENT, raw))
         return found
 
     monkeypatch.setattr(service, "reading", read_then_revoke)
@@ -267,7 +268,7 @@ def test_expired_and_revoked_invitations_cannot_create(partners, fixed_clock):
     resp = _post(_form(inv))
     assert resp.status_code == 410 and "This invitation has expired" in text_of(resp)
     inv2, raw2 = invite(partners, language="en", email="hanna@contoso.example")
-    service.revoke(partners, AGENT, raw2)
+    service.revoke(ctx_of(partners), AGENT, raw2)
     assert _post(_form(inv2)).status_code == 410
     assert list(partners.table("Customers").query_entities("RowKey eq 'profile'")) == []
 
@@ -295,7 +296,7 @@ def test_welcome_page_links_to_the_platform(partners):
 def _existing_company(storage):
     inv, _ = invite(storage)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, HANNA, form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
 
 
 def test_a_colleague_invitation_only_asks_to_join(partners):

@@ -18,6 +18,7 @@ from invite_user import service as invitations
 from invite_user.invitations import InvitationStatus
 from shared.clock import utc_now
 from tests.support.accept_invite import AGENT, form_request, invite, reload, session_header, subject_for, text_of
+from tests.support.context import ctx_of
 
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 IVY = "ivy@contoso.example"
@@ -27,7 +28,7 @@ IVY = "ivy@contoso.example"
 def company(storage, partner_tokens):
     inv, _ = invite(storage)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, HANNA, form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
 
 
 def _joining(storage, company):
@@ -37,7 +38,7 @@ def _joining(storage, company):
 
 
 def _partner_leaves(storage, company):
-    remove_relationship(storage, AGENT, company, RemoveRelationshipIn(goodFaithDeclaration=True))
+    remove_relationship(ctx_of(storage), AGENT, company, RemoveRelationshipIn(goodFaithDeclaration=True))
 
 
 def _accept(h, email=IVY):
@@ -82,7 +83,7 @@ def test_consent_gone_between_the_check_and_the_write_releases_the_claim(storage
     answers = iter([True, False])  # the check before the claim passes; the partner leaves before the company's transaction
     monkeypatch.setattr(companies, "_consents", lambda *args: next(answers))
     with pytest.raises(companies.NotAllowed):
-        companies.accept_existing(storage, inv.link_hash, companies.Person(IVY, "Ivy", subject_for(IVY)))
+        companies.accept_existing(ctx_of(storage), inv.link_hash, companies.Person(IVY, "Ivy", subject_for(IVY)))
     after = reload(storage, inv)
     assert after.status == InvitationStatus.PENDING and after.accepted_at is None
     assert _users(storage, company) == ["hanna@contoso.example"]
@@ -90,7 +91,7 @@ def test_consent_gone_between_the_check_and_the_write_releases_the_claim(storage
 
 def test_an_invitation_stuck_accepted_by_the_old_order_is_released(storage, company):
     inv = _joining(storage, company)
-    invitations.accept(storage, inv.link_hash, {"email": IVY}, customer_id=company, now=utc_now())  # claimed, nothing written
+    invitations.accept(ctx_of(storage), inv.link_hash, {"email": IVY}, customer_id=company, now=utc_now())  # claimed, nothing written
     _partner_leaves(storage, company)
     assert _accept(inv.link_hash).status_code == 403
     assert reload(storage, inv).status == InvitationStatus.PENDING

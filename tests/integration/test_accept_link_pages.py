@@ -12,6 +12,7 @@ from accept_invite.signin import FlowStore
 from invite_user import service
 from invite_user.invitations import InvitationStatus
 from tests.support.accept_invite import AGENT, etag_of, get_request, invite, register_partners, reload, text_of
+from tests.support.context import ctx_of
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_resend_request_form_queues_the_check_and_answers_the_same(partners, fix
 
 def test_revoked_link_names_whom_to_contact(partners):
     inv, raw = invite(partners, language="en")
-    service.revoke(partners, AGENT, raw)
+    service.revoke(ctx_of(partners), AGENT, raw)
     resp = _landing(raw)
     assert resp.status_code == 410
     text = text_of(resp)
@@ -110,7 +111,7 @@ def test_used_link_offers_sign_in_to_the_platform(partners):
 
     inv, raw = invite(partners, language="en")
     form, _ = check(prefill(inv.company))
-    companies.create_company(partners, inv.link_hash, companies.Person("hanna@contoso.example"), form)
+    companies.create_company(ctx_of(partners), inv.link_hash, companies.Person("hanna@contoso.example"), form)
     resp = _landing(raw)
     assert resp.status_code == 200
     text = text_of(resp)

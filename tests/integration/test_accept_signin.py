@@ -22,6 +22,7 @@ from tests.support.accept_invite import (
     state_of,
     text_of,
 )
+from tests.support.context import ctx_of
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_a_flow_older_than_ten_minutes_is_refused_and_swept(storage, idp, fixed_
     assert "Your sign-in took too long" in text_of(_callback(old))  # read, found stale, and deleted
     state_of(_start(raw))
     fixed_clock.advance(minutes=5)
-    assert delete_stale_flows(storage, utc_now()) == 1  # `fresh` is past its ten minutes; the newest is not
+    assert delete_stale_flows(ctx_of(storage), utc_now()) == 1  # `fresh` is past its ten minutes; the newest is not
     assert FlowStore(storage).get(f"f|{fresh[:2]}", fresh) is None
     assert len(FlowStore(storage).query_all("expires gt @now", {"now": int((utc_now() - timedelta(seconds=1)).timestamp())})) == 1
     assert FLOW_LIFETIME == timedelta(minutes=10)
@@ -151,7 +152,7 @@ def test_an_accepted_invitation_signs_in_to_the_welcome_page(storage, idp):
 
     inv, raw = invite(storage)
     form, _ = check(prefill(inv.company))
-    customer_id = companies.create_company(storage, inv.link_hash, companies.Person("hanna@contoso.example"), form)
+    customer_id = companies.create_company(ctx_of(storage), inv.link_hash, companies.Person("hanna@contoso.example"), form)
     resp = _callback(state_of(_start(raw)))
     assert resp.headers["Location"] == f"/api/companies/{customer_id}/welcome"
 

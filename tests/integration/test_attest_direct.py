@@ -13,6 +13,7 @@ from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
+from tests.support.context import ctx_of
 from tests.support.http import json_of
 
 GRETA = {"email": "greta@contoso.de", "name": "Greta Maier", "sub": "sub-greta", "tid": "contoso-tenant"}
@@ -64,7 +65,7 @@ def test_accepting_directly_flips_signing_status_and_eligibility(storage, settin
 
     created = json_of(invite(token, cid))
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
-    acceptance = service.accept_directly(storage, cid, GRETA, invitation=inv)
+    acceptance = service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv)
     assert acceptance.how.value == "DirectAcceptance" and acceptance.date_agreed.isoformat() == "2026-11-21"
     assert acceptance.by == {"subject": "sub-greta", "email": "greta@contoso.de", "name": "Greta Maier", "tenantId": "contoso-tenant"}
     assert acceptance.contact.email == "greta@contoso.de" and acceptance.contact.first_name == "Greta"
@@ -79,9 +80,9 @@ def test_accepting_directly_flips_signing_status_and_eligibility(storage, settin
     assert queued(storage, settings, "email") == []
     assert "agreement.acceptedDirectly" in [r.action for r in CustomerStore(storage).audit_page(cid).items]
     # the same person submitting twice gets the same acceptance; then attesting is a conflict
-    assert service.accept_directly(storage, cid, GRETA, invitation=inv).recorded_at == acceptance.recorded_at
+    assert service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv).recorded_at == acceptance.recorded_at
     assert attest(token, cid).status_code == 409
-    assert service.agreement_status(storage, cid).acceptance == "Provided"
+    assert service.agreement_status(ctx_of(storage), cid).acceptance == "Provided"
 
 
 def test_attestation_flips_eligibility_too(storage, partner_tokens, cid):
@@ -107,29 +108,29 @@ def test_a_resellers_customer_is_told_to_ask_the_indirect_provider(storage, part
 
 def test_who_may_accept_without_an_invitation(storage, partner_tokens, cid, fixed_clock):
     with pytest.raises(NotAllowedToAccept):
-        service.accept_directly(storage, cid, {"email": "mallory@evil.example", "name": "Mallory"})
+        service.accept_directly(ctx_of(storage), cid, {"email": "mallory@evil.example", "name": "Mallory"})
     with pytest.raises(CustomerNotFound):
-        service.accept_directly(storage, "nope", GRETA)
+        service.accept_directly(ctx_of(storage), "nope", GRETA)
     now = fixed_clock.now()
     uow = CustomerUnitOfWork(storage, cid)
     uow.add(CompanyUser(customer_id=cid, email="boss@contoso.de", email_normalized="boss@contoso.de",
                         first_name="Bo", last_name="Ss", roles=["AccountManager"], added_at=now, added_by="t"))
     uow.commit()
     contact = Contact(first_name="Bo", last_name="Ss", email="boss@contoso.de", phone_number="030 1112223")
-    acceptance = service.accept_directly(storage, cid, {"email": "boss@contoso.de", "sub": "s-boss"}, contact)
+    acceptance = service.accept_directly(ctx_of(storage), cid, {"email": "boss@contoso.de", "sub": "s-boss"}, contact)
     assert acceptance.contact.phone_number == "+49301112223"
     with pytest.raises(AlreadyAccepted):
-        service.accept_directly(storage, cid, GRETA)  # the primary contact, but it is accepted already
+        service.accept_directly(ctx_of(storage), cid, GRETA)  # the primary contact, but it is accepted already
 
 
 def test_an_invitation_for_someone_else_cannot_be_used(storage, partner_tokens, cid):
     created = json_of(invite(partner_tokens(), cid, {"email": "jonas@contoso.de", "firstName": "Jonas", "lastName": "Weber"}))
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
     with pytest.raises(NotAllowedToAccept):
-        service.accept_directly(storage, cid, GRETA, invitation=inv)
+        service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv)
     inv.revoke(inv.created_at, {"name": "x"})
     with pytest.raises(NotAllowedToAccept):
-        service.accept_directly(storage, cid, {"email": "jonas@contoso.de"}, invitation=inv)
+        service.accept_directly(ctx_of(storage), cid, {"email": "jonas@contoso.de"}, invitation=inv)
     assert CustomerStore(storage).acceptance(cid) is None
 
 
@@ -147,11 +148,11 @@ def test_a_new_relationship_invitation_can_carry_the_agreement(storage, settings
     created = json_of(request(partner_tokens("p-provider"), cid, {"askAgreementAcceptance": True}))["invitation"]
     h = link_hash(created["id"])
     person = Person(email="greta@contoso.de", name="Greta Maier", subject="sub-greta")
-    assert accept_existing(storage, h, person) == cid
+    assert accept_existing(ctx_of(storage), h, person) == cid
     inv = InvitationStore(storage).find_by_link(h)
-    acceptance = service.accept_directly(storage, cid, person.actor(), invitation=inv)
+    acceptance = service.accept_directly(ctx_of(storage), cid, person.actor(), invitation=inv)
     assert acceptance.how.value == "DirectAcceptance" and acceptance.by["email"] == "greta@contoso.de"
-    partners = {p.partner_id: p.role for p in service.partners_of_customer(storage, cid)}
+    partners = {p.partner_id: p.role for p in service.partners_of_customer(ctx_of(storage), cid)}
     assert partners == {"p-direct": "Reseller", "p-provider": "Reseller"}  # the list of partners the customer works with
     assert json_of(signing(partner_tokens("p-provider"), cid)) == {"isSigned": True}
     assert queued(storage, settings, "email") == []
@@ -164,8 +165,8 @@ def test_an_invitation_revoked_after_the_page_read_it_leaves_no_acceptance(stora
 
     created = json_of(invite(partner_tokens(), cid))
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))  # read while pending
-    invitations.revoke(storage, AGENT, created["id"])
+    invitations.revoke(ctx_of(storage), AGENT, created["id"])
     with pytest.raises(NotAllowedToAccept):
-        service.accept_directly(storage, cid, GRETA, invitation=inv)
+        service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv)
     assert CustomerStore(storage).acceptance(cid) is None
     assert InvitationStore(storage).find_by_link(inv.link_hash).status == InvitationStatus.REVOKED

@@ -18,6 +18,7 @@ from shared.storage import StorageUnavailable
 from tests.integration.test_attest_agreement import attest, attestation
 from tests.integration.test_attest_customers import create, queued, table_rows
 from tests.integration.test_attest_direct import invite
+from tests.support.context import ctx_of
 
 
 def _deliver_all(storage, settings):
@@ -28,7 +29,7 @@ def _deliver_all(storage, settings):
     for m in q.receive_messages(max_messages=32, visibility_timeout=30):
         payload = json.loads(base64.b64decode(m.content))
         kinds.append(payload["type"])
-        queue.deliver(storage, sender, payload)
+        queue.deliver(ctx_of(storage), sender, payload)
         q.delete_message(m)
     return kinds
 
@@ -82,11 +83,11 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
     assert resp.status_code == 201  # the attestation stands; its email waits in the outbox
     assert queued(storage, settings) == [] and len(table_rows(storage, "AgreementNotices")) == 1
     monkeypatch.undo()
-    assert notices.sweep(storage) == {"queued": 0, "dropped": 0, "waiting": 1}  # the request might still be running
+    assert notices.sweep(ctx_of(storage)) == {"queued": 0, "dropped": 0, "waiting": 1}  # the request might still be running
     fixed_clock.advance(minutes=6)
-    assert notices.sweep(storage) == {"queued": 1, "dropped": 0, "waiting": 0}
+    assert notices.sweep(ctx_of(storage)) == {"queued": 1, "dropped": 0, "waiting": 0}
     assert [r["state"] for r in table_rows(storage, "AgreementNotices")] == ["Queued"]  # kept until sent
-    assert notices.sweep(storage) == {"queued": 0, "dropped": 0, "waiting": 0}  # on its way: not queued twice
+    assert notices.sweep(ctx_of(storage)) == {"queued": 0, "dropped": 0, "waiting": 0}  # on its way: not queued twice
     assert _deliver_all(storage, settings) == ["attestation-notice"]
     assert len(_inbox(servers, "ida.n3@contoso.de")) == 1
     assert table_rows(storage, "AgreementNotices") == []  # forgotten once sent
@@ -103,7 +104,7 @@ def test_the_sweep_drops_rows_of_attestations_that_never_committed(storage, part
     assert attest(partner_tokens(), cid).status_code == 503
     monkeypatch.setattr(CustomerUnitOfWork, "_transact", store_commit)
     fixed_clock.advance(minutes=6)
-    assert notices.sweep(storage) == {"queued": 0, "dropped": 1, "waiting": 0}
+    assert notices.sweep(ctx_of(storage)) == {"queued": 0, "dropped": 1, "waiting": 0}
 
 
 def test_the_timer_runs_the_sweep(storage, partner_tokens):

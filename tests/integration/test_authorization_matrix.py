@@ -35,6 +35,7 @@ from shared.clock import utc_now
 from shared.partner_auth import Caller
 from tests.integration.test_attest_customers import create
 from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for
+from tests.support.context import ctx_of
 from tests.support.http import build_request
 from tests.support.partners import AUDIENCE, ISSUER
 from webhooks import functions as webhooks_fn
@@ -87,14 +88,14 @@ def build_world(storage, partner_tokens, fixed_clock) -> Callable[[], World]:
         for pid in ("p-direct", "p-gone"):
             join_relationship(uow, repo.find(pid), "matrix setup", now)
         uow.commit()
-        index_partner_lists(storage, cid, "Contoso Berlin GmbH")
+        index_partner_lists(ctx_of(storage), cid, "Contoso Berlin GmbH")
         gone = Caller(partner_id="p-gone", roles=frozenset({"AdminAgent"}), name="G", email="g@gone.example", subject="g")
-        remove_relationship(storage, gone, cid, RemoveRelationshipIn(goodFaithDeclaration=True))
+        remove_relationship(ctx_of(storage), gone, cid, RemoveRelationshipIn(goodFaithDeclaration=True))
         admin = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a")
         _, link_id = invite(storage, admin)
         if not subscription:  # one per test: a partner may hold only a few, and no cell depends on a fresh one
-            subscription.append(webhooks_service.create(storage, admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
-        return World(cid, link_id, tokens, subscription[0], service.get(storage, admin, link_id)[1])
+            subscription.append(webhooks_service.create(ctx_of(storage), admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
+        return World(cid, link_id, tokens, subscription[0], service.get(ctx_of(storage), admin, link_id)[1])
 
     return build
 
@@ -278,7 +279,7 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
     def company_of(email: str) -> str:
         inv, _ = invite(storage, agent, email=email)
         form, _ = check(prefill(inv.company))
-        return companies.create_company(storage, inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+        return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
 
     def build() -> PageWorld:
         a = company_of(HANNA)
@@ -291,8 +292,8 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
         claim = DomainClaims(storage).get("contoso.example")
         if claim is not None:
             DomainClaims(storage).release(claim)
-        domains.add_domain(storage, a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example")
-        domains.join(storage, a, domains.Person(MAX, subject_for(MAX), "Max Muster"))
+        domains.add_domain(ctx_of(storage), a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example")
+        domains.join(ctx_of(storage), a, domains.Person(MAX, subject_for(MAX), "Max Muster"))
         return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)))
 
     return build

@@ -31,6 +31,7 @@ from tests.support.accept_invite import (
     subject_for,
     text_of,
 )
+from tests.support.context import ctx_of
 
 CSRF = "csrf-token-for-tests"
 HANNA, BOB, IVY, MAX = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example", "max@contoso.example"
@@ -55,7 +56,7 @@ def dns(settings, monkeypatch, tmp_path):
 def _company(storage, email: str) -> str:
     inv, _ = invite(storage, email=email)
     form, _ = check(prefill(inv.company))
-    return companies.create_company(storage, inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
 
 
 @pytest.fixture
@@ -184,14 +185,14 @@ def test_a_domain_cannot_be_claimed_by_a_second_company(storage, world, dns):
 def test_two_companies_racing_for_one_domain_cannot_both_win(storage, world):
     a, b = world["a"], world["b"]
     people = {a: service.Person(HANNA, subject_for(HANNA)), b: service.Person(BOB, subject_for(BOB))}
-    tokens = {c: service.add_domain(storage, c, people[c], "race.example").token for c in (a, b)}
+    tokens = {c: service.add_domain(ctx_of(storage), c, people[c], "race.example").token for c in (a, b)}
     start, outcomes = threading.Barrier(2), {}
 
     def run(company: str) -> None:
         lookup = lambda _domain: [txt_value(t) for t in tokens.values()]  # noqa: E731  (both records are there)
         start.wait()
         try:
-            outcomes[company] = service.verify_domain(storage, company, people[company], "race.example", lookup=lookup).status
+            outcomes[company] = service.verify_domain(ctx_of(storage), company, people[company], "race.example", lookup=lookup).status
         except service.DomainRefused as exc:
             outcomes[company] = exc.reason
 
@@ -285,8 +286,8 @@ def test_removing_a_domain_stops_new_joins_only(storage, world):
     # The claim went with it: another company may now prove the domain.
     assert DomainClaims(storage).get("contoso.example") is None
     bob = service.Person(BOB, subject_for(BOB))
-    token = service.add_domain(storage, b, bob, "contoso.example").token
-    assert service.verify_domain(storage, b, bob, "contoso.example", lookup=lambda _d: [txt_value(token)]).status == DomainStatus.VERIFIED
+    token = service.add_domain(ctx_of(storage), b, bob, "contoso.example").token
+    assert service.verify_domain(ctx_of(storage), b, bob, "contoso.example", lookup=lambda _d: [txt_value(token)]).status == DomainStatus.VERIFIED
 
 
 def test_a_pending_request_is_not_approved_once_the_domain_is_removed(storage, world):

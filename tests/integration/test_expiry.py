@@ -9,6 +9,7 @@ from invite_user import functions as fn
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import json_of
 from tests.support.invitations import save_changed
 
@@ -23,14 +24,14 @@ def test_only_due_invitations_expire(storage, settings, partner_tokens, fixed_cl
     other_partner = _create(partner_tokens, 1, "theirs@contoso.com", partner="p-provider")
     long = _create(partner_tokens, 30, "long@contoso.com")
     fixed_clock.advance(days=2)
-    result = expiry.sweep(storage)
+    result = expiry.sweep(ctx_of(storage))
     assert (result.due, result.expired) == (2, 2)
     store = InvitationStore(storage)
     assert store.find_by_link(link_hash(short["id"])).status == InvitationStatus.EXPIRED
     assert store.find_by_link(link_hash(other_partner["id"])).status == InvitationStatus.EXPIRED
     assert store.find_by_link(link_hash(long["id"])).status == InvitationStatus.PENDING
     assert "invitation.expired" in [r.action for r in store.audit_page("p-direct").items]
-    again = expiry.sweep(storage)
+    again = expiry.sweep(ctx_of(storage))
     assert (again.due, again.expired) == (0, 0)
 
 
@@ -64,7 +65,7 @@ def test_sweep_cost_follows_what_expires(storage, settings, partner_tokens, fixe
         _create(partner_tokens, 1, f"go{i}@contoso.com")
     fixed_clock.advance(days=2)
     storage.counter.reset()
-    result = expiry.sweep(storage)
+    result = expiry.sweep(ctx_of(storage))
     assert result.expired == 10
     # partners list + one index query per partner (3) + one transaction for the 10: nothing read for the 40 others
     assert storage.counter.reset() <= 5

@@ -11,6 +11,7 @@ from notifications import queue
 from notifications.sender import EmailMessage, SmtpSender, get_sender
 from tests.integration.test_attest_agreement import agreement, attest, attestation
 from tests.integration.test_attest_customers import create, table_rows
+from tests.support.context import ctx_of
 from tests.support.http import json_of
 
 
@@ -46,9 +47,9 @@ def _plain(operation="op-1", **extra):
 
 def test_a_plain_email_throttled_too_often_is_given_up_and_recorded(storage, settings):
     sender = _dead_smtp(settings)
-    assert queue.deliver(storage, sender, _plain()) == {"requeued": 1}
+    assert queue.deliver(ctx_of(storage), sender, _plain()) == {"requeued": 1}
     assert _waiting(storage, settings) == 1  # back on the queue, behind the service's Retry-After
-    assert queue.deliver(storage, sender, _plain(attempt=settings.email_max_attempts)) == {"failed": 1}
+    assert queue.deliver(ctx_of(storage), sender, _plain(attempt=settings.email_max_attempts)) == {"failed": 1}
     assert _waiting(storage, settings) == 1  # not re-queued again
     [record] = _failed(storage)
     assert record["kind"] == "email" and record["operation_id"] == "op-1" and "throttled" in record["reason"]
@@ -56,8 +57,8 @@ def test_a_plain_email_throttled_too_often_is_given_up_and_recorded(storage, set
 
 
 def test_poisoned_plain_and_resend_request_messages_leave_a_record(storage, settings):
-    assert queue.poisoned(storage, _plain("op-2")) == 0
-    queue.poisoned(storage, {"type": "resend-request", "email": "pam@contoso.example", "agreementNumber": "A1",
+    assert queue.poisoned(ctx_of(storage), _plain("op-2")) == 0
+    queue.poisoned(ctx_of(storage), {"type": "resend-request", "email": "pam@contoso.example", "agreementNumber": "A1",
                              "purchasingAccountNumber": "P1"})
     records = sorted(_failed(storage), key=lambda r: r["kind"])
     assert [(r["kind"], "poisoned" in r["reason"]) for r in records] == [("email", True), ("resend-request", True)]
@@ -71,11 +72,11 @@ def test_an_attestation_confirmation_that_fails_for_good_is_visible_to_the_partn
     [message] = _messages(storage, settings)
     assert message["type"] == notices.KIND
     sender = _dead_smtp(settings)
-    assert queue.deliver(storage, sender, message) == {"requeued": 1}
-    assert queue.deliver(storage, sender, {**message, "attempt": settings.email_max_attempts}) == {"failed": 1}
+    assert queue.deliver(ctx_of(storage), sender, message) == {"requeued": 1}
+    assert queue.deliver(ctx_of(storage), sender, {**message, "attempt": settings.email_max_attempts}) == {"failed": 1}
     view = json_of(agreement(partner_tokens(), cid))
     assert view["confirmationEmail"]["status"] == "Failed" and "Throttled" in view["confirmationEmail"]["error"]
-    assert notices.sweep(storage)["queued"] == 0  # failed for good: not queued again behind the partner's back
+    assert notices.sweep(ctx_of(storage))["queued"] == 0  # failed for good: not queued again behind the partner's back
 
 
 def test_a_poisoned_attestation_confirmation_is_marked_failed(storage, settings, partner_tokens, fixed_clock):
@@ -83,7 +84,7 @@ def test_a_poisoned_attestation_confirmation_is_marked_failed(storage, settings,
     cid = create(partner_tokens(), primaryContact=contact)["customer"]["id"]
     attest(partner_tokens(), cid, attestation(primaryContact=contact))
     [message] = _messages(storage, settings)
-    queue.poisoned(storage, message)
+    queue.poisoned(ctx_of(storage), message)
     assert json_of(agreement(partner_tokens(), cid))["confirmationEmail"]["status"] == "Failed"
     assert [r["kind"] for r in _failed(storage)] == [notices.KIND]
 

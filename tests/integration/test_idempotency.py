@@ -13,6 +13,7 @@ from shared import idempotency, rate_limit
 from shared.idempotency import IdempotencyRepository
 from shared.storage import StorageUnavailable
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import json_of
 
 
@@ -111,7 +112,7 @@ def test_keys_expire_after_a_day_and_the_sweep_reads_only_what_expired(storage, 
     for i in range(5):
         post("invitations", token, invitation_body(email=f"live{i}@contoso.com"), fn.create_invitation, key=f"live-{i}")
     storage.counter.reset()
-    deleted = idempotency.sweep(storage)
+    deleted = idempotency.sweep(ctx_of(storage))
     requests = storage.counter.reset()
     assert deleted == (1 if expired else 0)
     assert requests <= 4  # the marks of past hours, the key's rows, their deletion, the mark's deletion
@@ -124,8 +125,8 @@ def test_keys_expire_after_a_day_and_the_sweep_reads_only_what_expired(storage, 
 
 def test_rate_limit_windows_are_swept_once_over(storage, settings, fixed_clock):
     for i in range(3):
-        rate_limit.hit(storage, f"resend-ip|10.0.0.{i}", limit=20, window_seconds=3600)
+        rate_limit.hit(ctx_of(storage), f"resend-ip|10.0.0.{i}", limit=20, window_seconds=3600)
     fixed_clock.advance(days=2)
-    rate_limit.hit(storage, "resend-ip|10.0.0.9", limit=20, window_seconds=3600)
-    assert rate_limit.sweep(storage) == 3
+    rate_limit.hit(ctx_of(storage), "resend-ip|10.0.0.9", limit=20, window_seconds=3600)
+    assert rate_limit.sweep(ctx_of(storage)) == 3
     assert len(list(storage.table("RateLimits").list_entities())) == 1

@@ -13,6 +13,7 @@ from invite_user.repository import InvitationStore
 from notifications import queue
 from notifications.sender import EmailRejected, EmailThrottled, SmtpSender
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import json_of
 
 
@@ -34,9 +35,9 @@ def test_email_arrives_once_in_the_invitees_language(storage, settings, servers,
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
     _, messages = _drain(storage, settings)
     payload = messages[0][0]
-    assert queue.deliver(storage, sender, payload) == {"sent": 1, "skipped": 0, "failed": 0, "requeued": 0}
+    assert queue.deliver(ctx_of(storage), sender, payload) == {"sent": 1, "skipped": 0, "failed": 0, "requeued": 0}
     # the queue redelivers the same message (e.g. the function crashed before deleting it): nothing is sent twice
-    assert queue.deliver(storage, sender, payload)["skipped"] == 1
+    assert queue.deliver(ctx_of(storage), sender, payload)["skipped"] == 1
     mails = _inbox(servers, "kim.ko@contoso.com")
     assert len(mails) == 1
     mail = mails[0]
@@ -68,7 +69,7 @@ def test_throttling_requeues_with_the_services_delay(storage, settings, partner_
     q, messages = _drain(storage, settings)
     payload, msg = messages[0]
     sender = ScriptedSender("ok", EmailThrottled(120))
-    counts = queue.deliver(storage, sender, payload)
+    counts = queue.deliver(ctx_of(storage), sender, payload)
     assert counts == {"sent": 1, "skipped": 0, "failed": 0, "requeued": 2}
     q.delete_message(msg)
     # the rest waits (visibility delay), it is not lost and not slept on
@@ -87,8 +88,8 @@ def test_after_the_last_retry_the_invitation_shows_failed(storage, settings, par
     created = json_of(post("invitations", partner_tokens(), invitation_body(), fn.create_invitation))
     _, messages = _drain(storage, settings)
     payload = messages[0][0]
-    queue.deliver(storage, ScriptedSender(EmailThrottled(1)), payload)
-    queue.deliver(storage, ScriptedSender(EmailThrottled(1)), payload)
+    queue.deliver(ctx_of(storage), ScriptedSender(EmailThrottled(1)), payload)
+    queue.deliver(ctx_of(storage), ScriptedSender(EmailThrottled(1)), payload)
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
     assert inv.email_status == EmailStatus.FAILED and "Throttled" in inv.email_error
     got = json_of(fn.get_invitation(__import__("tests.support.http", fromlist=["x"]).build_request(
@@ -98,14 +99,14 @@ def test_after_the_last_retry_the_invitation_shows_failed(storage, settings, par
     post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
     _, messages = _drain(storage, settings)
     sender = ScriptedSender()
-    queue.deliver(storage, sender, messages[-1][0])
+    queue.deliver(ctx_of(storage), sender, messages[-1][0])
     assert sender.sent and InvitationStore(storage).find_by_link(link_hash(created["id"])).email_status == EmailStatus.SENT
 
 
 def test_rejected_address_is_failed_with_the_reason(storage, settings, partner_tokens):
     created = json_of(post("invitations", partner_tokens(), invitation_body(), fn.create_invitation))
     _, messages = _drain(storage, settings)
-    queue.deliver(storage, ScriptedSender(EmailRejected("mailbox does not exist")), messages[0][0])
+    queue.deliver(ctx_of(storage), ScriptedSender(EmailRejected("mailbox does not exist")), messages[0][0])
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
     assert inv.email_status == EmailStatus.FAILED and "mailbox does not exist" in inv.email_error
 
@@ -113,7 +114,7 @@ def test_rejected_address_is_failed_with_the_reason(storage, settings, partner_t
 def test_poisoned_message_marks_invitations_failed(storage, settings, partner_tokens):
     created = json_of(post("invitations", partner_tokens(), invitation_body(), fn.create_invitation))
     _, messages = _drain(storage, settings)
-    assert queue.poisoned(storage, messages[0][0]) == 1
+    assert queue.poisoned(ctx_of(storage), messages[0][0]) == 1
     assert InvitationStore(storage).find_by_link(link_hash(created["id"])).email_status == EmailStatus.FAILED
 
 
@@ -122,7 +123,7 @@ def test_revoked_before_sending_is_not_sent(storage, settings, partner_tokens):
     post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": created["id"]})
     _, messages = _drain(storage, settings)
     sender = ScriptedSender()
-    assert queue.deliver(storage, sender, messages[0][0])["skipped"] == 1
+    assert queue.deliver(ctx_of(storage), sender, messages[0][0])["skipped"] == 1
     assert sender.sent == []
 
 

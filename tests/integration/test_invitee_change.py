@@ -24,6 +24,7 @@ from shared import clock
 from tests.integration.test_attest_customers import create as create_customer
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.accept_invite import FakeAuthClient, cookies_set, get_request, session_header, state_of, text_of
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 from webhooks import functions as webhooks_fn
 from webhooks import publish
@@ -80,7 +81,7 @@ def deliver(storage, settings):
     """What the queue-triggered function does with every email message, through SMTP to MailDev."""
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
     for payload in messages(storage, settings.email_queue):
-        queue.deliver(storage, sender, payload)
+        queue.deliver(ctx_of(storage), sender, payload)
 
 
 def inbox(servers, to):
@@ -125,7 +126,7 @@ def test_a_change_replaces_the_invitation_and_the_partner_sees_both(storage, set
     reminders_due = [e["RowKey"] for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("r|")]
     assert len(reminders_due) == 1 and reminders_due[0].endswith(new["reference"])
     assert new["remind"] is True
-    assert reminders.open_link(service.find(storage, link_key(new["id"]))) == new["id"]
+    assert reminders.open_link(service.find(ctx_of(storage), link_key(new["id"]))) == new["id"]
 
 
 def test_an_invitation_created_without_reminders_keeps_that_when_its_invitee_changes(storage, settings, partner_tokens):
@@ -326,7 +327,7 @@ def test_only_a_pending_invitation_can_be_changed(storage, settings, partner_tok
     elif state == "Expired":
         fixed_clock.advance(days=4)
     else:
-        service.accept(storage, old["reference"], {"email": "harry.kim@contoso.com"}, customer_id=None, now=clock.utc_now())
+        service.accept(ctx_of(storage), old["reference"], {"email": "harry.kim@contoso.com"}, customer_id=None, now=clock.utc_now())
     resp = patch(token, old["id"], {"email": "nora@contoso.com"}, etag(token, old["id"]))
     assert resp.status_code == 409 and problem(resp) == f"invitation-{state.lower()}", json_of(resp)
 
@@ -361,7 +362,7 @@ def _ask(email, agreement=AGREEMENT, ip="203.0.113.9"):
 def _resent_to(storage, settings):
     sender_messages = messages(storage, settings.email_queue)
     for payload in [m for m in sender_messages if m["type"] == "resend-request"]:
-        queue.deliver(storage, _Recorder(), payload)
+        queue.deliver(ctx_of(storage), _Recorder(), payload)
     return [(item["partnerId"], item["rowKey"]) for m in messages(storage, settings.email_queue) for item in m.get("items", [])]
 
 
@@ -419,7 +420,7 @@ def test_the_change_is_in_the_events_feed(storage, settings, partner_tokens):
     new, _ = change(token, old["id"], {"email": "nora@contoso.com"})
     for payload in messages(storage, settings.webhooks_queue):
         for table, partition in payload.get("partitions", []):
-            publish.publish(storage, table, partition)
+            publish.publish(ctx_of(storage), table, partition)
     later = clock.FixedClock(clock.utc_now() + timedelta(seconds=5))  # past the feed's settle time
     previous = clock.set_clock(later)
     try:

@@ -15,6 +15,7 @@ from tests.integration.test_attest_agreement import agreement, attest, attestati
 from tests.integration.test_attest_customers import create, table_rows
 from tests.integration.test_attest_notifications import _inbox
 from tests.integration.test_attest_relationships import remove, trail
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 NEW = {"firstName": "Jonas", "lastName": "Weber", "email": "jonas.weber@contoso.de", "phoneNumber": "030 5550100", "language": "de"}
@@ -139,7 +140,7 @@ def test_a_removed_or_foreign_relationship_is_not_found(storage, partner_tokens,
 def _deliver(storage, settings, sender):
     q = storage.queue(settings.email_queue)
     for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(storage, sender, json.loads(base64.b64decode(m.content)))
+        queue.deliver(ctx_of(storage), sender, json.loads(base64.b64decode(m.content)))
         q.delete_message(m)
 
 

@@ -18,6 +18,7 @@ from notifications import queue
 from notifications.sender import SmtpSender
 from shared import i18n
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 from tests.support.invitations import save_changed
 
@@ -65,16 +66,16 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
     created = _create(partner_tokens, "reminded.ko@contoso.com")  # Korean, 60 days
     _reminder_messages(storage, settings)
     fixed_clock.advance(days=52)
-    assert reminders.sweep(storage).due == 0  # not yet: 7 days before expiry
+    assert reminders.sweep(ctx_of(storage)).due == 0  # not yet: 7 days before expiry
     fixed_clock.advance(days=1, minutes=1)
-    first = reminders.sweep(storage)
-    second = reminders.sweep(storage)  # the timer run again: nothing more
+    first = reminders.sweep(ctx_of(storage))
+    second = reminders.sweep(ctx_of(storage))  # the timer run again: nothing more
     assert (first.due, first.reminded, second.reminded, second.requeued) == (1, 1, 0, 0)
     messages = _reminder_messages(storage, settings)
     assert len(messages) == 1 and len(messages[0]["items"]) == 1
     sender = _sender(settings)
-    assert queue.deliver(storage, sender, messages[0])["sent"] == 1
-    assert queue.deliver(storage, sender, messages[0])["skipped"] == 1  # the same message redelivered: not sent twice
+    assert queue.deliver(ctx_of(storage), sender, messages[0])["sent"] == 1
+    assert queue.deliver(ctx_of(storage), sender, messages[0])["skipped"] == 1  # the same message redelivered: not sent twice
     mails = _inbox(servers, "reminded.ko@contoso.com")
     assert len(mails) == 1
     mail = mails[0]
@@ -95,7 +96,7 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
     assert len(reminded) == 1 and created["reference"] in reminded[0]["data"]
     # weeks later, still pending: never a second reminder
     fixed_clock.advance(days=5)
-    assert reminders.sweep(storage).due == 0
+    assert reminders.sweep(ctx_of(storage)).due == 0
 
 
 def test_two_timers_at_once_claim_a_reminder_once(storage, settings, partner_tokens, fixed_clock):
@@ -104,7 +105,7 @@ def test_two_timers_at_once_claim_a_reminder_once(storage, settings, partner_tok
     _reminder_messages(storage, settings)
     fixed_clock.advance(days=54)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda _: reminders.sweep(storage), range(2)))
+        results = list(pool.map(lambda _: reminders.sweep(ctx_of(storage)), range(2)))
     assert sum(r.reminded for r in results) == 6 and sum(r.requeued for r in results) == 0
     items = [item["rowKey"] for m in _reminder_messages(storage, settings) for item in m["items"]]
     assert len(items) == len(set(items)) == 6
@@ -117,7 +118,7 @@ def test_remind_false_and_short_links_are_never_reminded(storage, settings, part
     assert _index(storage) == []
     for days in (3, 54):
         fixed_clock.advance(days=days)
-        assert reminders.sweep(storage).due == 0
+        assert reminders.sweep(ctx_of(storage)).due == 0
     assert _reminder_messages(storage, settings) == []
 
 
@@ -135,9 +136,9 @@ def test_revoked_accepted_and_expired_are_never_reminded(storage, settings, part
                                                                     - REMIND_BEFORE_EXPIRY, link_hash(expired["id"]))]
     # the timer was down past the reminder: the expiry sweep removes the reminder row in the same transaction
     fixed_clock.advance(days=11)
-    assert expiry.sweep(storage).expired == 1
+    assert expiry.sweep(ctx_of(storage)).expired == 1
     assert _index(storage) == [] and _index(storage, prefix="x|") == []
-    assert reminders.sweep(storage).due == 0
+    assert reminders.sweep(ctx_of(storage)).due == 0
     assert _reminder_messages(storage, settings) == []
 
 
@@ -160,7 +161,7 @@ def test_the_index_moves_with_the_invitation(storage, settings, partner_tokens, 
     assert moved != key and moved == expected() and expiry_row["reminder_key"] == moved
     _reminder_messages(storage, settings)
     fixed_clock.advance(days=54)
-    reminders.sweep(storage)  # claimed: the row becomes a retry mark until the send is recorded
+    reminders.sweep(ctx_of(storage))  # claimed: the row becomes a retry mark until the send is recorded
     [(mark, _)] = _index(storage)
     assert mark == reminder_row_key(fixed_clock.now() + REMINDER_RETRY, h)
     assert _index(storage, prefix="x|")[0][1]["reminder_key"] == mark
@@ -168,7 +169,7 @@ def test_the_index_moves_with_the_invitation(storage, settings, partner_tokens, 
     assert _index(storage) == [] and _index(storage, prefix="x|") == []
     # the queued reminder of a revoked invitation is not sent
     [message] = _reminder_messages(storage, settings)
-    assert queue.deliver(storage, _sender(settings), message)["skipped"] == 1
+    assert queue.deliver(ctx_of(storage), _sender(settings), message)["skipped"] == 1
 
 
 def test_a_reminder_lost_between_claim_and_queue_is_queued_again_then_sent(storage, settings, servers, partner_tokens,
@@ -178,15 +179,15 @@ def test_a_reminder_lost_between_claim_and_queue_is_queued_again_then_sent(stora
     fixed_clock.advance(days=54)
     with monkeypatch.context() as m:
         m.setattr(reminders, "queue_reminders", lambda storage, invitations: None)  # the process dies after the claim
-        assert reminders.sweep(storage).reminded == 1
+        assert reminders.sweep(ctx_of(storage)).reminded == 1
     assert _reminder_messages(storage, settings) == []
     assert _read(partner_tokens, created["reference"])["reminderStatus"] == "Queued"
-    assert reminders.sweep(storage).due == 0  # within REMINDER_RETRY: not yet
+    assert reminders.sweep(ctx_of(storage)).due == 0  # within REMINDER_RETRY: not yet
     fixed_clock.advance(minutes=31)
-    again = reminders.sweep(storage)
+    again = reminders.sweep(ctx_of(storage))
     assert (again.reminded, again.requeued) == (0, 1)
     [message] = _reminder_messages(storage, settings)
-    assert queue.deliver(storage, _sender(settings), message)["sent"] == 1
+    assert queue.deliver(ctx_of(storage), _sender(settings), message)["sent"] == 1
     [mail] = _inbox(servers, "lost@contoso.com")
     assert created["inviteRedeemUrl"] in mail["text"] and "Erinnerung" in mail["subject"]
     assert _read(partner_tokens, created["reference"])["reminderStatus"] == "Sent"
@@ -197,9 +198,9 @@ def test_a_reminder_never_delivered_ends_visibly_failed(storage, settings, partn
     fixed_clock.advance(days=54)
     monkeypatch.setattr(reminders, "queue_reminders", lambda storage, invitations: None)
     for _ in range(settings.email_max_attempts):
-        reminders.sweep(storage)
+        reminders.sweep(ctx_of(storage))
         fixed_clock.advance(minutes=31)
-    result = reminders.sweep(storage)
+    result = reminders.sweep(ctx_of(storage))
     assert result.failed == 1
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and "attempts" in read["reminderError"]
@@ -210,9 +211,9 @@ def test_a_poisoned_reminder_is_recorded_failed(storage, settings, partner_token
     created = _create(partner_tokens, "poison@contoso.com")
     _reminder_messages(storage, settings)
     fixed_clock.advance(days=54)
-    reminders.sweep(storage)
+    reminders.sweep(ctx_of(storage))
     [message] = _reminder_messages(storage, settings)
-    assert queue.poisoned(storage, message) == 1
+    assert queue.poisoned(ctx_of(storage), message) == 1
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and read["reminderError"]
     assert _index(storage) == []
@@ -227,7 +228,7 @@ def test_cost_follows_what_is_due(storage, settings, partner_tokens, fixed_clock
     fixed_clock.advance(days=24)  # the 10 are 7 days from expiry, the 30 are 16 days away
     storage.queue(settings.email_queue)  # warm: a process creates its queue client (and the queue) once
     storage.counter.reset()
-    result = reminders.sweep(storage)
+    result = reminders.sweep(ctx_of(storage))
     assert result.reminded == 10
     # partners list + one index query per partner + (read + claim transaction) per due reminder + one queue message
     assert storage.counter.reset() <= 1 + result.partners + 2 * 10 + 1
@@ -252,5 +253,5 @@ def test_invitations_stored_before_reminders_keep_working(storage, settings, par
     assert _read(partner_tokens, created["reference"])["remind"] is False
     post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
     fixed_clock.advance(days=61)
-    assert expiry.sweep(storage).expired == 1
-    assert reminders.sweep(storage).due == 0
+    assert expiry.sweep(ctx_of(storage)).expired == 1
+    assert reminders.sweep(ctx_of(storage)).due == 0

@@ -11,6 +11,7 @@ from invite_user.repository import InvitationStore
 from notifications import queue
 from tests.integration.test_invitation_delivery import ScriptedSender
 from tests.integration.test_invitations_api import invitation_body, post
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 AGREEMENT = {"agreementNumber": "MPSA-1234", "purchasingAccountNumber": "PA-99"}
@@ -30,7 +31,7 @@ def _run_queue(storage, settings):
         if not msgs:
             break
         for m in msgs:
-            queue.deliver(storage, sender, json.loads(base64.b64decode(m.content)))
+            queue.deliver(ctx_of(storage), sender, json.loads(base64.b64decode(m.content)))
             q.delete_message(m)
     return sender
 

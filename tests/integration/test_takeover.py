@@ -21,6 +21,7 @@ from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.integration.test_attest_relationships import remove, request, trail
 from tests.support.accept_invite import get_request, session_header, subject_for, text_of
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 
 INTRUDER = "mallory@intruder.example"
@@ -71,7 +72,7 @@ def test_an_agreement_invitation_of_a_partner_that_left_cannot_be_used(storage, 
     assert remove(partner_tokens(), cid, {"goodFaithDeclaration": True}).status_code == 200
     inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
     with pytest.raises(NotAllowedToAccept):
-        accept_directly(storage, cid, MALLORY.actor(), invitation=inv)
+        accept_directly(ctx_of(storage), cid, MALLORY.actor(), invitation=inv)
     assert CustomerStore(storage).acceptance(cid) is None
 
 
@@ -89,7 +90,7 @@ def test_a_relationship_request_to_the_intruders_own_address_gives_it_nothing(st
     page = functions.confirm_invitation(get_request("companies/accept", {"invitationId": h}, headers=session_header(INTRUDER)))
     assert page.status_code == 403 and "Contoso" not in text_of(page)
     with pytest.raises(companies.NotAllowed):
-        companies.accept_existing(storage, h, MALLORY)
+        companies.accept_existing(ctx_of(storage), h, MALLORY)
     accepted = functions.accept_invitation(build_form(h))
     assert accepted.status_code == 403
     assert snapshot(storage, cid) == before
@@ -105,7 +106,7 @@ def build_form(h):
 def test_the_primary_contact_consents_to_a_relationship_request(storage, partner_tokens, cid):
     created = json_of(request(partner_tokens("p-provider"), cid))["invitation"]  # addressed to greta, the primary contact
     greta = companies.Person("greta@contoso.de", "Greta Maier", subject_for("greta@contoso.de"))
-    assert companies.accept_existing(storage, link_hash(created["id"]), greta) == cid
+    assert companies.accept_existing(ctx_of(storage), link_hash(created["id"]), greta) == cid
     assert call(fn.get_customer, "GET", "x", partner_tokens("p-provider"), customer_id=cid).status_code == 200
 
 

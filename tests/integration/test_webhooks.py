@@ -22,6 +22,7 @@ from notifications.sender import get_sender
 from shared import clock, events
 from shared.settings import get_settings, reset_settings
 from shared.storage import Op
+from tests.support.context import ctx_of
 from tests.support.http import build_request, json_of
 from webhooks import deliveries, publish
 from webhooks import functions as fn
@@ -61,14 +62,14 @@ def pump(storage, *, include_delayed=False):
     """What the functions host does: run the email queue (it forwards outbox announcements), then the webhooks queue."""
     s = get_settings()
     for payload in messages(storage, s.email_queue):
-        email_queue.deliver(storage, get_sender(s), payload)
+        email_queue.deliver(ctx_of(storage), get_sender(s), payload)
     handled = 0
     for payload in messages(storage, s.webhooks_queue):
         if payload["type"] == events.MESSAGE:
             for table, partition in payload["partitions"]:
-                publish.publish(storage, table, partition)
+                publish.publish(ctx_of(storage), table, partition)
         elif include_delayed:
-            deliveries.attempt(storage, payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
+            deliveries.attempt(ctx_of(storage), payload["partnerId"], payload["subscriptionId"], payload["rowKey"])
         handled += 1
     return handled
 
@@ -100,7 +101,7 @@ def test_accepting_sends_invitation_accepted(storage, partner_tokens, inbox):
     token = partner_tokens()
     subscribe(token, inbox)
     created = invite(token, sendEmail=False)
-    invitation_service.accept(storage, created["reference"], {"email": "harry@contoso.example"}, customer_id=None, now=clock.utc_now())
+    invitation_service.accept(ctx_of(storage), created["reference"], {"email": "harry@contoso.example"}, customer_id=None, now=clock.utc_now())
     pump(storage)
     got = inbox.wait_for(lambda d: d["type"] == "invitation.accepted")
     assert got["verdict"] == "verified" and got["event"]["data"]["status"] == "Accepted"
@@ -122,8 +123,8 @@ def test_a_receiver_answering_500_then_200_gets_the_event_exactly_once_more(stor
     retry = storage.queue(get_settings().webhooks_queue).receive_messages(max_messages=1, visibility_timeout=1)
     assert list(retry) == []  # invisible until its backoff has passed
     rk = deliveries.DeliveryRepository(storage).page(sub["id"], 10, None).items[0].row_key
-    assert deliveries.attempt(storage, "p-direct", sub["id"], rk) == "delivered"
-    assert deliveries.attempt(storage, "p-direct", sub["id"], rk) == "settled"
+    assert deliveries.attempt(ctx_of(storage), "p-direct", sub["id"], rk) == "delivered"
+    assert deliveries.attempt(ctx_of(storage), "p-direct", sub["id"], rk) == "settled"
     assert [d["answered"] for d in inbox.deliveries] == [500, 200]
     assert inbox.deliveries[0]["webhookId"] == inbox.deliveries[1]["webhookId"]  # one id for deduplication
     again = json_of(call(fn.list_deliveries, "GET", f"webhooks/{sub['id']}/deliveries", token, route_params={"id": sub["id"]}))
@@ -190,7 +191,7 @@ def test_the_event_row_is_in_the_same_transaction_and_publishing_is_idempotent(s
     [row] = OutboxRows(storage, "Invitations").pending(partner_partition("p-direct"))
     assert row.type == "invitation.created" and row.data["reference"] == created["reference"]
     for _ in range(2):  # a repeated announcement publishes nothing twice
-        publish.publish(storage, "Invitations", partner_partition("p-direct"))
+        publish.publish(ctx_of(storage), "Invitations", partner_partition("p-direct"))
     assert OutboxRows(storage, "Invitations").pending(partner_partition("p-direct")) == []
     assert [d["type"] for d in inbox.deliveries] == ["invitation.created"]
 
@@ -201,11 +202,11 @@ def test_the_sweep_publishes_what_was_never_announced(storage, partner_tokens, i
     monkeypatch.setattr(events, "announce", lambda *a, **k: False)  # the process died between commit and queue
     invite(token, sendEmail=False)
     monkeypatch.undo()
-    assert publish.sweep(storage) == 0  # too fresh: its announcement may still be on its way
+    assert publish.sweep(ctx_of(storage)) == 0  # too fresh: its announcement may still be on its way
     later = clock.FixedClock(clock.utc_now() + timedelta(minutes=2))
     previous = clock.set_clock(later)
     try:
-        assert publish.sweep(storage) == 1
+        assert publish.sweep(ctx_of(storage)) == 1
     finally:
         clock.set_clock(previous)
     assert [d["type"] for d in inbox.deliveries] == ["invitation.created"]
@@ -304,9 +305,9 @@ def test_a_delivery_whose_message_is_poisoned_is_failed_where_the_partner_reads_
     [delivery] = page["items"]
     assert delivery["status"] == "Failed" and delivery["lastError"] == deliveries.POISONED and "nextAttemptAt" not in delivery
     # a late copy of the retry does nothing: the delivery is settled
-    assert deliveries.attempt(storage, "p-direct", sub["id"], pending.row_key) == "settled"
+    assert deliveries.attempt(ctx_of(storage), "p-direct", sub["id"], pending.row_key) == "settled"
     fn.webhooks_poison(msg)  # a second poisoned copy changes nothing
-    assert deliveries.give_up(storage, sub["id"], pending.row_key) is False
+    assert deliveries.give_up(ctx_of(storage), sub["id"], pending.row_key) is False
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.http import dump
 from shared.partner_auth import Caller
 from shared.storage import Storage
+from tests.support.context import ctx_of
 
 AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna Agent", email="anna@partner.example", subject="anna")
 
@@ -38,14 +39,14 @@ def invite(storage: Storage, caller: Caller = AGENT, **fields: Any) -> tuple[Inv
     """A stored invitation (and its link id), created as a partner would."""
     body = {"email": "hanna@contoso.example", "firstName": "Hanna", "lastName": "Schmidt", "language": "de", "countryRegion": "DE",
             "kind": "CustomerOnboarding", "company": COMPANY, "roles": ["ReportViewer"], **fields}
-    created = dump(service.create(storage, caller, NewInvitation.model_validate(body)))
-    inv = service.find(storage, link_hash(created["id"]))
+    created = dump(service.create(ctx_of(storage), caller, NewInvitation.model_validate(body)))
+    inv = service.find(ctx_of(storage), link_hash(created["id"]))
     assert inv is not None
     return inv, created["id"]
 
 
 def reload(storage: Storage, inv: Invitation) -> Invitation:
-    found = service.find(storage, inv.link_hash)
+    found = service.find(ctx_of(storage), inv.link_hash)
     assert found is not None
     return found
 

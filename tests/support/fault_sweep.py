@@ -43,6 +43,7 @@ from shared import idempotency, partner_auth
 from shared.settings import get_settings, reset_settings
 from shared.storage import Storage, azurite_connection_string, set_storage
 from tests.support.accept_invite import COMPANY, form_request, session_header
+from tests.support.context import ctx_of
 from tests.support.fault_proxy import FaultProxy
 from tests.support.http import build_request, json_of
 from tests.support.partners import AUDIENCE, ISSUER, _LocalJwks
@@ -220,7 +221,7 @@ def _documented(resp: func.HttpResponse) -> bool:
 def _deliver(world: World) -> None:
     """What the queue-triggered function does, until the queue is empty (the outbox sweep run as its timer would)."""
     world.clock.advance(minutes=notices.GRACE.total_seconds() / 60 + 1)
-    notices.sweep(world.direct)
+    notices.sweep(ctx_of(world.direct))
     q = world.direct.queue(get_settings().email_queue)
     for _ in range(100):
         batch = list(q.receive_messages(max_messages=32, visibility_timeout=60))

@@ -1,13 +1,12 @@
-"""Accepting an invitation over in-memory fakes: what is written, in which order, and that repeats write nothing twice.
+"""Accepting an invitation over in-memory storage: what is written, in which order, and that repeats write nothing twice.
 
-The customer's partition is the real CustomerUnitOfWork over a dictionary (its reads, ETags and commit are the real
-ones; a concurrent writer can be injected); the invitations feature is a fake that keeps the real domain rule
-(`Invitation.accept`) and records the order of events.
+Every part is the real one (the invitations feature, the customer's unit of work, the partners' lists) over the one
+in-memory storage of the unit tests; its journal of writes says the order, and a concurrent writer can be injected.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -15,24 +14,26 @@ import pytest
 
 from accept_invite import companies
 from accept_invite.company_form import check, prefill
+from attest_agreement.customers import TABLE as CUSTOMERS
 from attest_agreement.customers import (
     CompanyUser,
+    Customer,
     CustomerUnitOfWork,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
-    keys_of,
 )
 from invite_user import service as invitation_service
 from invite_user.api_models import NewInvitation
-from invite_user.invitations import Invitation, InvitationStateError, InvitationStatus
+from invite_user.invitations import Invitation, InvitationStatus
+from invite_user.repository import TABLE as INVITATIONS
+from invite_user.repository import InvitationStore, InvitationUnitOfWork, partner_partition
 from partners.registry import Partner, PartnerType
-from shared.audit import AuditRecord
+from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
-from shared.errors import NotFound
-from shared.events import EventRow
+from shared.context import Context
 from shared.partner_auth import Caller
-from shared.storage import ConcurrencyConflict, Op
+from tests.unit.fakes import memory_context
 
 AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna Agent", email="anna@partner.example", subject="anna")
 PARTNER = Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT)
@@ -43,117 +44,91 @@ COMPANY = {"name": "Contoso GmbH", "country": "DE", "vatNumber": "DE136695976", 
 
 
 class Journal:
-    """What happened, in order: committed customer rows, partner lists indexed, invitations accepted."""
+    """What happened, in order, read from the in-memory storage's writes: invitations accepted, committed customer
+    rows (named by what they are), partners' customer lists indexed."""
 
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], tuple[Any, str]] = {}
-        self.events: list[str] = []
-        self.etag = 0
-        self.conflicts: list[Any] = []  # callables run instead of the next commits: a concurrent writer
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
-    def transact(self, ops: list[Op]) -> list[dict[str, str]]:
-        if self.conflicts:
-            self.conflicts.pop(0)(self)
-            raise ConcurrencyConflict("a concurrent change (injected)")
-        staged = dict(self.rows)
-        metas = []
-        for op in ops:
-            key = keys_of(op.row)
-            current = staged.get(key)
-            if op.kind == "create" and current is not None or op.kind == "update" and (current is None or current[1] != op.etag):
-                raise ConcurrencyConflict(f"{key} changed")
-            self.etag += 1
-            staged[key] = (copy.deepcopy(op.row), f'W/"{self.etag}"')
-            metas.append({"etag": f'W/"{self.etag}"'})
-        self.rows = staged
-        self.events.append("commit " + ", ".join(_name(op.row) for op in ops))
-        return metas
+    @property
+    def events(self) -> list[str]:
+        out = []
+        for commit in self.ctx.storage.journal:
+            first_kind, (pk, rk), entity = commit.ops[0]
+            if commit.table.endswith(INVITATIONS):
+                if any(kind == "update" and key[1].startswith("k|") and e.get("status") == "Accepted" for kind, key, e in commit.ops):
+                    out.append(f"accepted {next(e['customer_id'] for _, key, e in commit.ops if key[1].startswith('k|'))}")
+            elif pk.startswith("pc|"):
+                out.append(f"index {pk[3:]}")
+            elif pk.startswith("c|"):
+                out.append("commit " + ", ".join(_name(rk, e) for _, (_, rk), e in commit.ops))
+        return out
 
-    def put(self, row: Any) -> None:
-        self.etag += 1
-        self.rows[keys_of(row)] = (copy.deepcopy(row), f'W/"{self.etag}"')
+    @property
+    def conflicts(self) -> list[Any]:
+        return self
+
+    def append(self, other_request: Any) -> None:
+        """The next customer commit meets a concurrent writer: `other_request(ctx)` writes first."""
+        table = self.ctx.storage.table(CUSTOMERS)
+        table.conflicts += 1
+        table.on_conflict = lambda: other_request(self.ctx)
 
     def of(self, kind: type) -> list[Any]:
-        return [row for row, _ in self.rows.values() if isinstance(row, kind)]
+        prefix = {Customer: "profile", CompanyUser: "u|", ResellerRelationship: "r|", AuditRecord: "a|"}[kind]
+        return [kind.model_validate({k: json.loads(v[5:]) if isinstance(v, str) and v.startswith("json:") else v for k, v in data.items()})
+                for (pk, rk), (data, _) in sorted(self.ctx.storage.table(CUSTOMERS).rows.items()) if pk.startswith("c|") and rk.startswith(prefix)]
 
 
-def _name(row: Any) -> str:
-    if isinstance(row, EventRow):
-        return f"event {row.type} to {row.partner_id}"
-    return row.action if isinstance(row, AuditRecord) else type(row).__name__
-
-
-class FakeCustomerUnitOfWork(CustomerUnitOfWork):
-    def __init__(self, journal: Journal, customer_id: str) -> None:
-        super().__init__(None, customer_id)
-        self.journal = journal
-
-    def _read(self, model: type, row_key: str) -> tuple[Any, str | None] | None:
-        found = self.journal.rows.get((self.partition, row_key))
-        return (copy.deepcopy(found[0]), found[1]) if found and isinstance(found[0], model) else None
-
-    def _read_prefix(self, model: type, prefix: str) -> list[Any]:
-        return [copy.deepcopy(row) for (pk, rk), (row, _) in sorted(self.journal.rows.items())
-                if pk == self.partition and rk.startswith(prefix) and isinstance(row, model)]
-
-    def _transact(self, ops: list[Op]) -> list[Any]:
-        return self.journal.transact(ops)
-
-    def index(self, rel: ResellerRelationship, customer_name: str) -> None:
-        self.journal.events.append(f"index {rel.partner_id}")
-
-
-class FakeInvitations:
-    """invite_user.service's find and accept over one dictionary, with the domain's own accept rule."""
-
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
-        self.stored: dict[str, Invitation] = {}
-
-    def find(self, storage: Any, link_hash: str) -> Invitation | None:
-        found = self.stored.get(link_hash)
-        return copy.deepcopy(found) if found else None
-
-    def reading(self, storage: Any, link_hash: str) -> tuple[None, Invitation | None]:
-        return None, self.find(storage, link_hash)
-
-    def accept(self, storage: Any, link_hash: str, by: dict[str, str], *, customer_id: str | None, now: Any,
-               company_created: bool = False, first: Any = None) -> Invitation:
-        inv = self.stored.get(link_hash)
-        if inv is None:
-            raise NotFound("No such invitation.")
-        if inv.status == InvitationStatus.ACCEPTED:
-            if inv.customer_id == customer_id:
-                return inv
-            raise InvitationStateError(inv.status, "accepted for another company")
-        inv.accept(now, by, customer_id=customer_id, company_created=company_created)
-        self.journal.events.append(f"accepted {customer_id}")
-        return inv
+def _name(row_key: str, entity: dict[str, Any]) -> str:
+    if row_key.startswith("e|"):
+        return f"event {entity['type']} to {entity['partner_id']}"
+    if row_key.startswith("a|"):
+        return entity["action"]
+    return {"profile": "Customer", "u": "CompanyUser", "r": "ResellerRelationship"}[row_key.split("|")[0]]
 
 
 @pytest.fixture
-def journal(monkeypatch: pytest.MonkeyPatch) -> Journal:
-    journal = Journal()
-    monkeypatch.setattr(companies, "CustomerUnitOfWork", lambda storage, customer_id: FakeCustomerUnitOfWork(journal, customer_id))
-    monkeypatch.setattr(companies, "index_partner_lists", lambda storage, customer_id, name, joined=None: [
-        FakeCustomerUnitOfWork(journal, customer_id).index(rel, name)
-        for rel in (joined if joined is not None else FakeCustomerUnitOfWork(journal, customer_id).relationships())
-        if rel.status == RelationshipStatus.ACTIVE])
-    return journal
+def ctx() -> Context:
+    return memory_context()
 
 
 @pytest.fixture
-def invitations(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> FakeInvitations:
-    fake = FakeInvitations(journal)
-    monkeypatch.setattr(companies, "invitations", fake)
-    return fake
+def journal(ctx: Context) -> Journal:
+    return Journal(ctx)
 
 
-def _invite(invitations: FakeInvitations, provider: Partner | None = None, **fields: Any) -> Invitation:
+class Invitations:
+    """The invitations the tests sent, stored by the invitations feature's own store."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def store(self, inv: Invitation) -> None:
+        self.ctx.store(InvitationStore).create(inv, audit(partner_partition(inv.partner_id), "invitation.created", "test"))
+
+    def status(self, inv: Invitation) -> InvitationStatus:
+        return self.ctx.store(InvitationStore).find_by_link(inv.link_hash).status
+
+    def change(self, inv: Invitation, how: Any) -> None:
+        """Another request changes the invitation (revokes it, say) through the invitations' own unit of work."""
+        uow = self.ctx.unit(InvitationUnitOfWork)
+        stored = uow.by_link(inv.link_hash)
+        how(stored)
+        uow.save(stored)
+        uow.commit()
+
+
+@pytest.fixture
+def invitations(ctx: Context) -> Invitations:
+    return Invitations(ctx)
+
+
+def _invite(invitations: Invitations, provider: Partner | None = None, **fields: Any) -> Invitation:
     body = {"email": "hanna@contoso.example", "firstName": "Hanna", "lastName": "Schmidt", "language": "de", "countryRegion": "DE",
             "company": COMPANY, "roles": ["ReportViewer"], **fields}
     inv, _ = invitation_service.build_invitation(AGENT, PARTNER, provider, NewInvitation.model_validate(body))
-    invitations.stored[inv.link_hash] = inv
+    invitations.store(inv)
     return inv
 
 
@@ -166,7 +141,7 @@ def _form() -> Any:
 
 def test_the_invitation_is_claimed_first_then_the_company_in_one_transaction_then_the_lists(journal, invitations):
     inv = _invite(invitations, provider=PROVIDER)
-    customer_id = companies.create_company(None, inv.link_hash, HANNA, _form())
+    customer_id = companies.create_company(journal.ctx, inv.link_hash, HANNA, _form())
     assert customer_id == companies.customer_id_for(inv)
     assert journal.events == [
         f"accepted {customer_id}",
@@ -180,14 +155,14 @@ def test_the_invitation_is_claimed_first_then_the_company_in_one_transaction_the
     assert user.roles == ["AccountManager", "ReportViewer"] and user.subject == "sub-hanna"
     roles = {rel.partner_id: rel.role for rel in journal.of(ResellerRelationship)}
     assert roles == {"p-direct": RelationshipRole.RESELLER, "p-provider": RelationshipRole.INDIRECT_PROVIDER}
-    assert invitations.stored[inv.link_hash].status == InvitationStatus.ACCEPTED
+    assert invitations.status(inv) == InvitationStatus.ACCEPTED
 
 
 def test_a_repeat_lands_on_the_same_company_and_writes_nothing(journal, invitations):
     inv = _invite(invitations)
-    first = companies.create_company(None, inv.link_hash, HANNA, _form())
+    first = companies.create_company(journal.ctx, inv.link_hash, HANNA, _form())
     before = [e for e in journal.events if not e.startswith("index")]
-    assert companies.create_company(None, inv.link_hash, HANNA, _form()) == first
+    assert companies.create_company(journal.ctx, inv.link_hash, HANNA, _form()) == first
     assert [e for e in journal.events if not e.startswith("index")] == before  # the lists are upserted again, harmlessly
 
 
@@ -195,60 +170,57 @@ def test_a_company_created_meanwhile_is_used_and_the_rest_completed(journal, inv
     """A double-click: the other request commits the company first; this one carries on instead of failing."""
     inv = _invite(invitations)
 
-    def other_request_wins(j: Journal) -> None:
-        companies._stage_company(other := FakeCustomerUnitOfWork(j, companies.customer_id_for(inv)), inv, _form(), HANNA, utc_now())
-        j.transact(other.staged)
+    def other_request_wins(ctx: Context) -> None:
+        companies._stage_company(other := ctx.unit(CustomerUnitOfWork, companies.customer_id_for(inv)), inv, _form(), HANNA, utc_now())
+        other.commit()
 
     journal.conflicts.append(other_request_wins)
-    customer_id = companies.create_company(None, inv.link_hash, HANNA, _form())
+    customer_id = companies.create_company(journal.ctx, inv.link_hash, HANNA, _form())
     commits = [e for e in journal.events if e.startswith("commit")]
     assert len(commits) == 1 and len(journal.of(CompanyUser)) == 1
     assert journal.events[0] == f"accepted {customer_id}" and journal.events[-1] == "index p-direct"
 
 
-def test_an_invitation_expiring_as_it_is_claimed_writes_no_company(journal, invitations, monkeypatch):
+def test_an_invitation_expiring_as_it_is_claimed_writes_no_company(journal, invitations):
     """The link was valid when read but expired by the claim: nothing of the company is written."""
     inv = _invite(invitations)
-    real = invitations.accept
-
-    def expiring(storage, link_hash, by, *, customer_id, now, company_created=False, first=None):
-        return real(storage, link_hash, by, customer_id=customer_id, now=now + timedelta(days=61), company_created=company_created, first=first)
-
-    monkeypatch.setattr(invitations, "accept", expiring)
+    table = journal.ctx.storage.table(INVITATIONS)
+    table.conflicts = 1  # the claim meets the expiry sweep, which expires it first (then the claim reads it again)
+    table.on_conflict = lambda: invitations.change(inv, lambda stored: stored.expire(utc_now() + timedelta(days=61)))
     with pytest.raises(companies.NotPending):
-        companies.create_company(None, inv.link_hash, HANNA, _form())
-    assert journal.events == [] and invitations.stored[inv.link_hash].status == InvitationStatus.PENDING
+        companies.create_company(journal.ctx, inv.link_hash, HANNA, _form())
+    assert journal.events == [] and invitations.status(inv) == InvitationStatus.EXPIRED
 
 
 def test_someone_else_changes_nothing(journal, invitations):
     inv = _invite(invitations)
     with pytest.raises(companies.WrongAccount):
-        companies.create_company(None, inv.link_hash, companies.Person(email="eve@contoso.example"), _form())
-    assert journal.events == [] and invitations.stored[inv.link_hash].status == InvitationStatus.PENDING
+        companies.create_company(journal.ctx, inv.link_hash, companies.Person(email="eve@contoso.example"), _form())
+    assert journal.events == [] and invitations.status(inv) == InvitationStatus.PENDING
 
 
 def test_a_revoked_invitation_creates_nothing(journal, invitations):
     inv = _invite(invitations)
-    invitations.stored[inv.link_hash].revoke(utc_now(), {"email": "anna@partner.example"})
+    invitations.change(inv, lambda stored: stored.revoke(utc_now(), {"email": "anna@partner.example"}))
     with pytest.raises(companies.NotPending) as refused:
-        companies.create_company(None, inv.link_hash, HANNA, _form())
+        companies.create_company(journal.ctx, inv.link_hash, HANNA, _form())
     assert refused.value.status == InvitationStatus.REVOKED and journal.events == []
 
 
-def _existing_company(journal: Journal, invitations: FakeInvitations) -> str:
+def _existing_company(journal: Journal, invitations: Invitations) -> str:
     founder = _invite(invitations, email="greta@contoso.example", firstName="Greta")
-    return companies.create_company(None, founder.link_hash, companies.Person(email="greta@contoso.example"), _form())
+    return companies.create_company(journal.ctx, founder.link_hash, companies.Person(email="greta@contoso.example"), _form())
 
 
 def test_joining_adds_a_user_once_and_a_known_user_gains_only_the_missing_roles(journal, invitations):
     customer_id = _existing_company(journal, invitations)
     join = _invite(invitations, kind="CompanyUser", customerId=customer_id, roles=["ReportViewer"])
-    assert companies.accept_existing(None, join.link_hash, HANNA) == customer_id
-    assert companies.accept_existing(None, join.link_hash, HANNA) == customer_id  # a repeat: nothing more
+    assert companies.accept_existing(journal.ctx, join.link_hash, HANNA) == customer_id
+    assert companies.accept_existing(journal.ctx, join.link_hash, HANNA) == customer_id  # a repeat: nothing more
     users = {u.email: u.roles for u in journal.of(CompanyUser)}
     assert users["hanna@contoso.example"] == ["ReportViewer"]
     more = _invite(invitations, kind="CompanyUser", customerId=customer_id, roles=["ReportViewer", "UserAdministrator"])
-    companies.accept_existing(None, more.link_hash, HANNA)
+    companies.accept_existing(journal.ctx, more.link_hash, HANNA)
     users = {u.email: u.roles for u in journal.of(CompanyUser)}
     assert users["hanna@contoso.example"] == ["ReportViewer", "UserAdministrator"]
     actions = [r.action for r in journal.of(AuditRecord)]
@@ -257,12 +229,14 @@ def test_joining_adds_a_user_once_and_a_known_user_gains_only_the_missing_roles(
 
 def test_a_removed_relationship_comes_back_active(journal, invitations):
     customer_id = _existing_company(journal, invitations)
-    [(key, (rel, _))] = [(k, v) for k, v in journal.rows.items() if isinstance(v[0], ResellerRelationship)]
+    uow = journal.ctx.unit(CustomerUnitOfWork, customer_id)
+    rel = uow.relationship("p-direct")
     rel.status, rel.dap.active = RelationshipStatus.REMOVED, False
-    journal.put(rel)
+    uow.save(rel)
+    uow.commit()
     again = _invite(invitations, email="greta@contoso.example", kind="ResellerRelationship", customerId=customer_id, roles=[])
-    companies.accept_existing(None, again.link_hash, companies.Person(email="greta@contoso.example"))
-    restored = journal.rows[key][0]
+    companies.accept_existing(journal.ctx, again.link_hash, companies.Person(email="greta@contoso.example"))
+    restored = journal.ctx.unit(CustomerUnitOfWork, customer_id).relationship("p-direct")
     assert restored.status == RelationshipStatus.ACTIVE and restored.dap.active
     assert "relationship.restored" in [r.action for r in journal.of(AuditRecord)]
     assert journal.events[-3:] == [f"accepted {customer_id}",
@@ -273,5 +247,5 @@ def test_a_removed_relationship_comes_back_active(journal, invitations):
 def test_joining_a_company_that_is_gone(journal, invitations):
     join = _invite(invitations, kind="CompanyUser", customerId="no-such-company")
     with pytest.raises(companies.CompanyGone):
-        companies.accept_existing(None, join.link_hash, HANNA)
-    assert invitations.stored[join.link_hash].status == InvitationStatus.PENDING
+        companies.accept_existing(journal.ctx, join.link_hash, HANNA)
+    assert invitations.status(join) == InvitationStatus.PENDING

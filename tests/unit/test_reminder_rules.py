@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from invite_user import reminders
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import REMIND_BEFORE_EXPIRY, REMINDER_RETRY, SEND_CLAIM, InvitationStatus, ReminderStatus, link_hash
-from invite_user.repository import index_rows, reminder_row_key
-from tests.unit.fakes import FakeInvitationUnitOfWork, FakeTable
+from invite_user.repository import TABLE, InvitationUnitOfWork, index_rows, reminder_row_key
+from tests.unit.fakes import memory_context
 from tests.unit.test_invitation_rules import make
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -70,24 +70,25 @@ def test_the_sealed_link_opens_only_on_its_own_invitation():
 
 
 def test_every_save_keeps_both_index_rows_right():
-    table = FakeTable()
+    ctx = memory_context()
+    table = ctx.storage.table(TABLE)
     inv = make(remind=True)
-    uow = FakeInvitationUnitOfWork(table)
+    uow = ctx.unit(InvitationUnitOfWork)
     uow.add(inv)
     uow.commit()
     first = reminder_row_key(inv.expires_at - REMIND_BEFORE_EXPIRY, inv.link_hash)
     assert table.keys("r|") == [first]
     [(expiry, _)] = [(k, v) for k, v in table.rows.items() if k[1].startswith("x|")]
-    assert table.rows[expiry][0].reminder_key == first
+    assert table.rows[expiry][0]["reminder_key"] == first
 
-    uow = FakeInvitationUnitOfWork(table)
+    uow = ctx.unit(InvitationUnitOfWork)
     stored = uow.get("p", f"k|{inv.link_hash}")
     stored.take_reminder(stored.reminder_at(), 5)  # any change through save: here the claim
     uow.save(stored)
     uow.commit()
     mark = reminder_row_key(stored.reminded_at + REMINDER_RETRY, inv.link_hash)
     assert table.keys("r|") == [mark]
-    assert table.rows[expiry][0].reminder_key == mark  # the expiry row names the moved reminder row
+    assert table.rows[expiry][0]["reminder_key"] == mark  # the expiry row names the moved reminder row
 
     stored.revoke(NOW, {})  # the same unit of work again, from its committed state
     uow.save(stored)
