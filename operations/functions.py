@@ -67,7 +67,9 @@ def api_reference_page(req: func.HttpRequest) -> func.HttpResponse:
 def api_reference_asset(req: func.HttpRequest) -> func.HttpResponse:
     found = api_reference.asset(req.route_params.get("name", ""))
     if found is None:
-        return func.HttpResponse("Not found", status_code=404, mimetype="text/plain", headers=dict(api_reference.HEADERS))
+        # Documented as a page, like the pages' own unknown files.
+        return func.HttpResponse("<!doctype html><title>Not found</title>", status_code=404, mimetype="text/html",
+                                 headers=dict(api_reference.HEADERS))
     content, mimetype = found
     headers = {**api_reference.HEADERS, "Cache-Control": "public, max-age=86400"}
     return func.HttpResponse(content, status_code=200, headers=headers, mimetype=mimetype, charset="utf-8")
