@@ -1,38 +1,31 @@
 """The customer's agreement page (direct acceptance): after sign-in, read the agreement, tick the box, submit.
 
-The sign-in, the session cookie and the page frame are the rest of the journey's (`accept_invite.views.next_step`
-sends AgreementAcceptance invitations here after sign-in). This page only adds the agreement step; its own
-strings are the "agreements" gettext domain, the frame's come from the "pages" domain.
+The sign-in, the session cookie, the page frame and the renderer are the rest of the journey's
+(`accept_invite.views.next_step` sends AgreementAcceptance invitations here after sign-in; `web.respond` renders
+its replies like every page's, keeping the language switcher's choice). This page only adds the agreement step;
+its template is in `agreement_templates/`, its strings are the "agreements" gettext domain.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import azure.functions as func
-from markupsafe import Markup
-
-from accept_invite import pages, web
 from accept_invite.views import Reply, Visitor, error, not_found, redirect, resolve, signin_url, wrong_account
 from attest_agreement.agreements import AgreementError, AlreadyAccepted, NotAllowedToAccept
-from attest_agreement.customers import Contact, CustomerStore
+from attest_agreement.customers import Contact
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import accept_directly
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus
-from shared import i18n
 from shared.context import Context
-from shared.settings import get_settings
 
 if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.template_environment), not at start
-    from jinja2 import Environment
+    pass
 
 PATH = "/api/agreements/accept"
 TEMPLATE = "agreement_accept.html"
-TEMPLATES_DIR = Path(__file__).parent / "agreement_templates"
-DOMAIN = "agreements"
 AGREEMENT_URL = "https://www.microsoft.com/licensing/docs/customeragreement"
 
 
@@ -104,35 +97,4 @@ def _contact(inv: Invitation, email: str) -> Contact:
     """The person who accepted: the invitee, as the partner named them, with the account they signed in with."""
     return Contact(first_name=inv.first_name, last_name=inv.last_name, email=email, language=inv.language)
 
-
-# -- rendering -------------------------------------------------------------------------------------------
-
-
-def _environment(language: str) -> Environment:
-    return i18n.template_environment((TEMPLATES_DIR, pages.TEMPLATES_DIR), (DOMAIN, pages.DOMAIN), language, html=True)
-
-
-def render(reply: Reply) -> str:
-    s = get_settings()
-    lang = i18n.negotiate([reply.language])
-    values = {
-        "lang": lang, "dir": i18n.text_direction(lang), "platform_name": s.platform_name, "support_email": s.support_email,
-        "support_link": Markup('<a href="mailto:{0}">{0}</a>').format(s.support_email), "docs_url": s.docs_url,
-        "version": s.app_version, "languages": pages.switcher(lang, reply.path, reply.params), "language_name": pages.language_name(lang),
-        "person": reply.session, "csrf": getattr(reply.session, "csrf", None),
-        "date": lambda value: pages.format_date(value, lang), "full_name": lambda first, last: pages.full_name(first, last, lang),
-        **reply.context,
-    }
-    return _environment(lang).get_template(TEMPLATE).render(values)
-
-
-def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
-    """This page's replies are rendered here; the others (errors, redirects, sign-in) by the pages' edge."""
-    if reply.template != TEMPLATE:
-        return web.respond(reply, visitor)
-    resp = func.HttpResponse(render(reply), status_code=reply.status, headers=dict(pages.PAGE_HEADERS), mimetype="text/html",
-                             charset="utf-8")
-    for cookie in reply.cookies:
-        resp.headers.add("Set-Cookie", cookie)
-    return resp
 

@@ -15,6 +15,8 @@ from accept_invite.views import Reply, Visitor, csrf_ok, error
 from attest_agreement.customers import CompanyUser, Customer
 from shared import i18n
 from shared.context import Context
+from shared.errors import DomainError
+from shared.http import problem_of
 
 _FIELDS = (
     ("email", 320, "email"),
@@ -80,16 +82,17 @@ def invite(ctx: Context, visitor: Visitor, customer_id: str, data: Mapping[str, 
     try:
         _, inviter = colleagues.company_user_inviter(ctx, customer_id, person.email, person.name, person.subject)
         result = colleagues.invite(ctx, company, inviter, body)
-    except colleagues.ColleagueError as exc:
+    except DomainError as exc:
+        status = problem_of(exc).status
         if exc.code == "role-not-grantable":
-            names = ", ".join(pages.role_label(r, language) for r in exc.roles)
+            names = ", ".join(pages.role_label(r, language) for r in exc.extra.get("roles", []))
             return _form(company, user, visitor, data,
                          {"roles": pages.reason_text(company_form.Reason("role_not_grantable", {"roles": names}), language)}, status=403)
         if exc.code == "already-a-user":
             return _form(company, user, visitor, data, {
                 "email": pages.reason_text(company_form.Reason("already_a_user", {"email": str(body.email)}), language)}, status=409)
-        return error("forbidden" if exc.status == 403 else "company_gone" if exc.status == 404 else "internal", visitor,
-                     status=exc.status, language=language)
+        return error("forbidden" if status == 403 else "company_gone" if status == 404 else "internal", visitor,
+                     status=status, language=language)
     return _sent(company, visitor, language, str(body.email), result["expiresAt"])
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from accept_invite import roles as delegation
 from accept_invite.colleague_invitation import ColleagueInvitation
-from attest_agreement.customers import Customer, CustomerStore, RelationshipRole, RelationshipStatus, member
+from attest_agreement.customers import Customer, RelationshipRole, member
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import standing
 from invite_user import service as invitations
 from invite_user.api_models import NewInvitation
@@ -21,7 +22,7 @@ from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationK
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
 from shared.context import Context
-from shared.errors import Forbidden, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated
 from shared.http import dump
 from shared.partner_auth import Caller
 
@@ -41,14 +42,13 @@ class Inviter:
         return self.name or self.email
 
 
-class ColleagueError(Exception):
-    """Why the invitation was not sent; `code` is stable (page reason / problem type)."""
+TITLE = "Invitation not sent"
 
-    def __init__(self, code: str, detail: str, *, status: int, roles: list[str] | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.status = status
-        self.roles = roles or []
+
+def refused(kind: type[DomainError], code: str, detail: str, *, roles: list[str] | None = None) -> DomainError:
+    """Why the invitation was not sent: a domain error (its status from the one table, shared.http.STATUS_OF) whose
+    `code` is stable (page reason / problem type); `extra["roles"]` names the roles the inviter cannot give."""
+    return kind(detail, code=code, title=TITLE, extra={"roles": roles} if roles else None)
 
 
 def company_user_inviter(ctx: Context, customer_id: str, email: str, name: str, subject: str) -> tuple[Customer, Inviter]:
@@ -56,22 +56,26 @@ def company_user_inviter(ctx: Context, customer_id: str, email: str, name: str, 
     customers = ctx.store(CustomerStore)
     customer = customers.customer(customer_id)
     if customer is None:
-        raise ColleagueError("company-not-found", "No such company.", status=404)
+        raise refused(NotFound, "company-not-found", "No such company.")
     user = member(customers.users_of(customer_id), email, subject)
     if user is None or not delegation.may_invite(user.roles):
-        raise ColleagueError("not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.",
-                             status=403)
+        raise refused(Forbidden, "not-allowed", "Only User administrators, Account managers and Agreement managers can invite colleagues.")
     display = name or " ".join(p for p in (user.first_name, user.last_name) if p)
     return customer, Inviter(name=display, email=user.email, subject=subject, roles=tuple(user.roles))
 
 
 def session_inviter(ctx: Context, customer_id: str, session: Any, csrf: str | None) -> tuple[Customer, Inviter]:
     """A signed-in company user calling the JSON API from the browser: the session plus its CSRF token (X-CSRF-Token)."""
-    if session is None or not session.signed_in:
-        raise ColleagueError("unauthorized", "Sign in first (a session cookie or a bearer token is required).", status=401)
-    if not session.check_csrf(csrf):
-        raise ColleagueError("csrf", "The X-CSRF-Token header does not match this session.", status=403)
+    signed_in(session, csrf)
     return company_user_inviter(ctx, customer_id, session.email, session.name or "", session.subject or "")
+
+
+def signed_in(session: Any, csrf: str | None) -> None:
+    """401 without a signed-in session, 403 when the X-CSRF-Token header is not the session's."""
+    if session is None or not session.signed_in:
+        raise refused(Unauthenticated, "unauthorized", "Sign in first (a session cookie or a bearer token is required).")
+    if not session.check_csrf(csrf):
+        raise refused(Forbidden, "csrf", "The X-CSRF-Token header does not match this session.")
 
 
 # A partner with delegated admin rights on the company may give any role (the Account manager row of the table).
@@ -81,18 +85,17 @@ PARTNER_ROLES = (BusinessCenterRole.ACCOUNT_MANAGER.value,)
 def partner_inviter(ctx: Context, customer_id: str, caller: Caller) -> tuple[Customer, Inviter]:
     """A partner agent as an inviter: it needs an active reseller relationship with DAP on this company."""
     try:
-        # The policy's row (shared.authorization): AdminAgent, an active Reseller relationship, DAP.
-        check(Action.INVITE_COMPANY_USER, roles=caller.roles, standing=standing(ctx, caller.partner_id, customer_id),
-              customer_id=customer_id)
+        # The policy's row for a partner inviting a company user (shared.authorization).
+        check(Action.INVITE_COMPANY_USER, roles=caller.roles, partner_type=caller.partner_type,
+              standing=standing(ctx, caller.partner_id, customer_id), customer_id=customer_id)
     except NotFound as exc:
         # Another partner's customer is "not found": whether it exists is not the caller's business.
-        raise ColleagueError("company-not-found", "No such customer among yours.", status=404) from exc
+        raise refused(NotFound, "company-not-found", "No such customer among yours.") from exc
     except Forbidden as exc:
-        raise ColleagueError("not-allowed", "Inviting a customer's users needs the AdminAgent role and delegated admin privileges (DAP).",
-                             status=403) from exc
+        raise refused(Forbidden, "not-allowed", exc.detail) from exc
     customer = ctx.store(CustomerStore).customer(customer_id)
     if customer is None:
-        raise ColleagueError("company-not-found", "No such customer among yours.", status=404)
+        raise refused(NotFound, "company-not-found", "No such customer among yours.")
     return customer, Inviter(name=caller.name, email=caller.email, subject=caller.subject, roles=PARTNER_ROLES, partner=caller)
 
 
@@ -101,10 +104,12 @@ def _managing_partner(ctx: Context, customer: Customer, inviter: Inviter) -> Par
         partner = ctx.store(PartnerRepository).find(inviter.partner.partner_id)
         if partner is not None:
             return partner
-    rels = [r for r in ctx.store(CustomerStore).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER]
-    rels.sort(key=lambda r: (r.status != RelationshipStatus.ACTIVE, r.created_at))
+    # Only a reseller serving the company now holds its users' invitations (names, emails, roles): never one that removed
+    # its relationship, which would otherwise go on receiving them and could revoke them.
+    rels = [r for r in ctx.store(CustomerStore).relationships_of(customer.id) if r.role == RelationshipRole.RESELLER and r.serving]
+    rels.sort(key=lambda r: r.created_at)
     if not rels:
-        raise ColleagueError("no-partner", "This company has no partner to send invitations on its behalf.", status=409)
+        raise refused(Conflict, "no-partner", "This company has no partner serving it now to send invitations on its behalf.")
     found = ctx.store(PartnerRepository).find(rels[0].partner_id)
     # A partner record removed from the platform still names the partition its invitations live in.
     return found or Partner(id=rels[0].partner_id, name=rels[0].partner_name, type=PartnerType.DIRECT)
@@ -112,11 +117,11 @@ def _managing_partner(ctx: Context, customer: Customer, inviter: Inviter) -> Par
 
 def invite(ctx: Context, customer: Customer, inviter: Inviter, body: ColleagueInvitation) -> dict[str, Any]:
     """Create the CompanyUser invitation and queue its email in the invitee's preferred language."""
-    refused = delegation.refused(inviter.roles, [r.value for r in body.roles])
-    if refused:
-        raise ColleagueError("role-not-grantable", f"Your role cannot give: {', '.join(refused)}.", status=403, roles=refused)
+    not_grantable = delegation.refused(inviter.roles, [r.value for r in body.roles])
+    if not_grantable:
+        raise refused(Forbidden, "role-not-grantable", f"Your role cannot give: {', '.join(not_grantable)}.", roles=not_grantable)
     if ctx.store(CustomerStore).user(customer.id, normalize_email(str(body.email))) is not None:
-        raise ColleagueError("already-a-user", f"{body.email} is a user of {customer.name} already.", status=409)
+        raise refused(Conflict, "already-a-user", f"{body.email} is a user of {customer.name} already.")
     partner = _managing_partner(ctx, customer, inviter)
     new = NewInvitation(
         email=body.email, first_name=body.first_name, last_name=body.last_name, language=body.language,

@@ -27,8 +27,9 @@ from typing import Any
 
 from accept_invite.company_form import CompanyForm
 from accept_invite.invitation_company import Person, customer_id_for, needs_company_form
-from attest_agreement.customers import CompanyUser, Contact, Customer, CustomerUnitOfWork, RelationshipRole, ResellerRelationship
+from attest_agreement.customers import CompanyUser, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, is_customer_admin, join_relationship, standing_with
 from invite_user import service as invitations
 from invite_user.invitations import (
@@ -40,7 +41,7 @@ from invite_user.invitations import (
     normalize_email,
 )
 from shared import errors
-from shared.authorization import Relationship
+from shared.authorization import Action, Relationship, check
 from shared.context import Context
 from shared.uow import attempt
 
@@ -48,22 +49,22 @@ from shared.uow import attempt
 Loaded = tuple[Any, Invitation]
 
 
-class AcceptError(Exception):
-    """The invitation cannot be accepted by this person now; the page says why."""
+class AcceptError(errors.DomainError):
+    """The invitation cannot be accepted by this person now; the page says why (a domain error of the one table elsewhere)."""
 
 
-class InvitationNotFound(AcceptError):
+class InvitationNotFound(AcceptError, errors.NotFound):
     pass
 
 
-class WrongAccount(AcceptError):
+class WrongAccount(AcceptError, errors.Forbidden):
     def __init__(self, invitation: Invitation, signed_in_as: str) -> None:
         super().__init__(f"signed in as {signed_in_as}, the invitation is for {invitation.email}")
         self.invitation = invitation
         self.signed_in_as = signed_in_as
 
 
-class NotPending(AcceptError):
+class NotPending(AcceptError, errors.Conflict):
     """Expired, revoked, or accepted for another company."""
 
     def __init__(self, invitation: Invitation, status: InvitationStatus) -> None:
@@ -72,15 +73,15 @@ class NotPending(AcceptError):
         self.status = status
 
 
-class CompanyGone(AcceptError):
+class CompanyGone(AcceptError, errors.NotFound):
     """The invitation names a company that does not exist (any more)."""
 
 
-class OtherStep(AcceptError):
+class OtherStep(AcceptError, errors.Conflict):
     """An AgreementAcceptance invitation: it is accepted on the agreement page, not here."""
 
 
-class NotAllowed(AcceptError):
+class NotAllowed(AcceptError, errors.Forbidden):
     """The signed-in person may not give this consent for the company (a relationship request needs the customer's account
     administrator or primary contact), or the partner that invited no longer acts for it: nothing was written."""
 
@@ -89,7 +90,7 @@ class NotAllowed(AcceptError):
         self.invitation = invitation
 
 
-class Busy(AcceptError):
+class Busy(AcceptError, errors.Busy):
     """The company or the invitation kept changing under us; nothing inconsistent was written. Retry."""
 
 
@@ -275,7 +276,7 @@ def _consents(uow: CustomerUnitOfWork, customer: Customer, inv: Invitation, pers
         return _invited_with_authority(uow, inv)
     if inv.kind == InvitationKind.RESELLER_RELATIONSHIP:
         # Consent comes from the customer: its own administrator or primary contact, never the address the partner picked.
-        return is_customer_admin(uow, customer, person.email, person.subject)
+        return is_customer_admin(uow, customer, person.email, person.subject, Action.CONSENT_TO_RELATIONSHIP)
     return True
 
 
@@ -293,8 +294,12 @@ def _invited_with_authority(uow: CustomerUnitOfWork, inv: Invitation) -> bool:
     holds an active reseller relationship with delegated admin privileges."""
     if (inv.created_by or {}).get("companyUser"):
         return True
-    standing = standing_with(uow, inv.partner_id)
-    return standing.relationship == Relationship.ACTIVE and standing.role == "Reseller" and standing.dap
+    try:
+        # The policy's row, applied to the standing the inviting partner holds now (its roles were checked when it invited).
+        check(Action.INVITE_COMPANY_USER, roles=None, standing=standing_with(uow, inv.partner_id), customer_id=uow.customer_id)
+    except (errors.Forbidden, errors.NotFound):
+        return False
+    return True
 
 
 def _join_users(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now: datetime) -> None:

@@ -23,7 +23,8 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CompanyUser, Customer, CustomerStore, RelationshipStatus, member
+from attest_agreement.customers import CompanyUser, Customer, member
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import accept_directly, may_consent
 from company_domains.domains import may_manage
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
@@ -225,7 +226,7 @@ def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) ->
     context: dict[str, Any] = {"company": company, "user": user, "base": base}
     customers = ctx.store(CustomerStore)
     if page == "welcome":
-        context["partners"] = [r for r in customers.relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+        context["partners"] = [r for r in customers.relationships_of(customer_id) if r.serving]
     elif page == "profile":
         context["rows"] = _profile_rows(company, language)
     elif page == "users":

@@ -8,7 +8,7 @@ Each route declares its contract once (`shared.endpoints.endpoint`, `raw=True`: 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
@@ -17,16 +17,17 @@ from accept_invite.colleague_invitation import ColleagueInvitation
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
+from attest_agreement.customers import Customer
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from shared import telemetry
-from shared.authorization import Action, runs_as
-from shared.context import request_context
-from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, endpoint
-from shared.http import answer, api, client_ip, idempotency_fingerprint, parse_json
+from shared.authorization import Action, runs_as, who_may
+from shared.context import Context, request_context
+from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, Call, endpoint
+from shared.http import client_ip
 from shared.idempotency import run_once
 from shared.lazy import on_first_use
-from shared.partner_auth import authenticate
+from shared.partner_auth import Caller
 from shared.problems import Problem
 
 if TYPE_CHECKING:
@@ -168,18 +169,19 @@ def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
     return respond(colleague_views.form_page(request_context(), visitor, req.route_params["companyId"]), visitor)
 
 
-@endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
-          summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, raw=True,
-          body=ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
-          form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
-          description="A user with role User administrator, Account manager or Agreement manager, or a partner agent, invites a "
-                      "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
-                      "answers pages.")
-def invite_colleague(req: func.HttpRequest) -> func.HttpResponse:
-    """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages."""
-    if req.headers.get("authorization") or (req.headers.get("content-type") or "").startswith("application/json"):
-        return _invite_colleague_api(req)
-    return _invite_colleague_page(req)
+def _colleague_inviter(req: func.HttpRequest, caller: Caller | None, ctx: Context) -> tuple[Customer, colleagues.Inviter]:
+    """The company and who invites into it: the partner with its standing, or the signed-in company user (401 / 403 / 404
+    before the body is read)."""
+    customer_id = req.route_params["companyId"]
+    if caller is not None:
+        return colleagues.partner_inviter(ctx, customer_id, caller)
+    return colleagues.session_inviter(ctx, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
+
+
+def _colleague_scope(call: Call) -> str:
+    """A keyed request is the inviter's own: the partner agent's, or the signed-in person's."""
+    _, inviter = call.resolved
+    return f"colleague|{call.param('companyId')}|{inviter.email.casefold()}"
 
 
 @page
@@ -215,23 +217,18 @@ class _Rendered(Exception):
         self.reply = reply
 
 
-@api
-def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = request_context()
-    customer_id = req.route_params["companyId"]
-    try:
-        if req.headers.get("authorization"):
-            customer, inviter = colleagues.partner_inviter(ctx, customer_id, authenticate(req.headers.get("authorization")))
-        else:
-            customer, inviter = colleagues.session_inviter(ctx, customer_id, visitor_of(req).session, req.headers.get("x-csrf-token"))
-        body = parse_json(req, ColleagueInvitation)
-        scope = f"colleague|{customer_id}|{inviter.email.casefold()}"
-        (status, result, headers), replayed = run_once(ctx, scope, req.headers.get("idempotency-key"), idempotency_fingerprint(req),
-                                                       lambda: (201, colleagues.invite(ctx, customer, inviter, body), {}))
-    except colleagues.ColleagueError as exc:
-        # The JSON edge: the colleague rules' refusal as problem+json.
-        raise Problem(exc.status, exc.code, "Invitation not sent", str(exc), extra={"roles": exc.roles} if exc.roles else None) from exc
-    return answer(status, result, {**headers, **({"Idempotent-Replayed": "true"} if replayed else {})})
+@endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
+          summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, forms=_invite_colleague_page,
+          body=ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          idempotent=True, idempotency_scope=_colleague_scope, resolve=_colleague_inviter,
+          form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
+          description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "
+                      "colleague. JSON (partner token, or session with X-CSRF-Token) answers problem+json; the page's form "
+                      "answers pages. A partner agent: " + who_may(Action.INVITE_COMPANY_USER))
+def invite_colleague(call: Call) -> dict[str, Any]:
+    """A partner's bearer token or a session with JSON get JSON and problem+json; the page's form gets pages (`forms`)."""
+    customer, inviter = call.resolved
+    return colleagues.invite(call.ctx, customer, inviter, call.body)
 
 
 # -- the agreement step ---------------------------------------------------------------------------------
@@ -245,7 +242,7 @@ def _invite_colleague_api(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.show(request_context(), visitor, req.params.get("invitationId")), visitor)
+    return respond(agreement_step.show(request_context(), visitor, req.params.get("invitationId")), visitor)
 
 
 @endpoint(bp, "agreements/accept", "POST", action=Action.ACCEPT_DIRECTLY,
@@ -256,7 +253,7 @@ def agreement_page(req: func.HttpRequest) -> func.HttpResponse:
 def accept_agreement(req: func.HttpRequest) -> func.HttpResponse:
     """The ticked box, with the session's CSRF token: accepted once, then the page shows who accepted and when."""
     visitor = visitor_of(req)
-    return agreement_step.respond(agreement_step.submit(request_context(), visitor, form_of(req)), visitor)
+    return respond(agreement_step.submit(request_context(), visitor, form_of(req)), visitor)
 
 
 # -- the pages' files and the clean-up ----------------------------------------------------------------------

@@ -28,6 +28,9 @@ if TYPE_CHECKING:  # Jinja loads with the first page or email rendered (i18n.tem
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 DOMAIN = "pages"
+# The agreement step's page keeps its own template folder and gettext domain ("agreements"), rendered by this one renderer.
+AGREEMENT_TEMPLATES_DIR = Path(__file__).parent / "agreement_templates"
+AGREEMENT_DOMAIN = "agreements"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -49,8 +52,7 @@ _FAMILY_FIRST = ("ja", "ko", "zh-Hant", "zh-Hans", "hu")
 
 
 def _environment(language: str) -> Environment:
-    return i18n.template_environment((TEMPLATES_DIR,), (DOMAIN,), language, html=True)
-
+    return i18n.template_environment((TEMPLATES_DIR, AGREEMENT_TEMPLATES_DIR), (DOMAIN, AGREEMENT_DOMAIN), language, html=True)
 
 
 def _texts(language: str) -> Any:
@@ -119,7 +121,8 @@ def switcher(language: str, path: str, params: Mapping[str, str]) -> list[dict[s
 
 def render(template: str, language: str, *, path: str = "/api/InviteUser", params: Mapping[str, str] | None = None,
            person: Any = None, **context: Any) -> str:
-    """A whole page. `path` and `params` are the GET address of this page, for the language switcher."""
+    """A whole page, every page of the journey (the agreement step's too): `path` and `params` are the GET address of
+    this page, for the language switcher."""
     s = get_settings()
     lang = i18n.negotiate([language])
     env = _environment(lang)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from invite_user.invitations import BusinessCenterRole as R
+from shared.authorization import Action, holds
 
 _AM, _AGM, _UA, _AA, _RV, _AV = (
     R.ACCOUNT_MANAGER, R.AGREEMENT_MANAGER, R.USER_ADMINISTRATOR, R.ACCOUNT_ADMINISTRATOR, R.REPORT_VIEWER, R.ACCOUNT_VIEWER,
@@ -32,7 +33,6 @@ DELEGATION: dict[R, tuple[bool, ...]] = {
     _AV: (_, _, _, _, _, _),
 }
 
-INVITING_ROLES: frozenset[R] = frozenset(role for role, row in DELEGATION.items() if any(row))
 
 
 def _roles(values: Iterable[str]) -> set[R]:
@@ -61,7 +61,8 @@ def grantable(inviter_roles: Iterable[str]) -> list[R]:
 
 
 def may_invite(inviter_roles: Iterable[str]) -> bool:
-    return bool(_roles(inviter_roles) & INVITING_ROLES)
+    """Whether a company user with these roles may invite colleagues at all: the policy's invite-colleague row."""
+    return holds(Action.INVITE_COLLEAGUE, inviter_roles)
 
 
 def refused(inviter_roles: Iterable[str], wanted: Iterable[str]) -> list[str]:

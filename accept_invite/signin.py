@@ -28,6 +28,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from shared.context import Context
+from shared.errors import Unauthenticated
 from shared.identity import subject_of, verified_email
 from shared.settings import Settings, get_settings
 from shared.storage import ConcurrencyConflict, Repository, Row
@@ -39,11 +40,11 @@ SCOPES = ["email"]  # MSAL adds openid and profile; "email" makes the provider p
 MODES = ("signin", "create", "another")
 
 
-class SignInError(Exception):
-    """Sign-in did not complete. `reason`: "expired" (unknown or stale state), "cancelled" or "failed"."""
+class SignInError(Unauthenticated):
+    """Sign-in did not complete. `reason`: "expired" (unknown or stale state), "browser", "cancelled" or "failed"."""
 
     def __init__(self, reason: str, detail: str = "", *, link_hash: str | None = None, language: str | None = None) -> None:
-        super().__init__(detail or reason)
+        super().__init__(detail or reason, code=f"sign-in-{reason}")
         self.reason = reason
         self.link_hash = link_hash
         self.language = language

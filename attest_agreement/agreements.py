@@ -1,4 +1,4 @@
-"""The rules of customer agreement acceptance: who may attest, which date, which contact.
+"""The rules of customer agreement acceptance: which date, which contact, who is told (who may attest: shared.authorization).
 
 Plain values in, plain values or domain errors out; nothing here touches storage or HTTP.
 """
@@ -14,44 +14,53 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel.core import get_global
 
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
-from partners.registry import Partner, PartnerType
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RuleBroken
 
 MICROSOFT_CUSTOMER_AGREEMENT = "MicrosoftCustomerAgreement"
-# The partner users who may confirm that the customer accepted (their Partner Center roles).
-ATTESTING_ROLES = frozenset({"AdminAgent", "SalesAgent"})
-# The Business Center roles allowed to accept the agreement for their own organisation.
-ACCEPTING_COMPANY_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
 
 
-class AgreementError(Exception):
-    """A rule of agreement acceptance refused the change; `code` is stable, the message is for people."""
+class AgreementError(DomainError):
+    """A rule of agreement acceptance refused the change; `code` is stable, the message is for people. Each kind is the
+    domain error of its answer (400, 403, 404, 409: `shared.http.STATUS_OF`)."""
 
     code = "agreement-error"
+    title = "Not allowed"
+
+    def at(self, field: str) -> AgreementError:
+        """The same refusal, naming the field where this caller sent the value (`agreement.dateAgreed`, `phone`)."""
+        self.field = field
+        for entry in self.errors or []:
+            entry["field"] = field
+        return self
 
 
-class IndirectResellerCannotAttest(AgreementError):
-    code = "indirect-reseller-cannot-attest"
-
-
-class DateAgreedInFuture(AgreementError):
+class DateAgreedInFuture(AgreementError, RuleBroken):
     code = "date-agreed-in-future"
+    title = "Date of acceptance in the future"
 
     def __init__(self, date_agreed: date, latest: date, country: str) -> None:
         super().__init__(
             f"dateAgreed {date_agreed.isoformat()} is in the future: the latest possible date for a customer in {country} "
-            f"is {latest.isoformat()} (the date that has begun in UTC and in every time zone of the country)."
+            f"is {latest.isoformat()} (the date that has begun in UTC and in every time zone of the country).",
+            field="dateAgreed", extra={"latestDateAgreed": latest.isoformat()},
         )
         self.latest = latest
 
 
-class InvalidPhoneNumber(AgreementError):
-    code = "invalid-phone-number"
+class InvalidPhoneNumber(AgreementError, Invalid):
+    code = "validation"  # the problem's type, as for every invalid field; the field's entry says which rule
+    title = "The request is not valid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__([{"field": "primaryContact.phoneNumber", "message": message, "code": "invalid-phone-number"}])
+        self.message = message
 
 
-class AlreadyAccepted(AgreementError):
+class AlreadyAccepted(AgreementError, Conflict):
     """The agreement is accepted already (by attestation or directly); it is recorded once."""
 
     code = "agreement-accepted-already"
+    title = "Agreement accepted already"
 
     def __init__(self, acceptance: AgreementAcceptance) -> None:
         how = "attested by a partner" if acceptance.how == AcceptanceHow.PARTNER_ATTESTATION else "accepted directly by the customer"
@@ -62,24 +71,12 @@ class AlreadyAccepted(AgreementError):
         self.acceptance = acceptance
 
 
-class NotAllowedToAccept(AgreementError):
+class NotAllowedToAccept(AgreementError, Forbidden):
     code = "not-allowed-to-accept"
 
 
-class CustomerNotFound(AgreementError):
+class CustomerNotFound(AgreementError, NotFound):
     code = "customer-not-found"
-
-
-# -- who may attest --------------------------------------------------------------------------
-
-
-def check_may_attest(partner: Partner) -> None:
-    """Indirect resellers cannot attest for their customers; their indirect provider does."""
-    if partner.type == PartnerType.INDIRECT_RESELLER:
-        raise IndirectResellerCannotAttest(
-            "Indirect resellers cannot attest that a customer accepted the Microsoft Customer Agreement. "
-            f"Work with your indirect provider ({partner.indirect_provider_id}) to complete the attestation."
-        )
 
 
 # -- the date of acceptance ----------------------------------------------------------------------

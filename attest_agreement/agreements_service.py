@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from attest_agreement import agreements, notices
-from attest_agreement.agreements import AgreementError, AlreadyAccepted, CustomerNotFound
+from attest_agreement.agreements import CustomerNotFound
 from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
@@ -15,9 +15,10 @@ from attest_agreement.api_models import (
     PurchaseEligibility,
 )
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer, CustomerStore, CustomerUnitOfWork
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer
 from attest_agreement.eligibility import evaluate
-from attest_agreement.steps import active, agreement_view, by, contact, refusal, retried
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
+from attest_agreement.steps import active, agreement_view, already_accepted, by, contact, retried
 from partners.registry import Partner
 from partners.service import partner_of
 from shared.authorization import Action
@@ -34,29 +35,23 @@ class Outbox(Protocol):
     def send(self, customer: Customer, acceptance: AgreementAcceptance, notice: Any = None) -> None: ...
 
 
-def record_attestation(ctx: Context, customer_id: str, partner: Partner, recorded_by: dict[str, str], actor: str,
+def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: Partner,
                        body: AttestationIn) -> tuple[Customer, AgreementAcceptance]:
     """A partner confirms the customer accepted the agreement, once; the primary contact may be corrected and is told.
 
     Attested already (also by an earlier try of this very request, whose email then waits in the outbox for the
     sweep: a parallel request cannot be told apart from such a retry) is a conflict, never a second record.
     """
-    try:
-        agreements.check_may_attest(partner)
-    except AgreementError as exc:
-        raise refusal(exc) from exc
+    recorded_by, actor = by(caller, partner), caller.display
     outbox: Outbox = notices.Outbox(ctx)
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
-        customer, _rel = active(uow, partner.id, Action.ATTEST)
+        customer, _rel = active(uow, caller, Action.ATTEST, partner)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
         if existing is not None:
-            raise refusal(AlreadyAccepted(existing))
-        try:
-            acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, ctx.now(), body.type)
-        except AgreementError as exc:
-            raise refusal(exc) from exc
+            raise already_accepted(existing)
+        acceptance = agreements.attestation(customer, person, body.date_agreed, recorded_by, ctx.now(), body.type)
         uow.add(acceptance)
         uow.record("agreement.attested", actor, after=acceptance)
         uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
@@ -81,13 +76,13 @@ def record_attestation(ctx: Context, customer_id: str, partner: Partner, recorde
 
 def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
     partner = partner_of(ctx, caller)
-    customer, acceptance = record_attestation(ctx, customer_id, partner, by(caller, partner), caller.display, body)
+    customer, acceptance = record_attestation(ctx, customer_id, caller, partner, body)
     return agreement_view(customer, acceptance)
 
 
 def get_agreement(ctx: Context, caller: Caller, customer_id: str) -> AgreementView:
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    customer, _ = active(uow, caller.partner_id)
+    customer, _ = active(uow, caller)
     acceptance = uow.acceptance()
     view = agreement_view(customer, acceptance)
     notice = notices.status_of(ctx, acceptance) if acceptance is not None else None
@@ -107,13 +102,13 @@ def agreement_status(ctx: Context, customer_id: str) -> AgreementView:
 
 def direct_signing_status(ctx: Context, caller: Caller, customer_id: str) -> DirectSigningStatus:
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller)
     acceptance = uow.acceptance()
     return DirectSigningStatus(is_signed=acceptance is not None and acceptance.how == AcceptanceHow.DIRECT_ACCEPTANCE)
 
 
 def purchase_eligibility(ctx: Context, caller: Caller, customer_id: str, query: EligibilityQuery) -> PurchaseEligibility:
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    active(uow, caller.partner_id)
+    active(uow, caller)
     answer = evaluate(customer_id, uow.acceptance(), query.purchase_type, partner_of(ctx, caller))
     return PurchaseEligibility.model_validate(answer)

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementInvitationIn, InvitationOptions
-from attest_agreement.customers import Customer, CustomerUnitOfWork
-from attest_agreement.steps import active, no_relationship, refusal, retried
+from attest_agreement.customers import Customer
+from attest_agreement.repository import CustomerUnitOfWork
+from attest_agreement.steps import active, already_accepted, no_relationship, retried
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, NewInvitation
 from invite_user.invitations import InvitationKind
@@ -62,9 +62,9 @@ def mark_asked_directly(ctx: Context, customer_id: str, actor: str) -> Customer:
 def request_direct_acceptance(ctx: Context, caller: Caller, customer_id: str, body: AgreementInvitationIn) -> InvitationOut:
     """An AgreementAcceptance invitation to the primary contact (or the person given); the customer counts as asked to accept."""
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    active(uow, caller.partner_id, Action.ASK_DIRECT_ACCEPTANCE)
+    active(uow, caller, Action.ASK_DIRECT_ACCEPTANCE)
     existing = uow.acceptance()
     if existing is not None:
-        raise refusal(AlreadyAccepted(existing))
+        raise already_accepted(existing)
     customer = mark_asked_directly(ctx, customer_id, caller.display)
     return invite_to_accept(ctx, caller, customer, body)

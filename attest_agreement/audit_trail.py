@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attest_agreement.api_models import AuditEntry, AuditPage, PageQuery
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from attest_agreement.steps import standing_from
 from invite_user import service as invitations
 from shared.audit import AuditRecord
@@ -22,8 +22,8 @@ def audit_trail(ctx: Context, caller: Caller, customer_id: str, query: PageQuery
     """
     store = ctx.store(CustomerStore)
     # Only while the relationship is active: a partner whose relationship was removed no longer reads the customer.
-    check(Action.READ_AUDIT, roles=caller.roles, standing=standing_from(store.relationship(customer_id, caller.partner_id)),
-          customer_id=customer_id)
+    check(Action.READ_AUDIT, roles=caller.roles, partner_type=caller.partner_type,
+          standing=standing_from(store.relationship(customer_id, caller.partner_id)), customer_id=customer_id)
     try:
         cursor = (decode_token(query.continuation_token) or {}).get("after", "a|")
     except ValueError as exc:

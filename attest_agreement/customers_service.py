@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from attest_agreement import agreements, notices, relationships
-from attest_agreement.agreements import AgreementError
+from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
     AgreementInvitationIn,
     CustomerCreated,
@@ -18,22 +18,16 @@ from attest_agreement.api_models import (
 )
 from attest_agreement.asking import invite_to_accept
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import (
-    AgreementAcceptance,
-    Customer,
-    CustomerStore,
-    CustomerUnitOfWork,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-)
+from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone, refusal
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
+from shared.authorization import Action, check
 from shared.context import Context
 from shared.errors import Conflict, Invalid
 from shared.partner_auth import Caller
@@ -48,10 +42,8 @@ def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key
     customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
     partner = partner_of(ctx, caller)
     if body.agreement is not None:
-        try:
-            agreements.check_may_attest(partner)
-        except AgreementError as exc:
-            raise refusal(exc) from exc
+        # Creating a customer with its attestation is attesting: the policy's row for it, roles and partner type.
+        check(Action.ATTEST, roles=caller.roles, partner_type=partner.type.value)
     provider = resolve_provider(ctx, partner, body.indirect_provider_id)
     now = ctx.now()
     customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
@@ -76,8 +68,8 @@ def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key
     if body.agreement is not None:
         try:
             acceptance = agreements.attestation(customer, person, body.agreement.date_agreed, recorded_by, now)
-        except AgreementError as exc:
-            raise refusal(exc, "agreement.dateAgreed") from exc
+        except DateAgreedInFuture as exc:
+            raise exc.at("agreement.dateAgreed") from None
 
     uow.add(customer)
     uow.record("customer.created", caller.display, after=customer)
@@ -114,7 +106,7 @@ def _resume_create(ctx: Context, caller: Caller, partner: Partner, customer_id: 
     customer = uow.customer()
     if customer is None or customer.created_by.get("partnerId") != partner.id:
         raise Conflict("A customer was created with this Idempotency-Key by someone else; use a new key.", code="customer-exists")
-    rels = [r for r in uow.relationships() if r.status == RelationshipStatus.ACTIVE]
+    rels = [r for r in uow.relationships() if r.serving]
     for rel in rels:
         uow.index(rel, customer.name)
     acceptance = uow.acceptance()
@@ -146,7 +138,7 @@ def list_customers(ctx: Context, caller: Caller, query: PageQuery) -> CustomerPa
 def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[CustomerDetail, str]:
     """The customer, the caller's relationship and the agreement; and the customer's ETag (for If-Match on changes)."""
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
-    customer, rel = active(uow, caller.partner_id)
+    customer, rel = active(uow, caller)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
 
@@ -154,4 +146,4 @@ def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[Custom
 def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:
     """The partners the customer works with (what the customer sees after accepting a relationship)."""
     return [PartnerOfCustomer(partner_id=r.partner_id, partner_name=r.partner_name, role=r.role, since=r.created_at)
-            for r in ctx.store(CustomerStore).relationships_of(customer_id) if r.status == RelationshipStatus.ACTIVE]
+            for r in ctx.store(CustomerStore).relationships_of(customer_id) if r.serving]

@@ -10,18 +10,12 @@ from typing import Any
 from attest_agreement import agreements
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import (
-    AcceptanceHow,
-    AgreementAcceptance,
-    Contact,
-    Customer,
-    CustomerUnitOfWork,
-    member,
-)
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer, member
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind, InvitationStateError, InvitationStatus
-from shared.authorization import CUSTOMER_ADMIN_ROLES, Relationship, Standing
+from shared.authorization import Action, Relationship, Standing, holds
 from shared.context import Context
 from shared.errors import NotFound
 from shared.identity import same_email
@@ -62,21 +56,21 @@ def accept_directly(ctx: Context, customer_id: str, signed_in_user: Mapping[str,
         acceptance = agreements.direct_acceptance(customer, who, by, now, agreement_type)
         uow.add(acceptance)
         uow.record("agreement.acceptedDirectly", email, after=acceptance)
-        for rel in uow.relationships():  # each partner of the customer hears it (the API shows them its acceptance)
-            uow.event("agreement.accepted", rel.partner_id, **acceptance_fields(acceptance))
+        uow.tell_partners("agreement.accepted", **acceptance_fields(acceptance))  # each partner serving it (not a removed one)
         return acceptance
 
     _claim_invitation(ctx, invitation, customer_id, email, by, now)
     return attempt(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
-def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str) -> bool:
-    """The customer's primary contact (at their verified email), or a company user with role Account manager or Account
-    administrator (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
+def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str,
+                      action: Action = Action.ACCEPT_DIRECTLY) -> bool:
+    """The customer's primary contact (at their verified email), or a company user with a company role of the policy's
+    row for `action` (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
     if same_email(customer.primary_contact.email, email):
         return True
     user = member(uow.users(), email, subject)
-    return user is not None and bool(set(user.roles) & CUSTOMER_ADMIN_ROLES)
+    return user is not None and holds(action, user.roles)
 
 
 def standing_with(uow: CustomerUnitOfWork, partner_id: str) -> Standing:
@@ -88,7 +82,7 @@ def may_consent(ctx: Context, customer_id: str, email: str, subject: str) -> boo
     """Whether the signed-in person may consent for the customer (see `is_customer_admin`); False when there is no customer."""
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
     customer = uow.customer()
-    return customer is not None and is_customer_admin(uow, customer, email, subject)
+    return customer is not None and is_customer_admin(uow, customer, email, subject, Action.CONSENT_TO_RELATIONSHIP)
 
 
 def _check_may_accept(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str, invitation: Invitation | None,

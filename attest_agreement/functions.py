@@ -93,8 +93,8 @@ def update_primary_contact(call: Call) -> Reply:
 @endpoint(bp, "customers/{customerId}/agreements", "POST", action=Action.ATTEST,
           summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
           body=AttestationIn, response=AgreementView, status=201, problems=WRITE,
-          description="Roles AdminAgent or SalesAgent (403); an active relationship (404); not an indirect reseller (403, "
-                      "type indirect-reseller-cannot-attest); dateAgreed not in the future (400, type date-agreed-in-future); "
+          description="Without the row's role or partner type 403 (an indirect reseller: type indirect-reseller-cannot-attest); "
+                      "without an active relationship 404; dateAgreed not in the future (400, type date-agreed-in-future); "
                       "once only (409, type agreement-accepted-already). A different primaryContact replaces the customer's "
                       "(audited). The primary contact is emailed a confirmation within 30 minutes unless the customer was "
                       "asked to accept directly.")

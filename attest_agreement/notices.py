@@ -21,7 +21,8 @@ from typing import Any, Final, Literal
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
-from attest_agreement.customers import AgreementAcceptance, Customer, CustomerStore
+from attest_agreement.customers import AgreementAcceptance, Customer
+from attest_agreement.repository import CustomerStore
 from notifications import queue
 from notifications.emails import render_email
 from notifications.sender import EmailMessage, EmailRejected, EmailSender, EmailThrottled

@@ -13,9 +13,10 @@ for good (typically a wrong address) gets another go to the new contact (`notice
 
 from __future__ import annotations
 
-from attest_agreement import agreements, notices, relationships
+from attest_agreement import agreements, notices
 from attest_agreement.api_models import ContactIn
-from attest_agreement.customers import Contact, Customer, CustomerUnitOfWork
+from attest_agreement.customers import Contact, Customer
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import active, contact, retried
 from shared import conditional
 from shared.authorization import Action
@@ -50,7 +51,7 @@ def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body:
     """The customer with its corrected primary contact, and its new ETag."""
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, str]:
-        customer, _rel = active(uow, caller.partner_id, Action.UPDATE_PRIMARY_CONTACT)
+        customer, _rel = active(uow, caller, Action.UPDATE_PRIMARY_CONTACT)
         person = _corrected(body, customer)
         if _same(customer.primary_contact, person):
             return customer, customer_etag(uow, customer)  # nothing to change, whatever version was read: nothing written
@@ -59,9 +60,8 @@ def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body:
         customer.primary_contact = person
         uow.save(customer)
         uow.record(EVENT, caller.display, before=before, after=person)
-        for rel in uow.relationships():  # each partner working for the customer: its invitations default to this person
-            if relationships.is_active(rel):
-                uow.event(EVENT, rel.partner_id, customerId=customer.id, resource=f"customers/{customer.id}")
+        # Each partner serving the customer: its invitations default to this person.
+        uow.tell_partners(EVENT, customerId=customer.id, resource=f"customers/{customer.id}")
         uow.commit()
         return customer, customer_etag(uow, customer)
 

@@ -18,6 +18,7 @@ from attest_agreement.customers import (
     ResellerRelationship,
 )
 from partners.registry import Partner
+from shared.errors import Conflict, DomainError, RuleBroken
 
 
 class PartnerRef(NamedTuple):
@@ -27,16 +28,27 @@ class PartnerRef(NamedTuple):
     name: str
 
 
-class RelationshipError(Exception):
+class RelationshipError(DomainError):
     code = "relationship-error"
 
 
-class GoodFaithDeclarationMissing(RelationshipError):
+class GoodFaithDeclarationMissing(RelationshipError, RuleBroken):
     code = "good-faith-declaration-required"
+    title = "Good faith declaration required"
+
+    def __init__(self) -> None:
+        super().__init__("Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made "
+                         "in good faith.", errors=[{"field": "goodFaithDeclaration", "message": "must be true", "code": self.code}])
 
 
-class RelationshipNotActive(RelationshipError):
+class RelationshipNotActive(RelationshipError, Conflict):
     code = "relationship-not-active"
+
+
+def check_good_faith(declaration: bool | None) -> None:
+    """The partner declares the removal is made in good faith (seed 002), or nothing is removed."""
+    if declaration is not True:
+        raise GoodFaithDeclarationMissing()
 
 
 def open_relationship(customer_id: str, partner: Partner | PartnerRef, by: str, now: datetime, *, role: RelationshipRole | None = None,
@@ -67,10 +79,7 @@ def open_relationship(customer_id: str, partner: Partner | PartnerRef, by: str, 
 
 def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool, by: str, now: datetime) -> ResellerRelationship:
     """The partner declares good faith; DAP is removed, GDAP stays; nobody is notified."""
-    if good_faith_declaration is not True:
-        raise GoodFaithDeclarationMissing(
-            "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith."
-        )
+    check_good_faith(good_faith_declaration)
     if rel.status != RelationshipStatus.ACTIVE:
         raise RelationshipNotActive("The relationship is removed already.")
     rel.status = RelationshipStatus.REMOVED
@@ -80,4 +89,4 @@ def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool,
 
 
 def is_active(rel: ResellerRelationship | None) -> bool:
-    return rel is not None and rel.status == RelationshipStatus.ACTIVE
+    return rel is not None and rel.serving

@@ -9,22 +9,16 @@ from attest_agreement import relationships
 from attest_agreement.api_models import RelationshipRequestIn, RelationshipRequestOut, RemoveRelationshipIn
 from attest_agreement.asking import new_invitation
 from attest_agreement.customer_events import relationship_event, relationship_fields
-from attest_agreement.customers import (
-    CustomerStore,
-    CustomerUnitOfWork,
-    GranularDelegatedAdminPrivileges,
-    RelationshipRole,
-    RelationshipStatus,
-    ResellerRelationship,
-)
+from attest_agreement.customers import GranularDelegatedAdminPrivileges, RelationshipRole, RelationshipStatus, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import InvitationKind
 from partners.registry import Partner
 from shared.authorization import Action, Standing, check, provide_standing
 from shared.context import Context
-from shared.errors import Conflict, Invalid, NotFound, RuleBroken
+from shared.errors import Conflict, Invalid, NotFound
 from shared.partner_auth import Caller
 
 
@@ -59,7 +53,7 @@ def index_partner_lists(ctx: Context, customer_id: str, customer_name: str, *,
     """
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
     for rel in joined if joined is not None else uow.relationships():
-        if rel.status == RelationshipStatus.ACTIVE:
+        if rel.serving:
             uow.index(rel, customer_name)
 
 
@@ -76,7 +70,7 @@ def get_relationship(ctx: Context, caller: Caller, customer_id: str) -> Reseller
     rel = ctx.store(CustomerStore).relationship(customer_id, caller.partner_id)
     if rel is None:
         raise NotFound(f"Your partner account has no relationship with customer {customer_id}.", code="no-relationship")
-    check(Action.READ_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
+    check(Action.READ_RELATIONSHIP, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=customer_id)
     return rel
 
 
@@ -89,7 +83,7 @@ def request_relationship(ctx: Context, caller: Caller, customer_id: str, body: R
     """
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
     rel = uow.relationship(caller.partner_id)
-    check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, standing=standing_from(rel), customer_id=customer_id)
+    check(Action.REQUEST_RELATIONSHIP, roles=caller.roles, partner_type=caller.partner_type, standing=standing_from(rel), customer_id=customer_id)
     customer = uow.customer()
     if customer is None:
         raise NotFound(f"No customer {customer_id}.")
@@ -114,11 +108,7 @@ def request_relationship(ctx: Context, caller: Caller, customer_id: str, body: R
 
 def remove(ctx: Context, customer_id: str, partner_id: str, actor: str, body: RemoveRelationshipIn) -> ResellerRelationship:
     """Off the partner's list, DAP removed, GDAP kept, nobody notified, audited."""
-    if body.good_faith_declaration is not True:
-        exc = relationships.GoodFaithDeclarationMissing(
-            "Removing a reseller relationship needs goodFaithDeclaration: true, declaring that the removal is made in good faith.")
-        raise RuleBroken(str(exc), code=exc.code, title="Good faith declaration required",
-                         errors=[{"field": "goodFaithDeclaration", "message": "must be true", "code": exc.code}])
+    relationships.check_good_faith(body.good_faith_declaration)  # before any read
 
     def work(uow: CustomerUnitOfWork) -> ResellerRelationship:
         rel = uow.relationship(partner_id)

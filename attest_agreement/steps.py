@@ -7,20 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from attest_agreement import agreements, relationships
-from attest_agreement.agreements import AgreementError, AlreadyAccepted
+from attest_agreement.agreements import AlreadyAccepted
 from attest_agreement.api_models import AgreementView, ContactIn, GdapIn
-from attest_agreement.customers import (
-    AgreementAcceptance,
-    Contact,
-    Customer,
-    CustomerUnitOfWork,
-    GranularDelegatedAdminPrivileges,
-    ResellerRelationship,
-)
+from attest_agreement.customers import AgreementAcceptance, Contact, Customer, GranularDelegatedAdminPrivileges, ResellerRelationship
+from attest_agreement.repository import CustomerUnitOfWork
 from invite_user import service as invitations
 from partners.registry import Partner
 from shared.authorization import NO_STANDING, Action, Relationship, Standing, check, not_yours
-from shared.errors import Busy, Conflict, Forbidden, Invalid, NotFound, RuleBroken
+from shared.errors import Busy, Invalid, NotFound
 from shared.partner_auth import Caller
 from shared.uow import attempt
 
@@ -43,20 +37,11 @@ def standing_from(rel: ResellerRelationship | None) -> Standing:
     return Standing(Relationship.ACTIVE if is_active else Relationship.REMOVED, rel.role.value, is_active and rel.dap.active)
 
 
-def refusal(exc: AgreementError, field: str | None = None) -> Exception:
-    """An agreement rule's refusal as the domain error the partner hears."""
-    if isinstance(exc, agreements.IndirectResellerCannotAttest):
-        return Forbidden(str(exc), code=exc.code)
-    if isinstance(exc, agreements.DateAgreedInFuture):
-        return RuleBroken(str(exc), code=exc.code, title="Date of acceptance in the future", field=field or "dateAgreed",
-                          extra={"latestDateAgreed": exc.latest.isoformat()})
-    if isinstance(exc, agreements.InvalidPhoneNumber):
-        return Invalid([{"field": field or "primaryContact.phoneNumber", "message": str(exc), "code": exc.code}])
-    if isinstance(exc, AlreadyAccepted):
-        return Conflict(str(exc), code=exc.code, title="Agreement accepted already",
-                        extra={"agreement": view_of(exc.acceptance.customer_id, exc.acceptance, False).model_dump(
-                            mode="json", by_alias=True, exclude_none=True)})
-    return RuleBroken(str(exc), code=exc.code, title="Not allowed")
+def already_accepted(acceptance: AgreementAcceptance) -> AlreadyAccepted:
+    """The 409 of an agreement recorded already, showing the partner the agreement as it is."""
+    exc = AlreadyAccepted(acceptance)
+    exc.extra["agreement"] = view_of(acceptance.customer_id, acceptance, False).model_dump(mode="json", by_alias=True, exclude_none=True)
+    return exc
 
 
 def retried(make: Units, work: Callable[[CustomerUnitOfWork], T]) -> T:
@@ -72,12 +57,14 @@ def by(caller: Caller, partner: Partner) -> dict[str, str]:
     return {**invitations.actor(caller), "partnerName": partner.name}
 
 
-def active(uow: CustomerUnitOfWork, partner_id: str, action: Action = Action.READ_CUSTOMER,
-           roles: frozenset[str] | None = None) -> tuple[Customer, ResellerRelationship]:
-    """The customer and the partner's relationship with it, as the policy's row for `action` needs it (an active one
-    for every action that reaches here); one 404 for "no customer" and "not yours"."""
-    rel = uow.relationship(partner_id)
-    check(action, roles=roles, standing=standing_from(rel), customer_id=uow.customer_id)
+def active(uow: CustomerUnitOfWork, caller: Caller, action: Action = Action.READ_CUSTOMER,
+           partner: Partner | None = None) -> tuple[Customer, ResellerRelationship]:
+    """The customer and the caller's relationship with it, as the policy's row for `action` needs it (roles, partner type:
+    the edge's, or that of `partner` where a service read it; an active relationship for every action that reaches
+    here); one 404 for "no customer" and "not yours"."""
+    rel = uow.relationship(caller.partner_id)
+    partner_type = partner.type.value if partner is not None else caller.partner_type
+    check(action, roles=caller.roles, partner_type=partner_type, standing=standing_from(rel), customer_id=uow.customer_id)
     customer = uow.customer()
     if customer is None or rel is None:
         raise no_relationship(uow.customer_id)
@@ -88,7 +75,7 @@ def phone(raw: str | None, country: str, field: str) -> str | None:
     try:
         return agreements.normalize_phone(raw, country)
     except agreements.InvalidPhoneNumber as exc:
-        raise refusal(exc, field) from exc
+        raise exc.at(field) from None
 
 
 def contact(body: ContactIn, country: str, previous: Contact | None = None, field: str = "primaryContact.phoneNumber") -> Contact:

@@ -27,20 +27,23 @@ import idna
 from pydantic import Field
 
 from invite_user.invitations import BusinessCenterRole
+from shared.authorization import Action, holds
+from shared.errors import RuleBroken
 from shared.identity import normalize_email
 from shared.storage import Entity, Row
 
 TXT_PREFIX = "partner-platform-verification="
-MANAGING_ROLES = frozenset({BusinessCenterRole.USER_ADMINISTRATOR.value, BusinessCenterRole.ACCOUNT_MANAGER.value})
 JOINED_ROLE = BusinessCenterRole.ACCOUNT_VIEWER.value  # what joining through a domain gives, approved or automatic
 MAX_DOMAINS = 20  # a company's domains are read with its page: a bound keeps that one short query
 
 
-class NotADomain(ValueError):
+class NotADomain(RuleBroken):
     """The text is not a domain a company can link; `reason` names why (the page says it in the person's language)."""
 
+    code = "not-a-domain"
+
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(reason, field="domain")
         self.reason = reason  # "invalid", "public_suffix"
 
 
@@ -112,8 +115,8 @@ def proves(records: Iterable[str], token: str) -> bool:
 
 
 def may_manage(roles: Iterable[str]) -> bool:
-    """User administrators and Account managers link domains and decide who joins."""
-    return bool(MANAGING_ROLES & set(roles))
+    """Whether a company user with these roles manages the company's domains: the policy's manage-domains row."""
+    return holds(Action.MANAGE_DOMAINS, roles)
 
 
 def split_name(name: str) -> tuple[str, str]:

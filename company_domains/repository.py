@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from attest_agreement.customers import TABLE, CustomerUnitOfWork, customer_partition, keys_of
+from attest_agreement.repository import TABLE, CustomerUnitOfWork, customer_partition, keys_of
 from company_domains.domains import CompanyDomain, DomainClaim, JoinRequest, JoinSettings
 from shared.storage import ConcurrencyConflict, Entity, Op, Repository, Storage
 

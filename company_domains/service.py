@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from attest_agreement.customers import CompanyUser, Customer, RelationshipStatus, member
+from attest_agreement.customers import CompanyUser, Customer, member
 from company_domains.dns_lookup import LookupFailed, txt_records
 from company_domains.domains import (
     JOINED_ROLE,
@@ -168,9 +168,8 @@ def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *
         current.status, current.verified_at, current.verified_how = DomainStatus.VERIFIED, now, how
         uow.save(current)
         uow.record("domain.verified", person.email, before=before, after=current.shown())
-        for partner_id in _partners(uow):
-            uow.event("company.domainVerified", partner_id, customerId=customer_id, domain=current.domain, how=how.value,
-                      resource=f"customers/{customer_id}")
+        uow.tell_partners("company.domainVerified", customerId=customer_id, domain=current.domain, how=how.value,
+                          resource=f"customers/{customer_id}")
         return current
 
     return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
@@ -194,11 +193,6 @@ def _claim(ctx: Context, domain: str, customer_id: str, now: datetime) -> None:
         claims.claim(domain, customer_id, now, over=claim)
 
     retrying(once, busy="The domain's claim kept changing; retry.")
-
-
-def _partners(uow: DomainUnitOfWork) -> list[str]:
-    """The partners that hear about the company: those with an active relationship."""
-    return list(dict.fromkeys(r.partner_id for r in uow.relationships() if r.status == RelationshipStatus.ACTIVE))
 
 
 def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -> None:
@@ -308,9 +302,8 @@ def _add_member(uow: DomainUnitOfWork, person: Person, domain: str, now: datetim
         user.country_region = customer.country
     uow.add(user)
     uow.record("user.joined", actor, after={"email": user.email, "roles": user.roles, "domain": domain, "how": how})
-    for partner_id in _partners(uow):
-        uow.event("company.userJoined", partner_id, customerId=uow.customer_id, roles=list(user.roles), how=how,
-                  resource=f"customers/{uow.customer_id}")
+    uow.tell_partners("company.userJoined", customerId=uow.customer_id, roles=list(user.roles), how=how,
+                      resource=f"customers/{uow.customer_id}")
     return user
 
 

@@ -45,10 +45,10 @@ READ = (401, 403, 404)
 @endpoint(bp, "invitations", "POST", action=Action.INVITE, summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
           problems=WRITE,
           description="Creates an invitation (CustomerOnboarding, ResellerRelationship, CompanyUser or AgreementAcceptance) and, "
-                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once. With a "
-                      "customerId: CompanyUser needs an active reseller relationship with DAP and AdminAgent, "
-                      "AgreementAcceptance an active relationship (404 otherwise); a ResellerRelationship is a request only "
-                      "the customer's administrator can accept; CustomerOnboarding cannot name a customer (400).")
+                      "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once. "
+                      "CustomerOnboarding cannot name a customer (400); with a customerId, each kind is checked against its "
+                      "own row (403 for a role or partner type, 404 without the relationship the row needs): "
+                      + service.kind_rules())
 def create_invitation(call: Call) -> InvitationOut:
     return service.create(call.ctx, call.partner, call.body)
 
@@ -86,7 +86,7 @@ def get_invitation(call: Call) -> Reply:
                       "new link id (`id`, once) and a fresh expiry, and its email goes to the new address in its language "
                       "unless sendEmail is false. The answer is the new invitation. Needs If-Match with the ETag of GET "
                       "(412 when it changed meanwhile); 409 when the invitation is not pending. An invitation about an "
-                      "existing customer is checked as when it was created (a CompanyUser needs AdminAgent and DAP). "
+                      "existing customer is checked as when it was created (its kind's row, as for POST /invitations). "
                       "A change that changes nothing answers with the invitation as it is.")
 def change_invitee(call: Call) -> Reply:
     out, tag = replacement.change_invitee(call.ctx, call.partner, call.param("id"), call.body, call.if_match)

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from shared import company_numbers, identity
+from shared.errors import Conflict
 from shared.fields import CountryCode, Email, RegistrationNumber, VatNumber
 from shared.idempotency import derived_id
 from shared.storage import Entity
@@ -68,11 +69,11 @@ class ReminderStatus(StrEnum):
     FAILED = "Failed"
 
 
-class InvitationStateError(Exception):
-    """The invitation is not in a state that allows this; `status` says which state it is in."""
+class InvitationStateError(Conflict):
+    """The invitation is not in a state that allows this; `status` says which state it is in (409, type invitation-<state>)."""
 
     def __init__(self, status: InvitationStatus, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail, code=f"invitation-{status.value.lower()}")
         self.status = status
 
 

@@ -51,7 +51,7 @@ def change_invitee(ctx: Context, caller: Caller, handle: str, change: InviteeCha
     new_hash = link_hash(raw_new)
 
     def work(uow: InvitationUnitOfWork) -> _Outcome:
-        old, raw_old = _load(uow, caller, handle)
+        old, raw_old = _load(ctx, uow, caller, handle)
         now = ctx.now()
         if old.status == InvitationStatus.REPLACED and old.replaced_by == new_hash:
             new = uow.by_link(partner_tag(old.partner_id) + new_hash)
@@ -68,7 +68,7 @@ def change_invitee(ctx: Context, caller: Caller, handle: str, change: InviteeCha
         changes = change.changes(old)
         if not changes:
             return _Outcome(old, old, version_tag(old, now), raw_old)
-        if old.customer_id:  # as if it were invited now: a company user still needs AdminAgent and DAP
+        if old.customer_id:  # as if it were invited now: its kind's row of the policy, with the standing held now
             authorize(ctx, caller, partner_of(ctx, caller), old)
         send = change.send_email if change.send_email is not None else old.email_status != EmailStatus.NOT_REQUESTED
         new = old.successor(now, new_hash, actor(caller), caller.name or old.inviter_name, send_email=send, **changes)

@@ -29,7 +29,6 @@ from invite_user.invitations import (
     EmailStatus,
     Invitation,
     InvitationKind,
-    InvitationStateError,
     event_fields,
     link_hash,
     new_invitation_id,
@@ -44,10 +43,10 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
 from shared.audit import AuditRecord
-from shared.authorization import Action, check, standing_of
+from shared.authorization import Action, check, standing_of, who_may
 from shared.clock import utc_now
 from shared.context import Context
-from shared.errors import Conflict, DomainError, NotFound, RuleBroken
+from shared.errors import DomainError, NotFound, RuleBroken
 from shared.partner_auth import Caller
 from shared.problems import pydantic_errors
 from shared.storage import Page
@@ -106,13 +105,17 @@ _CUSTOMER_ACTIONS = {
 }
 
 
+def kind_rules() -> str:
+    """Each kind's row in words, for the API contract (the policy table is the only place they are written)."""
+    return " ".join(f"{kind.value}: {who_may(action)}" for kind, action in _CUSTOMER_ACTIONS.items())
+
+
 def authorize(ctx: Context, caller: Caller, partner: Partner, body: NewInvitation | Invitation) -> None:
     """An invitation that touches an existing customer needs the caller's standing with it (or the customer's consent);
     checked when it is created, and again when its invitee is changed (`body` is then the stored invitation).
 
-    CompanyUser: an active reseller relationship with DAP and the AdminAgent role. AgreementAcceptance: an active
-    relationship. ResellerRelationship: anyone may ask; only the customer's account administrator or primary contact,
-    signed in as themselves, can accept it (accept_invite). CustomerOnboarding creates a new customer: never an existing one.
+    Each kind's row of the policy (`_CUSTOMER_ACTIONS`) decides; CustomerOnboarding creates a new customer, never an
+    existing one.
     """
     if body.customer_id is None:
         return
@@ -208,14 +211,34 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
     raise NotFound("No such invitation.")
 
 
-def _load(uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
+def _load(ctx: Context, uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
     inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
     # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
-    if inv is None or inv.partner_id != caller.partner_id:
+    if inv is None or inv.partner_id != caller.partner_id or not _held(ctx, caller, inv, {}):
         raise NotFound("No such invitation.")
     telemetry.annotate(reference=inv.reference)
     return inv, raw
+
+
+# Invitations into an existing customer's company (its users, its primary contact): the company's data.
+_COMPANY_KINDS = frozenset({InvitationKind.COMPANY_USER, InvitationKind.AGREEMENT_ACCEPTANCE})
+
+
+def _held(ctx: Context, caller: Caller, inv: Invitation, seen: dict[str, bool]) -> bool:
+    """Whether the caller holds the invitation: one into a customer's company only while the partner serves the customer
+    (the policy's manage-company-invitations row); a partner that removed its relationship neither reads nor changes
+    it. `seen` remembers the answer per customer within one request (a list page)."""
+    if inv.kind not in _COMPANY_KINDS or not inv.customer_id:
+        return True
+    if inv.customer_id not in seen:
+        try:
+            check(Action.MANAGE_COMPANY_INVITATIONS, roles=caller.roles, partner_type=caller.partner_type,
+                  standing=standing_of(ctx, caller.partner_id, inv.customer_id), customer_id=inv.customer_id)
+            seen[inv.customer_id] = True
+        except NotFound:
+            seen[inv.customer_id] = False
+    return seen[inv.customer_id]
 
 
 def version_tag(inv: Invitation, now: datetime) -> str:
@@ -228,7 +251,7 @@ def version_tag(inv: Invitation, now: datetime) -> str:
 
 def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
     """The invitation and its ETag (what `If-Match` must name to change it)."""
-    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
+    inv, raw = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
     now = ctx.now()
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=now), version_tag(inv, now)
 
@@ -253,7 +276,8 @@ def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
     except ValueError as exc:
         raise RuleBroken(str(exc), field="continuationToken", code="invalid") from exc
     now = ctx.now()
-    return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items],
+    seen: dict[str, bool] = {}
+    return InvitationPage(items=[present(i, raw_id=None, redeem_url=None, now=now) for i in page.items if _held(ctx, caller, i, seen)],
                           continuation_token=page.continuation_token)
 
 
@@ -261,12 +285,9 @@ def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) 
     """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str | None]:
-        inv, raw = _load(uow, caller, handle)
+        inv, raw = _load(ctx, uow, caller, handle)
         before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
-        try:
-            apply(inv)
-        except InvitationStateError as exc:
-            raise Conflict(str(exc), code=f"invitation-{exc.status.value.lower()}") from exc
+        apply(inv)  # a state that does not allow it: InvitationStateError, a 409 of the one table
         uow.save(inv, change_record(inv, action, caller.display, before))
         uow.event(action, inv.partner_id, **event_fields(inv))
         return inv, raw
@@ -291,7 +312,7 @@ def revoke(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
 
 def draft_email(ctx: Context, caller: Caller, handle: str, language: str | None) -> DraftEmail:
     """The email a partner may review, edit or copy and send itself; it keeps the personalised URL."""
-    inv, raw = _load(ctx.unit(InvitationUnitOfWork), caller, handle)
+    inv, raw = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
     if raw is None:
         raise RuleBroken(
             "The personalised URL is built from the invitation id returned when the invitation was created; "

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared import conditional
+from shared.authorization import Action, who_may
 from shared.endpoints import CONTRACTS, Contract
 from shared.settings import get_settings
 from webhooks.catalog import EVENT_FIELDS, EVENT_TYPES, Event
@@ -57,8 +58,6 @@ the customer accepted it after signing in (`DirectAcceptance`). After an attesta
 contact gets a confirmation email within 30 minutes, except for customers asked to accept directly. New
 purchases wait for acceptance; auto-renewals do not.
 """
-
-PARTNER_ROLES = "AdminAgent or SalesAgent"
 
 
 # -- shapes of the document itself ------------------------------------------------------------------
@@ -175,10 +174,9 @@ def _operation(route: Contract, schemas: dict[Any, dict[str, Any]], defs: dict[s
     }
     if route.description:
         op["description"] = route.description
-    if route.auth == "partner":
-        op["description"] = (op.get("description", "") + f"\n\nRoles: {PARTNER_ROLES}.").strip()
-    elif route.auth == "admin":
-        op["description"] = (op.get("description", "") + "\n\nRole: PlatformAdmin.").strip()
+    if route.action:
+        # Who may call it, in the words of the one policy table (shared.authorization.POLICY): never written by hand.
+        op["description"] = (op.get("description", "") + f"\n\n{who_may(Action(route.action))}").strip()
     params = _parameters(route, schemas, defs)
     if params:
         op["parameters"] = params

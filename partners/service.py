@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from partners.registry import Partner, PartnerRepository, PartnerType
-from shared.context import Context
+from shared.context import Context, request_context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.pagination import Paged
-from shared.partner_auth import Caller
+from shared.partner_auth import Caller, provide_registry
 
 
 class PartnerPage(Paged):
@@ -35,7 +35,10 @@ def list_page(ctx: Context, continuation_token: str | None, page_size: int = 100
 
 
 def partner_of(ctx: Context, caller: Caller) -> Partner:
-    """The calling partner's registration; a token of an unregistered partner may do nothing."""
+    """The calling partner's registration, as the edge resolved it (`shared.partner_auth.registered`); a token of an
+    unregistered partner may do nothing."""
+    if isinstance(caller.partner, Partner):
+        return caller.partner
     partner = ctx.store(PartnerRepository).find(caller.partner_id)
     if partner is None:
         raise Forbidden(
@@ -43,6 +46,9 @@ def partner_of(ctx: Context, caller: Caller) -> Partner:
             code="partner-not-registered", title="Partner not registered",
         )
     return partner
+
+
+provide_registry(lambda partner_id: request_context().store(PartnerRepository).find(partner_id))
 
 
 def resolve_provider(ctx: Context, partner: Partner, requested: str | None) -> Partner | None:

@@ -8,13 +8,21 @@ and which consent the customer's side must give. `check` applies a row to plain 
 partner's type, its standing with the customer), so this module knows no feature; services call it where those
 facts are known and it raises `Forbidden` or `NotFound` (one answer for "no such customer" and "not yours").
 
+The edge (`shared.endpoints`) resolves who calls once: the token's roles and the tenant's partner registration (a tenant
+that is not a registered partner is refused on every partner route) and checks the route's row; services check the
+rows that depend on the body or the customer with the same caller. The rows checked while a keyed request ran are kept
+with its answer, and a replay is checked against them again with the replaying caller (`checked` / `check_again`).
+Route descriptions take their "who may" sentence from the table (`who_may`).
+
 Services of a lower layer (invitations) learn a partner's standing with a customer through `standing_of`, which the
 customers feature provides (`provide_standing`); without a provider every customer counts as not the caller's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -27,6 +35,8 @@ class Action(StrEnum):
     # The partner API.
     INVITE = "invite"  # an invitation that touches no existing customer (a new customer, a new relationship)
     MANAGE_INVITATIONS = "manage-invitations"  # list, read, resend, revoke, draft the partner's own invitations
+    # ... and of those, the ones into an existing customer's company (its users' names, emails, roles): the company's data
+    MANAGE_COMPANY_INVITATIONS = "manage-company-invitations"
     INVITE_COMPANY_USER = "invite-company-user"  # a user into an existing customer's company
     REQUEST_RELATIONSHIP = "request-relationship"  # a reseller relationship with an existing customer
     ASK_DIRECT_ACCEPTANCE = "ask-direct-acceptance"  # invite an existing customer to accept the agreement itself
@@ -83,6 +93,9 @@ ALL_PARTNER_TYPES = frozenset({"Direct", "IndirectProvider", "IndirectReseller"}
 ANY_RELATIONSHIP = frozenset(Relationship)
 ACTIVE = frozenset({Relationship.ACTIVE})
 CUSTOMER_ADMIN_ROLES = frozenset({"AccountManager", "AccountAdministrator"})
+DOMAIN_ADMIN_ROLES = frozenset({"UserAdministrator", "AccountManager"})
+# Who may invite a colleague at all; which roles each of them may give is accept_invite.roles' delegation table.
+INVITING_ROLES = frozenset({"UserAdministrator", "AccountManager", "AgreementManager"})
 
 
 @dataclass(frozen=True)
@@ -96,11 +109,14 @@ class Rule:
     relationship_role: str | None = None  # "Reseller": an indirect provider's relationship does not do
     dap: bool = False
     consent: str = "none"  # what the customer's side must give, in words (docs/SECURITY.md quotes this table)
+    company_roles: frozenset[str] = frozenset()  # the company's own Business Center roles (customer side), one of them needed
 
 
 POLICY: dict[Action, Rule] = {
     Action.INVITE: Rule(Who.PARTNER, AGENTS, consent="the invitee signs in as the address invited and creates the company"),
     Action.MANAGE_INVITATIONS: Rule(Who.PARTNER, AGENTS),
+    Action.MANAGE_COMPANY_INVITATIONS: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE,
+                                            consent="the company's users' invitations are held only while the partner serves it"),
     Action.INVITE_COMPANY_USER: Rule(Who.PARTNER, ADMIN_AGENT, relationship=ACTIVE, relationship_role="Reseller", dap=True,
                                      consent="given when the customer accepted the relationship (DAP)"),
     Action.REQUEST_RELATIONSHIP: Rule(Who.PARTNER, AGENTS,
@@ -125,14 +141,17 @@ POLICY: dict[Action, Rule] = {
     Action.CHANGE_INVITEE: Rule(Who.PARTNER, AGENTS, consent="as for inviting that kind: an invitation about an existing "
                                 "customer is checked again as if it were created now (a company user: AdminAgent, DAP)"),
     Action.ACCEPT_INVITATION: Rule(Who.INVITEE),
-    Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN),
-    Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, consent="the invitation of a partner with an active relationship, "
+    Action.CONSENT_TO_RELATIONSHIP: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
+                                         consent="the primary contact counts too, at their verified email"),
+    Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
+                                 consent="the invitation of a partner with an active relationship, "
                                  "or the signed-in account administrator / primary contact"),
     Action.VIEW_COMPANY: Rule(Who.COMPANY_USER),
-    Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, consent="a company user with a role that may invite, or the partner as "
-                                  "for invite-company-user"),
-    Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, consent="a domain counts once proven: its DNS TXT record, or the admin's own "
-                                "verified address at it; one company per domain"),
+    Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, company_roles=INVITING_ROLES,
+                                  consent="a company user with a role that may invite, or the partner as for invite-company-user"),
+    Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, company_roles=DOMAIN_ADMIN_ROLES,
+                                consent="a domain counts once proven: its DNS TXT record, or the admin's own verified address at it; "
+                                "one company per domain"),
     Action.JOIN_COMPANY: Rule(Who.DOMAIN_PERSON, consent="an administrator approves, or the company lets people join at once as "
                               "Account viewer"),
     Action.SIGN_IN: Rule(Who.ANYONE),
@@ -168,6 +187,9 @@ def check(action: Action, *, roles: frozenset[str] | None, partner_type: str | N
     `roles=None`: the route checked them already (the token's roles against the same row).
     """
     rule = POLICY[action]
+    recorded = _checked.get()
+    if recorded is not None and action not in recorded:
+        recorded.append(action)
     if roles is not None and rule.roles and not roles & rule.roles:
         raise Forbidden(f"This needs one of the roles {', '.join(sorted(rule.roles))}; the token has {', '.join(sorted(roles)) or 'none'}.")
     if partner_type is not None and partner_type not in rule.partner_types:
@@ -182,6 +204,52 @@ def check(action: Action, *, roles: frozenset[str] | None, partner_type: str | N
     if rule.relationship_role and standing.role != rule.relationship_role or rule.dap and not standing.dap:
         raise Forbidden("This needs the AdminAgent role and an active reseller relationship with delegated admin privileges (DAP).",
                         code="dap-required")
+
+
+# -- a replay is authorized like the request ------------------------------------------------------------------
+
+_checked: contextvars.ContextVar[list[Action] | None] = contextvars.ContextVar("checked_actions", default=None)
+
+
+@contextmanager
+def checked() -> Iterator[list[Action]]:
+    """The actions `check` was asked about while the block ran (a keyed request stores them with its answer)."""
+    actions: list[Action] = []
+    token = _checked.set(actions)
+    try:
+        yield actions
+    finally:
+        _checked.reset(token)
+
+
+def check_again(actions: Iterable[str], *, roles: frozenset[str], partner_type: str | None) -> None:
+    """A replayed answer's rows, checked with the replaying caller's roles and partner type (its standing was the
+    request's: the same partner, which the idempotency scope guarantees)."""
+    for action in actions:
+        check(Action(action), roles=roles, partner_type=partner_type)
+
+
+def holds(action: Action, company_roles: Iterable[str]) -> bool:
+    """Whether a company user with these Business Center roles is one the row lets do `action` (customer side)."""
+    return bool(POLICY[action].company_roles & set(company_roles))
+
+
+def who_may(action: Action) -> str:
+    """The row in words, for the route's description in the API contract (the table is the only place it is written)."""
+    rule = POLICY[action]
+    parts = [f"Who may: {rule.who.value}"]
+    if rule.roles:
+        parts.append(f"with the role {' or '.join(sorted(rule.roles))}")
+    if rule.company_roles:
+        parts.append(f"holding the company role {' or '.join(sorted(rule.company_roles))}")
+    if rule.partner_types != ALL_PARTNER_TYPES:
+        parts.append(f"of a partner of type {' or '.join(sorted(rule.partner_types))}")
+    if rule.relationship != ANY_RELATIONSHIP:
+        relation = " or ".join(sorted(r.value.lower() for r in rule.relationship))
+        role = f"{rule.relationship_role} " if rule.relationship_role else ""
+        parts.append(f"holding an {relation} {role}relationship with the customer" + (" with DAP" if rule.dap else ""))
+    sentence = ", ".join(parts) + "."
+    return sentence + (f" Consent: {rule.consent}." if rule.consent != "none" else "")
 
 
 # -- the customers feature tells lower layers a partner's standing -----------------------------------------

@@ -23,13 +23,14 @@ import logging
 import os
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 
+from shared.authorization import checked
 from shared.context import Context
 from shared.problems import Problem
 from shared.settings import get_settings
@@ -124,9 +125,13 @@ def derived_id() -> str:
 
 
 def run_once(
-    ctx: Context, scope: str, key: str | None, fingerprint_of: Any, work: Callable[[], Answer]
+    ctx: Context, scope: str, key: str | None, fingerprint_of: Any, work: Callable[[], Answer],
+    authorize_replay: Callable[[list[str]], None] | None = None,
 ) -> tuple[Answer, bool]:
     """Run `work` once per (scope, key). Returns the answer and whether it is a replay.
+
+    The policy rows `work` was checked against are kept with the answer; a replay first passes them to
+    `authorize_replay` (the edge checks them with the replaying caller), so a replay is authorized like the request.
 
     The pending marker is written before the work runs, so two concurrent requests with one key cannot both act;
     the loser hears 409 with Retry-After. Failures the caller can fix (4xx) are kept as answers; a 5xx or a crash
@@ -149,26 +154,30 @@ def run_once(
     except ConcurrencyConflict:
         replay = _existing(repo, k, marker, now)
         if replay is not None:
-            return replay, True
+            answer, actions = replay
+            if authorize_replay is not None:
+                authorize_replay(actions)
+            return answer, True
     token = _current.set((k, [0]))
-    try:
-        status, body, headers = work()
-    except Problem as problem:
-        if problem.status >= 500:
+    with checked() as actions:
+        try:
+            status, body, headers = work()
+        except Problem as problem:
+            if problem.status >= 500:
+                _release(ctx, marker)
+                raise
+            _save(repo, k, marker, (problem.status, problem.to_dict(), problem.headers or {}), actions)
+            raise
+        except BaseException:
             _release(ctx, marker)
             raise
-        _save(repo, k, marker, (problem.status, problem.to_dict(), problem.headers or {}))
-        raise
-    except BaseException:
-        _release(ctx, marker)
-        raise
-    finally:
-        _current.reset(token)
-    _save(repo, k, marker, (status, body, headers))
+        finally:
+            _current.reset(token)
+    _save(repo, k, marker, (status, body, headers), actions)
     return (status, body, headers), False
 
 
-def _existing(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, now: datetime) -> Answer | None:
+def _existing(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, now: datetime) -> tuple[Answer, list[str]] | None:
     """The stored answer of a key in use; None when this request took the key over (expired, or its lease ended)."""
     existing, chunk_rows = repo.rows_of(k.scope, k.hash)
     if existing is None:
@@ -202,10 +211,10 @@ def _in_progress(retry_after: int) -> Problem:
                    headers={"Retry-After": str(retry_after)})
 
 
-def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer: Answer) -> None:
-    """Keep the answer for replays. Failing here loses nothing: the caller still gets it, and a retry after the
-    lease runs the work again, which finds what was committed."""
-    data = _encrypt(k, answer)
+def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer: Answer, actions: Sequence[str]) -> None:
+    """Keep the answer (and the policy rows it was checked against) for replays. Failing here loses nothing: the caller
+    still gets it, and a retry after the lease runs the work again, which finds what was committed."""
+    data = _encrypt(k, answer, actions)
     parts = [data[i : i + CHUNK_CHARS] for i in range(0, len(data), CHUNK_CHARS)]
     marker.state, marker.status, marker.chunks, marker.lease_until = DONE, answer[0], len(parts), None
     ops = [Op("upsert", AnswerChunk(scope=k.scope, key=f"{k.hash}|{i:04d}", data=part)) for i, part in enumerate(parts)]
@@ -233,9 +242,10 @@ def _cipher_key(k: _Key) -> bytes:
     return k.secret("answer")
 
 
-def _encrypt(k: _Key, answer: Answer) -> str:
+def _encrypt(k: _Key, answer: Answer, actions: Sequence[str]) -> str:
     status, body, headers = answer
-    plain = zlib.compress(json.dumps({"status": status, "body": body, "headers": headers}, default=str).encode())
+    plain = zlib.compress(json.dumps({"status": status, "body": body, "headers": headers, "checked": [str(a) for a in actions]},
+                                     default=str).encode())
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # loaded on the first keyed request (cold start)
 
     nonce = os.urandom(12)
@@ -243,13 +253,13 @@ def _encrypt(k: _Key, answer: Answer) -> str:
     return base64.b64encode(nonce + sealed).decode()
 
 
-def _decrypt(k: _Key, data: str) -> Answer:
+def _decrypt(k: _Key, data: str) -> tuple[Answer, list[str]]:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     raw = base64.b64decode(data)
     plain = AESGCM(_cipher_key(k)).decrypt(raw[:12], raw[12:], f"{k.scope}|{k.hash}".encode())
     value = json.loads(zlib.decompress(plain))
-    return value["status"], value["body"], value["headers"] or {}
+    return (value["status"], value["body"], value["headers"] or {}), list(value.get("checked") or [])
 
 
 def _hour(at: datetime) -> str:

@@ -1,12 +1,14 @@
-"""Who calls the partner API: a bearer JWT (RS256) from the partners' identity provider, checked against JWKS."""
+"""Who calls the partner API: a bearer JWT (RS256) from the partners' identity provider, checked against JWKS, and the
+partner registration behind its tenant (resolved once, at the edge: `registered`)."""
 
 from __future__ import annotations
 
 import logging
 import ssl
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from shared import telemetry
 from shared.errors import Forbidden, Unauthenticated
@@ -26,6 +28,10 @@ class Caller:
     name: str
     email: str
     subject: str
+    # The partner registration of the token's tenant, as the edge resolved it (`registered`): its type is what the
+    # policy's `partner_types` read; None before resolving (and for the platform's administrators, who are no partner).
+    partner_type: str | None = None
+    partner: Any = None
 
     @property
     def display(self) -> str:
@@ -104,3 +110,24 @@ def authenticate(authorization: str | None, *, any_of: frozenset[str] = AGENT_RO
     if not caller.roles & any_of:
         raise Forbidden(f"This needs one of the roles {', '.join(sorted(any_of))}; the token has {', '.join(sorted(caller.roles)) or 'none'}.")
     return caller
+
+
+# -- the partner registry tells the edge who a tenant is ---------------------------------------------------------
+
+Registry = Callable[[str], Any]  # partner id -> its registration (with `.type`), or None
+_registry: list[Registry] = []
+
+
+def provide_registry(find: Registry) -> None:
+    """The partner registry registers how a tenant's registration is read (at its import)."""
+    _registry[:] = [find]
+
+
+def registered(caller: Caller) -> Caller:
+    """The caller with its tenant's partner registration; 403 for a tenant that is not a registered partner (fail closed:
+    without a registry nobody is registered). Every partner route passes here once, before any work or replay."""
+    found = _registry[0](caller.partner_id) if _registry else None
+    if found is None:
+        raise Forbidden(f"The partner {caller.partner_id} (the token's tid) is not registered on this platform; ask a platform admin.",
+                        code="partner-not-registered", title="Partner not registered")
+    return replace(caller, partner_type=str(getattr(found.type, "value", found.type)), partner=found)

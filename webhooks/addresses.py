@@ -14,9 +14,17 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from shared.errors import RuleBroken
 
-class AddressRefused(Exception):
-    """The URL may not receive webhooks; the message says why (shown to the partner)."""
+
+class AddressRefused(RuleBroken):
+    """The URL may not receive webhooks; the message says why (shown to the partner: 400, field url)."""
+
+    code = "url-refused"
+    title = "This URL cannot receive webhooks"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="url")
 
 
 def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -105,8 +105,9 @@ def test_make_run_honours_the_users_issuer_authority_and_ports(tmp_path):
             return "Bearer " + mint_partner_token(key, issuer=iss, audience="api://tenant-a-invitations", tenant_id="tenant-a",
                                                   roles=["AdminAgent"])
 
+        # The user's issuer is trusted: the token passes, and tenant-a, not a registered partner, is refused as such.
         mine = requests.get(f"{app}/api/invitations", headers={"Authorization": token(issuer)}, timeout=10)
-        assert mine.status_code == 200, mine.text
+        assert mine.status_code == 403 and mine.json()["type"].endswith("/partner-not-registered"), mine.text
         local_issuer = f"https://localhost:{ports['IDENTITY_PORT']}/partner-issuer"
         assert requests.get(f"{app}/api/invitations", headers={"Authorization": token(local_issuer)}, timeout=10).status_code == 401
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 from accept_invite import companies, functions
 from accept_invite.company_form import check, prefill
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from invite_user.invitations import InvitationKind
 from invite_user.repository import InvitationStore
 from shared.settings import get_settings

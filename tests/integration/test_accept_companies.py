@@ -9,7 +9,8 @@ import pytest
 
 from accept_invite import companies, functions
 from accept_invite.company_form import FIELD_NAMES, check, prefill
-from attest_agreement.customers import CustomerStore, CustomerUnitOfWork, RelationshipRole, RelationshipStatus
+from attest_agreement.customers import RelationshipRole, RelationshipStatus
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from invite_user.invitations import InvitationStatus
 from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from shared.storage import StorageUnavailable

@@ -12,7 +12,7 @@ import pytest
 from accept_invite import companies, functions
 from accept_invite.company_form import check, prefill
 from attest_agreement.api_models import RemoveRelationshipIn
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import remove_relationship
 from invite_user import service as invitations
 from invite_user.invitations import InvitationStatus

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from attest_agreement import functions as fn
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.http import json_of
 

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from attest_agreement import functions as fn
-from attest_agreement.customers import CustomerStore, CustomerUnitOfWork, RelationshipStatus
+from attest_agreement.customers import RelationshipStatus
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from shared.storage import StorageUnavailable
 from tests.support.http import build_request, json_of
 

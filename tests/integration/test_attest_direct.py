@@ -7,8 +7,9 @@ import pytest
 from attest_agreement import functions as fn
 from attest_agreement import service
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
-from attest_agreement.customers import CompanyUser, Contact, CustomerStore, CustomerUnitOfWork
+from attest_agreement.customers import CompanyUser, Contact
 from attest_agreement.eligibility import NOT_ACCEPTED_MESSAGE
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_attest_agreement import attest

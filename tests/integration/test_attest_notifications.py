@@ -11,7 +11,7 @@ import requests
 
 from attest_agreement import functions as fn
 from attest_agreement import notices
-from attest_agreement.customers import CustomerUnitOfWork
+from attest_agreement.repository import CustomerUnitOfWork
 from notifications import queue
 from notifications.sender import SmtpSender
 from shared.storage import StorageUnavailable

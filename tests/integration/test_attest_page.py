@@ -10,7 +10,7 @@ import pytest
 
 from accept_invite import functions as fn
 from accept_invite import sessions
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_attest_customers import create, queued
@@ -94,3 +94,20 @@ def test_a_revoked_invitation_leads_to_its_status_page(storage, partner_tokens, 
     assert resp.status_code == 303 and resp.headers["Location"].startswith("/api/companies/new?")
     assert CustomerStore(storage).acceptance(cid) is None
 
+
+
+def test_the_language_chosen_on_the_agreement_page_is_kept_after_submitting(storage, settings, partner_tokens, invited):
+    """The switcher's choice is a cookie set by the one page renderer: the page after the submit is in that language too."""
+    cid, h = invited
+    chosen = get({"invitationId": h, "lang": "fr"}, cookie())
+    assert '<html lang="fr"' in chosen.get_body().decode()
+    set_cookies = chosen.headers.get_all("Set-Cookie") if hasattr(chosen.headers, "get_all") else [chosen.headers.get("Set-Cookie")]
+    language_cookie = next(c.split(";")[0] for c in set_cookies if c and c.startswith(f"{sessions.LANGUAGE_COOKIE}="))
+    assert language_cookie == f"{sessions.LANGUAGE_COOKIE}=fr"
+    browser = {"cookie": cookie()["cookie"] + "; " + language_cookie}  # what the browser sends from now on
+    submitted = post({"csrf": CSRF, "invitationId": h, "accept": "yes"}, browser)
+    assert submitted.status_code == 303
+    after = fn.agreement_page(func.HttpRequest(method="GET", url="http://localhost:7071" + submitted.headers["Location"],
+                                               headers=browser, params={"invitationId": h}, route_params={}, body=b""))
+    assert after.status_code == 200 and '<html lang="fr"' in after.get_body().decode()
+    assert CustomerStore(storage).acceptance(cid) is not None

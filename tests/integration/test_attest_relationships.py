@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attest_agreement import functions as fn
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.integration.test_attest_direct import invite

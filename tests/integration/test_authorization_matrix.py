@@ -3,8 +3,10 @@
 Each cell's expected status is in a table below and every cell is asserted, on real storage (Azurite), each write cell
 in a world of its own. The partner world: a customer created by the indirect reseller `p-reseller` (so `p-provider` is
 its IndirectProvider), which `p-direct` also serves as Reseller with DAP, `p-gone` served until its relationship was
-removed, and `p-other` never served. The page world: company A (Hanna, its first user), company B (Bob) and pending
-invitations for Ivy.
+removed (it invited a company user while it served), and `p-other` never served; `t-unknown` is a tenant of the partners'
+identity provider that is not a registered partner. The `replay` column is a SalesAgent of `p-direct` sending, with the
+same Idempotency-Key, the request an AdminAgent of `p-direct` just made (GET routes: the SalesAgent's own request).
+The page world: company A (Hanna, its first user), company B (Bob) and pending invitations for Ivy.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from accept_invite import functions as pages
 from accept_invite.company_form import check, prefill
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
-from attest_agreement.customers import CustomerUnitOfWork
+from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship
 from company_domains import service as domains
 from company_domains.repository import DomainClaims
@@ -42,7 +44,8 @@ from webhooks import functions as webhooks_fn
 from webhooks import service as webhooks_service
 from webhooks.api_models import NewSubscription
 
-COLUMNS = ("none", "expired", "audience", "alg-none", "other", "removed", "sales", "admin", "reseller", "provider", "pa-other")
+COLUMNS = ("none", "expired", "audience", "alg-none", "other", "removed", "sales", "admin", "reseller", "provider", "pa-other",
+           "unregistered", "replay")
 
 
 def _tokens(token: Callable[..., str]) -> dict[str, str | None]:
@@ -61,6 +64,8 @@ def _tokens(token: Callable[..., str]) -> dict[str, str | None]:
         "reseller": token("p-reseller"),
         "provider": token("p-provider"),
         "pa-other": token("p-direct", roles=("PlatformAdmin",)),
+        "unregistered": token("t-unknown"),
+        "replay": token("p-direct", roles=("SalesAgent",)),
     }
 
 
@@ -71,6 +76,7 @@ class World:
     tokens: dict[str, str | None] = field(default_factory=dict)
     subscription_id: str = ""  # a webhook subscription of p-direct's
     invitation_etag: str = ""  # the ETag of that invitation (If-Match of a change)
+    gone_link_id: str = ""  # the CompanyUser invitation p-gone made while it served the customer
 
 
 @pytest.fixture
@@ -90,12 +96,13 @@ def build_world(storage, partner_tokens, fixed_clock) -> Callable[[], World]:
         uow.commit()
         index_partner_lists(ctx_of(storage), cid, "Contoso Berlin GmbH")
         gone = Caller(partner_id="p-gone", roles=frozenset({"AdminAgent"}), name="G", email="g@gone.example", subject="g")
+        _, gone_link_id = invite(storage, gone, email="neu@contoso.de", kind="CompanyUser", customerId=cid, roles=["AccountViewer"])
         remove_relationship(ctx_of(storage), gone, cid, RemoveRelationshipIn(goodFaithDeclaration=True))
         admin = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a")
         _, link_id = invite(storage, admin)
         if not subscription:  # one per test: a partner may hold only a few, and no cell depends on a fresh one
             subscription.append(webhooks_service.create(ctx_of(storage), admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
-        return World(cid, link_id, tokens, subscription[0], service.get(ctx_of(storage), admin, link_id)[1])
+        return World(cid, link_id, tokens, subscription[0], service.get(ctx_of(storage), admin, link_id)[1], gone_link_id)
 
     return build
 
@@ -123,6 +130,10 @@ def _customer(w: World) -> dict[str, str]:
 
 def _invitation(w: World) -> dict[str, str]:
     return {"id": w.link_id}
+
+
+def _gone_invitation(w: World) -> dict[str, str]:
+    return {"id": w.gone_link_id}
 
 
 def _subscription(w: World) -> dict[str, str]:
@@ -182,47 +193,55 @@ PARTNER_ROUTES: dict[str, Route] = {
         headers=lambda w: {"If-Match": "*"}),
     "change_invitee": Route(invitations_fn.change_invitee, "PATCH", "invitations/x", lambda w: {"email": "nora@contoso.example"},
                             route_params=_invitation, headers=lambda w: {"If-Match": w.invitation_etag}),
+    # A partner that removed its relationship holds none of the company's invitations, even one it made (issue 19 item 5).
+    "get_invitation (removed relationship)": Route(invitations_fn.get_invitation, "GET", "invitations/x", route_params=_gone_invitation),
+    "revoke_invitation (removed relationship)": Route(invitations_fn.revoke_invitation, "POST", "invitations/x/revoke",
+                                                      route_params=_gone_invitation),
 }
 
-# none expired audience alg-none | other removed | sales admin | reseller provider | pa-other
+# none expired audience alg-none | other removed | sales admin | reseller provider | pa-other | unregistered replay
 # A partner's own invitations are "not found" to other partners; another partner's customer is "not found" (404), never 403;
-# a role or partner type the row does not allow is 403; PlatformAdmin from another tenant counts as no role at all.
+# a role or partner type the row does not allow is 403; PlatformAdmin from another tenant counts as no role at all; a tenant
+# that is not a registered partner is 403 on every route; a replay answers a SalesAgent only what it may do itself: a bulk
+# of company users an AdminAgent sent is 403 to it (a fresh one would be 200 with every row refused).
 UNAUTHENTICATED = (401, 401, 401, 401)
 EXPECTED: dict[str, tuple[int, ...]] = {
-    "create_invitation":             (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403),
-    "create_invitations_bulk":       (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
-    "list_invitations":              (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
-    "get_invitation":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
-    "draft_invitation_email":        (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
-    "resend_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
-    "revoke_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
-    "register_partner":              (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403),
-    "list_partners":                 (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403),
-    "create_customer":               (*UNAUTHENTICATED, 201, 201, 201, 201, 201, 201, 403),
-    "list_customers":                (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
-    "get_customer":                  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "attest_customer_agreement":     (*UNAUTHENTICATED, 404, 404, 201, 201, 403, 201, 403),
-    "get_customer_agreement":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "invite_to_accept_agreement":    (*UNAUTHENTICATED, 404, 404, 201, 201, 201, 201, 403),
-    "direct_signing_status":         (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "purchase_eligibility":          (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "request_reseller_relationship": (*UNAUTHENTICATED, 201, 201, 409, 409, 409, 409, 403),
-    "get_reseller_relationship":     (*UNAUTHENTICATED, 404, 200, 200, 200, 200, 200, 403),
-    "remove_reseller_relationship":  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "customer_audit":                (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "invite_colleague":              (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403),
+    "create_invitation":             (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403, 403, 403),
+    "create_invitations_bulk":       (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 403),
+    "list_invitations":              (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
+    "get_invitation":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "draft_invitation_email":        (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "resend_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "revoke_invitation":             (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "register_partner":              (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "list_partners":                 (*UNAUTHENTICATED, 403, 403, 403, 403, 403, 403, 403, 403, 403),
+    "create_customer":               (*UNAUTHENTICATED, 201, 201, 201, 201, 201, 201, 403, 403, 201),
+    "list_customers":                (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
+    "get_customer":                  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "attest_customer_agreement":     (*UNAUTHENTICATED, 404, 404, 201, 201, 403, 201, 403, 403, 201),
+    "get_customer_agreement":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "invite_to_accept_agreement":    (*UNAUTHENTICATED, 404, 404, 201, 201, 201, 201, 403, 403, 201),
+    "direct_signing_status":         (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "purchase_eligibility":          (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "request_reseller_relationship": (*UNAUTHENTICATED, 201, 201, 409, 409, 409, 409, 403, 403, 409),
+    "get_reseller_relationship":     (*UNAUTHENTICATED, 404, 200, 200, 200, 200, 200, 403, 403, 200),
+    "remove_reseller_relationship":  (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "customer_audit":                (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "invite_colleague":              (*UNAUTHENTICATED, 404, 404, 403, 201, 201, 403, 403, 403, 403),
     # A webhook subscription is the partner's own: another partner's is "not found"; only AdminAgents manage them.
-    "create_subscription":           (*UNAUTHENTICATED, 201, 201, 403, 201, 201, 201, 403),
-    "list_subscriptions":            (*UNAUTHENTICATED, 200, 200, 403, 200, 200, 200, 403),
-    "get_subscription":              (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
-    "update_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
-    "delete_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 204, 404, 404, 403),
-    "rotate_secret":                 (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
-    "test_subscription":             (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
-    "list_deliveries":               (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403),
-    "read_events":                   (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403),
-    "update_primary_contact":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403),
-    "change_invitee":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403),
+    "create_subscription":           (*UNAUTHENTICATED, 201, 201, 403, 201, 201, 201, 403, 403, 403),
+    "list_subscriptions":            (*UNAUTHENTICATED, 200, 200, 403, 200, 200, 200, 403, 403, 403),
+    "get_subscription":              (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403, 403, 403),
+    "update_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403, 403, 403),
+    "delete_subscription":           (*UNAUTHENTICATED, 404, 404, 403, 204, 404, 404, 403, 403, 403),
+    "rotate_secret":                 (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403, 403, 403),
+    "test_subscription":             (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403, 403, 403),
+    "list_deliveries":               (*UNAUTHENTICATED, 404, 404, 403, 200, 404, 404, 403, 403, 403),
+    "read_events":                   (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
+    "update_primary_contact":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
+    "change_invitee":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "get_invitation (removed relationship)":    (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
+    "revoke_invitation (removed relationship)": (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
 }
 
 
@@ -233,7 +252,8 @@ def _partner_route_names() -> set[str]:
 
 
 def test_the_table_covers_every_partner_route():
-    assert set(EXPECTED) == set(PARTNER_ROUTES) == _partner_route_names()
+    assert set(EXPECTED) == set(PARTNER_ROUTES)
+    assert {name.split(" (")[0] for name in EXPECTED} == _partner_route_names()
     assert all(len(row) == len(COLUMNS) for row in EXPECTED.values())
 
 
@@ -247,8 +267,16 @@ def test_partner_route_matrix(route, build_world):
         token = world.tokens[column]
         headers = {**spec.headers(world), **({"Authorization": token} if token else {})}
         body = spec.body(world) if spec.body else None
-        resp = spec.handler(build_request(spec.method, spec.path, body=body, headers=headers, params=spec.params,
-                                          route_params=spec.route_params(world)))
+
+        def send(headers: dict[str, str], body: Any = body, world: World = world) -> Any:
+            return spec.handler(build_request(spec.method, spec.path, body=body, headers=headers, params=spec.params,
+                                              route_params=spec.route_params(world)))
+
+        if column == "replay" and spec.method != "GET":
+            key = {"Idempotency-Key": f"matrix-{route}"}
+            send({**headers, **key, "Authorization": world.tokens["admin"]})  # the AdminAgent's request, answered and stored
+            headers = {**headers, **key}
+        resp = send(headers)
         seen[column] = resp.status_code
         if resp.status_code >= 400:
             assert resp.mimetype == "application/problem+json", (route, column, resp.get_body())

@@ -11,7 +11,7 @@ import pytest
 
 from accept_invite import companies, domain_functions, functions, sessions, signin
 from accept_invite.company_form import check, prefill
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from company_domains import service
 from company_domains.domains import DomainStatus, JoinStatus, VerifiedHow, txt_value
 from company_domains.repository import DomainClaims, DomainUnitOfWork

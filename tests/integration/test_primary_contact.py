@@ -8,7 +8,7 @@ import base64
 import json
 
 from attest_agreement import functions as fn
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from notifications import queue
 from notifications.sender import EmailRejected, SmtpSender
 from tests.integration.test_attest_agreement import agreement, attest, attestation

@@ -12,7 +12,7 @@ import pytest
 from accept_invite import companies, functions
 from attest_agreement import functions as fn
 from attest_agreement.agreements import NotAllowedToAccept
-from attest_agreement.customers import CustomerStore
+from attest_agreement.repository import CustomerStore
 from attest_agreement.service import accept_directly
 from invite_user import functions as invitations_fn
 from invite_user.invitations import link_hash

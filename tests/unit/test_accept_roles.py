@@ -47,3 +47,21 @@ def test_unknown_roles_grant_nothing_and_cannot_be_granted():
     assert roles.grantable(["GlobalAdmin"]) == []
     assert not roles.may_invite(["GlobalAdmin", ""])
     assert not roles.can_grant([AM], "GlobalAdmin")
+
+
+def test_who_may_invite_at_all_is_the_policy_row_and_the_delegation_table_agrees():
+    from shared.authorization import POLICY, Action
+
+    inviting = {role.value for role, row in roles.DELEGATION.items() if any(row)}
+    assert inviting == set(POLICY[Action.INVITE_COLLEAGUE].company_roles)
+
+
+def test_flipping_the_invite_colleague_row_changes_who_may_invite(monkeypatch):
+    import dataclasses
+
+    from shared.authorization import POLICY, Action
+
+    assert not roles.may_invite(["AccountAdministrator"])
+    monkeypatch.setitem(POLICY, Action.INVITE_COLLEAGUE,
+                        dataclasses.replace(POLICY[Action.INVITE_COLLEAGUE], company_roles=frozenset({"AccountAdministrator"})))
+    assert roles.may_invite(["AccountAdministrator"]) and not roles.may_invite(["AccountManager"])

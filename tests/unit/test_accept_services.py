@@ -14,15 +14,15 @@ import pytest
 
 from accept_invite import companies
 from accept_invite.company_form import check, prefill
-from attest_agreement.customers import TABLE as CUSTOMERS
 from attest_agreement.customers import (
     CompanyUser,
     Customer,
-    CustomerUnitOfWork,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
 )
+from attest_agreement.repository import TABLE as CUSTOMERS
+from attest_agreement.repository import CustomerUnitOfWork
 from invite_user import service as invitation_service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, InvitationStatus

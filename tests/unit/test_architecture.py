@@ -96,3 +96,26 @@ def test_importing_the_app_loads_no_routes_own_modules():
             f"print([m for m in {LOADED_BY_THEIR_ROUTES!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", "loaded at import; load it where its route runs (shared/lazy.py)"
+
+
+# Failures of the platform itself (storage, the identity provider, DNS, the email service, a malformed row) and the
+# HTTP edge's own shapes; every refusal by a rule of the product is a DomainError, mapped to a status in one table.
+NOT_DOMAIN_ERRORS = {"StorageUnavailable", "ConcurrencyConflict", "MalformedRow", "Problem", "SignInUnavailable", "LookupFailed",
+                     "EmailError", "CompanyNumberError", "DomainError", "_Rendered"}
+
+
+def test_every_refusal_of_a_rule_is_a_domain_error():
+    import importlib
+    import inspect
+
+    from shared.errors import DomainError
+
+    strays = []
+    for path in _modules():
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            infrastructure = any(base.__name__ in NOT_DOMAIN_ERRORS - {"DomainError"} for base in cls.__mro__)
+            if cls.__module__ == name and issubclass(cls, Exception) and not issubclass(cls, DomainError) and not infrastructure:
+                strays.append(f"{name}.{cls_name}")
+    assert strays == [], "make these DomainErrors (shared/errors.py), mapped by shared.http.STATUS_OF: " + ", ".join(strays)

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from accept_invite import agreement_page as acceptance_page
+from accept_invite import pages
 from accept_invite.views import Reply
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
 from shared import i18n
@@ -24,7 +25,7 @@ def test_catalogs_are_current_and_complete():
 
 @pytest.mark.parametrize("language", [lang for lang in i18n.SUPPORTED_LANGUAGES if lang != "en"])
 def test_translations_keep_the_placeholders_and_differ_from_english(language):
-    catalog = i18n.translations(acceptance_page.DOMAIN, language)
+    catalog = i18n.translations(pages.AGREEMENT_DOMAIN, language)
     for message in extract_messages.extract("agreements"):
         if not message.id:
             continue
@@ -39,7 +40,8 @@ def test_the_page_renders_in_the_readers_language_with_the_frame_of_the_pages():
     acceptance = AgreementAcceptance(customer_id="c1", how=AcceptanceHow.DIRECT_ACCEPTANCE, date_agreed=date(2026, 11, 20),
                                      recorded_at=datetime(2026, 11, 20, tzinfo=timezone.utc), by={},
                                      contact=Contact(first_name="Harry", last_name="Kim", email="harry@contoso.com"))
-    html = acceptance_page.render(Reply(200, acceptance_page.TEMPLATE, {"inv": None, "company": customer, "acceptance": acceptance},
-                                        "ko-KR", path=acceptance_page.PATH, params={"invitationId": "h"}))
+    reply = Reply(200, acceptance_page.TEMPLATE, {"inv": None, "company": customer, "acceptance": acceptance}, "ko-KR",
+                  path=acceptance_page.PATH, params={"invitationId": "h"})
+    html = pages.render(reply.template, reply.language, path=reply.path, params=reply.params, person=reply.session, **reply.context)
     assert '<html lang="ko"' in html and "Microsoft 고객 계약" in html and "2026년 11월 20일" in html
     assert "/api/assets/pages.css" in html  # the accept-invite frame

@@ -75,13 +75,6 @@ def test_attestation_records_who_when_and_the_contact():
 # -- who may attest, phones, notices -------------------------------------------------------------------
 
 
-def test_indirect_resellers_cannot_attest_and_are_sent_to_their_provider():
-    agreements.check_may_attest(DIRECT)
-    agreements.check_may_attest(PROVIDER)
-    with pytest.raises(agreements.IndirectResellerCannotAttest, match="indirect provider \\(p-provider\\)"):
-        agreements.check_may_attest(RESELLER)
-
-
 @pytest.mark.parametrize(("raw", "country", "e164"), [
     ("030 1234567", "DE", "+49301234567"),
     ("+1 (212) 555-0100", "DE", "+12125550100"),

@@ -9,17 +9,17 @@ import pytest
 from attest_agreement import notices, service
 from attest_agreement.api_models import AttestationIn, RemoveRelationshipIn
 from attest_agreement.customers import (
-    TABLE,
     Contact,
     Customer,
-    CustomerUnitOfWork,
     GranularDelegatedAdminPrivileges,
     RelationshipRole,
     RelationshipStatus,
     ResellerRelationship,
 )
+from attest_agreement.repository import TABLE, CustomerUnitOfWork
 from partners.registry import Partner, PartnerType
 from shared.errors import Busy, Conflict, Forbidden, NotFound, RuleBroken
+from shared.partner_auth import Caller
 from tests.unit.fakes import memory_context
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -70,7 +70,9 @@ def attestation(email="greta@contoso.de"):
 
 
 def attest(ctx, partner=DIRECT, body=None):
-    return service.record_attestation(ctx, "c1", partner, {"partnerId": partner.id}, "Anna", body or attestation())
+    caller = Caller(partner_id=partner.id, roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a",
+                    partner_type=partner.type.value, partner=partner)
+    return service.record_attestation(ctx, "c1", caller, partner, body or attestation())
 
 
 def audit_actions(ctx):
@@ -95,7 +97,7 @@ def test_a_new_primary_contact_is_saved_and_audited_with_the_attestation(ctx):
 def test_an_indirect_reseller_may_not_attest(ctx):
     with pytest.raises(Forbidden) as refused:
         attest(ctx, partner=RESELLER)
-    assert refused.value.code == "indirect-reseller-cannot-attest" and "p-provider" in refused.value.detail
+    assert refused.value.code == "indirect-reseller-cannot-attest" and "indirect provider" in refused.value.detail
     assert ctx.unit(CustomerUnitOfWork, "c1").acceptance() is None
 
 

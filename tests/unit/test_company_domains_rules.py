@@ -50,3 +50,13 @@ def test_resolver_setting_and_display_name():
     assert resolver_address("10.0.0.4") == ("10.0.0.4", 53)
     assert resolver_address("[::1]:5353") == ("::1", 5353)
     assert split_name("Ivy Anna Ivanova") == ("Ivy", "Anna Ivanova") and split_name("") == ("-", "-")
+
+
+def test_who_manages_domains_follows_the_policy_row(monkeypatch):
+    import dataclasses
+
+    from shared.authorization import POLICY, Action
+
+    monkeypatch.setitem(POLICY, Action.MANAGE_DOMAINS, dataclasses.replace(POLICY[Action.MANAGE_DOMAINS],
+                                                                           company_roles=frozenset({"AccountAdministrator"})))
+    assert may_manage(["AccountAdministrator"]) and not may_manage(["UserAdministrator"])
