@@ -63,7 +63,9 @@ class AlreadyAccepted(AgreementError, Conflict):
     title = "Agreement accepted already"
 
     def __init__(self, acceptance: AgreementAcceptance) -> None:
-        how = "attested by a partner" if acceptance.how == AcceptanceHow.PARTNER_ATTESTATION else "accepted directly by the customer"
+        how = {AcceptanceHow.PARTNER_ATTESTATION: "attested by a partner",
+               AcceptanceHow.CUSTOMER_CONFIRMED: "created from the customer's own confirmation"}.get(
+                   acceptance.how, "accepted directly by the customer")
         super().__init__(
             f"The {acceptance.type} was already {how} on {acceptance.date_agreed.isoformat()} "
             f"(recorded {acceptance.recorded_at.isoformat()}); it is not recorded twice."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from attest_agreement import agreements, notices
+from attest_agreement import agreements, attestations_service, notices
 from attest_agreement.agreements import CustomerNotFound
 from attest_agreement.api_models import (
     AgreementView,
@@ -45,7 +45,10 @@ def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: 
     recorded_by, actor = by(caller, partner), caller.display
     outbox: Outbox = notices.Outbox(ctx)
 
+    assert body.primary_contact is not None and body.date_agreed is not None  # attest() refused them missing
+
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, AgreementAcceptance]:
+        assert body.primary_contact is not None and body.date_agreed is not None
         customer, _rel = active(uow, caller, Action.ATTEST, partner)
         person = contact(body.primary_contact, customer.country, customer.primary_contact)
         existing = uow.acceptance(body.type)
@@ -75,6 +78,10 @@ def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: 
 
 
 def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+    """The partner attests (typed in), or, with `attestationId`, creates the agreement the customer confirmed itself."""
+    if body.attestation_id is not None:
+        return attestations_service.finalize_attestation(ctx, caller, customer_id, body)
+    attestations_service.needs_fields(body)
     partner = partner_of(ctx, caller)
     customer, acceptance = record_attestation(ctx, customer_id, caller, partner, body)
     return agreement_view(customer, acceptance)

@@ -1,4 +1,8 @@
-"""The partner API's request and response shapes for customers, agreements and relationships (camelCase JSON)."""
+"""The partner API's request and response shapes for customers, agreements and relationships (camelCase JSON).
+
+Longer than usual because each shape states its wire names twice (validation and serialization alias, which the type
+checker reads) and the agreement shapes carry Partner Center's fields beside ours; they are one contract, kept together.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,19 @@ from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
 from shared import company_numbers
-from shared.fields import ID, AgreedDate, CompanyName, CountryCode, Email, IsoDate, LanguageTag, PersonName, RegistrationNumber, VatNumber
+from shared.fields import (
+    ID,
+    AgreedDate,
+    CompanyName,
+    CountryCode,
+    Email,
+    IsoDate,
+    LanguageTag,
+    PersonName,
+    RegistrationNumber,
+    VatNumber,
+    left_out_not_null,
+)
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 
@@ -71,13 +87,40 @@ class _PartnerCenterAgreement(_Api):
 
 
 class AttestationIn(_PartnerCenterAgreement):
-    """A partner's attestation that the customer accepted the agreement (Partner Center's Agreement resource)."""
+    """A partner's attestation that the customer accepted the agreement (Partner Center's Agreement resource).
 
-    primary_contact: ContactIn = Field(
-        validation_alias="primaryContact", serialization_alias="primaryContact",
-        description="The person who accepted. It becomes the customer's primary contact (the change is audited) "
-                    "and receives the confirmation email.",
+    With `attestationId` the agreement is created from what the customer accepted itself (an Accepted attestation):
+    `primaryContact` and `dateAgreed` may then be left out, and are not used when given.
+    """
+
+    # The document states the rule across fields as JSON Schema can: attestationId, or primaryContact with dateAgreed.
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["attestationId"]},
+                                                           {"required": ["primaryContact", "dateAgreed"]}]})
+
+    date_agreed: AgreedDate | None = Field(  # type: ignore[assignment]
+        default=None, validation_alias="dateAgreed", serialization_alias="dateAgreed", json_schema_extra=left_out_not_null,
+        description="Required without attestationId. YYYY-MM-DD, or Partner Center's UTC date-time (2019-03-12T00:00:00Z: "
+                    "only the date is kept). Not in the future: neither in UTC nor in the customer's own day (the earliest "
+                    "date among the time zones of the customer's country).",
     )
+    primary_contact: ContactIn | None = Field(
+        default=None, validation_alias="primaryContact", serialization_alias="primaryContact", json_schema_extra=left_out_not_null,
+        description="Required without attestationId. The person who accepted. It becomes the customer's primary contact "
+                    "(the change is audited) and receives the confirmation email.",
+    )
+    attestation_id: str | None = Field(
+        default=None, validation_alias="attestationId", serialization_alias="attestationId",
+            max_length=100, pattern=ID, json_schema_extra=left_out_not_null,
+        description="An attestation the customer accepted itself (POST /customers/{customerId}/agreement-attestations): the "
+                    "agreement is created from it (201), 409 attestation-not-accepted while it is not Accepted.",
+    )
+
+    @field_validator("date_agreed", "primary_contact", "attestation_id", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class NewCustomerAgreement(_PartnerCenterAgreement):
@@ -225,7 +268,11 @@ class AgreementView(_Out):
     customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     type: str
     acceptance: Literal["Provided", "NotProvided"]
-    how: AcceptanceHow | None = Field(default=None, description="PartnerAttestation or DirectAcceptance.")
+    how: AcceptanceHow | None = Field(default=None, description="PartnerAttestation (typed in by the partner), DirectAcceptance "
+                                                                "(the signed-in customer) or CustomerConfirmed (created from an "
+                                                                "attestation the customer accepted on its personal link).")
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId",
+                                       description="CustomerConfirmed: the attestation.")
     date_agreed: date | None = Field(default=None, validation_alias="dateAgreed", serialization_alias="dateAgreed")
     recorded_at: datetime | None = Field(default=None, validation_alias="recordedAt", serialization_alias="recordedAt")
     recorded_by: dict[str, str] | None = Field(

@@ -52,7 +52,9 @@ def audit_trail(ctx: Context, caller: Caller, customer_id: str, query: PageQuery
 
 
 def _visible(record: AuditRecord, partner_id: str) -> bool:
-    if not record.action.startswith("relationship."):
+    # A relationship is its partner's business; an attestation (and the evidence of its acceptance: typed name, client
+    # address, user agent) is the attesting partner's alone.
+    if not record.action.startswith(("relationship.", "attestation.")):
         return True
     subject = record.after or record.before or {}
     return subject.get("partnerId") in (None, partner_id)

@@ -27,6 +27,7 @@ class RelationshipRole(StrEnum):
 class AcceptanceHow(StrEnum):
     PARTNER_ATTESTATION = "PartnerAttestation"
     DIRECT_ACCEPTANCE = "DirectAcceptance"
+    CUSTOMER_CONFIRMED = "CustomerConfirmed"  # the partner created it from an attestation the customer accepted itself
 
 
 class Contact(BaseModel):
@@ -139,6 +140,8 @@ class AgreementAcceptance(Entity):
     recorded_at: datetime = Field(validation_alias="recordedAt", serialization_alias="recordedAt")
     by: dict[str, str]  # who recorded it: the attesting partner user, or the signed-in customer user
     contact: Contact  # the person who accepted
+    # CustomerConfirmed: the attestation it came from.
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId")
 
 
 class CustomerIndexEntry(Row):
@@ -149,3 +152,102 @@ class CustomerIndexEntry(Row):
     since: datetime
 
 
+class AttestationStatus(StrEnum):
+    PENDING = "Pending"
+    ACCEPTED = "Accepted"
+    EXPIRED = "Expired"
+    REPLACED = "Replaced"
+    FINALIZED = "Finalized"
+
+
+class AgreementAttestation(Entity):
+    """The customer's own confirmation of the agreement: a personal link to its contact, accepted on a page without sign-in."""
+
+    id: str
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
+    agreement_type: str = Field(default="MicrosoftCustomerAgreement", validation_alias="agreementType", serialization_alias="agreementType")
+    agreement_version: str = Field(validation_alias="agreementVersion", serialization_alias="agreementVersion")
+    contact: Contact
+    company_name: str = Field(validation_alias="companyName", serialization_alias="companyName")
+    language: str = "en"
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")  # SHA-256 of the link id: the link itself is never stored
+    status: AttestationStatus = AttestationStatus.PENDING
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    accepted_name: str | None = Field(default=None, validation_alias="acceptedName", serialization_alias="acceptedName")  # the name typed on the page
+    expired_at: datetime | None = Field(default=None, validation_alias="expiredAt", serialization_alias="expiredAt")
+    replaced_at: datetime | None = Field(default=None, validation_alias="replacedAt", serialization_alias="replacedAt")
+    replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy")
+    finalized_at: datetime | None = Field(default=None, validation_alias="finalizedAt", serialization_alias="finalizedAt")
+
+
+class AttestationReceipt(Row):
+    """The receipt email of an accepted attestation, committed with the acceptance: it says which queued message is the one
+    to send (`operation_id`: a losing tab's message finds another) and where its send stands (claimed once, then Sent)."""
+
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
+    operation_id: str = Field(validation_alias="operationId", serialization_alias="operationId")
+    status: str = "Pending"  # Pending, Sending (claimed at `claimed_at`), Sent, Failed (with `error`)
+    claimed_at: datetime | None = Field(default=None, validation_alias="claimedAt", serialization_alias="claimedAt")
+    error: str | None = None
+
+
+class AttestationSlot(Entity):
+    """Which attestation is the customer's current one for an agreement type (at most one is pending)."""
+
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    agreement_type: str = Field(validation_alias="agreementType", serialization_alias="agreementType")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
+
+
+class AttestationExpiry(Row):
+    """The expiry index: one row per attestation, keyed by when its link expires."""
+
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.expires_at.strftime('%Y%m%dT%H%M%S')}|{self.customer_id}|{self.attestation_id}"
+
+
+EXPIRY_PARTITION = "ax"
+
+
+class PipelineStage(StrEnum):
+    """Where a customer stands on the partner's way to an accepted agreement (as filed; Expired is also read from time)."""
+
+    REQUIRED = "Required"
+    PENDING = "Pending"
+    EXPIRED = "Expired"
+    READY_TO_FINALIZE = "ReadyToFinalize"
+    PROVIDED = "Provided"
+
+
+def pipeline_stage(acceptance: AgreementAcceptance | None, attestation: AgreementAttestation | None) -> PipelineStage:
+    """The stage a partner files a customer under: accepted in any way is Provided; else the partner's current attestation
+    says where it stands; a replaced one (by another partner) or none leaves the agreement Required."""
+    if acceptance is not None:
+        return PipelineStage.PROVIDED
+    if attestation is None:
+        return PipelineStage.REQUIRED
+    return {AttestationStatus.PENDING: PipelineStage.PENDING, AttestationStatus.ACCEPTED: PipelineStage.READY_TO_FINALIZE,
+            AttestationStatus.EXPIRED: PipelineStage.EXPIRED}.get(attestation.status, PipelineStage.REQUIRED)
+
+
+class PipelineEntry(Row):
+    """A customer in one partner's agreement pipeline (`pa|<partnerId>`): the stage and the partner's current attestation."""
+
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    stage: PipelineStage
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId")
+    expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    filed_at: datetime = Field(validation_alias="filedAt", serialization_alias="filedAt")

@@ -25,6 +25,13 @@ from attest_agreement.api_models import (
     RelationshipRequestOut,
     RemoveRelationshipIn,
 )
+from attest_agreement.attestation_models import (
+    AttestationCreated,
+    AttestationOut,
+    AttestationRequestIn,
+    PipelinePage,
+    PipelineQuery,
+)
 from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
@@ -97,7 +104,10 @@ def update_primary_contact(call: Call) -> Reply:
                       "without an active relationship 404; dateAgreed not in the future (400, type date-agreed-in-future); "
                       "once only (409, type agreement-accepted-already). A different primaryContact replaces the customer's "
                       "(audited). The primary contact is emailed a confirmation within 30 minutes unless the customer was "
-                      "asked to accept directly.")
+                      "asked to accept directly. With `attestationId` (an attestation the customer accepted on its personal "
+                      "link) the agreement is created from what the customer accepted (how: CustomerConfirmed; no "
+                      "confirmation email, the customer had its receipt): 409 attestation-not-accepted while the attestation is "
+                      "not Accepted, 404 attestation-not-found for an id that is not your attestation for this customer.")
 def attest_customer_agreement(call: Call) -> AgreementView:
     return service.attest(call.ctx, call.partner, call.param("customerId"), call.body)
 
@@ -107,6 +117,39 @@ def attest_customer_agreement(call: Call) -> AgreementView:
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
     return service.get_agreement(call.ctx, call.partner, call.param("customerId"))
+
+
+@endpoint(bp, "customers/{customerId}/agreement-attestations", "POST", action=Action.ATTEST,
+          summary="Ask the customer to confirm the agreement itself", tag=AGREEMENTS, body=AttestationRequestIn,
+          response=AttestationCreated, status=201, problems=WRITE,
+          description="Partner Center's enhanced attestation: an attestation for the customer's contact with a personal link "
+                      "(`acceptanceUrl`, shown only now) that works for validityDays (1 to 60, default 30). The contact opens it "
+                      "(no sign-in), reviews the agreement, types their name and accepts on behalf of the company; then create "
+                      "the agreement with POST /customers/{customerId}/agreements and `attestationId`. Emailed to the contact "
+                      "in its language unless sendEmail is false. One pending attestation per customer: a new one replaces "
+                      "the pending one (its link stops working). Same rules as attesting: an active relationship (404), not "
+                      "an indirect reseller (403), 409 agreement-accepted-already once the agreement exists.")
+def request_agreement_attestation(call: Call) -> AttestationCreated:
+    return service.request_attestation(call.ctx, call.partner, call.param("customerId"), call.body)
+
+
+@endpoint(bp, "customers/{customerId}/agreement-attestations/{attestationId}", "GET", action=Action.READ_CUSTOMER,
+          summary="An attestation the customer confirms itself", tag=AGREEMENTS, response=AttestationOut, problems=READ,
+          description="Pending, Accepted, Expired, Replaced or Finalized, with its times. Only the partner that created it "
+                      "reads it (404 attestation-not-found otherwise).")
+def get_agreement_attestation(call: Call) -> AttestationOut:
+    return service.get_attestation(call.ctx, call.partner, call.param("customerId"), call.param("attestationId"))
+
+
+@endpoint(bp, "agreement-attestations", "GET", action=Action.LIST_CUSTOMERS,
+          summary="The partner's agreement pipeline", tag=AGREEMENTS, query=PipelineQuery, response=PipelinePage,
+          problems=(400, 401, 403),
+          description="The partner's customers (active relationships) at one stage: Required (no acceptance, no attestation of "
+                      "yours on the way), Pending (the link is out), Expired (it expired unused: ask again), ReadyToFinalize "
+                      "(the customer accepted: create the agreement). In customer id order, paged; follow continuationToken "
+                      "(a page may hold fewer items than pageSize).")
+def agreement_pipeline(call: Call) -> PipelinePage:
+    return service.agreement_pipeline(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
@@ -181,3 +224,16 @@ def send_pending_attestation_notices(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("attestation notice sweep is running late (past_due)")
     log.info("attestation notice sweep: %s", notices.sweep(request_context()))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%ATTESTATION_EXPIRE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+@runs_as(Action.SCHEDULED)
+@telemetry.traced
+def expire_agreement_attestations(timer: func.TimerRequest) -> None:
+    """Marks pending attestation links past their expiry as Expired (hourly by default, ATTESTATION_EXPIRE_SCHEDULE).
+
+    A late (past_due) run does the same work: it reads the expiry index up to now, so nothing is missed.
+    """
+    if timer.past_due:
+        log.warning("attestation expiry timer is running late (past_due)")
+    log.info("attestation expiry sweep: %s", service.expire_attestations(request_context()))

@@ -6,29 +6,47 @@ customer and its audit record is one entity-group transaction:
 - `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
 - `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
 - `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
+- `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash),
+  `tr|<attestationId>` its receipt email's state, and `g|<agreement type>|attestation` naming the current one (one
+  pending per customer: a new one replaces it under this row's ETag; beside the acceptance, so one range reads both);
 - `c|<customerId>` / `a|...`: audit records.
 A partner's list of customers is the index partition `pc|<partnerId>` / `<customerId>`, written after
 the relationship itself (the relationship row is the truth; the index is rebuilt from it on retry).
+Two more index partitions serve customer-confirmed attestations: `pa|<partnerId>` / `<customerId>` (the partner's
+agreement pipeline, filed after every change to an acceptance or attestation) and `ax` / `<expiresAt>|<customerId>|<id>`
+(the expiry index, written before the attestation's commit, read up to now by the expiry sweep).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from attest_agreement.customers import (
+    EXPIRY_PARTITION,
     AgreementAcceptance,
+    AgreementAttestation,
+    AttestationExpiry,
+    AttestationReceipt,
+    AttestationSlot,
     CompanyUser,
     Customer,
     CustomerIndexEntry,
+    PipelineEntry,
     RelationshipStatus,
     ResellerRelationship,
+    pipeline_stage,
 )
 from shared import events
 from shared.audit import AuditRecord, audit
-from shared.storage import Entity, Op, Page, Repository, Storage
+from shared.clock import utc_now
+from shared.storage import Entity, Op, Page, Repository, Row, Storage
 from shared.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 TABLE = events.outbox_table("Customers")
 PROFILE = "profile"
@@ -50,6 +68,16 @@ def keys_of(row: Any) -> tuple[str, str]:
         return customer_partition(row.customer_id), f"r|{row.partner_id}"
     if isinstance(row, AgreementAcceptance):
         return customer_partition(row.customer_id), f"g|{row.type}"
+    if isinstance(row, AgreementAttestation):
+        return customer_partition(row.customer_id), f"t|{row.id}"
+    if isinstance(row, AttestationReceipt):
+        return customer_partition(row.customer_id), f"tr|{row.attestation_id}"
+    if isinstance(row, AttestationSlot):
+        return customer_partition(row.customer_id), f"g|{row.agreement_type}|attestation"
+    if isinstance(row, AttestationExpiry):
+        return EXPIRY_PARTITION, row.row_key
+    if isinstance(row, PipelineEntry):
+        return f"pa|{row.partner_id}", row.customer_id
     if isinstance(row, AuditRecord):
         return row.subject, row.row_key
     if isinstance(row, CustomerIndexEntry):
@@ -84,6 +112,11 @@ class CustomerStore:
         self.acceptances = _CustomerRows(storage, AgreementAcceptance)
         self.audit = _CustomerRows(storage, AuditRecord)
         self.index = _CustomerRows(storage, CustomerIndexEntry)
+        self.attestations = _CustomerRows(storage, AgreementAttestation)
+        self.slots = _CustomerRows(storage, AttestationSlot)
+        self.expiries = _CustomerRows(storage, AttestationExpiry)
+        self.pipeline = _CustomerRows(storage, PipelineEntry)
+        self.receipts = _CustomerRows(storage, AttestationReceipt)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_partition(customer_id), PROFILE)
@@ -126,6 +159,57 @@ class CustomerStore:
         else:
             self.index.delete(f"pc|{rel.partner_id}", rel.customer_id)
 
+    # -- customer-confirmed attestations: the partner's pipeline and the expiry index -------------------------
+    def attestation(self, customer_id: str, attestation_id: str) -> AgreementAttestation | None:
+        return self.attestations.get(customer_partition(customer_id), f"t|{attestation_id}")
+
+    def current_attestation(self, customer_id: str, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAttestation | None:
+        slot = self.slots.get(customer_partition(customer_id), f"g|{agreement_type}|attestation")
+        return self.attestation(customer_id, slot.attestation_id) if slot is not None else None
+
+    def customers_after(self, partner_id: str, after: str, page_size: int) -> Page[CustomerIndexEntry]:
+        """The partner's customers after a customer id (key order), one page."""
+        return self.index.query_page("PartitionKey eq @pk and RowKey gt @after", {"pk": f"pc|{partner_id}", "after": after},
+                                     page_size=page_size)
+
+    def pipeline_between(self, partner_id: str, first: str, last: str) -> dict[str, PipelineEntry]:
+        """The partner's pipeline rows of the customers from `first` to `last` (key order), by customer id."""
+        rows = self.pipeline.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+                                       {"pk": f"pa|{partner_id}", "lo": first, "hi": last})
+        return {row.customer_id: row for row in rows}
+
+    def file_pipeline(self, customer_id: str, now: datetime) -> None:
+        """File the customer in the pipeline of each partner with an active relationship, from the customer's own rows.
+
+        Two queries read what decides it (the agreement's rows: its acceptance and its current attestation's slot; the
+        relationships), one read the current attestation. Rewriting a row is harmless, so any change to an acceptance or
+        attestation simply files again.
+        """
+        acceptance, slot = None, None
+        for entity in self.acceptances.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                                      {"pk": customer_partition(customer_id), "lo": "g|MicrosoftCustomerAgreement",
+                                                       "hi": "g|MicrosoftCustomerAgreement}"}):
+            if entity["RowKey"].endswith("|attestation"):
+                slot = self.slots.from_entity(entity)
+            else:
+                acceptance = self.acceptances.from_entity(entity)
+        relationships = self.relationships_of(customer_id)
+        current = self.attestation(customer_id, slot.attestation_id) if slot is not None else None
+        for rel in relationships:
+            if rel.status != RelationshipStatus.ACTIVE:
+                continue
+            mine = current if current is not None and current.partner_id == rel.partner_id else None
+            self.pipeline.upsert(PipelineEntry(
+                partner_id=rel.partner_id, customer_id=customer_id, stage=pipeline_stage(acceptance, mine),
+                attestation_id=mine.id if mine else None, expires_at=mine.expires_at if mine else None,
+                accepted_at=mine.accepted_at if mine else None, filed_at=now))
+
+    def expiring(self, until: datetime, page_size: int = 100) -> list[AttestationExpiry]:
+        """Expiry index rows of links that expire before `until` (oldest first): only what expires is read."""
+        return self.expiries.query_page("PartitionKey eq @pk and RowKey lt @until",
+                                        {"pk": EXPIRY_PARTITION, "until": until.strftime("%Y%m%dT%H%M%S")},
+                                        page_size=page_size).items
+
 
 class CustomerUnitOfWork(UnitOfWork):
     """One customer's partition: reads remember their ETags; `add`, `save` and `record` are committed as one transaction.
@@ -167,6 +251,12 @@ class CustomerUnitOfWork(UnitOfWork):
     def acceptance(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AgreementAcceptance | None:
         return self._load(AgreementAcceptance, f"g|{agreement_type}")
 
+    def attestation(self, attestation_id: str) -> AgreementAttestation | None:
+        return self._load(AgreementAttestation, f"t|{attestation_id}")
+
+    def attestation_slot(self, agreement_type: str = "MicrosoftCustomerAgreement") -> AttestationSlot | None:
+        return self._load(AttestationSlot, f"g|{agreement_type}|attestation")
+
     def _load(self, model: type[Entity], row_key: str) -> Any:
         found = self._read(model, row_key)
         if found is None:
@@ -175,7 +265,7 @@ class CustomerUnitOfWork(UnitOfWork):
         return self.remember(entity, etag)
 
     # -- changes -------------------------------------------------------------------------------------
-    def add(self, entity: Entity) -> None:
+    def add(self, entity: Entity | Row) -> None:
         """A new row; the commit fails (and `attempt` reads again) if it exists meanwhile."""
         self.stage(Op("create", entity))  # type: ignore[arg-type]
 
@@ -196,6 +286,22 @@ class CustomerUnitOfWork(UnitOfWork):
     def index(self, rel: ResellerRelationship, customer_name: str) -> None:
         """After the commit: the customer on (or off) the partner's list."""
         CustomerStore(self._storage()).index_relationship(rel, customer_name)
+
+    def commit(self) -> None:
+        """Commit; then, when an acceptance or attestation changed, file the customer in its partners' pipelines.
+
+        Here, so that every way an agreement gets accepted (typed-in, direct, customer-confirmed) keeps the pipeline
+        right without each remembering to. The pipeline is another partition (no shared transaction): it is filed
+        after the commit, and a failure to file is logged, never answered as a failure of the committed change.
+        """
+        files = self.storage is not None and any(isinstance(op.row, (AgreementAcceptance, AgreementAttestation))
+                                                 for op in self.staged)
+        super().commit()
+        if files:
+            try:
+                CustomerStore(self._storage()).file_pipeline(self.customer_id, utc_now())
+            except Exception:  # noqa: BLE001  (an index that lags must not turn a committed change into an error)
+                log.exception("could not file customer %s in its partners' agreement pipelines", self.customer_id)
 
     EVENT_TABLE = TABLE
 

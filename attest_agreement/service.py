@@ -16,6 +16,14 @@ from attest_agreement.agreements_service import (
     record_attestation,
 )
 from attest_agreement.asking import request_direct_acceptance
+from attest_agreement.attestations_service import (
+    accept_attestation,
+    agreement_pipeline,
+    expire_attestations,
+    get_attestation,
+    open_attestation_link,
+    request_attestation,
+)
 from attest_agreement.audit_trail import audit_trail
 from attest_agreement.customers_service import create_customer, get_customer, list_customers, partners_of_customer
 from attest_agreement.direct_acceptance import accept_directly, is_customer_admin, may_consent, standing_with
@@ -33,7 +41,8 @@ from attest_agreement.steps import agreement_view, no_relationship
 
 __all__ = [
     "AlreadyAccepted", "CustomerNotFound", "InvalidPhoneNumber", "NotAllowedToAccept",
-    "accept_directly", "agreement_status", "agreement_view", "attest", "audit_trail", "create_customer",
+    "accept_attestation", "accept_directly", "agreement_pipeline", "agreement_status", "expire_attestations", "get_attestation",
+    "open_attestation_link", "request_attestation", "agreement_view", "attest", "audit_trail", "create_customer",
     "direct_signing_status", "get_agreement", "get_customer", "get_relationship", "index_partner_lists", "is_customer_admin", "may_consent",
     "standing_with",
     "join_relationship", "list_customers", "no_relationship", "partners_of_customer", "purchase_eligibility",

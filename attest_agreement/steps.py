@@ -102,7 +102,8 @@ def view_of(customer_id: str, acceptance: AgreementAcceptance | None, asked_dire
     if acceptance is None:
         return AgreementView(customer_id=customer_id, type=MCA, acceptance="NotProvided", asked_to_accept_directly=asked_directly)
     return AgreementView(
-        customer_id=customer_id, type=acceptance.type, acceptance="Provided", how=acceptance.how, date_agreed=acceptance.date_agreed,
+        customer_id=customer_id, type=acceptance.type, acceptance="Provided", how=acceptance.how, attestation_id=acceptance.attestation_id,
+        date_agreed=acceptance.date_agreed,
         recorded_at=acceptance.recorded_at, recorded_by=acceptance.by, contact=acceptance.contact,
         asked_to_accept_directly=asked_directly,
     )

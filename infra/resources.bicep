@@ -381,6 +381,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'EMAIL_QUEUE', value: 'invitation-emails' }
         { name: 'EXPIRE_SCHEDULE', value: '0 0 * * * *' }
         { name: 'REMIND_SCHEDULE', value: '0 15 * * * *' }
+        { name: 'ATTESTATION_EXPIRE_SCHEDULE', value: '0 45 * * * *' }
         { name: 'WEBHOOKS_QUEUE', value: 'webhook-events' }
         { name: 'DNS_RESOLVER', value: '' } // empty: the platform's own resolver answers the domain verification lookups
       ]

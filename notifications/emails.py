@@ -21,7 +21,10 @@ Context keys (`render_email(kind, language, context)`); keys not listed as requi
 - agreement_number: CompanyUser (purchasing account contact) and the confirmation, or None
 - work_email: the work account to sign in with (CompanyUser, AgreementAcceptance), or None
 - date_agreed: date of acceptance (AgreementAttestationConfirmation: required)
-- accepted_by_name: who accepted, as attested (AgreementAttestationConfirmation), or None
+- accepted_by_name: who accepted, as attested (AgreementAttestationConfirmation), or None; the name the contact typed
+  (AgreementAttestationReceipt: required)
+- AgreementAttestationRequest: the contact's personal link (invite_url) and when it expires (expires_at); the receipt
+  takes the time of acceptance as date_agreed
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ KINDS: dict[str, str] = {
     "AgreementAcceptance": "agreement_acceptance",
     "AgreementAttestationConfirmation": "agreement_attestation_confirmation",
     "InvitationReminder": "invitation_reminder",
+    "AgreementAttestationRequest": "agreement_attestation_request",
+    "AgreementAttestationReceipt": "agreement_attestation_receipt",
 }
 
 _ALWAYS = ("platform_name", "support_email", "docs_url")
@@ -60,6 +65,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "AgreementAcceptance": (*_ALWAYS, "seller_name", "company_name", "invite_url"),
     "AgreementAttestationConfirmation": (*_ALWAYS, "seller_name", "company_name", "date_agreed"),
     "InvitationReminder": (*_ALWAYS, "seller_name", "invite_url", "expires_at"),
+    "AgreementAttestationRequest": (*_ALWAYS, "seller_name", "company_name", "invite_url", "expires_at"),
+    "AgreementAttestationReceipt": (*_ALWAYS, "seller_name", "company_name", "date_agreed", "accepted_by_name"),
 }
 
 CONTEXT_KEYS = (

@@ -57,6 +57,7 @@ class Action(StrEnum):
     ACCEPT_INVITATION = "accept-invitation"  # the invitee, signed in as the address invited (or bound subject)
     CONSENT_TO_RELATIONSHIP = "consent-to-relationship"  # the customer accepts a partner's relationship request
     ACCEPT_DIRECTLY = "accept-directly"  # the customer accepts the agreement itself
+    CONFIRM_AGREEMENT = "confirm-agreement"  # the customer's contact accepts on an attestation's personal link, no sign-in
     VIEW_COMPANY = "view-company"  # the company's own pages
     INVITE_COLLEAGUE = "invite-colleague"  # a company user (or the company's partner with DAP) invites a colleague
     MANAGE_DOMAINS = "manage-domains"  # link and verify the company's domains, decide who joins through them
@@ -78,6 +79,7 @@ class Who(StrEnum):
     SCHEDULER = "the platform's scheduler"
     DOMAIN_ADMIN = "a User administrator or Account manager of the company, signed in"
     DOMAIN_PERSON = "a person signed in with a verified address at a domain the company verified"
+    LINK_HOLDER = "whoever holds the personal link a partner had sent to the customer's contact (no sign-in)"
 
 
 class Relationship(StrEnum):
@@ -146,6 +148,8 @@ POLICY: dict[Action, Rule] = {
     Action.ACCEPT_DIRECTLY: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
                                  consent="the invitation of a partner with an active relationship, "
                                  "or the signed-in account administrator / primary contact"),
+    Action.CONFIRM_AGREEMENT: Rule(Who.LINK_HOLDER, consent="the contact types the name the partner gave and accepts on behalf "
+                                   "of the company; the evidence stays with the customer's audit records, for that partner only"),
     Action.VIEW_COMPANY: Rule(Who.COMPANY_USER),
     Action.INVITE_COLLEAGUE: Rule(Who.COMPANY_USER, company_roles=INVITING_ROLES,
                                   consent="a company user with a role that may invite, or the partner as for invite-company-user"),

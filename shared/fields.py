@@ -118,3 +118,13 @@ RegistrationNumber = Annotated[str | None, Field(
     validation_alias="registrationNumber", serialization_alias="registrationNumber", max_length=40,
     description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
 )]
+
+
+def left_out_not_null(schema: dict[str, Any]) -> None:
+    """A field that may be left out but, when sent, is a value: the document shows no null (the model refuses one)."""
+    variants = [v for v in schema.pop("anyOf", []) if v.get("type") != "null"]
+    if len(variants) == 1:
+        schema.update(variants[0])
+    elif variants:
+        schema["anyOf"] = variants
+    schema.pop("default", None)

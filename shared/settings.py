@@ -53,6 +53,7 @@ class Settings(BaseModel):
 
     expire_schedule: str = Field(default="0 0 * * * *", alias="EXPIRE_SCHEDULE")
     remind_schedule: str = Field(default="0 15 * * * *", alias="REMIND_SCHEDULE")
+    attestation_expire_schedule: str = Field(default="0 45 * * * *", alias="ATTESTATION_EXPIRE_SCHEDULE")
 
     # Webhooks (webhooks/): the queue of outbox announcements and deliveries; loopback receivers only locally.
     webhooks_queue: str = Field(default="webhook-events", alias="WEBHOOKS_QUEUE")

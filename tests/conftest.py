@@ -91,7 +91,8 @@ def fixed_clock() -> Iterator[clock_module.FixedClock]:
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[Stack]:
     """The whole local stack, as `make run` starts it, on random ports (end-to-end tests)."""
-    with throwaway_stack("stack-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *", "REMIND_SCHEDULE": "0 0 0 1 1 *"}) as stack:
+    with throwaway_stack("stack-", extra_env={"EXPIRE_SCHEDULE": "0 0 0 1 1 *", "REMIND_SCHEDULE": "0 0 0 1 1 *",
+                                                         "ATTESTATION_EXPIRE_SCHEDULE": "0 0 0 1 1 *"}) as stack:
         yield stack
 
 

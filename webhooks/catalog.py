@@ -40,6 +40,9 @@ EVENT_TYPES: dict[str, str] = {
                            "`replacedBy` took its place with a new link.",
     "company.domainVerified": "The customer proved it owns a domain (DNS TXT record or its admin's own address); people at it may ask to join.",
     "company.userJoined": "A person at the customer's verified domain joined the company (approved, or joining automatically) as Account viewer.",
+    "agreement.attestationAccepted": "The customer's contact accepted the agreement on the attestation's personal link: create the "
+                                     "agreement with the attestation's id (POST /customers/{customerId}/agreements).",
+    "agreement.attestationExpired": "An attestation's personal link expired unused; create a new attestation to ask again.",
 }
 
 
@@ -62,6 +65,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "invitation.replaced": ("reference", "kind", "status", "customerId", "replacedBy", "links"),
     "company.domainVerified": ("customerId", "domain", "how", "links"),
     "company.userJoined": ("customerId", "roles", "how", "links"),
+    "agreement.attestationAccepted": ("customerId", "attestationId", "status", "acceptedAt", "expiresAt", "links"),
+    "agreement.attestationExpired": ("customerId", "attestationId", "status", "expiresAt", "links"),
 }
 
 
@@ -76,7 +81,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
     reference: str | None = Field(default=None, description="The invitation's reference (SHA-256 of its link id).")
     kind: str | None = Field(default=None, description="The invitation's kind.")
-    status: str | None = Field(default=None, description="The invitation's or relationship's status after the change.")
+    status: str | None = Field(default=None, description="The invitation's, relationship's or attestation's status after the change.")
     email_status: str | None = Field(default=None, validation_alias="emailStatus", serialization_alias="emailStatus")
     customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId")
     expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
@@ -97,6 +102,8 @@ class EventData(BaseModel):
     links: Links | None = None
     reminded_at: datetime | None = Field(default=None, validation_alias="remindedAt", serialization_alias="remindedAt",
                                          description="When the invitation's reminder was queued.")
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId",
+                                       description="The attestation the customer confirms itself.")
 
 
 class Event(BaseModel):

@@ -24,8 +24,9 @@ from accept_invite import functions as pages
 from accept_invite.company_form import check, prefill
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
+from attest_agreement.attestation_models import AttestationRequestIn
 from attest_agreement.repository import CustomerUnitOfWork
-from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship
+from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship, request_attestation
 from company_domains import service as domains
 from company_domains.repository import DomainClaims
 from invite_user import functions as invitations_fn
@@ -77,6 +78,7 @@ class World:
     subscription_id: str = ""  # a webhook subscription of p-direct's
     invitation_etag: str = ""  # the ETag of that invitation (If-Match of a change)
     gone_link_id: str = ""  # the CompanyUser invitation p-gone made while it served the customer
+    attestation_id: str = ""  # an attestation of p-direct's for the customer (the customer confirms it itself)
 
 
 @pytest.fixture
@@ -102,7 +104,11 @@ def build_world(storage, partner_tokens, fixed_clock) -> Callable[[], World]:
         _, link_id = invite(storage, admin)
         if not subscription:  # one per test: a partner may hold only a few, and no cell depends on a fresh one
             subscription.append(webhooks_service.create(ctx_of(storage), admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
-        return World(cid, link_id, tokens, subscription[0], service.get(ctx_of(storage), admin, link_id)[1], gone_link_id)
+        attestation = request_attestation(ctx_of(storage), admin, cid, AttestationRequestIn.model_validate(
+            {"contact": {"firstName": "Greta", "lastName": "Maier", "email": "greta@contoso.de"}, "companyName": "Contoso",
+             "sendEmail": False}))
+        return World(cid, link_id, tokens, subscription[0], service.get(ctx_of(storage), admin, link_id)[1], gone_link_id,
+                     attestation.id)
 
     return build
 
@@ -191,6 +197,12 @@ PARTNER_ROUTES: dict[str, Route] = {
     "update_primary_contact": Route(customers_fn.update_primary_contact, "PATCH", "customers/x/primary-contact", lambda w: {
         "firstName": "Greta", "lastName": "Maier-Neu", "email": "greta.neu@contoso.de"}, route_params=_customer,
         headers=lambda w: {"If-Match": "*"}),
+    "request_agreement_attestation": Route(customers_fn.request_agreement_attestation, "POST", "customers/x/agreement-attestations",
+                                           lambda w: {"contact": {"firstName": "Greta", "lastName": "Maier", "email": "greta@contoso.de"},
+                                                      "companyName": "Contoso", "sendEmail": False}, route_params=_customer),
+    "get_agreement_attestation": Route(customers_fn.get_agreement_attestation, "GET", "customers/x/agreement-attestations/y",
+                                       route_params=lambda w: {"customerId": w.customer_id, "attestationId": w.attestation_id}),
+    "agreement_pipeline": Route(customers_fn.agreement_pipeline, "GET", "agreement-attestations", params={"status": "Pending"}),
     "change_invitee": Route(invitations_fn.change_invitee, "PATCH", "invitations/x", lambda w: {"email": "nora@contoso.example"},
                             route_params=_invitation, headers=lambda w: {"If-Match": w.invitation_etag}),
     # A partner that removed its relationship holds none of the company's invitations, even one it made (issue 19 item 5).
@@ -240,6 +252,10 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "read_events":                   (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
     "update_primary_contact":        (*UNAUTHENTICATED, 404, 404, 200, 200, 200, 200, 403, 403, 200),
     "change_invitee":                (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    # As attesting: the provider attests for its indirect reseller's customer. An attestation is its partner's own.
+    "request_agreement_attestation": (*UNAUTHENTICATED, 404, 404, 201, 201, 403, 201, 403, 403, 201),
+    "get_agreement_attestation":     (*UNAUTHENTICATED, 404, 404, 200, 200, 404, 404, 403, 403, 200),
+    "agreement_pipeline":            (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
     "get_invitation (removed relationship)":    (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
     "revoke_invitation (removed relationship)": (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
 }

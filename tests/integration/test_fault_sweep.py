@@ -79,3 +79,15 @@ def test_change_invitee_at_every_storage_request(sweep):
     outcomes = [sweep.run(scenario, point, "500", 3) for point in range(1, points + 1)]
     assert [(o.point, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)
+
+
+@pytest.mark.parametrize("scenario", ["accept", "finalize"])
+def test_attestation_at_every_storage_request(sweep, scenario):
+    """The contact's acceptance (page POST, resubmitted after a 503) and the partner's finalize (same Idempotency-Key): a fault
+    or a lost answer at each storage request; accepted once with one receipt, one agreement."""
+    make = {"accept": fault_sweep.accept_attestation_scenario, "finalize": fault_sweep.finalize_attestation_scenario}[scenario]
+    points = sweep.requests_of(make())
+    assert points >= 4
+    outcomes = [sweep.run(make(), point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)

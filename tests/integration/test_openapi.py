@@ -63,9 +63,11 @@ def test_anonymous_routes_are_documented_without_security(registered):
 def test_schemas_come_from_the_models():
     schemas = document()["components"]["schemas"]
     props = schemas["AttestationIn"]["properties"]
-    # Partner Center's Agreement resource: templateId, agreementLink and userId are accepted (and ignored) too.
-    assert set(props) == {"type", "primaryContact", "dateAgreed", "templateId", "agreementLink", "userId"}
-    assert props["type"]["const"] == "MicrosoftCustomerAgreement"
+    # Partner Center's Agreement resource: templateId, agreementLink and userId are accepted (and ignored) too; with
+    # attestationId (the customer accepted itself) primaryContact and dateAgreed are not needed.
+    assert set(props) == {"type", "primaryContact", "dateAgreed", "templateId", "agreementLink", "userId", "attestationId"}
+    assert props["type"]["const"] == "MicrosoftCustomerAgreement" and set(schemas["AttestationIn"]["required"]) == {"type"}
+    assert set(schemas["AttestationRequestIn"]["required"]) == {"contact", "companyName"}
     rel = schemas["ResellerRelationship"]["properties"]
     assert {"dap", "gdap"} <= set(rel) and "etag" not in rel
     assert "endDate" in schemas["GranularDelegatedAdminPrivileges"]["properties"]

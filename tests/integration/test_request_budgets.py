@@ -14,6 +14,8 @@ from accept_invite.company_form import prefill
 from attest_agreement import functions as customer_functions
 from invite_user import functions as invitation_functions
 from shared.settings import get_settings
+from tests.integration.test_attest_attestations import accept, ask, finalize, link_of, open_page
+from tests.integration.test_attest_customers import create
 from tests.support.accept_invite import (
     FakeAuthClient,
     cookies_set,
@@ -145,3 +147,29 @@ def test_a_change_of_invitee_shows_at_once_on_the_old_link_in_its_one_read(stora
                            route_params={"id": raw})
     resp, requests = counted(storage, lambda: invitation_functions.change_invitee(change))
     assert resp.status_code == 200 and requests == 7
+
+
+def test_the_attestation_routes_cost_what_docs_say(storage, partner_tokens, fixed_clock):
+    """docs/ATTESTATIONS.md: the link's page is one point read; the acceptance, the finalize and the pipeline stay small."""
+    token = partner_tokens()
+    customers = [create(token, name=f"Customer {i}")["customer"]["id"] for i in range(3)]
+    ask(token, customers[1], sendEmail=False)  # warm: tables, the partner, the queue
+    storage.queue(get_settings().webhooks_queue)
+    storage.queue(get_settings().email_queue)
+    resp, asking = counted(storage, lambda: ask(token, customers[0]))
+    assert resp.status_code == 201
+    created = json.loads(resp.get_body())
+    link = link_of(created["acceptanceUrl"])
+    resp, page = counted(storage, lambda: open_page(link))
+    assert resp.status_code == 200 and page == 1
+    resp, unknown = counted(storage, lambda: open_page(link[:-2] + "xx"))
+    assert resp.status_code == 404 and unknown == 1
+    resp, accepting = counted(storage, lambda: accept(link))
+    assert resp.status_code == 200
+    resp, finalizing = counted(storage, lambda: finalize(token, customers[0], created["id"]))
+    assert resp.status_code == 201
+    # Ask: relationship, customer, agreement and slot read; the expiry index row; one transaction; the email queued; the
+    # pipeline filed (the agreement's rows and the relationships, two queries; the attestation; one row per partner: one).
+    # Accept: the page's read and the unit of work's; the receipt's message; one transaction; its event's announcement;
+    # the pipeline. Finalize: relationship, customer, agreement, attestation; one transaction; the announcement; the pipeline.
+    assert (asking, accepting, finalizing) == (11, 9, 10)

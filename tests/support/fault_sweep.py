@@ -25,6 +25,7 @@ import azure.functions as func
 import requests
 from azure.functions.queue import QueueMessage
 
+from accept_invite import attestation_functions as attestation_pages
 from accept_invite import domain_functions
 from accept_invite import functions as pages
 from accept_invite.company_form import prefill
@@ -583,11 +584,68 @@ def verify_domain_scenario() -> Scenario:
     return Scenario("verify domain", setup, act, expect, success=200)
 
 
+def _ask_attestation(w: World) -> None:
+    _create_customer(w)
+    cid = w.context["customer"]
+    body = {"contact": {"firstName": "Greta", "lastName": "Maier", "email": w.email("greta")}, "companyName": "Contoso Berlin GmbH",
+            "sendEmail": False}
+    resp = _post(attest_fn.request_agreement_attestation, f"customers/{cid}/agreement-attestations", w.token(), body, None,
+                 {"customerId": cid})
+    assert resp.status_code == 201, resp.get_body()
+    created = json_of(resp)
+    w.context["attestation"], w.context["link"] = created["id"], created["acceptanceUrl"].split("link=", 1)[1]
+
+
+def _accept_on_page(w: World) -> Any:
+    form = {"csrf": CSRF, "link": w.context["link"], "name": "Greta Maier", "accept": "yes"}
+    headers = {"content-type": "application/x-www-form-urlencoded", **session_header(email=w.email("greta"))}
+    return attestation_pages.accept_attestation(func.HttpRequest(
+        method="POST", url="http://localhost:7071/api/agreements/attestation", headers=headers, params={}, route_params={},
+        body=urlencode(form).encode()))
+
+
+def accept_attestation_scenario() -> Scenario:
+    """The contact accepts on the personal link (no sign-in): accepted once with its evidence, event and one receipt."""
+
+    def expect(w: World) -> list[str]:
+        mine = [r for r in _rows(w.direct, "Customers") if r["PartitionKey"] == f"c|{w.context['customer']}"]
+        accepted = [r for r in mine if r["RowKey"] == f"t|{w.context['attestation']}" and r.get("status") == "Accepted"]
+        evidence = [r for r in mine if r["RowKey"].startswith("a|") and r.get("action") == "attestation.accepted"]
+        announced = [r for r in mine if r["RowKey"].startswith("e|") and r.get("type") == "agreement.attestationAccepted"]
+        return (count(w, "accepted attestations", len(accepted), 1) + count(w, "evidence records", len(evidence), 1)
+                + count(w, "attestationAccepted events", len(announced), 1) + count(w, "receipts", len(mailbox(w)), 1))
+
+    return Scenario("accept attestation", _ask_attestation, _accept_on_page, expect)
+
+
+def finalize_attestation_scenario() -> Scenario:
+    """The partner creates the agreement from the accepted attestation (Idempotency-Key): one agreement, CustomerConfirmed."""
+
+    def setup(w: World) -> None:
+        _ask_attestation(w)
+        assert _accept_on_page(w).status_code == 200
+        _deliver(w)
+
+    def act(w: World) -> Any:
+        cid = w.context["customer"]
+        return _post(attest_fn.attest_customer_agreement, f"customers/{cid}/agreements", w.token(),
+                     {"type": "MicrosoftCustomerAgreement", "attestationId": w.context["attestation"]}, "key-finalize", {"customerId": cid})
+
+    def expect(w: World) -> list[str]:
+        mine = [r for r in _rows(w.direct, "Customers") if r["PartitionKey"] == f"c|{w.context['customer']}"]
+        agreements = [r for r in mine if r["RowKey"].startswith("g|") and r.get("how") == "CustomerConfirmed"]
+        finalized = [r for r in mine if r["RowKey"] == f"t|{w.context['attestation']}" and r.get("status") == "Finalized"]
+        return count(w, "agreements", len(agreements), 1) + count(w, "finalized attestations", len(finalized), 1)
+
+    return Scenario("finalize attestation", setup, act, expect, success=201)
+
+
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            verify_domain_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), accept_attestation_scenario(), finalize_attestation_scenario(),
+            bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:

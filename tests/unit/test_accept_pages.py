@@ -13,8 +13,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from accept_invite import pages
+from accept_invite import attestation_views, pages
 from accept_invite.company_form import REASONS, Reason
+from attest_agreement.customers import AgreementAttestation, Contact
 from company_domains.domains import CompanyDomain, DomainStatus, JoinRequest, VerifiedHow
 from company_domains.service import JoinOption
 from invite_user.invitations import Address, CompanyData, Invitation, link_hash
@@ -133,7 +134,20 @@ def _contexts():
                          "notice": {"kind": "wrong_txt", "error": True, "domain": "contoso.example", "record": "x"}, "entered": ""},
         "join.html": {"signed_in": True, "email": "ivy@contoso.example",
                       "option": JoinOption(_Company(), "contoso.example", "joinable", join_automatically=True)},
+        "attestation.html": {"att": _attestation(), "agreement": attestation_views.AGREEMENT, "link": "l", "problem": "name_mismatch",
+                             "typed": "Max"},
+        "attestation_done.html": {"att": _attestation(accepted=True), "agreement": attestation_views.AGREEMENT},
+        "attestation_closed.html": {"att": _attestation(), "agreement": attestation_views.AGREEMENT, "kind": "expired"},
     }
+
+
+def _attestation(accepted: bool = False) -> AgreementAttestation:
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    return AgreementAttestation(
+        id="a-1", customer_id="c-1", partner_id="p-1", partner_name="Contoso Partner", agreement_version="MCA-2024-10",
+        contact=Contact(first_name="Greta", last_name="Maier", email="greta@contoso.de"), company_name="Contoso GmbH", link_hash="0" * 64,
+        created_at=at, created_by={}, expires_at=at + timedelta(days=30), accepted_at=at if accepted else None,
+        accepted_name="Greta Maier" if accepted else None)
 
 
 def _domains() -> list[CompanyDomain]:

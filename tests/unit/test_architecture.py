@@ -17,10 +17,11 @@ PACKAGES = ("accept_invite", "attest_agreement", "company_domains", "invite_user
 # Not deployed (.funcignore): the local stack, benchmarks, tests and tools have rules of their own.
 NOT_THE_APP = {"bench", "devhost", "scripts", "tests"}
 # What `import function_app` must not load: a route's own modules (`shared.lazy.on_first_use`) and libraries only some
-# calls need. The cold start pays for what the landing page needs and the indexing (bench/cold_start.py measures it).
+# calls need. The cold start pays for what the landing pages need and the indexing (bench/cold_start.py measures it):
+# the customer's attestation page is a landing page too (its link is emailed), so attest_agreement.service loads at start.
 LOADED_BY_THEIR_ROUTES = ("accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues",
                           "accept_invite.company_views", "accept_invite.companies", "accept_invite.domain_views",
-                          "attest_agreement.notices", "attest_agreement.service", "webhooks.feed", "webhooks.publish",
+                          "webhooks.feed", "webhooks.publish",
                           "webhooks.service", "company_domains.service", "invite_user.expiry", "invite_user.replacement",
                           "pydantic_settings")
 MAX_LINES = 350

@@ -13,7 +13,8 @@ from notifications.emails import KINDS, render_email
 from shared.i18n import SUPPORTED_LANGUAGES
 
 URL = "https://invitations.example.com/api/InviteUser?invitationId=3f1c2a9e-8d4b-4c55-9a0e-1b2c3d4e5f60&x=1"
-INVITATION_KINDS = [kind for kind in KINDS if kind != "AgreementAttestationConfirmation"]
+# The kinds with a link to follow (the confirmation and the receipt only tell what happened).
+INVITATION_KINDS = [kind for kind in KINDS if kind not in ("AgreementAttestationConfirmation", "AgreementAttestationReceipt")]
 
 
 def context(**overrides: Any) -> dict[str, Any]:
@@ -34,6 +35,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "agreement_number": None,
         "date_agreed": date(2026, 11, 2),
         "contact_name": "Harry Smith",
+        "accepted_by_name": "Harry Smith",
     }
     base.update(overrides)
     return base

@@ -16,7 +16,7 @@ PUBLIC = {
     "start_sign_in", "finish_sign_in", "sign_out", "new_company_form", "validate_company", "create_company",
     "confirm_invitation", "accept_invitation", "company_page", "colleague_invitation_form", "page_asset",
     "agreement_page", "accept_agreement", "domains_page", "add_domain", "verify_domain", "remove_domain", "set_joining",
-    "decide_join_request", "join_page", "join_sign_in", "ask_to_join",
+    "decide_join_request", "join_page", "join_sign_in", "ask_to_join", "attestation_page", "accept_attestation",
 }
 SAMPLE_VALUES = {"page": "welcome"}
 
