@@ -37,8 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Starting {what}...", flush=True)
     # SIGTERM (a task runner, `timeout`, a CI cancel) or SIGHUP (a closed terminal) stops the stack as Ctrl-C does, from the first child on:
     # `Stack.start` stops what it started when interrupted, and `Stack.stop` ignores a second signal.
+    stopping: list[bool] = []
+
+    def stop_once(*_: object) -> None:
+        # The first signal stops the stack; a second one (make forwards the group's SIGTERM) arriving before
+        # Stack.stop ignores signals itself must not interrupt the shutdown that the first one began.
+        if not stopping:
+            stopping.append(True)
+            sys.exit(0)
+
     for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda *_: sys.exit(0))
+        signal.signal(sig, stop_once)
     try:
         stack.start()
     except PortError as exc:
