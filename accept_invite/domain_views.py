@@ -114,7 +114,8 @@ def join_sign_in(ctx: Context, visitor: Visitor, *, head: bool = False) -> Reply
         return Reply(200)  # a HEAD (link scanner) starts no sign-in
     language = visitor.language()
     try:
-        url, binding = signin.start(ctx, link_hash="", login_hint="", mode="signin", language=language, next_page=JOIN_PAGE)
+        url, binding = signin.start(ctx, link_hash="", login_hint="", mode="signin", language=language, next_page=JOIN_PAGE,
+                                    address=visitor.client)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=f"{JOIN_PAGE}/signin")
     # 303 (See Other), as the contract documents the pages' redirects; a browser follows it like a 302.

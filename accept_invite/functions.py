@@ -19,7 +19,7 @@ from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
 from attest_agreement.customers import Customer
 from invite_user import service as invitations
-from invite_user.api_models import InvitationOut
+from invite_user.api_models import InvitationOut, ResendRequest
 from shared import telemetry
 from shared.authorization import Action, runs_as, who_may
 from shared.context import Context, request_context
@@ -66,10 +66,14 @@ def redeem_invitation_link(req: func.HttpRequest) -> func.HttpResponse:
                       "manager of an agreement gets the invitation sent again; everyone gets the same answer.")
 @page
 def request_resend_from_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor, ctx, form = visitor_of(req), request_context(), form_of(req)
-    # The same limits as the API's, per client and per email (a page must not be the way around them).
-    invitations.limit_resend_requests(ctx, client_ip(req), str(form.get("email") or ""))
-    return respond(link_views.resend_request(visitor, form, lambda body: invitations.request_resend(ctx, body)), visitor)
+    visitor, ctx, form, client = visitor_of(req), request_context(), form_of(req), client_ip(req)
+
+    def ask(body: ResendRequest) -> None:
+        # The same limits as the API's, on the validated address (a page must not be the way around them).
+        invitations.limit_resend_requests(ctx, client, body)
+        invitations.request_resend(ctx, body)
+
+    return respond(link_views.resend_request(visitor, form, ask), visitor)
 
 
 @endpoint(bp, "auth/signin", "GET", action=Action.SIGN_IN,
@@ -95,7 +99,7 @@ def finish_sign_in(req: func.HttpRequest) -> func.HttpResponse:
 @page
 def sign_out(req: func.HttpRequest) -> func.HttpResponse:
     visitor = visitor_of(req)
-    return respond(link_views.sign_out(visitor, form_of(req).get("csrf")), visitor)
+    return respond(link_views.sign_out(request_context(), visitor, form_of(req).get("csrf")), visitor)
 
 
 # -- creating or joining a company, and its pages -----------------------------------------------------

@@ -13,6 +13,7 @@ from accept_invite.views import Reply, Visitor, error, next_step, not_found, red
 from invite_user import service as invitations
 from invite_user.api_models import ResendRequest
 from invite_user.invitations import InvitationStatus, link_key, parse_invitation_id
+from shared import session_epochs
 from shared.context import Context
 
 
@@ -41,8 +42,12 @@ def sign_in(ctx: Context, visitor: Visitor, handle: str | None, mode: str | None
     if head:
         return Reply(200)  # a HEAD (link scanner) starts no sign-in
     language = visitor.language(inv.language)
+    # The invitee's address goes to the provider as a hint only for the holder of the emailed link id: the reference
+    # (and the link key, the partner's tag before it) travel in webhooks and the feed and must never yield the address.
+    hint = str(inv.email) if parse_invitation_id(handle) else ""
     try:
-        url, binding = signin.start(ctx, link_hash=h, login_hint=str(inv.email), mode=mode or "signin", language=language)
+        url, binding = signin.start(ctx, link_hash=h, login_hint=hint, mode=mode or "signin", language=language,
+                                    address=visitor.client)
     except signin.SignInUnavailable:
         return error("unavailable", visitor, status=503, language=language, retry_url=signin_url(handle or "", mode or "signin"))
     return redirect(url, status=302, cookies=[sessions.binding_cookie(binding, int(signin.FLOW_LIFETIME.total_seconds()))])
@@ -60,20 +65,23 @@ def callback(ctx: Context, visitor: Visitor, params: Mapping[str, str]) -> Reply
         return error("unavailable", visitor, status=503)
     if who.next_page and not who.link_hash:
         # A sign-in without an invitation (joining through a verified domain): whoever signed in, with a verified email.
-        session = Session(email=who.email, name=who.name, subject=who.subject)
+        session = Session(email=who.email, name=who.name, subject=who.subject, epoch=session_epochs.current(ctx, who.subject))
         return redirect(who.next_page, cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
     inv = invitations.find(ctx, who.link_hash)
     if inv is None:
         return not_found(visitor, visitor.language(who.language))
     if not inv.is_for(who.email):
         return wrong_account(inv, who.email, who.link_hash, visitor)
-    session = Session(email=who.email, name=who.name, subject=who.subject)
+    session = Session(email=who.email, name=who.name, subject=who.subject, epoch=session_epochs.current(ctx, who.subject))
     return redirect(next_step(inv, who.link_hash), cookies=[sessions.set_cookie(session), sessions.binding_cookie("", 0)])
 
 
-def sign_out(visitor: Visitor, csrf: str | None) -> Reply:
+def sign_out(ctx: Context, visitor: Visitor, csrf: str | None) -> Reply:
+    """Ends every session of the person, not only this browser's cookie: copies of it stop working at once."""
     if visitor.session and not visitor.session.check_csrf(csrf):
         return error("session", visitor, status=403)
+    if visitor.session and visitor.session.subject:
+        session_epochs.end_every_session(ctx, visitor.session.subject)
     return Reply(200, "signed_out.html", language=visitor.language(), cookies=[sessions.clear_cookie()])
 
 

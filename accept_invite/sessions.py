@@ -28,6 +28,7 @@ class Session:
     email: str | None = None
     name: str | None = None
     subject: str | None = None
+    epoch: int | None = None  # the subject's session epoch at sign-in (shared.session_epochs): a later one ends this session
 
     @property
     def signed_in(self) -> bool:
@@ -58,7 +59,7 @@ def decode(value: str | None, settings: Settings | None = None) -> Session | Non
         return None
     try:
         data = _serializer(settings or get_settings()).loads(value, max_age=SESSION_SECONDS)
-        return Session(**{k: data.get(k) for k in ("csrf", "email", "name", "subject")})
+        return Session(**{k: data.get(k) for k in ("csrf", "email", "name", "subject", "epoch")})
     except (BadSignature, TypeError, ValueError):
         return None
 

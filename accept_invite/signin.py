@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
+from shared import rate_limit
 from shared.context import Context
 from shared.errors import Unauthenticated
 from shared.identity import subject_of, verified_email
@@ -146,10 +147,20 @@ def _hash(binding: str) -> str:
     return hashlib.sha256(binding.encode()).hexdigest()
 
 
-def start(ctx: Context, *, link_hash: str, login_hint: str, mode: str, language: str,
+FLOWS_PER_CLIENT = 100  # sign-ins a client (an IPv6 /64 is one) may start in FLOW_LIFETIME: a person needs a few, an office behind one address more
+
+
+def start(ctx: Context, *, link_hash: str, login_hint: str, mode: str, language: str, address: str,
           client: AuthClient | None = None, now: datetime | None = None, next_page: str = "") -> tuple[str, str]:
     """The provider's authorization URL for this invitation and the browser's binding (its cookie's value); the flow
-    waits server-side under a fresh state with the binding's hash."""
+    waits server-side under a fresh state with the binding's hash.
+
+    Every sign-in, with an invitation or without (joining through a domain), starts here, anonymously, and stores a
+    row: so here, before anything is stored, the client at `address` is counted (issue 19 item 12). At most
+    FLOWS_PER_CLIENT rows per client wait at any time; the hourly clean-up deletes them once past their ten minutes.
+    """
+    rate_limit.hit_client(ctx, "signin-per-client", address, limit=FLOWS_PER_CLIENT,
+                          window_seconds=int(FLOW_LIFETIME.total_seconds()))
     if mode not in MODES:
         mode = "signin"
     now = now or ctx.now()

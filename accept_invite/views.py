@@ -33,6 +33,7 @@ class Visitor:
     lang_cookie: str | None = None
     accept: list[str] = field(default_factory=list)
     signin_binding: str | None = None  # the sign-in binding cookie (login CSRF), read only by the callback
+    client: str = "unknown"  # the client's address as the front end saw it (per-client limits)
 
     def language(self, preferred: str | None = None) -> str:
         """The switcher's choice, then the invitation's (or user's) language, then Accept-Language, then English."""

@@ -11,24 +11,24 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
 from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
-from shared import i18n
+from shared import bodies, i18n, session_epochs
+from shared.context import request_context
 from shared.errors import DomainError
-from shared.http import problem_of
+from shared.http import client_ip, problem_of
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import MalformedRow, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-MAX_FORM_BYTES = 64 * 1024
 MULTI_VALUED = frozenset({"roles"})
+BODY_REFUSED = ("/json-too-deep", "/form-too-many-fields", "/malformed-json")  # a body no page can use: 400
 
 
 class PagesQuery(BaseModel):
@@ -50,18 +50,19 @@ def visitor_of(req: func.HttpRequest) -> Visitor:
     except RuntimeError:
         log.error("SESSION_SECRET is not set: every visitor is treated as signed out")
         session = None
+    if session is not None and session.subject and not session_epochs.is_current(request_context(), session.subject, session.epoch):
+        session = None  # the person signed out (or was removed) since: every copy of this cookie stops here
     return Visitor(
         session=session, lang_query=req.params.get("lang"), lang_cookie=cookies.get(sessions.LANGUAGE_COOKIE),
         accept=i18n.parse_accept_language(req.headers.get("accept-language")),
-        signin_binding=cookies.get(sessions.binding_cookie_name()),
+        signin_binding=cookies.get(sessions.binding_cookie_name()), client=client_ip(req),
     )
 
 
 def form_of(req: func.HttpRequest) -> dict[str, Any]:
-    """An application/x-www-form-urlencoded body (one value per field, a list for multi-valued ones)."""
-    raw = (req.get_body() or b"")[:MAX_FORM_BYTES].decode("utf-8", "replace")
-    parsed = parse_qs(raw, keep_blank_values=True, max_num_fields=100)
-    return {k: (v if k in MULTI_VALUED else v[0]) for k, v in parsed.items()}
+    """An application/x-www-form-urlencoded body (one value per field, a list for multi-valued ones), read by the one
+    body reader (`shared.bodies`), which `page` ran before anything else."""
+    return {k: (v if k in MULTI_VALUED else v[0]) for k, v in bodies.form_of(req).items()}
 
 
 def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
@@ -95,6 +96,7 @@ def page(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
+            bodies.screen(req)  # before anything else (sessions, rate limits, storage): an unusable body is a 400 page
             return handler(req)
         except StorageUnavailable as exc:
             log.warning("storage unavailable on %s: %s", req.url, exc)
@@ -103,6 +105,8 @@ def page(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[
             problem = problem_of(failure) if isinstance(failure, DomainError) else failure
             if problem.status == 429:
                 return _error_page(req, "too_many", 429, problem.headers)
+            if problem.type.endswith(BODY_REFUSED):
+                return _error_page(req, "bad_request", 400)
             log.error("problem on a page %s: %s", req.url, problem.detail)
             return _error_page(req, "internal", problem.status if problem.status >= 400 else 500)
         except MalformedRow:

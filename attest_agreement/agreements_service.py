@@ -17,6 +17,7 @@ from attest_agreement.api_models import (
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Customer
 from attest_agreement.eligibility import evaluate
+from attest_agreement.primary_contact import change_contact
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import active, agreement_view, already_accepted, by, contact, retried
 from partners.registry import Partner
@@ -36,7 +37,7 @@ class Outbox(Protocol):
 
 
 def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: Partner,
-                       body: AttestationIn) -> tuple[Customer, AgreementAcceptance]:
+                       body: AttestationIn, if_match: str | None = None) -> tuple[Customer, AgreementAcceptance]:
     """A partner confirms the customer accepted the agreement, once; the primary contact may be corrected and is told.
 
     Attested already (also by an earlier try of this very request, whose email then waits in the outbox for the
@@ -58,11 +59,8 @@ def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: 
         uow.add(acceptance)
         uow.record("agreement.attested", actor, after=acceptance)
         uow.event("agreement.attested", partner.id, **acceptance_fields(acceptance))
-        if not agreements.same_person(customer.primary_contact, person) or customer.primary_contact.language != person.language:
-            before = customer.primary_contact
-            customer.primary_contact = person
-            uow.save(customer)
-            uow.record("customer.primaryContactUpdated", actor, before=before, after=person)
+        # Another person than the customer's contact: the one rule of a contact change (If-Match, audit, every partner told).
+        change_contact(uow, customer, person, actor, if_match)
         notice = outbox.remember(customer, acceptance) if agreements.sends_confirmation(customer, acceptance) else None
         try:
             uow.commit()
@@ -77,13 +75,13 @@ def record_attestation(ctx: Context, customer_id: str, caller: Caller, partner: 
     return retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
 
 
-def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn) -> AgreementView:
+def attest(ctx: Context, caller: Caller, customer_id: str, body: AttestationIn, if_match: str | None = None) -> AgreementView:
     """The partner attests (typed in), or, with `attestationId`, creates the agreement the customer confirmed itself."""
     if body.attestation_id is not None:
         return attestations_service.finalize_attestation(ctx, caller, customer_id, body)
     attestations_service.needs_fields(body)
     partner = partner_of(ctx, caller)
-    customer, acceptance = record_attestation(ctx, customer_id, caller, partner, body)
+    customer, acceptance = record_attestation(ctx, customer_id, caller, partner, body, if_match)
     return agreement_view(customer, acceptance)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from attest_agreement import agreements, notices, relationships
 from attest_agreement.agreements import DateAgreedInFuture
 from attest_agreement.api_models import (
@@ -30,23 +28,24 @@ from partners.service import partner_of, resolve_provider
 from shared.authorization import Action, check
 from shared.context import Context
 from shared.errors import Conflict, Invalid
+from shared.idempotency import derived_id
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict
-
-_CUSTOMER_IDS = uuid.UUID("8d3c1f0e-6a2b-4e9d-b7c5-0f1e2d3c4b5a")
 
 
 def create_customer(ctx: Context, caller: Caller, body: NewCustomer, request_key: str | None = None) -> CustomerCreated:
     """A new customer with an active relationship to the caller (and the reseller's indirect provider), and,
     in the same transaction, the partner's attestation when `agreement` is given. With an Idempotency-Key the
-    customer's id comes from the key, so a retry after a failure finds the customer instead of making another."""
+    customer's id comes from the key and the request (`derived_id`), so a retry after a failure finds the customer instead of making another."""
     partner = partner_of(ctx, caller)
     if body.agreement is not None:
         # Creating a customer with its attestation is attesting: the policy's row for it, roles and partner type.
         check(Action.ATTEST, roles=caller.roles, partner_type=partner.type.value)
     provider = resolve_provider(ctx, partner, body.indirect_provider_id)
     now = ctx.now()
-    customer_id = str(uuid.uuid5(_CUSTOMER_IDS, f"{partner.id}|{request_key}")) if request_key else str(uuid.uuid4())
+    # Keyed: derived from the key and the request (never the key alone: an expired key reused for another customer
+    # must not find this one and answer as its retry).
+    customer_id = derived_id()
     uow = ctx.unit(CustomerUnitOfWork, customer_id)
     if request_key and uow.customer() is not None:
         return _resume_create(ctx, caller, partner, customer_id)

@@ -99,17 +99,19 @@ def update_primary_contact(call: Call) -> Reply:
 
 @endpoint(bp, "customers/{customerId}/agreements", "POST", action=Action.ATTEST,
           summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
-          body=AttestationIn, response=AgreementView, status=201, problems=WRITE,
+          body=AttestationIn, response=AgreementView, status=201, problems=(*WRITE, 412, 428),
           description="Without the row's role or partner type 403 (an indirect reseller: type indirect-reseller-cannot-attest); "
                       "without an active relationship 404; dateAgreed not in the future (400, type date-agreed-in-future); "
                       "once only (409, type agreement-accepted-already). A different primaryContact replaces the customer's "
-                      "(audited). The primary contact is emailed a confirmation within 30 minutes unless the customer was "
+                      "as PATCH .../primary-contact does: only with If-Match naming the customer's ETag (428 without, 412 when stale), "
+                      "audited, and every partner with an active relationship hears customer.primaryContactUpdated. "
+                      "The primary contact is emailed a confirmation within 30 minutes unless the customer was "
                       "asked to accept directly. With `attestationId` (an attestation the customer accepted on its personal "
                       "link) the agreement is created from what the customer accepted (how: CustomerConfirmed; no "
                       "confirmation email, the customer had its receipt): 409 attestation-not-accepted while the attestation is "
                       "not Accepted, 404 attestation-not-found for an id that is not your attestation for this customer.")
 def attest_customer_agreement(call: Call) -> AgreementView:
-    return service.attest(call.ctx, call.partner, call.param("customerId"), call.body)
+    return service.attest(call.ctx, call.partner, call.param("customerId"), call.body, call.if_match or None)
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,

@@ -21,6 +21,7 @@ from attest_agreement.steps import active, contact, retried
 from shared import conditional
 from shared.authorization import Action
 from shared.context import Context
+from shared.errors import PreconditionRequired
 from shared.partner_auth import Caller
 
 EVENT = "customer.primaryContactUpdated"
@@ -47,23 +48,40 @@ def _same(a: Contact, b: Contact) -> bool:
     return agreements.same_person(a, b) and a.language == b.language
 
 
+def change_contact(uow: CustomerUnitOfWork, customer: Customer, person: Contact, actor: str, if_match: str | None) -> bool:
+    """THE rule for replacing the customer's primary contact, whichever route does it (the PATCH, or an attestation
+    naming another person): decided on the version the caller read (If-Match: 428 without, 412 when stale), audited
+    before and after, and heard by every partner with an active relationship (`customer.primaryContactUpdated`), all in
+    the caller's transaction. The same person (language included) changes nothing and needs no If-Match.
+
+    Issue 19 item 4: an attestation with another `primaryContact` replaced the person who consents for the customer
+    without If-Match and without telling the other partners.
+    """
+    if _same(customer.primary_contact, person):
+        return False
+    if not if_match:
+        raise PreconditionRequired(
+            "This changes the customer's primary contact (who consents for the customer): send If-Match with the customer's "
+            "ETag as you read it (GET /api/customers/{id}), or name the current primary contact.", code="primary-contact-needs-if-match")
+    conditional.check_syntax(if_match)
+    conditional.require(if_match, customer_etag(uow, customer), "customer")
+    before = customer.primary_contact
+    customer.primary_contact = person
+    uow.save(customer)
+    uow.record(EVENT, actor, before=before, after=person)
+    # Each partner serving the customer (an active relationship): its invitations default to this person.
+    uow.tell_partners(EVENT, customerId=customer.id, resource=f"customers/{customer.id}")
+    return True
+
+
 def update_primary_contact(ctx: Context, caller: Caller, customer_id: str, body: ContactIn, if_match: str) -> tuple[Customer, str]:
     """The customer with its corrected primary contact, and its new ETag."""
 
     def work(uow: CustomerUnitOfWork) -> tuple[Customer, str]:
         customer, _rel = active(uow, caller, Action.UPDATE_PRIMARY_CONTACT)
-        person = _corrected(body, customer)
-        if _same(customer.primary_contact, person):
-            return customer, customer_etag(uow, customer)  # nothing to change, whatever version was read: nothing written
-        conditional.require(if_match, customer_etag(uow, customer), "customer")
-        before = customer.primary_contact
-        customer.primary_contact = person
-        uow.save(customer)
-        uow.record(EVENT, caller.display, before=before, after=person)
-        # Each partner serving the customer: its invitations default to this person.
-        uow.tell_partners(EVENT, customerId=customer.id, resource=f"customers/{customer.id}")
-        uow.commit()
-        return customer, customer_etag(uow, customer)
+        if change_contact(uow, customer, _corrected(body, customer), caller.display, if_match):
+            uow.commit()
+        return customer, customer_etag(uow, customer)  # nothing to change, whatever version was read: nothing written
 
     customer, etag = retried(lambda: ctx.unit(CustomerUnitOfWork, customer_id), work)
     acceptance = ctx.unit(CustomerUnitOfWork, customer_id).acceptance()

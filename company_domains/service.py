@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from attest_agreement.customers import CompanyUser, Customer, member
+from attest_agreement.repository import TABLE
+from company_domains import claims
 from company_domains.dns_lookup import LookupFailed, txt_records
 from company_domains.domains import (
     JOINED_ROLE,
@@ -31,12 +33,14 @@ from company_domains.domains import (
     split_name,
 )
 from company_domains.repository import DomainClaims, DomainUnitOfWork
+from shared import allowance
 from shared.context import Context
 from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
 from shared.identity import normalize_email
-from shared.uow import attempt, retrying
+from shared.uow import attempt
 
 Lookup = Callable[[str], list[str]]
+DOMAINS = "domains"  # the tally (shared.allowance) that holds MAX_DOMAINS
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def overview(ctx: Context, customer_id: str, person: Person) -> Overview:
 
 
 def add_domain(ctx: Context, customer_id: str, person: Person, text: str, now: datetime | None = None) -> CompanyDomain:
-    """Link a domain (pending, with its token); verified at once when the admin's own verified address is at it."""
+    """Link a domain (pending, with its token, until its TXT record proves it)."""
     now = now or ctx.now()
     try:
         name = domain_name(text)
@@ -120,22 +124,23 @@ def add_domain(ctx: Context, customer_id: str, person: Person, text: str, now: d
         found = uow.domain(name)
         if found is not None:
             return found  # added already (a repeated form): the same row, the same token
-        if len(uow.domains()) >= MAX_DOMAINS:
-            raise DomainRefused("too_many", f"A company links at most {MAX_DOMAINS} domains.", limit=str(MAX_DOMAINS))
+        # Counted in the same transaction as the row, under the tally's ETag: 30 at once store at most MAX_DOMAINS.
+        uow.stage(allowance.admit(ctx, TABLE, uow.partition, DOMAINS, name, limit=MAX_DOMAINS,
+                                  present=lambda: [d.domain for d in uow.domains()],
+                                  refusal=lambda: DomainRefused("too_many", f"A company links at most {MAX_DOMAINS} domains.",
+                                                                limit=str(MAX_DOMAINS))))
         row = CompanyDomain(customer_id=customer_id, domain=name, token=new_token(), added_at=now, added_by=person.email)
         uow.add(row)
         uow.record("domain.added", person.email, after=row.shown())
         return row
 
-    row = attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
-    if row.status == DomainStatus.PENDING and email_domain(person.email) == name:
-        return verify_domain(ctx, customer_id, person, name, now=now)
-    return row
+    # Pending until its TXT record is shown, whoever adds it: an address at the domain proves nothing about the domain.
+    return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
 def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *, lookup: Lookup | None = None,
                   now: datetime | None = None) -> CompanyDomain:
-    """Prove the domain (own verified address, else its TXT record), claim it for this company, mark it Verified."""
+    """Prove the domain by its TXT record (nothing else proves it), claim it for this company, mark it Verified."""
     now = now or ctx.now()
     domain = _stored(domain)
     uow = ctx.unit(DomainUnitOfWork, customer_id)
@@ -143,26 +148,23 @@ def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *
     row = uow.domain(domain)
     if row is None:
         raise NotFound("This company has not added that domain.", code="domain-not-added")
-    if row.status == DomainStatus.VERIFIED:
+    if row.proven:
         return row
-    if email_domain(person.email) == row.domain:
-        how = VerifiedHow.OWN_ADDRESS
-    else:
-        try:
-            records = (lookup or txt_records)(row.domain)
-        except LookupFailed as exc:
-            raise DomainRefused("lookup_failed", "The DNS lookup got no answer; try again in a few minutes.", domain=row.domain) from exc
-        if not proves(records, row.token):
-            reason = "wrong_txt" if records else "no_txt"
-            raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
-        how = VerifiedHow.DNS
-    _claim(ctx, row.domain, customer_id, now)
+    try:
+        records = (lookup or txt_records)(row.domain)
+    except LookupFailed as exc:
+        raise DomainRefused("lookup_failed", "The DNS lookup got no answer; try again in a few minutes.", domain=row.domain) from exc
+    if not proves(records, row.token):
+        reason = "wrong_txt" if records else "no_txt"
+        raise DomainRefused(reason, f"No TXT record at {row.domain} says {row.txt}.", domain=row.domain, record=row.txt)
+    how = VerifiedHow.DNS  # the only proof (issue 19 item 2)
+    _claim(ctx, row.domain, customer_id, how, now)
 
     def work(uow: DomainUnitOfWork) -> CompanyDomain:
         current = uow.domain(domain)
         if current is None:
             raise NotFound("The domain was removed meanwhile.", code="domain-not-added")
-        if current.status == DomainStatus.VERIFIED:
+        if current.proven:
             return current
         before = current.shown()
         current.status, current.verified_at, current.verified_how = DomainStatus.VERIFIED, now, how
@@ -175,24 +177,11 @@ def verify_domain(ctx: Context, customer_id: str, person: Person, domain: str, *
     return attempt(lambda: ctx.unit(DomainUnitOfWork, customer_id), work)
 
 
-def _claim(ctx: Context, domain: str, customer_id: str, now: datetime) -> None:
-    """Make the claim row name this company, or refuse: another company verified the domain first.
-
-    Even a claim that is already ours is rewritten under its ETag: a company taking over a released claim read it
-    before that rewrite, so its replace fails and it reads again (never two companies verified for one domain).
-    """
-    claims = ctx.store(DomainClaims)
-
-    def once() -> None:
-        claim = claims.get(domain)
-        if claim is not None and claim.customer_id != customer_id:
-            owner = ctx.unit(DomainUnitOfWork, claim.customer_id).domain(domain)
-            if owner is not None:
-                raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain)
-            # The owner removed it and its release did not finish: the claim is free to take, under its ETag.
-        claims.claim(domain, customer_id, now, over=claim)
-
-    retrying(once, busy="The domain's claim kept changing; retry.")
+def _claim(ctx: Context, domain: str, customer_id: str, how: VerifiedHow, now: datetime) -> None:
+    try:
+        claims.take(ctx, domain, customer_id, how, now)
+    except claims.Claimed as exc:
+        raise DomainRefused("claimed", "Another company has linked this domain.", domain=domain) from exc
 
 
 def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -> None:
@@ -204,6 +193,7 @@ def remove_domain(ctx: Context, customer_id: str, person: Person, domain: str) -
         row = uow.domain(domain)
         if row is not None:
             uow.remove(row)
+            uow.stage(*[op for op in [allowance.release(ctx, TABLE, uow.partition, DOMAINS, domain)] if op])
             uow.record("domain.removed", person.email, before=row.shown())
         return row
 
@@ -246,7 +236,7 @@ def join_option(ctx: Context, person: Person) -> JoinOption | None:
         return None
     uow = ctx.unit(DomainUnitOfWork, claim.customer_id)
     row, customer = uow.domain(domain), uow.customer()
-    if row is None or row.status != DomainStatus.VERIFIED or customer is None:
+    if row is None or not row.proven or customer is None:
         return None
     settings = uow.joining()
     automatic = bool(settings and settings.join_automatically)
@@ -321,7 +311,7 @@ def decide(ctx: Context, customer_id: str, person: Person, email: str, approve: 
             raise Conflict(f"The request was {request.status.value.lower()} already.", code="join-request-decided")
         if approve:
             row = uow.domain(request.domain)
-            if row is None or row.status != DomainStatus.VERIFIED:
+            if row is None or not row.proven:
                 raise DomainRefused("removed", "The domain is no longer verified: nobody new joins through it.", domain=request.domain)
             joiner = Person(email=request.email, subject=request.subject, name=request.name)
             if member(uow.users(), request.email, request.subject) is None:

@@ -115,7 +115,7 @@ def revoke_invitation(call: Call) -> InvitationOut:
 
 
 def _resend_limits(call: Call) -> None:
-    service.limit_resend_requests(call.ctx, client_ip(call.request), str(call.body.email))
+    service.limit_resend_requests(call.ctx, client_ip(call.request), call.body)
 
 
 @endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,

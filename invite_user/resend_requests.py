@@ -17,7 +17,7 @@ from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from notifications import queue
 from notifications.sender import EmailSender
 from shared.context import Context
-from shared.rate_limit import hit
+from shared.rate_limit import hit, hit_client
 from shared.uow import attempt
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,11 @@ RESEND_PER_CLIENT = 20  # resend requests per client address per hour
 RESEND_PER_EMAIL = 5  # resend requests per email per hour, whichever path they come by
 
 
-def limit_resend_requests(ctx: Context, client: str, email: str | None) -> None:
-    """The anonymous resend request's limits, the same on the API and the page: per client address and per email, the
-    email keyed in the one normalised form invitations are matched by (`normalize_email`)."""
-    hit(ctx, f"resend-ip|{client}", limit=RESEND_PER_CLIENT, window_seconds=3600, policy="resend-per-client")
-    if email and "@" in email:
-        hit(ctx, f"resend-email|{normalize_email(email)}", limit=RESEND_PER_EMAIL, window_seconds=3600, policy="resend-per-email")
+def limit_resend_requests(ctx: Context, client: str, body: ResendRequest) -> None:
+    """The anonymous resend request's limits, the same on the API and the page: per client (an IPv6 /64 is one) and
+    per email. The email is the VALIDATED one (`ResendRequest`, which folds a full-width `ｂomb.example` into
+    `bomb.example`), keyed in the form invitations are matched by: counting the raw text gave every spelling of one
+    mailbox a budget of its own (issue 19 item 1)."""
+    hit_client(ctx, "resend-per-client", client, limit=RESEND_PER_CLIENT, window_seconds=3600)
+    hit(ctx, f"resend-email|{normalize_email(str(body.email))}", limit=RESEND_PER_EMAIL, window_seconds=3600,
+        policy="resend-per-email")

@@ -52,11 +52,20 @@ provide_registry(lambda partner_id: request_context().store(PartnerRepository).f
 
 
 def resolve_provider(ctx: Context, partner: Partner, requested: str | None) -> Partner | None:
-    """The indirect provider named on an invitation or customer: a reseller's own provider unless another is given."""
-    provider_id = requested or (partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None)
-    if not provider_id:
+    """The indirect provider an invitation or customer names: an indirect reseller's OWN provider, or none.
+
+    The one home of this rule (invitations of every kind, customers, relationship requests all pass here). A provider
+    named on an invitation gets an active relationship with DAP when the customer creates its company, so naming any
+    other (issue 19 item 3: any registered indirect provider could be named and read the customer) is refused; the
+    customer is shown every partner it is about to consent to (landing page, email, company form).
+    """
+    own = partner.indirect_provider_id if partner.type == PartnerType.INDIRECT_RESELLER else None
+    if requested and requested != own:
+        reason = f"only your own indirect provider ({own}) may be named" if own else "only an indirect reseller names an indirect provider (its own)"
+        raise RuleBroken(f"{requested} cannot be named: {reason}.", field="indirectProviderId", code="not-your-indirect-provider")
+    if not own:
         return None
-    provider = ctx.store(PartnerRepository).find(provider_id)
+    provider = ctx.store(PartnerRepository).find(own)
     if provider is None or provider.type != PartnerType.INDIRECT_PROVIDER:
-        raise RuleBroken(f"{provider_id} is not a registered indirect provider", field="indirectProviderId", code="unknown_provider")
+        raise RuleBroken(f"{own} is not a registered indirect provider", field="indirectProviderId", code="unknown_provider")
     return provider

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from shared import telemetry
+from shared import bodies, telemetry
 from shared.errors import (
     Busy,
     Conflict,
@@ -66,10 +66,7 @@ def parse_json(req: func.HttpRequest, model: type[B]) -> B:
     raw = req.get_body() or b""
     if not raw.strip():
         raise validation_problem([{"field": "(body)", "message": "A JSON body is required", "code": "missing"}])
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, "malformed-json", "The body is not valid JSON", str(exc)) from exc
+    data = bodies.json_of(req)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -115,6 +112,7 @@ def api(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[f
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         instance = _path(req)
         try:
+            bodies.screen(req)  # before the caller is even authenticated: an unusable body is 400 on every route
             return handler(req)
         except DomainError as error:
             return problem_response(problem_of(error), instance)

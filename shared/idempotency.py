@@ -8,8 +8,9 @@ Rows of the `Idempotency` table, partition = the caller's scope (a partner id):
 - expiry marks in partitions `x|<hour>` (one per key), so the sweep reads only what expired.
 
 A pending marker holds a lease: a retry after it ends takes the key over and runs the work again. Work that can be
-run twice derives its fresh ids from the key (`derived_id`), so a second run finds what the first committed and
-answers from it instead of doing it again: the answer of committed work is never lost, even when saving it failed.
+run twice derives its fresh ids from the key and the request's fingerprint (`derived_id`), so a second run of the same
+request finds what the first committed and answers from it instead of doing it again: the answer of committed work is
+never lost, even when saving it failed. Anything keyed must derive from `derived_id`, never from the key alone.
 """
 
 from __future__ import annotations
@@ -107,11 +108,13 @@ class _Key:
         return hmac.new(server, f"{purpose}|{self.scope}|{self.key}".encode(), hashlib.sha256).digest()
 
 
-_current: contextvars.ContextVar[tuple[_Key, list[int]] | None] = contextvars.ContextVar("idempotency_key", default=None)
+_current: contextvars.ContextVar[tuple[_Key, str, list[int]] | None] = contextvars.ContextVar("idempotency_key", default=None)
 
 
 def derived_id() -> str:
-    """A fresh UUID; within keyed work, the n-th one is derived from the key, so a re-run mints the same ids.
+    """A fresh UUID; within keyed work, the n-th one is derived from the key AND the request's fingerprint, so a re-run
+    of the same request mints the same ids, and a different request under the same key (once the key expired, when
+    nothing refuses it) mints others: it never finds the first request's work and mistakes itself for its retry.
 
     Derived with the server secret: the key (which only the caller knows, the table keeps its hash) does not
     yield the link without it.
@@ -119,9 +122,9 @@ def derived_id() -> str:
     current = _current.get()
     if current is None:
         return str(uuid.uuid4())
-    key, counter = current
+    key, fingerprint, counter = current
     counter[0] += 1
-    return str(uuid.UUID(bytes=key.secret(f"id|{counter[0]}")[:16], version=4))
+    return str(uuid.UUID(bytes=key.secret(f"id|{fingerprint}|{counter[0]}")[:16], version=4))
 
 
 def run_once(
@@ -158,7 +161,7 @@ def run_once(
             if authorize_replay is not None:
                 authorize_replay(actions)
             return answer, True
-    token = _current.set((k, [0]))
+    token = _current.set((k, fingerprint, [0]))
     with checked() as actions:
         try:
             status, body, headers = work()

@@ -6,6 +6,7 @@ A window is a partition (its start, epoch seconds), so the hourly sweep deletes 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -65,6 +66,28 @@ def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int, policy: s
         # Many requests at once in one bucket: that is the very thing the limit is for.
         raise TooManyRequests("Too many concurrent requests; retry shortly.", retry_after=1,
                               headers=limit_headers(policy or "limit", limit, window_seconds, 1)) from busy
+
+
+IPV6_CLIENT_PREFIX = 64  # one subscriber gets a whole /64 (RFC 6177): every address in it is the same client
+
+
+def client_of(address: str) -> str:
+    """The client a per-client limit counts: an IPv4 address, or the /64 an IPv6 address is in (a host picks any of its
+    2^64 addresses at will, so counting addresses would give it a fresh budget per request)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/{IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+def hit_client(ctx: Context, name: str, address: str, *, limit: int, window_seconds: int) -> None:
+    """Count one request of the client at `address` (`client_of`) against the limit `name`: the one per-client limit."""
+    hit(ctx, f"{name}|{client_of(address)}", limit=limit, window_seconds=window_seconds, policy=name)
 
 
 KEEP = timedelta(days=1)  # longer than any window

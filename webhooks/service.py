@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared import rate_limit
+from shared import allowance, rate_limit
 from shared.clock import utc_now
 from shared.context import Context
 from shared.errors import Conflict, NotFound, RuleBroken
@@ -12,6 +12,7 @@ from shared.events import EventRow
 from shared.partner_auth import Caller
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op
+from shared.uow import retrying
 from webhooks import addresses, deliveries, feed
 from webhooks.api_models import (
     DeliveryOut,
@@ -27,9 +28,10 @@ from webhooks.api_models import (
     TestSent,
 )
 from webhooks.catalog import TEST, payload_of
-from webhooks.subscriptions import Subscription, SubscriptionRepository, new_subscription
+from webhooks.subscriptions import TABLE, Subscription, SubscriptionRepository, new_subscription
 
 MAX_SUBSCRIPTIONS = 10
+SUBSCRIPTIONS = "subscriptions"  # the tally (shared.allowance) that holds MAX_SUBSCRIPTIONS
 TESTS_PER_MINUTE = 2  # as Partner Center allows for its test-created event
 
 
@@ -58,11 +60,20 @@ def _load(ctx: Context, caller: Caller, subscription_id: str) -> tuple[Subscript
 def create(ctx: Context, caller: Caller, body: NewSubscription) -> SubscriptionWithSecret:
     url = _checked_url(body.url)
     repo = ctx.store(SubscriptionRepository)
-    if len(repo.of_partner(caller.partner_id)) >= MAX_SUBSCRIPTIONS:
-        raise Conflict(f"A partner may have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.", code="too-many-subscriptions")
     sub = new_subscription(caller.partner_id, url, body.events, body.description, ctx.now())
-    repo.insert(sub)
+
+    def counted_in() -> None:
+        # The limit and the insert in one transaction under the tally's ETag: 30 at once store at most 10.
+        tally = allowance.admit(ctx, TABLE, f"s|{caller.partner_id}", SUBSCRIPTIONS, sub.id, limit=MAX_SUBSCRIPTIONS,
+                                present=lambda: [s.id for s in repo.of_partner(caller.partner_id)], refusal=_too_many)
+        repo.transact([Op("create", sub), tally])  # type: ignore[list-item]
+
+    retrying(counted_in, busy="Other subscriptions were being added at the same time; retry.")
     return _with_secret(sub, sub.secret)
+
+
+def _too_many() -> Conflict:
+    return Conflict(f"A partner may have {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one first.", code="too-many-subscriptions")
 
 
 def list_all(ctx: Context, caller: Caller) -> SubscriptionPage:
@@ -93,7 +104,15 @@ def update(ctx: Context, caller: Caller, subscription_id: str, change: Subscript
 
 def delete(ctx: Context, caller: Caller, subscription_id: str) -> None:
     _load(ctx, caller, subscription_id)
-    ctx.store(SubscriptionRepository).delete(f"s|{caller.partner_id}", subscription_id)
+    partition = f"s|{caller.partner_id}"
+
+    def uncounted() -> None:
+        repo = ctx.store(SubscriptionRepository)
+        tally = allowance.release(ctx, TABLE, partition, SUBSCRIPTIONS, subscription_id)
+        gone = repo.find(caller.partner_id, subscription_id) is None  # deleted meanwhile: only the tally is left to mend
+        repo.transact([*([] if gone else [Op("delete", keys=(partition, subscription_id))]), *([tally] if tally else [])])
+
+    retrying(uncounted)
 
 
 def rotate_secret(ctx: Context, caller: Caller, subscription_id: str) -> SubscriptionWithSecret:

@@ -84,7 +84,8 @@ class SubscriptionRepository(Repository[Subscription]):
         return f"s|{row.partner_id}", row.id
 
     def of_partner(self, partner_id: str) -> list[Subscription]:
-        return self.query_all("PartitionKey eq @pk", {"pk": f"s|{partner_id}"})
+        # Below "~": the partition also holds the tally of its subscriptions (shared.allowance).
+        return self.query_all("PartitionKey eq @pk and RowKey lt '~'", {"pk": f"s|{partner_id}"})
 
     def find(self, partner_id: str, subscription_id: str) -> tuple[Subscription, str | None] | None:
         return self.read(f"s|{partner_id}", subscription_id)

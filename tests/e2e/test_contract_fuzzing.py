@@ -51,12 +51,16 @@ BEYOND_SCHEMA_FIELDS = {"vatNumber", "registrationNumber", "phone", "phoneNumber
 # indirect provider id that names no registered partner, a webhook URL whose host does not resolve to a public address.
 BEYOND_SCHEMA_TYPES = ("invalid-phone-number", "date-agreed-in-future", "gdap-end-date", "malformed-continuation-token",
                        "idempotency-key-reused", "unknown_provider", "url-refused",
+                       # only an indirect reseller's own provider may be named (which one that is: the registry's state)
+                       "not-your-indirect-provider",
+                       # an attestation naming another primary contact than the stored one needs If-Match (428)
+                       "primary-contact-needs-if-match",
                        # cross-field: a CustomerOnboarding invitation must not name an existing customer
                        "onboarding-names-customer")
 
 
 def _refused_beyond_schema(response) -> bool:
-    if response.status_code not in (400, 422):
+    if response.status_code not in (400, 422, 428):
         return False
     try:
         problem = response.json()

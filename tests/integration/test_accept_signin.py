@@ -244,3 +244,68 @@ def test_an_unverified_email_does_not_sign_in(storage, idp):
     session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
     assert session.subject == "t-1|o-1" and session.email == "hanna@contoso.example"
     assert reload(storage, inv).status == InvitationStatus.PENDING
+
+
+@pytest.mark.parametrize("handle", ["reference", "link_key"])
+def test_the_public_reference_starts_no_sign_in_that_names_the_invitee(storage, idp, handle):
+    # Issue 19 item 11: the reference (which webhooks and the feed carry: "never names or addresses") started a
+    # sign-in whose redirect carried login_hint=<the invitee's email>; the link key is the partner's tag before it.
+    inv, raw = invite(storage)
+    value = getattr(inv, handle)
+    resp = functions.start_sign_in(get_request("auth/signin", {"invitationId": value, "mode": "create"}))
+    assert resp.status_code == 302
+    assert "hanna" not in resp.headers["Location"] and "login_hint" not in idp.started[-1]
+    # The emailed link id itself still fills in the address (whoever holds it was sent it).
+    _start(raw)
+    assert idp.started[-1]["login_hint"] == "hanna@contoso.example"
+
+
+def test_anonymous_sign_ins_store_a_bounded_number_of_flows_per_client(storage, idp):
+    # Issue 19 item 12: each anonymous GET stored a sign-in flow row, without limit. Every sign-in starts in
+    # signin.start, which counts the client (an IPv6 /64 is one) before it stores anything.
+    from accept_invite import domain_functions
+
+    def join(address):
+        return domain_functions.join_sign_in(get_request("companies/join/signin", headers={"x-forwarded-for": address}))
+
+    statuses = [join(f"2001:db8:5:6::{i:x}").status_code for i in range(1, signin.FLOWS_PER_CLIENT + 3)]
+    assert statuses == [303] * signin.FLOWS_PER_CLIENT + [429, 429]
+    assert len(list(storage.table("SignInFlows").list_entities())) == signin.FLOWS_PER_CLIENT
+    _, raw = invite(storage)
+    refused = functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}, headers={"x-forwarded-for": "2001:db8:5:6::99"}))
+    assert refused.status_code == 429 and "Too many requests" in text_of(refused)
+    assert join("2001:db8:5:7::1").status_code == 303  # another client
+
+
+def test_sign_out_ends_every_session_of_the_person_at_once(storage, idp):
+    # Issue 19 item 13: sign-out only cleared this browser's cookie; a copied cookie kept reading and changing the
+    # company for the rest of its 30 minutes. Now the person's session epoch moves on and every copy stops.
+    from accept_invite import companies
+    from accept_invite.company_form import check, prefill
+    from shared import session_epochs
+    from tests.support.accept_invite import form_request, session_header, subject_for
+
+    hanna = "hanna@contoso.example"
+    inv, _ = invite(storage)
+    form, _ = check(prefill(inv.company))
+    company = companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(hanna, "", subject_for(hanna)), form)
+
+    def users_page(headers):
+        return functions.company_page(get_request(f"companies/{company}/users", headers=headers,
+                                                  route_params={"companyId": company, "page": "users"}))
+
+    browser, copied_elsewhere = session_header(hanna), session_header(hanna, csrf="another-browsers-token")
+    assert users_page(browser).status_code == 200 and users_page(copied_elsewhere).status_code == 200
+    out = functions.sign_out(form_request("auth/signout", {"csrf": "csrf-token-for-tests"}, browser))
+    assert out.status_code == 200
+    for cookie in (browser, copied_elsewhere):
+        resp = users_page(cookie)
+        assert resp.status_code != 200 and "Hanna" not in text_of(resp)
+    # Someone else's sessions are not touched; a new sign-in of Hanna's works again.
+    assert session_epochs.current(ctx_of(storage), subject_for("bob@fabrikam.example")) == 0
+    _, raw = invite(storage)
+    state = state_of(_start(raw))
+    fresh = _callback(state)
+    [cookie] = [c.split(";")[0] for c in cookies_set(fresh) if c.startswith(sessions.cookie_name() + "=")]
+    assert sessions.decode(cookie.split("=", 1)[1]).epoch == 1
+    assert users_page({"cookie": cookie}).status_code == 200

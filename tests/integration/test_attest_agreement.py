@@ -9,7 +9,7 @@ import pytest
 from attest_agreement import functions as fn
 from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
-from tests.support.http import json_of
+from tests.support.http import build_request, json_of
 
 
 def attestation(**over):
@@ -22,8 +22,13 @@ def attestation(**over):
     return body
 
 
-def attest(token, cid, body=None, key=None):
-    return call(fn.attest_customer_agreement, "POST", f"customers/{cid}/agreements", token, body or attestation(), key=key, customer_id=cid)
+def attest(token, cid, body=None, key=None, if_match=None):
+    if if_match is None:
+        return call(fn.attest_customer_agreement, "POST", f"customers/{cid}/agreements", token, body or attestation(), key=key,
+                    customer_id=cid)
+    headers = {"Authorization": token, "If-Match": if_match, **({"Idempotency-Key": key} if key else {})}
+    return fn.attest_customer_agreement(build_request("POST", f"customers/{cid}/agreements", body=body or attestation(), headers=headers,
+                                                      route_params={"customerId": cid}))
 
 
 def agreement(token, cid):
@@ -87,7 +92,7 @@ def test_the_customers_own_day_counts(storage, partner_tokens, fixed_clock):
     cid = us["customer"]["id"]
     resp = attest(partner_tokens(), cid, attestation(dateAgreed="2026-11-21"))
     assert resp.status_code == 400 and json_of(resp)["latestDateAgreed"] == "2026-11-20"
-    assert attest(partner_tokens(), cid, attestation(dateAgreed="2026-11-20")).status_code == 201
+    assert attest(partner_tokens(), cid, attestation(dateAgreed="2026-11-20", primaryContact=al)).status_code == 201
 
 
 def test_the_same_attestation_twice_is_a_conflict_not_a_second_record(storage, settings, partner_tokens, cid):
@@ -111,7 +116,7 @@ def test_idempotency_key_replays_the_first_answer(storage, partner_tokens, cid):
 
 def test_updating_the_primary_contact_is_allowed_and_audited(storage, settings, partner_tokens, cid):
     contact = {"firstName": "Jonas", "lastName": "Weber", "email": "jonas@contoso.de", "phoneNumber": "0171 2345678", "language": "en"}
-    assert attest(partner_tokens(), cid, attestation(primaryContact=contact)).status_code == 201
+    assert attest(partner_tokens(), cid, attestation(primaryContact=contact), if_match="*").status_code == 201
     customer = CustomerStore(storage).customer(cid)
     assert customer.primary_contact.email == "jonas@contoso.de" and customer.primary_contact.phone_number == "+491712345678"
     [record] = [r for r in CustomerStore(storage).audit_page(cid).items if r.action == "customer.primaryContactUpdated"]

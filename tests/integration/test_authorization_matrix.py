@@ -28,6 +28,7 @@ from attest_agreement.attestation_models import AttestationRequestIn
 from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship, request_attestation
 from company_domains import service as domains
+from company_domains.domains import txt_value
 from company_domains.repository import DomainClaims
 from invite_user import functions as invitations_fn
 from invite_user import service
@@ -331,12 +332,14 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
         onboarding, _ = invite(storage, agent, email=IVY)
         joining, _ = invite(storage, agent, email=IVY, kind="CompanyUser", customerId=a, roles=["AccountViewer"])
         agreement, _ = invite(storage, agent, email=HANNA, kind="AgreementAcceptance", customerId=a, roles=[])
-        # Company A verified contoso.example (Hanna's own address proves it) and Max asked to join through it. Each world
+        # Company A verified contoso.example (by its TXT record) and Max asked to join through it. Each world
         # has its own company A on the same storage: the previous world's claim of the domain is let go first.
         claim = DomainClaims(storage).get("contoso.example")
         if claim is not None:
             DomainClaims(storage).release(claim)
-        domains.add_domain(ctx_of(storage), a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example")
+        token = domains.add_domain(ctx_of(storage), a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example").token
+        domains.verify_domain(ctx_of(storage), a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example",
+                              lookup=lambda name: [txt_value(token)])  # its TXT record (the DNS server's part: test_company_domains)
         domains.join(ctx_of(storage), a, domains.Person(MAX, subject_for(MAX), "Max Muster"))
         return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)))
 

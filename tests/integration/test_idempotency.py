@@ -130,3 +130,44 @@ def test_rate_limit_windows_are_swept_once_over(storage, settings, fixed_clock):
     rate_limit.hit(ctx_of(storage), "resend-ip|10.0.0.9", limit=20, window_seconds=3600)
     assert rate_limit.sweep(ctx_of(storage)) == 3
     assert len(list(storage.table("RateLimits").list_entities())) == 1
+
+
+def test_an_expired_key_reused_for_another_invitation_makes_that_invitation(storage, settings, partner_tokens, fixed_clock):
+    # Issue 19 item 8: the link id was derived from the key alone, so once the key expired a different request under
+    # it derived the first invitation's link, found it and answered 201 with the OLD invitation (another address).
+    token = partner_tokens()
+    first = post("invitations", token, invitation_body(email="first@contoso.com"), fn.create_invitation, key="reused")
+    assert first.status_code == 201
+    fixed_clock.advance(hours=25)
+    second = post("invitations", token, invitation_body(email="second@contoso.com"), fn.create_invitation, key="reused")
+    assert second.status_code == 201 and second.headers.get("Idempotent-Replayed") is None
+    assert json_of(second)["email"] == "second@contoso.com" and json_of(second)["id"] != json_of(first)["id"]
+    assert sorted(i.email for i in _invitations(storage)) == ["first@contoso.com", "second@contoso.com"]
+
+
+def test_an_expired_key_reused_for_another_customer_makes_that_customer(storage, settings, partner_tokens, fixed_clock):
+    from attest_agreement import functions as customers_fn
+    from tests.integration.test_attest_customers import call, customer_body
+
+    token = partner_tokens()
+    first = call(customers_fn.create_customer, "POST", "customers", token, customer_body(name="First GmbH"), key="c-reused")
+    assert first.status_code == 201, first.get_body()
+    # A retry of the same request within the day is the same customer (replayed).
+    again = call(customers_fn.create_customer, "POST", "customers", token, customer_body(name="First GmbH"), key="c-reused")
+    assert json_of(again)["customer"]["id"] == json_of(first)["customer"]["id"]
+    fixed_clock.advance(hours=25)
+    second = call(customers_fn.create_customer, "POST", "customers", token, customer_body(name="Second GmbH"), key="c-reused")
+    assert second.status_code == 201, second.get_body()
+    assert json_of(second)["customer"]["id"] != json_of(first)["customer"]["id"]
+    assert json_of(second)["customer"]["name"] == "Second GmbH"
+
+
+def test_derived_ids_follow_the_key_and_the_request():
+    ids = {}
+    for key, fingerprint in (("k", "a"), ("k", "b"), ("k2", "a")):
+        token = idempotency._current.set((idempotency._Key("scope", key), fingerprint, [0]))
+        try:
+            ids[(key, fingerprint)] = idempotency.derived_id()
+        finally:
+            idempotency._current.reset(token)
+    assert len(set(ids.values())) == 3

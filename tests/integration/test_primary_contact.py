@@ -175,3 +175,30 @@ def test_a_confirmation_that_failed_is_sent_again_to_the_corrected_contact(stora
     [mail] = _inbox(servers, "greta.c2@contoso.de")
     assert "Contoso Berlin GmbH" in mail["subject"]
     assert "confirmationEmail" not in json_of(agreement(partner_tokens(), cid))  # sent: nothing left to report
+
+
+def test_an_attestation_naming_another_contact_follows_the_same_rule(storage, partner_tokens, fixed_clock):
+    # Issue 19 item 4: POST .../agreements with another primaryContact replaced the person who consents for the customer
+    # without If-Match and without telling the other partners; the new contact then consented to a third partner.
+    cid = create(partner_tokens("p-reseller"))["customer"]["id"]  # the indirect reseller and its provider serve it
+    provider = partner_tokens("p-provider")  # the provider attests (an indirect reseller may not)
+    body = attestation(primaryContact=NEW)
+    refused = attest(provider, cid, body)
+    assert refused.status_code == 428 and json_of(refused)["type"].endswith("primary-contact-needs-if-match")
+    assert CustomerStore(storage).customer(cid).primary_contact.email == "greta@contoso.de"
+    assert json_of(agreement(provider, cid))["acceptance"] == "NotProvided"  # nothing half-written
+    tag = etag(provider, cid)
+    patch(partner_tokens("p-reseller"), cid, {**NEW, "email": "someone.else@contoso.de"}, if_match=tag)
+    assert attest(provider, cid, body, if_match=tag).status_code == 412  # decided on a version that changed since
+    resp = attest(provider, cid, body, if_match=etag(provider, cid))
+    assert resp.status_code == 201, resp.get_body()
+    assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
+    assert events(storage, cid) == ["p-provider", "p-provider", "p-reseller", "p-reseller"]  # the PATCH's and the attestation's
+    actions = [e["action"] for e in json_of(trail(provider, cid))["items"]]
+    assert actions.count("customer.primaryContactUpdated") == 2 and "agreement.attested" in actions
+
+
+def test_an_attestation_naming_the_current_contact_needs_no_if_match(storage, partner_tokens, fixed_clock):
+    cid = create(partner_tokens())["customer"]["id"]
+    assert attest(partner_tokens(), cid).status_code == 201  # Greta, as stored
+    assert events(storage, cid) == []

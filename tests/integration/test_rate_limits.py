@@ -80,3 +80,30 @@ def test_both_paths_share_one_per_email_limit_in_the_normalised_form(storage, se
 def test_mailboxes_that_casefold_would_merge_are_counted_apart(storage, settings):
     assert [_api("anna@strasse.de", f"192.0.2.{i}").status_code for i in range(6)] == [202] * 5 + [429]
     assert _api("anna@straße.de", "192.0.2.50").status_code == 202
+
+
+def test_full_width_spellings_of_one_mailbox_share_its_page_budget(storage, settings):
+    # Issue 19 item 1: the page limited on the raw form value; each full-width spelling of the domain (which validation
+    # folds into the same address, the same mailbox) got a fresh budget of 5 an hour.
+    spellings = ["victim@bomb.example", "victim@ｂomb.example", "victim@bｏmb.example", "victim@boｍb.example",
+                 "victim@bomｂ.example", "victim@ｂｏｍｂ.example", "victim@bomb.ｅxample"]
+    statuses = [_page(spelling, f"198.51.100.{i}").status_code for i, spelling in enumerate(spellings)]
+    assert statuses == [200] * 5 + [429, 429]
+    assert _api("victim@ｂｏｍｂ.example", "203.0.113.70").status_code == 429
+
+
+def test_an_ipv6_64_is_one_client(storage, settings):
+    # The host picks any of its 2^64 addresses: every one of them is the same client, on both paths.
+    statuses = [_api(f"w{i}@contoso.com", f"[2001:db8:0:7::{i:x}]:443").status_code for i in range(1, 21)]
+    assert statuses == [202] * 20
+    assert _api("w99@contoso.com", "2001:db8:0:7:ffff:1:2:3").status_code == 429
+    assert _page("w100@contoso.com", "2001:db8:0:7:abcd::1").status_code == 429
+    assert _api("w101@contoso.com", "2001:db8:0:8::1").status_code == 202  # the next /64 is another client
+
+
+def test_what_a_per_client_limit_counts():
+    from shared.rate_limit import client_of
+
+    assert client_of("2001:db8:0:7::1") == client_of("2001:db8:0:7:ffff:ffff:ffff:ffff") == "2001:db8:0:7::/64"
+    assert client_of("203.0.113.5") == client_of("::ffff:203.0.113.5") == "203.0.113.5"
+    assert client_of("unknown") == "unknown"

@@ -78,21 +78,22 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     invite(storage)
     inv, raw = invite(storage)
     storage.table("Customers")  # created once per process, not per request
+    storage.table("SessionEpochs")
     storage.queue(get_settings().webhooks_queue)
     functions.start_sign_in(get_request("auth/signin", {"invitationId": raw}))  # warm the flow table
     resp, start = counted(storage, lambda: functions.start_sign_in(get_request("auth/signin", {"invitationId": raw})))
     assert resp.status_code == 302
-    assert start == 2  # the invitation, the flow written
+    assert start == 4  # the invitation, the client's sign-in count read and written (every anonymous write bounded), the flow written
     state = state_of(resp.headers["Location"])
     binding = next(c.split(";")[0] for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "="))
     resp, callback = counted(storage, lambda: functions.finish_sign_in(
         get_request("auth/callback", {"code": "abc", "state": state}, headers={"cookie": binding})))
     assert resp.status_code == 303
-    assert callback == 3  # the flow read, the flow deleted (used once), the invitation
+    assert callback == 4  # the flow read, the flow deleted (used once), the invitation, the person's session epoch
     handle = resp.headers["Location"].split("invitationId=")[1]
     resp, form = counted(storage, lambda: functions.new_company_form(get_request("companies/new", {"invitationId": handle}, session_header())))
     assert resp.status_code == 200
-    assert form == 1
+    assert form == 2  # the session's epoch (a signed-out session stops at once), the invitation
     values = prefill(inv.company, inv.country_region)
     post = {"csrf": CSRF, "invitationId": handle, **values}
     resp, create = counted(storage, lambda: functions.create_company(form_request("companies", post, session_header())))
@@ -101,7 +102,7 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     # transaction and its event's announcement; the company's profile and the partner's relationship read, one customer
     # transaction and its events' announcement; the partner's customer list row written (from the relationships that
     # transaction staged, not listed again)
-    assert create == 8, create
+    assert create == 9, create  # and the session's epoch
 
 
 def test_a_primary_contact_change_costs_what_the_readme_says(storage, partner_tokens, fixed_clock):

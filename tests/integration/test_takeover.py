@@ -139,3 +139,57 @@ def test_a_partner_whose_relationship_was_removed_reads_no_audit_trail(storage, 
     assert remove(partner_tokens(), cid, {"goodFaithDeclaration": True}).status_code == 200
     resp = trail(partner_tokens(), cid)
     assert resp.status_code == 404 and resp.mimetype == "application/problem+json"
+
+
+# -- issue 19 item 3: the indirect provider on an onboarding invitation ------------------------------------------
+
+
+@pytest.mark.parametrize(("partner", "named"), [("p-direct", "p-provider"), ("p-reseller", "p-other-provider"),
+                                                ("p-provider", "p-provider")])
+def test_only_the_resellers_own_indirect_provider_may_be_named(storage, partner_tokens, partner, named):
+    # Any registered indirect provider could be named on a CustomerOnboarding invitation and got an active relationship
+    # with DAP when the customer created its company, though nothing shown to the invitee named it.
+    from partners.registry import Partner, PartnerRepository, PartnerType
+    from tests.integration.test_invitations_api import invitation_body
+
+    PartnerRepository(storage).save(Partner(id="p-other-provider", name="Other Distribution", type=PartnerType.INDIRECT_PROVIDER))
+    for kind in ("CustomerOnboarding", "ResellerRelationship"):
+        resp = invitations_post(partner_tokens(partner), invitation_body(kind=kind, indirectProviderId=named))
+        assert resp.status_code == 400, resp.get_body()
+        assert json_of(resp)["errors"][0]["code"] == "not-your-indirect-provider"
+    customer = call(fn.create_customer, "POST", "customers", partner_tokens(partner),
+                    {"name": "Contoso GmbH", "country": "DE", "indirectProviderId": named,
+                     "primaryContact": {"firstName": "G", "lastName": "M", "email": "g@contoso.de"}})
+    assert customer.status_code == 400
+    assert InvitationStore(storage).list_page(partner, page_size=10).items == []
+
+
+def test_the_invitee_sees_every_partner_it_is_about_to_consent_to(storage, settings, servers, partner_tokens):
+    from notifications import queue as email_queue
+    from notifications.sender import SmtpSender
+    from tests.integration.test_invitation_delivery import _drain, _inbox
+    from tests.integration.test_invitations_api import invitation_body
+
+    created = invitations_post(partner_tokens("p-reseller"), invitation_body(email="nina@contoso.com", language="en"))
+    assert created.status_code == 201, created.get_body()
+    link = json_of(created)["id"]
+    assert json_of(created)["indirectProviderId"] == "p-provider"  # the reseller's own, named for it
+    said = "Fabrikam Distribution, the indirect provider of Tailspin Reseller, also becomes a partner of your company"
+    # The email ...
+    sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
+    _, messages = _drain(storage, settings)
+    email_queue.deliver(ctx_of(storage), sender, messages[0][0])
+    [mail] = _inbox(servers, "nina@contoso.com")
+    assert said in mail["text"] and said in " ".join(mail["html"].split())
+    # ... the landing page ...
+    landing = functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": link}))
+    assert landing.status_code == 200 and said in text_of(landing)
+    # ... and the company form, where the company (and the provider's relationship with it) is created.
+    inv = InvitationStore(storage).find_by_link(link_hash(link))
+    form = functions.new_company_form(get_request("companies/new", {"invitationId": inv.link_key},
+                                                  session_header("nina@contoso.com", name="Nina N")))
+    assert form.status_code == 200 and said in text_of(form)
+    # An invitation of a direct partner names nobody else.
+    direct = invitations_post(partner_tokens(), invitation_body(email="olga@contoso.com", language="en"))
+    other = functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": json_of(direct)["id"]}))
+    assert "indirect provider" not in text_of(other)

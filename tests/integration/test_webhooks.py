@@ -388,3 +388,27 @@ def test_a_bulk_announces_each_invitation_as_its_own_event_from_one_outbox_row_p
     assert sorted(e["data"]["reference"] for e in feed_items) == sorted(references)
     assert len({e["id"] for e in feed_items}) == 30
     assert not [e for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("e|")]  # published, removed
+
+
+def test_thirty_parallel_subscriptions_store_at_most_ten(storage, partner_tokens, inbox):
+    # Issue 19 item 10: count-then-insert let 30 parallel requests store 16-19 subscriptions under a limit of 10.
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = partner_tokens()
+    first = call(fn.create_subscription, "POST", "webhooks", token, {"url": inbox.url(), "events": ["invitation.created"]})
+    assert first.status_code == 201
+
+    def one(_):
+        return call(fn.create_subscription, "POST", "webhooks", token, {"url": inbox.url(), "events": ["invitation.created"]}).status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(one, range(30)))
+    stored = SubscriptionRepository(storage).of_partner("p-direct")
+    assert len(stored) <= 10 and statuses.count(201) == len(stored) - 1
+    assert set(statuses) <= {201, 409, 503}
+    while len(SubscriptionRepository(storage).of_partner("p-direct")) < 10:
+        assert one(0) == 201
+    assert one(0) == 409
+    # Deleting one frees one place, and only one.
+    assert call(fn.delete_subscription, "DELETE", "webhooks/x", token, route_params={"id": stored[0].id}).status_code == 204
+    assert [one(0), one(0)] == [201, 409]

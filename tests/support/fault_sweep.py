@@ -12,11 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +34,8 @@ from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from attest_agreement import functions as attest_fn
 from attest_agreement import notices
+from company_domains.domains import txt_value
+from devhost.dns_server import LocalDns, add_record
 from devhost.identity import ensure_partner_key, mint_partner_token
 from invite_user import functions as invite_fn
 from invite_user.api_models import NewInvitation
@@ -69,6 +74,15 @@ class World:
         return f"{who}.{self.run}@contoso.example"
 
 
+DNS_RECORDS: Path | None = None  # the records file of the sweep's DNS server (set by Sweep)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @dataclass
 class Scenario:
     name: str
@@ -104,9 +118,15 @@ class Sweep:
         self._jwks_client = partner_auth._jwks_client  # noqa: SLF001
         partner_auth._jwks_client = lambda settings: _LocalJwks(self.key.public_key())  # noqa: SLF001 - the local issuer's key
         self._environ = dict(os.environ)
+        # The domains' TXT records come from a real DNS server (the stack's), as in Azure from the platform's resolver.
+        global DNS_RECORDS
+        DNS_RECORDS = Path(tempfile.mkdtemp()) / "dns-records.json"
+        self.dns = LocalDns(_free_port(), DNS_RECORDS).start()
+        os.environ["DNS_RESOLVER"] = self.dns.address
 
     def close(self) -> None:
         self.proxy.stop()
+        self.dns.stop()
         partner_auth._jwks_client = self._jwks_client  # noqa: SLF001
         os.environ.clear()
         os.environ.update(self._environ)
@@ -558,24 +578,33 @@ def update_contact_scenario() -> Scenario:
 
 
 def verify_domain_scenario() -> Scenario:
-    """The company's Account manager adds the domain of her own verified address: claimed and verified at once."""
+    """The company's Account manager verifies a domain whose TXT record the sweep's DNS server serves: claimed, verified."""
+
+    def domain(w: World) -> str:
+        return f"d{w.run}.example"
 
     def setup(w: World) -> None:
         _setup_invitation(w)
         resp = pages.create_company(form_request("companies", _company_form(w), session_header(email=w.email("hanna"))))
         assert resp.status_code == 303, resp.get_body()
-        w.context["customer"] = resp.headers["Location"].split("/")[3]
+        cid = w.context["customer"] = resp.headers["Location"].split("/")[3]
+        resp = domain_functions.add_domain(form_request(f"companies/{cid}/domains", {"csrf": CSRF, "domain": domain(w)},
+                                                        session_header(email=w.email("hanna")), route_params={"companyId": cid}))
+        assert resp.status_code == 200, resp.get_body()
+        row = next(r for r in _rows(w.direct, "Customers") if r["PartitionKey"] == f"c|{cid}" and r["RowKey"] == f"d|{domain(w)}")
+        assert DNS_RECORDS is not None
+        add_record(DNS_RECORDS, domain(w), txt_value(row["token"]))
 
     def act(w: World) -> Any:
         cid = w.context["customer"]
-        return domain_functions.add_domain(form_request(f"companies/{cid}/domains", {"csrf": CSRF, "domain": "contoso.example"},
-                                                        session_header(email=w.email("hanna")), route_params={"companyId": cid}))
+        return domain_functions.verify_domain(form_request(f"companies/{cid}/domains/verify", {"csrf": CSRF, "domain": domain(w)},
+                                                           session_header(email=w.email("hanna")), route_params={"companyId": cid}))
 
     def expect(w: World) -> list[str]:
-        cid, rows = w.context["customer"], _rows(w.direct, "Customers")
+        cid, rows, name = w.context["customer"], _rows(w.direct, "Customers"), domain(w)
         mine = [r for r in rows if r["PartitionKey"] == f"c|{cid}"]
-        verified = [r for r in mine if r["RowKey"] == "d|contoso.example" and r.get("status") == "Verified"]
-        claims = [r for r in rows if r["PartitionKey"] == "dc|contoso.example" and r.get("customer_id") == cid]
+        verified = [r for r in mine if r["RowKey"] == f"d|{name}" and r.get("status") == "Verified"]
+        claims = [r for r in rows if r["PartitionKey"] == f"dc|{name}" and r.get("customer_id") == cid]
         audited = [r for r in mine if r["RowKey"].startswith("a|") and r.get("action") == "domain.verified"]
         announced = [r for r in mine if r["RowKey"].startswith("e|") and r.get("type") == "company.domainVerified"]
         return (count(w, "verified domains", len(verified), 1) + count(w, "domain claims", len(claims), 1)

@@ -18,7 +18,7 @@ from attest_agreement.customers import (
 )
 from attest_agreement.repository import TABLE, CustomerUnitOfWork
 from partners.registry import Partner, PartnerType
-from shared.errors import Busy, Conflict, Forbidden, NotFound, RuleBroken
+from shared.errors import Busy, Conflict, Forbidden, NotFound, PreconditionRequired, RuleBroken
 from shared.partner_auth import Caller
 from tests.unit.fakes import memory_context
 
@@ -69,10 +69,10 @@ def attestation(email="greta@contoso.de"):
                                          "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": email}})
 
 
-def attest(ctx, partner=DIRECT, body=None):
+def attest(ctx, partner=DIRECT, body=None, if_match=None):
     caller = Caller(partner_id=partner.id, roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a",
                     partner_type=partner.type.value, partner=partner)
-    return service.record_attestation(ctx, "c1", caller, partner, body or attestation())
+    return service.record_attestation(ctx, "c1", caller, partner, body or attestation(), if_match)
 
 
 def audit_actions(ctx):
@@ -89,7 +89,10 @@ def test_an_agreement_is_attested_once_and_the_contact_is_told(ctx):
 
 
 def test_a_new_primary_contact_is_saved_and_audited_with_the_attestation(ctx):
-    customer, _ = attest(ctx, body=attestation("ida@contoso.de"))
+    with pytest.raises(PreconditionRequired):  # another person: the one rule of a contact change (If-Match)
+        attest(ctx, body=attestation("ida@contoso.de"))
+    assert ctx.unit(CustomerUnitOfWork, "c1").acceptance() is None
+    customer, _ = attest(ctx, body=attestation("ida@contoso.de"), if_match="*")
     assert ctx.unit(CustomerUnitOfWork, "c1").customer().primary_contact.email == "ida@contoso.de"
     assert audit_actions(ctx) == ["agreement.attested", "customer.primaryContactUpdated"]
 

@@ -64,6 +64,8 @@ def _classify(span: str) -> dict[str, list[str]]:
         return {"route": [span]}
     if " " in span or "|" in span or "://" in span or span.startswith(("/", "application/", "text/", "-")):
         return found
+    if re.fullmatch(r"[^@/]+@[^@/]+", span):  # an email address (`victim@ｂomb.example`), not a file
+        return found
     word = re.sub(r"\(.*$", "", span)  # `uow.event(...)`, `endpoint(..., action=...)`
     if re.fullmatch(r"[A-Z][A-Z0-9_]{2,}|AzureWebJobsStorage\w*|__\w+", word):
         name = "AzureWebJobsStorage" + word if word.startswith("__") else word
