@@ -5,6 +5,7 @@ import logging
 import azure.functions as func
 
 from accept_invite.attestation_functions import bp as attestation_page_bp
+from accept_invite.company_functions import bp as company_admin_bp
 from accept_invite.domain_functions import bp as company_domains_bp
 from accept_invite.functions import bp as accept_invite_bp
 from attest_agreement.functions import bp as attest_agreement_bp
@@ -25,5 +26,5 @@ telemetry.configure(get_settings())
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (operations_bp, invite_user_bp, partners_bp, notifications_bp, accept_invite_bp, attest_agreement_bp,
-                  webhooks_bp, company_domains_bp, attestation_page_bp):
+                  webhooks_bp, company_domains_bp, attestation_page_bp, company_admin_bp):
     app.register_functions(blueprint)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from accept_invite import companies, company_form, pages, roles
+from accept_invite import companies, company_form, pages, user_views
+from accept_invite.user_views import company_member
 from accept_invite.views import (
     AGREEMENT_STEP,
     Reply,
@@ -23,10 +23,8 @@ from accept_invite.views import (
     wrong_account,
 )
 from attest_agreement.agreements import AlreadyAccepted
-from attest_agreement.customers import CompanyUser, Customer, member
 from attest_agreement.repository import CustomerStore
-from attest_agreement.service import accept_directly, may_consent
-from company_domains.domains import may_manage
+from attest_agreement.service import CustomerAdmin, accept_directly, may_consent, may_manage_partners
 from invite_user.invitations import BusinessCenterRole, Invitation, InvitationKind, InvitationStatus
 from shared.context import Context
 
@@ -201,20 +199,6 @@ def accept(ctx: Context, visitor: Visitor, data: Mapping[str, str]) -> Reply:
 # -- the company's pages ----------------------------------------------------------------------------
 
 
-def company_member(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Customer | None, CompanyUser | None, Reply | None]:
-    """The company and the signed-in person as one of its users, or the reply for a stranger."""
-    person = visitor.person
-    if person is None:
-        return None, None, error("session", visitor, status=401)
-    customers = ctx.store(CustomerStore)
-    company = customers.customer(customer_id) if re.fullmatch(r"[A-Za-z0-9._-]{1,100}", customer_id or "") else None
-    # Recognised by the account's subject once bound; by verified email only before the first sign-in bound it.
-    user = member(customers.users_of(customer_id), person.email, person.subject) if company else None
-    if company is None or user is None:
-        return None, None, error("forbidden", visitor, status=403)
-    return company, user, None
-
-
 def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) -> Reply:
     """GET /api/companies/{id}/welcome|profile|users|agreements, for the company's own users."""
     company, user, reply = company_member(ctx, visitor, customer_id)
@@ -227,12 +211,14 @@ def company_page(ctx: Context, visitor: Visitor, customer_id: str, page: str) ->
     customers = ctx.store(CustomerStore)
     if page == "welcome":
         context["partners"] = [r for r in customers.relationships_of(customer_id) if r.serving]
+        person = visitor.person
+        assert person is not None
+        # The signed-in user was read already (company_member): they are the only user the rule needs to look at.
+        context["may_manage_partners"] = may_manage_partners(company, [user], CustomerAdmin(person.email, person.subject, person.name))
     elif page == "profile":
         context["rows"] = _profile_rows(company, language)
     elif page == "users":
-        context["users"] = customers.users_of(customer_id)
-        context["may_invite"] = roles.may_invite(user.roles)
-        context["may_manage_domains"] = may_manage(user.roles)
+        return user_views.users_page(ctx, visitor, company, user)
     elif page == "agreements":
         context["acceptance"] = customers.acceptance(customer_id)
     else:

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from accept_invite import sessions, signin
-from accept_invite.company_views import company_member
+from accept_invite.user_views import company_administrator
 from accept_invite.views import Reply, Visitor, csrf_ok, error, redirect
 from company_domains import service as domains
-from company_domains.domains import may_manage
+from shared.authorization import Action
 from shared.context import Context
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 
@@ -26,24 +26,14 @@ def _person(visitor: Visitor) -> domains.Person | None:
     return domains.Person(email=p.email, subject=p.subject, name=p.name) if p else None
 
 
-def _admin_page(ctx: Context, visitor: Visitor, customer_id: str) -> tuple[Any, Any, Reply | None]:
-    company, user, reply = company_member(ctx, visitor, customer_id)
-    if reply is not None:
-        return None, None, reply
-    assert company is not None and user is not None
-    if not may_manage(user.roles):
-        return None, None, error("forbidden", visitor, status=403, language=visitor.language(user.language))
-    return company, user, None
-
-
 def domains_page(ctx: Context, visitor: Visitor, customer_id: str, *, notice: Mapping[str, Any] | None = None,
                  entered: str = "", status: int = 200) -> Reply:
     """GET /api/companies/{id}/domains: the domains with their TXT records, the joining setting, the waiting requests."""
-    company, user, reply = _admin_page(ctx, visitor, customer_id)
+    company, user, reply = company_administrator(ctx, visitor, customer_id, Action.MANAGE_DOMAINS)
     if reply is not None:
         return reply
     person = _person(visitor)
-    assert person is not None
+    assert person is not None and user is not None
     seen = domains.overview(ctx, customer_id, person)
     base = f"/api/companies/{customer_id}"
     return Reply(status, "domains.html", {
@@ -56,7 +46,7 @@ def change(ctx: Context, visitor: Visitor, customer_id: str, what: str, data: Ma
     """The domains page's forms (session + CSRF): add, verify, remove, joining, approve / decline. Answers the page."""
     if not csrf_ok(visitor, data.get("csrf")):
         return error("session", visitor, status=403)
-    _, _, reply = _admin_page(ctx, visitor, customer_id)
+    _, _, reply = company_administrator(ctx, visitor, customer_id, Action.MANAGE_DOMAINS)
     if reply is not None:
         return reply
     person = _person(visitor)

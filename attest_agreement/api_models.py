@@ -367,3 +367,4 @@ class PartnerOfCustomer(_Out):
     partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
     role: RelationshipRole
     since: datetime
+

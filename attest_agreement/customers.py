@@ -72,6 +72,33 @@ class CompanyUser(Entity):
     added_by: str = Field(validation_alias="addedBy", serialization_alias="addedBy")
 
 
+class RemovedUser(Entity):
+    """What is kept of a removed user: enough to tell them, at their next request, in their language, whom to ask.
+
+    It grants nothing: membership is the `u|` row alone. A user invited again has a `u|` row, which wins.
+    """
+
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    email: str
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
+    subject: str | None = None
+    roles: list[str] = Field(default_factory=list)  # as they were: a repeated removal form is recognised by them
+    language: str = "en"
+    removed_at: datetime = Field(validation_alias="removedAt", serialization_alias="removedAt")
+    # the administrator's name and email: whom to ask
+    removed_by: dict[str, str] = Field(validation_alias="removedBy", serialization_alias="removedBy")
+
+
+class UnsentEmails(Row):
+    """Emails a change of this customer owes (committed with the change): the queue message that carries them sends them
+    only while this row exists, and deletes it once sent, so a copy of the message, or one of a change that never
+    committed, sends nothing."""
+
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    id: str
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+
+
 def same_subject(bound: str | None, subject: str | None) -> bool:
     """Whether a user bound to `bound` is the account `subject` (`tid|oid` or `iss|sub`).
 

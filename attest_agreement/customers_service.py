@@ -15,11 +15,12 @@ from attest_agreement.api_models import (
     PartnerOfCustomer,
 )
 from attest_agreement.asking import invite_to_accept
+from attest_agreement.company_user_models import CompanyUserList, CompanyUserOut
 from attest_agreement.customer_events import acceptance_fields
 from attest_agreement.customers import AgreementAcceptance, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.primary_contact import customer_etag
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
-from attest_agreement.steps import active, agreement_view, by, contact, gdap, phone
+from attest_agreement.steps import active, agreement_view, by, contact, gdap, no_relationship, phone
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut
 from invite_user.invitations import InvitationKind
@@ -27,7 +28,7 @@ from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared.authorization import Action, check
 from shared.context import Context
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.idempotency import derived_id
 from shared.partner_auth import Caller
 from shared.storage import ConcurrencyConflict
@@ -140,6 +141,25 @@ def get_customer(ctx: Context, caller: Caller, customer_id: str) -> tuple[Custom
     customer, rel = active(uow, caller)
     detail = CustomerDetail(customer=customer, relationship=rel, agreement=agreement_view(customer, uow.acceptance()))
     return detail, customer_etag(uow, customer)
+
+
+def company_users(ctx: Context, caller: Caller, customer_id: str) -> CompanyUserList:
+    """The customer's users, for the partner that manages it: an AdminAgent whose active relationship holds DAP.
+
+    Anyone else hears the customer is not theirs (404), a partner whose DAP the customer removed too: who works at a
+    customer is the business of the partner it trusts with its administration only.
+    """
+    uow = ctx.unit(CustomerUnitOfWork, customer_id)
+    try:
+        active(uow, caller, Action.READ_COMPANY_USERS)
+    except Forbidden as exc:
+        if exc.code != "dap-required":
+            raise
+        raise no_relationship(customer_id) from exc
+    users = sorted(uow.users(), key=lambda u: u.email_normalized)
+    return CompanyUserList(items=[CompanyUserOut(email=u.email, first_name=u.first_name, last_name=u.last_name, roles=u.roles,
+                                                 language=u.language, country_region=u.country_region, added_at=u.added_at,
+                                                 signed_in=bool(u.subject)) for u in users])
 
 
 def partners_of_customer(ctx: Context, customer_id: str) -> list[PartnerOfCustomer]:

@@ -10,7 +10,7 @@ from typing import Any
 from attest_agreement import agreements
 from attest_agreement.agreements import AlreadyAccepted, CustomerNotFound, NotAllowedToAccept
 from attest_agreement.customer_events import acceptance_fields
-from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer, member
+from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, CompanyUser, Contact, Customer, member
 from attest_agreement.repository import CustomerUnitOfWork
 from attest_agreement.steps import MCA, standing_from
 from invite_user import service as invitations
@@ -65,11 +65,17 @@ def accept_directly(ctx: Context, customer_id: str, signed_in_user: Mapping[str,
 
 def is_customer_admin(uow: CustomerUnitOfWork, customer: Customer, email: str, subject: str,
                       action: Action = Action.ACCEPT_DIRECTLY) -> bool:
+    """Who may consent for the customer (`customer_admin`), reading its users through the unit of work."""
+    return customer_admin(customer, uow.users(), email, subject, action)
+
+
+def customer_admin(customer: Customer, users: list[CompanyUser], email: str, subject: str,
+                   action: Action = Action.ACCEPT_DIRECTLY) -> bool:
     """The customer's primary contact (at their verified email), or a company user with a company role of the policy's
     row for `action` (bound to this account, or not bound yet and invited at this email): who may consent for the customer."""
     if same_email(customer.primary_contact.email, email):
         return True
-    user = member(uow.users(), email, subject)
+    user = member(users, email, subject)
     return user is not None and holds(action, user.roles)
 
 

@@ -32,6 +32,7 @@ from attest_agreement.attestation_models import (
     PipelinePage,
     PipelineQuery,
 )
+from attest_agreement.company_user_models import CompanyUserList
 from attest_agreement.customers import Customer, ResellerRelationship
 from invite_user.api_models import InvitationOut
 from shared import telemetry
@@ -79,6 +80,15 @@ def list_customers(call: Call) -> CustomerPage:
 def get_customer(call: Call) -> Reply:
     detail, etag = service.get_customer(call.ctx, call.partner, call.param("customerId"))
     return Reply(detail, headers={"ETag": etag})
+
+
+@endpoint(bp, "customers/{customerId}/users", "GET", action=Action.READ_COMPANY_USERS,
+          summary="The customer's users", tag=CUSTOMERS, response=CompanyUserList, problems=READ,
+          description="Who works at the customer (names, emails, Business Center roles), for the partner that manages it: an "
+                      "AdminAgent whose active relationship holds delegated admin rights (DAP). 404 for any other partner, "
+                      "also when the customer removed the caller's DAP or ended the relationship.")
+def list_customer_users(call: Call) -> CompanyUserList:
+    return service.company_users(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/primary-contact", "PATCH", action=Action.UPDATE_PRIMARY_CONTACT,

@@ -2,7 +2,8 @@
 
 DAP (delegated admin privileges) are the partner's broad admin rights on the customer; GDAP (granular
 delegated admin privileges) are role-scoped, time-bound rights granted separately. Removing the
-relationship takes the customer off the partner's list and removes DAP; GDAP is not touched.
+relationship takes the customer off the partner's list and removes DAP; GDAP is not touched. The customer may
+remove the partner's DAP alone (the relationship stays) or end the relationship (`attest_agreement.partner_rights`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def remove_relationship(rel: ResellerRelationship, good_faith_declaration: bool,
         raise RelationshipNotActive("The relationship is removed already.")
     rel.status = RelationshipStatus.REMOVED
     rel.removed_at, rel.removed_by = now, by
+    rel.dap = DelegatedAdminPrivileges(active=False, removed_at=now)
+    return rel
+
+
+def remove_admin_rights(rel: ResellerRelationship, now: datetime) -> ResellerRelationship:
+    """The customer takes back the partner's DAP: the relationship stays active, GDAP stays (as on removal)."""
+    if rel.status != RelationshipStatus.ACTIVE:
+        raise RelationshipNotActive("The relationship is removed already.")
     rel.dap = DelegatedAdminPrivileges(active=False, removed_at=now)
     return rel
 

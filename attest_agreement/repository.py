@@ -1,20 +1,7 @@
-"""Where customers are kept: the `Customers` table, its rows, the customer store and the unit of work of one customer.
+"""Where customers are kept: the customer store and the unit of work of one customer.
 
-Everything about one customer lives in one partition of the `Customers` table, so every change to a
-customer and its audit record is one entity-group transaction:
-- `c|<customerId>` / `profile`: the company and its primary contact;
-- `c|<customerId>` / `u|<normalized email>`: a user of the company with Business Center roles;
-- `c|<customerId>` / `r|<partnerId>`: a reseller relationship with a partner (DAP and GDAP explicit);
-- `c|<customerId>` / `g|<agreement type>`: the customer agreement acceptance;
-- `c|<customerId>` / `t|<attestationId>`: an attestation the customer confirms itself (its link stored as a hash),
-  `tr|<attestationId>` its receipt email's state, and `g|<agreement type>|attestation` naming the current one (one
-  pending per customer: a new one replaces it under this row's ETag; beside the acceptance, so one range reads both);
-- `c|<customerId>` / `a|...`: audit records.
-A partner's list of customers is the index partition `pc|<partnerId>` / `<customerId>`, written after
-the relationship itself (the relationship row is the truth; the index is rebuilt from it on retry).
-Two more index partitions serve customer-confirmed attestations: `pa|<partnerId>` / `<customerId>` (the partner's
-agreement pipeline, filed after every change to an acceptance or attestation) and `ax` / `<expiresAt>|<customerId>|<id>`
-(the expiry index, written before the attestation's commit, read up to now by the expiry sweep).
+The table's layout (which row lives under which keys) is in `attest_agreement/layout.py`; everything about one
+customer lives in one partition, so every change to a customer and its audit record is one entity-group transaction.
 """
 
 from __future__ import annotations
@@ -22,8 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel
 
 from attest_agreement.customers import (
     EXPIRY_PARTITION,
@@ -37,68 +22,18 @@ from attest_agreement.customers import (
     CustomerIndexEntry,
     PipelineEntry,
     RelationshipStatus,
+    RemovedUser,
     ResellerRelationship,
+    UnsentEmails,
     pipeline_stage,
 )
-from shared import events
+from attest_agreement.layout import PROFILE, TABLE, CustomerRows, customer_partition, keys_of
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
-from shared.storage import Entity, Op, Page, Repository, Row, Storage
+from shared.storage import Entity, Op, Page, Row, Storage
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-TABLE = events.outbox_table("Customers")
-PROFILE = "profile"
-
-
-def customer_partition(customer_id: str) -> str:
-    return f"c|{customer_id}"
-
-
-def keys_of(row: Any) -> tuple[str, str]:
-    """Where each kind of customer row lives (the layout described at the top of this module)."""
-    if isinstance(row, events.EventRow):
-        return row.storage_keys()
-    if isinstance(row, Customer):
-        return customer_partition(row.id), PROFILE
-    if isinstance(row, CompanyUser):
-        return customer_partition(row.customer_id), f"u|{row.email_normalized}"
-    if isinstance(row, ResellerRelationship):
-        return customer_partition(row.customer_id), f"r|{row.partner_id}"
-    if isinstance(row, AgreementAcceptance):
-        return customer_partition(row.customer_id), f"g|{row.type}"
-    if isinstance(row, AgreementAttestation):
-        return customer_partition(row.customer_id), f"t|{row.id}"
-    if isinstance(row, AttestationReceipt):
-        return customer_partition(row.customer_id), f"tr|{row.attestation_id}"
-    if isinstance(row, AttestationSlot):
-        return customer_partition(row.customer_id), f"g|{row.agreement_type}|attestation"
-    if isinstance(row, AttestationExpiry):
-        return EXPIRY_PARTITION, row.row_key
-    if isinstance(row, PipelineEntry):
-        return f"pa|{row.partner_id}", row.customer_id
-    if isinstance(row, AuditRecord):
-        return row.subject, row.row_key
-    if isinstance(row, CustomerIndexEntry):
-        return f"pc|{row.partner_id}", row.customer_id
-    raise TypeError(f"not a customer row: {type(row).__name__}")
-
-
-class _CustomerRows(Repository[Any]):
-    table = TABLE
-
-    def __init__(self, storage: Storage, model: type[BaseModel]) -> None:
-        super().__init__(storage)
-        self.model = model  # type: ignore[misc]
-
-    def keys(self, row: Any) -> tuple[str, str]:
-        return keys_of(row)
-
-    def read_prefix(self, partition: str, prefix: str) -> list[Any]:
-        """Every row of the partition whose key starts with `prefix` (one letter and '|')."""
-        return self.query_all("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                              {"pk": partition, "lo": prefix, "hi": prefix[:-1] + "}"})
 
 
 class CustomerStore:
@@ -106,17 +41,17 @@ class CustomerStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.customers = _CustomerRows(storage, Customer)
-        self.users = _CustomerRows(storage, CompanyUser)
-        self.relationships = _CustomerRows(storage, ResellerRelationship)
-        self.acceptances = _CustomerRows(storage, AgreementAcceptance)
-        self.audit = _CustomerRows(storage, AuditRecord)
-        self.index = _CustomerRows(storage, CustomerIndexEntry)
-        self.attestations = _CustomerRows(storage, AgreementAttestation)
-        self.slots = _CustomerRows(storage, AttestationSlot)
-        self.expiries = _CustomerRows(storage, AttestationExpiry)
-        self.pipeline = _CustomerRows(storage, PipelineEntry)
-        self.receipts = _CustomerRows(storage, AttestationReceipt)
+        self.customers = CustomerRows(storage, Customer)
+        self.users = CustomerRows(storage, CompanyUser)
+        self.relationships = CustomerRows(storage, ResellerRelationship)
+        self.acceptances = CustomerRows(storage, AgreementAcceptance)
+        self.audit = CustomerRows(storage, AuditRecord)
+        self.index = CustomerRows(storage, CustomerIndexEntry)
+        self.attestations = CustomerRows(storage, AgreementAttestation)
+        self.slots = CustomerRows(storage, AttestationSlot)
+        self.expiries = CustomerRows(storage, AttestationExpiry)
+        self.pipeline = CustomerRows(storage, PipelineEntry)
+        self.receipts = CustomerRows(storage, AttestationReceipt)
 
     def customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_partition(customer_id), PROFILE)
@@ -236,6 +171,17 @@ class CustomerUnitOfWork(UnitOfWork):
         """The company's users, to look at (to change one, read it with `user`)."""
         return self._read_prefix(CompanyUser, "u|")
 
+    def unsent_emails(self, emails_id: str) -> UnsentEmails | None:
+        found = self._read(UnsentEmails, f"n|{emails_id}")
+        return found[0] if found else None
+
+    def removed_user(self, email_normalized: str) -> RemovedUser | None:
+        return self._load(RemovedUser, f"x|{email_normalized}")
+
+    def removed_users(self) -> list[RemovedUser]:
+        """Who was removed from the company (to tell them whom to ask); never members."""
+        return self._read_prefix(RemovedUser, "x|")
+
     def relationship(self, partner_id: str) -> ResellerRelationship | None:
         return self._load(ResellerRelationship, f"r|{partner_id}")
 
@@ -277,6 +223,21 @@ class CustomerUnitOfWork(UnitOfWork):
         if not any(op.row is entity and op.kind == "update" for op in self.staged):
             self.stage(Op("update", entity, etag=version.etag))  # type: ignore[arg-type]
 
+    def delete(self, entity: Entity) -> None:
+        """A row read through this unit of work, deleted only if nobody changed it since."""
+        version = self.version(entity)
+        if version is None:
+            raise ValueError(f"delete() needs a {type(entity).__name__} read through this unit of work")
+        self.stage(Op("delete", entity, etag=version.etag))  # type: ignore[arg-type]
+
+    def put(self, entity: Entity) -> None:
+        """A row written whatever is there (a marker whose latest version is all that counts)."""
+        self.stage(Op("upsert", entity))  # type: ignore[arg-type]
+
+    def forget(self, row: UnsentEmails) -> None:
+        """Emails sent: the row that owed them goes at once (outside any transaction; gone already is fine)."""
+        CustomerRows(self._storage(), UnsentEmails).delete(*keys_of(row))
+
     def record(self, action: str, actor: str, *, before: Any = None, after: Any = None) -> AuditRecord:
         """An audit record of this customer, committed with the change it describes."""
         entry = audit(self.partition, action, actor, before=before, after=after, customer_id=self.customer_id)
@@ -315,11 +276,11 @@ class CustomerUnitOfWork(UnitOfWork):
     def _storage(self) -> Storage:
         return self.storage
 
-    def _read(self, model: type[Entity], row_key: str) -> tuple[Any, str | None] | None:
-        return _CustomerRows(self._storage(), model).read(self.partition, row_key)
+    def _read(self, model: type[Entity] | type[Row], row_key: str) -> tuple[Any, str | None] | None:
+        return CustomerRows(self._storage(), model).read(self.partition, row_key)
 
-    def _read_prefix(self, model: type[Entity], prefix: str) -> list[Any]:
-        return _CustomerRows(self._storage(), model).read_prefix(self.partition, prefix)
+    def _read_prefix(self, model: type[Entity] | type[Row], prefix: str) -> list[Any]:
+        return CustomerRows(self._storage(), model).read_prefix(self.partition, prefix)
 
     def _transact(self, ops: list[Op]) -> list[Any]:
-        return _CustomerRows(self._storage(), Customer).transact(ops)
+        return CustomerRows(self._storage(), Customer).transact(ops)

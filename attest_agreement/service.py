@@ -25,8 +25,18 @@ from attest_agreement.attestations_service import (
     request_attestation,
 )
 from attest_agreement.audit_trail import audit_trail
-from attest_agreement.customers_service import create_customer, get_customer, list_customers, partners_of_customer
+from attest_agreement.customers_service import company_users, create_customer, get_customer, list_customers, partners_of_customer
 from attest_agreement.direct_acceptance import accept_directly, is_customer_admin, may_consent, standing_with
+from attest_agreement.partner_rights import (
+    END_RELATIONSHIP,
+    REMOVE_ADMIN_RIGHTS,
+    CustomerAdmin,
+    PartnerChangeRefused,
+    may_manage_partners,
+    partners_of,
+    take_back,
+)
+from attest_agreement.partner_rights import version_of as relationship_version
 from attest_agreement.primary_contact import update_primary_contact
 from attest_agreement.relationships_service import (
     get_relationship,
@@ -43,6 +53,8 @@ __all__ = [
     "AlreadyAccepted", "CustomerNotFound", "InvalidPhoneNumber", "NotAllowedToAccept",
     "accept_attestation", "accept_directly", "agreement_pipeline", "agreement_status", "expire_attestations", "get_attestation",
     "open_attestation_link", "request_attestation", "agreement_view", "attest", "audit_trail", "create_customer",
+    "END_RELATIONSHIP", "REMOVE_ADMIN_RIGHTS", "CustomerAdmin", "PartnerChangeRefused", "company_users", "may_manage_partners",
+    "partners_of", "relationship_version", "take_back",
     "direct_signing_status", "get_agreement", "get_customer", "get_relationship", "index_partner_lists", "is_customer_admin", "may_consent",
     "standing_with",
     "join_relationship", "list_customers", "no_relationship", "partners_of_customer", "purchase_eligibility",

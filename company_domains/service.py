@@ -35,7 +35,7 @@ from company_domains.domains import (
 from company_domains.repository import DomainClaims, DomainUnitOfWork
 from shared import allowance
 from shared.context import Context
-from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
+from shared.errors import Conflict, Forbidden, NotFound, Refused
 from shared.identity import normalize_email
 from shared.uow import attempt
 
@@ -52,13 +52,11 @@ class Person:
     name: str = ""
 
 
-class DomainRefused(RuleBroken):
+class DomainRefused(Refused):
     """The domain cannot be added, verified or used now; `reason` says why, `values` fill the page's sentence."""
 
     def __init__(self, reason: str, detail: str, **values: str) -> None:
-        super().__init__(detail, field="domain", code=f"domain-{reason.replace('_', '-')}")
-        self.reason = reason
-        self.values = values
+        super().__init__("domain", reason, detail, field="domain", **values)
 
 
 @dataclass

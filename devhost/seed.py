@@ -55,7 +55,8 @@ def seed_demo(stack: Stack) -> str:
         return "\n  (no demo data: AzureWebJobsStorage comes from your environment, so the local Azurite is not the app's storage)"
     settings = Settings.model_validate({**os.environ, **stack.app_env()})
     storage = Storage(settings)
-    PartnerRepository(storage).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT))
+    PartnerRepository(storage).save(Partner(id=DEMO_PARTNER_ID, name="Contoso Field Services", type=PartnerType.DIRECT,
+                                               contact_email="partner-admins@contoso-fs.example"))
     hooks = subscribe_demo(stack, storage) if "webhooks" in stack.services else ""
     if "PARTNER_AUTH_ISSUER" in overridden:
         return (f'\nDemo partner "{DEMO_PARTNER_ID}" is registered. No demo token: partner tokens come from your issuer '

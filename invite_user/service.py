@@ -211,11 +211,15 @@ def resolve_handle(handle: str) -> tuple[str, str | None]:
     raise NotFound("No such invitation.")
 
 
-def _load(ctx: Context, uow: InvitationUnitOfWork, caller: Caller, handle: str) -> tuple[Invitation, str | None]:
+def _load(ctx: Context, uow: InvitationUnitOfWork, caller: Caller, handle: str,
+          company: str | None = None) -> tuple[Invitation, str | None]:
     h, raw = resolve_handle(handle)
     inv = uow.by_link(partner_tag(caller.partner_id) + h)  # the caller's partition: one read
-    # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business.
-    if inv is None or inv.partner_id != caller.partner_id or not _held(ctx, caller, inv, {}):
+    # Another partner's invitation is "not found", never "forbidden": its existence is not the caller's business. The
+    # company's own administrator (`company`) holds the company's colleague invitations whoever keeps them.
+    held = inv is not None and (inv.customer_id == company and inv.kind == InvitationKind.COMPANY_USER if company
+                                else _held(ctx, caller, inv, {}))
+    if inv is None or inv.partner_id != caller.partner_id or not held:
         raise NotFound("No such invitation.")
     telemetry.annotate(reference=inv.reference)
     return inv, raw
@@ -281,11 +285,12 @@ def list_page(ctx: Context, caller: Caller, query: Any) -> InvitationPage:
                           continuation_token=page.continuation_token)
 
 
-def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) -> tuple[Invitation, str | None]:
+def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any,
+            company: str | None = None) -> tuple[Invitation, str | None]:
     """Read, apply a life-cycle rule, write under the ETag (the unit of work retries on a concurrent change)."""
 
     def work(uow: InvitationUnitOfWork) -> tuple[Invitation, str | None]:
-        inv, raw = _load(ctx, uow, caller, handle)
+        inv, raw = _load(ctx, uow, caller, handle, company)
         before = {"status": inv.status, "expiresAt": inv.expires_at.isoformat()}
         apply(inv)  # a state that does not allow it: InvitationStateError, a 409 of the one table
         uow.save(inv, change_record(inv, action, caller.display, before))
@@ -295,18 +300,19 @@ def _change(ctx: Context, caller: Caller, handle: str, action: str, apply: Any) 
     return attempt(lambda: ctx.unit(InvitationUnitOfWork), work, busy="The invitation is changing right now; retry.")
 
 
-def resend(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
+def resend(ctx: Context, caller: Caller, handle: str, *, company: str | None = None) -> InvitationOut:
     """The same link stays valid and its expiry restarts. Called with the reference only (the link id is
     not stored), the email carries an additional link to the same invitation; the first one still works."""
-    inv, raw = _change(ctx, caller, handle, "invitation.resent", lambda inv: inv.resend(ctx.now()))
+    inv, raw = _change(ctx, caller, handle, "invitation.resent", lambda inv: inv.resend(ctx.now()), company)
     link_id = raw or ctx.store(InvitationStore).add_link(inv)
     delivery.queue_emails(ctx, [(inv, link_id)])
     return present(inv, raw_id=raw, redeem_url=redeem_url(raw) if raw else None, now=ctx.now())
 
 
-def revoke(ctx: Context, caller: Caller, handle: str) -> InvitationOut:
+def revoke(ctx: Context, caller: Caller, handle: str, *, company: str | None = None) -> InvitationOut:
+    """`company`: the company's own administrator revokes one of its colleague invitations (the partner keeps it)."""
     now = ctx.now()
-    inv, raw = _change(ctx, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)))
+    inv, raw = _change(ctx, caller, handle, "invitation.revoked", lambda inv: inv.revoke(now, actor(caller)), company)
     return present(inv, raw_id=raw, redeem_url=None, now=now)
 
 

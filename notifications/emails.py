@@ -25,6 +25,8 @@ Context keys (`render_email(kind, language, context)`); keys not listed as requi
   (AgreementAttestationReceipt: required)
 - AgreementAttestationRequest: the contact's personal link (invite_url) and when it expires (expires_at); the receipt
   takes the time of acceptance as date_agreed
+- change, audience, changed_by_name: PartnerRightsChanged: "admin_rights" or "ended"; "partner" (told) or "customer"
+  (the confirmation); who of the customer made the change
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ KINDS: dict[str, str] = {
     "InvitationReminder": "invitation_reminder",
     "AgreementAttestationRequest": "agreement_attestation_request",
     "AgreementAttestationReceipt": "agreement_attestation_receipt",
+    "PartnerRightsChanged": "partner_rights_changed",
 }
 
 _ALWAYS = ("platform_name", "support_email", "docs_url")
@@ -67,12 +70,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "InvitationReminder": (*_ALWAYS, "seller_name", "invite_url", "expires_at"),
     "AgreementAttestationRequest": (*_ALWAYS, "seller_name", "company_name", "invite_url", "expires_at"),
     "AgreementAttestationReceipt": (*_ALWAYS, "seller_name", "company_name", "date_agreed", "accepted_by_name"),
+    "PartnerRightsChanged": (*_ALWAYS, "seller_name", "company_name", "change", "audience", "changed_by_name"),
 }
 
 CONTEXT_KEYS = (
     "first_name", "last_name", "contact_name", "inviter_name", "seller_name", "platform_name", "invite_url",
     "expires_at", "support_email", "docs_url", "message", "company_name", "indirect_provider_name", "roles",
-    "agreement_number", "work_email", "date_agreed", "accepted_by_name",
+    "agreement_number", "work_email", "date_agreed", "accepted_by_name", "change", "audience", "changed_by_name",
 )
 _URL_KEYS = ("invite_url", "docs_url")
 

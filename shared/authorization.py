@@ -50,6 +50,7 @@ class Action(StrEnum):
     REGISTER_PARTNERS = "register-partners"  # register and list partners
     MANAGE_WEBHOOKS = "manage-webhooks"  # subscribe, change, rotate, test, read deliveries: the partner's events go anywhere
     READ_EVENTS = "read-events"  # the partner's own events feed
+    READ_COMPANY_USERS = "read-company-users"  # the customer's users (names, emails, roles): a partner managing it with DAP
     UPDATE_PRIMARY_CONTACT = "update-primary-contact"  # correct the customer's primary contact (name, email, phone, language)
     # Change a pending invitation's invitee (a new link to whom it now names): beside what inviting that kind needs.
     CHANGE_INVITEE = "change-invitee"
@@ -61,6 +62,8 @@ class Action(StrEnum):
     VIEW_COMPANY = "view-company"  # the company's own pages
     INVITE_COLLEAGUE = "invite-colleague"  # a company user (or the company's partner with DAP) invites a colleague
     MANAGE_DOMAINS = "manage-domains"  # link and verify the company's domains, decide who joins through them
+    MANAGE_USERS = "manage-users"  # change a colleague's roles, remove a colleague, resend or revoke the company's invitations
+    MANAGE_PARTNERS = "manage-partners"  # see the company's partners' rights; remove a partner's DAP or end the relationship
     JOIN_COMPANY = "join-company"  # a person at a verified domain asks to join (or joins) the company, no invitation
     SIGN_IN = "sign-in"  # start, finish, leave a sign-in
     # Nobody in particular.
@@ -127,6 +130,10 @@ POLICY: dict[Action, Rule] = {
     Action.CREATE_CUSTOMER: Rule(Who.PARTNER, AGENTS),
     Action.LIST_CUSTOMERS: Rule(Who.PARTNER, AGENTS),
     Action.READ_CUSTOMER: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE, consent="given when the customer accepted the relationship"),
+    # Names, emails and roles of the customer's people: only the partner that manages them (an active relationship with DAP);
+    # anyone else is told the customer is not theirs (404), as on every customer route.
+    Action.READ_COMPANY_USERS: Rule(Who.PARTNER, ADMIN_AGENT, relationship=ACTIVE, dap=True,
+                                    consent="given when the customer accepted the relationship (DAP); the customer may take it back"),
     Action.READ_RELATIONSHIP: Rule(Who.PARTNER, AGENTS, relationship=frozenset({Relationship.ACTIVE, Relationship.REMOVED})),
     Action.ATTEST: Rule(Who.PARTNER, AGENTS, partner_types=frozenset({"Direct", "IndirectProvider"}), relationship=ACTIVE,
                         consent="given when the customer accepted the relationship"),
@@ -156,6 +163,12 @@ POLICY: dict[Action, Rule] = {
     Action.MANAGE_DOMAINS: Rule(Who.DOMAIN_ADMIN, company_roles=DOMAIN_ADMIN_ROLES,
                                 consent="a domain counts once proven: its DNS TXT record, or the admin's own verified address at it; "
                                 "one company per domain"),
+    Action.MANAGE_USERS: Rule(Who.DOMAIN_ADMIN, company_roles=DOMAIN_ADMIN_ROLES,
+                              consent="only roles the acting user may grant (the delegation table of inviting) change; the company "
+                              "keeps an Account manager and a User administrator; a removed user's next request is refused"),
+    Action.MANAGE_PARTNERS: Rule(Who.CUSTOMER_ADMIN, company_roles=CUSTOMER_ADMIN_ROLES,
+                                 consent="the primary contact counts too, at their verified email; the partner's access follows at "
+                                 "once; the partner is told by email and event"),
     Action.JOIN_COMPANY: Rule(Who.DOMAIN_PERSON, consent="an administrator approves, or the company lets people join at once as "
                               "Account viewer"),
     Action.SIGN_IN: Rule(Who.ANYONE),

@@ -110,3 +110,13 @@ class PreconditionRequired(DomainError):
 
     code = "precondition-required"
     title = "If-Match required"
+
+
+class Refused(RuleBroken):
+    """A rule of a page's form refused the change: `reason` names which (the page says it in the person's language), `values`
+    fill the page's sentence, and the problem's code is `<what>-<reason>`."""
+
+    def __init__(self, what: str, reason: str, detail: str, *, field: str, **values: str) -> None:
+        super().__init__(detail, field=field, code=f"{what}-{reason.replace('_', '-')}")
+        self.reason = reason
+        self.values = values

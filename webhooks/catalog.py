@@ -43,6 +43,10 @@ EVENT_TYPES: dict[str, str] = {
     "agreement.attestationAccepted": "The customer's contact accepted the agreement on the attestation's personal link: create the "
                                      "agreement with the attestation's id (POST /customers/{customerId}/agreements).",
     "agreement.attestationExpired": "An attestation's personal link expired unused; create a new attestation to ask again.",
+    "relationship.adminRightsRemovedByCustomer": "The customer removed the partner's delegated admin rights (DAP); the relationship "
+                                                 "and GDAP stay. Company users can no longer be invited or read.",
+    "relationship.removedByCustomer": "The customer ended the relationship: the customer leaves the partner's list, DAP removed, "
+                                      "GDAP kept; its customer routes answer 404.",
 }
 
 
@@ -67,6 +71,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "company.userJoined": ("customerId", "roles", "how", "links"),
     "agreement.attestationAccepted": ("customerId", "attestationId", "status", "acceptedAt", "expiresAt", "links"),
     "agreement.attestationExpired": ("customerId", "attestationId", "status", "expiresAt", "links"),
+    "relationship.adminRightsRemovedByCustomer": _RELATIONSHIP,
+    "relationship.removedByCustomer": _RELATIONSHIP,
 }
 
 

@@ -48,3 +48,27 @@
   });
   check();
 })();
+
+/* Grey until valid for the users page's role forms (form[data-changes]): the Save button turns active only once the
+   ticked roles differ from the user's current ones and at least one is ticked (the server checks the same again). */
+(function () {
+  "use strict";
+  var forms = document.querySelectorAll("form[data-changes]");
+  Array.prototype.forEach.call(forms, function (form) {
+    var button = form.querySelector("button[data-submit]");
+    var boxes = form.querySelectorAll("input[type=checkbox][name=roles]");
+    var initial = Array.prototype.map.call(boxes, function (box) { return box.checked; });
+    var fixed = form.querySelectorAll("input[type=hidden][name=roles]").length;
+    function update() {
+      var changed = false, chosen = fixed;
+      Array.prototype.forEach.call(boxes, function (box, i) {
+        if (box.checked !== initial[i]) { changed = true; }
+        if (box.checked) { chosen++; }
+      });
+      button.disabled = !(changed && chosen > 0);
+    }
+    form.addEventListener("change", update);
+    form.addEventListener("submit", function (event) { if (button.disabled) { event.preventDefault(); } });
+    update();
+  });
+})();

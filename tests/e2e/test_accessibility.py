@@ -166,6 +166,19 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         audit.check(page, "08b-domains-no-record")
         page.goto(f"{local_stack.app_url}/api/companies/join")
         audit.check(page, "08c-join")
+        # The users page as an administrator sees it: the forms, a pending colleague invitation, a refusal with its reason.
+        colleague = {"email": f"kim.{language}.{uuid.uuid4().hex[:8]}@contoso.example", "firstName": "Kim", "lastName": "Lee",
+                     "language": language, "countryRegion": "DE", "roles": ["ReportViewer"]}
+        resp = requests.post(f"{company_url}/invitations", json=colleague, headers=_partner(local_stack), timeout=20)
+        assert resp.status_code == 201, resp.text
+        page.goto(f"{company_url}/users")
+        page.locator("#pending-invitations").wait_for()
+        audit.check(page, "08d-users-managed")
+        page.locator(f"li[data-manage='{email}'] form[action$='/users/remove'] button").click()
+        page.locator("#users-notice[role=alert]").wait_for()
+        audit.check(page, "08e-users-refused")
+        page.goto(f"{company_url}/partners")
+        audit.check(page, "08f-partners")
 
         resp = requests.post(f"{local_stack.app_url}/api/customers/{customer_id}/agreement-invitations", json={},
                              headers=_partner(local_stack), timeout=20)
@@ -208,11 +221,15 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         _expire(local_stack, expired["id"])
         page.goto(expired["inviteRedeemUrl"])
         audit.check(page, "15-expired")
+        page.goto(f"{company_url}/partners")
+        page.locator("form[action$='/partners/remove-admin-rights'] button").first.click()
+        page.locator("#partners-notice").wait_for()
+        audit.check(page, "15a-partners-rights-removed")
         page.goto(f"{company_url}/welcome")
         page.locator("form[action='/api/auth/signout'] button").click()
         page.wait_for_load_state()
         audit.check(page, "16-signed-out")
     finally:
         context.close()
-    assert len(audit.checked) == 22
+    assert len(audit.checked) == 26
     assert not audit.reports, "\n".join(audit.reports)

@@ -19,13 +19,16 @@ import jwt
 import pytest
 
 from accept_invite import companies
+from accept_invite import company_functions as company_pages
 from accept_invite import domain_functions as domain_pages
 from accept_invite import functions as pages
 from accept_invite.company_form import check, prefill
+from accept_invite.company_users import version_of as user_version
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
 from attest_agreement.attestation_models import AttestationRequestIn
-from attest_agreement.repository import CustomerUnitOfWork
+from attest_agreement.partner_rights import version_of as relationship_version
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.service import index_partner_lists, join_relationship, remove_relationship, request_attestation
 from company_domains import service as domains
 from company_domains.domains import txt_value
@@ -204,6 +207,7 @@ PARTNER_ROUTES: dict[str, Route] = {
     "get_agreement_attestation": Route(customers_fn.get_agreement_attestation, "GET", "customers/x/agreement-attestations/y",
                                        route_params=lambda w: {"customerId": w.customer_id, "attestationId": w.attestation_id}),
     "agreement_pipeline": Route(customers_fn.agreement_pipeline, "GET", "agreement-attestations", params={"status": "Pending"}),
+    "list_customer_users": Route(customers_fn.list_customer_users, "GET", "customers/x/users", route_params=_customer),
     "change_invitee": Route(invitations_fn.change_invitee, "PATCH", "invitations/x", lambda w: {"email": "nora@contoso.example"},
                             route_params=_invitation, headers=lambda w: {"If-Match": w.invitation_etag}),
     # A partner that removed its relationship holds none of the company's invitations, even one it made (issue 19 item 5).
@@ -259,6 +263,8 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "agreement_pipeline":            (*UNAUTHENTICATED, 200, 200, 200, 200, 200, 200, 403, 403, 200),
     "get_invitation (removed relationship)":    (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
     "revoke_invitation (removed relationship)": (*UNAUTHENTICATED, 404, 404, 404, 404, 404, 404, 403, 403, 404),
+    # Names and roles of the customer's people: an AdminAgent whose active relationship holds DAP (the provider's does too).
+    "list_customer_users":           (*UNAUTHENTICATED, 404, 404, 403, 200, 200, 200, 403, 403, 403),
 }
 
 
@@ -305,6 +311,7 @@ def test_partner_route_matrix(route, build_world):
 VISITORS = ("no-session", "other-company", "invitee")
 HANNA, BOB, IVY = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example"
 MAX = "max@contoso.example"  # at company A's verified domain, asked to join
+OLA = "ola@contoso.example"  # a second user of company A
 CSRF = "csrf-token-for-tests"
 
 
@@ -315,6 +322,7 @@ class PageWorld:
     joining: str  # a pending CompanyUser invitation for Ivy into company A
     agreement: str  # a pending AgreementAcceptance invitation for Hanna about company A
     company_form: dict[str, str]  # the company data the seller registered, as the form shows it
+    versions: dict[str, str] = field(default_factory=dict)  # what company A's forms were rendered from (users, partners)
 
 
 @pytest.fixture
@@ -341,7 +349,12 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
         domains.verify_domain(ctx_of(storage), a, domains.Person(HANNA, subject_for(HANNA)), "contoso.example",
                               lookup=lambda name: [txt_value(token)])  # its TXT record (the DNS server's part: test_company_domains)
         domains.join(ctx_of(storage), a, domains.Person(MAX, subject_for(MAX), "Max Muster"))
-        return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)))
+        # Ola is a second user of company A (so Hanna may remove her); p-direct is its reseller with DAP.
+        ola, _ = invite(storage, agent, email=OLA, kind="CompanyUser", customerId=a, roles=["ReportViewer"])
+        companies.accept_existing(ctx_of(storage), ola.link_hash, companies.Person(OLA, "", subject_for(OLA)))
+        store = CustomerStore(storage)
+        versions = {"ola": user_version(store.user(a, OLA)), "p-direct": relationship_version(store.relationship(a, "p-direct"))}
+        return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)), versions)
 
     return build
 
@@ -391,6 +404,21 @@ CUSTOMER_PAGES: dict[str, Page] = {
     "decide_join_request": Page(domain_pages.decide_join_request, "POST", "companies/x/join-requests", HANNA, route_params=_company,
                                 form=lambda w: {"csrf": CSRF, "email": MAX, "decision": "approve"}),
     "ask_to_join": Page(domain_pages.ask_to_join, "POST", "companies/join", IVY, form=lambda w: {"csrf": CSRF, "companyId": w.company}),
+    "change_user_roles": Page(company_pages.change_user_roles, "POST", "companies/x/users/roles", HANNA, route_params=_company,
+                              form=lambda w: {"csrf": CSRF, "email": OLA, "version": w.versions["ola"], "roles": "AccountViewer"}),
+    "remove_user": Page(company_pages.remove_user, "POST", "companies/x/users/remove", HANNA, route_params=_company,
+                        form=lambda w: {"csrf": CSRF, "email": OLA, "version": w.versions["ola"]}),
+    "resend_company_invitation": Page(company_pages.resend_company_invitation, "POST", "companies/x/invitations/resend", HANNA,
+                                      route_params=_company, form=lambda w: {"csrf": CSRF, "reference": w.joining}),
+    "revoke_company_invitation": Page(company_pages.revoke_company_invitation, "POST", "companies/x/invitations/revoke", HANNA,
+                                      route_params=_company, form=lambda w: {"csrf": CSRF, "reference": w.joining}),
+    "company_partners_page": Page(company_pages.company_partners_page, "GET", "companies/x/partners", HANNA, route_params=_company),
+    "remove_partner_admin_rights": Page(company_pages.remove_partner_admin_rights, "POST", "companies/x/partners/remove-admin-rights",
+                                        HANNA, route_params=_company,
+                                        form=lambda w: {"csrf": CSRF, "partnerId": "p-direct", "version": w.versions["p-direct"]}),
+    "end_partner_relationship": Page(company_pages.end_partner_relationship, "POST", "companies/x/partners/end", HANNA,
+                                     route_params=_company,
+                                     form=lambda w: {"csrf": CSRF, "partnerId": "p-direct", "version": w.versions["p-direct"]}),
 }
 
 # no session | a user of another company (Bob) | the invitee (signed in as the address invited, or the company's own user)
@@ -413,6 +441,13 @@ PAGE_EXPECTED: dict[str, tuple[int, int, int]] = {
     "set_joining":               (403, 403, 200),
     "decide_join_request":       (403, 403, 200),
     "ask_to_join":               (403, 403, 303),  # Bob's address is at no domain company A verified
+    "change_user_roles":         (403, 403, 200),
+    "remove_user":               (403, 403, 200),
+    "resend_company_invitation": (403, 403, 200),
+    "revoke_company_invitation": (403, 403, 200),
+    "company_partners_page":     (401, 403, 200),
+    "remove_partner_admin_rights": (403, 403, 200),
+    "end_partner_relationship":  (403, 403, 200),
 }
 
 

@@ -1,5 +1,6 @@
-"""The short fault sweep of `make test`: create, create company and verify domain with a storage fault at every storage request of
-their path, then the client's retry; nothing lost, nothing doubled, nothing stuck (the full sweep: `python -m bench.faults`)."""
+"""The short fault sweep of `make test`: create, create company, verify domain, remove a user and remove a partner's admin rights
+with a storage fault at every storage request of their path, then the client's retry; nothing lost, nothing doubled, nothing
+stuck (the full sweep: `python -m bench.faults`)."""
 
 from __future__ import annotations
 
@@ -89,5 +90,28 @@ def test_attestation_at_every_storage_request(sweep, scenario):
     points = sweep.requests_of(make())
     assert points >= 4
     outcomes = [sweep.run(make(), point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3), ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
+def test_remove_user_at_every_storage_request(sweep):
+    """A colleague removed with an answer lost at each storage request, the same form sent again: removed once, audited once
+    (500s at every point run in `python -m bench.faults`)."""
+    scenario = fault_sweep.remove_user_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 4
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
+def test_remove_admin_rights_at_every_storage_request(sweep):
+    """A partner's DAP removed with an answer lost at each storage request (the emails' message queued before the commit): one
+    change, one audit record, one event, one email to each side, however often the form was sent again (500s at every
+    point run in `python -m bench.faults`)."""
+    scenario = fault_sweep.remove_admin_rights_scenario()
+    points = sweep.requests_of(scenario)
+    assert points >= 5
+    outcomes = [sweep.run(scenario, point, "lost-answer", 1) for point in range(1, points + 1)]
     assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
     assert any(o.during == 503 for o in outcomes)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -29,11 +30,14 @@ import requests
 from azure.functions.queue import QueueMessage
 
 from accept_invite import attestation_functions as attestation_pages
-from accept_invite import domain_functions
+from accept_invite import company_functions, domain_functions
 from accept_invite import functions as pages
 from accept_invite.company_form import prefill
+from accept_invite.company_users import version_of as user_version
 from attest_agreement import functions as attest_fn
-from attest_agreement import notices
+from attest_agreement import notices, partner_rights
+from attest_agreement.partner_rights import version_of as relationship_version
+from attest_agreement.repository import CustomerStore
 from company_domains.domains import txt_value
 from devhost.dns_server import LocalDns, add_record
 from devhost.identity import ensure_partner_key, mint_partner_token
@@ -667,14 +671,88 @@ def finalize_attestation_scenario() -> Scenario:
         return count(w, "agreements", len(agreements), 1) + count(w, "finalized attestations", len(finalized), 1)
 
     return Scenario("finalize attestation", setup, act, expect, success=201)
+def _company_with_colleague(w: World) -> None:
+    """Hanna's company (she is its Account manager, p-direct its reseller with DAP) and Ola, a colleague who joined it."""
+    _setup_invitation(w)
+    resp = pages.create_company(form_request("companies", _company_form(w), session_header(email=w.email("hanna"))))
+    assert resp.status_code == 303, resp.get_body()
+    cid = resp.headers["Location"].split("/")[3]
+    body = _invitation_body(w.email("ola"), kind="CompanyUser", customerId=cid, roles=["ReportViewer"])
+    created = _post(invite_fn.create_invitation, "invitations", w.token(), body, None)
+    assert created.status_code == 201, created.get_body()
+    _deliver(w)  # her email is sent before she accepts, as in life
+    form = {"csrf": CSRF, "invitationId": link_hash(json_of(created)["id"])}
+    assert pages.accept_invitation(form_request("companies/accept", form, session_header(email=w.email("ola")))).status_code == 303
+    w.context["customer"] = cid
+
+
+def _customer_rows(w: World) -> list[dict[str, Any]]:
+    return [r for r in _rows(w.direct, "Customers") if r["PartitionKey"] == f"c|{w.context['customer']}"]
+
+
+def remove_user_scenario() -> Scenario:
+    """The Account manager removes a colleague with the users page's form; the browser sends the same form again after a 503."""
+
+    def setup(w: World) -> None:
+        _company_with_colleague(w)
+        w.context["version"] = user_version(CustomerStore(w.direct).user(w.context["customer"], w.email("ola")))
+
+    def act(w: World) -> Any:
+        cid = w.context["customer"]
+        form = {"csrf": CSRF, "email": w.email("ola"), "version": w.context["version"]}
+        return company_functions.remove_user(form_request(f"companies/{cid}/users/remove", form, session_header(email=w.email("hanna")),
+                                                          route_params={"companyId": cid}))
+
+    def expect(w: World) -> list[str]:
+        rows, ola = _customer_rows(w), w.email("ola")
+        users = [r for r in rows if r["RowKey"] == f"u|{ola}"]
+        gone = [r for r in rows if r["RowKey"] == f"x|{ola}"]
+        audited = [r for r in rows if r["RowKey"].startswith("a|") and r.get("action") == "user.removed"]
+        return (count(w, "removed users still users", len(users), 0) + count(w, "removal records", len(gone), 1)
+                + count(w, "user.removed audit records", len(audited), 1))
+
+    return Scenario("remove user", setup, act, expect)
+
+
+def remove_admin_rights_scenario() -> Scenario:
+    """The company's Account manager removes the partner's DAP: one change, one audit record, one event, and exactly one
+    email to each side (queued before the commit, sent once the commit's audit record is there)."""
+
+    def setup(w: World) -> None:
+        PartnerRepository(w.direct).save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT,
+                                                 contact_email=w.email("partner")))
+        _company_with_colleague(w)
+        w.context["version"] = relationship_version(CustomerStore(w.direct).relationship(w.context["customer"], "p-direct"))
+
+    def act(w: World) -> Any:
+        cid = w.context["customer"]
+        form = {"csrf": CSRF, "partnerId": "p-direct", "version": w.context["version"]}
+        return company_functions.remove_partner_admin_rights(form_request(f"companies/{cid}/partners/remove-admin-rights", form,
+                                                                          session_header(email=w.email("hanna")),
+                                                                          route_params={"companyId": cid}))
+
+    def expect(w: World) -> list[str]:
+        time.sleep(partner_rights.COMMIT_DELAY + 0.5)  # its message becomes visible a moment after the change
+        _deliver(w)
+        rows = _customer_rows(w)
+        [rel] = [r for r in rows if r["RowKey"] == "r|p-direct"]
+        out = [] if '"active":false' in str(rel.get("dap")).replace(" ", "") else ["lost: DAP still active"]
+        audited = [r for r in rows if r["RowKey"].startswith("a|") and r.get("action") == "relationship.adminRightsRemovedByCustomer"]
+        announced = [r for r in rows if r["RowKey"].startswith("e|") and r.get("type") == "relationship.adminRightsRemovedByCustomer"]
+        mails = [m for m in mailbox(w) if "admin rights" in m.get("subject", "")]
+        to_partner = [m for m in mails if any(t["address"] == w.email("partner") for t in m["to"])]
+        return (out + count(w, "DAP removal audit records", len(audited), 1) + count(w, "DAP removal events", len(announced), 1)
+                + count(w, "emails to the partner", len(to_partner), 1) + count(w, "emails to either side", len(mails), 2))
+
+    return Scenario("remove admin rights", setup, act, expect)
 
 
 def scenarios(bulk: int = 1000) -> list[Scenario]:
     return [create_scenario(), _change_scenario("resend", "resend", 2, "PendingAcceptance"),
             _change_scenario("revoke", "revoke", 1, "Revoked"), change_invitee_scenario(), create_company_scenario(),
             accept_relationship_scenario(), attest_scenario(), direct_acceptance_scenario(), update_contact_scenario(),
-            verify_domain_scenario(), accept_attestation_scenario(), finalize_attestation_scenario(),
-            bulk_scenario(bulk, deliver=bulk <= 100)]
+            verify_domain_scenario(), accept_attestation_scenario(), finalize_attestation_scenario(), remove_user_scenario(),
+            remove_admin_rights_scenario(), bulk_scenario(bulk, deliver=bulk <= 100)]
 
 
 def summarise(outcomes: list[Outcome]) -> dict[str, int]:

@@ -4,7 +4,7 @@ them, and the pages' security rules (no inline code, strict CSP) hold."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,15 @@ from babel.messages.pofile import read_po
 
 from accept_invite import attestation_views, pages
 from accept_invite.company_form import REASONS, Reason
-from attest_agreement.customers import AgreementAttestation, Contact
+from attest_agreement.customers import (
+    AgreementAttestation,
+    Contact,
+    GranularDelegatedAdminPrivileges,
+    RelationshipRole,
+    RemovedUser,
+    ResellerRelationship,
+)
+from attest_agreement.relationships import remove_relationship
 from company_domains.domains import CompanyDomain, DomainStatus, JoinRequest, VerifiedHow
 from company_domains.service import JoinOption
 from invite_user.invitations import Address, CompanyData, Invitation, link_hash
@@ -121,10 +129,17 @@ def _contexts():
         "resend_received.html": {"invalid": False},
         "company_form.html": {"inv": inv, "handle": "h", "fields": fields, "valid": False, "submitted": True},
         "confirm.html": {"inv": _invitation(kind="ResellerRelationship"), "company": _Company(), "handle": "h", "roles": ["ReportViewer"]},
-        "welcome.html": {"company": _Company(), "user": user, "base": "/api/companies/c-1", "partners": []},
+        "welcome.html": {"company": _Company(), "user": user, "base": "/api/companies/c-1", "partners": [], "may_manage_partners": True},
         "profile.html": {"company": _Company(), "user": user, "base": "/b", "rows": [("Name", "Contoso")]},
-        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [user], "may_invite": True,
-                       "may_manage_domains": True},
+        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [{"u": user, "version": "v1"}], "may_invite": True,
+                       "may_manage_domains": True, "manage": True, "grantable": ["ReportViewer"], "may_manage_partners": True,
+                       "all_roles": [r.value for r in BusinessCenterRole], "notice": {"kind": "last_role", "error": True, "role": "AM"},
+                       "pending": [{"inv": inv, "status": "PendingAcceptance"}]},
+        "partners.html": {"company": _Company(), "base": "/b", "notice": {"kind": "admin_rights", "partner": "Contoso Partner"},
+                          "partners": [{"rel": _relationship(), "version": "v"}, {"rel": _relationship(ended=True), "version": "w"}]},
+        "removed.html": {"company": _Company(), "gone": RemovedUser(
+            customer_id="c-1", email="ivy@contoso.example", email_normalized="ivy@contoso.example", language="de",
+            removed_at=datetime(2026, 12, 1, tzinfo=timezone.utc), removed_by={"name": "Hanna Schmidt", "email": "hanna@contoso.example"})},
         "agreements.html": {"company": _Company(), "user": user, "base": "/b", "acceptance": None},
         "invite_colleague.html": {"company": _Company(), "base": "/b", "fields": fields, "errors": {"roles": "x"},
                                   "all_roles": list(BusinessCenterRole), "grantable": [BusinessCenterRole.REPORT_VIEWER],
@@ -148,6 +163,12 @@ def _attestation(accepted: bool = False) -> AgreementAttestation:
         contact=Contact(first_name="Greta", last_name="Maier", email="greta@contoso.de"), company_name="Contoso GmbH", link_hash="0" * 64,
         created_at=at, created_by={}, expires_at=at + timedelta(days=30), accepted_at=at if accepted else None,
         accepted_name="Greta Maier" if accepted else None)
+def _relationship(ended: bool = False) -> ResellerRelationship:
+    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rel = ResellerRelationship(customer_id="c-1", partner_id="p-1", partner_name="Contoso Partner", role=RelationshipRole.RESELLER,
+                               created_at=at, created_by="x", gdap=GranularDelegatedAdminPrivileges(roles=["Helpdesk agent"],
+                                                                                                     end_date=date(2027, 6, 1)))
+    return remove_relationship(rel, True, "hanna@contoso.example", at) if ended else rel
 
 
 def _domains() -> list[CompanyDomain]:

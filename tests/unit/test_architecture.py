@@ -21,6 +21,8 @@ NOT_THE_APP = {"bench", "devhost", "scripts", "tests"}
 # the customer's attestation page is a landing page too (its link is emailed), so attest_agreement.service loads at start.
 LOADED_BY_THEIR_ROUTES = ("accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues",
                           "accept_invite.company_views", "accept_invite.companies", "accept_invite.domain_views",
+                          "accept_invite.user_views", "accept_invite.partner_views", "accept_invite.company_users",
+                          "invite_user.company_invitations",
                           "webhooks.feed", "webhooks.publish",
                           "webhooks.service", "company_domains.service", "invite_user.expiry", "invite_user.replacement",
                           "pydantic_settings")

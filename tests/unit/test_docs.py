@@ -120,7 +120,16 @@ def _route_matches(doc_path: str, route: str) -> bool:
         return have[: len(want)][:-1] == want[:-1] and have[len(want) - 1].startswith(want[-1].removesuffix("..."))
     if len(want) != len(have):
         return False
-    return all((w.startswith("{") or w.startswith("<")) and h.startswith("{") or w == h for w, h in zip(want, have, strict=True))
+    return all(_segment_matches(w, h) for w, h in zip(want, have, strict=True))
+
+
+def _segment_matches(want: str, have: str) -> bool:
+    """A doc's `{id}` matches any parameter; a literal matches itself or a parameter constrained to it
+    (`{page:regex(^(welcome|users)$)}`, the company pages)."""
+    constrained = re.fullmatch(r"\{\w+:regex\((.*)\)\}", have)
+    if want.startswith(("{", "<")):
+        return have.startswith("{")
+    return want == have or bool(constrained and re.fullmatch(constrained.group(1), want))
 
 
 def test_every_file_the_docs_name_exists():
@@ -198,3 +207,5 @@ def test_the_checks_see_what_they_check():
     assert _classify("EMAIL_MAX_ATTEMPTS") == {"setting": ["EMAIL_MAX_ATTEMPTS"]}
     assert _classify(".venv/bin/python -m bench.faults") == {"module": ["bench.faults"]}
     assert not _route_matches("/api/companies/{id}/domains", "companies/new")
+    assert _route_matches("/api/companies/{id}/users", "companies/{companyId}/{page:regex(^(welcome|users)$)}")
+    assert not _route_matches("/api/companies/{id}/domains", "companies/{companyId}/{page:regex(^(welcome|users)$)}")

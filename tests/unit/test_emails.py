@@ -14,7 +14,8 @@ from shared.i18n import SUPPORTED_LANGUAGES
 
 URL = "https://invitations.example.com/api/InviteUser?invitationId=3f1c2a9e-8d4b-4c55-9a0e-1b2c3d4e5f60&x=1"
 # The kinds with a link to follow (the confirmation and the receipt only tell what happened).
-INVITATION_KINDS = [kind for kind in KINDS if kind not in ("AgreementAttestationConfirmation", "AgreementAttestationReceipt")]
+INVITATION_KINDS = [kind for kind in KINDS
+                    if kind not in ("AgreementAttestationConfirmation", "AgreementAttestationReceipt", "PartnerRightsChanged")]
 
 
 def context(**overrides: Any) -> dict[str, Any]:
@@ -23,6 +24,7 @@ def context(**overrides: Any) -> dict[str, Any]:
         "last_name": "Smith",
         "inviter_name": "Anna Field",
         "seller_name": "GFMS",
+        "change": "admin_rights", "audience": "partner", "changed_by_name": "Hanna Schmidt",  # PartnerRightsChanged
         "platform_name": "My rConnect",
         "invite_url": URL,
         "expires_at": datetime(2026, 12, 5, 10, 0, tzinfo=timezone.utc),
@@ -205,3 +207,15 @@ def test_to_message_carries_the_rendering() -> None:
     message = email.to_message("harry@contoso.com", "Harry Smith", reply_to="anna@gfms.example")
     assert (message.subject, message.language, message.reply_to) == (email.subject, "fr", "anna@gfms.example")
     assert message.html == email.html and message.text == email.text
+
+
+@pytest.mark.parametrize("change", ["admin_rights", "ended"])
+def test_partner_rights_changed_tells_the_partner_and_confirms_to_the_customer(change: str) -> None:
+    told = render_email("PartnerRightsChanged", "en", {**context(invite_url=None), "change": change, "audience": "partner",
+                                                       "company_name": "Contoso <b>GmbH</b>"})
+    confirmed = render_email("PartnerRightsChanged", "de", {**context(invite_url=None), "change": change, "audience": "customer",
+                                                            "company_name": "Contoso GmbH"})
+    assert "Contoso <b>GmbH</b>" in told.subject and "&lt;b&gt;" in told.html and "<b>GmbH" not in told.html
+    assert "Hanna Schmidt" in told.text and "GFMS" in told.text and ("GDAP" in told.text) == (change == "ended")
+    assert "GFMS" in confirmed.subject and "Sie" in confirmed.subject and "Hanna Schmidt" in confirmed.text
+    assert "Get started now" not in told.text  # no link: there is nothing to click

@@ -17,6 +17,8 @@ PUBLIC = {
     "confirm_invitation", "accept_invitation", "company_page", "colleague_invitation_form", "page_asset",
     "agreement_page", "accept_agreement", "domains_page", "add_domain", "verify_domain", "remove_domain", "set_joining",
     "decide_join_request", "join_page", "join_sign_in", "ask_to_join", "attestation_page", "accept_attestation",
+    "change_user_roles", "remove_user", "resend_company_invitation",
+    "revoke_company_invitation", "company_partners_page", "remove_partner_admin_rights", "end_partner_relationship",
 }
 SAMPLE_VALUES = {"page": "welcome"}
 
