@@ -386,18 +386,21 @@ def test_storage_requests_per_route_of_the_company_administration(storage, world
 
     _page(a, HANNA)
     api_users()
-    # The users page: the company, its users (who is visiting; then the list), its relationships, one invitation query per partner.
-    assert counted(lambda: _page(a, HANNA)) == (200, 5)
+    # The users page: the session's epoch, the company, its users (who is visiting; then the list), its relationships, one
+    # invitation query per partner.
+    assert counted(lambda: _page(a, HANNA)) == (200, 6)
     assert counted(api_users) == (200, 3)  # the relationship, the company, its users
     version = version_of(_user(storage, a, IVY))
-    # A change: the visitor's membership (2), the change's reads (company, users, the user) and its one transaction, the page again (3).
+    # A change: the session's epoch, the visitor's membership (2), the change's reads (company, users, the user) and its one
+    # transaction, the page again (3).
     assert counted(lambda: _post(company_functions.change_user_roles, "x", a, HANNA, email=IVY, version=version,
-                                 roles=["ReportViewer"])) == (200, 9)
+                                 roles=["ReportViewer"])) == (200, 10)
     version = version_of(_user(storage, a, IVY))
-    assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 9)
-    assert counted(lambda: _page(a, IVY)) == (403, 3)  # the company, its users, the removal that says whom to ask
+    assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 10)
+    assert counted(lambda: _page(a, IVY)) == (403, 4)  # the session's epoch, the company, its users, the removal that says whom to ask
     version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
-    # Company, users, relationship; the emails' message; one transaction and its events' announcement; the partners page (3).
+    # The session's epoch; company, users, relationship; the emails' message; one transaction and its events' announcement;
+    # the partners page (3).
     assert counted(lambda: _post(company_functions.remove_partner_admin_rights, "x", a, HANNA, partnerId="p-direct",
-                                 version=version)) == (200, 9)
+                                 version=version)) == (200, 10)
     assert counted(api_users) == (404, 1)  # the relationship says: no DAP
