@@ -13,11 +13,13 @@ services:
 test:
 	@scripts/bootstrap.sh --browser
 	@.venv/bin/python -m ruff check .
+	@node_modules/.bin/pyright
 	@.venv/bin/lint-imports --no-cache
 	@.venv/bin/python -m pytest
 
 lint:
 	@.venv/bin/python -m ruff check .
+	@node_modules/.bin/pyright
 	@.venv/bin/lint-imports --no-cache
 
 bench:

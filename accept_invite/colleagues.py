@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
-
 from accept_invite import roles as delegation
+from accept_invite.colleague_invitation import ColleagueInvitation
 from attest_agreement.customers import Customer, RelationshipRole, member
 from attest_agreement.repository import CustomerStore
 from attest_agreement.service import standing
 from invite_user import service as invitations
-from invite_user.api_models import Invitee, NewInvitation
+from invite_user.api_models import NewInvitation
 from invite_user.invitations import BusinessCenterRole, CompanyData, InvitationKind, normalize_email
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.authorization import Action, check
@@ -26,25 +25,6 @@ from shared.context import Context
 from shared.errors import Conflict, DomainError, Forbidden, NotFound, Unauthenticated
 from shared.http import dump
 from shared.partner_auth import Caller
-
-
-class ColleagueInvitation(Invitee):
-    """What the inviter fills in (the page's form and the JSON API take the same fields)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=True)
-    roles: list[BusinessCenterRole] = Field(min_length=1, max_length=6)
-
-    @field_validator("roles")
-    @classmethod
-    def _unique(cls, v: list[BusinessCenterRole]) -> list[BusinessCenterRole]:
-        return list(dict.fromkeys(v))
-
-    @field_validator("first_name", "last_name")
-    @classmethod
-    def _printable(cls, v: str) -> str:
-        if any(ord(c) < 32 for c in v) or "<" in v or ">" in v:
-            raise ValueError("must not contain control characters or < >")
-        return v
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,12 @@ Rules:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from accept_invite.company_form import CompanyForm
+from accept_invite.invitation_company import Person, customer_id_for, needs_company_form
 from attest_agreement.customers import CompanyUser, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.relationships import PartnerRef
 from attest_agreement.repository import CustomerUnitOfWork
@@ -46,22 +45,8 @@ from shared.authorization import Action, Relationship, check
 from shared.context import Context
 from shared.uow import attempt
 
-_CUSTOMER_IDS = uuid.UUID("0b6f4b1e-5d0a-4c55-9f7e-2c1e8f3a7d21")
-
 # An invitation with the unit of work that read it (`load_for`): a change that follows commits under that read's ETag.
 Loaded = tuple[Any, Invitation]
-
-
-@dataclass(frozen=True)
-class Person:
-    """The signed-in person, as the identity provider said."""
-
-    email: str
-    name: str = ""
-    subject: str = ""
-
-    def actor(self) -> dict[str, str]:
-        return {"email": self.email, "name": self.name, "subject": self.subject}
 
 
 class AcceptError(errors.DomainError):
@@ -107,16 +92,6 @@ class NotAllowed(AcceptError, errors.Forbidden):
 
 class Busy(AcceptError, errors.Busy):
     """The company or the invitation kept changing under us; nothing inconsistent was written. Retry."""
-
-
-def customer_id_for(inv: Invitation) -> str:
-    """The id of the company an invitation creates: the same for every attempt, unguessable from outside."""
-    return str(uuid.uuid5(_CUSTOMER_IDS, inv.link_hash))
-
-
-def needs_company_form(inv: Invitation) -> bool:
-    """New customers confirm the company data; invitations to an existing company only need a confirmation."""
-    return inv.customer_id is None or inv.kind == InvitationKind.CUSTOMER_ONBOARDING and inv.customer_id == customer_id_for(inv)
 
 
 def first_user_roles(inv: Invitation) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString, cast
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -87,7 +87,9 @@ _DOMAIN = re.compile(r"^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+
 
 
 def _fail(code: str, **params: Any) -> PydanticCustomError:
-    return PydanticCustomError(code, REASONS[code], params)
+    # Both are literals of this module (REASONS), which pydantic's LiteralString asks for; the type checker cannot follow a
+    # dictionary look-up, so it is told.
+    return PydanticCustomError(cast(LiteralString, code), cast(LiteralString, REASONS[code]), params)
 
 
 def _text(value: str | None, *, required: bool, max_length: int) -> str | None:
@@ -111,11 +113,11 @@ class CompanyForm(BaseModel):
     country: str | None = Field(default=None, validate_default=True)
     line1: str | None = Field(default=None, validate_default=True)
     line2: str | None = None
-    postal_code: str | None = Field(default=None, alias="postalCode", validate_default=True)
+    postal_code: str | None = Field(default=None, validation_alias="postalCode", serialization_alias="postalCode", validate_default=True)
     city: str | None = Field(default=None, validate_default=True)
     region: str | None = None
-    vat_number: str | None = Field(default=None, alias="vatNumber")
-    registration_number: str | None = Field(default=None, alias="registrationNumber")
+    vat_number: str | None = Field(default=None, validation_alias="vatNumber", serialization_alias="vatNumber")
+    registration_number: str | None = Field(default=None, validation_alias="registrationNumber", serialization_alias="registrationNumber")
     phone: str | None = None
     website: str | None = None
     domain: str | None = None

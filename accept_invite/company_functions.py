@@ -6,13 +6,20 @@ Pages like the rest of the customer's journey (session cookie, CSRF on every for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
-from accept_invite import partner_views, user_views
 from accept_invite.web import form_of, page, respond, visitor_of
 from shared.authorization import Action
 from shared.context import request_context
 from shared.endpoints import SESSION, endpoint
+from shared.lazy import on_first_use
+
+if TYPE_CHECKING:
+    from accept_invite import partner_views, user_views
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    partner_views, user_views = on_first_use("accept_invite.partner_views", "accept_invite.user_views")
 
 bp = func.Blueprint()
 

@@ -70,12 +70,12 @@ def _form_reply(inv: Invitation, visitor: Visitor, handle: str, values: Mapping[
     }, language, path="/api/companies/new", params={"invitationId": handle}, session=visitor.session)
 
 
-def _pending_for(ctx: Context, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str | None, Reply | None]:
+def _pending_for(ctx: Context, visitor: Visitor, handle: str | None, path: str, now: Any) -> tuple[Any, str, Reply | None]:
     """The signed-in invitee's invitation while it is pending; otherwise the page (or redirect) of its state."""
     inv, reply, h = _invitation_for(ctx, visitor, handle)
     if reply is not None:
-        return None, h, reply
-    assert inv is not None
+        return None, h or "", reply
+    assert inv is not None and h is not None  # an invitation was found, so by its handle
     status = inv.effective_status(now or ctx.now())
     if status == InvitationStatus.ACCEPTED and inv.customer_id:
         return None, h, redirect(f"/api/companies/{inv.customer_id}/welcome")

@@ -33,7 +33,7 @@ def domains_page(ctx: Context, visitor: Visitor, customer_id: str, *, notice: Ma
     if reply is not None:
         return reply
     person = _person(visitor)
-    assert person is not None
+    assert person is not None and user is not None
     seen = domains.overview(ctx, customer_id, person)
     base = f"/api/companies/{customer_id}"
     return Reply(status, "domains.html", {

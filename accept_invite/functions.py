@@ -8,12 +8,12 @@ Each route declares its contract once (`shared.endpoints.endpoint`, `raw=True`: 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from accept_invite import agreement_page as agreement_step
-from accept_invite import colleague_views, colleagues, company_views, link_views, pages, signin
+from accept_invite import link_views, pages, signin
+from accept_invite.colleague_invitation import ColleagueInvitation
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
@@ -26,8 +26,16 @@ from shared.context import Context, request_context
 from shared.endpoints import ANONYMOUS, SESSION, SESSION_OR_PARTNER, Call, endpoint
 from shared.http import client_ip
 from shared.idempotency import run_once
+from shared.lazy import on_first_use
 from shared.partner_auth import Caller
 from shared.problems import Problem
+
+if TYPE_CHECKING:
+    from accept_invite import agreement_page as agreement_step
+    from accept_invite import colleague_views, colleagues, company_views
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    agreement_step, colleague_views, colleagues, company_views = on_first_use(
+        "accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues", "accept_invite.company_views")
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +234,7 @@ class _Rendered(Exception):
 
 @endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
           summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, forms=_invite_colleague_page,
-          body=colleagues.ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          body=ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
           idempotent=True, idempotency_scope=_colleague_scope, resolve=_colleague_inviter,
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "

@@ -68,12 +68,14 @@ class SignedIn:
 class SignInFlow(Row):
     state: str
     flow: dict[str, Any]
-    link_hash: str = Field(alias="linkHash")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
     mode: str
     language: str
-    binding_hash: str = Field(default="", alias="bindingHash")  # SHA-256 of the browser's binding cookie
-    next_page: str = Field(default="", alias="nextPage")  # set when no invitation started it (a path of this app)
-    created_at: datetime = Field(alias="createdAt")
+    # SHA-256 of the browser's binding cookie.
+    binding_hash: str = Field(default="", validation_alias="bindingHash", serialization_alias="bindingHash")
+    # Set when no invitation started it (a path of this app).
+    next_page: str = Field(default="", validation_alias="nextPage", serialization_alias="nextPage")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
     expires: int  # epoch seconds: an integer compares correctly in a table query
 
 

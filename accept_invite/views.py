@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from accept_invite import companies, sessions
-from accept_invite.companies import Person
+from accept_invite import sessions
+from accept_invite.invitation_company import Person, needs_company_form
 from accept_invite.sessions import Session
 from invite_user.invitations import Invitation, InvitationKind, InvitationStatus, link_key, parse_invitation_id
 from shared import i18n
@@ -131,6 +131,6 @@ def next_step(inv: Invitation, handle: str, now: Any = None) -> str:
         return f"/api/companies/new?{query}"  # shows the page of that state
     if inv.kind == InvitationKind.AGREEMENT_ACCEPTANCE:
         return f"{AGREEMENT_STEP}?{query}"
-    if companies.needs_company_form(inv):
+    if needs_company_form(inv):
         return f"/api/companies/new?{query}"
     return f"/api/companies/accept?{query}"

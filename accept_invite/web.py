@@ -33,7 +33,7 @@ BODY_REFUSED = ("/json-too-deep", "/form-too-many-fields", "/malformed-json")  #
 
 class PagesQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
-    invitation_id: str | None = Field(default=None, alias="invitationId",
+    invitation_id: str | None = Field(default=None, validation_alias="invitationId", serialization_alias="invitationId",
                                       description="The personal link id from the email, or (after sign-in) the invitation's reference.")
     lang: str | None = Field(default=None, description="The language switcher's choice (BCP 47).")
 

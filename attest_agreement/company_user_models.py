@@ -13,14 +13,15 @@ class CompanyUserOut(_Out):
     """A user of the customer's company, as the partner managing it (DAP) reads it: never the sign-in account's subject."""
 
     email: str
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     roles: list[str] = Field(description="Business Center roles: AccountManager, AgreementManager, UserAdministrator, "
                                          "AccountAdministrator, ReportViewer, AccountViewer.")
     language: str
-    country_region: str | None = Field(default=None, alias="countryRegion")
-    added_at: datetime = Field(alias="addedAt")
-    signed_in: bool = Field(alias="signedIn", description="Whether the user has signed in (their account is bound).")
+    country_region: str | None = Field(default=None, validation_alias="countryRegion", serialization_alias="countryRegion")
+    added_at: datetime = Field(validation_alias="addedAt", serialization_alias="addedAt")
+    signed_in: bool = Field(validation_alias="signedIn", serialization_alias="signedIn",
+                            description="Whether the user has signed in (their account is bound).")
 
 
 class CompanyUserList(_Out):

@@ -32,10 +32,10 @@ class AcceptanceHow(StrEnum):
 
 class Contact(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     email: str
-    phone_number: str | None = Field(default=None, alias="phoneNumber")  # E.164
+    phone_number: str | None = Field(default=None, validation_alias="phoneNumber", serialization_alias="phoneNumber")  # E.164
     language: str | None = None
 
 
@@ -44,32 +44,32 @@ class Customer(Entity):
     name: str
     address: dict[str, Any] | None = None
     country: str
-    vat_number: str | None = Field(default=None, alias="vatNumber")
-    registration_number: str | None = Field(default=None, alias="registrationNumber")
+    vat_number: str | None = Field(default=None, validation_alias="vatNumber", serialization_alias="vatNumber")
+    registration_number: str | None = Field(default=None, validation_alias="registrationNumber", serialization_alias="registrationNumber")
     phone: str | None = None
     website: str | None = None
     domain: str | None = None
-    primary_contact: Contact = Field(alias="primaryContact")
+    primary_contact: Contact = Field(validation_alias="primaryContact", serialization_alias="primaryContact")
     language: str = "en"
     # A customer asked to accept the agreement itself never gets an attestation confirmation email.
-    asked_to_accept_directly: bool = Field(default=False, alias="askedToAcceptDirectly")
-    created_at: datetime = Field(alias="createdAt")
-    created_by: dict[str, str] = Field(alias="createdBy")
-    created_from_invitation: str | None = Field(default=None, alias="createdFromInvitation")
+    asked_to_accept_directly: bool = Field(default=False, validation_alias="askedToAcceptDirectly", serialization_alias="askedToAcceptDirectly")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    created_from_invitation: str | None = Field(default=None, validation_alias="createdFromInvitation", serialization_alias="createdFromInvitation")
 
 
 class CompanyUser(Entity):
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     email: str
-    email_normalized: str = Field(alias="emailNormalized")
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     roles: list[str]
     language: str = "en"
-    country_region: str | None = Field(default=None, alias="countryRegion")
+    country_region: str | None = Field(default=None, validation_alias="countryRegion", serialization_alias="countryRegion")
     subject: str | None = None  # the sign-in account's subject, once signed in
-    added_at: datetime = Field(alias="addedAt")
-    added_by: str = Field(alias="addedBy")
+    added_at: datetime = Field(validation_alias="addedAt", serialization_alias="addedAt")
+    added_by: str = Field(validation_alias="addedBy", serialization_alias="addedBy")
 
 
 class RemovedUser(Entity):
@@ -78,14 +78,15 @@ class RemovedUser(Entity):
     It grants nothing: membership is the `u|` row alone. A user invited again has a `u|` row, which wins.
     """
 
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     email: str
-    email_normalized: str = Field(alias="emailNormalized")
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
     subject: str | None = None
     roles: list[str] = Field(default_factory=list)  # as they were: a repeated removal form is recognised by them
     language: str = "en"
-    removed_at: datetime = Field(alias="removedAt")
-    removed_by: dict[str, str] = Field(alias="removedBy")  # the administrator's name and email: whom to ask
+    removed_at: datetime = Field(validation_alias="removedAt", serialization_alias="removedAt")
+    # the administrator's name and email: whom to ask
+    removed_by: dict[str, str] = Field(validation_alias="removedBy", serialization_alias="removedBy")
 
 
 class UnsentEmails(Row):
@@ -93,9 +94,9 @@ class UnsentEmails(Row):
     only while this row exists, and deletes it once sent, so a copy of the message, or one of a change that never
     committed, sends nothing."""
 
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     id: str
-    created_at: datetime = Field(alias="createdAt")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
 
 
 def same_subject(bound: str | None, subject: str | None) -> bool:
@@ -127,7 +128,7 @@ class DelegatedAdminPrivileges(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
     active: bool = True
-    removed_at: datetime | None = Field(default=None, alias="removedAt")
+    removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
 
 
 class GranularDelegatedAdminPrivileges(BaseModel):
@@ -135,21 +136,21 @@ class GranularDelegatedAdminPrivileges(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
     roles: list[str] = Field(default_factory=list)
-    end_date: date | None = Field(default=None, alias="endDate")
+    end_date: date | None = Field(default=None, validation_alias="endDate", serialization_alias="endDate")
 
 
 class ResellerRelationship(Entity):
-    customer_id: str = Field(alias="customerId")
-    partner_id: str = Field(alias="partnerId")
-    partner_name: str = Field(alias="partnerName")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
     role: RelationshipRole
     status: RelationshipStatus = RelationshipStatus.ACTIVE
     dap: DelegatedAdminPrivileges = Field(default_factory=DelegatedAdminPrivileges)
     gdap: GranularDelegatedAdminPrivileges = Field(default_factory=GranularDelegatedAdminPrivileges)
-    created_at: datetime = Field(alias="createdAt")
-    created_by: str = Field(alias="createdBy")
-    removed_at: datetime | None = Field(default=None, alias="removedAt")
-    removed_by: str | None = Field(default=None, alias="removedBy")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: str = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
+    removed_by: str | None = Field(default=None, validation_alias="removedBy", serialization_alias="removedBy")
 
     @property
     def serving(self) -> bool:
@@ -159,19 +160,20 @@ class ResellerRelationship(Entity):
 
 
 class AgreementAcceptance(Entity):
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     type: str = "MicrosoftCustomerAgreement"
     how: AcceptanceHow
-    date_agreed: date = Field(alias="dateAgreed")
-    recorded_at: datetime = Field(alias="recordedAt")
+    date_agreed: date = Field(validation_alias="dateAgreed", serialization_alias="dateAgreed")
+    recorded_at: datetime = Field(validation_alias="recordedAt", serialization_alias="recordedAt")
     by: dict[str, str]  # who recorded it: the attesting partner user, or the signed-in customer user
     contact: Contact  # the person who accepted
-    attestation_id: str | None = Field(default=None, alias="attestationId")  # CustomerConfirmed: the attestation it came from
+    # CustomerConfirmed: the attestation it came from.
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId")
 
 
 class CustomerIndexEntry(Row):
-    partner_id: str = Field(alias="partnerId")
-    customer_id: str = Field(alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     name: str
     role: RelationshipRole
     since: datetime
@@ -189,53 +191,53 @@ class AgreementAttestation(Entity):
     """The customer's own confirmation of the agreement: a personal link to its contact, accepted on a page without sign-in."""
 
     id: str
-    customer_id: str = Field(alias="customerId")
-    partner_id: str = Field(alias="partnerId")
-    partner_name: str = Field(alias="partnerName")
-    agreement_type: str = Field(default="MicrosoftCustomerAgreement", alias="agreementType")
-    agreement_version: str = Field(alias="agreementVersion")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
+    agreement_type: str = Field(default="MicrosoftCustomerAgreement", validation_alias="agreementType", serialization_alias="agreementType")
+    agreement_version: str = Field(validation_alias="agreementVersion", serialization_alias="agreementVersion")
     contact: Contact
-    company_name: str = Field(alias="companyName")
+    company_name: str = Field(validation_alias="companyName", serialization_alias="companyName")
     language: str = "en"
-    link_hash: str = Field(alias="linkHash")  # SHA-256 of the link id: the link itself is never stored
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")  # SHA-256 of the link id: the link itself is never stored
     status: AttestationStatus = AttestationStatus.PENDING
-    created_at: datetime = Field(alias="createdAt")
-    created_by: dict[str, str] = Field(alias="createdBy")
-    expires_at: datetime = Field(alias="expiresAt")
-    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
-    accepted_name: str | None = Field(default=None, alias="acceptedName")  # the name typed on the page
-    expired_at: datetime | None = Field(default=None, alias="expiredAt")
-    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
-    replaced_by: str | None = Field(default=None, alias="replacedBy")
-    finalized_at: datetime | None = Field(default=None, alias="finalizedAt")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    accepted_name: str | None = Field(default=None, validation_alias="acceptedName", serialization_alias="acceptedName")  # the name typed on the page
+    expired_at: datetime | None = Field(default=None, validation_alias="expiredAt", serialization_alias="expiredAt")
+    replaced_at: datetime | None = Field(default=None, validation_alias="replacedAt", serialization_alias="replacedAt")
+    replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy")
+    finalized_at: datetime | None = Field(default=None, validation_alias="finalizedAt", serialization_alias="finalizedAt")
 
 
 class AttestationReceipt(Row):
     """The receipt email of an accepted attestation, committed with the acceptance: it says which queued message is the one
     to send (`operation_id`: a losing tab's message finds another) and where its send stands (claimed once, then Sent)."""
 
-    customer_id: str = Field(alias="customerId")
-    attestation_id: str = Field(alias="attestationId")
-    operation_id: str = Field(alias="operationId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
+    operation_id: str = Field(validation_alias="operationId", serialization_alias="operationId")
     status: str = "Pending"  # Pending, Sending (claimed at `claimed_at`), Sent, Failed (with `error`)
-    claimed_at: datetime | None = Field(default=None, alias="claimedAt")
+    claimed_at: datetime | None = Field(default=None, validation_alias="claimedAt", serialization_alias="claimedAt")
     error: str | None = None
 
 
 class AttestationSlot(Entity):
     """Which attestation is the customer's current one for an agreement type (at most one is pending)."""
 
-    customer_id: str = Field(alias="customerId")
-    agreement_type: str = Field(alias="agreementType")
-    attestation_id: str = Field(alias="attestationId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    agreement_type: str = Field(validation_alias="agreementType", serialization_alias="agreementType")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
 
 
 class AttestationExpiry(Row):
     """The expiry index: one row per attestation, keyed by when its link expires."""
 
-    expires_at: datetime = Field(alias="expiresAt")
-    customer_id: str = Field(alias="customerId")
-    attestation_id: str = Field(alias="attestationId")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    attestation_id: str = Field(validation_alias="attestationId", serialization_alias="attestationId")
 
     @property
     def row_key(self) -> str:
@@ -269,10 +271,10 @@ def pipeline_stage(acceptance: AgreementAcceptance | None, attestation: Agreemen
 class PipelineEntry(Row):
     """A customer in one partner's agreement pipeline (`pa|<partnerId>`): the stage and the partner's current attestation."""
 
-    partner_id: str = Field(alias="partnerId")
-    customer_id: str = Field(alias="customerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     stage: PipelineStage
-    attestation_id: str | None = Field(default=None, alias="attestationId")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
-    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
-    filed_at: datetime = Field(alias="filedAt")
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId")
+    expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    filed_at: datetime = Field(validation_alias="filedAt", serialization_alias="filedAt")

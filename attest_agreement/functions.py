@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from attest_agreement import notices, service
 from attest_agreement.api_models import (
     AgreementInvitationIn,
     AgreementView,
@@ -39,6 +39,12 @@ from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
+from shared.lazy import on_first_use
+
+if TYPE_CHECKING:
+    from attest_agreement import notices, service
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    notices, service = on_first_use("attest_agreement.notices", "attest_agreement.service")
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +63,14 @@ READ = (401, 403, 404)
                       "Agreement in the same transaction (indirect resellers: 403); with `askToAcceptDirectly`, an "
                       "AgreementAcceptance invitation goes to the primary contact instead.")
 def create_customer(call: Call) -> CustomerCreated:
-    return service.create_customer(call.ctx, call.caller, call.body, call.idempotency_key)
+    return service.create_customer(call.ctx, call.partner, call.body, call.idempotency_key)
 
 
 @endpoint(bp, "customers", "GET", action=Action.LIST_CUSTOMERS,
           summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
           problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
 def list_customers(call: Call) -> CustomerPage:
-    return service.list_customers(call.ctx, call.caller, call.query)
+    return service.list_customers(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
@@ -72,7 +78,7 @@ def list_customers(call: Call) -> CustomerPage:
           description="`ETag` is the version of `customer` (not of the relationship or agreement beside it): send it as "
                       "If-Match to change the customer.")
 def get_customer(call: Call) -> Reply:
-    detail, etag = service.get_customer(call.ctx, call.caller, call.param("customerId"))
+    detail, etag = service.get_customer(call.ctx, call.partner, call.param("customerId"))
     return Reply(detail, headers={"ETag": etag})
 
 
@@ -82,7 +88,7 @@ def get_customer(call: Call) -> Reply:
                       "AdminAgent whose active relationship holds delegated admin rights (DAP). 404 for any other partner, "
                       "also when the customer removed the caller's DAP or ended the relationship.")
 def list_customer_users(call: Call) -> CompanyUserList:
-    return service.company_users(call.ctx, call.caller, call.param("customerId"))
+    return service.company_users(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/primary-contact", "PATCH", action=Action.UPDATE_PRIMARY_CONTACT,
@@ -97,7 +103,7 @@ def list_customer_users(call: Call) -> CompanyUserList:
                       "hears `customer.primaryContactUpdated`. An attestation confirmation not sent yet goes to the new contact; "
                       "one that failed for good is sent again, to the new contact. The answer carries the new ETag.")
 def update_primary_contact(call: Call) -> Reply:
-    customer, etag = service.update_primary_contact(call.ctx, call.caller, call.param("customerId"), call.body, call.if_match)
+    customer, etag = service.update_primary_contact(call.ctx, call.partner, call.param("customerId"), call.body, call.if_match)
     return Reply(customer, headers={"ETag": etag})
 
 
@@ -115,14 +121,14 @@ def update_primary_contact(call: Call) -> Reply:
                       "confirmation email, the customer had its receipt): 409 attestation-not-accepted while the attestation is "
                       "not Accepted, 404 attestation-not-found for an id that is not your attestation for this customer.")
 def attest_customer_agreement(call: Call) -> AgreementView:
-    return service.attest(call.ctx, call.caller, call.param("customerId"), call.body, call.if_match or None)
+    return service.attest(call.ctx, call.partner, call.param("customerId"), call.body, call.if_match or None)
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,
           response=AgreementView, problems=READ,
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
-    return service.get_agreement(call.ctx, call.caller, call.param("customerId"))
+    return service.get_agreement(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations", "POST", action=Action.ATTEST,
@@ -136,7 +142,7 @@ def get_customer_agreement(call: Call) -> AgreementView:
                       "the pending one (its link stops working). Same rules as attesting: an active relationship (404), not "
                       "an indirect reseller (403), 409 agreement-accepted-already once the agreement exists.")
 def request_agreement_attestation(call: Call) -> AttestationCreated:
-    return service.request_attestation(call.ctx, call.caller, call.param("customerId"), call.body)
+    return service.request_attestation(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations/{attestationId}", "GET", action=Action.READ_CUSTOMER,
@@ -144,7 +150,7 @@ def request_agreement_attestation(call: Call) -> AttestationCreated:
           description="Pending, Accepted, Expired, Replaced or Finalized, with its times. Only the partner that created it "
                       "reads it (404 attestation-not-found otherwise).")
 def get_agreement_attestation(call: Call) -> AttestationOut:
-    return service.get_attestation(call.ctx, call.caller, call.param("customerId"), call.param("attestationId"))
+    return service.get_attestation(call.ctx, call.partner, call.param("customerId"), call.param("attestationId"))
 
 
 @endpoint(bp, "agreement-attestations", "GET", action=Action.LIST_CUSTOMERS,
@@ -155,7 +161,7 @@ def get_agreement_attestation(call: Call) -> AttestationOut:
                       "(the customer accepted: create the agreement). In customer id order, paged; follow continuationToken "
                       "(a page may hold fewer items than pageSize).")
 def agreement_pipeline(call: Call) -> PipelinePage:
-    return service.agreement_pipeline(call.ctx, call.caller, call.query)
+    return service.agreement_pipeline(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
@@ -164,13 +170,13 @@ def agreement_pipeline(call: Call) -> PipelinePage:
           description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
                       "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
 def invite_to_accept_agreement(call: Call) -> InvitationOut:
-    return service.request_direct_acceptance(call.ctx, call.caller, call.param("customerId"), call.body)
+    return service.request_direct_acceptance(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", action=Action.READ_CUSTOMER, summary="Direct signing status", tag=AGREEMENTS,
           response=DirectSigningStatus, problems=READ)
 def direct_signing_status(call: Call) -> DirectSigningStatus:
-    return service.direct_signing_status(call.ctx, call.caller, call.param("customerId"))
+    return service.direct_signing_status(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", action=Action.READ_CUSTOMER, summary="May the customer buy now?", tag=AGREEMENTS,
@@ -178,7 +184,7 @@ def direct_signing_status(call: Call) -> DirectSigningStatus:
           description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
                       "the partner's action (attest). Auto-renewals are never blocked.")
 def purchase_eligibility(call: Call) -> PurchaseEligibility:
-    return service.purchase_eligibility(call.ctx, call.caller, call.param("customerId"), call.query)
+    return service.purchase_eligibility(call.ctx, call.partner, call.param("customerId"), call.query)
 
 
 @endpoint(bp, "customers/{customerId}/relationship-requests", "POST", action=Action.REQUEST_RELATIONSHIP,
@@ -191,14 +197,14 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
                       "shown and nothing is written to it. Only the customer's account administrator or primary contact, "
                       "signed in as themselves, can accept.")
 def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
-    return service.request_relationship(call.ctx, call.caller, call.param("customerId"), call.body)
+    return service.request_relationship(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "GET", action=Action.READ_RELATIONSHIP, summary="The partner's relationship with the customer",
           tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
           description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
 def get_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.get_relationship(call.ctx, call.caller, call.param("customerId"))
+    return service.get_relationship(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "DELETE", action=Action.REMOVE_RELATIONSHIP,
@@ -207,7 +213,7 @@ def get_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
                       "GDAP stays; nobody is notified; the removal is audited.")
 def remove_reseller_relationship(call: Call) -> ResellerRelationship:
-    return service.remove_relationship(call.ctx, call.caller, call.param("customerId"), call.body)
+    return service.remove_relationship(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
 @endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
@@ -215,7 +221,7 @@ def remove_reseller_relationship(call: Call) -> ResellerRelationship:
           description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
                       "invitation records about the customer, newest first.")
 def customer_audit(call: Call) -> AuditPage:
-    return service.audit_trail(call.ctx, call.caller, call.param("customerId"), call.query)
+    return service.audit_trail(call.ctx, call.partner, call.param("customerId"), call.query)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
@@ -41,15 +41,17 @@ _OPS = uuid.UUID("2b9f6a53-7c1e-4d0a-8f3b-5e6d7c8b9a01")
 GRACE = timedelta(minutes=5)
 PARTITION = "pending"
 KIND = "attestation-notice"
-PENDING, QUEUED, FAILED = "Pending", "Queued", "Failed"
+PENDING: Final = "Pending"
+QUEUED: Final = "Queued"
+FAILED: Final = "Failed"
 
 
 class PendingNotice(Row):
-    customer_id: str = Field(alias="customerId")
-    agreement_type: str = Field(alias="agreementType")
-    recorded_at: datetime = Field(alias="recordedAt")
-    operation_id: str = Field(alias="operationId")
-    created_at: datetime = Field(alias="createdAt")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    agreement_type: str = Field(validation_alias="agreementType", serialization_alias="agreementType")
+    recorded_at: datetime = Field(validation_alias="recordedAt", serialization_alias="recordedAt")
+    operation_id: str = Field(validation_alias="operationId", serialization_alias="operationId")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
     # One row per attempt: a parallel attempt that loses its commit removes its own row, never the winner's.
     attempt: str = Field(default_factory=lambda: uuid.uuid4().hex)
     state: str = PENDING  # Pending (not queued yet), Queued, Failed (with `error`); deleted once sent
@@ -192,7 +194,7 @@ def forget(ctx: Context, notice: PendingNotice) -> None:
         log.warning("outbox row of customer %s not cleared: %s", notice.customer_id, exc)
 
 
-def status_of(ctx: Context, acceptance: AgreementAcceptance) -> tuple[str, str | None] | None:
+def status_of(ctx: Context, acceptance: AgreementAcceptance) -> tuple[Literal["Queued", "Failed"], str | None] | None:
     """What partners read as the confirmation's status: None when there is nothing left to send (sent, or never asked)."""
     rows = pending(ctx, acceptance)
     if not rows:

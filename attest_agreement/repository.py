@@ -30,7 +30,7 @@ from attest_agreement.customers import (
 from attest_agreement.layout import PROFILE, TABLE, CustomerRows, customer_partition, keys_of
 from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
-from shared.storage import Entity, Op, Page, Storage
+from shared.storage import Entity, Op, Page, Row, Storage
 from shared.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ class CustomerUnitOfWork(UnitOfWork):
         return self.remember(entity, etag)
 
     # -- changes -------------------------------------------------------------------------------------
-    def add(self, entity: Entity) -> None:
+    def add(self, entity: Entity | Row) -> None:
         """A new row; the commit fails (and `attempt` reads again) if it exists meanwhile."""
         self.stage(Op("create", entity))  # type: ignore[arg-type]
 
@@ -276,10 +276,10 @@ class CustomerUnitOfWork(UnitOfWork):
     def _storage(self) -> Storage:
         return self.storage
 
-    def _read(self, model: type[Entity], row_key: str) -> tuple[Any, str | None] | None:
+    def _read(self, model: type[Entity] | type[Row], row_key: str) -> tuple[Any, str | None] | None:
         return CustomerRows(self._storage(), model).read(self.partition, row_key)
 
-    def _read_prefix(self, model: type[Entity], prefix: str) -> list[Any]:
+    def _read_prefix(self, model: type[Entity] | type[Row], prefix: str) -> list[Any]:
         return CustomerRows(self._storage(), model).read_prefix(self.partition, prefix)
 
     def _transact(self, ops: list[Op]) -> list[Any]:

@@ -64,7 +64,7 @@ def run(stack: Stack, samples: int, timeout: float) -> dict:
         "email_seconds_median": round(statistics.median(delays), 3) if delays else None,
         "email_seconds_p99": round(statistics.quantiles(delays, n=100, method="inclusive")[98], 3) if len(delays) > 1 else None,
         "email_seconds_max": max(delays) if delays else None,
-        "request_seconds_median": round(statistics.median(r["request_seconds"] for r in results), 3),
+        "request_seconds_median": round(statistics.median(r["request_seconds"] or 0.0 for r in results), 3),  # never None
         "target_seconds": TARGET_SECONDS,
         "within_target": len(delays) == samples and max(delays) <= TARGET_SECONDS,
     }

@@ -27,7 +27,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bulk", type=int, default=1000, help="rows of the bulk scenario (1000)")
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run (default: all)")
     parser.add_argument("--modes", nargs="*", default=[m for m, _ in MODES], help="fault modes (500 lost-answer blackhole)")

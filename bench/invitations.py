@@ -103,7 +103,9 @@ def run(stored: int, expiring: int, partners: int) -> dict:
         for i in range(start, min(remaining, start + 1000)):
             caller = callers[i % partners]
             due = i < expiring
-            inv, _ = service.build_invitation(caller, repo.find(caller.partner_id), None,
+            partner = repo.find(caller.partner_id)
+            assert partner is not None  # registered by _partners() above
+            inv, _ = service.build_invitation(caller, partner, None,
                                               NewInvitation.model_validate(_body(i, days=1 if due else 60)))
             chunk.append(inv)
         store.create_many(chunk, lambda invs: bulk_record(invs, callers[0]))

@@ -81,6 +81,7 @@ def in_process(n: int) -> dict:
         created = service.create(ctx_of(storage), caller, NewInvitation.model_validate(BODY))
     storage.table("Customers")  # tables are created once per process, not per request
     raw = created.id
+    assert raw is not None  # a created invitation answers its link id once
     tag, h = split_link_key(link_key(raw))
     table = storage.table("Invitations")
     report: dict = {}

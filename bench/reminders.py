@@ -45,7 +45,9 @@ def run(stored: int, due: int, partners: int) -> dict:
         chunk = []
         for i in range(start, min(stored, start + 1000)):
             caller = callers[i % partners]
-            inv, _ = service.build_invitation(caller, repo.find(caller.partner_id), None,
+            partner = repo.find(caller.partner_id)
+            assert partner is not None  # registered by _partners() above
+            inv, _ = service.build_invitation(caller, partner, None,
                                               NewInvitation.model_validate(_body(i, days=30 if i < due else 60)))
             chunk.append(inv)
         store.create_many(chunk, lambda invs: bulk_record(invs, callers[0]))

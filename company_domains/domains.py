@@ -159,14 +159,14 @@ def split_name(name: str) -> tuple[str, str]:
 class CompanyDomain(Entity):
     """`c|<customerId>` / `d|<domain>`: a domain the company linked, pending until proven."""
 
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     domain: str
     token: str
     status: DomainStatus = DomainStatus.PENDING
-    added_at: datetime = Field(alias="addedAt")
-    added_by: str = Field(alias="addedBy")
-    verified_at: datetime | None = Field(default=None, alias="verifiedAt")
-    verified_how: VerifiedHow | None = Field(default=None, alias="verifiedHow")
+    added_at: datetime = Field(validation_alias="addedAt", serialization_alias="addedAt")
+    added_by: str = Field(validation_alias="addedBy", serialization_alias="addedBy")
+    verified_at: datetime | None = Field(default=None, validation_alias="verifiedAt", serialization_alias="verifiedAt")
+    verified_how: VerifiedHow | None = Field(default=None, validation_alias="verifiedHow", serialization_alias="verifiedHow")
 
     @property
     def txt(self) -> str:
@@ -185,25 +185,25 @@ class CompanyDomain(Entity):
 class JoinRequest(Entity):
     """`c|<customerId>` / `j|<normalized email>`: a person at a verified domain asking to join."""
 
-    customer_id: str = Field(alias="customerId")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
     email: str
-    email_normalized: str = Field(alias="emailNormalized")
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
     name: str = ""
     subject: str
     domain: str
     status: JoinStatus = JoinStatus.PENDING
-    requested_at: datetime = Field(alias="requestedAt")
-    decided_at: datetime | None = Field(default=None, alias="decidedAt")
-    decided_by: str | None = Field(default=None, alias="decidedBy")
+    requested_at: datetime = Field(validation_alias="requestedAt", serialization_alias="requestedAt")
+    decided_at: datetime | None = Field(default=None, validation_alias="decidedAt", serialization_alias="decidedAt")
+    decided_by: str | None = Field(default=None, validation_alias="decidedBy", serialization_alias="decidedBy")
 
 
 class JoinSettings(Entity):
     """`c|<customerId>` / `s|joining`: whether people at its verified domains join at once as Account viewer."""
 
-    customer_id: str = Field(alias="customerId")
-    join_automatically: bool = Field(default=False, alias="joinAutomatically")
-    changed_at: datetime = Field(alias="changedAt")
-    changed_by: str = Field(alias="changedBy")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    join_automatically: bool = Field(default=False, validation_alias="joinAutomatically", serialization_alias="joinAutomatically")
+    changed_at: datetime = Field(validation_alias="changedAt", serialization_alias="changedAt")
+    changed_by: str = Field(validation_alias="changedBy", serialization_alias="changedBy")
 
 
 class DomainClaim(Row):
@@ -211,5 +211,5 @@ class DomainClaim(Row):
     address starts from. Created with an insert (a second insert conflicts), replaced only under its ETag."""
 
     domain: str
-    customer_id: str = Field(alias="customerId")
-    claimed_at: datetime = Field(alias="claimedAt")
+    customer_id: str = Field(validation_alias="customerId", serialization_alias="customerId")
+    claimed_at: datetime = Field(validation_alias="claimedAt", serialization_alias="claimedAt")

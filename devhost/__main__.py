@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from devhost.stack import CA_SETTINGS, PortError, Ports, Stack
+from devhost.stack import CA_SETTINGS, STOP_SIGNALS, PortError, Ports, Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,31 +35,46 @@ def main(argv: list[str] | None = None) -> int:
         stack.log_dir = args.log_dir
     what = "Azurite, MailDev and the identity provider" if args.services_only else "Azurite, MailDev, the identity provider and the function app"
     print(f"Starting {what}...", flush=True)
+    # SIGTERM (a task runner, `timeout`, a CI cancel) or SIGHUP (a closed terminal) stops the stack as Ctrl-C does, from the first child on:
+    # `Stack.start` stops what it started when interrupted, and `Stack.stop` ignores a second signal.
+    stopping: list[bool] = []
+
+    def stop_once(*_: object) -> None:
+        # The first signal stops the stack; a second one (make forwards the group's SIGTERM) arriving before
+        # Stack.stop ignores signals itself must not interrupt the shutdown that the first one began.
+        if not stopping:
+            stopping.append(True)
+            sys.exit(0)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop_once)
     try:
         stack.start()
     except PortError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, SystemExit):
+        return 0
     try:
         from devhost.seed import seed_demo
 
-        demo = seed_demo(stack)
-    except Exception as exc:  # the stack is still useful without the demo data
-        demo = f"  (demo data not seeded: {exc})"
-    if args.services_only:
-        # For debuggers and scripts (.vscode/launch.json reads it as an envFile); gone when the services stop.
-        env_file = stack.log_dir.parent / "services.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in stack.app_env().items()))
-    print(banner(stack, demo, services_only=args.services_only), flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+        try:
+            demo = seed_demo(stack)
+        except Exception as exc:  # the stack is still useful without the demo data
+            demo = f"  (demo data not seeded: {exc})"
+        if args.services_only:
+            # For debuggers and scripts (.vscode/launch.json reads it as an envFile); gone when the services stop.
+            env_file = stack.log_dir.parent / "services.env"
+            env_file.write_text("".join(f"{k}={v}\n" for k, v in stack.app_env().items()))
+        print(banner(stack, demo, services_only=args.services_only), flush=True)
         while True:
             stack.check_alive()
             time.sleep(1)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        print("\nStopping...", flush=True)
+        with contextlib.suppress(OSError):  # the terminal or pipe we print to may be gone already
+            print("\nStopping...", flush=True)
         stack.stop()
         if args.services_only:
             (stack.log_dir.parent / "services.env").unlink(missing_ok=True)

@@ -177,9 +177,36 @@ def _create_account_middleware(app: Callable[..., Any], tenant: str = "local-ten
             body = _CREATE_ACCOUNT_PAGE.format(action=action, email=html.escape(query.get("login_hint", [""])[0])).encode()
             start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
             return [body]
+        if path.endswith("/oauth2/authorize") and environ["REQUEST_METHOD"] == "GET":
+            return _with_sub_hint(app, environ, start_response)
         return app(environ, start_response)
 
     return wrapped
+
+
+# A newcomer clicking through the journey stops at the mock's bare `sub` field: it takes the email address to sign in as.
+SUB_HINT = ('<p id="local-sub-hint"><strong>Local sign-in:</strong> type the <em>invited email address</em> in the '
+            '<code>sub</code> field below and press Authorize. Only the invited person may accept an invitation; '
+            'any other address signs in as somebody else.</p>')
+
+
+def _with_sub_hint(app: Callable[..., Any], environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    captured: dict[str, Any] = {}
+
+    def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        captured.update(status=status, headers=headers)
+        return lambda _data: None
+
+    chunks = app(environ, keep)
+    try:
+        body = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    if captured["status"].startswith("200") and b'<div class="form-grid">' in body:
+        body = body.replace(b'<div class="form-grid">', SUB_HINT.encode() + b'<div class="form-grid">', 1)
+    headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in captured["headers"]]
+    start_response(captured["status"], headers)
+    return [body]
 
 
 def build_app(tenant: str, partner_key: Any) -> Callable[..., Any]:

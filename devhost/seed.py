@@ -18,11 +18,12 @@ PLATFORM_TENANT_ID = "platform-operator"
 def demo_tokens(stack: Stack) -> dict[str, str]:
     key = ensure_partner_key()
     audience = os.environ.get("PARTNER_AUTH_AUDIENCE", "api://invitation-service")
-    common = {"issuer": stack.partner_issuer, "audience": audience, "tenant_id": DEMO_PARTNER_ID}
     return {
-        "agent": mint_partner_token(key, roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example", **common),
-        "admin": mint_partner_token(key, roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example",
-                                    **{**common, "tenant_id": os.environ.get("PLATFORM_TENANT_ID") or PLATFORM_TENANT_ID}),
+        "agent": mint_partner_token(key, issuer=stack.partner_issuer, audience=audience, tenant_id=DEMO_PARTNER_ID,
+                                    roles=["AdminAgent"], name="Fiona Field", email="fiona@contoso-fs.example"),
+        "admin": mint_partner_token(key, issuer=stack.partner_issuer, audience=audience,
+                                    tenant_id=os.environ.get("PLATFORM_TENANT_ID") or PLATFORM_TENANT_ID,
+                                    roles=["PlatformAdmin"], name="Platform Admin", email="admin@platform.example"),
     }
 
 
@@ -70,4 +71,5 @@ Try:
   curl -s -X POST {stack.app_url}/api/invitations -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\
     -d '{{"email":"harry@contoso.com","firstName":"Harry","lastName":"Kim","language":"ko","countryRegion":"KR",
          "kind":"CustomerOnboarding","company":{{"name":"Contoso Korea","country":"KR"}}}}'
-then open the email in {stack.mail_url}{hooks}"""
+then open the email in {stack.mail_url}; on the local sign-in page type the invited address
+(harry@contoso.com) in its `sub` field: only the invited person may accept.{hooks}"""

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +43,8 @@ PORT_VARIABLES = {
     "dns": "DNS_PORT",
 }
 CA_SETTINGS = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+# What stops the stack: Ctrl-C, a task runner or CI cancel, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SERVICE_PORTS = {"azurite": ("blob", "queue", "table"), "maildev": ("smtp", "mail_web"), "identity": ("identity",), "app": ("app",),
                  "webhooks": ("webhook_inbox",), "dns": ("dns",)}
 
@@ -307,6 +310,19 @@ class Stack:
         self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self) -> None:
+        """Stops every child, whatever arrives meanwhile: terminating `make run`'s process group delivers SIGTERM twice
+        (once directly, once forwarded by make), and the second must not cut the shutdown short and leave children
+        holding their ports. So SIGINT, SIGTERM and SIGHUP are ignored until the last child is gone (main thread only: Python
+        sets handlers there; elsewhere no handler of ours runs anyway)."""
+        ignoring = threading.current_thread() is threading.main_thread()
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS} if ignoring else {}
+        try:
+            self._stop_children()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_children(self) -> None:
         for proc in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 try:
@@ -380,7 +396,7 @@ def throwaway_stack(prefix: str = "stack-", *, services: tuple[str, ...] | None 
     use: what the tests and benchmarks run against (the timers' schedules are theirs to set in `extra_env`)."""
     d = Path(tempfile.mkdtemp(prefix=prefix))
     stack = Stack(ports=Ports.random(), data_dir=d / "data", log_dir=d / "logs", in_memory=True,
-                  extra_env=dict(extra_env or {}), **({"services": services} if services else {}))
+                  extra_env=dict(extra_env or {}), services=services or Stack.services)
     stack.start()
     try:
         yield stack

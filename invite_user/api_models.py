@@ -19,22 +19,22 @@ from invite_user.invitations import (
     ReminderStatus,
     Stage,
 )
-from shared.fields import ID, CountryCode, Email, LanguageTag, Name, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
+from shared.fields import ID, CountryCode, Email, LanguageTag, PersonName, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
 from shared.pagination import Paged
 
 
 class _Api(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 class Invitee(_Api):
     """The person invited: the same fields and rules wherever someone is invited (partner API, colleagues)."""
 
     email: Email
-    first_name: Name(100) = Field(alias="firstName")
-    last_name: Name(100) = Field(alias="lastName")
+    first_name: PersonName = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: PersonName = Field(validation_alias="lastName", serialization_alias="lastName")
     language: LanguageTag = "en"
-    country_region: CountryCode = Field(alias="countryRegion")
+    country_region: CountryCode = Field(validation_alias="countryRegion", serialization_alias="countryRegion")
 
 
 class NewInvitation(Invitee):
@@ -42,12 +42,14 @@ class NewInvitation(Invitee):
     roles: list[BusinessCenterRole] = Field(default_factory=list, max_length=6)
     company: CompanyData = Field(default_factory=CompanyData)
     agreement: AgreementRef | None = None
-    customer_id: str | None = Field(default=None, alias="customerId", max_length=100, pattern=ID)
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId", max_length=100)
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId", max_length=100, pattern=ID)
+    indirect_provider_id: str | None = Field(default=None, validation_alias="indirectProviderId", serialization_alias="indirectProviderId",
+                                             max_length=100)
     message: str | None = Field(default=None, max_length=2000)
-    send_email: bool = Field(default=True, alias="sendEmail")
-    expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, alias="expiresInDays", ge=1, le=MAX_EXPIRY_DAYS)
-    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
+    send_email: bool = Field(default=True, validation_alias="sendEmail", serialization_alias="sendEmail")
+    expires_in_days: int = Field(default=MAX_EXPIRY_DAYS, validation_alias="expiresInDays", serialization_alias="expiresInDays", ge=1,
+                                 le=MAX_EXPIRY_DAYS)
+    ask_agreement_acceptance: bool = Field(default=False, validation_alias="askAgreementAcceptance", serialization_alias="askAgreementAcceptance")
     remind: bool = Field(default=True, description="Reminder emails with the same link before the link expires (REMIND_BEFORE: "
                                                    "7 days and 1 day by default), each once, while the invitation is still "
                                                    "pending (none for an offset the link does not outlive).")
@@ -89,42 +91,44 @@ class EmailStatusDetail(_Api):
 
 
 class InvitationOut(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="ignore")
     id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
     reference: str = Field(description="Stable public handle (SHA-256 of the link id); usable wherever {id} is.")
     status: InvitationStatus
     kind: InvitationKind
     email: str
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     language: str
-    country_region: str = Field(alias="countryRegion")
+    country_region: str = Field(validation_alias="countryRegion", serialization_alias="countryRegion")
     roles: list[BusinessCenterRole]
     company: dict[str, Any]
     agreement: dict[str, Any] | None = None
-    customer_id: str | None = Field(default=None, alias="customerId")
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
-    invite_redeem_url: str | None = Field(default=None, alias="inviteRedeemUrl")
-    expires_at: datetime = Field(alias="expiresAt")
-    email_status: EmailStatus = Field(alias="emailStatus")
-    email_error: str | None = Field(default=None, alias="emailError")
-    email_status_detail: EmailStatusDetail | None = Field(default=None, alias="emailStatusDetail", description=(
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId")
+    indirect_provider_id: str | None = Field(default=None, validation_alias="indirectProviderId", serialization_alias="indirectProviderId")
+    invite_redeem_url: str | None = Field(default=None, validation_alias="inviteRedeemUrl", serialization_alias="inviteRedeemUrl")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    email_status: EmailStatus = Field(validation_alias="emailStatus", serialization_alias="emailStatus")
+    email_error: str | None = Field(default=None, validation_alias="emailError", serialization_alias="emailError")
+    email_status_detail: EmailStatusDetail | None = Field(default=None, validation_alias="emailStatusDetail",
+                                                          serialization_alias="emailStatusDetail", description=(
         "Why the email is where it is: the mail service's delivery report (or a refusal at send time), with advice."))
-    email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
-    created_by: dict[str, str] = Field(alias="createdBy")
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
-    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
-    revoked_at: datetime | None = Field(default=None, alias="revokedAt")
-    expired_at: datetime | None = Field(default=None, alias="expiredAt")
-    resent_count: int = Field(alias="resentCount")
+    email_sent_at: datetime | None = Field(default=None, validation_alias="emailSentAt", serialization_alias="emailSentAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    updated_at: datetime = Field(validation_alias="updatedAt", serialization_alias="updatedAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    revoked_at: datetime | None = Field(default=None, validation_alias="revokedAt", serialization_alias="revokedAt")
+    expired_at: datetime | None = Field(default=None, validation_alias="expiredAt", serialization_alias="expiredAt")
+    resent_count: int = Field(validation_alias="resentCount", serialization_alias="resentCount")
     remind: bool = Field(description="Whether a reminder is sent 7 days before expiry (false for invitations made before reminders).")
-    reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the reminder was claimed and queued.")
-    reminder_status: ReminderStatus | None = Field(default=None, alias="reminderStatus")
-    reminder_error: str | None = Field(default=None, alias="reminderError")
-    replaced_by: str | None = Field(default=None, alias="replacedBy",
+    reminded_at: datetime | None = Field(default=None, validation_alias="remindedAt", serialization_alias="remindedAt",
+                                         description="When the reminder was claimed and queued.")
+    reminder_status: ReminderStatus | None = Field(default=None, validation_alias="reminderStatus", serialization_alias="reminderStatus")
+    reminder_error: str | None = Field(default=None, validation_alias="reminderError", serialization_alias="reminderError")
+    replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy",
                                     description="Replaced: the reference of the invitation that took its place (its invitee changed).")
-    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
+    replaced_at: datetime | None = Field(default=None, validation_alias="replacedAt", serialization_alias="replacedAt")
     replaces: str | None = Field(default=None, description="The reference of the invitation this one replaced.")
 
 
@@ -185,17 +189,21 @@ def _change_schema(schema: dict[str, Any]) -> None:
 class InviteeChange(_Api):
     """A change of a pending invitation's invitee, as a JSON merge patch: the fields given replace the invitation's."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True,
                               json_schema_extra=_change_schema)
     # Never null (an invitee always has them): a field left out stays as it is.
-    email: Email = Field(default=None, description="The new invitee's address: the new link goes there.")
-    first_name: Name(100) = Field(default=None, alias="firstName")
-    last_name: Name(100) = Field(default=None, alias="lastName")
-    language: LanguageTag = Field(default=None, description="The language of the new email and of the invitee's pages.")
+    # So the types say no null while None (the default) means "left out": pyright is told so on each of these lines.
+    email: Email = Field(default=None, description="The new invitee's address: the new link goes there.")  # pyright: ignore[reportAssignmentType]
+    first_name: PersonName = Field(default=None, validation_alias="firstName",
+                                   serialization_alias="firstName")  # pyright: ignore[reportAssignmentType]
+    last_name: PersonName = Field(default=None, validation_alias="lastName", serialization_alias="lastName")  # pyright: ignore[reportAssignmentType]
+    language: LanguageTag = Field(default=None,
+                                  description="The language of the new email and of the invitee's pages.")  # pyright: ignore[reportAssignmentType]
     agreement: AgreementRef | None = Field(default=None, description=(
         "The agreement whose designated purchasing account manager the invitee is (the resend request matches it); "
         "null: none any more."))
-    send_email: bool = Field(default=None, alias="sendEmail", description=(
+    send_email: bool = Field(default=None, validation_alias="sendEmail", serialization_alias="sendEmail",
+                             description=(  # pyright: ignore[reportAssignmentType]
         "Whether the new link is emailed; default: as the invitation was created (sendEmail false: the partner sends "
         "the link from the answer itself)."))
 
@@ -212,19 +220,22 @@ class InviteeChange(_Api):
 
 
 class ListQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     status: InvitationStatus | None = None
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
-    customer_id: str | None = Field(default=None, alias="customerId", max_length=100)
-    email_status: EmailStatus | None = Field(default=None, alias="emailStatus", description="e.g. Bounced (with status "
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId", max_length=100)
+    email_status: EmailStatus | None = Field(default=None, validation_alias="emailStatus", serialization_alias="emailStatus",
+                                             description="e.g. Bounced (with status "
                                              "PendingAcceptance: bounced and still pending).")
     stage: Stage | None = Field(default=None, description="How far it got: its outcome (Accepted, Expired, Revoked) or its "
                                                           "furthest step (Created, Delivered, DeliveryFailed, Opened, SignedIn).")
-    created_before: datetime | None = Field(default=None, alias="createdBefore", description="e.g. stage=Opened and a week "
+    created_before: datetime | None = Field(default=None, validation_alias="createdBefore", serialization_alias="createdBefore",
+                                            description="e.g. stage=Opened and a week "
                                                                                               "ago: opened but not accepted for 7 days.")
-    continuation_token: str | None = Field(default=None, alias="continuationToken", max_length=4000)
-    page_size: int = Field(default=100, alias="pageSize", ge=1, le=100)
+    continuation_token: str | None = Field(default=None, validation_alias="continuationToken", serialization_alias="continuationToken",
+                                           max_length=4000)
+    page_size: int = Field(default=100, validation_alias="pageSize", serialization_alias="pageSize", ge=1, le=100)
 
 
 class FunnelQuery(_Api):
@@ -237,12 +248,13 @@ class ResendRequest(_Api):
     """Business Center: "Haven't received an invitation email yet?" (resent only to the purchasing account manager)."""
 
     email: Email
-    agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40)
-    purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40)
+    agreement_number: str = Field(validation_alias="agreementNumber", serialization_alias="agreementNumber", min_length=1, max_length=40)
+    purchasing_account_number: str = Field(validation_alias="purchasingAccountNumber", serialization_alias="purchasingAccountNumber",
+                                           min_length=1, max_length=40)
 
 
 class BulkRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid")
     invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
@@ -251,7 +263,7 @@ class InvitationPage(Paged):
 
 
 class BulkRow(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     index: int
     status: str = Field(description="created, invalid or failed")
     invitation: InvitationOut | None = None
@@ -259,7 +271,7 @@ class BulkRow(_Api):
 
 
 class BulkResult(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     summary: dict[str, int] = Field(description="Counts of created, invalid and failed rows.")
     results: list[BulkRow] = Field(description="One entry per row: index, status, invitation or errors.")
 
@@ -267,21 +279,22 @@ class BulkResult(_Api):
 class DraftEmail(_Api):
     """The invitation's email for the partner to review, edit or send itself; it keeps the personalised URL."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     to: str
     subject: str
     text: str
     html: str
     language: str
-    invite_redeem_url: str = Field(alias="inviteRedeemUrl", description="The personalised URL; keep it in the email.")
+    invite_redeem_url: str = Field(validation_alias="inviteRedeemUrl", serialization_alias="inviteRedeemUrl",
+                                   description="The personalised URL; keep it in the email.")
 
 
 class DraftQuery(_Api):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     language: str | None = Field(default=None, max_length=35, description="BCP 47 tag; default: the invitation's language.")
 
 
 class ResendRequestAnswer(_Api):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     status: str
     detail: str

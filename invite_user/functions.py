@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from invite_user import expiry, funnel_service, reminders, replacement, service
+from invite_user import reminders, service
 from invite_user.api_models import (
     BulkRequest,
     BulkResult,
@@ -27,6 +28,12 @@ from shared.authorization import Action, runs_as
 from shared.context import request_context
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
 from shared.http import client_ip
+from shared.lazy import on_first_use
+
+if TYPE_CHECKING:
+    from invite_user import expiry, funnel_service, replacement
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    expiry, funnel_service, replacement = on_first_use("invite_user.expiry", "invite_user.funnel_service", "invite_user.replacement")
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +52,20 @@ READ = (401, 403, 404)
                       "own row (403 for a role or partner type, 404 without the relationship the row needs): "
                       + service.kind_rules())
 def create_invitation(call: Call) -> InvitationOut:
-    return service.create(call.ctx, call.caller, call.body)
+    return service.create(call.ctx, call.partner, call.body)
 
 
 @endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
           description="Up to 1000 invitations; a bad row never sinks the others.")
 def create_invitations_bulk(call: Call) -> BulkResult:
-    return service.create_bulk(call.ctx, call.caller, call.body.invitations)
+    return service.create_bulk(call.ctx, call.partner, call.body.invitations)
 
 
 @endpoint(bp, "invitations", "GET", action=Action.MANAGE_INVITATIONS,
           summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
           problems=(400, 401, 403))
 def list_invitations(call: Call) -> InvitationPage:
-    return service.list_page(call.ctx, call.caller, call.query)
+    return service.list_page(call.ctx, call.partner, call.query)
 
 
 ETAG = {"ETag": "The invitation's version: send it as If-Match to change its invitee (PATCH)."}
@@ -68,7 +75,7 @@ ETAG = {"ETag": "The invitation's version: send it as If-Match to change its inv
           summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ, response_headers=ETAG,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
 def get_invitation(call: Call) -> Reply:
-    out, tag = service.get(call.ctx, call.caller, call.param("id"))
+    out, tag = service.get(call.ctx, call.partner, call.param("id"))
     return Reply(out, headers={"ETag": tag})
 
 
@@ -84,7 +91,7 @@ def get_invitation(call: Call) -> Reply:
                       "existing customer is checked as when it was created (its kind's row, as for POST /invitations). "
                       "A change that changes nothing answers with the invitation as it is.")
 def change_invitee(call: Call) -> Reply:
-    out, tag = replacement.change_invitee(call.ctx, call.caller, call.param("id"), call.body, call.if_match)
+    out, tag = replacement.change_invitee(call.ctx, call.partner, call.param("id"), call.body, call.if_match)
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
@@ -114,20 +121,20 @@ def invitation_trail(call: Call) -> service.Trail:
           response=DraftEmail, problems=(400, 401, 403, 404),
           description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
 def draft_invitation_email(call: Call) -> DraftEmail:
-    return service.draft_email(call.ctx, call.caller, call.param("id"), call.query.language)
+    return service.draft_email(call.ctx, call.partner, call.param("id"), call.query.language)
 
 
 @endpoint(bp, "invitations/{id}/resend", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
           description="Same link, new expiry (60 days at most).")
 def resend_invitation(call: Call) -> InvitationOut:
-    return service.resend(call.ctx, call.caller, call.param("id"))
+    return service.resend(call.ctx, call.partner, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/revoke", "POST", action=Action.MANAGE_INVITATIONS,
           summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
 def revoke_invitation(call: Call) -> InvitationOut:
-    return service.revoke(call.ctx, call.caller, call.param("id"))
+    return service.revoke(call.ctx, call.partner, call.param("id"))
 
 
 def _resend_limits(call: Call) -> None:

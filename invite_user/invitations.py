@@ -155,7 +155,7 @@ class Address(BaseModel):
     line1: str | None = Field(default=None, max_length=200)
     line2: str | None = Field(default=None, max_length=200)
     city: str | None = Field(default=None, max_length=100)
-    postal_code: str | None = Field(default=None, alias="postalCode", max_length=20)
+    postal_code: str | None = Field(default=None, validation_alias="postalCode", serialization_alias="postalCode", max_length=20)
     region: str | None = Field(default=None, max_length=100)
     country: CountryCode | None = None
 
@@ -188,80 +188,85 @@ class AgreementRef(BaseModel):
     """The agreement (MPSA) whose designated purchasing account manager this invitee is."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
-    agreement_number: str = Field(alias="agreementNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
-    purchasing_account_number: str = Field(alias="purchasingAccountNumber", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    agreement_number: str = Field(validation_alias="agreementNumber", serialization_alias="agreementNumber",
+                                  min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
+    purchasing_account_number: str = Field(validation_alias="purchasingAccountNumber", serialization_alias="purchasingAccountNumber",
+                                           min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$")
 
 
 class Invitation(Entity):
     """One invitation; keyed by the hash of its link id, kept in its partner's partition."""
 
-    link_hash: str = Field(alias="linkHash")
-    partner_id: str = Field(alias="partnerId")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
     kind: InvitationKind
     status: InvitationStatus = InvitationStatus.PENDING
     email: Email
-    email_normalized: str = Field(alias="emailNormalized")
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
+    email_normalized: str = Field(validation_alias="emailNormalized", serialization_alias="emailNormalized")
+    first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
+    last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
     language: str
-    country_region: str = Field(alias="countryRegion")
+    country_region: str = Field(validation_alias="countryRegion", serialization_alias="countryRegion")
     roles: list[BusinessCenterRole] = Field(default_factory=list)
     company: CompanyData = Field(default_factory=CompanyData)
     agreement: AgreementRef | None = None
-    customer_id: str | None = Field(default=None, alias="customerId")
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId")
+    indirect_provider_id: str | None = Field(default=None, validation_alias="indirectProviderId", serialization_alias="indirectProviderId")
     message: str | None = None
-    expires_in_days: int = Field(alias="expiresInDays")
-    expires_at: datetime = Field(alias="expiresAt")
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
-    created_by: dict[str, str] = Field(alias="createdBy")
-    inviter_name: str = Field(alias="inviterName")
-    partner_name: str = Field(alias="partnerName")
-    indirect_provider_name: str | None = Field(default=None, alias="indirectProviderName")
+    expires_in_days: int = Field(validation_alias="expiresInDays", serialization_alias="expiresInDays")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    updated_at: datetime = Field(validation_alias="updatedAt", serialization_alias="updatedAt")
+    created_by: dict[str, str] = Field(validation_alias="createdBy", serialization_alias="createdBy")
+    inviter_name: str = Field(validation_alias="inviterName", serialization_alias="inviterName")
+    partner_name: str = Field(validation_alias="partnerName", serialization_alias="partnerName")
+    indirect_provider_name: str | None = Field(default=None, validation_alias="indirectProviderName", serialization_alias="indirectProviderName")
     # The invitee is asked to accept the customer agreement directly with this invitation.
-    ask_agreement_acceptance: bool = Field(default=False, alias="askAgreementAcceptance")
-    email_status: EmailStatus = Field(default=EmailStatus.QUEUED, alias="emailStatus")
-    email_operation_id: str | None = Field(default=None, alias="emailOperationId")
-    email_attempts: int = Field(default=0, alias="emailAttempts")
-    email_error: str | None = Field(default=None, alias="emailError")
-    email_sent_at: datetime | None = Field(default=None, alias="emailSentAt")
+    ask_agreement_acceptance: bool = Field(default=False, validation_alias="askAgreementAcceptance", serialization_alias="askAgreementAcceptance")
+    email_status: EmailStatus = Field(default=EmailStatus.QUEUED, validation_alias="emailStatus", serialization_alias="emailStatus")
+    email_operation_id: str | None = Field(default=None, validation_alias="emailOperationId", serialization_alias="emailOperationId")
+    email_attempts: int = Field(default=0, validation_alias="emailAttempts", serialization_alias="emailAttempts")
+    email_error: str | None = Field(default=None, validation_alias="emailError", serialization_alias="emailError")
+    email_sent_at: datetime | None = Field(default=None, validation_alias="emailSentAt", serialization_alias="emailSentAt")
     # When a send was claimed: another message for the same email (a queue message stored twice) waits this out.
-    email_claimed_at: datetime | None = Field(default=None, alias="emailClaimedAt")
+    email_claimed_at: datetime | None = Field(default=None, validation_alias="emailClaimedAt", serialization_alias="emailClaimedAt")
     # Why the email is where it is (a delivery report, or a failure at send time), with advice for the partner.
-    email_status_detail: StatusDetail | None = Field(default=None, alias="emailStatusDetail")
-    resent_count: int = Field(default=0, alias="resentCount")
-    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
-    accepted_by: dict[str, str] | None = Field(default=None, alias="acceptedBy")
-    revoked_at: datetime | None = Field(default=None, alias="revokedAt")
-    revoked_by: dict[str, str] | None = Field(default=None, alias="revokedBy")
-    expired_at: datetime | None = Field(default=None, alias="expiredAt")
+    email_status_detail: StatusDetail | None = Field(default=None, validation_alias="emailStatusDetail", serialization_alias="emailStatusDetail")
+    resent_count: int = Field(default=0, validation_alias="resentCount", serialization_alias="resentCount")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
+    accepted_by: dict[str, str] | None = Field(default=None, validation_alias="acceptedBy", serialization_alias="acceptedBy")
+    revoked_at: datetime | None = Field(default=None, validation_alias="revokedAt", serialization_alias="revokedAt")
+    revoked_by: dict[str, str] | None = Field(default=None, validation_alias="revokedBy", serialization_alias="revokedBy")
+    expired_at: datetime | None = Field(default=None, validation_alias="expiredAt", serialization_alias="expiredAt")
     # Reminders. Rows stored before reminders existed read as `remind` False: their link id was never kept, so no
     # reminder could carry the same link. `link_seal` is the link id encrypted under the server secret
     # (invite_user.reminders.seal_link), bound to `link_hash`: the table alone never yields a working link.
     remind: bool = False
-    link_seal: str | None = Field(default=None, alias="linkSeal")
-    reminded_at: datetime | None = Field(default=None, alias="remindedAt")
-    reminder_status: ReminderStatus | None = Field(default=None, alias="reminderStatus")
-    reminder_error: str | None = Field(default=None, alias="reminderError")
-    reminder_claimed_at: datetime | None = Field(default=None, alias="reminderClaimedAt")
-    reminder_attempts: int = Field(default=0, alias="reminderAttempts")  # times its message was queued
+    link_seal: str | None = Field(default=None, validation_alias="linkSeal", serialization_alias="linkSeal")
+    reminded_at: datetime | None = Field(default=None, validation_alias="remindedAt", serialization_alias="remindedAt")
+    reminder_status: ReminderStatus | None = Field(default=None, validation_alias="reminderStatus", serialization_alias="reminderStatus")
+    reminder_error: str | None = Field(default=None, validation_alias="reminderError", serialization_alias="reminderError")
+    reminder_claimed_at: datetime | None = Field(default=None, validation_alias="reminderClaimedAt", serialization_alias="reminderClaimedAt")
+    reminder_attempts: int = Field(default=0, validation_alias="reminderAttempts",
+                                   serialization_alias="reminderAttempts")  # times its message was queued
     # The reminders' offsets (days before expiry, largest first), fixed when the invitation is made; how many were taken.
-    remind_before: list[int] = Field(default_factory=lambda: [REMIND_BEFORE_EXPIRY.days], alias="remindBefore")
-    reminders_taken: int = Field(default=0, alias="remindersTaken")
-    reminders_sent_at: list[datetime] = Field(default_factory=list, alias="remindersSentAt")
+    remind_before: list[int] = Field(default_factory=lambda: [REMIND_BEFORE_EXPIRY.days], validation_alias="remindBefore",
+                                     serialization_alias="remindBefore")
+    reminders_taken: int = Field(default=0, validation_alias="remindersTaken", serialization_alias="remindersTaken")
+    reminders_sent_at: list[datetime] = Field(default_factory=list, validation_alias="remindersSentAt", serialization_alias="remindersSentAt")
     # The invitee's journey, each the first time (invite_user/trail.py): opened = pressed sign-in or create-account on
     # the link's page (a POST; a GET never counts: mail scanners open links), signed in as the invited account, or not.
     # The stage it is counted under in its partner's funnel (invite_user/funnel.py), and its acceptance minutes there.
-    counted_stage: str | None = Field(default=None, alias="countedStage")
-    counted_accept_minutes: int | None = Field(default=None, alias="countedAcceptMinutes")
-    opened_at: datetime | None = Field(default=None, alias="openedAt")
-    signed_in_at: datetime | None = Field(default=None, alias="signedInAt")
-    wrong_account_at: datetime | None = Field(default=None, alias="wrongAccountAt")
+    counted_stage: str | None = Field(default=None, validation_alias="countedStage", serialization_alias="countedStage")
+    counted_accept_minutes: int | None = Field(default=None, validation_alias="countedAcceptMinutes", serialization_alias="countedAcceptMinutes")
+    opened_at: datetime | None = Field(default=None, validation_alias="openedAt", serialization_alias="openedAt")
+    signed_in_at: datetime | None = Field(default=None, validation_alias="signedInAt", serialization_alias="signedInAt")
+    wrong_account_at: datetime | None = Field(default=None, validation_alias="wrongAccountAt", serialization_alias="wrongAccountAt")
     # A change of the invitee replaces the invitation: the old one names its successor, the new one what it replaces.
-    replaced_by: str | None = Field(default=None, alias="replacedBy")
-    replaced_at: datetime | None = Field(default=None, alias="replacedAt")
-    changed_by: dict[str, str] | None = Field(default=None, alias="changedBy")  # who replaced it (whom its old link names)
+    replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy")
+    replaced_at: datetime | None = Field(default=None, validation_alias="replacedAt", serialization_alias="replacedAt")
+    # Who replaced it (whom its old link names).
+    changed_by: dict[str, str] | None = Field(default=None, validation_alias="changedBy", serialization_alias="changedBy")
     replaces: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]

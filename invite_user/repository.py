@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from invite_user import funnel
 from invite_user.invitations import (
@@ -84,9 +84,9 @@ class Listed:
 class LinkAlias(Row):
     """An additional link to an invitation (its first id is not stored, so a resend by reference mints one)."""
 
-    partner_id: str = Field(alias="partnerId")
-    alias_of: str = Field(alias="aliasOf")
-    link_hash: str = Field(alias="linkHash")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    alias_of: str = Field(validation_alias="aliasOf", serialization_alias="aliasOf")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
 
 
 def expiry_row_key(expires_at: datetime, link_hash: str) -> str:
@@ -98,32 +98,32 @@ def reminder_row_key(remind_at: datetime, link_hash: str) -> str:
 
 
 class LinkPointer(Row):
-    partner_id: str = Field(alias="partnerId")
-    row_key: str = Field(alias="rowKey")
-    link_hash: str = Field(alias="linkHash")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    row_key: str = Field(validation_alias="rowKey", serialization_alias="rowKey")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
 
 
 class ExpiryEntry(Row):
-    partner_id: str = Field(alias="partnerId")
-    link_hash: str = Field(alias="linkHash")
-    invitation_row_key: str = Field(alias="invitationRowKey")
-    expires_at: datetime = Field(alias="expiresAt")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
+    invitation_row_key: str = Field(validation_alias="invitationRowKey", serialization_alias="invitationRowKey")
+    expires_at: datetime = Field(validation_alias="expiresAt", serialization_alias="expiresAt")
     # The invitation's reminder row when there is one: expiring deletes it in the same transaction, without a read.
-    reminder_key: str | None = Field(default=None, alias="reminderKey")
+    reminder_key: str | None = Field(default=None, validation_alias="reminderKey", serialization_alias="reminderKey")
 
 
 class ReminderEntry(Row):
-    partner_id: str = Field(alias="partnerId")
-    link_hash: str = Field(alias="linkHash")
-    remind_at: datetime = Field(alias="remindAt")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
+    remind_at: datetime = Field(validation_alias="remindAt", serialization_alias="remindAt")
 
 
 class AgreementPointer(Row):
-    agreement_number: str = Field(alias="agreementNumber")
-    purchasing_account_number: str = Field(alias="purchasingAccountNumber")
-    link_hash: str = Field(alias="linkHash")
-    partner_id: str = Field(alias="partnerId")
-    row_key: str = Field(alias="rowKey")
+    agreement_number: str = Field(validation_alias="agreementNumber", serialization_alias="agreementNumber")
+    purchasing_account_number: str = Field(validation_alias="purchasingAccountNumber", serialization_alias="purchasingAccountNumber")
+    link_hash: str = Field(validation_alias="linkHash", serialization_alias="linkHash")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    row_key: str = Field(validation_alias="rowKey", serialization_alias="rowKey")
 
 
 def keys_of(row: Row) -> tuple[str, str]:
@@ -154,7 +154,7 @@ def keys_of(row: Row) -> tuple[str, str]:
 class _Rows(Repository[Any]):
     table = TABLE
 
-    def __init__(self, storage: Storage, model: type[Row]) -> None:
+    def __init__(self, storage: Storage, model: type[BaseModel]) -> None:
         super().__init__(storage)
         self.model = model  # type: ignore[misc]
 

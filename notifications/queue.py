@@ -43,9 +43,9 @@ class FailedEmail(Row):
     """A message that failed for good: enough to find it in the logs and traces, nothing personal."""
 
     kind: str
-    operation_id: str = Field(default="", alias="operationId")
+    operation_id: str = Field(default="", validation_alias="operationId", serialization_alias="operationId")
     reason: str
-    failed_at: datetime = Field(alias="failedAt")
+    failed_at: datetime = Field(validation_alias="failedAt", serialization_alias="failedAt")
     row: str = Field(default_factory=lambda: uuid.uuid4().hex)
 
 

@@ -1,4 +1,4 @@
-"""Trigger functions of operations: GET /api/health (anonymous), GET /api/openapi.json, the housekeeping timer."""
+"""Trigger functions of operations: GET /api/health (anonymous), GET /api/openapi.json, the API reference page, the housekeeping timer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
+from operations import api_reference
 from operations.openapi import document
 from shared import idempotency, rate_limit, telemetry
 from shared.authorization import Action, runs_as
@@ -51,6 +52,27 @@ def health(call: Call) -> HealthStatus | Reply:
           description="The OpenAPI 3.1 description of every HTTP endpoint of the app.")
 def openapi_document(call: Call) -> Reply:
     return Reply(document(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@endpoint(bp, "docs", "GET", action=Action.PUBLIC, summary="The API reference", tag="Operations", auth=ANONYMOUS, raw=True,
+          head=True, content="text/html",
+          description="This document rendered for reading in a browser (Redoc, served by the app: nothing from a CDN).")
+def api_reference_page(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(api_reference.page(), status_code=200, headers=dict(api_reference.HEADERS), mimetype="text/html",
+                             charset="utf-8")
+
+
+@endpoint(bp, "docs/{name}", "GET", action=Action.PUBLIC, summary="The API reference's script", tag="Operations", auth=ANONYMOUS,
+          raw=True, head=True, content="text/javascript, text/plain", path_enums={"name": sorted(api_reference.ASSETS)})
+def api_reference_asset(req: func.HttpRequest) -> func.HttpResponse:
+    found = api_reference.asset(req.route_params.get("name", ""))
+    if found is None:
+        # Documented as a page, like the pages' own unknown files.
+        return func.HttpResponse("<!doctype html><title>Not found</title>", status_code=404, mimetype="text/html",
+                                 headers=dict(api_reference.HEADERS))
+    content, mimetype = found
+    headers = {**api_reference.HEADERS, "Cache-Control": "public, max-age=86400"}
+    return func.HttpResponse(content, status_code=200, headers=headers, mimetype=mimetype, charset="utf-8")
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 45 * * * *", run_on_startup=False, use_monitor=True)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared import conditional
 from shared.authorization import Action, who_may
@@ -73,7 +73,7 @@ class ProblemDetails(BaseModel):
     detail: str = Field(description="What happened and what to do, for people.")
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[dict[str, str]] | None = Field(default=None, description="Validation: one entry per field (field, message, code).")
-    trace_id: str | None = Field(default=None, alias="traceId",
+    trace_id: str | None = Field(default=None, validation_alias="traceId", serialization_alias="traceId",
                                  description="W3C trace id of the request (the operation id in Application Insights); quote it to support.")
 
 
@@ -214,9 +214,11 @@ _PROBLEM_TEXT = {
 def document() -> dict[str, Any]:
     """The document of every route registered with `shared.endpoints.endpoint` (built once per process)."""
     all_routes = routes()
-    wanted: list[tuple[Any, str]] = [(ProblemDetails, "serialization"), (Event, "serialization")]
+    wanted: list[tuple[Any, JsonSchemaMode]] = [(ProblemDetails, "serialization"), (Event, "serialization")]
     for route in all_routes:
-        for model, mode in ((route.body, "validation"), (route.query, "validation"), (route.response, "serialization")):
+        modes: tuple[tuple[Any, JsonSchemaMode], ...] = (
+            (route.body, "validation"), (route.query, "validation"), (route.response, "serialization"))
+        for model, mode in modes:
             if model is not None and (model, mode) not in wanted:
                 wanted.append((model, mode))
     schemas, top = models_json_schema(wanted, ref_template="#/components/schemas/{model}")

@@ -22,10 +22,11 @@ class Partner(Entity):
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")
     name: str = Field(min_length=1, max_length=200)
     type: PartnerType
-    indirect_provider_id: str | None = Field(default=None, alias="indirectProviderId")
+    indirect_provider_id: str | None = Field(default=None, validation_alias="indirectProviderId", serialization_alias="indirectProviderId")
     # Where the platform tells the partner what its customers did (a customer removing its rights); none: no email.
-    contact_email: str | None = Field(default=None, alias="contactEmail", max_length=320, pattern=r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
-    created_at: datetime | None = Field(default=None, alias="createdAt")
+    contact_email: str | None = Field(default=None, validation_alias="contactEmail", serialization_alias="contactEmail", max_length=320,
+                                      pattern=r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+    created_at: datetime | None = Field(default=None, validation_alias="createdAt", serialization_alias="createdAt")
 
     @model_validator(mode="after")
     def _reseller_has_provider(self) -> Partner:

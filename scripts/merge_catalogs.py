@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def _side(stage: int, path: str):
+def _side(stage: int, path: str) -> Catalog | None:
     try:
         text = subprocess.run(["git", "show", f":{stage}:{path}"], cwd=ROOT, check=True, capture_output=True).stdout
     except subprocess.CalledProcessError:
@@ -41,8 +42,11 @@ def _translated(message) -> bool:
 
 def merge(path: str) -> list[str]:
     ours, theirs = _side(2, path), _side(3, path)
+    if ours is None and theirs is None:
+        return []  # neither side has the catalog (deleted on both): nothing to write
     if ours is None or theirs is None:
         keep = ours or theirs
+        assert keep is not None
         disagreements: list[str] = []
     else:
         keep, disagreements = ours, []

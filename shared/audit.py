@@ -25,7 +25,7 @@ class AuditRecord(Row):
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
-    customer_id: str | None = Field(default=None, alias="customerId")
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId")
 
     @property
     def row_key(self) -> str:

@@ -67,7 +67,7 @@ class Action(StrEnum):
     JOIN_COMPANY = "join-company"  # a person at a verified domain asks to join (or joins) the company, no invitation
     SIGN_IN = "sign-in"  # start, finish, leave a sign-in
     # Nobody in particular.
-    PUBLIC = "public"  # the link's landing page, the pages' files, health, the API contract
+    PUBLIC = "public"  # the link's landing page, the pages' files, health, the API contract and its reference page
     REQUEST_RESEND = "request-resend"  # the anonymous resend request (rate limited)
     SCHEDULED = "scheduled"  # timers and queue functions: no caller
 

@@ -11,6 +11,10 @@ import re
 from functools import cache
 from importlib import import_module
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # stdnum loads on first use (cold start)
+    from stdnum.util import NumberValidationModule
 
 # The prefix of a VAT identification number where it differs from the ISO country code (Greece writes EL).
 _VAT_PREFIX = {"GR": "EL"}
@@ -60,7 +64,7 @@ def _eu_vat() -> ModuleType:
 
 
 @cache
-def _vat_module(country: str) -> ModuleType | None:
+def _vat_module(country: str) -> NumberValidationModule | None:
     if country in _NOT_EVERY_VAT_NUMBER or country.lower() in _eu_vat().MEMBER_STATES:
         return None
     from stdnum.util import get_cc_module

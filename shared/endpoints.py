@@ -95,6 +95,13 @@ class Call:
         return self.request.route_params[name]
 
     @property
+    def partner(self) -> Caller:
+        """The authenticated caller of a route declared for partners: `endpoint` never runs its handler without one."""
+        if self.caller is None:
+            raise RuntimeError("a partner route ran without an authenticated caller")
+        return self.caller
+
+    @property
     def idempotency_key(self) -> str | None:
         return self.request.headers.get("idempotency-key") or None
 
@@ -151,10 +158,11 @@ def endpoint(
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
             if_match=if_match, etag=etag or if_match, response_headers=response_headers or {},
         ))
+        trigger: Callable[[func.HttpRequest], func.HttpResponse]
         if raw:
             trigger = telemetry.traced(handler)  # a span per invocation, as `api` gives the JSON routes
         else:
-            def trigger(req: func.HttpRequest) -> func.HttpResponse:
+            def parse_and_run(req: func.HttpRequest) -> func.HttpResponse:
                 caller = _caller(req, action, auth)
                 ctx = request_context()
                 resolved = resolve(req, caller, ctx) if resolve is not None else None
@@ -186,8 +194,9 @@ def endpoint(
 
             # The function's name is the handler's (Functions and telemetry name it so); its signature stays
             # `req` (functools.wraps would point the binding inspection at the handler's `call`).
-            trigger.__name__, trigger.__qualname__, trigger.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
-            trigger = api(trigger)
+            parse_and_run.__name__, parse_and_run.__qualname__ = handler.__name__, handler.__qualname__
+            parse_and_run.__doc__ = handler.__doc__
+            trigger = api(parse_and_run)
             if forms is not None:
                 trigger = _with_forms(trigger, forms)
 

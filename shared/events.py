@@ -45,13 +45,13 @@ class EventRow(Row):
     """One event in the outbox of the partition whose change caused it; it carries its own keys."""
 
     partition: str = Field(exclude=True, default="")
-    event_id: str = Field(alias="eventId")
+    event_id: str = Field(validation_alias="eventId", serialization_alias="eventId")
     type: str
-    partner_id: str = Field(alias="partnerId")
-    occurred_at: datetime = Field(alias="occurredAt")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    occurred_at: datetime = Field(validation_alias="occurredAt", serialization_alias="occurredAt")
     data: dict[str, Any] = Field(default_factory=dict)
     # The feed position given at the first publish, kept so a repeated publish files it at the same place.
-    feed_key: str | None = Field(default=None, alias="feedKey")
+    feed_key: str | None = Field(default=None, validation_alias="feedKey", serialization_alias="feedKey")
     # Several events of one type committed by one transaction (a bulk create's chunk): each item is one event's data,
     # published as an event of its own (`expand`). A bulk of 1,000 then writes one outbox row per transaction, not one
     # per invitation: in batches, each row costs the storage SDK about as much as the invitation's own.

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from functools import lru_cache
 from typing import Annotated, Any
 
-from babel import Locale
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from shared.countries import ISO_3166_1_ALPHA_2
 
 BCP47 = r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?(-[A-Za-z0-9]{5,8})*$"
 # No control characters, and at least one character that is not white space (values are trimmed first).
@@ -24,9 +24,8 @@ ID = r"^[A-Za-z0-9._-]+$"
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-@lru_cache(maxsize=1)
 def iso_countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha() and code != "ZZ")
+    return ISO_3166_1_ALPHA_2
 
 
 def check_country(value: str | None) -> str | None:
@@ -70,9 +69,9 @@ Email = Annotated[str, BeforeValidator(_email),
                                   "description": "An email address; its domain is not looked up."})]
 
 
-def Name(max_length: int) -> Any:  # noqa: N802  (a type factory, used like a type)
-    """A person's or company's name: 1 to `max_length` characters after trimming, no control characters."""
-    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=PRINTABLE)]
+# A person's or a company's name: 1 to 100 (200) characters after trimming, no control characters.
+PersonName = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
+CompanyName = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
 
 
 def iso_date(value: Any) -> Any:
@@ -112,11 +111,11 @@ AgreedDate = Annotated[date, BeforeValidator(date_or_utc_datetime), WithJsonSche
 # A company's VAT and registration numbers: the same field wherever a company is described (the seller's data on an
 # invitation, a partner's new customer). Their checksums are checked per country by the models (shared.company_numbers).
 VatNumber = Annotated[str | None, Field(
-    alias="vatNumber", max_length=40,
+    validation_alias="vatNumber", serialization_alias="vatNumber", max_length=40,
     description="Checked by its check digits where the country has a known rule; returned without spaces, EU numbers with their prefix.",
 )]
 RegistrationNumber = Annotated[str | None, Field(
-    alias="registrationNumber", max_length=40,
+    validation_alias="registrationNumber", serialization_alias="registrationNumber", max_length=40,
     description="Checked by its check digits where the country has one national company number (such as FR SIREN/SIRET).",
 )]
 

@@ -24,7 +24,7 @@ import logging
 import os
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,14 +48,14 @@ PENDING, DONE = "pending", "done"
 
 class IdempotentResult(Row):
     scope: str
-    key_hash: str = Field(alias="keyHash")
+    key_hash: str = Field(validation_alias="keyHash", serialization_alias="keyHash")
     fingerprint: str
     state: str  # "pending" while the first request runs (until lease_until), then "done"
     status: int = 0
     chunks: int = 0
-    created_at: datetime = Field(alias="createdAt")
-    lease_until: datetime | None = Field(default=None, alias="leaseUntil")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    lease_until: datetime | None = Field(default=None, validation_alias="leaseUntil", serialization_alias="leaseUntil")
+    expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
 
 
 class AnswerChunk(Row):
@@ -214,7 +214,7 @@ def _in_progress(retry_after: int) -> Problem:
                    headers={"Retry-After": str(retry_after)})
 
 
-def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer: Answer, actions: list[str]) -> None:
+def _save(repo: IdempotencyRepository, k: _Key, marker: IdempotentResult, answer: Answer, actions: Sequence[str]) -> None:
     """Keep the answer (and the policy rows it was checked against) for replays. Failing here loses nothing: the caller
     still gets it, and a retry after the lease runs the work again, which finds what was committed."""
     data = _encrypt(k, answer, actions)
@@ -245,7 +245,7 @@ def _cipher_key(k: _Key) -> bytes:
     return k.secret("answer")
 
 
-def _encrypt(k: _Key, answer: Answer, actions: list[str]) -> str:
+def _encrypt(k: _Key, answer: Answer, actions: Sequence[str]) -> str:
     status, body, headers = answer
     plain = zlib.compress(json.dumps({"status": status, "body": body, "headers": headers, "checked": [str(a) for a in actions]},
                                      default=str).encode())

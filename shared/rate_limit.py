@@ -21,7 +21,7 @@ class Window(Row):
     bucket: str
     window: str
     count: int = 0
-    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    updated_at: datetime | None = Field(default=None, validation_alias="updatedAt", serialization_alias="updatedAt")
 
 
 class _Windows(Repository[Window]):

@@ -24,9 +24,9 @@ from shared.uow import retrying
 
 
 class SessionEpoch(Row):
-    subject_hash: str = Field(alias="subjectHash")
+    subject_hash: str = Field(validation_alias="subjectHash", serialization_alias="subjectHash")
     epoch: int = 0
-    ended_at: datetime | None = Field(default=None, alias="endedAt")
+    ended_at: datetime | None = Field(default=None, validation_alias="endedAt", serialization_alias="endedAt")
 
 
 class _Epochs(Repository[SessionEpoch]):

@@ -132,11 +132,12 @@ class Storage:
 
             credential = DefaultAzureCredential()
             self._table_service = TableServiceClient(s.table_service_uri, credential=credential, **client_kwargs)
+            queue_uri = s.queue_service_uri
 
             def queues() -> QueueServiceClient:
                 from azure.storage.queue import QueueServiceClient
 
-                return QueueServiceClient(s.queue_service_uri, credential=credential, **queue_kwargs())
+                return QueueServiceClient(queue_uri, credential=credential, **queue_kwargs())
         else:
             raise RuntimeError("Set AzureWebJobsStorage, or AzureWebJobsStorage__tableServiceUri and __queueServiceUri")
         self._make_queue_service = queues
@@ -314,7 +315,8 @@ class Repository(Generic[M]):
 
     def to_entity(self, row: M) -> dict[str, Any]:
         # A row that knows its own keys (an outbox event) rides in any table's transaction.
-        pk, rk = row.storage_keys() if hasattr(row, "storage_keys") else self.keys(row)
+        own_keys = getattr(row, "storage_keys", None)
+        pk, rk = own_keys() if own_keys is not None else self.keys(row)
         entity: dict[str, Any] = {"PartitionKey": pk, "RowKey": rk}
         for name, value in row.model_dump(mode="json").items():
             if value is None:
@@ -376,9 +378,9 @@ class Repository(Generic[M]):
             row.etag = meta.get("etag")
         return row
 
-    def replace(self, row: Row) -> Row:
+    def replace(self, row: M) -> M:
         """Replace a row read earlier, only if nobody changed it since (its ETag)."""
-        if not row.etag:
+        if not isinstance(row, Row) or not row.etag:
             raise ValueError("replace needs the row's etag")
         try:
             meta = self._client().update_entity(
@@ -504,10 +506,10 @@ class Repository(Generic[M]):
         try:
             pager = self._client().query_entities(
                 filter_, parameters=parameters or {}, results_per_page=page_size, select=select
-            ).by_page(continuation_token=token)
+            ).by_page(continuation_token=token)  # pyright: ignore[reportArgumentType]  (tables' tokens are dicts; the SDK types str)
             page = next(pager, None)
             items = [self.from_entity(e) for e in page] if page is not None else []
-            next_token = pager.continuation_token
+            next_token = pager.continuation_token  # pyright: ignore[reportAttributeAccessIssue]  (the SDK's pager, typed as an iterator)
         except AzureError as exc:
             raise _translate(exc) from exc
         return Page(items, encode_token(next_token))

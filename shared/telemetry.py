@@ -204,7 +204,7 @@ def traced(function: F) -> F:
         trigger, method, route = _trigger_of(trigger_arg)
         trace_context = getattr(context, "trace_context", None)
         traceparent = getattr(trace_context, "Traceparent", None) or (
-            trigger_arg.headers.get("traceparent") if trigger == "http" else None)
+            getattr(trigger_arg, "headers", {}).get("traceparent") if trigger == "http" else None)
         with invocation(function.__name__.lstrip("_"), trigger=trigger, invocation_id=getattr(context, "invocation_id", None),
                         traceparent=traceparent, method=method, route=route) as current:
             result = function(*args, **kwargs, **({"context": context} if passes_context else {}))

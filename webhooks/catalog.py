@@ -83,49 +83,54 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 class Links(BaseModel):
-    self_: str | None = Field(default=None, alias="self", description="The API resource the event is about.")
+    model_config = ConfigDict(defer_build=True)
+    self_: str | None = Field(default=None, validation_alias="self", serialization_alias="self", description="The API resource the event is about.")
 
 
 class EventData(BaseModel):
     """The event's fields; which of them are present depends on its type (see each webhook's description)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
     reference: str | None = Field(default=None, description="The invitation's reference (SHA-256 of its link id).")
     kind: str | None = Field(default=None, description="The invitation's kind.")
     status: str | None = Field(default=None, description="The invitation's, relationship's or attestation's status after the change.")
-    email_status: str | None = Field(default=None, alias="emailStatus")
-    customer_id: str | None = Field(default=None, alias="customerId")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
-    accepted_at: datetime | None = Field(default=None, alias="acceptedAt")
+    email_status: str | None = Field(default=None, validation_alias="emailStatus", serialization_alias="emailStatus")
+    customer_id: str | None = Field(default=None, validation_alias="customerId", serialization_alias="customerId")
+    expires_at: datetime | None = Field(default=None, validation_alias="expiresAt", serialization_alias="expiresAt")
+    accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
     invitation: str | None = Field(default=None, description="The reference of the invitation the company was created from.")
     role: str | None = Field(default=None, description="The relationship's role (Reseller, IndirectProvider).")
-    dap_active: bool | None = Field(default=None, alias="dapActive")
-    gdap_roles: list[str] | None = Field(default=None, alias="gdapRoles")
-    agreement_type: str | None = Field(default=None, alias="agreementType")
+    dap_active: bool | None = Field(default=None, validation_alias="dapActive", serialization_alias="dapActive")
+    gdap_roles: list[str] | None = Field(default=None, validation_alias="gdapRoles", serialization_alias="gdapRoles")
+    agreement_type: str | None = Field(default=None, validation_alias="agreementType", serialization_alias="agreementType")
     how: str | None = Field(default=None, description="How the agreement was accepted (PartnerAttestation, DirectAcceptance), "
                                      "a domain verified (DnsTxtRecord, AdminAddress) or a user joined (JoinRequest, AutoJoin).")
-    date_agreed: str | None = Field(default=None, alias="dateAgreed")
-    subscription_id: str | None = Field(default=None, alias="subscriptionId")
-    replaced_by: str | None = Field(default=None, alias="replacedBy", description="The reference of the invitation that replaced it.")
+    date_agreed: str | None = Field(default=None, validation_alias="dateAgreed", serialization_alias="dateAgreed")
+    subscription_id: str | None = Field(default=None, validation_alias="subscriptionId", serialization_alias="subscriptionId")
+    replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy",
+                                    description="The reference of the invitation that replaced it.")
     domain: str | None = Field(default=None, description="The customer's verified domain (company.domainVerified).")
     roles: list[str] | None = Field(default=None, description="The roles the joining user got (company.userJoined).")
     links: Links | None = None
-    reminded_at: datetime | None = Field(default=None, alias="remindedAt", description="When the invitation's reminder was queued.")
-    opened_at: datetime | None = Field(default=None, alias="openedAt", description="When the invitee first acted on the link.")
+    reminded_at: datetime | None = Field(default=None, validation_alias="remindedAt", serialization_alias="remindedAt",
+                                         description="When the invitation's reminder was queued.")
+    opened_at: datetime | None = Field(default=None, validation_alias="openedAt", serialization_alias="openedAt",
+                                       description="When the invitee first acted on the link.")
     advice: str | None = Field(default=None, description="What to do about a failed delivery (invitation.deliveryFailed): "
                                                          "fix-address, ask-customer-to-allow-sender, ask-customer-to-check-junk, "
                                                          "address-suppressed, retry-later.")
-    attestation_id: str | None = Field(default=None, alias="attestationId", description="The attestation the customer confirms itself.")
+    attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId",
+                                       description="The attestation the customer confirms itself.")
 
 
 class Event(BaseModel):
     """One event, as delivered to a webhook (Standard Webhooks: `type`, `timestamp`, `data`) and listed in the feed."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
     id: str = Field(description="Stable across retries; also the `webhook-id` header. Deduplicate on it.")
     type: str
     timestamp: datetime = Field(description="When it happened.")
-    partner_id: str = Field(alias="partnerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
     data: EventData
 
 

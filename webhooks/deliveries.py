@@ -42,18 +42,18 @@ class DeliveryStatus(StrEnum):
 
 
 class Delivery(Row):
-    subscription_id: str = Field(alias="subscriptionId")
-    partner_id: str = Field(alias="partnerId")
-    event_id: str = Field(alias="eventId")
-    event_type: str = Field(alias="eventType")
-    occurred_at: datetime = Field(alias="occurredAt")
+    subscription_id: str = Field(validation_alias="subscriptionId", serialization_alias="subscriptionId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    event_id: str = Field(validation_alias="eventId", serialization_alias="eventId")
+    event_type: str = Field(validation_alias="eventType", serialization_alias="eventType")
+    occurred_at: datetime = Field(validation_alias="occurredAt", serialization_alias="occurredAt")
     payload: str
     status: DeliveryStatus = DeliveryStatus.PENDING
     attempts: int = 0
-    last_status_code: int | None = Field(default=None, alias="lastStatusCode")
-    last_error: str | None = Field(default=None, alias="lastError")
-    last_attempt_at: datetime | None = Field(default=None, alias="lastAttemptAt")
-    next_attempt_at: datetime | None = Field(default=None, alias="nextAttemptAt")
+    last_status_code: int | None = Field(default=None, validation_alias="lastStatusCode", serialization_alias="lastStatusCode")
+    last_error: str | None = Field(default=None, validation_alias="lastError", serialization_alias="lastError")
+    last_attempt_at: datetime | None = Field(default=None, validation_alias="lastAttemptAt", serialization_alias="lastAttemptAt")
+    next_attempt_at: datetime | None = Field(default=None, validation_alias="nextAttemptAt", serialization_alias="nextAttemptAt")
 
     @property
     def row_key(self) -> str:

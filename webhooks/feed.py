@@ -23,8 +23,8 @@ RETENTION = timedelta(days=30)
 
 
 class FeedEntry(Row):
-    partner_id: str = Field(alias="partnerId")
-    feed_key: str = Field(alias="feedKey")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
+    feed_key: str = Field(validation_alias="feedKey", serialization_alias="feedKey")
     event: str  # the payload subscribers receive, as JSON
 
 

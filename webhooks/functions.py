@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
@@ -12,8 +13,8 @@ from shared import events, telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
+from shared.lazy import on_first_use
 from shared.pagination import PageQuery
-from webhooks import deliveries, feed, publish, service
 from webhooks.api_models import (
     DeliveryPage,
     FeedPage,
@@ -25,6 +26,11 @@ from webhooks.api_models import (
     SubscriptionWithSecret,
     TestSent,
 )
+
+if TYPE_CHECKING:
+    from webhooks import deliveries, feed, publish, service
+else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
+    deliveries, feed, publish, service = on_first_use("webhooks.deliveries", "webhooks.feed", "webhooks.publish", "webhooks.service")
 
 log = logging.getLogger(__name__)
 
@@ -45,33 +51,33 @@ SIGNED = ("Deliveries are signed as Standard Webhooks: `webhook-id` (the event i
           summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
           status=201, problems=WRITE, description="Events are POSTed to the https URL. The signing secret is in this answer only. " + SIGNED)
 def create_subscription(call: Call) -> SubscriptionWithSecret:
-    return service.create(call.ctx, call.caller, call.body)  # type: ignore[arg-type]
+    return service.create(call.ctx, call.partner, call.body)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks", "GET", action=Action.MANAGE_WEBHOOKS,
           summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
 def list_subscriptions(call: Call) -> SubscriptionPage:
-    return service.list_all(call.ctx, call.caller)  # type: ignore[arg-type]
+    return service.list_all(call.ctx, call.partner)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "GET", action=Action.MANAGE_WEBHOOKS,
           summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
           description="`disabledReason` says why a failing subscription was disabled; `failingSince` since when deliveries fail.")
 def get_subscription(call: Call) -> SubscriptionOut:
-    return service.get(call.ctx, call.caller, call.param("id"))  # type: ignore[arg-type]
+    return service.get(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "PATCH", action=Action.MANAGE_WEBHOOKS,
           summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
           problems=WRITE, description="URL, event types, description, enabled (true enables a disabled subscription again).")
 def update_subscription(call: Call) -> SubscriptionOut:
-    return service.update(call.ctx, call.caller, call.param("id"), call.body)  # type: ignore[arg-type]
+    return service.update(call.ctx, call.partner, call.param("id"), call.body)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "DELETE", action=Action.MANAGE_WEBHOOKS,
           summary="Delete a subscription", tag=TAG, status=204, problems=READ)
 def delete_subscription(call: Call) -> Reply:
-    service.delete(call.ctx, call.caller, call.param("id"))  # type: ignore[arg-type]
+    service.delete(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
     return Reply(None, 204)
 
 
@@ -79,14 +85,14 @@ def delete_subscription(call: Call) -> Reply:
           summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
           problems=WRITE, description="A new secret, shown once; the old one keeps signing beside it for 24 hours.")
 def rotate_secret(call: Call) -> SubscriptionWithSecret:
-    return service.rotate_secret(call.ctx, call.caller, call.param("id"))  # type: ignore[arg-type]
+    return service.rotate_secret(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/test", "POST", action=Action.MANAGE_WEBHOOKS,
           summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
           idempotent=False, description="Delivers a `test-created` event now and answers with the delivery; 2 a minute per subscription.")
 def test_subscription(call: Call) -> TestSent:
-    return service.send_test(call.ctx, call.caller, call.param("id"))  # type: ignore[arg-type]
+    return service.send_test(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/deliveries", "GET", action=Action.MANAGE_WEBHOOKS,
@@ -94,7 +100,7 @@ def test_subscription(call: Call) -> TestSent:
           problems=READ, description="Newest first: event, attempts, last status code and error, next attempt, final state.")
 def list_deliveries(call: Call) -> DeliveryPage:
     q = call.query
-    return service.list_deliveries(call.ctx, call.caller, call.param("id"), q.page_size, q.continuation_token)  # type: ignore[arg-type]
+    return service.list_deliveries(call.ctx, call.partner, call.param("id"), q.page_size, q.continuation_token)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "events", "GET", action=Action.READ_EVENTS,
@@ -102,7 +108,7 @@ def list_deliveries(call: Call) -> DeliveryPage:
           description="The partner's events in order, oldest first, kept 30 days; the same payloads as webhooks. Read on with "
                       "`after=<nextCursor>`. For partners without an endpoint, or to catch up on missed deliveries.")
 def read_events(call: Call) -> FeedPage:
-    return service.read_feed(call.ctx, call.caller, call.query)  # type: ignore[arg-type]
+    return service.read_feed(call.ctx, call.partner, call.query)  # type: ignore[arg-type]
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WEBHOOKS_QUEUE%", connection="AzureWebJobsStorage")

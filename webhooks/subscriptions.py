@@ -31,19 +31,19 @@ def new_secret() -> str:
 
 class Subscription(Entity):
     id: str
-    partner_id: str = Field(alias="partnerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
     url: str
     events: list[str]
     description: str = ""
     enabled: bool = True
     secret: str
-    previous_secret: str | None = Field(default=None, alias="previousSecret")
-    previous_secret_until: datetime | None = Field(default=None, alias="previousSecretUntil")
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
-    failing_since: datetime | None = Field(default=None, alias="failingSince")
-    last_success_at: datetime | None = Field(default=None, alias="lastSuccessAt")
-    disabled_reason: str | None = Field(default=None, alias="disabledReason")
+    previous_secret: str | None = Field(default=None, validation_alias="previousSecret", serialization_alias="previousSecret")
+    previous_secret_until: datetime | None = Field(default=None, validation_alias="previousSecretUntil", serialization_alias="previousSecretUntil")
+    created_at: datetime = Field(validation_alias="createdAt", serialization_alias="createdAt")
+    updated_at: datetime = Field(validation_alias="updatedAt", serialization_alias="updatedAt")
+    failing_since: datetime | None = Field(default=None, validation_alias="failingSince", serialization_alias="failingSince")
+    last_success_at: datetime | None = Field(default=None, validation_alias="lastSuccessAt", serialization_alias="lastSuccessAt")
+    disabled_reason: str | None = Field(default=None, validation_alias="disabledReason", serialization_alias="disabledReason")
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and event_type in self.events

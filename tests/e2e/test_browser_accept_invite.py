@@ -145,6 +145,7 @@ def test_case_1_known_account_signs_in_and_creates_the_company(local_stack, page
     _shot(page, "case1", "01-landing")
     page.locator("#sign-in").click()
     page.locator("input[name=sub][type=text]").wait_for()
+    expect(page.locator("#local-sub-hint")).to_contain_text("invited email address")
     _shot(page, "case1", "02-identity-provider")
     page.locator("input[name=sub][type=text]").fill(email)
     page.get_by_role("button", name="Authorize").click()

@@ -1,5 +1,6 @@
 """The local stack as `make run` and `make services` start it: every service answers, the user's environment and ports win."""
 
+import contextlib
 import json
 import os
 import signal
@@ -163,3 +164,63 @@ def test_services_only_prints_settings_that_run_the_app(tmp_path):
         _stop(proc)
     assert os.path.exists(tmp_path / "logs" / "azurite.log")
     assert not (tmp_path / "services.env").exists()
+
+
+def _descendants(pid):
+    """Every process below `pid` (the services run in sessions of their own, but they are still its children)."""
+    parents = {}
+    for stat in os.scandir("/proc"):
+        if stat.name.isdigit():
+            try:
+                with open(f"/proc/{stat.name}/stat") as f:
+                    parents[int(stat.name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = set(), [pid]
+    while todo:
+        below = todo.pop()
+        kids = [p for p, parent in parents.items() if parent == below and p not in found]
+        found.update(kids)
+        todo += kids
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_second_sigterm_to_the_process_group_does_not_cut_the_shutdown_short(tmp_path):
+    """Terminating `make run`'s process group delivers SIGTERM twice (directly and forwarded by make): every service
+    still stops and every port is free, so the next `make run` starts."""
+    ports = _ports_env()
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "--in-memory", "--log-dir", str(tmp_path / "logs")],
+                            cwd=ROOT, env=_user_env(**ports), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    out, children = [], set()
+    try:
+        for line in proc.stdout:
+            out.append(line)
+            if "Ctrl-C stops everything." in line:
+                break
+        children = _descendants(proc.pid)
+        assert len(children) >= 6, "".join(out)  # Azurite, MailDev, identity, webhook inbox, DNS, the app
+        os.killpg(proc.pid, signal.SIGTERM)
+        for line in proc.stdout:
+            out.append(line)
+            if "Stopping..." in line:
+                break
+        os.killpg(proc.pid, signal.SIGTERM)  # the second one, while the children are being stopped
+        out.append(proc.communicate(timeout=60)[0])
+        assert proc.returncode == 0, "".join(out)
+        assert not [p for p in children if _alive(p)], "services left running after the stack stopped"
+        taken = [f"{var}={port}" for var, port in ports.items() if not port_is_free(int(port))]
+        assert not taken, f"ports still taken: {taken}"
+    finally:  # a failing run must not leave a stack behind for the next test
+        for pid in (proc.pid, *children):
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)

@@ -91,6 +91,7 @@ def test_create_with_agreement_attests_in_the_same_transaction_and_queues_the_co
     ((), {"agreement": {"type": "MicrosoftCustomerAgreement", "dateAgreed": "2026-11-20"}, "askToAcceptDirectly": True}, 400, "validation"),
     ((), {"primaryContact": {"firstName": "G", "lastName": "M", "email": "g@contoso.de", "phoneNumber": "12"}}, 400, "validation"),
     ((), {"country": "XX"}, 400, "validation"),
+    ((), {"country": "UN"}, 400, "validation"),
 ])
 def test_a_refused_create_writes_nothing(storage, settings, partner_tokens, fixed_clock, token_args, over, status, type_):
     resp = call(fn.create_customer, "POST", "customers", partner_tokens(*token_args), customer_body(**over))

@@ -35,6 +35,7 @@ from company_domains.domains import txt_value
 from company_domains.repository import DomainClaims
 from invite_user import functions as invitations_fn
 from invite_user import service
+from operations import functions as operations_fn
 from partners import functions as partners_fn
 from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.clock import utc_now
@@ -476,3 +477,21 @@ def test_customer_page_matrix(name, build_pages):
             req = get_request(spec.path, spec.params(world), headers, route_params=spec.route_params(world))
         seen[visitor] = spec.handler(req).status_code
     assert seen == dict(zip(VISITORS, PAGE_EXPECTED[name], strict=True)), name
+
+
+# -- public routes: the same answer for everyone ------------------------------------------------------------------
+
+PUBLIC_ROUTES = {"api_reference_page": ("docs", {}), "api_reference_asset": ("docs/redoc.standalone.js", {"name": "redoc.standalone.js"}),
+                 "openapi_document": ("openapi.json", {})}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_ROUTES))
+def test_public_routes_answer_every_caller_alike(name, build_world):
+    path, route_params = PUBLIC_ROUTES[name]
+    world = build_world()
+    seen = {}
+    for column in COLUMNS:
+        token = world.tokens[column]
+        req = build_request("GET", path, headers={"Authorization": token} if token else {}, route_params=route_params)
+        seen[column] = getattr(operations_fn, name)(req).status_code
+    assert seen == dict.fromkeys(COLUMNS, 200), name

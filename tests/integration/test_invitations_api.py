@@ -84,6 +84,8 @@ def test_redeem_url_never_comes_from_the_host_header(storage, settings, partner_
         ({"firstName": ""}, "firstName"),
         ({"language": "english please"}, "language"),
         ({"countryRegion": "XX"}, "countryRegion"),
+        ({"countryRegion": "EU"}, "countryRegion"),  # a Babel territory, not an ISO 3166-1 country
+        ({"company": {"country": "QO"}}, "company.country"),
         ({"kind": "Friendship"}, "kind"),
         ({"roles": ["Overlord"]}, "roles.0"),
         ({"roles": ["ReportViewer", "ReportViewer"]}, "roles"),

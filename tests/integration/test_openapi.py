@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -13,7 +10,6 @@ from openapi_spec_validator import validate
 
 import function_app  # noqa: F401  (registers every route, and with it every contract)
 from attest_agreement import functions as fn
-from devhost.local_settings import ROOT
 from operations import functions as operations_fn
 from operations.openapi import document, documented_operations
 from tests.integration import test_invitee_change as change_tests
@@ -22,26 +18,14 @@ from tests.integration.test_attest_customers import call, create, customer_body
 from tests.integration.test_attest_direct import eligibility, invite, signing
 from tests.integration.test_attest_relationships import relationship, remove, request, trail
 from tests.support.http import build_request, json_of
+from tests.support.routes import registered_routes
 from webhooks.catalog import EVENT_TYPES
-
-_LIST_ROUTES = """
-import json
-import function_app
-out = []
-for f in function_app.app.get_functions():
-    spec = f.get_trigger().get_dict_repr()
-    if spec["type"] == "httpTrigger":
-        methods = [str(m).split(".")[-1].upper() for m in (spec.get("methods") or ["GET", "POST"])]
-        out.append({"route": spec.get("route") or f.get_function_name(), "methods": methods, "auth": str(spec.get("authLevel"))})
-print(json.dumps(out))
-"""
 
 
 @pytest.fixture(scope="module")
 def registered():
-    """Every HTTP route of function_app.app (get_functions() may run once per process: ask a fresh one)."""
-    out = subprocess.run([sys.executable, "-c", _LIST_ROUTES], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Every HTTP route of function_app.app."""
+    return registered_routes()
 
 
 def _plain(route):

@@ -37,6 +37,7 @@ def test_optional_fields_may_stay_empty():
     ({"postalCode": "1011"}, "postalCode", "postal_code_format", {"country": "DE", "example": "10115"}),
     ({"country": "PL", "postalCode": "00950"}, "postalCode", "postal_code_format", {"country": "PL", "example": "00-950"}),
     ({"country": "XX"}, "country", "country", {}),
+    ({"country": "XA"}, "country", "country", {}),  # Babel's "Pseudo-Accents"
     ({"country": "FR", "postalCode": "75001", "vatNumber": "FR23334175222"}, "vatNumber", "vat_number_invalid", {"country": "FR"}),
     ({"country": "FR", "postalCode": "75001", "registrationNumber": "404 833 049"}, "registrationNumber", "registration_number_invalid",
      {"country": "FR"}),

@@ -7,10 +7,12 @@ import pytest
 
 from devhost.functions_host import FunctionHost, LocalKeys
 
-# Routes meant to be reached without a partner token: health, the API contract, the anonymous resend request and
-# the customer's browser pages (their own sign-in and session). Every other route must answer 401 without a token.
+# Routes meant to be reached without a partner token: health, the API contract and its reference page, the anonymous
+# resend request and the customer's browser pages (their own sign-in and session). Every other route must answer 401
+# without a token.
 PUBLIC = {
-    "health", "openapi_document", "request_invitation_resend", "redeem_invitation_link", "request_resend_from_page",
+    "health", "openapi_document", "api_reference_page", "api_reference_asset", "request_invitation_resend",
+    "redeem_invitation_link", "request_resend_from_page",
     "start_sign_in", "finish_sign_in", "sign_out", "new_company_form", "validate_company", "create_company",
     "confirm_invitation", "accept_invitation", "company_page", "colleague_invitation_form", "page_asset",
     "agreement_page", "accept_agreement", "domains_page", "add_domain", "verify_domain", "remove_domain", "set_joining",
