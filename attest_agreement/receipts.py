@@ -93,10 +93,11 @@ class ReceiptEmail(queue.EmailKind):
         receipt: AttestationReceipt | None = outcome.subject
         if receipt is None:  # poisoned or unsendable: nothing claimed, the row is read to say so
             found = ctx.store(CustomerStore).receipts.read(customer_partition(item["customerId"]), f"tr|{item['attestationId']}")
-            if found is None or found[0].operation_id != item.get("operationId") or found[0].status == "Sent":
+            row, etag = found if found is not None else (None, None)
+            if row is None or row.operation_id != item.get("operationId") or row.status == "Sent":
                 return False
-            receipt = found[0]
-            receipt.etag = found[1]
+            row.etag = etag
+            receipt = row
         status = {queue.SENT: "Sent", queue.FAILED: "Failed"}.get(outcome.state, "Pending")
         try:
             _record(ctx, receipt, status, outcome.reason if outcome.state == queue.FAILED else None)

@@ -35,6 +35,7 @@ def run(stored: int) -> dict:
     set_storage(storage)
     [caller] = _partners(storage, 1)
     partner = PartnerRepository(storage).find(caller.partner_id)
+    assert partner is not None, "the benchmark partner is registered above"
     store = InvitationStore(storage)
     start = datetime(2026, 9, 1, 9, 0, tzinfo=timezone.utc)
     per_day = max(1, stored // DAYS)

@@ -123,9 +123,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import socketio  # the client MailDev's push speaks (socket.io 4)
+    import socketio.exceptions
 
     relay = Relay(args.mail, args.app, local_keys().system_key(SYSTEM_KEY))
-    client = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2)
+    client = socketio.Client(reconnection=True, reconnection_delay=1, reconnection_delay_max=2)
     threading.Thread(target=relay.run, daemon=True).start()
     client.on("newMail", relay.waiting.put)
     client.on("connect", lambda: threading.Thread(target=relay.catch_up, daemon=True).start())

@@ -87,7 +87,8 @@ class EmailStatusDetail(_Api):
         "by the customer's tenant), ask-customer-to-check-junk (filed as spam), address-suppressed (earlier bounces or "
         "complaints), retry-later (a soft failure: resend later); none when delivered."))
     at: datetime = Field(description="When the mail service tried to deliver it (or the app to send it).")
-    message_id: str = Field(alias="messageId", description="The email's operation id (the ACS Operation-Id and report messageId).")
+    message_id: str = Field(validation_alias="messageId", serialization_alias="messageId",
+                            description="The email's operation id (the ACS Operation-Id and report messageId).")
 
 
 class InvitationOut(_Api):
@@ -239,7 +240,7 @@ class ListQuery(_Api):
 
 
 class FunnelQuery(_Api):
-    from_: date = Field(alias="from", description="First creation day (UTC), included.")
+    from_: date = Field(validation_alias="from", serialization_alias="from", description="First creation day (UTC), included.")
     to: date = Field(description="Last creation day (UTC), included.")
     kind: InvitationKind | None = None
 

@@ -103,7 +103,7 @@ def change_invitee(call: Call) -> Reply:
                       "SignedIn); with the median time from creation to acceptance. Counts are kept as the invitations "
                       "change, so this costs one range query whatever their number.")
 def invitation_funnel(call: Call) -> Funnel:
-    return funnel_service.funnel_of(call.ctx, call.caller, call.query)
+    return funnel_service.funnel_of(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,
@@ -113,7 +113,7 @@ def invitation_funnel(call: Call) -> Funnel:
                       "or create-account; opening the link alone never counts), signedIn, wrongAccount (another account "
                       "was tried), accepted, replaced, revoked, expired. `{id}` as for the invitation.")
 def invitation_trail(call: Call) -> service.Trail:
-    return service.trail(call.ctx, call.caller, call.param("id"))
+    return service.trail(call.ctx, call.partner, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,

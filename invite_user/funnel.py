@@ -30,11 +30,12 @@ SHARDS = 8
 class FunnelCount(Row):
     """One shard of one creation day's counts: by kind, by stage; acceptance minutes by kind as {bucket: n}."""
 
-    partner_id: str = Field(alias="partnerId")
+    partner_id: str = Field(validation_alias="partnerId", serialization_alias="partnerId")
     day: str  # YYYYMMDD (UTC) of the invitations' creation
     shard: int
     counts: dict[str, dict[str, int]] = Field(default_factory=dict)
-    accepted_minutes: dict[str, dict[str, int]] = Field(default_factory=dict, alias="acceptedMinutes")
+    accepted_minutes: dict[str, dict[str, int]] = Field(default_factory=dict, validation_alias="acceptedMinutes",
+                                                        serialization_alias="acceptedMinutes")
 
 
 def row_key(day: str, shard: int) -> str:
@@ -99,13 +100,14 @@ PROCESS_SHARD = pick_shard()
 
 class Funnel(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
-    from_: date = Field(alias="from")
+    from_: date = Field(validation_alias="from", serialization_alias="from")
     to: date
     kind: InvitationKind | None = None
     created: int = Field(description="Invitations created in the window (the sum of the stages).")
     stages: dict[str, int] = Field(description="By how far each got: Created, Delivered, DeliveryFailed, Opened, SignedIn, "
                                                "Accepted, Expired, Revoked.")
-    median_hours_to_acceptance: float | None = Field(default=None, alias="medianHoursToAcceptance",
+    median_hours_to_acceptance: float | None = Field(default=None, validation_alias="medianHoursToAcceptance",
+                                                     serialization_alias="medianHoursToAcceptance",
                                                      description="From creation to acceptance, to two significant figures.")
 
 

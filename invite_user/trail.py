@@ -27,7 +27,8 @@ class TrailStep(BaseModel):
     step: str = Field(description="created, emailed, delivered, deliveryFailed, reminded, opened, signedIn, wrongAccount, "
                                   "accepted, replaced, revoked, expired")
     at: datetime
-    email_status: str | None = Field(default=None, alias="emailStatus", description="delivered / deliveryFailed: the report's status.")
+    email_status: str | None = Field(default=None, validation_alias="emailStatus", serialization_alias="emailStatus",
+                                     description="delivered / deliveryFailed: the report's status.")
     advice: str | None = Field(default=None, description="deliveryFailed: what to do about it.")
 
 

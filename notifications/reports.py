@@ -64,7 +64,8 @@ class StatusDetail(BaseModel):
     advice: str | None = Field(default=None, description="What to do: fix-address, ask-customer-to-allow-sender, "
                                                          "ask-customer-to-check-junk, address-suppressed, retry-later.")
     at: datetime = Field(description="When the mail service tried to deliver it (or the app tried to send it).")
-    message_id: str = Field(alias="messageId", description="The email's operation id (ACS Operation-Id and messageId).")
+    message_id: str = Field(validation_alias="messageId", serialization_alias="messageId",
+                            description="The email's operation id (ACS Operation-Id and messageId).")
     status: str | None = Field(default=None, description="The status this detail explains.")
 
     def key(self) -> tuple[datetime, int]:
@@ -118,7 +119,7 @@ def supersedes(new: StatusDetail, current: StatusDetail | None) -> bool:
 class SentEmail(Row):
     """One send, found by its operation id: which kind it was, where the kind keeps its record, what was reported."""
 
-    operation_id: str = Field(alias="operationId")
+    operation_id: str = Field(validation_alias="operationId", serialization_alias="operationId")
     kind: str
     where: dict[str, str] = Field(default_factory=dict)  # the kind's keys (partner, row); never an address or content
     detail: StatusDetail | None = None
