@@ -98,6 +98,8 @@ class ReceiptEmail(queue.EmailKind):
                 return False
             row.etag = etag
             receipt = row
+        if receipt is None:
+            return False
         status = {queue.SENT: "Sent", queue.FAILED: "Failed"}.get(outcome.state, "Pending")
         try:
             _record(ctx, receipt, status, outcome.reason if outcome.state == queue.FAILED else None)

@@ -66,6 +66,8 @@ def _classify(span: str) -> dict[str, list[str]]:
         return found
     if re.fullmatch(r"[^@/]+@[^@/]+", span):  # an email address (`victim@ｂomb.example`), not a file
         return found
+    if re.fullmatch(r"@?[\w.-]+\.example", span):  # a domain reserved for examples (RFC 2606: `hardbounce.example`), not a file
+        return found
     word = re.sub(r"\(.*$", "", span)  # `uow.event(...)`, `endpoint(..., action=...)`
     if re.fullmatch(r"[A-Z][A-Z0-9_]{2,}|AzureWebJobsStorage\w*|__\w+", word):
         name = "AzureWebJobsStorage" + word if word.startswith("__") else word
