@@ -6,23 +6,32 @@ A blueprint of its own, like the domain pages; the view is `accept_invite.attest
 
 from __future__ import annotations
 
-import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
 
-from accept_invite import attestation_views
+import azure.functions as func
+from pydantic import ConfigDict, Field
+
 from accept_invite.web import form_of, page, respond, visitor_of
 from shared.authorization import Action
 from shared.context import request_context
 from shared.endpoints import ANONYMOUS, endpoint
 from shared.http import client_ip
+from shared.lazy import on_first_use
+from shared.models import Model
+
+if TYPE_CHECKING:
+    from accept_invite import attestation_views
+else:  # the page's view and the attestation rules, imported on the page's first call (cold start: shared/lazy.py)
+    attestation_views = on_first_use("accept_invite.attestation_views")
 
 bp = func.Blueprint()
 
 TAG = "Customer pages"
 HTML = "text/html"
+FORM = ("csrf", "link", "name", "accept")  # the fields the page's form posts (attestation_views.submit reads them)
 
 
-class AttestationPageQuery(BaseModel):
+class AttestationPageQuery(Model):
     model_config = ConfigDict(populate_by_name=True)
     link: str | None = Field(default=None, description="The personal link id from the email.")
     lang: str | None = Field(default=None, description="The language switcher's choice (BCP 47).")
@@ -41,7 +50,7 @@ def attestation_page(req: func.HttpRequest) -> func.HttpResponse:
 
 @endpoint(bp, "agreements/attestation", "POST", action=Action.CONFIRM_AGREEMENT,
           summary="Accept the agreement on the personal link", tag=TAG, auth=ANONYMOUS, raw=True, content=HTML,
-          form=attestation_views.FORM,
+          form=FORM,
           description="The page's CSRF token, the contact's name as the partner named them and accept=yes: accepted once (a "
                       "second tab finds it used); the evidence (time, link hash, agreement version, name typed, client "
                       "address, user agent) goes to the customer's audit records and the contact gets a receipt email.")

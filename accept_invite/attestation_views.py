@@ -20,7 +20,6 @@ from attest_agreement.customers import AgreementAttestation, AttestationStatus
 from shared.context import Context
 
 PATH = "/api/agreements/attestation"
-FORM = ("csrf", "link", "name", "accept")
 AGREEMENT = {"name": attestations.AGREEMENT_NAME, "version": attestations.AGREEMENT_VERSION, "url": attestations.AGREEMENT_URL}
 
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any, LiteralString, cast
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from invite_user.api_models import iso_countries
 from invite_user.invitations import CompanyData
 from shared import company_numbers
+from shared.fields import iso_countries
+from shared.models import Model
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _text(value: str | None, *, required: bool, max_length: int) -> str | None:
     return value
 
 
-class CompanyForm(BaseModel):
+class CompanyForm(Model):
     """The company as the customer confirms it. Field order matters: `country` is checked before the fields that depend on it."""
 
     model_config = ConfigDict(populate_by_name=True, str_strip_whitespace=True, extra="ignore")

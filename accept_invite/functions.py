@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from accept_invite import link_views, pages, signin
-from accept_invite.colleague_invitation import ColleagueInvitation
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
 from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
-from attest_agreement.customers import Customer
 from invite_user import service as invitations
-from invite_user.api_models import InvitationOut, ResendRequest
 from shared import telemetry
 from shared.authorization import Action, runs_as, who_may
 from shared.context import Context, request_context
@@ -33,6 +30,8 @@ from shared.problems import Problem
 if TYPE_CHECKING:
     from accept_invite import agreement_page as agreement_step
     from accept_invite import colleague_views, colleagues, company_views
+    from attest_agreement.customers import Customer
+    from invite_user.api_models import ResendRequest
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
     agreement_step, colleague_views, colleagues, company_views = on_first_use(
         "accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues", "accept_invite.company_views")
@@ -234,7 +233,8 @@ class _Rendered(Exception):
 
 @endpoint(bp, "companies/{companyId}/invitations", "POST", action=Action.INVITE_COLLEAGUE,
           summary="Invite a colleague", tag=TAG, auth=SESSION_OR_PARTNER, forms=_invite_colleague_page,
-          body=ColleagueInvitation, response=InvitationOut, status=201, problems=(400, 401, 403, 404, 409, 422),
+          body="accept_invite.colleague_invitation:ColleagueInvitation", response="invite_user.api_models:InvitationOut",
+          status=201, problems=(400, 401, 403, 404, 409, 422),
           idempotent=True, idempotency_scope=_colleague_scope, resolve=_colleague_inviter,
           form=("csrf", "submissionId", "email", "firstName", "lastName", "language", "countryRegion", "roles"),
           description="A company user whose roles may invite, or a partner agent as for invite-company-user, invites a "

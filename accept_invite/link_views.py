@@ -12,9 +12,13 @@ from accept_invite.sessions import Session
 from accept_invite.views import Reply, Visitor, error, next_step, not_found, redirect, resolve, signin_url, status_page, wrong_account
 from invite_user import service as invitations
 from invite_user.api_models import ResendRequest
-from invite_user.invitations import InvitationStatus, link_key, parse_invitation_id
+from invite_user.invitations import Invitation, InvitationStatus, link_key, parse_invitation_id
 from shared import session_epochs
 from shared.context import Context
+
+# The landing page is the customer's first click after idle: the model it reads is built here, at import, never on that
+# click (every other model is built on its first use: shared/models.py).
+Invitation.model_rebuild()
 
 
 def landing(ctx: Context, visitor: Visitor, raw: str | None, now: Any = None) -> Reply:

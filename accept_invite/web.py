@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from accept_invite import pages, sessions
 from accept_invite.views import Reply, Visitor, error
@@ -21,6 +21,7 @@ from shared import bodies, i18n, session_epochs
 from shared.context import request_context
 from shared.errors import DomainError
 from shared.http import client_ip, problem_of
+from shared.models import Model
 from shared.problems import Problem
 from shared.settings import get_settings
 from shared.storage import MalformedRow, StorageUnavailable
@@ -31,7 +32,7 @@ MULTI_VALUED = frozenset({"roles"})
 BODY_REFUSED = ("/json-too-deep", "/form-too-many-fields", "/malformed-json")  # a body no page can use: 400
 
 
-class PagesQuery(BaseModel):
+class PagesQuery(Model):
     model_config = ConfigDict(populate_by_name=True)
     invitation_id: str | None = Field(default=None, validation_alias="invitationId", serialization_alias="invitationId",
                                       description="The personal link id from the email, or (after sign-in) the invitation's reference.")

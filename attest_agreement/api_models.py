@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from attest_agreement.customers import AcceptanceHow, Contact, Customer, RelationshipRole, ResellerRelationship
 from attest_agreement.eligibility import PurchaseType
@@ -29,15 +29,16 @@ from shared.fields import (
     VatNumber,
     left_out_not_null,
 )
+from shared.models import Model
 from shared.pagination import Paged, PageQuery  # noqa: F401  (re-exported: the query of every customer list)
 
 
-class _Api(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+class _Api(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+class _Out(Model):
+    model_config = ConfigDict(populate_by_name=True)
 
 
 PHONE = r"^\+?[0-9 ()./-]{2,39}$"
@@ -250,7 +251,7 @@ class RemoveRelationshipIn(_Api):
 
 
 class EligibilityQuery(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     purchase_type: PurchaseType = Field(default=PurchaseType.NEW, validation_alias="purchaseType", serialization_alias="purchaseType")
 
 

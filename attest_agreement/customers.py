@@ -8,9 +8,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.identity import same_email
+from shared.models import Model
 from shared.storage import Entity, Row
 
 
@@ -30,7 +31,7 @@ class AcceptanceHow(StrEnum):
     CUSTOMER_CONFIRMED = "CustomerConfirmed"  # the partner created it from an attestation the customer accepted itself
 
 
-class Contact(BaseModel):
+class Contact(Model):
     model_config = ConfigDict(populate_by_name=True)
     first_name: str = Field(validation_alias="firstName", serialization_alias="firstName")
     last_name: str = Field(validation_alias="lastName", serialization_alias="lastName")
@@ -123,7 +124,7 @@ def member(users: list[CompanyUser], email: str | None, subject: str | None) -> 
     return None
 
 
-class DelegatedAdminPrivileges(BaseModel):
+class DelegatedAdminPrivileges(Model):
     """DAP: the partner's broad admin rights on the customer; they go when the relationship is removed."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -131,7 +132,7 @@ class DelegatedAdminPrivileges(BaseModel):
     removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
 
 
-class GranularDelegatedAdminPrivileges(BaseModel):
+class GranularDelegatedAdminPrivileges(Model):
     """GDAP: time-bound, role-scoped admin rights; they stay when the relationship is removed."""
 
     model_config = ConfigDict(populate_by_name=True)

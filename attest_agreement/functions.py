@@ -7,34 +7,6 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from attest_agreement.api_models import (
-    AgreementInvitationIn,
-    AgreementView,
-    AttestationIn,
-    AuditPage,
-    ContactIn,
-    CustomerCreated,
-    CustomerDetail,
-    CustomerPage,
-    DirectSigningStatus,
-    EligibilityQuery,
-    NewCustomer,
-    PageQuery,
-    PurchaseEligibility,
-    RelationshipRequestIn,
-    RelationshipRequestOut,
-    RemoveRelationshipIn,
-)
-from attest_agreement.attestation_models import (
-    AttestationCreated,
-    AttestationOut,
-    AttestationRequestIn,
-    PipelinePage,
-    PipelineQuery,
-)
-from attest_agreement.company_user_models import CompanyUserList
-from attest_agreement.customers import Customer, ResellerRelationship
-from invite_user.api_models import InvitationOut
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -43,6 +15,23 @@ from shared.lazy import on_first_use
 
 if TYPE_CHECKING:
     from attest_agreement import notices, service
+    from attest_agreement.api_models import (
+        AgreementView,
+        AuditPage,
+        CustomerCreated,
+        CustomerPage,
+        DirectSigningStatus,
+        PurchaseEligibility,
+        RelationshipRequestOut,
+    )
+    from attest_agreement.attestation_models import (
+        AttestationCreated,
+        AttestationOut,
+        PipelinePage,
+    )
+    from attest_agreement.company_user_models import CompanyUserList
+    from attest_agreement.customers import ResellerRelationship
+    from invite_user.api_models import InvitationOut
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
     notices, service = on_first_use("attest_agreement.notices", "attest_agreement.service")
 
@@ -56,7 +45,8 @@ READ = (401, 403, 404)
 
 
 @endpoint(bp, "customers", "POST", action=Action.CREATE_CUSTOMER,
-          summary="Create a customer", tag=CUSTOMERS, body=NewCustomer, response=CustomerCreated, status=201,
+          summary="Create a customer", tag=CUSTOMERS, body="attest_agreement.api_models:NewCustomer",
+          response="attest_agreement.api_models:CustomerCreated", status=201,
           problems=WRITE,
           description="A new customer with an active relationship (DAP, optional GDAP) to the calling partner, and to the "
                       "reseller's indirect provider. With `agreement`, the partner attests acceptance of the Microsoft Customer "
@@ -67,14 +57,15 @@ def create_customer(call: Call) -> CustomerCreated:
 
 
 @endpoint(bp, "customers", "GET", action=Action.LIST_CUSTOMERS,
-          summary="The partner's customers", tag=CUSTOMERS, query=PageQuery, response=CustomerPage,
+          summary="The partner's customers", tag=CUSTOMERS, query="attest_agreement.api_models:PageQuery",
+          response="attest_agreement.api_models:CustomerPage",
           problems=(400, 401, 403), description="Customers with an active relationship to the calling partner, paged.")
 def list_customers(call: Call) -> CustomerPage:
     return service.list_customers(call.ctx, call.partner, call.query)
 
 
 @endpoint(bp, "customers/{customerId}", "GET", action=Action.READ_CUSTOMER,
-          summary="Read a customer", tag=CUSTOMERS, response=CustomerDetail, problems=READ, etag=True,
+          summary="Read a customer", tag=CUSTOMERS, response="attest_agreement.api_models:CustomerDetail", problems=READ, etag=True,
           description="`ETag` is the version of `customer` (not of the relationship or agreement beside it): send it as "
                       "If-Match to change the customer.")
 def get_customer(call: Call) -> Reply:
@@ -83,7 +74,7 @@ def get_customer(call: Call) -> Reply:
 
 
 @endpoint(bp, "customers/{customerId}/users", "GET", action=Action.READ_COMPANY_USERS,
-          summary="The customer's users", tag=CUSTOMERS, response=CompanyUserList, problems=READ,
+          summary="The customer's users", tag=CUSTOMERS, response="attest_agreement.company_user_models:CompanyUserList", problems=READ,
           description="Who works at the customer (names, emails, Business Center roles), for the partner that manages it: an "
                       "AdminAgent whose active relationship holds delegated admin rights (DAP). 404 for any other partner, "
                       "also when the customer removed the caller's DAP or ended the relationship.")
@@ -92,7 +83,8 @@ def list_customer_users(call: Call) -> CompanyUserList:
 
 
 @endpoint(bp, "customers/{customerId}/primary-contact", "PATCH", action=Action.UPDATE_PRIMARY_CONTACT,
-          summary="Update the customer's primary contact", tag=CUSTOMERS, body=ContactIn, response=Customer, problems=WRITE,
+          summary="Update the customer's primary contact", tag=CUSTOMERS, body="attest_agreement.api_models:ContactIn",
+          response="attest_agreement.customers:Customer", problems=WRITE,
           idempotent=True, if_match=True,
           description="Correct the primary contact (firstName, lastName, email, optional phoneNumber and language), validated as an "
                       "attestation's contact. For the same person (email) a left-out phoneNumber or language is kept, null "
@@ -109,7 +101,8 @@ def update_primary_contact(call: Call) -> Reply:
 
 @endpoint(bp, "customers/{customerId}/agreements", "POST", action=Action.ATTEST,
           summary="Attest that the customer accepted the agreement", tag=AGREEMENTS,
-          body=AttestationIn, response=AgreementView, status=201, problems=(*WRITE, 412, 428),
+          body="attest_agreement.api_models:AttestationIn", response="attest_agreement.api_models:AgreementView", status=201, problems=(*WRITE, 412,
+          428),
           description="Without the row's role or partner type 403 (an indirect reseller: type indirect-reseller-cannot-attest); "
                       "without an active relationship 404; dateAgreed not in the future (400, type date-agreed-in-future); "
                       "once only (409, type agreement-accepted-already). A different primaryContact replaces the customer's "
@@ -125,15 +118,15 @@ def attest_customer_agreement(call: Call) -> AgreementView:
 
 
 @endpoint(bp, "customers/{customerId}/agreements", "GET", action=Action.READ_CUSTOMER, summary="Verify acceptance of the agreement", tag=AGREEMENTS,
-          response=AgreementView, problems=READ,
+          response="attest_agreement.api_models:AgreementView", problems=READ,
           description="acceptance Provided or NotProvided; how, when, by whom, and the contact who accepted.")
 def get_customer_agreement(call: Call) -> AgreementView:
     return service.get_agreement(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations", "POST", action=Action.ATTEST,
-          summary="Ask the customer to confirm the agreement itself", tag=AGREEMENTS, body=AttestationRequestIn,
-          response=AttestationCreated, status=201, problems=WRITE,
+          summary="Ask the customer to confirm the agreement itself", tag=AGREEMENTS, body="attest_agreement.attestation_models:AttestationRequestIn",
+          response="attest_agreement.attestation_models:AttestationCreated", status=201, problems=WRITE,
           description="Partner Center's enhanced attestation: an attestation for the customer's contact with a personal link "
                       "(`acceptanceUrl`, shown only now) that works for validityDays (1 to 60, default 30). The contact opens it "
                       "(no sign-in), reviews the agreement, types their name and accepts on behalf of the company; then create "
@@ -146,7 +139,8 @@ def request_agreement_attestation(call: Call) -> AttestationCreated:
 
 
 @endpoint(bp, "customers/{customerId}/agreement-attestations/{attestationId}", "GET", action=Action.READ_CUSTOMER,
-          summary="An attestation the customer confirms itself", tag=AGREEMENTS, response=AttestationOut, problems=READ,
+          summary="An attestation the customer confirms itself", tag=AGREEMENTS, response="attest_agreement.attestation_models:AttestationOut",
+          problems=READ,
           description="Pending, Accepted, Expired, Replaced or Finalized, with its times. Only the partner that created it "
                       "reads it (404 attestation-not-found otherwise).")
 def get_agreement_attestation(call: Call) -> AttestationOut:
@@ -154,7 +148,8 @@ def get_agreement_attestation(call: Call) -> AttestationOut:
 
 
 @endpoint(bp, "agreement-attestations", "GET", action=Action.LIST_CUSTOMERS,
-          summary="The partner's agreement pipeline", tag=AGREEMENTS, query=PipelineQuery, response=PipelinePage,
+          summary="The partner's agreement pipeline", tag=AGREEMENTS, query="attest_agreement.attestation_models:PipelineQuery",
+          response="attest_agreement.attestation_models:PipelinePage",
           problems=(400, 401, 403),
           description="The partner's customers (active relationships) at one stage: Required (no acceptance, no attestation of "
                       "yours on the way), Pending (the link is out), Expired (it expired unused: ask again), ReadyToFinalize "
@@ -166,7 +161,8 @@ def agreement_pipeline(call: Call) -> PipelinePage:
 
 @endpoint(bp, "customers/{customerId}/agreement-invitations", "POST", action=Action.ASK_DIRECT_ACCEPTANCE,
           summary="Invite the customer to accept the agreement directly",
-          tag=AGREEMENTS, body=AgreementInvitationIn, optional_body=True, response=InvitationOut, status=201, problems=WRITE,
+          tag=AGREEMENTS, body="attest_agreement.api_models:AgreementInvitationIn", optional_body=True,
+          response="invite_user.api_models:InvitationOut", status=201, problems=WRITE,
           description="An AgreementAcceptance invitation (to the primary contact unless another person is given). The "
                       "customer then counts as asked to accept directly: no attestation confirmation email is sent to it.")
 def invite_to_accept_agreement(call: Call) -> InvitationOut:
@@ -174,13 +170,14 @@ def invite_to_accept_agreement(call: Call) -> InvitationOut:
 
 
 @endpoint(bp, "customers/{customerId}/direct-signing-status", "GET", action=Action.READ_CUSTOMER, summary="Direct signing status", tag=AGREEMENTS,
-          response=DirectSigningStatus, problems=READ)
+          response="attest_agreement.api_models:DirectSigningStatus", problems=READ)
 def direct_signing_status(call: Call) -> DirectSigningStatus:
     return service.direct_signing_status(call.ctx, call.partner, call.param("customerId"))
 
 
 @endpoint(bp, "customers/{customerId}/purchase-eligibility", "GET", action=Action.READ_CUSTOMER, summary="May the customer buy now?", tag=AGREEMENTS,
-          query=EligibilityQuery, response=PurchaseEligibility, problems=(400, 401, 403, 404),
+          query="attest_agreement.api_models:EligibilityQuery", response="attest_agreement.api_models:PurchaseEligibility", problems=(400, 401, 403,
+          404),
           description="New purchases need an accepted agreement; otherwise the answer carries the customer-facing message and "
                       "the partner's action (attest). Auto-renewals are never blocked.")
 def purchase_eligibility(call: Call) -> PurchaseEligibility:
@@ -189,7 +186,8 @@ def purchase_eligibility(call: Call) -> PurchaseEligibility:
 
 @endpoint(bp, "customers/{customerId}/relationship-requests", "POST", action=Action.REQUEST_RELATIONSHIP,
           summary="Request a reseller relationship", tag=RELATIONSHIPS,
-          body=RelationshipRequestIn, optional_body=True, response=RelationshipRequestOut, status=201, problems=WRITE,
+          body="attest_agreement.api_models:RelationshipRequestIn", optional_body=True,
+          response="attest_agreement.api_models:RelationshipRequestOut", status=201, problems=WRITE,
           description="A ResellerRelationship invitation for an existing customer (optionally with an indirect provider, "
                       "optionally asking to accept the agreement too) and its draft email with the personalised URL, for the "
                       "partner to review and send. The partner names the person it asks (email, firstName, lastName, "
@@ -201,7 +199,7 @@ def request_reseller_relationship(call: Call) -> RelationshipRequestOut:
 
 
 @endpoint(bp, "customers/{customerId}/relationship", "GET", action=Action.READ_RELATIONSHIP, summary="The partner's relationship with the customer",
-          tag=RELATIONSHIPS, response=ResellerRelationship, problems=READ,
+          tag=RELATIONSHIPS, response="attest_agreement.customers:ResellerRelationship", problems=READ,
           description="Also after removal: status Removed, `dap.active` false, `gdap` as it was.")
 def get_reseller_relationship(call: Call) -> ResellerRelationship:
     return service.get_relationship(call.ctx, call.partner, call.param("customerId"))
@@ -209,15 +207,17 @@ def get_reseller_relationship(call: Call) -> ResellerRelationship:
 
 @endpoint(bp, "customers/{customerId}/relationship", "DELETE", action=Action.REMOVE_RELATIONSHIP,
           summary="Remove the reseller relationship", tag=RELATIONSHIPS,
-          body=RemoveRelationshipIn, response=ResellerRelationship, problems=(400, 401, 403, 404, 422),
+          body="attest_agreement.api_models:RemoveRelationshipIn", response="attest_agreement.customers:ResellerRelationship", problems=(400, 401,
+          403, 404, 422),
           description="Needs goodFaithDeclaration: true (400 otherwise). The customer leaves the partner's list; DAP is removed, "
                       "GDAP stays; nobody is notified; the removal is audited.")
 def remove_reseller_relationship(call: Call) -> ResellerRelationship:
     return service.remove_relationship(call.ctx, call.partner, call.param("customerId"), call.body)
 
 
-@endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT, query=PageQuery,
-          response=AuditPage, problems=(400, 401, 403, 404),
+@endpoint(bp, "customers/{customerId}/audit", "GET", action=Action.READ_AUDIT, summary="The customer's audit trail", tag=AUDIT,
+          query="attest_agreement.api_models:PageQuery",
+          response="attest_agreement.api_models:AuditPage", problems=(400, 401, 403, 404),
           description="Who changed what and when, before and after: the customer's records merged with the calling partner's "
                       "invitation records about the customer, newest first.")
 def customer_audit(call: Call) -> AuditPage:

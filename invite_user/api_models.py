@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from invite_user.invitations import (
     MAX_EXPIRY_DAYS,
@@ -20,11 +20,12 @@ from invite_user.invitations import (
     Stage,
 )
 from shared.fields import ID, CountryCode, Email, LanguageTag, PersonName, check_country, check_language, iso_countries  # noqa: F401  (re-exported)
+from shared.models import Model
 from shared.pagination import Paged
 
 
-class _Api(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+class _Api(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 class Invitee(_Api):
@@ -92,7 +93,7 @@ class EmailStatusDetail(_Api):
 
 
 class InvitationOut(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
     id: str | None = Field(default=None, description="The link id; returned only to whoever presents it (kept as a hash).")
     reference: str = Field(description="Stable public handle (SHA-256 of the link id); usable wherever {id} is.")
     status: InvitationStatus
@@ -190,7 +191,7 @@ def _change_schema(schema: dict[str, Any]) -> None:
 class InviteeChange(_Api):
     """A change of a pending invitation's invitee, as a JSON merge patch: the fields given replace the invitation's."""
 
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
                               json_schema_extra=_change_schema)
     # Never null (an invitee always has them): a field left out stays as it is.
     # So the types say no null while None (the default) means "left out": pyright is told so on each of these lines.
@@ -221,7 +222,7 @@ class InviteeChange(_Api):
 
 
 class ListQuery(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     status: InvitationStatus | None = None
     email: str | None = Field(default=None, max_length=320)
     kind: InvitationKind | None = None
@@ -254,8 +255,8 @@ class ResendRequest(_Api):
                                            min_length=1, max_length=40)
 
 
-class BulkRequest(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid")
+class BulkRequest(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
     invitations: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
@@ -264,7 +265,7 @@ class InvitationPage(Paged):
 
 
 class BulkRow(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     index: int
     status: str = Field(description="created, invalid or failed")
     invitation: InvitationOut | None = None
@@ -272,7 +273,7 @@ class BulkRow(_Api):
 
 
 class BulkResult(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     summary: dict[str, int] = Field(description="Counts of created, invalid and failed rows.")
     results: list[BulkRow] = Field(description="One entry per row: index, status, invitation or errors.")
 
@@ -280,7 +281,7 @@ class BulkResult(_Api):
 class DraftEmail(_Api):
     """The invitation's email for the partner to review, edit or send itself; it keeps the personalised URL."""
 
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     to: str
     subject: str
     text: str
@@ -291,11 +292,11 @@ class DraftEmail(_Api):
 
 
 class DraftQuery(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     language: str | None = Field(default=None, max_length=35, description="BCP 47 tag; default: the invitation's language.")
 
 
 class ResendRequestAnswer(_Api):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     status: str
     detail: str

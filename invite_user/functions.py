@@ -8,21 +8,6 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from invite_user import reminders, service
-from invite_user.api_models import (
-    BulkRequest,
-    BulkResult,
-    DraftEmail,
-    DraftQuery,
-    FunnelQuery,
-    InvitationOut,
-    InvitationPage,
-    InviteeChange,
-    ListQuery,
-    NewInvitation,
-    ResendRequest,
-    ResendRequestAnswer,
-)
-from invite_user.funnel import Funnel
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -32,6 +17,14 @@ from shared.lazy import on_first_use
 
 if TYPE_CHECKING:
     from invite_user import expiry, funnel_service, replacement
+    from invite_user.api_models import (
+        BulkResult,
+        DraftEmail,
+        InvitationOut,
+        InvitationPage,
+        ResendRequestAnswer,
+    )
+    from invite_user.funnel import Funnel
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
     expiry, funnel_service, replacement = on_first_use("invite_user.expiry", "invite_user.funnel_service", "invite_user.replacement")
 
@@ -44,7 +37,8 @@ WRITE = (400, 401, 403, 404, 409, 422)
 READ = (401, 403, 404)
 
 
-@endpoint(bp, "invitations", "POST", action=Action.INVITE, summary="Invite someone", tag=TAG, body=NewInvitation, response=InvitationOut, status=201,
+@endpoint(bp, "invitations", "POST", action=Action.INVITE, summary="Invite someone", tag=TAG, body="invite_user.api_models:NewInvitation",
+          response="invite_user.api_models:InvitationOut", status=201,
           problems=WRITE,
           description="Creates an invitation (CustomerOnboarding, ResellerRelationship, CompanyUser or AgreementAcceptance) and, "
                       "unless sendEmail is false, queues its email. The answer carries the link id (`id`) once. "
@@ -55,14 +49,16 @@ def create_invitation(call: Call) -> InvitationOut:
     return service.create(call.ctx, call.partner, call.body)
 
 
-@endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body=BulkRequest, response=BulkResult, problems=WRITE,
+@endpoint(bp, "invitations/bulk", "POST", action=Action.INVITE, summary="Invite many", tag=TAG, body="invite_user.api_models:BulkRequest",
+          response="invite_user.api_models:BulkResult", problems=WRITE,
           description="Up to 1000 invitations; a bad row never sinks the others.")
 def create_invitations_bulk(call: Call) -> BulkResult:
     return service.create_bulk(call.ctx, call.partner, call.body.invitations)
 
 
 @endpoint(bp, "invitations", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="List the partner's invitations", tag=TAG, query=ListQuery, response=InvitationPage,
+          summary="List the partner's invitations", tag=TAG, query="invite_user.api_models:ListQuery",
+          response="invite_user.api_models:InvitationPage",
           problems=(400, 401, 403))
 def list_invitations(call: Call) -> InvitationPage:
     return service.list_page(call.ctx, call.partner, call.query)
@@ -72,7 +68,7 @@ ETAG = {"ETag": "The invitation's version: send it as If-Match to change its inv
 
 
 @endpoint(bp, "invitations/{id}", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="Read an invitation", tag=TAG, response=InvitationOut, problems=READ, response_headers=ETAG,
+          summary="Read an invitation", tag=TAG, response="invite_user.api_models:InvitationOut", problems=READ, response_headers=ETAG,
           description="`{id}` is the link id from create, or the invitation's `reference`.")
 def get_invitation(call: Call) -> Reply:
     out, tag = service.get(call.ctx, call.partner, call.param("id"))
@@ -80,7 +76,8 @@ def get_invitation(call: Call) -> Reply:
 
 
 @endpoint(bp, "invitations/{id}", "PATCH", action=Action.CHANGE_INVITEE, summary="Change the invitee", tag=TAG,
-          body=InviteeChange, response=InvitationOut, problems=WRITE, idempotent=True, if_match=True,
+          body="invite_user.api_models:InviteeChange", response="invite_user.api_models:InvitationOut", problems=WRITE, idempotent=True,
+          if_match=True,
           response_headers={**ETAG, "Content-Location": "The invitation the answer is: the new one, which replaced the old."},
           description="Changes a pending invitation's email, names, language or designated purchasing account manager "
                       "(`agreement`). The invitation becomes `Replaced` (with `replacedBy`) and its link stops working at "
@@ -96,7 +93,8 @@ def change_invitee(call: Call) -> Reply:
 
 
 @endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=Funnel, problems=(400, 401, 403),
+          summary="The partner's invitation funnel", tag=TAG, query="invite_user.api_models:FunnelQuery", response="invite_user.funnel:Funnel",
+          problems=(400, 401, 403),
           description="The caller's invitations created from `from` to `to` (days, UTC, both included; backwards: none), "
                       "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
                       "replaced one counts as Revoked) or its furthest step (Created, Delivered, DeliveryFailed, Opened, "
@@ -107,7 +105,7 @@ def invitation_funnel(call: Call) -> Funnel:
 
 
 @endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="The invitation's onboarding trail", tag=TAG, response=service.Trail, problems=READ,
+          summary="The invitation's onboarding trail", tag=TAG, response="invite_user.trail:Trail", problems=READ,
           description="What happened to the invitation, in order with times: created, emailed, delivered (or "
                       "deliveryFailed, with the report's status and advice), reminded, opened (the invitee pressed sign-in "
                       "or create-account; opening the link alone never counts), signedIn, wrongAccount (another account "
@@ -117,22 +115,22 @@ def invitation_trail(call: Call) -> service.Trail:
 
 
 @endpoint(bp, "invitations/{id}/draft-email", "GET", action=Action.MANAGE_INVITATIONS,
-          summary="The invitation's email as a draft", tag=TAG, query=DraftQuery,
-          response=DraftEmail, problems=(400, 401, 403, 404),
+          summary="The invitation's email as a draft", tag=TAG, query="invite_user.api_models:DraftQuery",
+          response="invite_user.api_models:DraftEmail", problems=(400, 401, 403, 404),
           description="The partner reviews, edits or copies the email; it keeps the personalised URL. Needs the link id.")
 def draft_invitation_email(call: Call) -> DraftEmail:
     return service.draft_email(call.ctx, call.partner, call.param("id"), call.query.language)
 
 
 @endpoint(bp, "invitations/{id}/resend", "POST", action=Action.MANAGE_INVITATIONS,
-          summary="Resend an invitation", tag=TAG, response=InvitationOut, problems=WRITE,
+          summary="Resend an invitation", tag=TAG, response="invite_user.api_models:InvitationOut", problems=WRITE,
           description="Same link, new expiry (60 days at most).")
 def resend_invitation(call: Call) -> InvitationOut:
     return service.resend(call.ctx, call.partner, call.param("id"))
 
 
 @endpoint(bp, "invitations/{id}/revoke", "POST", action=Action.MANAGE_INVITATIONS,
-          summary="Revoke an invitation", tag=TAG, response=InvitationOut, problems=WRITE)
+          summary="Revoke an invitation", tag=TAG, response="invite_user.api_models:InvitationOut", problems=WRITE)
 def revoke_invitation(call: Call) -> InvitationOut:
     return service.revoke(call.ctx, call.partner, call.param("id"))
 
@@ -143,7 +141,8 @@ def _resend_limits(call: Call) -> None:
 
 @endpoint(bp, "invitations/resend-request", "POST", action=Action.REQUEST_RESEND,
           summary="Ask for the invitation again (purchasing account manager)", tag=TAG,
-          auth=ANONYMOUS, body=ResendRequest, response=ResendRequestAnswer, status=202, problems=(400, 409, 422, 429),
+          auth=ANONYMOUS, body="invite_user.api_models:ResendRequest", response="invite_user.api_models:ResendRequestAnswer", status=202,
+          problems=(400, 409, 422, 429),
           idempotency_scope="anonymous-resend", guard=_resend_limits,
           description="Resent only when the email is the designated purchasing account manager of that agreement; "
                       "the answer is the same either way.")

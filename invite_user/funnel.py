@@ -19,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from invite_user.invitations import Invitation, InvitationKind, Stage
+from shared.models import Model
 from shared.storage import Row
 
 SHARDS = 8
@@ -98,7 +99,7 @@ def pick_shard() -> int:
 PROCESS_SHARD = pick_shard()
 
 
-class Funnel(BaseModel):
+class Funnel(Model):
     model_config = ConfigDict(populate_by_name=True)
     from_: date = Field(validation_alias="from", serialization_alias="from")
     to: date

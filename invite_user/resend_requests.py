@@ -22,11 +22,12 @@ from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
-RESEND_REQUEST_ANSWER = ResendRequestAnswer(
-    status="received",
-    detail="If the email is the purchasing account manager of that agreement, the invitation is on its way. "
-           "Check your inbox (and spam folder) in a few minutes.",
-)
+# The one answer to every resend request (made on the first request: a model instance at import would build its model).
+RESEND_REQUEST_ANSWER = {
+    "status": "received",
+    "detail": "If the email is the purchasing account manager of that agreement, the invitation is on its way. "
+              "Check your inbox (and spam folder) in a few minutes.",
+}
 
 
 def request_resend(ctx: Context, body: ResendRequest) -> ResendRequestAnswer:
@@ -38,7 +39,7 @@ def request_resend(ctx: Context, body: ResendRequest) -> ResendRequestAnswer:
         "agreementNumber": body.agreement_number,
         "purchasingAccountNumber": body.purchasing_account_number,
     })
-    return RESEND_REQUEST_ANSWER
+    return ResendRequestAnswer(**RESEND_REQUEST_ANSWER)
 
 
 @queue.handles("resend-request")

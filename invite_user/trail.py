@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from invite_user.invitations import EmailStatus, Invitation, event_fields
 from invite_user.repository import InvitationUnitOfWork
 from shared import telemetry
 from shared.context import Context
 from shared.errors import Busy
+from shared.models import Model
 from shared.storage import StorageUnavailable
 from shared.uow import attempt
 
 
-class TrailStep(BaseModel):
+class TrailStep(Model):
     model_config = ConfigDict(populate_by_name=True)
     step: str = Field(description="created, emailed, delivered, deliveryFailed, reminded, opened, signedIn, wrongAccount, "
                                   "accepted, replaced, revoked, expired")
@@ -32,7 +33,7 @@ class TrailStep(BaseModel):
     advice: str | None = Field(default=None, description="deliveryFailed: what to do about it.")
 
 
-class Trail(BaseModel):
+class Trail(Model):
     model_config = ConfigDict(populate_by_name=True)
     reference: str
     status: str

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from notifications import queue
-from notifications.sender import get_sender
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
+from shared.lazy import on_first_use
+
+if TYPE_CHECKING:
+    from notifications import queue, sender
+else:  # every kind of email's modules, imported on a message's first delivery (cold start: shared/lazy.py)
+    queue, sender = on_first_use("notifications.queue", "notifications.sender")
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,7 @@ bp = func.Blueprint()
 def send_queued_email(msg: func.QueueMessage) -> None:
     """Sends queued emails. Raising lets the host retry (and poison the message after 5 attempts)."""
     ctx = request_context()
-    counts = queue.deliver(ctx, get_sender(ctx.settings), json.loads(msg.get_body()))
+    counts = queue.deliver(ctx, sender.get_sender(ctx.settings), json.loads(msg.get_body()))
     log.info("email message %s (attempt %s): %s", msg.id, msg.dequeue_count, counts)
 
 

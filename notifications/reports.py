@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from notifications.sender import acs_operation_id
 from shared import telemetry
 from shared.context import Context
 from shared.errors import RuleBroken
+from shared.models import Model
 from shared.storage import ConcurrencyConflict, Op, Repository, Row
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ _RANK = {"Delivered": 0, "FilteredSpam": 1, "Quarantined": 2, "Failed": 3, "Supp
 FAILURES = frozenset(s for s in ADVICE if s != DeliveryStatus.DELIVERED)
 
 
-class StatusDetail(BaseModel):
+class StatusDetail(Model):
     """`emailStatusDetail`: the provider's words, the advice code, when, and the operation id the report named."""
 
     model_config = ConfigDict(populate_by_name=True)

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from operations import api_reference
-from operations.openapi import document
 from shared import idempotency, rate_limit, telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
 from shared.endpoints import ANONYMOUS, Call, Reply, endpoint
+from shared.lazy import on_first_use
+from shared.models import Model
 from shared.storage import StorageUnavailable
+
+if TYPE_CHECKING:
+    from operations import openapi
+else:  # the document's builder (and the event catalog it documents), imported on the route's first call (shared/lazy.py)
+    openapi = on_first_use("operations.openapi")
 
 log = logging.getLogger(__name__)
 
 bp = func.Blueprint()
 
 
-class HealthStatus(BaseModel):
+class HealthStatus(Model):
     model_config = ConfigDict(populate_by_name=True)
     status: str = Field(description="healthy or unhealthy")
     version: str
@@ -51,7 +58,7 @@ def health(call: Call) -> HealthStatus | Reply:
 @endpoint(bp, "openapi.json", "GET", action=Action.PUBLIC, summary="This document", tag="Operations", auth=ANONYMOUS,
           description="The OpenAPI 3.1 description of every HTTP endpoint of the app.")
 def openapi_document(call: Call) -> Reply:
-    return Reply(document(), headers={"Cache-Control": "public, max-age=300"})
+    return Reply(openapi.document(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @endpoint(bp, "docs", "GET", action=Action.PUBLIC, summary="The API reference", tag="Operations", auth=ANONYMOUS, raw=True,

@@ -12,12 +12,13 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared import conditional
 from shared.authorization import Action, who_may
 from shared.endpoints import CONTRACTS, Contract
+from shared.models import Model
 from shared.settings import get_settings
 from webhooks.catalog import EVENT_FIELDS, EVENT_TYPES, Event
 
@@ -63,7 +64,7 @@ purchases wait for acceptance; auto-renewals do not.
 # -- shapes of the document itself ------------------------------------------------------------------
 
 
-class ProblemDetails(BaseModel):
+class ProblemDetails(Model):
     """RFC 9457 problem details."""
 
     model_config = ConfigDict(populate_by_name=True)

@@ -13,6 +13,7 @@ JSON callers alike (`auth=SESSION_OR_PARTNER`, `forms=`) takes the pipeline for 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,19 @@ SESSION = "session"  # the signed-in customer's session cookie (pages)
 SESSION_OR_PARTNER = "session-or-partner"
 
 _ROLES = {PARTNER: AGENT_ROLES, ADMIN: frozenset({PLATFORM_ADMIN})}
+
+# A route's body, query or response model: the class, or where it lives ("package.module:Name"). A name is imported
+# on the route's first call or when the OpenAPI document is built, never when the route is declared: declaring every
+# route is part of each cold start, and a route's API models (and what they import) are its own (shared/lazy.py).
+ModelRef = Any
+
+
+def model_of(ref: ModelRef) -> Any:
+    """The model a `ModelRef` names (the import system caches the module: every call after the first is a look-up)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def caller_of(req: func.HttpRequest, action: Action, auth: str = PARTNER) -> Caller:
@@ -59,9 +73,9 @@ class Contract:
     tag: str
     auth: str = PARTNER
     description: str = ""
-    body: Any = None  # request body model
-    query: Any = None  # model whose fields are the query parameters
-    response: Any = None  # response model, None for no JSON body
+    body_ref: ModelRef = None  # request body model
+    query_ref: ModelRef = None  # model whose fields are the query parameters
+    response_ref: ModelRef = None  # response model, None for no JSON body
     status: int = 200
     problems: tuple[int, ...] = ()
     idempotent: bool = False
@@ -75,6 +89,18 @@ class Contract:
     if_match: bool = False  # the change needs If-Match (428 without it, 412 on a stale one); its answer carries ETag
     etag: bool = False  # the answer carries the resource's ETag header
     response_headers: dict[str, str] = field(default_factory=dict)  # other headers of the success answer -> what they say
+
+    @property
+    def body(self) -> Any:
+        return model_of(self.body_ref)
+
+    @property
+    def query(self) -> Any:
+        return model_of(self.query_ref)
+
+    @property
+    def response(self) -> Any:
+        return model_of(self.response_ref)
 
 
 CONTRACTS: list[Contract] = []
@@ -125,8 +151,8 @@ Handler = Callable[[Call], Any]
 
 def endpoint(
     bp: func.Blueprint, path: str, method: str = "GET", *, action: Action, summary: str, tag: str, auth: str = PARTNER,
-    body: type[BaseModel] | None = None, optional_body: bool = False, query: type[BaseModel] | None = None,
-    response: Any = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | Callable[[Call], str] | None = None,
+    body: type[BaseModel] | str | None = None, optional_body: bool = False, query: type[BaseModel] | str | None = None,
+    response: ModelRef = None, status: int = 200, idempotent: bool | None = None, idempotency_scope: str | Callable[[Call], str] | None = None,
     problems: Sequence[int] = (), description: str = "", guard: Callable[[Call], None] | None = None,
     raw: bool = False, head: bool = False, content: str = "application/json", form: Sequence[str] = (),
     path_enums: dict[str, list[str]] | None = None, extra_responses: dict[str, Any] | None = None,
@@ -144,6 +170,7 @@ def endpoint(
     `forms`: the page handler that answers a form post (no bearer token, not JSON) of a SESSION_OR_PARTNER route;
     `resolve(request, caller, ctx)` says who the caller is for this route beyond the token (a session's person, a partner's
     standing), refusing before the body is read; its answer is `call.resolved`.
+    `body`, `query` and `response` may name their model ("package.module:Name", `ModelRef`): it is imported on first use.
     `if_match=True`: a change decided on a version the caller read; without If-Match it is refused (428) before any
     work, so it is never stored as an idempotent answer. `etag=True` (implied by `if_match`) documents the ETag header.
     """
@@ -153,8 +180,8 @@ def endpoint(
     def decorate(handler: Callable[..., Any]) -> Any:
         declare(handler.__name__, action)
         CONTRACTS.append(Contract(
-            method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body=body, query=query,
-            response=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
+            method=method, path=path, summary=summary, tag=tag, auth=auth, description=description, body_ref=body, query_ref=query,
+            response_ref=response, status=status, problems=tuple(problems), idempotent=idempotent, content=content, head=head,
             form=tuple(form), path_enums=path_enums or {}, extra_responses=extra_responses or {}, function=handler.__name__, action=action.value,
             if_match=if_match, etag=etag or if_match, response_headers=response_headers or {},
         ))
@@ -166,8 +193,8 @@ def endpoint(
                 caller = _caller(req, action, auth)
                 ctx = request_context()
                 resolved = resolve(req, caller, ctx) if resolve is not None else None
-                parsed = _body(req, body, optional_body)
-                call = Call(req, caller, ctx, parsed, parse_query(req, query) if query is not None else None, resolved)
+                parsed = _body(req, model_of(body), optional_body)
+                call = Call(req, caller, ctx, parsed, parse_query(req, model_of(query)) if query is not None else None, resolved)
                 if guard is not None:
                     guard(call)
                 if if_match and not call.if_match:

@@ -12,8 +12,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WithJsonSchema
 
 from shared.countries import ISO_3166_1_ALPHA_2
 
@@ -45,9 +44,25 @@ def check_language(value: str) -> str:
     return v
 
 
-def _email(value: Any) -> str:
+# The validation context of a row read back from storage (`shared.storage.Repository`): its values were checked when
+# they were written, so the checks that need a library (email syntax, company-number checksums) are not run again on
+# every read. The landing page reads an invitation on the first click after idle; it pays for neither.
+STORED = {"stored": True}
+
+
+def is_stored(info: ValidationInfo) -> bool:
+    """Whether the value comes from a stored row (validated when it was written)."""
+    return isinstance(info.context, dict) and info.context.get("stored") is True
+
+
+def _email(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         raise ValueError("must be an email address")
+    if is_stored(info):
+        return value
+    # Loaded on the first address checked (its syntax tables take a noticeable part of a cold start to build).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         # Deliverability is not checked (no DNS at validation); reserved test domains pass like any other.
         return validate_email(value.strip(), check_deliverability=False, test_environment=True).normalized

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from shared.models import Model
 
 
-class PageQuery(BaseModel):
+class PageQuery(Model):
     # Unknown parameters: 400, as documented.
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     page_size: int = Field(default=50, validation_alias="pageSize", serialization_alias="pageSize", ge=1, le=100)
     continuation_token: str | None = Field(default=None, validation_alias="continuationToken", serialization_alias="continuationToken",
                                            max_length=4000)
 
 
-class Paged(BaseModel):
+class Paged(Model):
     """A page of a list: `continuationToken` is always there, null on the last page (clients test it, not its presence)."""
 
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     continuation_token: str | None = Field(default=None, validation_alias="continuationToken", serialization_alias="continuationToken")
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]:

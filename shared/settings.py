@@ -6,10 +6,12 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from shared.models import Model
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """Each field is read from the environment variable named by its alias, exactly as spelt (Azure's names mix cases)."""
 
     # Storage: a connection string (Azurite locally), or endpoints + managed identity in Azure.

@@ -28,6 +28,8 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.fields import STORED
+from shared.models import Model
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the queue SDK (and the aiohttp it pulls in) loads on the first queue use: cold starts skip it
@@ -48,13 +50,13 @@ class MalformedRow(Exception):
     """A stored row does not fit its model: a bug or a hand edit, never the caller's fault."""
 
 
-class Entity(BaseModel):
+class Entity(Model):
     """A domain object stored as one table entity; it knows nothing of storage (its ETag lives in the unit of work)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
 
-class Row(BaseModel):
+class Row(Model):
     """A storage-only row (pointer, index, marker) that carries its own ETag. Nested values are kept as JSON strings."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -335,7 +337,7 @@ class Repository(Generic[M]):
                 value = json.loads(value[len(_ENC_PREFIX):])
             data[name] = value
         try:
-            row = self.model.model_validate(data)
+            row = self.model.model_validate(data, context=STORED)
         except ValidationError as exc:
             raise MalformedRow(f"{self.table} {entity.get('PartitionKey')}/{entity.get('RowKey')}: {exc}") from exc
         if isinstance(row, Row):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import ConfigDict, Field, HttpUrl, field_validator
 from pydantic.config import JsonDict
 
+from shared.models import Model
 from shared.pagination import Paged
 from webhooks.catalog import EVENT_TYPES, TEST, Event
 from webhooks.deliveries import DeliveryStatus
@@ -16,8 +17,8 @@ SUBSCRIBABLE = sorted(set(EVENT_TYPES) - {TEST})
 _EVENT_ITEMS: JsonDict = {"items": {"enum": [*SUBSCRIBABLE]}}
 
 
-class _Api(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+class _Api(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
 
 
 def _known(events: list[str] | None) -> list[str] | None:
@@ -93,8 +94,8 @@ class TestSent(_Api):
     delivery: DeliveryOut
 
 
-class FeedQuery(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+class FeedQuery(Model):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
     after: str | None = Field(default=None, max_length=100, pattern=r"^[0-9]{20}\|[0-9a-f-]{36}$",
                               description="The `cursor` of the last event read; absent: from the oldest kept (30 days).")
     page_size: int = Field(default=100, validation_alias="pageSize", serialization_alias="pageSize", ge=1, le=500)
@@ -104,8 +105,8 @@ class FeedItem(Event):
     cursor: str = Field(description="Pass as `after` to read the events after this one.")
 
 
-class FeedPage(BaseModel):
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+class FeedPage(Model):
+    model_config = ConfigDict(populate_by_name=True)
     items: list[FeedItem]
     next_cursor: str | None = Field(validation_alias="nextCursor", serialization_alias="nextCursor",
                                     description="The cursor to read on from; the same as `after` when nothing is new.")

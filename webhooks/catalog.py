@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from shared.events import EventRow
+from shared.models import Model
 from shared.settings import get_settings
 
 TEST = "test-created"
@@ -82,15 +83,14 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class Links(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class Links(Model):
     self_: str | None = Field(default=None, validation_alias="self", serialization_alias="self", description="The API resource the event is about.")
 
 
-class EventData(BaseModel):
+class EventData(Model):
     """The event's fields; which of them are present depends on its type (see each webhook's description)."""
 
-    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
     reference: str | None = Field(default=None, description="The invitation's reference (SHA-256 of its link id).")
     kind: str | None = Field(default=None, description="The invitation's kind.")
     status: str | None = Field(default=None, description="The invitation's, relationship's or attestation's status after the change.")
@@ -123,10 +123,10 @@ class EventData(BaseModel):
                                        description="The attestation the customer confirms itself.")
 
 
-class Event(BaseModel):
+class Event(Model):
     """One event, as delivered to a webhook (Standard Webhooks: `type`, `timestamp`, `data`) and listed in the feed."""
 
-    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     id: str = Field(description="Stable across retries; also the `webhook-id` header. Deduplicate on it.")
     type: str
     timestamp: datetime = Field(description="When it happened.")

@@ -8,29 +8,26 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from partners.registry import PartnerRepository
 from shared import events, telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
 from shared.lazy import on_first_use
-from shared.pagination import PageQuery
-from webhooks.api_models import (
-    DeliveryPage,
-    FeedPage,
-    FeedQuery,
-    NewSubscription,
-    SubscriptionChange,
-    SubscriptionOut,
-    SubscriptionPage,
-    SubscriptionWithSecret,
-    TestSent,
-)
 
 if TYPE_CHECKING:
+    from partners import registry
     from webhooks import deliveries, feed, publish, service
+    from webhooks.api_models import (
+        DeliveryPage,
+        FeedPage,
+        SubscriptionOut,
+        SubscriptionPage,
+        SubscriptionWithSecret,
+        TestSent,
+    )
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
-    deliveries, feed, publish, service = on_first_use("webhooks.deliveries", "webhooks.feed", "webhooks.publish", "webhooks.service")
+    deliveries, feed, publish, service, registry = on_first_use(
+        "webhooks.deliveries", "webhooks.feed", "webhooks.publish", "webhooks.service", "partners.registry")
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +45,27 @@ SIGNED = ("Deliveries are signed as Standard Webhooks: `webhook-id` (the event i
 
 
 @endpoint(bp, "webhooks", "POST", action=Action.MANAGE_WEBHOOKS,
-          summary="Subscribe to events", tag=TAG, body=NewSubscription, response=SubscriptionWithSecret,
+          summary="Subscribe to events", tag=TAG, body="webhooks.api_models:NewSubscription", response="webhooks.api_models:SubscriptionWithSecret",
           status=201, problems=WRITE, description="Events are POSTed to the https URL. The signing secret is in this answer only. " + SIGNED)
 def create_subscription(call: Call) -> SubscriptionWithSecret:
     return service.create(call.ctx, call.partner, call.body)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks", "GET", action=Action.MANAGE_WEBHOOKS,
-          summary="The partner's webhook subscriptions", tag=TAG, response=SubscriptionPage, problems=READ)
+          summary="The partner's webhook subscriptions", tag=TAG, response="webhooks.api_models:SubscriptionPage", problems=READ)
 def list_subscriptions(call: Call) -> SubscriptionPage:
     return service.list_all(call.ctx, call.partner)  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "GET", action=Action.MANAGE_WEBHOOKS,
-          summary="Read a subscription", tag=TAG, response=SubscriptionOut, problems=READ,
+          summary="Read a subscription", tag=TAG, response="webhooks.api_models:SubscriptionOut", problems=READ,
           description="`disabledReason` says why a failing subscription was disabled; `failingSince` since when deliveries fail.")
 def get_subscription(call: Call) -> SubscriptionOut:
     return service.get(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}", "PATCH", action=Action.MANAGE_WEBHOOKS,
-          summary="Change a subscription", tag=TAG, body=SubscriptionChange, response=SubscriptionOut,
+          summary="Change a subscription", tag=TAG, body="webhooks.api_models:SubscriptionChange", response="webhooks.api_models:SubscriptionOut",
           problems=WRITE, description="URL, event types, description, enabled (true enables a disabled subscription again).")
 def update_subscription(call: Call) -> SubscriptionOut:
     return service.update(call.ctx, call.partner, call.param("id"), call.body)  # type: ignore[arg-type]
@@ -82,21 +79,21 @@ def delete_subscription(call: Call) -> Reply:
 
 
 @endpoint(bp, "webhooks/{id}/rotate-secret", "POST", action=Action.MANAGE_WEBHOOKS,
-          summary="Rotate the signing secret", tag=TAG, response=SubscriptionWithSecret,
+          summary="Rotate the signing secret", tag=TAG, response="webhooks.api_models:SubscriptionWithSecret",
           problems=WRITE, description="A new secret, shown once; the old one keeps signing beside it for 24 hours.")
 def rotate_secret(call: Call) -> SubscriptionWithSecret:
     return service.rotate_secret(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/test", "POST", action=Action.MANAGE_WEBHOOKS,
-          summary="Send a test-created event", tag=TAG, response=TestSent, problems=(*WRITE, 429),
+          summary="Send a test-created event", tag=TAG, response="webhooks.api_models:TestSent", problems=(*WRITE, 429),
           idempotent=False, description="Delivers a `test-created` event now and answers with the delivery; 2 a minute per subscription.")
 def test_subscription(call: Call) -> TestSent:
     return service.send_test(call.ctx, call.partner, call.param("id"))  # type: ignore[arg-type]
 
 
 @endpoint(bp, "webhooks/{id}/deliveries", "GET", action=Action.MANAGE_WEBHOOKS,
-          summary="Deliveries of a subscription", tag=TAG, query=PageQuery, response=DeliveryPage,
+          summary="Deliveries of a subscription", tag=TAG, query="shared.pagination:PageQuery", response="webhooks.api_models:DeliveryPage",
           problems=READ, description="Newest first: event, attempts, last status code and error, next attempt, final state.")
 def list_deliveries(call: Call) -> DeliveryPage:
     q = call.query
@@ -104,7 +101,8 @@ def list_deliveries(call: Call) -> DeliveryPage:
 
 
 @endpoint(bp, "events", "GET", action=Action.READ_EVENTS,
-          summary="The partner's events feed", tag=EVENTS_TAG, query=FeedQuery, response=FeedPage, problems=(400, 401, 403),
+          summary="The partner's events feed", tag=EVENTS_TAG, query="webhooks.api_models:FeedQuery", response="webhooks.api_models:FeedPage",
+          problems=(400, 401, 403),
           description="The partner's events in order, oldest first, kept 30 days; the same payloads as webhooks. Read on with "
                       "`after=<nextCursor>`. For partners without an endpoint, or to catch up on missed deliveries.")
 def read_events(call: Call) -> FeedPage:
@@ -153,5 +151,5 @@ def sweep_outboxes(timer: func.TimerRequest) -> None:
         log.warning("published %d outbox partition(s) nobody announced", found)
     now = ctx.now()
     if now.hour == 3 and now.minute < 10:  # once a day is enough for a 30-day retention
-        for partner_id in ctx.store(PartnerRepository).all_ids():
+        for partner_id in ctx.store(registry.PartnerRepository).all_ids():
             feed.purge(ctx, partner_id, now)
