@@ -25,6 +25,8 @@ from shared.models import Model
 
 @dataclass(frozen=True)
 class FormField:
+    """One field of the company form."""
+
     name: str  # the form field and JSON name; its label is the `label` macro of templates/_texts.html
     required: bool
     max_length: int

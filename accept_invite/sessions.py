@@ -24,6 +24,8 @@ _SALT = "accept_invite.session.v1"
 
 @dataclass
 class Session:
+    """What the signed-in person's session cookie carries."""
+
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     email: str | None = None
     name: str | None = None

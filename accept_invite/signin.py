@@ -57,6 +57,8 @@ class SignInUnavailable(Exception):
 
 @dataclass(frozen=True)
 class SignedIn:
+    """Who finished signing in, for which invitation, and where they go next."""
+
     email: str
     name: str
     subject: str

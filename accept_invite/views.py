@@ -47,6 +47,8 @@ class Visitor:
 
 @dataclass
 class Reply:
+    """A view's answer: the page (template, context, language) or a redirect, with its cookies."""
+
     status: int = 200
     template: str | None = None
     context: dict[str, Any] = field(default_factory=dict)

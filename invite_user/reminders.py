@@ -102,6 +102,8 @@ def operation_id(inv: Invitation) -> str:
 # -- the timer --------------------------------------------------------------------------------------------------
 @dataclass
 class ReminderSweep:
+    """What one run of the reminder timer did."""
+
     partners: int = 0
     due: int = 0
     reminded: int = 0  # claimed for the first time (remindedAt, event)

@@ -83,6 +83,8 @@ _URL_KEYS = ("invite_url", "docs_url")
 
 @dataclass(frozen=True)
 class RenderedEmail:
+    """An email ready to send: subject, text and HTML in one language."""
+
     subject: str
     text: str
     html: str

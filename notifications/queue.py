@@ -86,6 +86,8 @@ REQUEUED, SENT, FAILED = "Requeued", "Sent", "Failed"
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one email message."""
+
     state: str  # REQUEUED, SENT or FAILED
     at: datetime
     reason: str | None = None  # why it failed, in words partners read

@@ -79,6 +79,8 @@ class BadReport(RuleBroken):
 
 @dataclass(frozen=True)
 class DeliveryReport:
+    """One delivery report of the mail service, as the app reads it."""
+
     message_id: str
     status: DeliveryStatus
     reason: str | None

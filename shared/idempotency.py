@@ -96,6 +96,8 @@ Answer = tuple[int, Any, dict[str, str]]
 
 @dataclass
 class _Key:
+    """An Idempotency-Key within its scope."""
+
     scope: str
     key: str
 

@@ -23,6 +23,8 @@ PLATFORM_ADMIN = "PlatformAdmin"
 
 @dataclass(frozen=True)
 class Caller:
+    """The partner agent (or platform administrator) a bearer token names."""
+
     partner_id: str
     roles: frozenset[str]
     name: str

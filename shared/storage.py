@@ -258,6 +258,8 @@ def azurite_connection_string(blob_port: int, queue_port: int, table_port: int) 
 
 @dataclass
 class Page(Generic[M]):
+    """One page of rows and the token that continues after it (None on the last page)."""
+
     items: list[M]
     continuation_token: str | None
 

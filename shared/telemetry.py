@@ -196,7 +196,8 @@ def traced(function: F) -> F:
     parent (the local host does the same); called directly, as in tests, it makes up an invocation id.
     """
 
-    passes_context = "context" in inspect.signature(function).parameters
+    params = list(inspect.signature(function).parameters.values())
+    passes_context = "context" in {p.name for p in params}
 
     @functools.wraps(function)
     def wrapper(*args: Any, context: Any = None, **kwargs: Any) -> Any:
@@ -212,8 +213,7 @@ def traced(function: F) -> F:
                 current.http_status(result.status_code)
             return result
 
-    params = list(inspect.signature(function).parameters.values())
-    if "context" not in {p.name for p in params}:
+    if not passes_context:
         import azure.functions as func
 
         params.append(inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=func.Context))
