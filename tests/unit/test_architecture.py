@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib
 import re
 import subprocess
 import sys
@@ -16,16 +17,23 @@ PACKAGES = ("accept_invite", "attest_agreement", "company_domains", "invite_user
             "webhooks")
 # Not deployed (.funcignore): the local stack, benchmarks, tests and tools have rules of their own.
 NOT_THE_APP = {"bench", "devhost", "scripts", "tests"}
-# What `import function_app` must not load: a route's own modules (`shared.lazy.on_first_use`) and libraries only some
-# calls need. The cold start pays for what the landing pages need and the indexing (bench/cold_start.py measures it):
-# the customer's attestation page is a landing page too (its link is emailed), so attest_agreement.service loads at start.
+# What `import function_app` must not load: a route's own modules (`shared.lazy.on_first_use`), the API models routes
+# name ("module:Name", `shared.endpoints.ModelRef`) and libraries only some calls need. The cold start pays for the
+# indexing and what the landing page (GET /api/InviteUser) needs (bench/cold_start.py measures it;
+# tests/unit/test_landing_after_cold_start.py holds the landing page's first call to nearly nothing more).
 LOADED_BY_THEIR_ROUTES = ("accept_invite.agreement_page", "accept_invite.colleague_views", "accept_invite.colleagues",
                           "accept_invite.company_views", "accept_invite.companies", "accept_invite.domain_views",
                           "accept_invite.user_views", "accept_invite.partner_views", "accept_invite.company_users",
-                          "invite_user.company_invitations",
-                          "webhooks.feed", "webhooks.publish",
+                          "accept_invite.attestation_views", "accept_invite.colleague_invitation",
+                          "attest_agreement.service", "attest_agreement.customers", "attest_agreement.api_models",
+                          "attest_agreement.attestation_models", "attest_agreement.company_user_models",
+                          "invite_user.company_invitations", "invite_user.funnel_service",
+                          "webhooks.feed", "webhooks.publish", "webhooks.api_models", "webhooks.catalog", "operations.openapi",
                           "webhooks.service", "company_domains.service", "invite_user.expiry", "invite_user.replacement",
-                          "pydantic_settings")
+                          "pydantic_settings", "email_validator", "stdnum", "phonenumbers", "jwt", "msal", "dns")
+# Models are built on first use (shared/models.py); these are built at import on purpose: the settings (read at start)
+# and what the landing page reads.
+BUILT_AT_IMPORT = {"shared.settings.Settings", "invite_user.invitations.Invitation"}
 MAX_LINES = 350
 # A module longer than MAX_LINES says why in its docstring with this phrase.
 LONG_MODULE_REASON = "Longer than usual because"
@@ -101,6 +109,50 @@ def test_importing_the_app_loads_no_routes_own_modules():
     assert out.stdout.strip().splitlines()[-1] == "[]", "loaded at import; load it where its route runs (shared/lazy.py)"
 
 
+def test_importing_the_app_builds_only_the_settings_and_the_landing_pages_model():
+    code = ("import function_app; function_app.app.get_functions()\n"
+            "from pydantic import BaseModel\n"
+            "stack, built = list(BaseModel.__subclasses__()), []\n"
+            "while stack:\n"
+            "    m = stack.pop(); stack += m.__subclasses__()\n"
+            "    built += [f'{m.__module__}.{m.__qualname__}'] if m.__pydantic_complete__ else []\n"
+            "print(sorted(built))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    assert set(ast.literal_eval(out.stdout.strip().splitlines()[-1])) == BUILT_AT_IMPORT, "a model built at import (an instance "\
+        "made at module level, or a model not on shared.models.Model): make it on first use"
+
+
+def test_every_model_of_the_app_is_built_on_first_use():
+    from pydantic import BaseModel
+
+    from shared.models import Model
+
+    eager = []
+    for path in _modules():
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = importlib.import_module(name)
+        eager += [f"{name}.{cls.__name__}" for cls in vars(module).values()
+                  if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == name and not issubclass(cls, Model)]
+    assert eager == [], "derive these from shared.models.Model (built on first use, not at every cold start)"
+
+
+def test_every_model_a_route_names_exists():
+    """Routes may name their models as "module:Name" (imported on first use): each name must lead to a model."""
+    from pydantic import BaseModel
+
+    import function_app  # noqa: F401 - declares every route
+    from shared.endpoints import CONTRACTS
+
+    named = [(c.function, ref) for c in CONTRACTS for ref in (c.body_ref, c.query_ref, c.response_ref) if isinstance(ref, str)]
+    assert named, "no route names its models lazily: the cold start pays for every route's API models"
+    wrong = []
+    for function, ref in named:
+        module, _, name = ref.partition(":")
+        found = getattr(importlib.import_module(module), name, None)
+        if not (isinstance(found, type) and issubclass(found, BaseModel)):
+            wrong.append(f"{function}: {ref}")
+    assert wrong == [], wrong
+
 # Failures of the platform itself (storage, the identity provider, DNS, the email service, a malformed row) and the
 # HTTP edge's own shapes; every refusal by a rule of the product is a DomainError, mapped to a status in one table.
 NOT_DOMAIN_ERRORS = {"StorageUnavailable", "ConcurrencyConflict", "MalformedRow", "Problem", "SignInUnavailable", "LookupFailed",
@@ -108,7 +160,6 @@ NOT_DOMAIN_ERRORS = {"StorageUnavailable", "ConcurrencyConflict", "MalformedRow"
 
 
 def test_every_refusal_of_a_rule_is_a_domain_error():
-    import importlib
     import inspect
 
     from shared.errors import DomainError
