@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
+from notifications import queue
 from shared import telemetry
 from shared.authorization import Action, runs_as
 from shared.context import request_context
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
     from invite_user.api_models import InvitationOut
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
     notices, service = on_first_use("attest_agreement.notices", "attest_agreement.service")
+
+# This feature's kinds of email are registered by modules that load on first use: the email queue imports them before
+# it handles a message or a delivery report (the first one on a fresh instance may be one of theirs).
+queue.registered_in("attest_agreement.notices", "attest_agreement.receipts", "attest_agreement.partner_rights")
 
 log = logging.getLogger(__name__)
 

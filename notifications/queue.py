@@ -6,6 +6,8 @@ is this mechanism's, the same for every kind: sending, throttling (the message g
 service's `Retry-After`, never slept on), counting attempts, giving up after EMAIL_MAX_ATTEMPTS, poison, and the
 visible failure record. Ready-made emails (`type: email`) are a kind like the others, with nothing to claim or record.
 Other message types (jobs that are not emails, like the resend request) register a plain handler (`handles`).
+A kind whose module loads on first use (not at a cold start) is named by the module that declares it at start
+(`registered_in`): the mechanism imports it before it first needs every kind, so a fresh instance misses none.
 
 Attempts are counted in the message, per item (a requeued message carries each item's count); a kind whose record
 counts its claims (an invitation, whose redelivered message claims again) reports that count and the larger decides.
@@ -17,7 +19,9 @@ operation id, reason; no addresses or content) and the logs.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +126,8 @@ class EmailKind:
 _handlers: dict[str, Handler] = {}
 _poison_handlers: dict[str, PoisonHandler] = {}
 _kinds: dict[str, EmailKind] = {}
+_registering_modules: set[str] = set()  # modules that register kinds or handlers, not imported yet (`registered_in`)
+_registering_lock = threading.Lock()
 
 
 def register(kind: EmailKind) -> EmailKind:
@@ -142,6 +148,22 @@ def handles(kind: str, on_poison: PoisonHandler | None = None) -> Callable[[Hand
     return register_handler
 
 
+def registered_in(*modules: str) -> None:
+    """Name modules that register kinds or handlers here but load on first use (cold start): each is imported before
+    a message, a poisoned message or a delivery report is handled, so the first one on a fresh instance finds its kind."""
+    _registering_modules.update(modules)
+
+
+def _every_kind() -> dict[str, EmailKind]:
+    """Every kind, the modules named by `registered_in` imported first (by the first caller; the others wait for it)."""
+    if _registering_modules:
+        with _registering_lock:
+            for name in sorted(_registering_modules):
+                importlib.import_module(name)
+            _registering_modules.clear()
+    return _kinds
+
+
 def send(ctx: Context, payload: dict[str, Any], *, delay_seconds: int = 0) -> None:
     ctx.send_message(ctx.settings.email_queue, payload, delay_seconds=delay_seconds)
 
@@ -154,6 +176,7 @@ def queue_plain_email(ctx: Context, message: EmailMessage, operation: str) -> No
 def deliver(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[str, int]:
     """Handle one queue message. Returns counts by outcome (logged by the trigger)."""
     kind = str(payload.get("type"))
+    _every_kind()
     if payload.get("outbox"):
         # New events announced with this email (their change saved a request by not queueing its own message):
         # forwarded first and once; a throttled email is re-queued without them.
@@ -170,6 +193,7 @@ def deliver(ctx: Context, sender: EmailSender, payload: dict[str, Any]) -> dict[
 def poisoned(ctx: Context, payload: dict[str, Any]) -> int:
     """A message that failed five times: let its kind record it, and keep its trace. Returns how many records say so."""
     kind = str(payload.get("type"))
+    _every_kind()
     marked = 0
     if kind in _kinds:
         outcome = Outcome(FAILED, ctx.now(), "Delivery failed repeatedly; see the service logs, then resend.", "poisoned")
@@ -256,7 +280,7 @@ def receive_report(ctx: Context, event_type: str, data: Any) -> str:
         return "malformed"
     if report.status == reports.DeliveryStatus.EXPANDED:
         return "ignored"
-    return reports.apply(ctx, report, _kinds)
+    return reports.apply(ctx, report, _every_kind())
 
 
 def _fail(ctx: Context, kind: EmailKind, payload: dict[str, Any], item: dict[str, Any], reason: str, cause: str,
