@@ -151,6 +151,9 @@ class ResellerRelationship(Entity):
     created_by: str = Field(validation_alias="createdBy", serialization_alias="createdBy")
     removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
     removed_by: str | None = Field(default=None, validation_alias="removedBy", serialization_alias="removedBy")
+    # The invitation whose acceptance consented to it (its reference; None: made by the partner, or before this was kept):
+    # the step "relationship consented" of that invitation's onboarding trail, written with the relationship's event.
+    invitation: str | None = Field(default=None, description="The reference of the invitation whose acceptance consented to it.")
 
     @property
     def serving(self) -> bool:
