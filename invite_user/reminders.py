@@ -258,8 +258,6 @@ class ReminderEmail(queue.EmailKind):
             if inv is None or not inv.record_reminder_delivery(detail):
                 return False
             uow.save(inv)
-            if detail.status != "Delivered":
-                telemetry.count("reminders.delivery_failed", partner_id=inv.partner_id, reason=detail.status or "")
             return True
 
         return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
