@@ -22,14 +22,16 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from attest_agreement.customers import AgreementAcceptance, Customer
-from attest_agreement.repository import CustomerStore
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from notifications import queue
 from notifications.emails import render_email
+from notifications.reports import StatusDetail, supersedes
 from notifications.sender import EmailMessage
 from shared import telemetry
 from shared.context import Context
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Repository, Row, StorageUnavailable
+from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,28 @@ class ConfirmationEmail(queue.EmailKind):
             _mark(ctx, item["noticeRow"], FAILED, outcome.reason)
             return True
         return False
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        customer_id, agreement_type, _ = str(item["noticeRow"]).rsplit("|", 2)
+        return {"customerId": customer_id, "agreementType": agreement_type}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        """Its delivery report, on the acceptance it confirms (the agreement partners read), while that acceptance is
+        still the one it confirms; newer reports only (`supersedes`)."""
+        if "customerId" not in where:
+            return False
+
+        def work(uow: CustomerUnitOfWork) -> bool:
+            acceptance = uow.acceptance(where["agreementType"])
+            if acceptance is None or operation_id(acceptance) != operation:
+                return False
+            if not supersedes(detail, acceptance.confirmation_email_detail):
+                return False
+            acceptance.confirmation_email_detail = detail
+            uow.save(acceptance)
+            return True
+
+        return attempt(lambda: ctx.unit(CustomerUnitOfWork, where["customerId"]), work)
 
 
 queue.register(ConfirmationEmail())

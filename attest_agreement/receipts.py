@@ -16,12 +16,14 @@ from datetime import timedelta
 from typing import Any
 
 from attest_agreement.customers import AttestationReceipt
-from attest_agreement.repository import CustomerStore, customer_partition
+from attest_agreement.repository import CustomerStore, CustomerUnitOfWork, customer_partition
 from notifications import queue
 from notifications.emails import render_email
+from notifications.reports import StatusDetail, supersedes
 from shared.context import Context
 from shared.errors import Busy
 from shared.storage import ConcurrencyConflict, Op
+from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,24 @@ class ReceiptEmail(queue.EmailKind):
             log.warning("receipt %s: its row changed meanwhile; %s not recorded", item.get("operationId"), status)
             return False
         return outcome.state == queue.FAILED
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        return {"customerId": item["customerId"], "attestationId": item["attestationId"]}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        """Its delivery report, on the attestation (where the attesting partner reads it); newer reports only."""
+        if "attestationId" not in where:
+            return False
+
+        def work(uow: CustomerUnitOfWork) -> bool:
+            att = uow.attestation(where["attestationId"])
+            if att is None or not supersedes(detail, att.receipt_email_detail):
+                return False
+            att.receipt_email_detail = detail
+            uow.save(att)
+            return True
+
+        return attempt(lambda: ctx.unit(CustomerUnitOfWork, where["customerId"]), work)
 
 
 queue.register(ReceiptEmail())
