@@ -10,9 +10,9 @@ from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
     ConfirmationEmail,
-    EmailDelivery,
     DirectSigningStatus,
     EligibilityQuery,
+    EmailDelivery,
     PurchaseEligibility,
 )
 from attest_agreement.customer_events import acceptance_fields

@@ -15,7 +15,7 @@ from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
 from invite_user.invitations import Invitation, InvitationKind
-from invite_user.service import TrailStep
+from invite_user.trail import TrailStep, provide_customer_steps
 from partners.registry import Partner
 from shared.authorization import Action, Standing, check, provide_standing
 from shared.context import Context
@@ -86,7 +86,7 @@ def onboarding_steps(ctx: Context, inv: Invitation) -> list[TrailStep]:
     return steps
 
 
-invitations.provide_customer_steps(onboarding_steps)
+provide_customer_steps(onboarding_steps)
 
 
 def get_relationship(ctx: Context, caller: Caller, customer_id: str) -> ResellerRelationship:

@@ -27,7 +27,6 @@ from shared.errors import Busy
 from shared.storage import StorageUnavailable
 from shared.uow import attempt
 
-
 STEPS = ("created, emailed, delivered, deliveryFailed, resent, reminded, reminderDelivered, reminderDeliveryFailed, "
          "opened, signedIn, wrongAccount, accepted, relationshipConsented, agreementAccepted, replaced, revoked, expired")
 
@@ -60,7 +59,7 @@ def provide_customer_steps(source: CustomerSteps) -> None:
     _customer_steps[:] = [source]
 
 
-def trail(ctx: Context, inv: Invitation) -> Trail:
+def onboarding_trail(ctx: Context, inv: Invitation) -> Trail:
     """The whole trail: the invitation's own steps, and for an accepted one those on its customer's records."""
     after = _customer_steps[0](ctx, inv) if _customer_steps and inv.accepted_at is not None and inv.customer_id else []
     return trail_of(inv, after)

@@ -11,10 +11,10 @@ from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from invite_user import functions as fn
 from invite_user.repository import TABLE, partner_partition
+from invite_user.service import find
 from notifications import queue, reports
 from notifications.sender import SmtpSender
 from partners.registry import Partner, PartnerRepository, PartnerType
-from invite_user.service import find
 from tests.integration import test_accept_signin as signin_tests
 from tests.integration import test_attest_agreement as attest_tests
 from tests.support.accept_invite import (
