@@ -88,7 +88,7 @@ def trail_of(inv: Invitation, after: list[TrailStep] | None = None) -> Trail:
         if at is not None:
             steps.append(TrailStep(step=step, at=at))
     steps += after or []
-    order = STEPS.split(", ")  # same time: the order of STEPS (created before emailed, accepted before consented)
+    order: list[str] = list(STEPS.split(", "))  # same time: the order of STEPS (created before emailed, accepted before consented)
     steps.sort(key=lambda s: (s.at, order.index(s.step)))
     return Trail(reference=inv.reference, status=inv.status.value, steps=steps)
 
