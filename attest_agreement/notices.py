@@ -22,16 +22,15 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from attest_agreement.customers import AgreementAcceptance, Customer
-from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
+from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
-from notifications.reports import StatusDetail, supersedes
+from notifications.reports import StatusDetail, keep_on_row
 from notifications.sender import EmailMessage
 from shared import telemetry
 from shared.context import Context
 from shared.settings import get_settings
 from shared.storage import ConcurrencyConflict, Op, Repository, Row, StorageUnavailable
-from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
@@ -162,18 +161,9 @@ class ConfirmationEmail(queue.EmailKind):
         still the one it confirms; newer reports only (`supersedes`)."""
         if "customerId" not in where:
             return False
-
-        def work(uow: CustomerUnitOfWork) -> bool:
-            acceptance = uow.acceptance(where["agreementType"])
-            if acceptance is None or operation_id(acceptance) != operation:
-                return False
-            if not supersedes(detail, acceptance.confirmation_email_detail):
-                return False
-            acceptance.confirmation_email_detail = detail
-            uow.save(acceptance)
-            return True
-
-        return attempt(lambda: ctx.unit(CustomerUnitOfWork, where["customerId"]), work)
+        keys = (customer_partition(where["customerId"]), f"g|{where['agreementType']}")
+        return keep_on_row(ctx.store(CustomerStore).acceptances, keys, "confirmation_email_detail", detail,
+                           lambda acceptance: operation_id(acceptance) == operation)
 
 
 queue.register(ConfirmationEmail())

@@ -16,14 +16,13 @@ from datetime import timedelta
 from typing import Any
 
 from attest_agreement.customers import AttestationReceipt
-from attest_agreement.repository import CustomerStore, CustomerUnitOfWork, customer_partition
+from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
-from notifications.reports import StatusDetail, supersedes
+from notifications.reports import StatusDetail, keep_on_row
 from shared.context import Context
 from shared.errors import Busy
 from shared.storage import ConcurrencyConflict, Op
-from shared.uow import attempt
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +116,8 @@ class ReceiptEmail(queue.EmailKind):
         """Its delivery report, on the attestation (where the attesting partner reads it); newer reports only."""
         if "attestationId" not in where:
             return False
-
-        def work(uow: CustomerUnitOfWork) -> bool:
-            att = uow.attestation(where["attestationId"])
-            if att is None or not supersedes(detail, att.receipt_email_detail):
-                return False
-            att.receipt_email_detail = detail
-            uow.save(att)
-            return True
-
-        return attempt(lambda: ctx.unit(CustomerUnitOfWork, where["customerId"]), work)
+        keys = (customer_partition(where["customerId"]), f"t|{where['attestationId']}")
+        return keep_on_row(ctx.store(CustomerStore).attestations, keys, "receipt_email_detail", detail)
 
 
 queue.register(ReceiptEmail())

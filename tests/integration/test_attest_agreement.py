@@ -68,7 +68,9 @@ def test_the_confirmations_delivery_report_is_on_the_agreement(storage, settings
     report = {"messageId": operation, "status": "Bounced", "deliveryAttemptTimestamp": "2026-11-21T12:05:00Z",
               "deliveryStatusDetails": {"statusMessage": "550 5.1.1 no such user"}}
     older = {**report, "status": "Delivered", "deliveryAttemptTimestamp": "2026-11-21T12:04:00Z"}
+    storage.counter.reset()
     assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, report) == "applied"
+    assert storage.counter.reset() == 4  # the tracked send read, the acceptance read and written, the tracked send written
     assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, older) == "unchanged"  # late and older: ignored
     confirmation = json_of(agreement(partner_tokens(), cid))["confirmationEmail"]
     assert confirmation["status"] == "Sent" and confirmation["emailStatus"] == "Bounced"

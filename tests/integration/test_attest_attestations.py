@@ -134,7 +134,9 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     # Its delivery report lands on the attestation, where the partner reads it (same shape and advice as invitations).
     report = {"messageId": operation, "status": "Quarantined", "deliveryAttemptTimestamp": "2026-11-21T12:05:00Z",
               "deliveryStatusDetails": {"statusMessage": "held by the tenant"}}
+    storage.counter.reset()
     assert queue.receive_report(ctx, reports.EVENT_TYPE, report) == "applied"
+    assert storage.counter.reset() == 4  # the tracked send read, the attestation read and written, the tracked send written
     assert queue.receive_report(ctx, reports.EVENT_TYPE, report) == "unchanged"  # Event Grid's duplicate
     receipt_email = json_of(read(token, cid, created["id"]))["receiptEmail"]
     assert receipt_email["emailStatus"] == "Quarantined"

@@ -167,8 +167,12 @@ def test_a_reminders_report_is_on_the_trail(storage, settings, servers, partner_
     _send_all(storage, settings)
     [mailed] = reports_for(_mail_to(servers, f"later-{RUN}@quarantine.example"))
     event = _report(mailed["data"]["messageId"], "Quarantined", fixed_clock.now() + timedelta(minutes=1))  # the test's clock
+    storage.counter.reset()
     assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "applied"
+    applied = storage.counter.reset()
     assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "unchanged"  # a duplicate
+    # the tracked send read, the invitation read and written, the tracked send written; a duplicate only reads both
+    assert (applied, storage.counter.reset()) == (4, 2)
     steps = _trail(partner_tokens, created["id"])["steps"]
     assert [s["step"] for s in steps] == ["created", "reminded", "reminderDeliveryFailed"]
     assert steps[-1]["emailStatus"] == "Quarantined" and steps[-1]["advice"] == "ask-customer-to-allow-sender"
