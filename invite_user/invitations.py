@@ -519,7 +519,7 @@ CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles",
                 "indirect_provider_name", "message", "expires_in_days", "ask_agreement_acceptance", "email", "first_name",
                 "last_name", "language", "agreement", "remind", "remind_before")
 
-SEND_CLAIM = timedelta(minutes=10)
+SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
 EMAIL_HISTORY = 10  # resends and reminders kept on the trail: a row stays small however often it is resent
 
 
@@ -530,7 +530,7 @@ def _keep_report(inv: Invitation, field: str, detail: StatusDetail) -> bool:
     if not supersedes(detail, current):
         return False
     setattr(inv, field, [*(d for d in kept if d.message_id != detail.message_id), detail][-EMAIL_HISTORY:])
-    return True  # far longer than one send (SMTP/ACS time out within a minute)
+    return True
 
 
 def expired_fields(now: datetime) -> dict[str, Any]:
