@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
+from shared.fields import LanguageTag
 from shared.storage import Entity, Repository, Storage
 
 
@@ -26,6 +27,9 @@ class Partner(Entity):
     # Where the platform tells the partner what its customers did (a customer removing its rights); none: no email.
     contact_email: str | None = Field(default=None, validation_alias="contactEmail", serialization_alias="contactEmail", max_length=320,
                                       pattern=r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+    # The language of what the platform writes to the partner (its emails); partners registered before it: English.
+    language: LanguageTag = Field(default="en", description="The language of the platform's emails to the partner (BCP 47; "
+                                                             "one of the platform's 12, the nearest one otherwise).")
     created_at: datetime | None = Field(default=None, validation_alias="createdAt", serialization_alias="createdAt")
 
     @model_validator(mode="after")
