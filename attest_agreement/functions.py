@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
+from invite_user.trail import provide_customer_steps
 from notifications import queue
 from shared import telemetry
-from shared.authorization import Action, runs_as
+from shared.authorization import Action, provide_standing, runs_as
 from shared.context import request_context
 from shared.endpoints import Call, Reply, endpoint
-from shared.lazy import on_first_use
+from shared.lazy import on_first_use, provided_by
 
 if TYPE_CHECKING:
     from attest_agreement import notices, service
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
 else:  # this feature's route modules, imported on a route's first call (cold start: shared/lazy.py)
     notices, service = on_first_use("attest_agreement.notices", "attest_agreement.service")
 
-# This feature's kinds of email are registered by modules that load on first use: the email queue imports them before
-# it handles a message or a delivery report (the first one on a fresh instance may be one of theirs).
-queue.registered_in("attest_agreement.notices", "attest_agreement.receipts", "attest_agreement.partner_rights")
+# Modules of this feature that register with others at their import, but load on first use: named here, each registry
+# imports them before it is first read (shared/lazy.py), whatever a fresh instance's first call or message is.
+provided_by(queue.register, "attest_agreement.notices", "attest_agreement.receipts", "attest_agreement.partner_rights")
+provided_by(provide_standing, "attest_agreement.relationships_service")
+provided_by(provide_customer_steps, "attest_agreement.relationships_service")
 
 log = logging.getLogger(__name__)
 

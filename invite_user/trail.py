@@ -24,6 +24,7 @@ from notifications.reports import StatusDetail
 from shared import telemetry
 from shared.context import Context
 from shared.errors import Busy
+from shared.lazy import providers_of
 from shared.models import Model
 from shared.storage import StorageUnavailable
 from shared.uow import attempt
@@ -62,6 +63,7 @@ def provide_customer_steps(source: CustomerSteps) -> None:
 
 def onboarding_trail(ctx: Context, inv: Invitation) -> Trail:
     """The whole trail: the invitation's own steps, and for an accepted one those on its customer's records."""
+    providers_of(provide_customer_steps)
     after = _customer_steps[0](ctx, inv) if _customer_steps and inv.accepted_at is not None and inv.customer_id else []
     return trail_of(inv, after)
 

@@ -6,8 +6,8 @@ is this mechanism's, the same for every kind: sending, throttling (the message g
 service's `Retry-After`, never slept on), counting attempts, giving up after EMAIL_MAX_ATTEMPTS, poison, and the
 visible failure record. Ready-made emails (`type: email`) are a kind like the others, with nothing to claim or record.
 Other message types (jobs that are not emails, like the resend request) register a plain handler (`handles`).
-A kind whose module loads on first use (not at a cold start) is named by the module that declares it at start
-(`registered_in`): the mechanism imports it before it first needs every kind, so a fresh instance misses none.
+A kind whose module loads on first use (not at a cold start) is named at start with `shared.lazy.provided_by(register,
+...)`: the mechanism imports it before it first needs every kind, so a fresh instance misses none.
 
 Attempts are counted in the message, per item (a requeued message carries each item's count); a kind whose record
 counts its claims (an invitation, whose redelivered message claims again) reports that count and the larger decides.
@@ -19,9 +19,7 @@ operation id, reason; no addresses or content) and the logs.
 
 from __future__ import annotations
 
-import importlib
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from notifications.sender import EmailBounced, EmailMessage, EmailRejected, Emai
 from shared import telemetry
 from shared.audit import reverse_ticks
 from shared.context import Context
+from shared.lazy import providers_of
 from shared.storage import Repository, Row, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -126,8 +125,6 @@ class EmailKind:
 _handlers: dict[str, Handler] = {}
 _poison_handlers: dict[str, PoisonHandler] = {}
 _kinds: dict[str, EmailKind] = {}
-_registering_modules: set[str] = set()  # modules that register kinds or handlers, not imported yet (`registered_in`)
-_registering_lock = threading.Lock()
 
 
 def register(kind: EmailKind) -> EmailKind:
@@ -148,19 +145,9 @@ def handles(kind: str, on_poison: PoisonHandler | None = None) -> Callable[[Hand
     return register_handler
 
 
-def registered_in(*modules: str) -> None:
-    """Name modules that register kinds or handlers here but load on first use (cold start): each is imported before
-    a message, a poisoned message or a delivery report is handled, so the first one on a fresh instance finds its kind."""
-    _registering_modules.update(modules)
-
-
 def _every_kind() -> dict[str, EmailKind]:
-    """Every kind, the modules named by `registered_in` imported first (by the first caller; the others wait for it)."""
-    if _registering_modules:
-        with _registering_lock:
-            for name in sorted(_registering_modules):
-                importlib.import_module(name)
-            _registering_modules.clear()
+    """Every kind and handler, the modules named for `register` loaded first (shared.lazy.provided_by)."""
+    providers_of(register)
     return _kinds
 
 

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from shared.context import Context
 from shared.errors import Forbidden, NotFound
+from shared.lazy import providers_of
 
 
 class Action(StrEnum):
@@ -287,6 +288,7 @@ def provide_standing(source: StandingSource) -> None:
 
 def standing_of(ctx: Context, partner_id: str, customer_id: str) -> Standing:
     """The partner's standing with the customer; NONE (fail closed) when no feature provides it."""
+    providers_of(provide_standing)
     return _standing_source[0](ctx, partner_id, customer_id) if _standing_source else NO_STANDING
 
 

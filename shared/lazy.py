@@ -10,6 +10,8 @@ decorators, so every function is still registered with its metadata at import. W
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -39,3 +41,24 @@ def on_first_use(*names: str) -> Any:
     """One stand-in per module name, in order: `service, notices = on_first_use("x.service", "x.notices")`."""
     found = tuple(OnFirstUse(name) for name in names)
     return found[0] if len(found) == 1 else found
+
+
+# Modules that register something with another module at their import (a kind of email with the queue, how standing is
+# read with the policy) but load on first use: named at start by the feature's trigger module, imported by the registry
+# before it is first read, so a fresh instance's first call finds what a warm one would.
+_PROVIDERS: dict[Callable[..., Any], set[str]] = {}
+_PROVIDERS_LOCK = threading.Lock()
+
+
+def provided_by(registry: Callable[..., Any], *modules: str) -> None:
+    """Say that these modules call `registry` at their import (`provided_by(queue.register, "x.notices")`)."""
+    _PROVIDERS.setdefault(registry, set()).update(modules)
+
+
+def providers_of(registry: Callable[..., Any]) -> None:
+    """Import the modules named for `registry` (by the first caller; the others wait for it, then find none left)."""
+    if _PROVIDERS.get(registry):
+        with _PROVIDERS_LOCK:
+            for name in sorted(_PROVIDERS.get(registry, ())):
+                importlib.import_module(name)
+            _PROVIDERS[registry] = set()

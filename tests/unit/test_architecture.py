@@ -109,21 +109,29 @@ def test_importing_the_app_loads_no_routes_own_modules():
     assert out.stdout.strip().splitlines()[-1] == "[]", "loaded at import; load it where its route runs (shared/lazy.py)"
 
 
-def test_every_kind_of_email_is_known_to_the_queue_of_a_fresh_instance():
-    """A module that registers a kind of email (or a queue handler) is loaded at import or named by `registered_in`: a
-    fresh instance's first message may be of any kind (an unknown one is dropped as failed)."""
+def test_what_a_module_registers_at_import_is_there_on_a_fresh_instance():
+    """A module that registers with another at its import (a kind of email, how standing or the trail's customer steps
+    are read) is loaded at import or named with `shared.lazy.provided_by`: a fresh instance's first call may need it
+    (without it an email of that kind is dropped as failed, a partner's standing reads as none)."""
     registering = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in _modules()
-                         if re.search(r"^(queue\.register\(|@queue\.handles\()", p.read_text(encoding="utf-8"), re.M))
-    assert "attest_agreement.notices" in registering
+                         if re.search(r"^(queue\.register\(|@queue\.handles\(|provide_\w+\()", p.read_text(encoding="utf-8"), re.M))
+    assert {"attest_agreement.notices", "attest_agreement.relationships_service"} <= set(registering)
     code = ("import sys, function_app; function_app.app.get_functions()\n"
+            "from shared import lazy\n"
+            "named = set().union(*lazy._PROVIDERS.values())\n"
+            f"print([m for m in {registering!r} if m not in sys.modules and m not in named])\n"
+            "from shared import authorization\n"
             "from notifications import queue\n"
-            f"print([m for m in {registering!r} if m not in sys.modules and m not in queue._registering_modules])\n"
-            "queue._every_kind()\n"
-            "print(sorted(queue._kinds))")
+            "from invite_user import trail\n"
+            "lazy.providers_of(authorization.provide_standing); standing = bool(authorization._standing_source)\n"
+            "lazy.providers_of(trail.provide_customer_steps); steps = bool(trail._customer_steps)\n"
+            "print([standing, steps, sorted(queue._every_kind())])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
-    missing, kinds = out.stdout.strip().splitlines()[-2:]
-    assert missing == "[]", "name these in notifications.queue.registered_in where the feature's triggers are declared"
-    assert {"attestation-notice", "attestation-receipt", "partner-rights-changed", "invitation-email"} <= set(ast.literal_eval(kinds))
+    missing, provided = out.stdout.strip().splitlines()[-2:]
+    assert missing == "[]", "name these with shared.lazy.provided_by where the feature's triggers are declared"
+    standing, steps, kinds = ast.literal_eval(provided)
+    assert standing and steps
+    assert {"attestation-notice", "attestation-receipt", "partner-rights-changed", "invitation-email"} <= set(kinds)
 
 
 def test_importing_the_app_builds_only_the_settings_and_the_landing_pages_model():
