@@ -12,44 +12,27 @@ from __future__ import annotations
 import html
 import os
 import re
-import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
 
 from attest_agreement.repository import CustomerUnitOfWork
 from devhost.local_settings import ROOT
-from devhost.seed import demo_tokens, seed_demo
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
-from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM
-
-pytest.importorskip("playwright.sync_api")
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from tests.e2e.journey import mails_to, partner_headers, phone_context
+from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "attestation"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM or not Path(CHROMIUM).exists(),
-                                reason="no Chromium here: run scripts/bootstrap.sh --browser or set CHROMIUM_PATH")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def partner(local_stack):
-    seed_demo(local_stack)
-    return {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    return partner_headers(local_stack)
 
 
 def _api(stack, method, path, headers, body=None):
@@ -70,16 +53,6 @@ def _ask(stack, partner, cid, email, **over) -> dict:
     resp = _api(stack, "POST", f"customers/{cid}/agreement-attestations", partner, body)
     assert resp.status_code == 201, resp.text
     return resp.json()
-
-
-def _mails(stack, to: str, count: int, timeout: float = 60) -> list[dict]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        mails = [m for m in requests.get(f"{stack.mail_url}/email", timeout=10).json() if any(t["address"] == to for t in m["to"])]
-        if len(mails) >= count:
-            return mails
-        time.sleep(0.3)
-    raise AssertionError(f"fewer than {count} emails to {to} within {timeout}s")
 
 
 def _check(page: Page, name: str, language: str, reports: list[str]) -> None:
@@ -108,14 +81,14 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
     cid = _customer(stack, partner, "Contoso Berlin GmbH")
     email = f"greta.{uuid.uuid4().hex[:8]}@contoso.example"
     created = _ask(stack, partner, cid, email)
-    [mail] = _mails(stack, email, 1)
-    link = html.unescape(re.search(r'href="([^"]*/api/agreements/attestation\?link=[^"]+)"', mail["html"]).group(1))
+    [mail] = mails_to(stack, email, 1, timeout=60)
+    link = html.unescape(found(re.search(r'href="([^"]*/api/agreements/attestation\?link=[^"]+)"', mail["html"])).group(1))
     assert link == created["acceptanceUrl"] and "Review and accept" in mail["html"]
 
     status = f"customers/{cid}/agreement-attestations/{created['id']}"
     before = _api(stack, "GET", status, partner).json()
     assert requests.head(link, timeout=20).status_code == 200 and requests.get(link, timeout=20).status_code == 200
-    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    context = phone_context(browser)
     page = context.new_page()
     try:
         page.goto(link)
@@ -146,7 +119,7 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         second = _api(stack, "POST", f"customers/{cid}/agreements", partner,
                       {"type": "MicrosoftCustomerAgreement", "attestationId": created["id"]})
         assert second.status_code == 409 and second.json()["type"].endswith("/agreement-accepted-already")
-        receipt = [m for m in _mails(stack, email, 2) if "Receipt" in m["subject"]]
+        receipt = [m for m in mails_to(stack, email, 2, timeout=60) if "Receipt" in m["subject"]]
         assert len(receipt) == 1 and "Greta Maier" in receipt[0]["text"]
 
         # Expired: its page, and the pipeline lists the customer under Expired.
