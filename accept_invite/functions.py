@@ -16,7 +16,7 @@ from accept_invite import link_views, pages, signin
 from accept_invite.colleague_invitation import ColleagueInvitation
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
-from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
+from accept_invite.web import PagesQuery, SignInQuery, company_route, form_of, page, respond, visitor_of
 from attest_agreement.customers import Customer
 from invite_user import service as invitations
 from invite_user.api_models import InvitationOut, ResendRequest
@@ -168,8 +168,7 @@ def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
           description="For the company's own users; `agreements` shows the customer agreement as Provided or Not provided.")
 @page
 def company_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(company_views.company_page(request_context(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
+    return company_route(req, company_views.company_page, req.route_params["page"])
 
 
 # -- inviting colleagues -------------------------------------------------------------------------------
@@ -180,8 +179,7 @@ def company_page(req: func.HttpRequest) -> func.HttpResponse:
           head=True, content=HTML)
 @page
 def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(colleague_views.form_page(request_context(), visitor, req.route_params["companyId"]), visitor)
+    return company_route(req, colleague_views.form_page)
 
 
 def _colleague_inviter(req: func.HttpRequest, caller: Caller | None, ctx: Context) -> tuple[Customer, colleagues.Inviter]:

@@ -25,6 +25,7 @@ from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
 from tests.e2e.journey import invitation_links, invite, partner_headers, phone_context, sign_in
+from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "accessibility"
 BROWSER_LOCALES = {"en": "en-US", "ko": "ko-KR"}
@@ -55,7 +56,7 @@ def _expire(stack, invitation_id: str) -> None:
     storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
 
     def work(uow: InvitationUnitOfWork) -> None:
-        inv = uow.by_link(link_hash(invitation_id))
+        inv = found(uow.by_link(link_hash(invitation_id)))
         inv.expires_at = inv.created_at - timedelta(days=1)
         uow.save(inv)
 

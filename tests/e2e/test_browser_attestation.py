@@ -69,7 +69,7 @@ def _expire(stack, cid: str, aid: str) -> None:
     storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
 
     def work(uow: CustomerUnitOfWork) -> None:
-        att = uow.attestation(aid)
+        att = found(uow.attestation(aid))
         att.expires_at = att.created_at - timedelta(days=1)
         uow.save(att)
 

@@ -3,7 +3,6 @@ a wrong account tried is a time without the address; another partner's invitatio
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime, timezone
 
@@ -23,17 +22,11 @@ from tests.support.accept_invite import (
     state_of,
 )
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.queues import deliver_all
 
 idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
-
-
-def _send(storage, settings):
-    q = storage.queue(settings.email_queue)
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(ctx_of(storage), SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender),
-                      json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
 
 
 def _sign_in(raw):
@@ -47,7 +40,7 @@ def _trail(partner_tokens, handle, partner="p-direct"):
 def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tokens, fixed_clock):
     inv, raw = invite(storage)
     fixed_clock.advance(minutes=1)
-    _send(storage, settings)
+    deliver_all(storage, settings.email_queue, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
     fixed_clock.advance(minutes=1)
     queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
                                                        "deliveryAttemptTimestamp": fixed_clock.now().isoformat()})
@@ -76,7 +69,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 def _operation(storage, inv):
     from invite_user.service import find
 
-    return find(ctx_of(storage), inv.link_hash).email_operation_id
+    return found(find(ctx_of(storage), inv.link_hash)).email_operation_id
 
 
 def test_a_wrong_account_is_a_time_on_the_trail_never_the_address(storage, settings, idp, partner_tokens):

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import azure.functions as func
 
-from accept_invite import sessions
+from accept_invite import companies, sessions
+from accept_invite.company_form import check, prefill
 from invite_user import service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, link_hash
@@ -49,6 +50,13 @@ def reload(storage: Storage, inv: Invitation) -> Invitation:
     found = service.find(ctx_of(storage), inv.link_hash)
     assert found is not None
     return found
+
+
+def create_company(storage: Storage, inv: Invitation, person: companies.Person) -> str:
+    """The invitee creates the company from the invitation's own company data (valid as the partner sent it); its id."""
+    form, reasons = check(prefill(inv.company))
+    assert form is not None, f"the invitation's company data does not pass the form: {reasons}"
+    return companies.create_company(ctx_of(storage), inv.link_hash, person, form)
 
 
 def etag_of(storage: Storage, inv: Invitation) -> str | None:
