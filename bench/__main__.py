@@ -9,7 +9,7 @@ import bench
 
 # What `make bench` passes each module: the sweep seeds 20,000 stored invitations instead of 100,000 so the whole run
 # stays within about ten minutes on two cores (its cost depends on the number expiring, not on the number stored).
-MAKE_BENCH_ARGS = {"invitations": ["--stored", "20000"], "funnel": ["--stored", "20000"]}
+MAKE_BENCH_ARGS = {"invitations": ["--stored", "20000"], "funnel": ["--stored", "100000", "--azurite", "5000"]}
 # The whole fault sweep takes about half an hour: it runs on its own (`python -m bench.faults`), not in `make bench`.
 ON_ITS_OWN = {"faults", "results_file"}
 

@@ -15,6 +15,7 @@ import copy
 import itertools
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,6 +113,7 @@ class MemoryTable:
     def __init__(self, storage: MemoryStorage, name: str) -> None:
         self.storage, self.name = storage, name
         self.rows: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        self._lock = threading.Lock()  # one write at a time, as the service applies them (bulk creates write in threads)
         self.conflicts = 0  # the next this many transactions (not single-row writes) meet a concurrent writer
         self.on_conflict: Callable[[], None] | None = None  # what that writer does first (default: nothing)
 
@@ -156,11 +158,16 @@ class MemoryTable:
             refused.status_code = 400  # as Table Storage answers it: the caller's mistake, not an outage
             raise refused
         self.storage.counter(None)
-        staged = dict(self.rows)
+        with self._lock:
+            return self._apply(batch, keys)
+
+    def _apply(self, batch: list[Any], keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        # All or nothing: the batch's rows are staged over the table (not a copy of it) and applied when all pass.
+        staged: dict[tuple[str, str], tuple[dict[str, Any], str] | None] = {}
         results: list[dict[str, Any]] = []
         for op, key in zip(batch, keys, strict=True):
             kind, entity, kw = op[0], dict(op[1]), (op[2] if len(op) > 2 else {})
-            current = staged.get(key)
+            current = staged[key] if key in staged else self.rows.get(key)
             etag = kw.get("etag")
             guarded = etag and kw.get("match_condition") == MatchConditions.IfNotModified and etag != "*"
             if kind == "create" and current is not None:
@@ -170,7 +177,7 @@ class MemoryTable:
             if guarded and current is not None and current[1] != etag:
                 raise ResourceModifiedError(f"{key} changed")
             if kind == "delete":
-                staged.pop(key)
+                staged[key] = None
                 results.append({})
                 continue
             if kind == "update" and kw.get("mode") == UpdateMode.MERGE and current is not None:
@@ -178,7 +185,11 @@ class MemoryTable:
             new_etag = f'W/"{next(_etags)}"'
             staged[key] = (copy.deepcopy(entity), new_etag)
             results.append({"etag": new_etag})
-        self.rows = staged
+        for key, row in staged.items():
+            if row is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = row
         self.storage.journal.append(Commit(self.name, [(op[0], key, copy.deepcopy(dict(op[1]))) for op, key in zip(batch, keys, strict=True)]))
         return results
 
