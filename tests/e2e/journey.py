@@ -7,11 +7,12 @@ import html
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from devhost.seed import demo_tokens, seed_demo
 
@@ -76,6 +77,27 @@ def create_company(stack, page: Page, email: str) -> str:
     page.locator("#create-company").click()
     page.locator("#welcome").wait_for()
     return page.url.rsplit("/", 1)[0]
+
+
+class Audit:
+    """Runs axe on pages and keeps every violation, so one run reports all of them; a screenshot of each page goes to
+    `artifacts`."""
+
+    def __init__(self, language: str, artifacts: Path) -> None:
+        self.language, self.artifacts = language, artifacts
+        self.axe = Axe()
+        self.checked: list[str] = []
+        self.reports: list[str] = []
+
+    def check(self, page: Page, name: str, language: str | None = None) -> None:
+        language = language or self.language
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(self.artifacts / f"{language}-{name}.png"), full_page=True)
+        results = self.axe.run(page)
+        self.checked.append(name)
+        if results.violations_count:
+            self.reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
 
 
 def no_violations(page: Page, name: str) -> None:

@@ -15,8 +15,7 @@ from datetime import timedelta
 
 import pytest
 import requests
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from devhost.local_settings import ROOT
 from invite_user.invitations import link_hash
@@ -24,30 +23,11 @@ from invite_user.repository import InvitationUnitOfWork
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
-from tests.e2e.journey import invitation_links, invite, partner_headers, phone_context, sign_in
+from tests.e2e.journey import Audit, invitation_links, invite, partner_headers, phone_context, sign_in
 from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "accessibility"
 BROWSER_LOCALES = {"en": "en-US", "ko": "ko-KR"}
-
-
-class Audit:
-    """Runs axe on pages and keeps every violation, so one run reports all of them."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        self.axe = Axe()
-        self.checked: list[str] = []
-        self.reports: list[str] = []
-
-    def check(self, page: Page, name: str) -> None:
-        expect(page.locator("html")).to_have_attribute("lang", self.language)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{self.language}-{name}.png"), full_page=True)
-        results = self.axe.run(page)
-        self.checked.append(name)
-        if results.violations_count:
-            self.reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
 
 
 def _expire(stack, invitation_id: str) -> None:
@@ -65,7 +45,7 @@ def _expire(stack, invitation_id: str) -> None:
 
 @pytest.mark.parametrize("language", ["en", "ko"])
 def test_every_customer_page_has_no_accessibility_violations(local_stack, browser, language):
-    audit = Audit(language)
+    audit = Audit(language, ARTIFACTS)
     context = phone_context(browser, BROWSER_LOCALES[language])
     page = context.new_page()
     try:

@@ -17,15 +17,14 @@ from datetime import timedelta
 
 import pytest
 import requests
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from attest_agreement.repository import CustomerUnitOfWork
 from devhost.local_settings import ROOT
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
-from tests.e2e.journey import mails_to, partner_headers, phone_context
+from tests.e2e.journey import Audit, mails_to, partner_headers, phone_context
 from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "attestation"
@@ -55,15 +54,6 @@ def _ask(stack, partner, cid, email, **over) -> dict:
     return resp.json()
 
 
-def _check(page: Page, name: str, language: str, reports: list[str]) -> None:
-    expect(page.locator("html")).to_have_attribute("lang", language)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{language}-{name}.png"), full_page=True)
-    results = Axe().run(page)
-    if results.violations_count:
-        reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
-
-
 def _expire(stack, cid: str, aid: str) -> None:
     # The stack runs on the real clock: move the stored expiry into the past, as time would.
     storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
@@ -77,7 +67,7 @@ def _expire(stack, cid: str, aid: str) -> None:
 
 
 def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, partner):
-    stack, reports = local_stack, []
+    stack, audit = local_stack, Audit("en", ARTIFACTS)
     cid = _customer(stack, partner, "Contoso Berlin GmbH")
     email = f"greta.{uuid.uuid4().hex[:8]}@contoso.example"
     created = _ask(stack, partner, cid, email)
@@ -93,7 +83,7 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
     try:
         page.goto(link)
         expect(page.locator("h1")).to_contain_text("Contoso Berlin GmbH")
-        _check(page, "01-form", "en", reports)
+        audit.check(page, "01-form")
         assert _api(stack, "GET", status, partner).json() == before  # opening it (scanner or browser) changed nothing
         assert before["status"] == "Pending"
 
@@ -101,14 +91,14 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         page.locator("input[name=accept]").check()
         page.locator("#accept-attestation").click()
         expect(page.locator("#reason-name")).to_contain_text("not the name")
-        _check(page, "02-form-wrong-name", "en", reports)
+        audit.check(page, "02-form-wrong-name")
         assert _api(stack, "GET", status, partner).json()["status"] == "Pending"
 
         page.locator("#f-name").fill("Greta Maier")
         page.locator("input[name=accept]").check()
         page.locator("#accept-attestation").click()
         page.locator("#accepted").wait_for()
-        _check(page, "03-accepted", "en", reports)
+        audit.check(page, "03-accepted")
         assert _api(stack, "GET", status, partner).json()["status"] == "Accepted"
 
         first = _api(stack, "POST", f"customers/{cid}/agreements", partner,
@@ -128,7 +118,7 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         _expire(stack, expiring_cid, expiring["id"])
         page.goto(expiring["acceptanceUrl"])
         expect(page.locator("h1")).to_have_text("This link has expired")
-        _check(page, "04-expired", "en", reports)
+        audit.check(page, "04-expired")
         listed, token = [], None
         while True:
             resp = _api(stack, "GET", "agreement-attestations?status=Expired" + (f"&continuationToken={token}" if token else ""), partner)
@@ -145,17 +135,17 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         new = _ask(stack, partner, replaced_cid, f"new.{uuid.uuid4().hex[:8]}@contoso.example", sendEmail=False, language="ko")
         page.goto(old["acceptanceUrl"])
         expect(page.locator("h1")).to_have_text("This link was replaced")
-        _check(page, "05-replaced", "en", reports)
+        audit.check(page, "05-replaced")
         page.goto(f"{stack.app_url}/api/agreements/attestation?link=nonsense")
         expect(page.locator("h1")).to_have_text("This link is not valid")
-        _check(page, "06-unknown", "en", reports)
+        audit.check(page, "06-unknown")
         page.goto(new["acceptanceUrl"])
-        _check(page, "07-form", "ko", reports)
+        audit.check(page, "07-form", "ko")
         page.evaluate("document.getElementById('attestation-form').submit()")  # as a browser without the `required` check
         page.locator("[aria-invalid=true]").first.wait_for()
-        _check(page, "08-form-no-name", "ko", reports)
+        audit.check(page, "08-form-no-name", "ko")
         page.goto(expiring["acceptanceUrl"] + "&lang=ko")
-        _check(page, "09-expired", "ko", reports)
+        audit.check(page, "09-expired", "ko")
     finally:
         context.close()
-    assert not reports, "\n".join(reports)
+    assert not audit.reports, "\n".join(audit.reports)

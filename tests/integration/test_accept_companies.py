@@ -20,7 +20,6 @@ from tests.support.accept_invite import (
     form_request,
     get_request,
     invite,
-    register_partners,
     reload,
     session_header,
     subject_for,
@@ -28,6 +27,7 @@ from tests.support.accept_invite import (
 )
 from tests.support.context import ctx_of
 from tests.support.expect import found
+from tests.support.partners import register_partners
 
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 CSRF = "csrf-token-for-tests"

@@ -11,9 +11,10 @@ from accept_invite import functions
 from accept_invite.signin import FlowStore
 from invite_user import service
 from invite_user.invitations import InvitationStatus
-from tests.support.accept_invite import AGENT, create_company, etag_of, get_request, invite, register_partners, reload, text_of
+from tests.support.accept_invite import AGENT, create_company, etag_of, get_request, invite, reload, text_of
 from tests.support.context import ctx_of
 from tests.support.expect import found
+from tests.support.partners import register_partners
 
 
 @pytest.fixture

@@ -13,27 +13,16 @@ from accept_invite.signin import FLOW_LIFETIME, FlowStore, delete_stale_flows
 from invite_user.invitations import InvitationStatus
 from shared.clock import utc_now
 from tests.support.accept_invite import (
-    FakeAuthClient,
     cookies_set,
     create_company,
     get_request,
     invite,
-    register_partners,
     reload,
     state_of,
     text_of,
 )
 from tests.support.context import ctx_of
 from tests.support.expect import found
-
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    register_partners(storage)
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
-
 
 _BINDINGS: dict[str, str] = {}  # state -> the browser's sign-in binding cookie, as the browser keeps it
 

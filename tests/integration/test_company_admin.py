@@ -30,7 +30,6 @@ from tests.support.accept_invite import (
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     subject_for,
     text_of,
@@ -38,6 +37,7 @@ from tests.support.accept_invite import (
 from tests.support.context import ctx_of
 from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.partners import register_partners
 from tests.support.queues import receive
 from tests.support.senders import Outbox
 

@@ -27,7 +27,6 @@ from tests.support.accept_invite import (
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     state_of,
     subject_for,
@@ -35,6 +34,7 @@ from tests.support.accept_invite import (
 )
 from tests.support.context import ctx_of
 from tests.support.expect import found
+from tests.support.partners import register_partners
 
 CSRF = "csrf-token-for-tests"
 HANNA, BOB, IVY, MAX = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example", "max@contoso.example"

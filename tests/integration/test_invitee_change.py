@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from accept_invite import functions as pages
-from accept_invite import sessions, signin
+from accept_invite import sessions
 from invite_user import functions as fn
 from invite_user import reminders, service
 from invite_user.invitations import link_hash, link_key
@@ -22,7 +22,7 @@ from notifications.sender import SmtpSender
 from shared import clock
 from tests.integration.test_attest_customers import create as create_customer
 from tests.integration.test_invitations_api import invitation_body, post
-from tests.support.accept_invite import FakeAuthClient, cookies_set, get_request, session_header, state_of, text_of
+from tests.support.accept_invite import cookies_set, get_request, session_header, state_of, text_of
 from tests.support.context import ctx_of
 from tests.support.expect import found
 from tests.support.http import build_request, json_of
@@ -212,13 +212,6 @@ def test_the_replaced_page_speaks_the_invitees_language(storage, settings, partn
     assert "この招待は新しい招待に置き換えられました" in text and "Contoso Partner の Anna Agent さん" in text
     switched = pages.redeem_invitation_link(get_request("InviteUser", {"invitationId": old["id"], "lang": "de"}))
     assert "Diese Einladung wurde ersetzt" in text_of(switched)  # the language switcher's choice comes first
-
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
 
 
 def _sign_in(raw, idp, email):

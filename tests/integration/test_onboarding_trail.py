@@ -26,8 +26,6 @@ from tests.support.expect import found
 from tests.support.http import build_request, json_of
 from tests.support.queues import deliver_all
 
-idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
-
 
 def _sign_in(raw):
     return signin_tests._callback(state_of(signin_tests._start(raw)))

@@ -15,7 +15,6 @@ from invite_user import service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, link_hash
 from invite_user.repository import InvitationUnitOfWork
-from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.http import dump
 from shared.partner_auth import Caller
 from shared.storage import Storage
@@ -27,13 +26,6 @@ COMPANY = {
     "name": "Contoso GmbH", "country": "DE", "vatNumber": "DE136695976", "phone": "+49 30 1234567", "website": "https://contoso.example",
     "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"},
 }
-
-
-def register_partners(storage: Storage) -> None:
-    repo = PartnerRepository(storage)
-    repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT))
-    repo.save(Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER))
-    repo.save(Partner(id="p-reseller", name="Tailspin Reseller", type=PartnerType.INDIRECT_RESELLER, indirect_provider_id="p-provider"))
 
 
 def invite(storage: Storage, caller: Caller = AGENT, **fields: Any) -> tuple[Invitation, str]:
