@@ -151,7 +151,7 @@ def _done_by_this_form(ctx: Context, rel: ResellerRelationship, person: Customer
 
 def _queue_emails(ctx: Context, uow: CustomerUnitOfWork, users: list[CompanyUser], customer: Customer, rel: ResellerRelationship,
                   person: CustomerAdmin, what: str, record_id: str) -> None:
-    """The partner's email (at its contact address, in English: partners have no language of their own) and the confirmation
+    """The partner's email (at its contact address, in the language it registered) and the confirmation
     to the person who made the change, in their language; one queue message, each email naming the row that makes it owed."""
     settings = get_settings()
     me = member(users, person.email, person.subject)
@@ -161,7 +161,7 @@ def _queue_emails(ctx: Context, uow: CustomerUnitOfWork, users: list[CompanyUser
     partner = ctx.store(PartnerRepository).find(rel.partner_id)
     to: list[tuple[str, str | None, str | None, str]] = []
     if partner is not None and partner.contact_email:
-        to.append((partner.contact_email, partner.name, "en", "partner"))
+        to.append((partner.contact_email, partner.name, partner.language, "partner"))
     else:
         log.warning("partner %s has no contact email: it hears of the change by its event only", rel.partner_id)
     to.append((person.email, by_name, me.language if me else customer.language, "customer"))

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from shared.fields import Email
+from shared.fields import Email, LanguageTag
 from shared.storage import Entity, Repository, Storage
 
 
@@ -28,6 +28,9 @@ class Partner(Entity):
     # An address as every other in the app (`shared.fields.Email`): its own pattern here disagreed with the published one
     # (the server's \s takes U+0085 as a space, JSON Schema's ECMA-262 \s does not): the API refused addresses its contract allows.
     contact_email: Email | None = Field(default=None, validation_alias="contactEmail", serialization_alias="contactEmail")
+    # The language of what the platform writes to the partner (its emails); partners registered before it: English.
+    language: LanguageTag = Field(default="en", description="The language of the platform's emails to the partner (BCP 47; "
+                                                             "one of the platform's 12, the nearest one otherwise).")
     created_at: datetime | None = Field(default=None, validation_alias="createdAt", serialization_alias="createdAt")
 
     @model_validator(mode="after")

@@ -413,3 +413,16 @@ def test_storage_requests_per_route_of_the_company_administration(storage, world
     assert counted(lambda: _post(company_functions.remove_partner_admin_rights, "x", a, HANNA, partnerId="p-direct",
                                  version=version)) == (200, 10)
     assert counted(api_users) == (404, 1)  # the relationship says: no DAP
+
+
+def test_the_partners_email_is_in_the_language_it_registered(storage, world, partner_tokens):
+    PartnerRepository(storage).save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT,
+                                            contact_email="admins@partner.example", language="de-AT"))
+    a = world["a"]
+    receive(storage, get_settings().email_queue)
+    assert _take_back(storage, a, HANNA, "p-direct", "dap").status_code == 200
+    [message] = _queued_after_commit(storage)
+    sender = Outbox()
+    queue.deliver(ctx_of(storage), sender, message)
+    partner_mail = next(m for m, _ in sender.sent if m.to_address == "admins@partner.example")
+    assert partner_mail.subject == "Contoso GmbH hat die Administratorrechte von Contoso Partner entfernt"

@@ -76,3 +76,38 @@ def test_any_window_is_answered_and_a_backwards_one_is_empty(storage, partner_to
     assert json_of(_funnel(partner_tokens, **{"from": today, "to": "2026-01-01"}))["created"] == 0
     assert json_of(_funnel(partner_tokens, **{"from": "0042-02-02", "to": "3835-09-05"}))["created"] == 1  # years: one query
     assert _funnel(partner_tokens, **{"from": "yesterday", "to": "2026-12-01"}).status_code == 400
+
+
+def _as_before_the_funnel(storage, partner_id):
+    """The partner's rows as they were stored before the funnel existed: no count rows, no invitation counted."""
+    from azure.data.tables import UpdateMode
+
+    from invite_user.repository import TABLE, partner_partition
+
+    table = storage.table(TABLE)
+    for entity in list(table.query_entities("PartitionKey eq @pk", parameters={"pk": partner_partition(partner_id)})):
+        if entity["RowKey"].startswith("f|"):
+            table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        elif "countedStage" in entity or "counted_stage" in entity:
+            kept = {k: v for k, v in entity.items() if k not in ("countedStage", "counted_stage", "countedAcceptMinutes",
+                                                                 "counted_accept_minutes")}
+            table.update_entity(kept, mode=UpdateMode.REPLACE)
+
+
+def test_invitations_stored_before_the_funnel_are_counted_once_by_the_backfill(storage, partner_tokens, fixed_clock):
+    from invite_user.funnel_backfill import count_uncounted
+
+    day = fixed_clock.now().date().isoformat()
+    made = [json_of(post("invitations", partner_tokens(), invitation_body(email=f"old{i}@contoso.com"), fn.create_invitation))
+            for i in range(4)]
+    post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": made[0]["id"]})
+    _as_before_the_funnel(storage, "p-direct")
+    assert json_of(_funnel(partner_tokens, **{"from": day, "to": day}))["created"] == 0  # what a deploy finds
+
+    assert count_uncounted(ctx_of(storage), "p-direct") == 4
+    got = json_of(_funnel(partner_tokens, **{"from": day, "to": day}))
+    assert got["created"] == 4 and got["stages"]["Revoked"] == 1 and got["stages"]["Created"] == 3
+    assert count_uncounted(ctx_of(storage), "p-direct") == 0  # a second run counts nothing twice
+    post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": made[1]["id"]})  # later changes move it
+    got = json_of(_funnel(partner_tokens, **{"from": day, "to": day}))
+    assert got["created"] == 4 and got["stages"]["Revoked"] == 2 and got["stages"]["Created"] == 2

@@ -14,6 +14,9 @@ def test_platform_admin_registers_and_lists_partners(storage, settings, partner_
     resp = _post(admin, {"id": "new-reseller", "name": "New Reseller", "type": "IndirectReseller", "indirectProviderId": "p-provider"})
     assert resp.status_code == 201, resp.get_body()
     assert json_of(resp)["indirectProviderId"] == "p-provider"
+    assert json_of(resp)["language"] == "en"  # no language named: the platform writes to it in English
+    japanese = _post(admin, {"id": "jp-direct", "name": "JP Direct", "type": "Direct", "language": "ja"})
+    assert japanese.status_code == 201 and json_of(japanese)["language"] == "ja"
     listed = json_of(fn.list_partners(build_request("GET", "partners", headers={"Authorization": admin})))
     assert "new-reseller" in {p["id"] for p in listed["items"]}
     assert _post(admin, {"id": "new-reseller", "name": "Again", "type": "Direct"}).status_code == 409
@@ -25,6 +28,7 @@ def test_partner_rules(storage, settings, partner_tokens):
     assert _post(admin, {"id": "r2", "name": "R", "type": "IndirectReseller", "indirectProviderId": "p-direct"}).status_code == 404
     assert _post(admin, {"id": "bad id!", "name": "R", "type": "Direct"}).status_code == 400
     assert _post(admin, {"id": "d1", "name": "D", "type": "Wholesaler"}).status_code == 400
+    assert _post(admin, {"id": "d2", "name": "D", "type": "Direct", "language": "not a language"}).status_code == 400
 
 
 def test_agents_cannot_manage_partners(storage, settings, partner_tokens):
