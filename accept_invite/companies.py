@@ -213,10 +213,13 @@ def _join_partners(uow: CustomerUnitOfWork, inv: Invitation, person: Person, now
     """The inviting partner as Reseller, and the indirect provider the invitation names, each Active with DAP.
 
     Returns the relationships staged (none for one that was active already)."""
-    staged = [join_relationship(uow, PartnerRef(inv.partner_id, inv.partner_name), person.email, now, role=RelationshipRole.RESELLER)]
+    # Each names the invitation: its consent is a step of that invitation's onboarding trail, staged with its event.
+    staged = [join_relationship(uow, PartnerRef(inv.partner_id, inv.partner_name), person.email, now, role=RelationshipRole.RESELLER,
+                                invitation=inv.reference)]
     if inv.indirect_provider_id:
         provider = PartnerRef(inv.indirect_provider_id, inv.indirect_provider_name or inv.indirect_provider_id)
-        staged.append(join_relationship(uow, provider, person.email, now, role=RelationshipRole.INDIRECT_PROVIDER))
+        staged.append(join_relationship(uow, provider, person.email, now, role=RelationshipRole.INDIRECT_PROVIDER,
+                                        invitation=inv.reference))
     return [rel for rel in staged if rel is not None]
 
 

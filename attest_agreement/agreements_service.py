@@ -12,6 +12,7 @@ from attest_agreement.api_models import (
     ConfirmationEmail,
     DirectSigningStatus,
     EligibilityQuery,
+    EmailDelivery,
     PurchaseEligibility,
 )
 from attest_agreement.customer_events import acceptance_fields
@@ -91,8 +92,11 @@ def get_agreement(ctx: Context, caller: Caller, customer_id: str) -> AgreementVi
     acceptance = uow.acceptance()
     view = agreement_view(customer, acceptance)
     notice = notices.status_of(ctx, acceptance) if acceptance is not None else None
+    report = acceptance.confirmation_email_detail if acceptance is not None else None
     if notice is not None:
-        view.confirmation_email = ConfirmationEmail(status=notice[0], error=notice[1])
+        view.confirmation_email = ConfirmationEmail(status=notice[0], error=notice[1], **EmailDelivery.of(report))
+    elif report is not None:  # sent (its outbox row is gone), and the mail service reported on it
+        view.confirmation_email = ConfirmationEmail(status="Sent", **EmailDelivery.of(report))
     return view
 
 

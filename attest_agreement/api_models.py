@@ -15,6 +15,7 @@ from attest_agreement.customers import AcceptanceHow, Contact, Customer, Relatio
 from attest_agreement.eligibility import PurchaseType
 from invite_user.api_models import DraftEmail, InvitationOut
 from invite_user.invitations import MAX_EXPIRY_DAYS, Address
+from notifications.reports import StatusDetail
 from shared import company_numbers
 from shared.fields import (
     ID,
@@ -257,8 +258,23 @@ class EligibilityQuery(_Api):
 # -- responses -------------------------------------------------------------------------------------
 
 
-class ConfirmationEmail(_Out):
-    status: Literal["Queued", "Failed"]
+class EmailDelivery(_Out):
+    """What became of an email once the mail service took it, as on an invitation: its delivery report."""
+
+    email_status: str | None = Field(default=None, validation_alias="emailStatus", serialization_alias="emailStatus",
+                                     description="Delivered, Bounced, Quarantined, FilteredSpam, Suppressed or Failed: "
+                                                 "the mail service's report (absent until one came).")
+    email_status_detail: StatusDetail | None = Field(default=None, validation_alias="emailStatusDetail",
+                                                     serialization_alias="emailStatusDetail")
+
+    @classmethod
+    def of(cls, detail: StatusDetail | None) -> dict[str, Any]:
+        """The fields of a report (none before one came), for this model or one that extends it."""
+        return {"email_status": detail.status, "email_status_detail": detail} if detail is not None else {}
+
+
+class ConfirmationEmail(EmailDelivery):
+    status: Literal["Queued", "Failed", "Sent"]
     error: str | None = None
 
 
@@ -283,7 +299,8 @@ class AgreementView(_Out):
     asked_to_accept_directly: bool = Field(validation_alias="askedToAcceptDirectly", serialization_alias="askedToAcceptDirectly")
     confirmation_email: ConfirmationEmail | None = Field(default=None, validation_alias="confirmationEmail", serialization_alias="confirmationEmail",
                                                          description=(
-        "While the attestation confirmation is not sent: Queued, or Failed with the reason. Absent once sent, or if none is."))
+        "While the attestation confirmation is not sent: Queued, or Failed with the reason; once sent, its delivery "
+        "report (emailStatus, emailStatusDetail with advice, as on invitations). Absent if none is sent."))
 
 
 class _Page(Paged, _Out):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from attest_agreement.api_models import ContactIn, PageQuery, _Api, _Out, _Page
+from attest_agreement.api_models import ContactIn, EmailDelivery, PageQuery, _Api, _Out, _Page
 from attest_agreement.customers import Contact
 from shared.fields import CompanyName, LanguageTag
 
@@ -50,6 +50,9 @@ class AttestationOut(_Out):
     replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy",
                                     description="The id of the attestation that replaced it.")
     finalized_at: datetime | None = Field(default=None, validation_alias="finalizedAt", serialization_alias="finalizedAt")
+    receipt_email: EmailDelivery | None = Field(default=None, validation_alias="receiptEmail", serialization_alias="receiptEmail",
+                                                description="The receipt emailed to the contact once accepted: its delivery "
+                                                            "report (emailStatus, emailStatusDetail with advice), once one came.")
 
 
 class AttestationCreated(AttestationOut):

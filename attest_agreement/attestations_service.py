@@ -19,6 +19,7 @@ from attest_agreement import agreements, attestations, receipts
 from attest_agreement.api_models import (
     AgreementView,
     AttestationIn,
+    EmailDelivery,
 )
 from attest_agreement.attestation_models import (
     AttestationCreated,
@@ -63,9 +64,12 @@ def acceptance_url(ctx: Context, link_id: str) -> str:
 
 
 def view(att: AgreementAttestation, now: datetime) -> AttestationOut:
-    data = att.model_dump(by_alias=True)
+    data = att.model_dump(by_alias=True, exclude={"receipt_email_detail"})
     data["status"] = attestations.effective_status(att, now).value
-    return AttestationOut.model_validate(data)
+    out = AttestationOut.model_validate(data)
+    if att.receipt_email_detail is not None:
+        out.receipt_email = EmailDelivery(**EmailDelivery.of(att.receipt_email_detail))
+    return out
 
 
 def _not_found(attestation_id: str) -> NotFound:

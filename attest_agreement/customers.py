@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from notifications.reports import StatusDetail
 from shared.identity import same_email
 from shared.storage import Entity, Row
 
@@ -151,6 +152,9 @@ class ResellerRelationship(Entity):
     created_by: str = Field(validation_alias="createdBy", serialization_alias="createdBy")
     removed_at: datetime | None = Field(default=None, validation_alias="removedAt", serialization_alias="removedAt")
     removed_by: str | None = Field(default=None, validation_alias="removedBy", serialization_alias="removedBy")
+    # The invitation whose acceptance consented to it (its reference; None: made by the partner, or before this was kept):
+    # the step "relationship consented" of that invitation's onboarding trail, written with the relationship's event.
+    invitation: str | None = Field(default=None, description="The reference of the invitation whose acceptance consented to it.")
 
     @property
     def serving(self) -> bool:
@@ -169,6 +173,9 @@ class AgreementAcceptance(Entity):
     contact: Contact  # the person who accepted
     # CustomerConfirmed: the attestation it came from.
     attestation_id: str | None = Field(default=None, validation_alias="attestationId", serialization_alias="attestationId")
+    # The attestation confirmation email's delivery report (notifications.reports), once the mail service sent one.
+    confirmation_email_detail: StatusDetail | None = Field(default=None, validation_alias="confirmationEmailDetail",
+                                                           serialization_alias="confirmationEmailDetail")
 
 
 class CustomerIndexEntry(Row):
@@ -210,6 +217,9 @@ class AgreementAttestation(Entity):
     replaced_at: datetime | None = Field(default=None, validation_alias="replacedAt", serialization_alias="replacedAt")
     replaced_by: str | None = Field(default=None, validation_alias="replacedBy", serialization_alias="replacedBy")
     finalized_at: datetime | None = Field(default=None, validation_alias="finalizedAt", serialization_alias="finalizedAt")
+    # The receipt email's delivery report (notifications.reports): kept here, where the attesting partner reads it.
+    receipt_email_detail: StatusDetail | None = Field(default=None, validation_alias="receiptEmailDetail",
+                                                      serialization_alias="receiptEmailDetail")
 
 
 class AttestationReceipt(Row):

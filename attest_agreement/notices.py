@@ -22,9 +22,10 @@ from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
 
 from attest_agreement.customers import AgreementAcceptance, Customer
-from attest_agreement.repository import CustomerStore
+from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
+from notifications.reports import StatusDetail, keep_on_row
 from notifications.sender import EmailMessage
 from shared import telemetry
 from shared.context import Context
@@ -150,6 +151,19 @@ class ConfirmationEmail(queue.EmailKind):
             _mark(ctx, item["noticeRow"], FAILED, outcome.reason)
             return True
         return False
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        customer_id, agreement_type, _ = str(item["noticeRow"]).rsplit("|", 2)
+        return {"customerId": customer_id, "agreementType": agreement_type}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        """Its delivery report, on the acceptance it confirms (the agreement partners read), while that acceptance is
+        still the one it confirms; newer reports only (`supersedes`)."""
+        if "customerId" not in where:
+            return False
+        keys = (customer_partition(where["customerId"]), f"g|{where['agreementType']}")
+        return keep_on_row(ctx.store(CustomerStore).acceptances, keys, "confirmation_email_detail", detail,
+                           lambda acceptance: operation_id(acceptance) == operation)
 
 
 queue.register(ConfirmationEmail())

@@ -19,6 +19,7 @@ from attest_agreement.customers import AttestationReceipt
 from attest_agreement.repository import CustomerStore, customer_partition
 from notifications import queue
 from notifications.emails import render_email
+from notifications.reports import StatusDetail, keep_on_row
 from shared.context import Context
 from shared.errors import Busy
 from shared.storage import ConcurrencyConflict, Op
@@ -101,6 +102,16 @@ class ReceiptEmail(queue.EmailKind):
             log.warning("receipt %s: its row changed meanwhile; %s not recorded", item.get("operationId"), status)
             return False
         return outcome.state == queue.FAILED
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        return {"customerId": item["customerId"], "attestationId": item["attestationId"]}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        """Its delivery report, on the attestation (where the attesting partner reads it); newer reports only."""
+        if "attestationId" not in where:
+            return False
+        keys = (customer_partition(where["customerId"]), f"t|{where['attestationId']}")
+        return keep_on_row(ctx.store(CustomerStore).attestations, keys, "receipt_email_detail", detail)
 
 
 def _unclaimed(ctx: Context, item: dict[str, Any]) -> AttestationReceipt | None:

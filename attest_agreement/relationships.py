@@ -54,8 +54,9 @@ def check_good_faith(declaration: bool | None) -> None:
 
 def open_relationship(customer_id: str, partner: Partner | PartnerRef, by: str, now: datetime, *, role: RelationshipRole | None = None,
                       gdap: GranularDelegatedAdminPrivileges | None = None,
-                      existing: ResellerRelationship | None = None) -> ResellerRelationship:
+                      existing: ResellerRelationship | None = None, invitation: str | None = None) -> ResellerRelationship:
     """A new active relationship with DAP, or a removed one made active again (its GDAP is kept).
+    `invitation`: the invitation whose acceptance consents to it (its onboarding trail shows the consent).
 
     The partner who creates or invites is the customer's Reseller (admin rights); an indirect provider named
     alongside gets role IndirectProvider (it places orders), as accept_invite records them too.
@@ -68,13 +69,14 @@ def open_relationship(customer_id: str, partner: Partner | PartnerRef, by: str, 
         existing.partner_name = partner.name
         existing.created_at, existing.created_by = now, by
         existing.removed_at = existing.removed_by = None
+        existing.invitation = invitation
         if gdap is not None:
             existing.gdap = gdap
         return existing
     return ResellerRelationship(
         customer_id=customer_id, partner_id=partner.id, partner_name=partner.name, role=role or RelationshipRole.RESELLER,
         status=RelationshipStatus.ACTIVE, dap=DelegatedAdminPrivileges(active=True),
-        gdap=gdap or GranularDelegatedAdminPrivileges(), created_at=now, created_by=by,
+        gdap=gdap or GranularDelegatedAdminPrivileges(), created_at=now, created_by=by, invitation=invitation,
     )
 
 

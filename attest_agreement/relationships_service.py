@@ -14,7 +14,8 @@ from attest_agreement.relationships import PartnerRef
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from attest_agreement.steps import dump, no_relationship, retried, standing_from
 from invite_user import service as invitations
-from invite_user.invitations import InvitationKind
+from invite_user.invitations import Invitation, InvitationKind
+from invite_user.trail import TrailStep, provide_customer_steps
 from partners.registry import Partner
 from shared.authorization import Action, Standing, check, provide_standing
 from shared.context import Context
@@ -24,7 +25,8 @@ from shared.partner_auth import Caller
 
 def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, actor: str, now: datetime, *,
                       role: RelationshipRole = RelationshipRole.RESELLER,
-                      gdap: GranularDelegatedAdminPrivileges | None = None) -> ResellerRelationship | None:
+                      gdap: GranularDelegatedAdminPrivileges | None = None,
+                      invitation: str | None = None) -> ResellerRelationship | None:
     """Stage the partner's relationship with the customer: new, or a removed one made active again (fresh DAP, GDAP kept).
 
     Nothing is staged, and None returned, when it is active already. The caller commits, then puts the customer
@@ -34,7 +36,8 @@ def join_relationship(uow: CustomerUnitOfWork, partner: Partner | PartnerRef, ac
     if relationships.is_active(existing):
         return None
     before = dump(existing) if existing is not None else None
-    rel = relationships.open_relationship(uow.customer_id, partner, actor, now, role=role, gdap=gdap, existing=existing)
+    rel = relationships.open_relationship(uow.customer_id, partner, actor, now, role=role, gdap=gdap, existing=existing,
+                                        invitation=invitation)
     if existing is None:
         uow.add(rel)
         uow.record("relationship.created", actor, after=rel)
@@ -63,6 +66,27 @@ def standing(ctx: Context, partner_id: str, customer_id: str) -> Standing:
 
 
 provide_standing(standing)
+
+
+def onboarding_steps(ctx: Context, inv: Invitation) -> list[TrailStep]:
+    """The steps of an accepted invitation's trail that live on its customer's records (`invite_user.trail`), each
+    written in the transaction that staged its event: the relationship its acceptance consented to (which names it) and
+    the customer's agreement acceptance made after the invitation, whichever way (attested by the partner, confirmed by
+    the customer on its own link, accepted directly). A colleague invitation has neither. At most two point reads."""
+    if inv.kind == InvitationKind.COMPANY_USER or not inv.customer_id:
+        return []
+    store, steps = ctx.store(CustomerStore), []
+    if inv.kind in (InvitationKind.CUSTOMER_ONBOARDING, InvitationKind.RESELLER_RELATIONSHIP):
+        rel = store.relationship(inv.customer_id, inv.partner_id)
+        if rel is not None and rel.invitation == inv.reference:
+            steps.append(TrailStep(step="relationshipConsented", at=rel.created_at))
+    acceptance = store.acceptance(inv.customer_id)
+    if acceptance is not None and acceptance.recorded_at >= inv.created_at:
+        steps.append(TrailStep(step="agreementAccepted", at=acceptance.recorded_at, how=acceptance.how.value))
+    return steps
+
+
+provide_customer_steps(onboarding_steps)
 
 
 def get_relationship(ctx: Context, caller: Caller, customer_id: str) -> ResellerRelationship:

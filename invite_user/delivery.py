@@ -41,6 +41,11 @@ def operation_id(inv: Invitation) -> str:
     return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
 
 
+def _earlier_operations(inv: Invitation) -> set[str]:
+    """The operation ids of the emails its resends superseded (each resend has its own: `operation_id`)."""
+    return {str(uuid.uuid5(_OPS, f"{inv.link_hash}:{count}")) for count in range(inv.resent_count)}
+
+
 def queue_emails(ctx: Context, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
     """Queue the emails of freshly stored invitations. A queue outage is recorded on the invitation
     (emailStatus Failed, with the reason) so the partner sees it and can resend: nothing is silently lost.
@@ -96,8 +101,14 @@ def record_report(ctx: Context, partner_id: str, row_key: str, operation: str, d
 
     def work(uow: InvitationUnitOfWork) -> bool:
         inv = uow.get(partner_id, row_key)
-        if inv is None or operation_id(inv) != operation:
-            return False  # superseded by a resend (a new operation id), or gone
+        if inv is None:
+            return False
+        if operation_id(inv) != operation:
+            # An email a resend superseded: its report goes on the trail only, never on the invitation's emailStatus.
+            if operation not in _earlier_operations(inv) or not inv.record_earlier_delivery(detail):
+                return False
+            uow.save(inv)
+            return True
         before = inv.email_status
         if not inv.record_delivery(detail):
             return False

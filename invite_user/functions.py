@@ -95,7 +95,7 @@ def change_invitee(call: Call) -> Reply:
     return Reply(out, headers={"ETag": tag, "Content-Location": f"/api/invitations/{out.reference}"})
 
 
-@endpoint(bp, "invitations/funnel", "GET", action=Action.MANAGE_INVITATIONS,
+@endpoint(bp, "invitations/funnel", "GET", action=Action.READ_ONBOARDING_PROGRESS,
           summary="The partner's invitation funnel", tag=TAG, query=FunnelQuery, response=Funnel, problems=(400, 401, 403),
           description="The caller's invitations created from `from` to `to` (days, UTC, both included; backwards: none), "
                       "optionally of one `kind`, counted by how far each got: its outcome (Accepted, Expired, Revoked; a "
@@ -106,12 +106,15 @@ def invitation_funnel(call: Call) -> Funnel:
     return funnel_service.funnel_of(call.ctx, call.partner, call.query)
 
 
-@endpoint(bp, "invitations/{id}/trail", "GET", action=Action.MANAGE_INVITATIONS,
+@endpoint(bp, "invitations/{id}/trail", "GET", action=Action.READ_ONBOARDING_PROGRESS,
           summary="The invitation's onboarding trail", tag=TAG, response=service.Trail, problems=READ,
           description="What happened to the invitation, in order with times: created, emailed, delivered (or "
-                      "deliveryFailed, with the report's status and advice), reminded, opened (the invitee pressed sign-in "
+                      "deliveryFailed, with the report's status and advice), resent (with the superseded email's report), "
+                      "reminded (and reminderDelivered / reminderDeliveryFailed), opened (the invitee pressed sign-in "
                       "or create-account; opening the link alone never counts), signedIn, wrongAccount (another account "
-                      "was tried), accepted, replaced, revoked, expired. `{id}` as for the invitation.")
+                      "was tried), accepted, relationshipConsented (the relationship its acceptance consented to), "
+                      "agreementAccepted (the customer's agreement accepted after the invitation was made, with how), "
+                      "replaced, revoked, expired. `{id}` as for the invitation.")
 def invitation_trail(call: Call) -> service.Trail:
     return service.trail(call.ctx, call.partner, call.param("id"))
 

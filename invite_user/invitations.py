@@ -233,6 +233,12 @@ class Invitation(Entity):
     # Why the email is where it is (a delivery report, or a failure at send time), with advice for the partner.
     email_status_detail: StatusDetail | None = Field(default=None, validation_alias="emailStatusDetail", serialization_alias="emailStatusDetail")
     resent_count: int = Field(default=0, validation_alias="resentCount", serialization_alias="resentCount")
+    # The trail's history of emails (invite_user/trail.py), each list bounded by EMAIL_HISTORY: when it was resent, the
+    # reports of the emails a resend superseded, and the reports of its reminders (by messageId, each monotonic).
+    resent_at: list[datetime] = Field(default_factory=list, validation_alias="resentAt", serialization_alias="resentAt")
+    earlier_emails: list[StatusDetail] = Field(default_factory=list, validation_alias="earlierEmails", serialization_alias="earlierEmails")
+    reminder_reports: list[StatusDetail] = Field(default_factory=list, validation_alias="reminderReports",
+                                                 serialization_alias="reminderReports")
     accepted_at: datetime | None = Field(default=None, validation_alias="acceptedAt", serialization_alias="acceptedAt")
     accepted_by: dict[str, str] | None = Field(default=None, validation_alias="acceptedBy", serialization_alias="acceptedBy")
     revoked_at: datetime | None = Field(default=None, validation_alias="revokedAt", serialization_alias="revokedAt")
@@ -320,6 +326,9 @@ class Invitation(Entity):
         self.expired_at = None
         self.resent_count += 1
         self.updated_at = now
+        self.resent_at = [*self.resent_at, now][-EMAIL_HISTORY:]
+        if self.email_status_detail is not None:  # the superseded email's report stays on the trail
+            self.earlier_emails = [*self.earlier_emails, self.email_status_detail][-EMAIL_HISTORY:]
         self.queue_email()
         # A new expiry, new reminders before it: each once per life of the link (remindedAt keeps the last one).
         self.reminder_status, self.reminder_error, self.reminder_claimed_at, self.reminder_attempts = None, None, None, 0
@@ -408,6 +417,14 @@ class Invitation(Entity):
         self.email_status, self.email_status_detail = status, detail
         self.email_error = None if status == EmailStatus.DELIVERED else (detail.reason or status.value)
         return True
+
+    def record_earlier_delivery(self, detail: StatusDetail) -> bool:
+        """A late report of an email a resend superseded: kept for the trail (never the invitation's emailStatus)."""
+        return _keep_report(self, "earlier_emails", detail)
+
+    def record_reminder_delivery(self, detail: StatusDetail) -> bool:
+        """A delivery report of one of its reminders, for the trail; False when not newer than what that reminder has."""
+        return _keep_report(self, "reminder_reports", detail)
 
     def queue_email(self) -> None:
         """A fresh send of the invitation's email is on its way (create or resend)."""
@@ -503,6 +520,17 @@ CARRIED_OVER = ("partner_id", "partner_name", "kind", "country_region", "roles",
                 "last_name", "language", "agreement", "remind", "remind_before")
 
 SEND_CLAIM = timedelta(minutes=10)  # far longer than one send (SMTP/ACS time out within a minute)
+EMAIL_HISTORY = 10  # resends and reminders kept on the trail: a row stays small however often it is resent
+
+
+def _keep_report(inv: Invitation, field: str, detail: StatusDetail) -> bool:
+    """Put a report in one of the trail's lists, by messageId, when it supersedes what that email has (monotonic)."""
+    kept: list[StatusDetail] = getattr(inv, field)
+    current = next((d for d in kept if d.message_id == detail.message_id), None)
+    if not supersedes(detail, current):
+        return False
+    setattr(inv, field, [*(d for d in kept if d.message_id != detail.message_id), detail][-EMAIL_HISTORY:])
+    return True
 
 
 def expired_fields(now: datetime) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from invite_user.repository import (
 )
 from notifications import queue
 from notifications.emails import render_email
+from notifications.reports import StatusDetail
 from notifications.sender import EmailMessage
 from partners.registry import PartnerRepository
 from shared import events, telemetry
@@ -242,6 +243,24 @@ class ReminderEmail(queue.EmailKind):
         if outcome.state == queue.SENT and isinstance(outcome.subject, Invitation):
             log.info("reminder %s sent (operation %s)", outcome.subject.reference, item["operationId"])
         return changed
+
+    def where(self, item: dict[str, Any]) -> dict[str, str]:
+        return {"partnerId": item["partnerId"], "rowKey": item["rowKey"]}
+
+    def report(self, ctx: Context, where: dict[str, str], operation: str, detail: StatusDetail) -> bool:
+        """A reminder's delivery report, kept on its invitation for the trail (whichever round it was: a later reminder
+        does not make an earlier one's report less true). Sends tracked before reminders had a `where` find nothing."""
+        if "rowKey" not in where:
+            return False
+
+        def work(uow: InvitationUnitOfWork) -> bool:
+            inv = uow.get(where["partnerId"], where["rowKey"])
+            if inv is None or not inv.record_reminder_delivery(detail):
+                return False
+            uow.save(inv)
+            return True
+
+        return attempt(lambda: ctx.unit(InvitationUnitOfWork), work)
 
 
 queue.register(ReminderEmail())

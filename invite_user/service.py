@@ -39,7 +39,7 @@ from invite_user.invitations import (
 from invite_user.records import bulk_record, change_record, created_record
 from invite_user.repository import TABLE, InvitationStore, InvitationUnitOfWork, partner_partition
 from invite_user.resend_requests import limit_resend_requests, request_resend  # noqa: F401  (public: the anonymous resend request)
-from invite_user.trail import Trail, mark_journey, trail_of  # noqa: F401  (public: the invitee's journey marks)
+from invite_user.trail import Trail, mark_journey, onboarding_trail, trail_of  # noqa: F401  (public: the invitee's journey marks)
 from partners.registry import Partner
 from partners.service import partner_of, resolve_provider
 from shared import events, telemetry
@@ -264,9 +264,9 @@ def get(ctx: Context, caller: Caller, handle: str) -> tuple[InvitationOut, str]:
 
 
 def trail(ctx: Context, caller: Caller, handle: str) -> Trail:
-    """GET /api/invitations/{id}/trail: one read; another partner's invitation is not found, as for the invitation."""
+    """GET /api/invitations/{id}/trail: one read (two more once accepted); another partner's invitation is not found."""
     inv, _ = _load(ctx, ctx.unit(InvitationUnitOfWork), caller, handle)
-    return trail_of(inv)
+    return onboarding_trail(ctx, inv)
 
 
 def find(ctx: Context, key: str) -> Invitation | None:

@@ -11,6 +11,7 @@ report never overwrites a newer one. A report for an id nobody sent is logged an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -23,6 +24,7 @@ from shared import telemetry
 from shared.context import Context
 from shared.errors import RuleBroken
 from shared.storage import ConcurrencyConflict, Op, Repository, Row
+from shared.uow import retrying
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,23 @@ def key_of(operation_id: str) -> str:
 def track(ctx: Context, kind: str, operation_id: str, where: dict[str, str]) -> None:
     """Remember a send before it happens, so its report finds it (a repeat of the same send writes the same row)."""
     ctx.store(SentEmails).upsert(SentEmail(operation_id=operation_id, kind=kind, where=where))
+
+
+def keep_on_row(rows: Repository[Any], keys: tuple[str, str], field: str, detail: StatusDetail,
+                belongs: Callable[[Any], bool] = lambda row: True) -> bool:
+    """A kind whose report is one field of one row (no event, no count goes with it): set it under the row's ETag when
+    the row is still this email's (`belongs`) and the report is newer (`supersedes`); read again on a concurrent change."""
+
+    def once() -> bool:
+        found = rows.read(*keys)
+        if found is None or not belongs(found[0]) or not supersedes(detail, getattr(found[0], field)):
+            return False
+        row, etag = found
+        setattr(row, field, detail)
+        rows.transact([Op("update", row, etag=etag)])
+        return True
+
+    return retrying(once)
 
 
 Recorder = Any  # an EmailKind; typed loosely to keep this module below notifications.queue

@@ -35,6 +35,9 @@ class Action(StrEnum):
     # The partner API.
     INVITE = "invite"  # an invitation that touches no existing customer (a new customer, a new relationship)
     MANAGE_INVITATIONS = "manage-invitations"  # list, read, resend, revoke, draft the partner's own invitations
+    # Where the partner's own invitations stand: one invitation's onboarding trail, the funnel of all. A read of delivery and
+    # of the invitee's progress, never a change: a row of its own, so a read-only role is one line here, not a new route.
+    READ_ONBOARDING_PROGRESS = "read-onboarding-progress"
     # ... and of those, the ones into an existing customer's company (its users' names, emails, roles): the company's data
     MANAGE_COMPANY_INVITATIONS = "manage-company-invitations"
     INVITE_COMPANY_USER = "invite-company-user"  # a user into an existing customer's company
@@ -120,6 +123,8 @@ class Rule:
 POLICY: dict[Action, Rule] = {
     Action.INVITE: Rule(Who.PARTNER, AGENTS, consent="the invitee signs in as the address invited and creates the company"),
     Action.MANAGE_INVITATIONS: Rule(Who.PARTNER, AGENTS),
+    # Seed 002/004 know two partner roles, both of which invite: both read how their invitations fare.
+    Action.READ_ONBOARDING_PROGRESS: Rule(Who.PARTNER, AGENTS),
     Action.MANAGE_COMPANY_INVITATIONS: Rule(Who.PARTNER, AGENTS, relationship=ACTIVE,
                                             consent="the company's users' invitations are held only while the partner serves it"),
     Action.INVITE_COMPANY_USER: Rule(Who.PARTNER, ADMIN_AGENT, relationship=ACTIVE, relationship_role="Reseller", dap=True,

@@ -104,6 +104,28 @@ def test_case_1_known_account_signs_in_and_creates_the_company(local_stack, page
     arrived = _webhooks_about(local_stack, created["reference"], {"invitation.created", "invitation.accepted"})
     assert arrived["invitation.accepted"]["verdict"] == "verified"
     assert arrived["invitation.accepted"]["event"]["data"]["status"] == "Accepted"
+    _the_trail_reads_the_whole_journey(local_stack, created, email)
+
+
+def _the_trail_reads_the_whole_journey(stack, created: dict, email: str) -> None:
+    """The issue's "done when": the accepted invitation's trail, over HTTP, on the stack whose MailDev reported delivery;
+    then the partner attests the agreement and the trail ends with it."""
+    auth = {"Authorization": f"Bearer {demo_tokens(stack)['agent']}"}
+    url = f"{stack.app_url}/api/invitations/{created['id']}/trail"
+    deadline, steps = time.time() + 30, []
+    while time.time() < deadline:  # the delivery report travels MailDev -> the relay -> Event Grid webhook on its own
+        steps = [s["step"] for s in requests.get(url, headers=auth, timeout=10).json()["steps"]]
+        if "delivered" in steps:
+            break
+        time.sleep(0.3)
+    assert steps == ["created", "emailed", "delivered", "opened", "signedIn", "accepted", "relationshipConsented"], steps
+    customer_id = requests.get(f"{stack.app_url}/api/invitations/{created['id']}", headers=auth, timeout=10).json()["customerId"]
+    body = {"type": "MicrosoftCustomerAgreement", "dateAgreed": time.strftime("%Y-%m-%d", time.gmtime()),
+            "primaryContact": {"firstName": "Hanna", "lastName": "Schmidt", "email": email}}
+    attested = requests.post(f"{stack.app_url}/api/customers/{customer_id}/agreements", json=body, headers=auth, timeout=20)
+    assert attested.status_code == 201, attested.text
+    last = requests.get(url, headers=auth, timeout=10).json()["steps"][-1]
+    assert last["step"] == "agreementAccepted" and last["how"] == "PartnerAttestation"
 
 
 def _webhooks_about(stack, reference: str, wanted: set[str], timeout: float = 30) -> dict:

@@ -98,8 +98,17 @@ def test_delivery_reports_of_the_stack_reach_the_partner(local_stack):
     """Every mail MailDev accepts is reported through the Event Grid webhook as ACS would: by the recipient's domain."""
     seed_demo(local_stack)
     auth = {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+
+    def funnel_total() -> int:
+        got = requests.get(f"{local_stack.app_url}/api/invitations/funnel", params={"from": today, "to": today}, headers=auth,
+                           timeout=10)
+        assert got.status_code == 200, got.text
+        return got.json()["created"]
+
+    before = funnel_total()
     ids = {}
-    for domain in ("hardbounce.example", "quarantine.example", "spamfilter.example"):
+    for domain in ("hardbounce.example", "quarantine.example", "spamfilter.example", "contoso.com"):
         body = {"email": f"someone@{domain}", "firstName": "Sam", "lastName": "One", "language": "en", "countryRegion": "DE",
                 "kind": "CustomerOnboarding", "company": {"name": f"Company at {domain}", "country": "DE"}}
         resp = requests.post(f"{local_stack.app_url}/api/invitations", json=body, headers=auth, timeout=20)
@@ -111,6 +120,10 @@ def test_delivery_reports_of_the_stack_reach_the_partner(local_stack):
     assert _wait_for_status(local_stack, auth, ids["quarantine.example"], "Quarantined")["emailStatusDetail"]["advice"] == \
         "ask-customer-to-allow-sender"
     _wait_for_status(local_stack, auth, ids["spamfilter.example"], "FilteredSpam")
+    _wait_for_status(local_stack, auth, ids["contoso.com"], "Delivered")  # an ordinary address
+    trail = requests.get(f"{local_stack.app_url}/api/invitations/{ids['contoso.com']}/trail", headers=auth, timeout=10).json()
+    assert [s["step"] for s in trail["steps"]] == ["created", "emailed", "delivered"]
+    assert funnel_total() - before == len(ids)  # the funnel counts every invitation created, once
     failed: list[dict] = []
     cursor, deadline = None, time.time() + 30
     while time.time() < deadline and {e["data"]["emailStatus"] for e in failed} < {"Bounced", "Quarantined", "FilteredSpam"}:

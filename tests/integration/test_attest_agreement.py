@@ -55,6 +55,29 @@ def test_attest_then_verify_provided(storage, settings, partner_tokens, cid):
     assert len(queued(storage, settings, "attestation-notice")) == 1
 
 
+def test_the_confirmations_delivery_report_is_on_the_agreement(storage, settings, partner_tokens, cid):
+    from notifications import queue, reports
+    from tests.integration.test_attest_attestations import Outbox
+    from tests.support.context import ctx_of
+
+    assert attest(partner_tokens(), cid).status_code == 201
+    [message] = queued(storage, settings, "attestation-notice")
+    outbox = Outbox()
+    assert queue.deliver(ctx_of(storage), outbox, message) == {"sent": 1}
+    assert "confirmationEmail" not in json_of(agreement(partner_tokens(), cid))  # sent, nothing reported yet
+    [(_, operation)] = outbox.sent
+    report = {"messageId": operation, "status": "Bounced", "deliveryAttemptTimestamp": "2026-11-21T12:05:00Z",
+              "deliveryStatusDetails": {"statusMessage": "550 5.1.1 no such user"}}
+    older = {**report, "status": "Delivered", "deliveryAttemptTimestamp": "2026-11-21T12:04:00Z"}
+    storage.counter.reset()
+    assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, report) == "applied"
+    assert storage.counter.reset() == 4  # the tracked send read, the acceptance read and written, the tracked send written
+    assert queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, older) == "unchanged"  # late and older: ignored
+    confirmation = json_of(agreement(partner_tokens(), cid))["confirmationEmail"]
+    assert confirmation["status"] == "Sent" and confirmation["emailStatus"] == "Bounced"
+    assert confirmation["emailStatusDetail"]["advice"] == "fix-address" and "5.1.1" in confirmation["emailStatusDetail"]["reason"]
+
+
 def test_role_is_required(storage, partner_tokens, cid):
     resp = attest(partner_tokens(roles=("Reader",)), cid)
     assert resp.status_code == 403 and json_of(resp)["type"].endswith("/forbidden")

@@ -14,7 +14,7 @@ from accept_invite import sessions
 from attest_agreement import functions as fn
 from attest_agreement import receipts, service
 from attest_agreement.repository import CustomerStore
-from notifications import queue
+from notifications import queue, reports
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.context import ctx_of
 from tests.support.expect import found
@@ -122,6 +122,16 @@ def test_ask_open_accept_finalize_and_finalize_again(storage, settings, partner_
     [(receipt, operation)] = outbox.sent
     assert receipt.to_address == "greta@contoso.de" and "Bestätigung" in receipt.subject and "maier greta" in receipt.text
     assert operation == row["operation_id"] and customer_rows(storage, cid)[f"tr|{created['id']}"]["status"] == "Sent"
+    # Its delivery report lands on the attestation, where the partner reads it (same shape and advice as invitations).
+    report = {"messageId": operation, "status": "Quarantined", "deliveryAttemptTimestamp": "2026-11-21T12:05:00Z",
+              "deliveryStatusDetails": {"statusMessage": "held by the tenant"}}
+    storage.counter.reset()
+    assert queue.receive_report(ctx, reports.EVENT_TYPE, report) == "applied"
+    assert storage.counter.reset() == 4  # the tracked send read, the attestation read and written, the tracked send written
+    assert queue.receive_report(ctx, reports.EVENT_TYPE, report) == "unchanged"  # Event Grid's duplicate
+    receipt_email = json_of(read(token, cid, created["id"]))["receiptEmail"]
+    assert receipt_email["emailStatus"] == "Quarantined"
+    assert receipt_email["emailStatusDetail"]["advice"] == "ask-customer-to-allow-sender"
     [evidence] = [r for r in customer_rows(storage, cid).values() if r.get("action") == "attestation.accepted"]
     for word in ("203.0.113.7", "Firefox/140", "maier greta", "MCA-2024-10", created["id"]):
         assert word in evidence["after"]

@@ -81,6 +81,14 @@ def test_accepting_directly_flips_signing_status_and_eligibility(storage, settin
     assert inv.accepted_by is not None
     assert inv.status == InvitationStatus.ACCEPTED and inv.accepted_by["email"] == "greta@contoso.de"
     assert queued(storage, settings, "email") == []
+    # its trail ends with the agreement it asked for (no relationship step: an AgreementAcceptance invitation has none)
+    from invite_user import functions as invitations_fn
+    from tests.support.http import build_request
+
+    trail = json_of(invitations_fn.invitation_trail(build_request("GET", "x", headers={"Authorization": token},
+                                                                  route_params={"id": created["id"]})))
+    assert [s["step"] for s in trail["steps"]] == ["created", "accepted", "agreementAccepted"]
+    assert trail["steps"][-1]["how"] == "DirectAcceptance"
     assert "agreement.acceptedDirectly" in [r.action for r in CustomerStore(storage).audit_page(cid).items]
     # the same person submitting twice gets the same acceptance; then attesting is a conflict
     assert service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv).recorded_at == acceptance.recorded_at

@@ -136,6 +136,54 @@ def test_a_report_of_a_resent_invitations_earlier_email_does_not_change_it(stora
     post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
     _deliver_event(first)  # the old email's bounce arrives after the resend: the new email is not Bounced by it
     assert _read(partner_tokens, created["id"])["emailStatus"] == "Queued"
+    _send_all(storage, settings)
+    [second] = reports_for(_mail_to_nth(servers, f"twice-{RUN}@hardbounce.example", 2))
+    assert second["data"]["messageId"] != first["data"]["messageId"]
+    _deliver_event(second)
+    _deliver_event(first)  # a duplicate of the earlier one: nothing more
+    # Both emails' reports are on the trail: the first (superseded) one, the resend, then the resend's own.
+    steps = [(s["step"], s.get("emailStatus")) for s in _trail(partner_tokens, created["id"])["steps"]]
+    assert steps == [("created", None), ("deliveryFailed", "Bounced"), ("resent", None), ("emailed", None),
+                     ("deliveryFailed", "Bounced")], steps
+
+
+def test_a_reminders_report_is_on_the_trail(storage, settings, servers, partner_tokens, fixed_clock):
+    from invite_user import reminders
+
+    created = json_of(post("invitations", partner_tokens(), invitation_body(email=f"later-{RUN}@quarantine.example",
+                                                                           sendEmail=False), fn.create_invitation))
+    _messages(storage, settings)
+    fixed_clock.advance(days=53, minutes=1)
+    assert reminders.sweep(ctx_of(storage)).reminded == 1
+    _send_all(storage, settings)
+    [mailed] = reports_for(_mail_to(servers, f"later-{RUN}@quarantine.example"))
+    event = _report(mailed["data"]["messageId"], "Quarantined", fixed_clock.now() + timedelta(minutes=1))  # the test's clock
+    storage.counter.reset()
+    assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "applied"
+    applied = storage.counter.reset()
+    assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "unchanged"  # a duplicate
+    # the tracked send read, the invitation read and written, the tracked send written; a duplicate only reads both
+    assert (applied, storage.counter.reset()) == (4, 2)
+    steps = _trail(partner_tokens, created["id"])["steps"]
+    assert [s["step"] for s in steps] == ["created", "reminded", "reminderDeliveryFailed"]
+    assert steps[-1]["emailStatus"] == "Quarantined" and steps[-1]["advice"] == "ask-customer-to-allow-sender"
+    assert _read(partner_tokens, created["id"])["emailStatus"] == "NotRequested"  # the invitation's own email: untouched
+
+
+def _trail(partner_tokens, invitation_id):
+    return json_of(fn.invitation_trail(build_request("GET", "x", headers={"Authorization": partner_tokens()},
+                                                     route_params={"id": invitation_id})))
+
+
+def _mail_to_nth(servers, to, n, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        mails = requests.get(f"http://127.0.0.1:{servers.stack.ports.mail_web}/email", timeout=10).json()
+        found = [m for m in mails if any(t["address"].lower() == to.lower() for t in m["to"])]
+        if len(found) >= n:
+            return found[n - 1]
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {n} mails to {to}")
 
 
 @pytest.mark.parametrize("reply", ["550 5.1.1 No such user"])

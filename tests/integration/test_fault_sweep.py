@@ -94,6 +94,18 @@ def test_delivery_reports_at_every_storage_request(sweep, mode, count):
     assert any(o.during == 503 for o in outcomes)  # the faults did reach the function
 
 
+@pytest.mark.parametrize("scenario", fault_sweep.other_kinds_report_scenarios(), ids=lambda s: s.name)
+def test_every_kinds_reports_at_every_storage_request(sweep, scenario):
+    """The reports of reminders, confirmations and receipts, each kept where its partner reads it: a storage fault at each
+    request of the report function, then Event Grid's redelivery, leaves the newest status once, nothing regressed."""
+    points = sweep.requests_of(scenario)
+    assert points >= 4
+    outcomes = [sweep.run(scenario, point, mode, count) for point in range(1, points + 1) for mode, count in (("500", 3),
+                                                                                                          ("lost-answer", 1))]
+    assert [(o.point, o.mode, o.verdict) for o in outcomes if o.violations] == []
+    assert any(o.during == 503 for o in outcomes)
+
+
 def test_opened_at_every_storage_request(sweep):
     """The press that opens an invitation, with its answer lost or a 500 at each storage request: opened once, one event."""
     scenario = fault_sweep.opened_scenario()

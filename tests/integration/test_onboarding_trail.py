@@ -10,10 +10,12 @@ from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from invite_user import functions as fn
 from invite_user.repository import TABLE, partner_partition
+from invite_user.service import find
 from notifications import queue, reports
 from notifications.sender import SmtpSender
 from partners.registry import Partner, PartnerRepository, PartnerType
 from tests.integration import test_accept_signin as signin_tests
+from tests.integration import test_attest_agreement as attest_tests
 from tests.support.accept_invite import (
     form_request,
     get_request,
@@ -55,13 +57,46 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
     assert pages.create_company(form_request("companies", form, session_header())).status_code == 303
     trail = json_of(_trail(partner_tokens, raw))
     assert trail["status"] == "Accepted"
-    assert [s["step"] for s in trail["steps"]] == ["created", "emailed", "delivered", "opened", "signedIn", "accepted"]
+    # The relationship the acceptance consented to names the invitation (written with its event, on the customer's records).
+    assert [s["step"] for s in trail["steps"]] == ["created", "emailed", "delivered", "opened", "signedIn", "accepted",
+                                                   "relationshipConsented"]
     times = [datetime.fromisoformat(s["at"].replace("Z", "+00:00")) for s in trail["steps"]]
     assert times == sorted(times) and all(t.tzinfo == timezone.utc or t.utcoffset() is not None for t in times)
     opened = [e for e in storage.table(TABLE).query_entities("PartitionKey eq @pk and RowKey ge 'e|' and RowKey lt 'e}'",
                                                              parameters={"pk": partner_partition("p-direct")})
               if e["type"] == "invitation.opened"]
     assert len(opened) == 1  # once, however often pressed
+
+    # The partner attests the agreement afterwards: the trail ends there, with how.
+    fixed_clock.advance(minutes=1)
+    customer_id = find(ctx_of(storage), inv.link_hash).customer_id
+    contact = {"firstName": inv.first_name, "lastName": inv.last_name, "email": str(inv.email)}
+    body = {"type": "MicrosoftCustomerAgreement", "primaryContact": contact, "dateAgreed": fixed_clock.now().date().isoformat()}
+    assert attest_tests.attest(partner_tokens("p-direct"), customer_id, body).status_code == 201
+    steps = json_of(_trail(partner_tokens, raw))["steps"]
+    assert [s["step"] for s in steps][-2:] == ["relationshipConsented", "agreementAccepted"]
+    assert steps[-1]["how"] == "PartnerAttestation"
+
+
+def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_tokens, fixed_clock):
+    """The steps after acceptance are this invitation's only: an agreement accepted before it was made is not."""
+    from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, ResellerRelationship
+    from attest_agreement.relationships_service import onboarding_steps
+    from invite_user.invitations import InvitationKind
+
+    inv, _ = invite(storage)
+    ctx = ctx_of(storage)
+    accepted = inv.model_copy(update={"customer_id": "c-1", "accepted_at": fixed_clock.now()})
+    from attest_agreement.repository import CustomerStore
+
+    store = ctx.store(CustomerStore)
+    earlier = fixed_clock.now().replace(year=2020)
+    store.acceptances.upsert(AgreementAcceptance(customer_id="c-1", how=AcceptanceHow.PARTNER_ATTESTATION, date_agreed=earlier.date(),
+                                          recorded_at=earlier, by={}, contact=Contact(first_name="A", last_name="B", email="a@contoso.example")))
+    store.relationships.upsert(ResellerRelationship(customer_id="c-1", partner_id=inv.partner_id, partner_name="P", role="Reseller",
+                                           created_at=earlier, created_by="someone", invitation="another-invitation"))
+    assert onboarding_steps(ctx, accepted) == []  # another invitation's consent, an acceptance from before
+    assert onboarding_steps(ctx, accepted.model_copy(update={"kind": InvitationKind.COMPANY_USER})) == []
 
 
 def _operation(storage, inv):

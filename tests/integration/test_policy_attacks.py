@@ -228,6 +228,27 @@ def test_flipping_the_relationship_row_hides_a_removed_relationship(storage, par
     assert relationship(partner_tokens(), cid).status_code == 404
 
 
+def test_flipping_the_onboarding_progress_row_changes_the_trail_and_funnel_only(storage, partner_tokens, monkeypatch):
+    """The trail and the funnel have a row of their own: a role that may not read them may still manage invitations, and
+    one that may read them need not manage them."""
+    _, raw = invite(storage)
+    sales = partner_tokens(roles=("SalesAgent",))
+
+    def reads(token):
+        trail = _partner_call(invitations_fn.invitation_trail, "GET", "x", token, route_params={"id": raw})
+        funnel = _partner_call(invitations_fn.invitation_funnel, "GET", "invitations/funnel", token,
+                               params={"from": "2026-01-01", "to": "2026-12-31"})
+        invitation = _partner_call(invitations_fn.get_invitation, "GET", "x", token, route_params={"id": raw})
+        return trail.status_code, funnel.status_code, invitation.status_code
+
+    assert reads(sales) == (200, 200, 200)
+    _flip(monkeypatch, Action.READ_ONBOARDING_PROGRESS, roles=frozenset({"AdminAgent"}))
+    assert reads(sales) == (403, 403, 200)
+    _flip(monkeypatch, Action.READ_ONBOARDING_PROGRESS, roles=AGENTS)
+    _flip(monkeypatch, Action.MANAGE_INVITATIONS, roles=frozenset({"AdminAgent"}))
+    assert reads(sales) == (200, 200, 403)
+
+
 def test_the_contract_says_who_may_from_the_table(monkeypatch):
     from shared.authorization import who_may
 

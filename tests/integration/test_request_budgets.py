@@ -101,6 +101,27 @@ def test_the_sign_in_journey_reads_the_invitation_once_per_step(storage, idp):
     assert create == 9, create  # and the session's epoch
 
 
+def test_a_trail_costs_one_read_and_two_more_once_accepted(storage, idp, partner_tokens):
+    """Before acceptance the invitation holds the whole trail; after, its customer's relationship and agreement rows are
+    point reads (relationship consented, agreement accepted), never a query over the customer's records."""
+    inv, raw = invite(storage)
+
+    def trail():
+        return invitation_functions.invitation_trail(build_request(
+            "GET", "x", headers={"Authorization": partner_tokens("p-direct")}, route_params={"id": raw}))
+
+    trail()  # warm: the partner registry
+    resp, pending = counted(storage, trail)
+    assert resp.status_code == 200 and pending == 1
+    state = state_of(functions.start_sign_in(get_request("auth/signin", {"invitationId": raw})).headers["Location"])
+    functions.finish_sign_in(get_request("auth/callback", {"code": "abc", "state": state}))
+    post = {"csrf": CSRF, "invitationId": raw, **prefill(inv.company, inv.country_region)}
+    assert functions.create_company(form_request("companies", post, session_header())).status_code == 303
+    resp, accepted = counted(storage, trail)
+    assert json.loads(resp.get_body())["steps"][-1]["step"] == "relationshipConsented"
+    assert accepted == 3, accepted
+
+
 def test_a_primary_contact_change_costs_what_the_readme_says(storage, partner_tokens, fixed_clock):
     register_partners(storage)
     created = customer_functions.create_customer(build_request("POST", "customers", headers={"Authorization": partner_tokens()}, body={

@@ -33,7 +33,7 @@ from accept_invite import functions as pages
 from accept_invite.company_form import prefill
 from accept_invite.company_users import version_of as user_version
 from attest_agreement import functions as attest_fn
-from attest_agreement import notices, partner_rights
+from attest_agreement import notices, partner_rights, receipts
 from attest_agreement.partner_rights import version_of as relationship_version
 from attest_agreement.repository import CustomerStore
 from company_domains.domains import txt_value
@@ -42,6 +42,7 @@ from devhost.dns_server import LocalDns, add_record
 from devhost.identity import ensure_partner_key, mint_partner_token
 from devhost.stack import free_port
 from invite_user import functions as invite_fn
+from invite_user import reminders
 from invite_user.api_models import NewInvitation
 from invite_user.delivery import operation_id as invitation_operation
 from invite_user.invitations import link_hash
@@ -630,29 +631,83 @@ def _funnel_counts(w: World, expected: dict[str, int] | int) -> list[str]:
                                                 f"funnel counts {dict(totals)}, expected {expected}"]
 
 
+def _reports_through_event_grid(w: World, op: str) -> func.HttpResponse:
+    """One Event Grid delivery of an email's reports: a newer Bounced, the older Delivered (out of order), the Bounced
+    again (a duplicate). A function that fails answers 500 and Event Grid delivers the same batch again (modelled as a 503
+    with Retry-After for this client)."""
+    t0 = w.context.setdefault("reported_at", w.clock.now())  # every redelivery carries the same reports
+
+    def report(status: str, minutes: int, event_id: str) -> dict[str, Any]:
+        at = (t0 + timedelta(minutes=minutes)).isoformat()
+        return {"id": event_id, "topic": "/acs", "subject": f"sender/s/message/{op}", "eventType": reports.EVENT_TYPE,
+                "eventTime": at, "dataVersion": "1.0", "data": {"messageId": op, "status": status, "deliveryAttemptTimestamp": at,
+                                                                 "deliveryStatusDetails": {"statusMessage": "550 5.1.1 unknown"}}}
+
+    batch = [report("Bounced", 2, "b"), report("Delivered", 1, "d"), report("Bounced", 2, "b")]
+    status, _, _ = event_grid.answer("POST", {"aeg-event-type": "Notification"}, {"functionName": "receive_email_delivery_report"},
+                                     json.dumps(batch).encode(), key_ok=True, functions={"receive_email_delivery_report"},
+                                     invoke=lambda name, event: notifications_fn.receive_email_delivery_report(event))
+    if status >= 500:
+        return func.HttpResponse(status_code=503, headers={"Retry-After": "1"})
+    return func.HttpResponse(status_code=status)
+
+
+def _sent_of(w: World, kind: str) -> str:
+    """The operation id of the one email of this kind the run sent (what its report names)."""
+    [row] = [r for r in _rows(w.direct, "SentEmails") if r.get("kind") == kind]
+    return str(row["operation_id"])
+
+
+def other_kinds_report_scenarios() -> list[Scenario]:
+    """The same reports for the kinds whose report lives elsewhere: a reminder's on its invitation (the trail), the
+    attestation confirmation's on the acceptance, the receipt's on the attestation. Each ends Bounced, once."""
+
+    def reminded(w: World) -> None:
+        _setup_invitation(w)
+        w.clock.advance(days=53, minutes=1)  # 7 days before the 60-day link expires
+        assert reminders.sweep(ctx_of(w.direct)).reminded == 1
+        _deliver(w)
+
+    def attested(w: World) -> None:
+        _create_customer(w)
+        cid = w.context["customer"]
+        body = {"type": "MicrosoftCustomerAgreement", "dateAgreed": (w.clock.now() - timedelta(days=1)).date().isoformat(),
+                "primaryContact": {"firstName": "Greta", "lastName": "Maier", "email": w.email("greta")}}
+        assert _post(attest_fn.attest_customer_agreement, f"customers/{cid}/agreements", w.token(), body, None,
+                     {"customerId": cid}).status_code == 201
+        _deliver(w)
+
+    def receipted(w: World) -> None:
+        _ask_attestation(w)
+        assert _accept_on_page(w).status_code == 200
+        _deliver(w)
+
+    def bounced_once(w: World, rows: list[dict[str, Any]], field_name: str, what: str) -> list[str]:
+        kept = [r for r in rows if '"status":"Bounced"' in str(r.get(field_name))]
+        tracked = [r for r in _rows(w.direct, "SentEmails") if '"status":"Bounced"' in str(r.get("detail"))]
+        return count(w, what, len(kept), 1) + count(w, "tracked reports", len(tracked), 1)
+
+    def reminder_expect(w: World) -> list[str]:
+        [inv] = _invitations_of(w, w.email("hanna"))
+        out = [] if inv.get("email_status") == "Sent" else [f"changed: emailStatus {inv.get('email_status')} by a reminder's report"]
+        return out + bounced_once(w, [inv], "reminder_reports", "reminder reports on the invitation")
+
+    return [
+        Scenario("reminder report", reminded, lambda w: _reports_through_event_grid(w, _sent_of(w, reminders.KIND)), reminder_expect),
+        Scenario("confirmation report", attested, lambda w: _reports_through_event_grid(w, _sent_of(w, notices.KIND)),
+                 lambda w: bounced_once(w, _rows(w.direct, "Customers"), "confirmation_email_detail", "confirmation reports")),
+        Scenario("receipt report", receipted, lambda w: _reports_through_event_grid(w, _sent_of(w, receipts.KIND)),
+                 lambda w: bounced_once(w, _rows(w.direct, "Customers"), "receipt_email_detail", "receipt reports")),
+    ]
+
+
 def delivery_report_scenario() -> Scenario:
     """ACS's reports of one email through the Functions host's Event Grid webhook, as Event Grid delivers them: a newer
     Bounced, then the older Delivered (out of order) and the Bounced again (a duplicate), in one delivery. A function that
     fails answers 500 and Event Grid delivers the same batch again (modelled as a 503 with Retry-After for this client)."""
 
     def act(w: World) -> Any:
-        inv = _invitations_of(w, w.email("hanna"))[0]
-        op = inv["email_operation_id"]
-        t0 = w.clock.now()
-
-        def report(status: str, minutes: int, event_id: str) -> dict[str, Any]:
-            at = (t0 + timedelta(minutes=minutes)).isoformat()
-            return {"id": event_id, "topic": "/acs", "subject": f"sender/s/message/{op}", "eventType": reports.EVENT_TYPE,
-                    "eventTime": at, "dataVersion": "1.0", "data": {"messageId": op, "status": status, "deliveryAttemptTimestamp": at,
-                                                                     "deliveryStatusDetails": {"statusMessage": "550 5.1.1 unknown"}}}
-
-        batch = [report("Bounced", 2, "b"), report("Delivered", 1, "d"), report("Bounced", 2, "b")]
-        status, _, _ = event_grid.answer("POST", {"aeg-event-type": "Notification"}, {"functionName": "receive_email_delivery_report"},
-                                         json.dumps(batch).encode(), key_ok=True, functions={"receive_email_delivery_report"},
-                                         invoke=lambda name, event: notifications_fn.receive_email_delivery_report(event))
-        if status >= 500:
-            return func.HttpResponse(status_code=503, headers={"Retry-After": "1"})
-        return func.HttpResponse(status_code=status)
+        return _reports_through_event_grid(w, _invitations_of(w, w.email("hanna"))[0]["email_operation_id"])
 
     def expect(w: World) -> list[str]:
         [inv] = _invitations_of(w, w.email("hanna"))
