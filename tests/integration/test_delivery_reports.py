@@ -152,7 +152,7 @@ def test_a_reminders_report_is_on_the_trail(storage, settings, servers, partner_
 
     created = json_of(post("invitations", partner_tokens(), invitation_body(email=f"later-{RUN}@quarantine.example",
                                                                            sendEmail=False), fn.create_invitation))
-    _messages(storage, settings)
+    take(storage, settings.email_queue)
     fixed_clock.advance(days=53, minutes=1)
     assert reminders.sweep(ctx_of(storage)).reminded == 1
     _send_all(storage, settings)

@@ -69,7 +69,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 
     # The partner attests the agreement afterwards: the trail ends there, with how.
     fixed_clock.advance(minutes=1)
-    customer_id = find(ctx_of(storage), inv.link_hash).customer_id
+    customer_id = found(find(ctx_of(storage), inv.link_hash)).customer_id
     contact = {"firstName": inv.first_name, "lastName": inv.last_name, "email": str(inv.email)}
     body = {"type": "MicrosoftCustomerAgreement", "primaryContact": contact, "dateAgreed": fixed_clock.now().date().isoformat()}
     assert attest_tests.attest(partner_tokens("p-direct"), customer_id, body).status_code == 201
@@ -80,7 +80,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 
 def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_tokens, fixed_clock):
     """The steps after acceptance are this invitation's only: an agreement accepted before it was made is not."""
-    from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, ResellerRelationship
+    from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, RelationshipRole, ResellerRelationship
     from attest_agreement.relationships_service import onboarding_steps
     from invite_user.invitations import InvitationKind
 
@@ -93,7 +93,7 @@ def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_
     earlier = fixed_clock.now().replace(year=2020)
     store.acceptances.upsert(AgreementAcceptance(customer_id="c-1", how=AcceptanceHow.PARTNER_ATTESTATION, date_agreed=earlier.date(),
                                           recorded_at=earlier, by={}, contact=Contact(first_name="A", last_name="B", email="a@contoso.example")))
-    store.relationships.upsert(ResellerRelationship(customer_id="c-1", partner_id=inv.partner_id, partner_name="P", role="Reseller",
+    store.relationships.upsert(ResellerRelationship(customer_id="c-1", partner_id=inv.partner_id, partner_name="P", role=RelationshipRole.RESELLER,
                                            created_at=earlier, created_by="someone", invitation="another-invitation"))
     assert onboarding_steps(ctx, accepted) == []  # another invitation's consent, an acceptance from before
     assert onboarding_steps(ctx, accepted.model_copy(update={"kind": InvitationKind.COMPANY_USER})) == []
