@@ -118,3 +118,24 @@ def test_another_partners_trail_is_not_found(storage, idp, partner_tokens):
     _, raw = invite(storage)
     PartnerRepository(storage).save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
     assert _trail(partner_tokens, raw, partner="p-other").status_code == 404
+
+
+def test_a_report_that_comes_back_while_the_send_returns_follows_the_emailed_step(storage, settings, partner_tokens, fixed_clock):
+    """The mail service reports delivery at its own time, which can be before the SMTP call returns: the email counts as
+    emailed when it was handed over, so its report never comes first (it did under load on the local stack)."""
+    inv, raw = invite(storage)
+    smtp = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
+    reported: list[datetime] = []
+
+    class SlowToReturn:
+        def send(self, message, operation_id):
+            fixed_clock.advance(seconds=1)
+            reported.append(fixed_clock.now())  # the service accepts it and reports now ...
+            fixed_clock.advance(seconds=2)  # ... and the call returns later
+            return smtp.send(message, operation_id)
+
+    deliver_all(storage, settings.email_queue, SlowToReturn())
+    queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
+                                                       "deliveryAttemptTimestamp": reported[0].isoformat()})
+    steps = json_of(_trail(partner_tokens, raw))["steps"]
+    assert [s["step"] for s in steps] == ["created", "emailed", "delivered"]
