@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from accept_invite.web import form_of, page, respond, visitor_of
+from accept_invite.web import company_route, form_of, page
 from shared.authorization import Action
-from shared.context import request_context
 from shared.endpoints import SESSION, endpoint
 from shared.lazy import on_first_use
 
@@ -31,8 +30,7 @@ PARTNER_FORM = ("csrf", "partnerId", "version")
 
 
 def _users(req: func.HttpRequest, what: str) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(user_views.change(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return company_route(req, user_views.change, what, form_of(req))
 
 
 @endpoint(bp, "companies/{companyId}/users/roles", "POST", action=Action.MANAGE_USERS,
@@ -75,13 +73,11 @@ def revoke_company_invitation(req: func.HttpRequest) -> func.HttpResponse:
                       "provider), delegated admin rights (DAP), granular rights (GDAP roles, end date) and since when.")
 @page
 def company_partners_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(partner_views.partners_page(request_context(), visitor, req.route_params["companyId"]), visitor)
+    return company_route(req, partner_views.partners_page)
 
 
 def _partners(req: func.HttpRequest, what: str) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(partner_views.take_back(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return company_route(req, partner_views.take_back, what, form_of(req))
 
 
 @endpoint(bp, "companies/{companyId}/partners/remove-admin-rights", "POST", action=Action.MANAGE_PARTNERS,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from accept_invite.web import form_of, page, respond, visitor_of
+from accept_invite.web import company_route, form_of, page, respond, visitor_of
 from shared.authorization import Action
 from shared.context import request_context
 from shared.endpoints import ANONYMOUS, SESSION, endpoint
@@ -34,13 +34,11 @@ DOMAIN_FORM = ("csrf", "domain")
                       "setting, and the requests to join waiting for a decision.")
 @page
 def domains_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(domain_views.domains_page(request_context(), visitor, req.route_params["companyId"]), visitor)
+    return company_route(req, domain_views.domains_page)
 
 
 def _change(req: func.HttpRequest, what: str) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(domain_views.change(request_context(), visitor, req.route_params["companyId"], what, form_of(req)), visitor)
+    return company_route(req, domain_views.change, what, form_of(req))
 
 
 @endpoint(bp, "companies/{companyId}/domains", "POST", action=Action.MANAGE_DOMAINS,

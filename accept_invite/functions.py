@@ -15,7 +15,7 @@ import azure.functions as func
 from accept_invite import link_views, pages, signin
 from accept_invite.company_form import FIELD_NAMES
 from accept_invite.views import Reply, redirect
-from accept_invite.web import PagesQuery, SignInQuery, form_of, page, respond, visitor_of
+from accept_invite.web import PagesQuery, SignInQuery, company_route, form_of, page, respond, visitor_of
 from invite_user import service as invitations
 from shared import telemetry
 from shared.authorization import Action, runs_as, who_may
@@ -167,8 +167,7 @@ def accept_invitation(req: func.HttpRequest) -> func.HttpResponse:
           description="For the company's own users; `agreements` shows the customer agreement as Provided or Not provided.")
 @page
 def company_page(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(company_views.company_page(request_context(), visitor, req.route_params["companyId"], req.route_params["page"]), visitor)
+    return company_route(req, company_views.company_page, req.route_params["page"])
 
 
 # -- inviting colleagues -------------------------------------------------------------------------------
@@ -179,8 +178,7 @@ def company_page(req: func.HttpRequest) -> func.HttpResponse:
           head=True, content=HTML)
 @page
 def colleague_invitation_form(req: func.HttpRequest) -> func.HttpResponse:
-    visitor = visitor_of(req)
-    return respond(colleague_views.form_page(request_context(), visitor, req.route_params["companyId"]), visitor)
+    return company_route(req, colleague_views.form_page)
 
 
 def _colleague_inviter(req: func.HttpRequest, caller: Caller | None, ctx: Context) -> tuple[Customer, colleagues.Inviter]:

@@ -85,6 +85,12 @@ def respond(reply: Reply, visitor: Visitor) -> func.HttpResponse:
     return resp
 
 
+def company_route(req: func.HttpRequest, view: Callable[..., Reply], *args: Any) -> func.HttpResponse:
+    """A company's page or form: `view(ctx, visitor, company id, *args)` for the company the route names, answered as a page."""
+    visitor = visitor_of(req)
+    return respond(view(request_context(), visitor, req.route_params["companyId"], *args), visitor)
+
+
 def _switcher_choice(value: str | None) -> str | None:
     if not value:
         return None

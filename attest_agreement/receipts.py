@@ -91,14 +91,8 @@ class ReceiptEmail(queue.EmailKind):
         return queue.Claimed(rendered.to_message(att.contact.email, f"{att.contact.first_name} {att.contact.last_name}"), subject=receipt)
 
     def record(self, ctx: Context, item: dict[str, Any], outcome: queue.Outcome) -> bool:
-        receipt: AttestationReceipt | None = outcome.subject
-        if receipt is None:  # poisoned or unsendable: nothing claimed, the row is read to say so
-            found = ctx.store(CustomerStore).receipts.read(customer_partition(item["customerId"]), f"tr|{item['attestationId']}")
-            row, etag = found if found is not None else (None, None)
-            if row is None or row.operation_id != item.get("operationId") or row.status == "Sent":
-                return False
-            row.etag = etag
-            receipt = row
+        claimed: AttestationReceipt | None = outcome.subject
+        receipt = claimed if claimed is not None else _unclaimed(ctx, item)
         if receipt is None:
             return False
         status = {queue.SENT: "Sent", queue.FAILED: "Failed"}.get(outcome.state, "Pending")
@@ -118,6 +112,19 @@ class ReceiptEmail(queue.EmailKind):
             return False
         keys = (customer_partition(where["customerId"]), f"t|{where['attestationId']}")
         return keep_on_row(ctx.store(CustomerStore).attestations, keys, "receipt_email_detail", detail)
+
+
+def _unclaimed(ctx: Context, item: dict[str, Any]) -> AttestationReceipt | None:
+    """A poisoned or unsendable message claimed nothing: its receipt row, read to say so, when the row still waits for
+    this message (None when it was never written, another message is its one, or it was sent)."""
+    found = ctx.store(CustomerStore).receipts.read(customer_partition(item["customerId"]), f"tr|{item['attestationId']}")
+    if found is None:
+        return None
+    row, etag = found
+    if row.operation_id != item.get("operationId") or row.status == "Sent":
+        return None
+    row.etag = etag
+    return row
 
 
 queue.register(ReceiptEmail())

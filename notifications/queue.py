@@ -221,6 +221,9 @@ def _deliver(ctx: Context, sender: EmailSender, kind: EmailKind, payload: dict[s
         operation = str(item["operationId"])
         # Tracked before the send: a report can come back faster than this function records the send.
         reports.track(ctx, kind.kind, operation, kind.where(item))
+        # Sent "at" the moment it was handed over: its delivery report's time (the mail service's) is always later, so
+        # a trail never shows an email delivered before it was emailed (the send itself returns after the report's time).
+        handed_at = ctx.now()
         try:
             sender.send(claimed.message, operation)
         except EmailThrottled as throttled:
@@ -246,7 +249,7 @@ def _deliver(ctx: Context, sender: EmailSender, kind: EmailKind, payload: dict[s
             _fail(ctx, kind, payload, item, f"Rejected by the email service: {rejected}", "rejected", claimed.subject)
             counts["failed"] += 1
             continue
-        kind.record(ctx, item, Outcome(SENT, ctx.now(), operation_id=operation, subject=claimed.subject))
+        kind.record(ctx, item, Outcome(SENT, handed_at, operation_id=operation, subject=claimed.subject))
         counts["sent"] += 1
     return counts if several else {k: v for k, v in counts.items() if v}
 

@@ -272,7 +272,7 @@ class Op:
     """
 
     kind: str
-    row: Row | None = None
+    row: Row | Entity | None = None  # a domain entity (a subscription) rides as its own repository's row
     keys: tuple[str, str] | None = None
     etag: str | None = None
     fields: dict[str, Any] | None = None

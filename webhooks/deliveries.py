@@ -193,7 +193,7 @@ def _health(subs: SubscriptionRepository, sub: Subscription, etag: str | None, *
     else:
         return
     try:
-        subs.transact([Op("update", sub, etag=etag)])  # type: ignore[arg-type]
+        subs.transact([Op("update", sub, etag=etag)])
     except ConcurrencyConflict:
         pass  # changed meanwhile (by the partner, or another delivery's note): the next delivery says it again
 

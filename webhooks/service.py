@@ -66,7 +66,7 @@ def create(ctx: Context, caller: Caller, body: NewSubscription) -> SubscriptionW
         # The limit and the insert in one transaction under the tally's ETag: 30 at once store at most 10.
         tally = allowance.admit(ctx, TABLE, f"s|{caller.partner_id}", SUBSCRIPTIONS, sub.id, limit=MAX_SUBSCRIPTIONS,
                                 present=lambda: [s.id for s in repo.of_partner(caller.partner_id)], refusal=_too_many)
-        repo.transact([Op("create", sub), tally])  # type: ignore[list-item]
+        repo.transact([Op("create", sub), tally])
 
     retrying(counted_in, busy="Other subscriptions were being added at the same time; retry.")
     return _with_secret(sub, sub.secret)
@@ -125,7 +125,7 @@ def rotate_secret(ctx: Context, caller: Caller, subscription_id: str) -> Subscri
 
 def _replace(ctx: Context, sub: Subscription, etag: str | None) -> None:
     try:
-        ctx.store(SubscriptionRepository).transact([Op("update", sub, etag=etag)])  # type: ignore[arg-type]
+        ctx.store(SubscriptionRepository).transact([Op("update", sub, etag=etag)])
     except ConcurrencyConflict as exc:
         raise Conflict("The subscription changed meanwhile; read it again and retry.", code="changed") from exc
 

@@ -8,94 +8,26 @@ Screenshots go to test-artifacts/accessibility/.
 
 from __future__ import annotations
 
-import html
 import os
 import re
-import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from devhost.local_settings import ROOT
-from devhost.seed import demo_tokens, seed_demo
 from invite_user.invitations import link_hash
 from invite_user.repository import InvitationUnitOfWork
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
-from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM
-
-pytest.importorskip("playwright.sync_api")
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from tests.e2e.journey import Audit, invitation_links, invite, partner_headers, phone_context, sign_in
+from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "accessibility"
 BROWSER_LOCALES = {"en": "en-US", "ko": "ko-KR"}
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-class Audit:
-    """Runs axe on pages and keeps every violation, so one run reports all of them."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        self.axe = Axe()
-        self.checked: list[str] = []
-        self.reports: list[str] = []
-
-    def check(self, page: Page, name: str) -> None:
-        expect(page.locator("html")).to_have_attribute("lang", self.language)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{self.language}-{name}.png"), full_page=True)
-        results = self.axe.run(page)
-        self.checked.append(name)
-        if results.violations_count:
-            self.reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
-
-
-def _partner(stack) -> dict[str, str]:
-    seed_demo(stack)
-    return {"Authorization": f"Bearer {demo_tokens(stack)['agent']}"}
-
-
-def _invite(stack, email: str, language: str) -> dict:
-    company = {"name": "Contoso Berlin GmbH", "country": "DE", "phone": "+49 30 1234567",
-               "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "1011", "country": "DE"}}  # 1011: one bad field
-    body = {"email": email, "firstName": "Hanna", "lastName": "Schmidt", "language": language, "countryRegion": "DE",
-            "kind": "CustomerOnboarding", "roles": ["ReportViewer"], "company": company}
-    resp = requests.post(f"{stack.app_url}/api/invitations", json=body, headers=_partner(stack), timeout=20)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
-
-
-def _links_from_email(stack, to: str, count: int = 1, timeout: float = 30) -> list[str]:
-    """The invitation links of the emails to `to`, once `count` of them have arrived."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        mails = [m for m in requests.get(f"{stack.mail_url}/email", timeout=10).json() if any(t["address"] == to for t in m["to"])]
-        links = [html.unescape(found.group(1)) for m in mails
-                 if (found := re.search(r'href="([^"]*/api/InviteUser\?invitationId=[^"]+)"', m["html"]))]
-        if len(links) >= count:
-            return links
-        time.sleep(0.3)
-    raise AssertionError(f"fewer than {count} invitation emails to {to} within {timeout}s")
-
-
-def _sign_in(page: Page, email: str) -> None:
-    page.locator("input[name=sub][type=text]").fill(email)
-    page.get_by_role("button", name="Authorize").click()
 
 
 def _expire(stack, invitation_id: str) -> None:
@@ -104,7 +36,7 @@ def _expire(stack, invitation_id: str) -> None:
     storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
 
     def work(uow: InvitationUnitOfWork) -> None:
-        inv = uow.by_link(link_hash(invitation_id))
+        inv = found(uow.by_link(link_hash(invitation_id)))
         inv.expires_at = inv.created_at - timedelta(days=1)
         uow.save(inv)
 
@@ -113,23 +45,23 @@ def _expire(stack, invitation_id: str) -> None:
 
 @pytest.mark.parametrize("language", ["en", "ko"])
 def test_every_customer_page_has_no_accessibility_violations(local_stack, browser, language):
-    audit = Audit(language)
-    context = browser.new_context(ignore_https_errors=True, locale=BROWSER_LOCALES[language], viewport={"width": 390, "height": 844})
+    audit = Audit(language, ARTIFACTS)
+    context = phone_context(browser, BROWSER_LOCALES[language])
     page = context.new_page()
     try:
         email = f"a11y.{language}.{uuid.uuid4().hex[:8]}@contoso.example"
-        _invite(local_stack, email, language)
-        onboarding_link = _links_from_email(local_stack, email)[0]
+        invite(local_stack, email, language)
+        onboarding_link = invitation_links(local_stack, email)[0]
         page.goto(onboarding_link)
         audit.check(page, "01-landing")
 
         page.locator("#sign-in").click()
-        _sign_in(page, "somebody.else@contoso.example")
+        sign_in(page, "somebody.else@contoso.example")
         page.locator("#sign-in-another").wait_for()
         audit.check(page, "02-wrong-account")
 
         page.locator("#sign-in-another").click()
-        _sign_in(page, email)
+        sign_in(page, email)
         page.wait_for_url(re.compile(r"/api/companies/new\?invitationId="))
         expect(page.locator("#reason-postalCode")).not_to_have_text("")
         page.locator("#f-website").fill("not a website")
@@ -169,7 +101,7 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         # The users page as an administrator sees it: the forms, a pending colleague invitation, a refusal with its reason.
         colleague = {"email": f"kim.{language}.{uuid.uuid4().hex[:8]}@contoso.example", "firstName": "Kim", "lastName": "Lee",
                      "language": language, "countryRegion": "DE", "roles": ["ReportViewer"]}
-        resp = requests.post(f"{company_url}/invitations", json=colleague, headers=_partner(local_stack), timeout=20)
+        resp = requests.post(f"{company_url}/invitations", json=colleague, headers=partner_headers(local_stack), timeout=20)
         assert resp.status_code == 201, resp.text
         page.goto(f"{company_url}/users")
         page.locator("#pending-invitations").wait_for()
@@ -181,11 +113,11 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         audit.check(page, "08f-partners")
 
         resp = requests.post(f"{local_stack.app_url}/api/customers/{customer_id}/agreement-invitations", json={},
-                             headers=_partner(local_stack), timeout=20)
+                             headers=partner_headers(local_stack), timeout=20)
         assert resp.status_code in (200, 201), resp.text
-        page.goto(next(link for link in _links_from_email(local_stack, email, count=2) if link != onboarding_link))
+        page.goto(next(link for link in invitation_links(local_stack, email, count=2) if link != onboarding_link))
         page.locator("#sign-in").click()
-        _sign_in(page, email)
+        sign_in(page, email)
         page.wait_for_url(re.compile(r"/api/agreements/accept\?"))
         audit.check(page, "09-agreement-acceptance")
         # The box is `required`: only the server's answer shows its error state, so the form is sent as a script-less browser would.
@@ -203,21 +135,22 @@ def test_every_customer_page_has_no_accessibility_violations(local_stack, browse
         audit.check(page, "13-link-not-found")
 
         revoked_email = f"revoked.{language}.{uuid.uuid4().hex[:8]}@contoso.example"
-        revoked = _invite(local_stack, revoked_email, language)
-        resp = requests.post(f"{local_stack.app_url}/api/invitations/{revoked['id']}/revoke", json={}, headers=_partner(local_stack), timeout=20)
+        revoked = invite(local_stack, revoked_email, language)
+        resp = requests.post(f"{local_stack.app_url}/api/invitations/{revoked['id']}/revoke", json={},
+                             headers=partner_headers(local_stack), timeout=20)
         assert resp.status_code == 200, resp.text
         page.goto(revoked["inviteRedeemUrl"])
         audit.check(page, "14-revoked")
 
-        replaced = _invite(local_stack, f"replaced.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
+        replaced = invite(local_stack, f"replaced.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
         url = f"{local_stack.app_url}/api/invitations/{replaced['id']}"
-        tag = requests.get(url, headers=_partner(local_stack), timeout=20).headers["ETag"]
-        resp = requests.patch(url, json={"firstName": "Hannah"}, headers={**_partner(local_stack), "If-Match": tag}, timeout=20)
+        tag = requests.get(url, headers=partner_headers(local_stack), timeout=20).headers["ETag"]
+        resp = requests.patch(url, json={"firstName": "Hannah"}, headers={**partner_headers(local_stack), "If-Match": tag}, timeout=20)
         assert resp.status_code == 200, resp.text
         page.goto(replaced["inviteRedeemUrl"])
         audit.check(page, "14-replaced")
 
-        expired = _invite(local_stack, f"expired.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
+        expired = invite(local_stack, f"expired.{language}.{uuid.uuid4().hex[:8]}@contoso.example", language)
         _expire(local_stack, expired["id"])
         page.goto(expired["inviteRedeemUrl"])
         audit.check(page, "15-expired")

@@ -12,44 +12,26 @@ from __future__ import annotations
 import html
 import os
 import re
-import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from attest_agreement.repository import CustomerUnitOfWork
 from devhost.local_settings import ROOT
-from devhost.seed import demo_tokens, seed_demo
 from shared.settings import Settings
 from shared.storage import Storage
 from shared.uow import attempt
-from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM
-
-pytest.importorskip("playwright.sync_api")
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from tests.e2e.journey import Audit, mails_to, partner_headers, phone_context
+from tests.support.expect import found
 
 ARTIFACTS = ROOT / "test-artifacts" / "attestation"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM or not Path(CHROMIUM).exists(),
-                                reason="no Chromium here: run scripts/bootstrap.sh --browser or set CHROMIUM_PATH")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture(scope="module")
 def partner(local_stack):
-    seed_demo(local_stack)
-    return {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
+    return partner_headers(local_stack)
 
 
 def _api(stack, method, path, headers, body=None):
@@ -72,31 +54,12 @@ def _ask(stack, partner, cid, email, **over) -> dict:
     return resp.json()
 
 
-def _mails(stack, to: str, count: int, timeout: float = 60) -> list[dict]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        mails = [m for m in requests.get(f"{stack.mail_url}/email", timeout=10).json() if any(t["address"] == to for t in m["to"])]
-        if len(mails) >= count:
-            return mails
-        time.sleep(0.3)
-    raise AssertionError(f"fewer than {count} emails to {to} within {timeout}s")
-
-
-def _check(page: Page, name: str, language: str, reports: list[str]) -> None:
-    expect(page.locator("html")).to_have_attribute("lang", language)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{language}-{name}.png"), full_page=True)
-    results = Axe().run(page)
-    if results.violations_count:
-        reports.append(f"--- {name} ({page.url})\n{results.generate_report()}")
-
-
 def _expire(stack, cid: str, aid: str) -> None:
     # The stack runs on the real clock: move the stored expiry into the past, as time would.
     storage = Storage(Settings.model_validate({**os.environ, **stack.app_env()}))
 
     def work(uow: CustomerUnitOfWork) -> None:
-        att = uow.attestation(aid)
+        att = found(uow.attestation(aid))
         att.expires_at = att.created_at - timedelta(days=1)
         uow.save(att)
 
@@ -104,23 +67,23 @@ def _expire(stack, cid: str, aid: str) -> None:
 
 
 def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, partner):
-    stack, reports = local_stack, []
+    stack, audit = local_stack, Audit("en", ARTIFACTS)
     cid = _customer(stack, partner, "Contoso Berlin GmbH")
     email = f"greta.{uuid.uuid4().hex[:8]}@contoso.example"
     created = _ask(stack, partner, cid, email)
-    [mail] = _mails(stack, email, 1)
-    link = html.unescape(re.search(r'href="([^"]*/api/agreements/attestation\?link=[^"]+)"', mail["html"]).group(1))
+    [mail] = mails_to(stack, email, 1, timeout=60)
+    link = html.unescape(found(re.search(r'href="([^"]*/api/agreements/attestation\?link=[^"]+)"', mail["html"])).group(1))
     assert link == created["acceptanceUrl"] and "Review and accept" in mail["html"]
 
     status = f"customers/{cid}/agreement-attestations/{created['id']}"
     before = _api(stack, "GET", status, partner).json()
     assert requests.head(link, timeout=20).status_code == 200 and requests.get(link, timeout=20).status_code == 200
-    context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
+    context = phone_context(browser)
     page = context.new_page()
     try:
         page.goto(link)
         expect(page.locator("h1")).to_contain_text("Contoso Berlin GmbH")
-        _check(page, "01-form", "en", reports)
+        audit.check(page, "01-form")
         assert _api(stack, "GET", status, partner).json() == before  # opening it (scanner or browser) changed nothing
         assert before["status"] == "Pending"
 
@@ -128,14 +91,14 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         page.locator("input[name=accept]").check()
         page.locator("#accept-attestation").click()
         expect(page.locator("#reason-name")).to_contain_text("not the name")
-        _check(page, "02-form-wrong-name", "en", reports)
+        audit.check(page, "02-form-wrong-name")
         assert _api(stack, "GET", status, partner).json()["status"] == "Pending"
 
         page.locator("#f-name").fill("Greta Maier")
         page.locator("input[name=accept]").check()
         page.locator("#accept-attestation").click()
         page.locator("#accepted").wait_for()
-        _check(page, "03-accepted", "en", reports)
+        audit.check(page, "03-accepted")
         assert _api(stack, "GET", status, partner).json()["status"] == "Accepted"
 
         first = _api(stack, "POST", f"customers/{cid}/agreements", partner,
@@ -146,7 +109,7 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         second = _api(stack, "POST", f"customers/{cid}/agreements", partner,
                       {"type": "MicrosoftCustomerAgreement", "attestationId": created["id"]})
         assert second.status_code == 409 and second.json()["type"].endswith("/agreement-accepted-already")
-        receipt = [m for m in _mails(stack, email, 2) if "Receipt" in m["subject"]]
+        receipt = [m for m in mails_to(stack, email, 2, timeout=60) if "Receipt" in m["subject"]]
         assert len(receipt) == 1 and "Greta Maier" in receipt[0]["text"]
 
         # Expired: its page, and the pipeline lists the customer under Expired.
@@ -155,7 +118,7 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         _expire(stack, expiring_cid, expiring["id"])
         page.goto(expiring["acceptanceUrl"])
         expect(page.locator("h1")).to_have_text("This link has expired")
-        _check(page, "04-expired", "en", reports)
+        audit.check(page, "04-expired")
         listed, token = [], None
         while True:
             resp = _api(stack, "GET", "agreement-attestations?status=Expired" + (f"&continuationToken={token}" if token else ""), partner)
@@ -172,17 +135,17 @@ def test_the_customer_confirms_and_the_partner_finalizes(local_stack, browser, p
         new = _ask(stack, partner, replaced_cid, f"new.{uuid.uuid4().hex[:8]}@contoso.example", sendEmail=False, language="ko")
         page.goto(old["acceptanceUrl"])
         expect(page.locator("h1")).to_have_text("This link was replaced")
-        _check(page, "05-replaced", "en", reports)
+        audit.check(page, "05-replaced")
         page.goto(f"{stack.app_url}/api/agreements/attestation?link=nonsense")
         expect(page.locator("h1")).to_have_text("This link is not valid")
-        _check(page, "06-unknown", "en", reports)
+        audit.check(page, "06-unknown")
         page.goto(new["acceptanceUrl"])
-        _check(page, "07-form", "ko", reports)
+        audit.check(page, "07-form", "ko")
         page.evaluate("document.getElementById('attestation-form').submit()")  # as a browser without the `required` check
         page.locator("[aria-invalid=true]").first.wait_for()
-        _check(page, "08-form-no-name", "ko", reports)
+        audit.check(page, "08-form-no-name", "ko")
         page.goto(expiring["acceptanceUrl"] + "&lang=ko")
-        _check(page, "09-expired", "ko", reports)
+        audit.check(page, "09-expired", "ko")
     finally:
         context.close()
-    assert not reports, "\n".join(reports)
+    assert not audit.reports, "\n".join(audit.reports)

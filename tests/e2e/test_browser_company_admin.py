@@ -13,62 +13,27 @@ import os
 import re
 import time
 import uuid
-from pathlib import Path
 
-import pytest
 import requests
+from playwright.sync_api import Page, expect
 
 from devhost.identity import ensure_partner_key, mint_partner_token
 from devhost.local_settings import ROOT
 from devhost.seed import demo_tokens
-from tests.e2e.test_accessibility import _links_from_email
-from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM, _invite
-from tests.e2e.test_browser_domains import _no_violations, _sign_in
-
-pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from tests.e2e.journey import create_company, invitation_links, no_violations, phone_context, sign_in
 
 ARTIFACTS = ROOT / "test-artifacts" / "company-admin"
-
-pytestmark = pytest.mark.skipif(not CHROMIUM or not Path(CHROMIUM).exists(),
-                                reason="no Chromium here: run scripts/bootstrap.sh --browser or set CHROMIUM_PATH")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _context(browser, locale: str = "en-US"):
-    return browser.new_context(ignore_https_errors=True, locale=locale, viewport={"width": 390, "height": 844})
-
 
 def _shot(page: Page, step: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{step}.png"), full_page=True)
 
 
-def _create_company(local_stack, page: Page, email: str) -> str:
-    """The invitee creates the company (first user: Account manager); returns the company's base URL."""
-    _invite(local_stack, email)
-    page.goto(_links_from_email(local_stack, email)[0])
-    page.locator("#sign-in").click()
-    _sign_in(page, email)
-    page.wait_for_url(re.compile(r"/api/companies/new\?invitationId="))
-    page.locator("#f-postalCode").fill("10115")
-    page.locator("#create-company").click()
-    page.locator("#welcome").wait_for()
-    return page.url.rsplit("/", 1)[0]
-
-
 def _accept_by_link(page: Page, link: str, email: str) -> None:
     """An invitee opens an emailed link, signs in and confirms (joining the company / accepting the relationship)."""
     page.goto(link)
     page.locator("#sign-in").click()
-    _sign_in(page, email)
+    sign_in(page, email)
     page.wait_for_url(re.compile(r"/api/companies/accept\?"))
     page.locator("#accept").click()
     page.locator("#welcome").wait_for()
@@ -81,10 +46,10 @@ def _manage(page: Page, email: str):
 def test_an_account_manager_demotes_and_removes_a_colleague_and_revokes_a_pending_invitation(local_stack, browser):
     tag = uuid.uuid4().hex[:8]
     hanna, ivy, ola = f"hanna.{tag}@contoso.example", f"ivy.{tag}@contoso.example", f"ola.{tag}@contoso.example"
-    admin_context, colleague_context = _context(browser), _context(browser, "ko-KR")
+    admin_context, colleague_context = phone_context(browser), phone_context(browser, "ko-KR")
     admin, colleague = admin_context.new_page(), colleague_context.new_page()
     try:
-        company = _create_company(local_stack, admin, hanna)
+        company = create_company(local_stack, admin, hanna)
         for email, language in ((ivy, "ko"), (ola, "de")):
             admin.goto(f"{company}/invitations/new")
             admin.locator("#f-email").fill(email)
@@ -96,12 +61,12 @@ def test_an_account_manager_demotes_and_removes_a_colleague_and_revokes_a_pendin
             admin.locator("#role-ReportViewer").check()
             admin.locator("#send-invitation").click()
             admin.wait_for_url(re.compile(r"/users$|/invitations$"))
-        _accept_by_link(colleague, _links_from_email(local_stack, ivy)[0], ivy)
+        _accept_by_link(colleague, invitation_links(local_stack, ivy)[0], ivy)
 
         admin.goto(f"{company}/users")
         expect(admin.locator("#pending-invitations")).to_contain_text(ola)
         expect(admin.locator("#pending-invitations")).not_to_contain_text(ivy)
-        _no_violations(admin, "users (managed, one pending invitation)")
+        no_violations(admin, "users (managed, one pending invitation)")
         _shot(admin, "01-users")
 
         # Demote: the Save button is grey until the roles differ from the current ones.
@@ -131,22 +96,22 @@ def test_an_account_manager_demotes_and_removes_a_colleague_and_revokes_a_pendin
         expect(colleague.locator("#removed")).to_contain_text("더 이상 접근할 수 없습니다")
         expect(colleague.locator("main")).to_contain_text(hanna)
         expect(colleague.locator("html")).to_have_attribute("lang", "ko")
-        _no_violations(colleague, "removed (ko)")
+        no_violations(colleague, "removed (ko)")
         _shot(colleague, "04-colleague-refused")
 
         # The last Account manager cannot remove herself.
         _manage(admin, hanna).get_by_role("button", name=f"Remove {hanna}").click()
         expect(admin.locator("#users-notice[role=alert]")).to_contain_text("the company would have no Account manager left")
         expect(admin.locator("#users")).to_contain_text(hanna)
-        _no_violations(admin, "users (refused)")
+        no_violations(admin, "users (refused)")
         _shot(admin, "05-last-account-manager")
 
         # Revoke Ola's pending invitation: her link shows the revoked page.
         admin.get_by_role("button", name=f"Revoke the invitation of {ola}").click()
         expect(admin.locator("#users-notice")).to_contain_text(f"The invitation of {ola} was revoked")
         expect(admin.locator("#no-pending")).to_be_visible()
-        other = _context(browser, "de-DE").new_page()
-        other.goto(_links_from_email(local_stack, ola)[0])
+        other = phone_context(browser, "de-DE").new_page()
+        other.goto(invitation_links(local_stack, ola)[0])
         expect(other.locator("h1")).to_contain_text("zurückgezogen")
         assert requests.get(other.url, timeout=10).status_code == 410
         _shot(other, "06-revoked-link")
@@ -193,10 +158,10 @@ def _mail(local_stack, to: str, subject_part: str, timeout: float = 30) -> dict:
 def test_the_primary_contact_takes_back_a_partners_admin_rights_and_ends_another_relationship(local_stack, browser):
     tag = uuid.uuid4().hex[:8]
     hanna = f"hanna.{tag}@contoso.example"
-    context = _context(browser)
+    context = phone_context(browser)
     page = context.new_page()
     try:
-        company = _create_company(local_stack, page, hanna)
+        company = create_company(local_stack, page, hanna)
         customer_id = company.rsplit("/", 1)[1]
         demo = {"Authorization": f"Bearer {demo_tokens(local_stack)['agent']}"}
         second, second_auth = _second_partner(local_stack, tag)
@@ -205,8 +170,8 @@ def test_the_primary_contact_takes_back_a_partners_admin_rights_and_ends_another
         resp = requests.post(f"{local_stack.app_url}/api/customers/{customer_id}/relationship-requests", json=ask, headers=second_auth,
                              timeout=20)
         assert resp.status_code == 201, resp.text
-        first = _links_from_email(local_stack, hanna)[0]
-        _accept_by_link(page, next(link for link in _links_from_email(local_stack, hanna, count=2) if link != first), hanna)
+        first = invitation_links(local_stack, hanna)[0]
+        _accept_by_link(page, next(link for link in invitation_links(local_stack, hanna, count=2) if link != first), hanna)
         customer_url = f"{local_stack.app_url}/api/customers/{customer_id}"
         assert requests.get(customer_url, headers=second_auth, timeout=20).status_code == 200
 
@@ -214,13 +179,13 @@ def test_the_primary_contact_takes_back_a_partners_admin_rights_and_ends_another
         expect(page.locator("h1")).to_have_text("Partners")
         expect(page.locator("#partners")).to_contain_text(f"Northwind {tag}")
         expect(page.locator("li[data-partner='demo-partner'] dd.dap")).to_have_text("Yes")
-        _no_violations(page, "partners")
+        no_violations(page, "partners")
         _shot(page, "10-partners")
 
         page.get_by_role("button", name="Remove the admin rights of Contoso Field Services").click()
         expect(page.locator("#partners-notice")).to_contain_text("The admin rights (DAP) of Contoso Field Services were removed")
         expect(page.locator("li[data-partner='demo-partner'] dd.dap")).to_contain_text("No (removed on")
-        _no_violations(page, "partners (rights removed)")
+        no_violations(page, "partners (rights removed)")
         _shot(page, "11-admin-rights-removed")
         colleague = {"email": f"neu.{tag}@contoso.example", "firstName": "Neu", "lastName": "Nutzer", "language": "de",
                      "countryRegion": "DE", "roles": ["AccountViewer"]}

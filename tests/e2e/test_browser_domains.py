@@ -7,61 +7,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
 
-import pytest
+from playwright.sync_api import Page, expect
 
 from devhost.dns_server import add_record
 from devhost.local_settings import ROOT
-from tests.e2e.test_browser_accept_invite import ARGS, CHROMIUM, _invite, _link_from_email
-
-pytest.importorskip("playwright.sync_api")
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from tests.e2e.journey import create_company, no_violations, phone_context, sign_in
 
 ARTIFACTS = ROOT / "test-artifacts" / "domains"
-
-pytestmark = pytest.mark.skipif(not CHROMIUM or not Path(CHROMIUM).exists(),
-                                reason="no Chromium here: run scripts/bootstrap.sh --browser or set CHROMIUM_PATH")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _context(browser):
-    return browser.new_context(ignore_https_errors=True, locale="en-US", viewport={"width": 390, "height": 844})
-
 
 def _shot(page: Page, step: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{step}.png"), full_page=True)
 
 
-def _no_violations(page: Page, name: str) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{name}:\n{results.generate_report()}"
-
-
-def _sign_in(page: Page, email: str) -> None:
-    page.locator("input[name=sub][type=text]").fill(email)
-    page.get_by_role("button", name="Authorize").click()
-
-
 def _admin_with_company(local_stack, page: Page, email: str) -> str:
     """The invitee creates the company (first user: Account manager) and opens its domains page; returns that page's URL."""
-    _invite(local_stack, email)
-    page.goto(_link_from_email(local_stack, email))
-    page.locator("#sign-in").click()
-    _sign_in(page, email)
-    page.wait_for_url(re.compile(r"/api/companies/new\?invitationId="))
-    page.locator("#f-postalCode").fill("10115")
-    page.locator("#create-company").click()
-    page.locator("#welcome").wait_for()
+    create_company(local_stack, page, email)
     page.get_by_role("link", name=re.compile("Users")).click()
     page.locator("#domains-link").click()
     expect(page.locator("h1")).to_have_text("Domains")
@@ -71,11 +33,11 @@ def _admin_with_company(local_stack, page: Page, email: str) -> str:
 def test_an_admin_adds_a_domain_puts_its_txt_record_in_the_local_dns_and_verifies_it(local_stack, browser):
     tag = uuid.uuid4().hex[:8]
     own, other = f"d{tag}.example", f"group-{tag}.example"
-    context = _context(browser)
+    context = phone_context(browser)
     page = context.new_page()
     try:
         _admin_with_company(local_stack, page, f"hanna@{own}")
-        _no_violations(page, "domains (empty)")
+        no_violations(page, "domains (empty)")
         page.locator("#f-domain").fill(other.upper())
         page.locator("#add-domain").click()
         expect(page.locator("#domain-notice")).to_contain_text(f"{other} was added")
@@ -84,12 +46,12 @@ def test_an_admin_adds_a_domain_puts_its_txt_record_in_the_local_dns_and_verifie
         record = card.locator("code.record").inner_text().strip()
         assert re.fullmatch(r"partner-platform-verification=[A-Za-z0-9_-]{30,}", record), record
         _shot(page, "01-added-with-its-txt-record")
-        _no_violations(page, "domains (pending)")
+        no_violations(page, "domains (pending)")
 
         card.get_by_role("button", name=f"Verify {other}").click()
         expect(page.locator("#domain-notice")).to_contain_text(f"No TXT record was found at {other}")
         _shot(page, "02-no-record-yet")
-        _no_violations(page, "domains (refused)")
+        no_violations(page, "domains (refused)")
 
         add_record(local_stack.dns_records, other, record)  # what the README tells a developer to run
         page.locator(f"li[data-domain='{other}']").get_by_role("button", name=f"Verify {other}").click()
@@ -104,7 +66,7 @@ def test_an_admin_adds_a_domain_puts_its_txt_record_in_the_local_dns_and_verifie
 def test_a_person_at_the_verified_domain_asks_to_join_and_the_admin_approves(local_stack, browser):
     tag = uuid.uuid4().hex[:8]
     own = f"d{tag}.example"
-    admin_context, person_context = _context(browser), _context(browser)
+    admin_context, person_context = phone_context(browser), phone_context(browser)
     admin, person = admin_context.new_page(), person_context.new_page()
     try:
         domains_url = _admin_with_company(local_stack, admin, f"hanna@{own}")
@@ -116,19 +78,19 @@ def test_a_person_at_the_verified_domain_asks_to_join_and_the_admin_approves(loc
         expect(admin.locator("#domain-notice")).to_contain_text(f"{own} is verified")  # by its TXT record only
 
         person.goto(f"{local_stack.app_url}/api/companies/join")
-        _no_violations(person, "join (signed out)")
+        no_violations(person, "join (signed out)")
         person.locator("#join-signin").click()
-        _sign_in(person, f"ivy@{own}")
+        sign_in(person, f"ivy@{own}")
         person.wait_for_url(re.compile(r"/api/companies/join$"))
         expect(person.locator("main")).to_contain_text(f"has verified {own}")
-        _no_violations(person, "join (joinable)")
+        no_violations(person, "join (joinable)")
         person.locator("#ask-to-join").click()
         expect(person.locator("#join-waiting")).to_be_visible()
         _shot(person, "04-request-waiting")
 
         admin.goto(domains_url)
         expect(admin.locator("#join-requests")).to_contain_text(f"ivy@{own}")
-        _no_violations(admin, "domains (a request waiting)")
+        no_violations(admin, "domains (a request waiting)")
         _shot(admin, "05-request-listed")
         admin.get_by_role("button", name=f"Approve ivy@{own}").click()
         expect(admin.locator("#domain-notice")).to_contain_text(f"ivy@{own} joined the company as Account viewer")

@@ -8,17 +8,7 @@ import time
 import requests
 
 from devhost.seed import DEMO_PARTNER_ID, demo_tokens, seed_demo
-
-
-def _wait_for_mail(stack, to, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        mails = requests.get(f"{stack.mail_url}/email", timeout=10).json()
-        found = [m for m in mails if any(t["address"] == to for t in m["to"])]
-        if found:
-            return found
-        time.sleep(0.3)
-    raise AssertionError(f"no email to {to} within {timeout}s")
+from tests.e2e.journey import mails_to
 
 
 def test_partner_creates_invitation_and_email_arrives_in_german(local_stack):
@@ -30,7 +20,7 @@ def test_partner_creates_invitation_and_email_arrives_in_german(local_stack):
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert created["createdBy"]["partnerId"] == DEMO_PARTNER_ID
-    mail = _wait_for_mail(local_stack, "greta@contoso.de")[0]
+    mail = mails_to(local_stack, "greta@contoso.de")[0]
     assert created["inviteRedeemUrl"] in mail["text"]
     assert "Greta" in mail["html"] and ("Einladung" in mail["subject"] or "eingeladen" in mail["text"])
     # the status is visible to the partner: sent, then delivered (the stack reports every mail MailDev accepts)
@@ -64,7 +54,7 @@ def test_changing_the_invitee_over_http_mails_the_new_address_and_replaces_the_o
     body = {"email": old_address, "firstName": "Jan", "lastName": "Nowak", "language": "pl", "countryRegion": "PL",
             "kind": "CustomerOnboarding", "company": {"name": "Contoso Polska", "country": "PL"}}
     created = requests.post(base, json=body, headers=auth, timeout=20).json()
-    _wait_for_mail(local_stack, old_address)
+    mails_to(local_stack, old_address)
     read = requests.get(f"{base}/{created['id']}", headers=auth, timeout=10)
     missing = requests.patch(f"{base}/{created['id']}", json={"email": new_address}, headers=auth, timeout=20)
     assert missing.status_code == 428 and missing.headers["Content-Type"].startswith("application/problem+json")
@@ -76,7 +66,7 @@ def test_changing_the_invitee_over_http_mails_the_new_address_and_replaces_the_o
     stale = requests.patch(f"{base}/{created['id']}", json={"email": "x@contoso.pl"}, headers={**auth, "If-Match": read.headers["ETag"]},
                            timeout=20)
     assert stale.status_code == 412
-    mail = _wait_for_mail(local_stack, new_address)[0]
+    mail = mails_to(local_stack, new_address)[0]
     assert new["inviteRedeemUrl"] in mail["text"] and "邀請" in mail["subject"] + mail["text"]  # Traditional Chinese
     old_link = requests.get(created["inviteRedeemUrl"], timeout=10)
     assert old_link.status_code == 410 and "To zaproszenie zostało zastąpione" in old_link.text  # the old invitee's Polish

@@ -35,7 +35,7 @@ def test_unknown_route_is_404(local_stack):
 
 # -- `make run` / `make services` as a user starts them: `python -m devhost` with settings in the environment --------
 
-def _user_env(**settings):
+def _user_env(**settings: str) -> dict[str, str]:
     """This process's environment without any app setting (tests load local.settings.json into it), plus `settings`."""
     drop = app_setting_names() | set(PORT_VARIABLES.values())
     return {**{k: v for k, v in os.environ.items() if k not in drop}, **settings}
@@ -45,10 +45,11 @@ def _ports_env():
     return {var: str(free_port()) for var in PORT_VARIABLES.values()}
 
 
-def _start_devhost(tmp_path, env, *args):
+def _start_devhost(tmp_path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen([sys.executable, "-m", "devhost", "--in-memory", "--log-dir", str(tmp_path / "logs"), *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = []
+    assert proc.stdout is not None  # stdout=PIPE
+    out: list[str] = []
     for line in proc.stdout:
         out.append(line)
         if "Ctrl-C stops everything." in line:
@@ -200,6 +201,7 @@ def test_a_second_sigterm_to_the_process_group_does_not_cut_the_shutdown_short(t
     proc = subprocess.Popen([sys.executable, "-m", "devhost", "--in-memory", "--log-dir", str(tmp_path / "logs")],
                             cwd=ROOT, env=_user_env(**ports), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
+    assert proc.stdout is not None  # stdout=PIPE
     out, children = [], set()
     try:
         for line in proc.stdout:

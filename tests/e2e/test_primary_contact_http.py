@@ -9,7 +9,7 @@ import time
 import requests
 
 from devhost.seed import demo_tokens, seed_demo
-from tests.e2e.test_invitation_flow_http import _wait_for_mail
+from tests.e2e.journey import mails_to
 
 
 def _events_of(stack, auth, type_, customer_id, timeout=30):
@@ -55,7 +55,7 @@ def test_the_corrected_contact_gets_the_confirmation(local_stack):
         "type": "MicrosoftCustomerAgreement", "dateAgreed": "2026-01-15",
         "primaryContact": {k: new[k] for k in ("firstName", "lastName", "email")}})
     assert attested.status_code == 201, attested.text
-    [mail] = _wait_for_mail(local_stack, "jonas.pc@contoso.de")
+    [mail] = mails_to(local_stack, "jonas.pc@contoso.de")
     assert "Contoso Leipzig GmbH" in mail["subject"] and "Jonas" in mail["text"]
     mails = requests.get(f"{local_stack.mail_url}/email", timeout=10).json()
     assert not [m for m in mails if any(t["address"] == "greta.pc@contoso.de" for t in m["to"])]

@@ -3,20 +3,17 @@ token), only with roles the inviter may give, and the invitee's email queued in 
 
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 
 from accept_invite import companies, functions
-from accept_invite.company_form import check, prefill
 from attest_agreement.repository import CustomerStore
 from invite_user.invitations import InvitationKind
 from invite_user.repository import InvitationStore
 from shared.settings import get_settings
-from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for, text_of
-from tests.support.context import ctx_of
+from tests.support.accept_invite import create_company, form_request, get_request, invite, session_header, subject_for, text_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.queues import receive
 
 CSRF = "csrf-token-for-tests"
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
@@ -25,13 +22,7 @@ HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("
 @pytest.fixture
 def company(storage, partner_tokens):
     inv, _ = invite(storage)
-    form, _ = check(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
-
-
-def _queued(storage):
-    messages = storage.queue(get_settings().email_queue).receive_messages(messages_per_page=32)
-    return [json.loads(base64.b64decode(m.content)) for m in messages]
+    return create_company(storage, inv, HANNA)
 
 
 def _colleague(**changes):
@@ -47,7 +38,7 @@ def _post_form(customer_id, form, headers=None):
 
 def test_the_page_offers_only_the_roles_the_inviter_may_give(storage, company):
     store = CustomerStore(storage)
-    user = store.user(company, "hanna@contoso.example")
+    user = found(store.user(company, "hanna@contoso.example"))
     user.roles = ["UserAdministrator"]
     store.users.upsert(user)
     resp = functions.colleague_invitation_form(get_request(f"companies/{company}/invitations/new", headers=session_header(),
@@ -71,7 +62,7 @@ def test_a_company_user_invites_from_the_page_and_the_email_is_queued(storage, c
     assert [r.value for r in inv.roles] == ["ReportViewer", "AccountViewer"]
     assert inv.company.name == "Contoso GmbH" and inv.inviter_name == "Hanna Schmidt"
     assert inv.created_by["companyUser"] == "hanna@contoso.example"
-    queued = [m for m in _queued(storage) if m["type"] == "invitation-email"]
+    queued = [m for m in receive(storage, get_settings().email_queue) if m["type"] == "invitation-email"]
     assert any(item["rowKey"].endswith(inv.link_hash) for m in queued for item in m["items"])
     # the email renders in Korean, the preferred language
     from invite_user import delivery
@@ -85,7 +76,7 @@ def test_a_company_user_invites_from_the_page_and_the_email_is_queued(storage, c
 
 def test_roles_the_inviter_may_not_give_are_refused(storage, company):
     store = CustomerStore(storage)
-    user = store.user(company, "hanna@contoso.example")
+    user = found(store.user(company, "hanna@contoso.example"))
     user.roles = ["AgreementManager"]
     store.users.upsert(user)
     resp = _post_form(company, {"csrf": CSRF, "submissionId": "s-2", **_colleague(roles=["UserAdministrator"], language="en")},
@@ -97,7 +88,7 @@ def test_roles_the_inviter_may_not_give_are_refused(storage, company):
 
 def test_users_without_an_inviting_role_cannot_invite(storage, company):
     store = CustomerStore(storage)
-    user = store.user(company, "hanna@contoso.example")
+    user = found(store.user(company, "hanna@contoso.example"))
     user.roles = ["ReportViewer"]
     store.users.upsert(user)
     assert _post_form(company, {"csrf": CSRF, "submissionId": "s", **_colleague()}).status_code == 403

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from accept_invite import companies, functions
-from accept_invite.company_form import FIELD_NAMES, check, prefill
+from accept_invite.company_form import FIELD_NAMES, prefill
 from attest_agreement.customers import RelationshipRole, RelationshipStatus
 from attest_agreement.repository import CustomerStore, CustomerUnitOfWork
 from invite_user.invitations import InvitationStatus
@@ -16,16 +16,18 @@ from invite_user.repository import InvitationStore, InvitationUnitOfWork
 from shared.storage import StorageUnavailable
 from tests.support.accept_invite import (
     AGENT,
+    create_company,
     form_request,
     get_request,
     invite,
-    register_partners,
     reload,
     session_header,
     subject_for,
     text_of,
 )
 from tests.support.context import ctx_of
+from tests.support.expect import found
+from tests.support.partners import register_partners
 
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
 CSRF = "csrf-token-for-tests"
@@ -93,18 +95,20 @@ def test_create_company_makes_everything_at_once(partners):
     customer_id = companies.customer_id_for(inv)
     assert resp.headers["Location"] == f"/api/companies/{customer_id}/welcome"
     store = CustomerStore(partners)
-    customer = store.customer(customer_id)
+    customer = found(store.customer(customer_id))
+    assert customer.address is not None
     assert customer.name == "Contoso GmbH" and customer.address["postalCode"] == "10115" and customer.phone == "+49301234567"
     assert customer.created_from_invitation == inv.reference
-    user = store.user(customer_id, "hanna@contoso.example")
+    user = found(store.user(customer_id, "hanna@contoso.example"))
     assert user.roles == ["AccountManager", "ReportViewer"]
-    rel = store.relationship(customer_id, "p-direct")
+    rel = found(store.relationship(customer_id, "p-direct"))
     assert rel.role == RelationshipRole.RESELLER and rel.status == RelationshipStatus.ACTIVE and rel.dap.active
     assert [e.customer_id for e in store.customers_of_partner("p-direct").items] == [customer_id]
     actions = sorted(a.action for a in store.audit_page(customer_id).items)
     assert actions == ["customer.created", "relationship.created", "user.added"]
     after = reload(partners, inv)
     assert after.status == InvitationStatus.ACCEPTED and after.customer_id == customer_id
+    assert after.accepted_by is not None
     assert after.accepted_by["email"] == "hanna@contoso.example"
     partner_audit = InvitationStore(partners).audit_page("p-direct").items
     assert "invitation.accepted" in [a.action for a in partner_audit]
@@ -167,7 +171,7 @@ def test_a_double_click_after_success_shows_the_result(partners):
     inv, _ = invite(partners)
     first, second = _post(_form(inv)), _post(_form(inv, name="Changed Name"))
     assert first.headers["Location"] == second.headers["Location"]
-    assert CustomerStore(partners).customer(companies.customer_id_for(inv)).name == "Contoso GmbH"
+    assert found(CustomerStore(partners).customer(companies.customer_id_for(inv))).name == "Contoso GmbH"
 
 
 def test_outage_after_the_claim_leaves_no_half_company_and_a_retry_completes(partners, monkeypatch):
@@ -296,8 +300,7 @@ def test_welcome_page_links_to_the_platform(partners):
 
 def _existing_company(storage):
     inv, _ = invite(storage)
-    form, _ = check(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
+    return create_company(storage, inv, HANNA)
 
 
 def test_a_colleague_invitation_only_asks_to_join(partners):
@@ -313,7 +316,7 @@ def test_a_colleague_invitation_only_asks_to_join(partners):
     with ThreadPoolExecutor(max_workers=5) as pool:
         results = list(pool.map(lambda _: functions.accept_invitation(form_request("companies/accept", form, max_session)), range(5)))
     assert {r.status_code for r in results} == {303}
-    user = CustomerStore(partners).user(customer_id, "max@contoso.example")
+    user = found(CustomerStore(partners).user(customer_id, "max@contoso.example"))
     assert user.roles == ["ReportViewer", "AccountViewer"]
     assert len(CustomerStore(partners).users_of(customer_id)) == 2
     assert reload(partners, inv).status == InvitationStatus.ACCEPTED

@@ -10,14 +10,13 @@ from __future__ import annotations
 import pytest
 
 from accept_invite import companies, functions
-from accept_invite.company_form import check, prefill
 from attest_agreement.api_models import RemoveRelationshipIn
 from attest_agreement.repository import CustomerStore
 from attest_agreement.service import remove_relationship
 from invite_user import service as invitations
 from invite_user.invitations import InvitationStatus
 from shared.clock import utc_now
-from tests.support.accept_invite import AGENT, form_request, invite, reload, session_header, subject_for, text_of
+from tests.support.accept_invite import AGENT, create_company, form_request, invite, reload, session_header, subject_for, text_of
 from tests.support.context import ctx_of
 
 HANNA = companies.Person("hanna@contoso.example", "Hanna Schmidt", subject_for("hanna@contoso.example"))
@@ -27,8 +26,7 @@ IVY = "ivy@contoso.example"
 @pytest.fixture
 def company(storage, partner_tokens):
     inv, _ = invite(storage)
-    form, _ = check(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, HANNA, form)
+    return create_company(storage, inv, HANNA)
 
 
 def _joining(storage, company):
@@ -38,7 +36,7 @@ def _joining(storage, company):
 
 
 def _partner_leaves(storage, company):
-    remove_relationship(ctx_of(storage), AGENT, company, RemoveRelationshipIn(goodFaithDeclaration=True))
+    remove_relationship(ctx_of(storage), AGENT, company, RemoveRelationshipIn.model_validate({"goodFaithDeclaration": True}))
 
 
 def _accept(h, email=IVY):

@@ -11,8 +11,10 @@ from accept_invite import functions
 from accept_invite.signin import FlowStore
 from invite_user import service
 from invite_user.invitations import InvitationStatus
-from tests.support.accept_invite import AGENT, etag_of, get_request, invite, register_partners, reload, text_of
+from tests.support.accept_invite import AGENT, create_company, etag_of, get_request, invite, reload, text_of
 from tests.support.context import ctx_of
+from tests.support.expect import found
+from tests.support.partners import register_partners
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_resend_request_form_queues_the_check_and_answers_the_same(partners, fix
     fixed_clock.advance(days=2)
     page = _landing(raw)
     cookie = next(c for c in page.headers.get_all("Set-Cookie") if c.startswith("accept_session=")).split(";")[0]
-    csrf = sessions.decode(cookie.split("=", 1)[1]).csrf
+    csrf = found(sessions.decode(cookie.split("=", 1)[1])).csrf
     form = {"csrf": csrf, "email": "hanna@contoso.example", "agreementNumber": "MPSA-1", "purchasingAccountNumber": "PA-9"}
     resp = functions.request_resend_from_page(form_request("InviteUser/resend-request", form, {"cookie": cookie}))
     assert resp.status_code == 200 and "Request received" in text_of(resp)
@@ -107,11 +109,9 @@ def test_revoked_link_names_whom_to_contact(partners):
 
 def test_used_link_offers_sign_in_to_the_platform(partners):
     from accept_invite import companies
-    from accept_invite.company_form import check, prefill
 
     inv, raw = invite(partners, language="en")
-    form, _ = check(prefill(inv.company))
-    companies.create_company(ctx_of(partners), inv.link_hash, companies.Person("hanna@contoso.example"), form)
+    create_company(partners, inv, companies.Person("hanna@contoso.example"))
     resp = _landing(raw)
     assert resp.status_code == 200
     text = text_of(resp)

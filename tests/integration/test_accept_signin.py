@@ -13,25 +13,16 @@ from accept_invite.signin import FLOW_LIFETIME, FlowStore, delete_stale_flows
 from invite_user.invitations import InvitationStatus
 from shared.clock import utc_now
 from tests.support.accept_invite import (
-    FakeAuthClient,
     cookies_set,
+    create_company,
     get_request,
     invite,
-    register_partners,
     reload,
     state_of,
     text_of,
 )
 from tests.support.context import ctx_of
-
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    register_partners(storage)
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
-
+from tests.support.expect import found
 
 _BINDINGS: dict[str, str] = {}  # state -> the browser's sign-in binding cookie, as the browser keeps it
 
@@ -148,11 +139,9 @@ def test_the_hourly_timer_deletes_stale_flows(storage, idp, fixed_clock):
 
 def test_an_accepted_invitation_signs_in_to_the_welcome_page(storage, idp):
     from accept_invite import companies
-    from accept_invite.company_form import check, prefill
 
     inv, raw = invite(storage)
-    form, _ = check(prefill(inv.company))
-    customer_id = companies.create_company(ctx_of(storage), inv.link_hash, companies.Person("hanna@contoso.example"), form)
+    customer_id = create_company(storage, inv, companies.Person("hanna@contoso.example"))
     resp = _callback(state_of(_start(raw)))
     assert resp.headers["Location"] == f"/api/companies/{customer_id}/welcome"
 
@@ -198,7 +187,7 @@ def test_the_signin_sets_a_short_lived_binding_cookie_whose_hash_the_flow_keeps(
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age=600" in cookie and "Path=/" in cookie
     value = cookie.split(";")[0].split("=", 1)[1]
     state = state_of(resp.headers["Location"])
-    row = FlowStore(storage).get(f"f|{state[:2]}", state)
+    row = found(FlowStore(storage).get(f"f|{state[:2]}", state))
     assert row.binding_hash == hashlib.sha256(value.encode()).hexdigest() and value not in str(row.model_dump())
 
 
@@ -241,7 +230,7 @@ def test_an_unverified_email_does_not_sign_in(storage, idp):
     resp = _callback(state_of(_start(raw)))
     assert resp.status_code == 303
     [cookie] = [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
-    session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
+    session = found(sessions.decode(cookie.split(";")[0].split("=", 1)[1]))
     assert session.subject == "t-1|o-1" and session.email == "hanna@contoso.example"
     assert reload(storage, inv).status == InvitationStatus.PENDING
 
@@ -281,14 +270,12 @@ def test_sign_out_ends_every_session_of_the_person_at_once(storage, idp):
     # Issue 19 item 13: sign-out only cleared this browser's cookie; a copied cookie kept reading and changing the
     # company for the rest of its 30 minutes. Now the person's session epoch moves on and every copy stops.
     from accept_invite import companies
-    from accept_invite.company_form import check, prefill
     from shared import session_epochs
     from tests.support.accept_invite import form_request, session_header, subject_for
 
     hanna = "hanna@contoso.example"
     inv, _ = invite(storage)
-    form, _ = check(prefill(inv.company))
-    company = companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(hanna, "", subject_for(hanna)), form)
+    company = create_company(storage, inv, companies.Person(hanna, "", subject_for(hanna)))
 
     def users_page(headers):
         return functions.company_page(get_request(f"companies/{company}/users", headers=headers,
@@ -307,5 +294,5 @@ def test_sign_out_ends_every_session_of_the_person_at_once(storage, idp):
     state = state_of(_start(raw))
     fresh = _callback(state)
     [cookie] = [c.split(";")[0] for c in cookies_set(fresh) if c.startswith(sessions.cookie_name() + "=")]
-    assert sessions.decode(cookie.split("=", 1)[1]).epoch == 1
+    assert found(sessions.decode(cookie.split("=", 1)[1])).epoch == 1
     assert users_page({"cookie": cookie}).status_code == 200

@@ -9,6 +9,7 @@ import pytest
 from attest_agreement import functions as fn
 from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_customers import call, create, queued, table_rows
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 
 
@@ -140,9 +141,11 @@ def test_idempotency_key_replays_the_first_answer(storage, partner_tokens, cid):
 def test_updating_the_primary_contact_is_allowed_and_audited(storage, settings, partner_tokens, cid):
     contact = {"firstName": "Jonas", "lastName": "Weber", "email": "jonas@contoso.de", "phoneNumber": "0171 2345678", "language": "en"}
     assert attest(partner_tokens(), cid, attestation(primaryContact=contact), if_match="*").status_code == 201
-    customer = CustomerStore(storage).customer(cid)
+    customer = found(CustomerStore(storage).customer(cid))
     assert customer.primary_contact.email == "jonas@contoso.de" and customer.primary_contact.phone_number == "+491712345678"
     [record] = [r for r in CustomerStore(storage).audit_page(cid).items if r.action == "customer.primaryContactUpdated"]
+    assert record.after is not None
+    assert record.before is not None
     assert record.before["email"] == "greta@contoso.de" and record.after["email"] == "jonas@contoso.de"
     assert record.actor == "Anna Agent"
     [mail] = queued(storage, settings, "attestation-notice")
@@ -152,7 +155,7 @@ def test_updating_the_primary_contact_is_allowed_and_audited(storage, settings, 
 def test_the_same_contact_is_not_an_update(storage, partner_tokens, cid):
     assert attest(partner_tokens(), cid).status_code == 201
     assert [r.action for r in CustomerStore(storage).audit_page(cid).items].count("customer.primaryContactUpdated") == 0
-    assert CustomerStore(storage).customer(cid).primary_contact.phone_number == "+49307654321"  # kept
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.phone_number == "+49307654321"  # kept
 
 
 def test_invalid_phone_is_a_field_error(storage, partner_tokens, cid):

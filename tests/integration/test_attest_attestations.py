@@ -17,7 +17,9 @@ from attest_agreement.repository import CustomerStore
 from notifications import queue, reports
 from tests.integration.test_attest_customers import call, create, queued, table_rows
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.senders import Outbox
 
 CSRF = "csrf-for-attestation-tests"
 
@@ -64,17 +66,6 @@ def accept(link, name="Greta Maier", *, csrf=CSRF, tick=True, headers=None):
             **cookie(), **(headers or {})}
     return page_fn.accept_attestation(func.HttpRequest(method="POST", url="http://localhost:7071/api/agreements/attestation",
                                                        headers=hdrs, params={}, route_params={}, body=urlencode(form).encode()))
-
-
-class Outbox:
-    """A sender that keeps what it was asked to send (the receipt's rules, not SMTP, are under test here)."""
-
-    def __init__(self):
-        self.sent = []
-
-    def send(self, message, operation_id):
-        self.sent.append((message, operation_id))
-        return operation_id
 
 
 def text(resp):
@@ -292,4 +283,4 @@ def test_the_pipeline_pages_and_knows_agreements_accepted_otherwise(storage, par
             break
     assert seen == ids and attested["customer"]["id"] not in seen
     store = CustomerStore(storage)
-    assert store.pipeline.get("pa|p-direct", attested["customer"]["id"]).stage == "Provided"  # filed by its unit of work
+    assert found(store.pipeline.get("pa|p-direct", attested["customer"]["id"])).stage == "Provided"  # filed by its unit of work

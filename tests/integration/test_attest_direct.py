@@ -15,6 +15,7 @@ from invite_user.repository import InvitationStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import json_of
 
 GRETA = {"email": "greta@contoso.de", "name": "Greta Maier", "sub": "sub-greta", "tid": "contoso-tenant"}
@@ -44,7 +45,7 @@ def test_invitation_to_accept_directly_goes_to_the_primary_contact(storage, sett
     assert inv["kind"] == "AgreementAcceptance" and inv["customerId"] == cid and inv["email"] == "greta@contoso.de"
     assert inv["language"] == "de" and inv["emailStatus"] == "Queued" and inv["inviteRedeemUrl"].endswith(inv["id"])
     assert len(queued(storage, settings, "invitation-email")) == 1
-    assert CustomerStore(storage).customer(cid).asked_to_accept_directly is True
+    assert found(CustomerStore(storage).customer(cid)).asked_to_accept_directly is True
     actions = [r.action for r in CustomerStore(storage).audit_page(cid).items]
     assert "agreement.directAcceptanceRequested" in actions
     # someone else, in their language
@@ -76,7 +77,8 @@ def test_accepting_directly_flips_signing_status_and_eligibility(storage, settin
     view = json_of(call(fn.get_customer_agreement, "GET", "x", token, customer_id=cid))
     assert view["acceptance"] == "Provided" and view["how"] == "DirectAcceptance" and view["recordedBy"]["email"] == "greta@contoso.de"
     # the invitation is accepted (and audited), and no attestation confirmation goes out
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
+    assert inv.accepted_by is not None
     assert inv.status == InvitationStatus.ACCEPTED and inv.accepted_by["email"] == "greta@contoso.de"
     assert queued(storage, settings, "email") == []
     # its trail ends with the agreement it asked for (no relationship step: an AgreementAcceptance invitation has none)
@@ -134,7 +136,7 @@ def test_who_may_accept_without_an_invitation(storage, partner_tokens, cid, fixe
 
 def test_an_invitation_for_someone_else_cannot_be_used(storage, partner_tokens, cid):
     created = json_of(invite(partner_tokens(), cid, {"email": "jonas@contoso.de", "firstName": "Jonas", "lastName": "Weber"}))
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     with pytest.raises(NotAllowedToAccept):
         service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv)
     inv.revoke(inv.created_at, {"name": "x"})
@@ -173,9 +175,9 @@ def test_an_invitation_revoked_after_the_page_read_it_leaves_no_acceptance(stora
     from tests.support.accept_invite import AGENT
 
     created = json_of(invite(partner_tokens(), cid))
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))  # read while pending
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))  # read while pending
     invitations.revoke(ctx_of(storage), AGENT, created["id"])
     with pytest.raises(NotAllowedToAccept):
         service.accept_directly(ctx_of(storage), cid, GRETA, invitation=inv)
     assert CustomerStore(storage).acceptance(cid) is None
-    assert InvitationStore(storage).find_by_link(inv.link_hash).status == InvitationStatus.REVOKED
+    assert found(InvitationStore(storage).find_by_link(inv.link_hash)).status == InvitationStatus.REVOKED

@@ -3,45 +3,23 @@ and the outbox sends it even when queueing failed right after the commit."""
 
 from __future__ import annotations
 
-import base64
-import json
-import time
-
-import requests
-
 from attest_agreement import functions as fn
 from attest_agreement import notices
 from attest_agreement.repository import CustomerUnitOfWork
-from notifications import queue
 from notifications.sender import SmtpSender
 from shared.storage import StorageUnavailable
 from tests.integration.test_attest_agreement import attest, attestation
 from tests.integration.test_attest_customers import create, queued, table_rows
 from tests.integration.test_attest_direct import invite
 from tests.support.context import ctx_of
+from tests.support.mail import inbox
+from tests.support.queues import deliver_all
 
 
 def _deliver_all(storage, settings):
-    """What the queue-triggered function does with every message on the queue."""
+    """What the queue-triggered function does with every message on the queue; the kinds of those messages."""
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
-    q = storage.queue(settings.email_queue)
-    kinds = []
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        payload = json.loads(base64.b64decode(m.content))
-        kinds.append(payload["type"])
-        queue.deliver(ctx_of(storage), sender, payload)
-        q.delete_message(m)
-    return kinds
-
-
-def _inbox(servers, to, timeout=10):
-    deadline = time.time() + timeout
-    while True:
-        mails = requests.get(f"http://127.0.0.1:{servers.stack.ports.mail_web}/email", timeout=10).json()
-        found = [m for m in mails if any(t["address"].lower() == to.lower() for t in m["to"])]
-        if found or time.time() > deadline:
-            return found
-        time.sleep(0.2)
+    return [payload["type"] for payload in deliver_all(storage, settings.email_queue, sender)]
 
 
 def test_attested_customer_gets_the_confirmation_in_its_language(storage, settings, servers, partner_tokens, fixed_clock):
@@ -49,7 +27,7 @@ def test_attested_customer_gets_the_confirmation_in_its_language(storage, settin
     assert attest(partner_tokens(), cid, attestation(primaryContact={
         "firstName": "Greta", "lastName": "Maier", "email": "greta.n1@contoso.de"})).status_code == 201
     assert _deliver_all(storage, settings) == ["attestation-notice"]
-    [mail] = _inbox(servers, "greta.n1@contoso.de")
+    [mail] = inbox(servers, "greta.n1@contoso.de")
     assert "Contoso Partner" in mail["subject"] and "Contoso Berlin GmbH" in mail["subject"]
     assert "20. November 2026" in mail["text"]  # German date: the contact's language
     assert mail["headers"]["content-language"] == "de"
@@ -61,7 +39,7 @@ def test_no_confirmation_for_a_customer_invited_to_accept_directly(storage, sett
     # the customer could not accept directly: the partner attests after all
     assert attest(partner_tokens(), cid, attestation(primaryContact=contact)).status_code == 201
     assert _deliver_all(storage, settings) == ["invitation-email"]  # the invitation, and nothing else
-    mails = _inbox(servers, "hanna.n2@contoso.de")
+    mails = inbox(servers, "hanna.n2@contoso.de")
     assert len(mails) == 1 and "/api/InviteUser?invitationId=" in mails[0]["text"]
 
 
@@ -89,7 +67,7 @@ def test_the_outbox_sends_what_a_queue_outage_held_back(storage, settings, serve
     assert [r["state"] for r in table_rows(storage, "AgreementNotices")] == ["Queued"]  # kept until sent
     assert notices.sweep(ctx_of(storage)) == {"queued": 0, "dropped": 0, "waiting": 0}  # on its way: not queued twice
     assert _deliver_all(storage, settings) == ["attestation-notice"]
-    assert len(_inbox(servers, "ida.n3@contoso.de")) == 1
+    assert len(inbox(servers, "ida.n3@contoso.de")) == 1
     assert table_rows(storage, "AgreementNotices") == []  # forgotten once sent
 
 

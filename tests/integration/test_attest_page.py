@@ -15,6 +15,7 @@ from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_attest_customers import create, queued
 from tests.integration.test_attest_direct import invite
+from tests.support.expect import found
 from tests.support.http import json_of
 from tests.support.invitations import save_changed
 
@@ -61,10 +62,10 @@ def test_signed_in_invitee_ticks_the_box_and_the_agreement_is_accepted(storage, 
     assert CustomerStore(storage).acceptance(cid) is None
     done = post({"csrf": CSRF, "invitationId": h, "accept": "yes"}, cookie())
     assert done.status_code == 303 and done.headers["Location"] == f"/api/agreements/accept?invitationId={h}"
-    acceptance = CustomerStore(storage).acceptance(cid)
+    acceptance = found(CustomerStore(storage).acceptance(cid))
     assert acceptance.how.value == "DirectAcceptance" and acceptance.by["email"] == "greta@contoso.de"
     assert acceptance.contact.first_name == "Greta" and acceptance.contact.last_name == "Maier"
-    assert InvitationStore(storage).find_by_link(h).status == InvitationStatus.ACCEPTED
+    assert found(InvitationStore(storage).find_by_link(h)).status == InvitationStatus.ACCEPTED
     shown = get({"invitationId": h}, cookie())
     assert shown.status_code == 200 and 'id="accepted"' in shown.get_body().decode() and "greta@contoso.de" in text(shown)
     # a double submit changes nothing, and no confirmation email goes out for a direct acceptance
@@ -87,7 +88,7 @@ def test_no_session_no_csrf_or_another_account_changes_nothing(storage, partner_
 def test_a_revoked_invitation_leads_to_its_status_page(storage, partner_tokens, invited, fixed_clock):
     cid, h = invited
     store = InvitationStore(storage)
-    inv = store.find_by_link(h)
+    inv = found(store.find_by_link(h))
     inv.revoke(fixed_clock.now(), {"name": "x"})
     save_changed(storage, inv)
     resp = post({"csrf": CSRF, "invitationId": h, "accept": "yes"}, cookie())

@@ -9,6 +9,7 @@ from attest_agreement.repository import CustomerStore
 from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, queued
 from tests.integration.test_attest_direct import invite
+from tests.support.expect import found
 from tests.support.http import json_of
 
 GDAP = {"roles": ["Helpdesk Administrator", "User Administrator"], "endDate": "2027-06-30"}
@@ -65,7 +66,7 @@ def test_a_reseller_request_names_its_indirect_provider_and_may_ask_for_the_agre
     assert inv["indirectProviderId"] == "p-provider" and inv["emailStatus"] == "Queued"
     assert "Fabrikam Distribution" in out["draftEmail"]["text"]
     # nothing is written to the customer before it consents (it was marked, and the real partner's confirmation suppressed)
-    assert CustomerStore(storage).customer(cid).asked_to_accept_directly is False
+    assert found(CustomerStore(storage).customer(cid)).asked_to_accept_directly is False
     assert len(queued(storage, settings, "invitation-email")) == 1
     unknown = request(partner_tokens("p-reseller"), cid, {"indirectProviderId": "p-direct"})
     assert unknown.status_code == 400 and json_of(unknown)["errors"][0]["field"] == "indirectProviderId"
@@ -99,6 +100,8 @@ def test_removal_drops_dap_keeps_gdap_leaves_the_list_sends_nothing_and_is_audit
     assert listed(token) == []
     assert queued(storage, settings) == []
     [record] = [r for r in CustomerStore(storage).audit_page(cid).items if r.action == "relationship.removed"]
+    assert record.after is not None
+    assert record.before is not None
     assert record.before["dap"]["active"] is True and record.after["dap"]["active"] is False and record.after["gdap"] == GDAP
     # a retry with the key replays; without it, there is nothing left to remove
     assert remove(token, cid, {"goodFaithDeclaration": True}, key="rm-1").headers["Idempotent-Replayed"] == "true"

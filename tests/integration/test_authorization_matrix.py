@@ -22,7 +22,7 @@ from accept_invite import companies
 from accept_invite import company_functions as company_pages
 from accept_invite import domain_functions as domain_pages
 from accept_invite import functions as pages
-from accept_invite.company_form import check, prefill
+from accept_invite.company_form import prefill
 from accept_invite.company_users import version_of as user_version
 from attest_agreement import functions as customers_fn
 from attest_agreement.api_models import RemoveRelationshipIn
@@ -41,8 +41,9 @@ from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.clock import utc_now
 from shared.partner_auth import Caller
 from tests.integration.test_attest_customers import create
-from tests.support.accept_invite import form_request, get_request, invite, session_header, subject_for
+from tests.support.accept_invite import create_company, form_request, get_request, invite, session_header, subject_for
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request
 from tests.support.partners import AUDIENCE, ISSUER
 from webhooks import functions as webhooks_fn
@@ -56,7 +57,7 @@ COLUMNS = ("none", "expired", "audience", "alg-none", "other", "removed", "sales
 def _tokens(token: Callable[..., str]) -> dict[str, str | None]:
     now = int(utc_now().timestamp())
     unsigned = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "tid": "p-direct", "roles": ["AdminAgent"], "iat": now, "exp": now + 600},
-                          None, algorithm="none")
+                          "", algorithm="none")  # alg none takes no key: PyJWT reads "" as none
     return {
         "none": None,
         "expired": token("p-direct", lifetime_seconds=-3600),
@@ -98,16 +99,17 @@ def build_world(storage, partner_tokens, fixed_clock) -> Callable[[], World]:
         uow = CustomerUnitOfWork(storage, cid)
         now = utc_now()
         for pid in ("p-direct", "p-gone"):
-            join_relationship(uow, repo.find(pid), "matrix setup", now)
+            join_relationship(uow, found(repo.find(pid)), "matrix setup", now)
         uow.commit()
         index_partner_lists(ctx_of(storage), cid, "Contoso Berlin GmbH")
         gone = Caller(partner_id="p-gone", roles=frozenset({"AdminAgent"}), name="G", email="g@gone.example", subject="g")
         _, gone_link_id = invite(storage, gone, email="neu@contoso.de", kind="CompanyUser", customerId=cid, roles=["AccountViewer"])
-        remove_relationship(ctx_of(storage), gone, cid, RemoveRelationshipIn(goodFaithDeclaration=True))
+        remove_relationship(ctx_of(storage), gone, cid, RemoveRelationshipIn.model_validate({"goodFaithDeclaration": True}))
         admin = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna", email="anna@partner.example", subject="a")
         _, link_id = invite(storage, admin)
         if not subscription:  # one per test: a partner may hold only a few, and no cell depends on a fresh one
-            subscription.append(webhooks_service.create(ctx_of(storage), admin, NewSubscription(url=HOOK_URL, events=["invitation.created"])).id)
+            body = NewSubscription.model_validate({"url": HOOK_URL, "events": ["invitation.created"]})
+            subscription.append(webhooks_service.create(ctx_of(storage), admin, body).id)
         attestation = request_attestation(ctx_of(storage), admin, cid, AttestationRequestIn.model_validate(
             {"contact": {"firstName": "Greta", "lastName": "Maier", "email": "greta@contoso.de"}, "companyName": "Contoso",
              "sendEmail": False}))
@@ -336,8 +338,7 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
 
     def company_of(email: str) -> str:
         inv, _ = invite(storage, agent, email=email)
-        form, _ = check(prefill(inv.company))
-        return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+        return create_company(storage, inv, companies.Person(email, "", subject_for(email)))
 
     def build() -> PageWorld:
         a = company_of(HANNA)
@@ -358,7 +359,7 @@ def build_pages(storage, partner_tokens, fixed_clock) -> Callable[[], PageWorld]
         ola, _ = invite(storage, agent, email=OLA, kind="CompanyUser", customerId=a, roles=["ReportViewer"])
         companies.accept_existing(ctx_of(storage), ola.link_hash, companies.Person(OLA, "", subject_for(OLA)))
         store = CustomerStore(storage)
-        versions = {"ola": user_version(store.user(a, OLA)), "p-direct": relationship_version(store.relationship(a, "p-direct"))}
+        versions = {"ola": user_version(found(store.user(a, OLA))), "p-direct": relationship_version(found(store.relationship(a, "p-direct")))}
         return PageWorld(a, onboarding.link_hash, joining.link_hash, agreement.link_hash, dict(prefill(onboarding.company)), versions)
 
     return build

@@ -6,7 +6,6 @@ access follows at once; a partner with DAP reads the company's users."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import timedelta
@@ -14,7 +13,6 @@ from datetime import timedelta
 import pytest
 
 from accept_invite import companies, company_functions, functions, user_views
-from accept_invite.company_form import check, prefill
 from accept_invite.company_users import Admin, UserChangeRefused, change_roles, version_of
 from attest_agreement import functions as customers_fn
 from attest_agreement import partner_rights
@@ -28,16 +26,20 @@ from shared.partner_auth import Caller
 from shared.settings import get_settings
 from tests.integration.test_attest_customers import table_rows
 from tests.support.accept_invite import (
+    create_company,
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     subject_for,
     text_of,
 )
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.partners import register_partners
+from tests.support.queues import receive
+from tests.support.senders import Outbox
 
 CSRF = "csrf-token-for-tests"
 HANNA, IVY, BOB, OLA = "hanna@contoso.example", "ivy@contoso.example", "bob@fabrikam.example", "ola@contoso.example"
@@ -47,8 +49,7 @@ PROVIDER = Caller(partner_id="p-provider", roles=frozenset({"AdminAgent"}), name
 
 def _company(storage, email: str, caller: Caller = AGENT, **fields) -> str:
     inv, _ = invite(storage, caller, email=email, **fields)
-    form, _ = check(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+    return create_company(storage, inv, companies.Person(email, "", subject_for(email)))
 
 
 def _join(storage, company: str, email: str, roles: list[str], language: str = "de") -> None:
@@ -77,7 +78,7 @@ def _post(handler, path: str, company: str, who: str, lang: str = "en", **form):
 
 
 def _roles(storage, company: str, who: str, email: str, roles: list[str], version: str | None = None):
-    version = version or version_of(_user(storage, company, email))
+    version = version or version_of(found(_user(storage, company, email)))
     return _post(company_functions.change_user_roles, f"companies/{company}/users/roles", company, who, email=email, version=version,
                  roles=roles)
 
@@ -97,26 +98,11 @@ def _audit(storage, company: str, action: str) -> list:
     return [r for r in CustomerStore(storage).audit_page(company).items if r.action == action]
 
 
-class _Sent:
-    """An email sender that keeps what it was asked to send (the SMTP and ACS senders have tests of their own)."""
-
-    def __init__(self) -> None:
-        self.sent: list = []
-
-    def send(self, message, operation_id: str) -> None:
-        self.sent.append((message, operation_id))
-
-
-def _queued(storage) -> list[dict]:
-    messages = storage.queue(get_settings().email_queue).receive_messages(messages_per_page=32)
-    return [json.loads(base64.b64decode(m.content)) for m in messages]
-
-
 def _queued_after_commit(storage, wait: float = 10.0) -> list[dict]:
     """The partner-rights messages, which become visible a moment after the change (it is committed by then)."""
     deadline = time.monotonic() + wait
     while True:
-        found = [m for m in _queued(storage) if m.get("type") == "partner-rights-changed"]
+        found = [m for m in receive(storage, get_settings().email_queue) if m.get("type") == "partner-rights-changed"]
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
@@ -131,12 +117,12 @@ def test_an_account_manager_demotes_then_removes_a_colleague_whose_next_page_is_
     resp = _roles(storage, a, HANNA, IVY, ["ReportViewer"])
     assert resp.status_code == 200, text_of(resp)
     assert "The roles of ivy@contoso.example were changed." in text_of(resp)
-    assert _user(storage, a, IVY).roles == ["ReportViewer"]
+    assert found(_user(storage, a, IVY)).roles == ["ReportViewer"]
     [record] = _audit(storage, a, "user.rolesChanged")
     assert record.before["roles"] == ["AccountAdministrator", "ReportViewer"] and record.after["roles"] == ["ReportViewer"]
     assert record.actor == HANNA
 
-    form_version = version_of(_user(storage, a, IVY))
+    form_version = version_of(found(_user(storage, a, IVY)))
     resp = _remove(storage, a, HANNA, IVY)
     assert resp.status_code == 200 and "ivy@contoso.example was removed from the company" in text_of(resp)
     assert _user(storage, a, IVY) is None
@@ -165,7 +151,7 @@ def test_the_last_account_manager_cannot_remove_or_demote_themselves(storage, wo
     assert "the company would have no Account manager left" in text_of(resp)
     assert _user(storage, a, HANNA) is not None
     resp = _roles(storage, a, HANNA, HANNA, ["ReportViewer"])
-    assert resp.status_code == 409 and _user(storage, a, HANNA).roles == ["AccountManager", "ReportViewer"]
+    assert resp.status_code == 409 and found(_user(storage, a, HANNA)).roles == ["AccountManager", "ReportViewer"]
     # With a second Account manager, the first may step down (and then out).
     assert _roles(storage, a, HANNA, IVY, ["AccountManager"]).status_code == 200
     assert _roles(storage, a, HANNA, HANNA, ["ReportViewer"]).status_code == 200
@@ -188,15 +174,15 @@ def test_a_user_administrator_cannot_make_or_unmake_an_account_manager(storage, 
 
 def test_a_stale_form_a_stranger_and_another_companys_user_change_nothing(storage, world):
     a, b = world["a"], world["b"]
-    old = version_of(_user(storage, a, IVY))
+    old = version_of(found(_user(storage, a, IVY)))
     assert _roles(storage, a, HANNA, IVY, ["ReportViewer"]).status_code == 200
     resp = _roles(storage, a, HANNA, IVY, ["AccountViewer"], version=old)  # rendered before the change above
     assert resp.status_code == 409 and "someone else changed ivy@contoso.example meanwhile" in text_of(resp)
     assert _remove(storage, a, HANNA, IVY, version=old).status_code == 409
-    assert _user(storage, a, IVY).roles == ["ReportViewer"]
+    assert found(_user(storage, a, IVY)).roles == ["ReportViewer"]
     # Bob (company B) on company A: refused; Hanna naming company B's user on company A: not a user here.
     assert _roles(storage, a, BOB, IVY, ["AccountViewer"]).status_code == 403
-    resp = _remove(storage, a, HANNA, BOB, version=version_of(_user(storage, b, BOB)))
+    resp = _remove(storage, a, HANNA, BOB, version=version_of(found(_user(storage, b, BOB))))
     assert resp.status_code == 409 and "is no longer a user of this company" in text_of(resp)
     assert _user(storage, b, BOB) is not None
     # No CSRF token: nothing changes.
@@ -205,7 +191,7 @@ def test_a_stale_form_a_stranger_and_another_companys_user_change_nothing(storag
     assert resp.status_code == 403 and _user(storage, a, IVY) is not None
     # An unknown role or none at all.
     with pytest.raises(UserChangeRefused):
-        change_roles(ctx_of(storage), a, Admin(HANNA, subject_for(HANNA)), IVY, ["Emperor"], version_of(_user(storage, a, IVY)))
+        change_roles(ctx_of(storage), a, Admin(HANNA, subject_for(HANNA)), IVY, ["Emperor"], version_of(found(_user(storage, a, IVY))))
     assert _roles(storage, a, HANNA, IVY, []).status_code == 422
 
 
@@ -217,11 +203,11 @@ def test_pending_colleague_invitations_are_listed_resent_with_the_same_link_and_
     inv, link_id = invite(storage, AGENT, email=OLA, kind="CompanyUser", customerId=a, roles=["ReportViewer"])
     page = text_of(_page(a, HANNA))
     assert "Pending invitations" in page and OLA in page and "Anna Agent" in page and "Report viewer" in page
-    _queued(storage)  # the first email
+    receive(storage, get_settings().email_queue)  # the first email
 
     resp = _post(company_functions.resend_company_invitation, f"companies/{a}/invitations/resend", a, HANNA, reference=inv.reference)
     assert resp.status_code == 200 and "sent again, with the same link" in text_of(resp)
-    [email] = [m for m in _queued(storage) if m.get("type") != "email"]
+    [email] = [m for m in receive(storage, get_settings().email_queue) if m.get("type") != "email"]
     assert [item["linkId"] for item in email["items"]] == [link_id]  # the link in the invitee's inbox, not a new one
 
     resp = _post(company_functions.revoke_company_invitation, f"companies/{a}/invitations/revoke", a, HANNA, reference=inv.reference)
@@ -267,17 +253,17 @@ def test_the_customer_removes_a_partners_admin_rights_and_the_partner_can_no_lon
     assert sorted(u["email"] for u in json_of(users)["items"]) == [HANNA, IVY] and "subject" not in json.dumps(json_of(users))
     page = text_of(_partners_page(a, HANNA))
     assert "Contoso Partner" in page and "Reseller" in page and "Delegated admin rights (DAP) Yes" in page
-    _queued(storage)
+    receive(storage, get_settings().email_queue)
 
-    form_version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
+    form_version = rel_version(found(CustomerStore(storage).relationship(a, "p-direct")))
     resp = _take_back(storage, a, HANNA, "p-direct", "dap")
     assert resp.status_code == 200 and "The admin rights (DAP) of Contoso Partner were removed" in text_of(resp)
-    rel = CustomerStore(storage).relationship(a, "p-direct")
+    rel = found(CustomerStore(storage).relationship(a, "p-direct"))
     assert rel.status.value == "Active" and rel.dap.active is False
     assert _events(storage, a, "relationship.adminRightsRemovedByCustomer") == ["p-direct"]
     assert [r.actor for r in _audit(storage, a, "relationship.adminRightsRemovedByCustomer")] == [HANNA]
     [message] = _queued_after_commit(storage)
-    sender = _Sent()
+    sender = Outbox()
     assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 2, "skipped": 0, "failed": 0, "requeued": 0}
     # A copy of the message: nothing is owed any more, so nothing is sent (each email looks again a few times, then gives up).
     assert queue.deliver(ctx_of(storage), sender, message) == {"sent": 0, "skipped": 2, "failed": 0, "requeued": 0}
@@ -322,13 +308,13 @@ def test_ending_a_relationship_makes_the_partners_customer_routes_answer_404(sto
     assert resp.status_code == 200 and "The relationship with Fabrikam Distribution ended" in text_of(resp)
     assert read().status_code == 404
     assert _events(storage, cid, "relationship.removedByCustomer") == ["p-provider"]
-    assert CustomerStore(storage).relationship(cid, "p-provider").status.value == "Removed"
+    assert found(CustomerStore(storage).relationship(cid, "p-provider")).status.value == "Removed"
     assert cid not in [c.customer_id for c in CustomerStore(storage).customers_of_partner("p-provider").items]
     # A colleague who is neither an account administrator nor the primary contact may not see the partners page.
     _join(storage, b, IVY, ["ReportViewer"])
     assert _partners_page(b, IVY).status_code == 403
     assert _take_back(storage, b, IVY, "p-direct", "end").status_code in (403, 409)
-    assert CustomerStore(storage).relationship(b, "p-direct").status.value == "Active"
+    assert found(CustomerStore(storage).relationship(b, "p-direct")).status.value == "Active"
 
 
 def test_partner_users_route_is_for_an_admin_agent_with_dap_only(storage, world, partner_tokens):
@@ -348,8 +334,8 @@ def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world
     a = world["a"]
     never = {"type": "partner-rights-changed", "customerId": a, "owed": "nothing|customer", "operationId": "op",
              "message": {"to_address": HANNA, "to_name": None, "subject": "s", "text": "t", "html": "h"}}
-    sender = _Sent()
-    _queued(storage)  # the queue's earlier messages out of sight
+    sender = Outbox()
+    receive(storage, get_settings().email_queue)  # the queue's earlier messages out of sight
     monkeypatch.setattr(partner_rights, "RECHECK_DELAY", 0)
     # Not committed yet (it may still be): nothing sent, looked at again later (the same email queued once more).
     assert queue.deliver(ctx_of(storage), sender, {**never, "queuedAt": utc_now().isoformat()}) == {"skipped": 1}
@@ -363,7 +349,7 @@ def test_the_emails_of_a_change_that_never_committed_are_not_sent(storage, world
 
 def test_a_poisoned_partner_rights_message_is_recorded_and_owes_nothing_more(storage, world):
     a = world["a"]
-    _queued(storage)
+    receive(storage, get_settings().email_queue)
     assert _take_back(storage, a, HANNA, "p-direct", "dap").status_code == 200
     [message] = _queued_after_commit(storage)
     owed = [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")]
@@ -372,14 +358,14 @@ def test_a_poisoned_partner_rights_message_is_recorded_and_owes_nothing_more(sto
     queue.poisoned(ctx_of(storage), message)
     assert [r for r in table_rows(storage) if r["PartitionKey"] == f"c|{a}" and r["RowKey"].startswith("n|")] == []
     assert any(r["kind"] == "partner-rights-changed" for r in table_rows(storage, "FailedEmails"))
-    sender = _Sent()
+    sender = Outbox()
     queue.deliver(ctx_of(storage), sender, message)
     assert sender.sent == []
 
 
 def test_a_partner_that_has_already_left_is_said_so_and_nothing_changes(storage, world, partner_tokens):
     a = world["a"]
-    form_version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
+    form_version = rel_version(found(CustomerStore(storage).relationship(a, "p-direct")))
     left = customers_fn.remove_reseller_relationship(build_request("DELETE", f"customers/{a}/relationship", body={"goodFaithDeclaration": True},
                                                                    headers={"Authorization": partner_tokens("p-direct")},
                                                                    route_params={"customerId": a}))
@@ -413,15 +399,15 @@ def test_storage_requests_per_route_of_the_company_administration(storage, world
     # one invitation query per partner.
     assert counted(lambda: _page(a, HANNA)) == (200, 6)
     assert counted(api_users) == (200, 3)  # the relationship, the company, its users
-    version = version_of(_user(storage, a, IVY))
+    version = version_of(found(_user(storage, a, IVY)))
     # A change: the session epoch, the visitor's membership (2), the change's reads (company, users, the user) and its one
     # transaction, the page again (3).
     assert counted(lambda: _post(company_functions.change_user_roles, "x", a, HANNA, email=IVY, version=version,
                                  roles=["ReportViewer"])) == (200, 10)
-    version = version_of(_user(storage, a, IVY))
+    version = version_of(found(_user(storage, a, IVY)))
     assert counted(lambda: _post(company_functions.remove_user, "x", a, HANNA, email=IVY, version=version)) == (200, 10)
     assert counted(lambda: _page(a, IVY)) == (403, 4)  # the session epoch, the company, its users, the removal that says whom to ask
-    version = rel_version(CustomerStore(storage).relationship(a, "p-direct"))
+    version = rel_version(found(CustomerStore(storage).relationship(a, "p-direct")))
     # The session epoch; company, users, relationship; the emails' message; one transaction and its events' announcement;
     # the partners page (3).
     assert counted(lambda: _post(company_functions.remove_partner_admin_rights, "x", a, HANNA, partnerId="p-direct",
@@ -433,10 +419,10 @@ def test_the_partners_email_is_in_the_language_it_registered(storage, world, par
     PartnerRepository(storage).save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT,
                                             contact_email="admins@partner.example", language="de-AT"))
     a = world["a"]
-    _queued(storage)
+    receive(storage, get_settings().email_queue)
     assert _take_back(storage, a, HANNA, "p-direct", "dap").status_code == 200
     [message] = _queued_after_commit(storage)
-    sender = _Sent()
+    sender = Outbox()
     queue.deliver(ctx_of(storage), sender, message)
     partner_mail = next(m for m, _ in sender.sent if m.to_address == "admins@partner.example")
     assert partner_mail.subject == "Contoso GmbH hat die Administratorrechte von Contoso Partner entfernt"

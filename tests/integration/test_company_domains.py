@@ -4,18 +4,18 @@ the admin's own address, one company per domain (also when two race), joining by
 
 from __future__ import annotations
 
-import socket
 import threading
 
+import azure.functions as func
 import pytest
 
 from accept_invite import companies, domain_functions, functions, sessions, signin
-from accept_invite.company_form import check, prefill
 from attest_agreement.repository import CustomerStore
 from company_domains import service
 from company_domains.domains import DomainStatus, JoinStatus, VerifiedHow, txt_value
 from company_domains.repository import DomainClaims, DomainUnitOfWork
 from devhost.dns_server import LocalDns, add_record
+from devhost.stack import free_port
 from shared.clock import utc_now
 from shared.events import EventRow
 from shared.settings import reset_settings
@@ -23,31 +23,27 @@ from shared.storage import Repository
 from tests.support.accept_invite import (
     FakeAuthClient,
     cookies_set,
+    create_company,
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     state_of,
     subject_for,
     text_of,
 )
 from tests.support.context import ctx_of
+from tests.support.expect import found
+from tests.support.partners import register_partners
 
 CSRF = "csrf-token-for-tests"
 HANNA, BOB, IVY, MAX = "hanna@contoso.example", "bob@fabrikam.example", "ivy@contoso.example", "max@contoso.example"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dns(settings, monkeypatch, tmp_path):
     """The local DNS server on a free port, and the app's DNS_RESOLVER pointing at it."""
-    server = LocalDns(_free_port(), tmp_path / "dns-records.json").start()
+    server = LocalDns(free_port(), tmp_path / "dns-records.json").start()
     monkeypatch.setenv("DNS_RESOLVER", server.address)
     reset_settings()
     yield server
@@ -56,8 +52,7 @@ def dns(settings, monkeypatch, tmp_path):
 
 def _company(storage, email: str) -> str:
     inv, _ = invite(storage, email=email)
-    form, _ = check(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(email, "", subject_for(email)), form)
+    return create_company(storage, inv, companies.Person(email, "", subject_for(email)))
 
 
 @pytest.fixture
@@ -87,7 +82,7 @@ def _verify(company: str, who: str, domain: str):
 def _prove(storage, world, company: str, who: str, domain: str) -> None:
     """Add the domain, publish its TXT record on the local DNS server, verify it (the only proof there is)."""
     _add(company, who, domain)
-    add_record(world["dns"].resolver.path, domain, txt_value(_row(storage, company, domain).token))
+    add_record(world["dns"].resolver.path, domain, txt_value(found(_row(storage, company, domain)).token))
     assert _verify(company, who, domain).status_code == 200
 
 
@@ -127,9 +122,9 @@ def test_a_domain_is_verified_by_its_txt_record_from_the_local_dns_server(storag
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 200, text_of(resp)
     assert "contoso-group.example is verified" in text_of(resp)
-    row = _row(storage, a, "contoso-group.example")
+    row = found(_row(storage, a, "contoso-group.example"))
     assert row.status == DomainStatus.VERIFIED and row.verified_how == VerifiedHow.DNS
-    assert DomainClaims(storage).get("contoso-group.example").customer_id == a
+    assert found(DomainClaims(storage).get("contoso-group.example")).customer_id == a
     assert {"domain.added", "domain.verified"} <= set(_audit(storage, a))
     verified = [(e.partner_id, e.data) for e in _outbox(storage, a) if e.type == "company.domainVerified"]
     assert verified == [("p-direct", {"customerId": a, "domain": "contoso-group.example", "how": "DnsTxtRecord",
@@ -139,7 +134,7 @@ def test_a_domain_is_verified_by_its_txt_record_from_the_local_dns_server(storag
 def test_a_missing_or_wrong_txt_record_is_refused_with_what_to_do(storage, world, dns):
     a = world["a"]
     _add(a, HANNA, "contoso-group.example")
-    row = _row(storage, a, "contoso-group.example")
+    row = found(_row(storage, a, "contoso-group.example"))
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 422 and "No TXT record was found at contoso-group.example" in text_of(resp)
     add_record(dns.resolver.path, "contoso-group.example", "partner-platform-verification=somebody-elses-token")
@@ -147,7 +142,7 @@ def test_a_missing_or_wrong_txt_record_is_refused_with_what_to_do(storage, world
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 422
     assert f"The TXT records at contoso-group.example do not include {txt_value(row.token)}" in text_of(resp)
-    assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
+    assert found(_row(storage, a, "contoso-group.example")).status == DomainStatus.PENDING
     assert DomainClaims(storage).get("contoso-group.example") is None
 
 
@@ -157,10 +152,10 @@ def test_a_mailbox_at_a_domain_does_not_prove_the_domain(storage, world):
     a = world["a"]
     resp = _post(domain_functions.add_domain, f"companies/{a}/domains", a, HANNA, lang="", domain="contoso.example")
     assert resp.status_code == 200 and "contoso.example wurde hinzugefügt" in text_of(resp)  # Hanna's language: German
-    row = _row(storage, a, "contoso.example")
+    row = found(_row(storage, a, "contoso.example"))
     assert row.status == DomainStatus.PENDING and DomainClaims(storage).get("contoso.example") is None
     assert _verify(a, HANNA, "contoso.example").status_code == 422  # no TXT record: her address alone proves nothing
-    assert _row(storage, a, "contoso.example").status == DomainStatus.PENDING
+    assert found(_row(storage, a, "contoso.example")).status == DomainStatus.PENDING
 
 
 @pytest.mark.parametrize("domain", ["gmail.com", "outlook.com", "web.de", "naver.com", "qq.com", "wp.pl", "freemail.hu",
@@ -177,20 +172,20 @@ def test_a_dns_proof_wins_over_a_claim_by_an_admins_address(storage, world):
     a, b = world["a"], world["b"]
     _add(a, HANNA, "contoso-group.example")
     uow = DomainUnitOfWork(storage, a)
-    squatted = uow.domain("contoso-group.example")
+    squatted = found(uow.domain("contoso-group.example"))
     squatted.status, squatted.verified_how, squatted.verified_at = DomainStatus.VERIFIED, VerifiedHow.OWN_ADDRESS, utc_now()
     uow.save(squatted)
     uow.commit()
     DomainClaims(storage).claim("contoso-group.example", a, utc_now())
     assert service.join_option(ctx_of(storage), service.Person("max@contoso-group.example", "s-max")) is None  # a weak claim admits nobody
     _prove(storage, world, b, BOB, "contoso-group.example")
-    assert DomainClaims(storage).get("contoso-group.example").customer_id == b
-    assert _row(storage, b, "contoso-group.example").verified_how == VerifiedHow.DNS
-    assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
+    assert found(DomainClaims(storage).get("contoso-group.example")).customer_id == b
+    assert found(_row(storage, b, "contoso-group.example")).verified_how == VerifiedHow.DNS
+    assert found(_row(storage, a, "contoso-group.example")).status == DomainStatus.PENDING
     assert "domain.yielded" in _audit(storage, a)
-    assert service.join_option(ctx_of(storage), service.Person("max@contoso-group.example", "s-max")).customer.id == b
+    assert found(service.join_option(ctx_of(storage), service.Person("max@contoso-group.example", "s-max"))).customer.id == b
     # And a DNS proof is not taken over by another one (the domain's DNS now carries both companies' records).
-    add_record(world["dns"].resolver.path, "contoso-group.example", txt_value(_row(storage, a, "contoso-group.example").token))
+    add_record(world["dns"].resolver.path, "contoso-group.example", txt_value(found(_row(storage, a, "contoso-group.example")).token))
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 422 and "Another company has already linked" in text_of(resp)
 
@@ -217,12 +212,12 @@ def test_a_domain_cannot_be_claimed_by_a_second_company(storage, world, dns):
     _add(a, HANNA, "contoso-group.example")
     _add(b, BOB, "contoso-group.example")
     for company in (a, b):
-        add_record(dns.resolver.path, "contoso-group.example", txt_value(_row(storage, company, "contoso-group.example").token))
+        add_record(dns.resolver.path, "contoso-group.example", txt_value(found(_row(storage, company, "contoso-group.example")).token))
     assert _verify(a, HANNA, "contoso-group.example").status_code == 200
     resp = _verify(b, BOB, "contoso-group.example")
     assert resp.status_code == 422 and "Another company has already linked contoso-group.example" in text_of(resp)
-    assert _row(storage, b, "contoso-group.example").status == DomainStatus.PENDING
-    assert DomainClaims(storage).get("contoso-group.example").customer_id == a
+    assert found(_row(storage, b, "contoso-group.example")).status == DomainStatus.PENDING
+    assert found(DomainClaims(storage).get("contoso-group.example")).customer_id == a
 
 
 def test_two_companies_racing_for_one_domain_cannot_both_win(storage, world):
@@ -246,8 +241,8 @@ def test_two_companies_racing_for_one_domain_cannot_both_win(storage, world):
         t.join(30)
     assert sorted(str(v) for v in outcomes.values()) == ["Verified", "claimed"]
     winner = next(c for c, v in outcomes.items() if v == DomainStatus.VERIFIED)
-    assert DomainClaims(storage).get("race.example").customer_id == winner
-    assert [_row(storage, c, "race.example").status for c in (a, b)].count(DomainStatus.VERIFIED) == 1
+    assert found(DomainClaims(storage).get("race.example")).customer_id == winner
+    assert [found(_row(storage, c, "race.example")).status for c in (a, b)].count(DomainStatus.VERIFIED) == 1
 
 
 # -- joining --------------------------------------------------------------------------------------------------
@@ -281,10 +276,10 @@ def test_a_person_at_a_verified_domain_asks_an_admin_approves_and_they_are_a_mem
 
     resp = _post(domain_functions.decide_join_request, f"companies/{a}/join-requests", a, HANNA, email=IVY, decision="approve")
     assert resp.status_code == 200 and "ivy@contoso.example joined the company as Account viewer" in text_of(resp)
-    user = CustomerStore(storage).user(a, IVY)
+    user = found(CustomerStore(storage).user(a, IVY))
     assert user.roles == ["AccountViewer"] and user.subject == subject_for(IVY) and user.first_name == "Ivy"
     assert _welcome(a, IVY).status_code == 200
-    assert DomainUnitOfWork(storage, a).join_request(IVY).status == JoinStatus.APPROVED
+    assert found(DomainUnitOfWork(storage, a).join_request(IVY)).status == JoinStatus.APPROVED
     assert {"join.requested", "user.joined", "join.approved"} <= set(_audit(storage, a))
     joined = [e.data for e in _outbox(storage, a) if e.type == "company.userJoined"]
     assert joined == [{"customerId": a, "roles": ["AccountViewer"], "how": "JoinRequest", "resource": f"customers/{a}"}]
@@ -309,7 +304,7 @@ def test_with_joining_automatically_a_person_joins_at_once_as_account_viewer(sto
     assert "You can join it now as Account viewer" in text_of(_join_page(IVY))
     resp = _ask(IVY, a)
     assert resp.status_code == 303 and resp.headers["Location"] == f"/api/companies/{a}/welcome"
-    assert CustomerStore(storage).user(a, IVY).roles == ["AccountViewer"]
+    assert found(CustomerStore(storage).user(a, IVY)).roles == ["AccountViewer"]
     assert "joining.changed" in _audit(storage, a)
     assert [e.data["how"] for e in _outbox(storage, a) if e.type == "company.userJoined"] == ["AutoJoin"]
 
@@ -360,7 +355,7 @@ def test_another_companys_admin_cannot_touch_the_domains(storage, world):
         (domain_functions.decide_join_request, "join-requests", {"email": MAX, "decision": "approve"}),
     ]:
         assert _post(handler, f"companies/{a}/{path}", a, BOB, **form).status_code == 403, path
-    assert _row(storage, a, "contoso.example").status == DomainStatus.VERIFIED
+    assert found(_row(storage, a, "contoso.example")).status == DomainStatus.VERIFIED
     assert _row(storage, a, "fabrikam.example") is None
     assert CustomerStore(storage).user(a, MAX) is None
 
@@ -387,7 +382,7 @@ def test_joining_signs_in_without_an_invitation_and_only_with_a_verified_email(s
     idp = FakeAuthClient(email=IVY, name="Ivy Ivanova")
     monkeypatch.setattr(signin, "auth_client", lambda settings=None: idp)
 
-    def sign_in() -> object:
+    def sign_in() -> func.HttpResponse:
         resp = domain_functions.join_sign_in(get_request("companies/join/signin"))
         assert resp.status_code == 303
         [binding] = [c.split(";")[0] for c in cookies_set(resp) if c.startswith(sessions.binding_cookie_name() + "=")]
@@ -398,7 +393,7 @@ def test_joining_signs_in_without_an_invitation_and_only_with_a_verified_email(s
     assert "login_hint" not in idp.started[-1]  # nobody in particular is expected
     assert resp.status_code == 303 and resp.headers["Location"] == "/api/companies/join"
     [cookie] = [c for c in cookies_set(resp) if c.startswith(sessions.cookie_name() + "=")]
-    session = sessions.decode(cookie.split(";")[0].split("=", 1)[1])
+    session = found(sessions.decode(cookie.split(";")[0].split("=", 1)[1]))
     assert session.email == IVY and session.subject == subject_for(IVY)
     idp.claims = {"email_verified": False}
     resp = sign_in()
@@ -410,7 +405,7 @@ def test_a_hand_typed_name_finds_the_stored_domain_and_an_unknown_decision_chang
     _prove(storage, world, a, HANNA, "contoso.example")
     _ask(MAX, a)
     resp = _post(domain_functions.decide_join_request, f"companies/{a}/join-requests", a, HANNA, email=MAX, decision="maybe")
-    assert resp.status_code == 422 and DomainUnitOfWork(storage, a).join_request(MAX).status == JoinStatus.PENDING
+    assert resp.status_code == 422 and found(DomainUnitOfWork(storage, a).join_request(MAX)).status == JoinStatus.PENDING
     assert _verify(a, HANNA, "CONTOSO.example.").status_code == 200
     _post(domain_functions.remove_domain, f"companies/{a}/domains/remove", a, HANNA, domain=" Contoso.EXAMPLE ")
     assert _row(storage, a, "contoso.example") is None and DomainClaims(storage).get("contoso.example") is None
@@ -419,11 +414,11 @@ def test_a_hand_typed_name_finds_the_stored_domain_and_an_unknown_decision_chang
 def test_a_resolver_that_does_not_answer_is_said_so_and_changes_nothing(storage, world, monkeypatch):
     a = world["a"]
     _add(a, HANNA, "contoso-group.example")
-    monkeypatch.setenv("DNS_RESOLVER", f"127.0.0.1:{_free_port()}")  # nobody listens there
+    monkeypatch.setenv("DNS_RESOLVER", f"127.0.0.1:{free_port()}")  # nobody listens there
     reset_settings()
     resp = _verify(a, HANNA, "contoso-group.example")
     assert resp.status_code == 422 and "The DNS lookup of contoso-group.example got no answer" in text_of(resp)
-    assert _row(storage, a, "contoso-group.example").status == DomainStatus.PENDING
+    assert found(_row(storage, a, "contoso-group.example")).status == DomainStatus.PENDING
 
 
 def test_thirty_parallel_domains_store_at_most_twenty(storage, world):

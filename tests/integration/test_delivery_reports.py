@@ -3,8 +3,6 @@ its record: monotonic (a duplicate changes nothing, an older report never overwr
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -23,23 +21,16 @@ from notifications.sender import SmtpSender
 from tests.integration.test_email_senders import _RefusingSmtp
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.queues import take
 
 RUN = uuid.uuid4().hex[:8]  # MailDev is shared by the session: addresses of this run only
 
 
-def _messages(storage, settings):
-    q = storage.queue(settings.email_queue)
-    out = []
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        out.append(json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
-    return out
-
-
 def _send_all(storage, settings, sender=None):
     sender = sender or SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
-    for payload in _messages(storage, settings):
+    for payload in take(storage, settings.email_queue):
         queue.deliver(ctx_of(storage), sender, payload)
 
 
@@ -84,7 +75,7 @@ def test_a_hard_bounce_reaches_the_partner_with_advice_and_an_event(storage, set
     _send_all(storage, settings)
     mail = _mail_to(servers, f"someone-{RUN}@hardbounce.example")
     [event] = reports_for(mail)
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert event["data"]["messageId"] == inv.email_operation_id  # the id the app chose, stored, and sent under
     _deliver_event(event)
     got = _read(partner_tokens, created["id"])
@@ -161,7 +152,7 @@ def test_a_reminders_report_is_on_the_trail(storage, settings, servers, partner_
 
     created = json_of(post("invitations", partner_tokens(), invitation_body(email=f"later-{RUN}@quarantine.example",
                                                                            sendEmail=False), fn.create_invitation))
-    _messages(storage, settings)
+    take(storage, settings.email_queue)
     fixed_clock.advance(days=53, minutes=1)
     assert reminders.sweep(ctx_of(storage)).reminded == 1
     _send_all(storage, settings)
@@ -217,7 +208,8 @@ def test_every_kind_of_email_is_tracked_by_its_operation_id(storage, settings, s
     _send_all(storage, settings)
     [event] = reports_for(_mail_to(servers, f"ops-{RUN}@quarantine.example"))
     assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "applied"
-    row = reports.SentEmails(storage).get(reports.key_of("plain-op-1"), "")
+    row = found(reports.SentEmails(storage).get(reports.key_of("plain-op-1"), ""))
+    assert row.detail is not None
     assert row.kind == "email" and row.detail.status == "Quarantined" and row.detail.advice == "ask-customer-to-allow-sender"
     assert queue.receive_report(ctx_of(storage), event["eventType"], event["data"]) == "unchanged"
 

@@ -10,6 +10,7 @@ from invite_user.invitations import InvitationStatus, link_hash
 from invite_user.repository import InvitationStore
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import json_of
 from tests.support.invitations import save_changed
 
@@ -27,9 +28,9 @@ def test_only_due_invitations_expire(storage, settings, partner_tokens, fixed_cl
     result = expiry.sweep(ctx_of(storage))
     assert (result.due, result.expired) == (2, 2)
     store = InvitationStore(storage)
-    assert store.find_by_link(link_hash(short["id"])).status == InvitationStatus.EXPIRED
-    assert store.find_by_link(link_hash(other_partner["id"])).status == InvitationStatus.EXPIRED
-    assert store.find_by_link(link_hash(long["id"])).status == InvitationStatus.PENDING
+    assert found(store.find_by_link(link_hash(short["id"]))).status == InvitationStatus.EXPIRED
+    assert found(store.find_by_link(link_hash(other_partner["id"]))).status == InvitationStatus.EXPIRED
+    assert found(store.find_by_link(link_hash(long["id"]))).status == InvitationStatus.PENDING
     assert "invitation.expired" in [r.action for r in store.audit_page("p-direct").items]
     again = expiry.sweep(ctx_of(storage))
     assert (again.due, again.expired) == (0, 0)
@@ -41,11 +42,11 @@ def test_accepted_meanwhile_is_not_overwritten(storage, settings, partner_tokens
     fixed_clock.advance(days=2)
     due = store.due_for_expiry("p-direct", fixed_clock.now())
     # the customer accepts between the timer's read and its write
-    inv = store.find_by_link(link_hash(created["id"]))
+    inv = found(store.find_by_link(link_hash(created["id"])))
     inv.status = InvitationStatus.ACCEPTED
     save_changed(storage, inv)
     assert store.expire(due, fixed_clock.now(), expiry._record) == 0
-    assert store.find_by_link(link_hash(created["id"])).status == InvitationStatus.ACCEPTED
+    assert found(store.find_by_link(link_hash(created["id"]))).status == InvitationStatus.ACCEPTED
 
 
 def test_resent_meanwhile_keeps_its_new_expiry(storage, settings, partner_tokens, fixed_clock):
@@ -55,7 +56,7 @@ def test_resent_meanwhile_keeps_its_new_expiry(storage, settings, partner_tokens
     due = store.due_for_expiry("p-direct", fixed_clock.now())
     post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
     assert store.expire(due, fixed_clock.now(), expiry._record) == 0
-    assert store.find_by_link(link_hash(created["id"])).status == InvitationStatus.PENDING
+    assert found(store.find_by_link(link_hash(created["id"]))).status == InvitationStatus.PENDING
 
 
 def test_sweep_cost_follows_what_expires(storage, settings, partner_tokens, fixed_clock):
@@ -75,5 +76,5 @@ def test_timer_function_runs_the_sweep(storage, settings, partner_tokens, fixed_
     created = _create(partner_tokens, 1, "timer@contoso.com")
     fixed_clock.advance(days=2)
     fn.expire_invitations(TimerRequest(past_due=True))
-    assert InvitationStore(storage).find_by_link(link_hash(created["id"])).status == InvitationStatus.EXPIRED
+    assert found(InvitationStore(storage).find_by_link(link_hash(created["id"]))).status == InvitationStatus.EXPIRED
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 
@@ -13,6 +12,7 @@ from tests.integration.test_attest_agreement import agreement, attest, attestati
 from tests.integration.test_attest_customers import create, table_rows
 from tests.support.context import ctx_of
 from tests.support.http import json_of
+from tests.support.queues import take
 
 
 def _dead_smtp(settings) -> SmtpSender:
@@ -21,15 +21,6 @@ def _dead_smtp(settings) -> SmtpSender:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return SmtpSender("127.0.0.1", port, settings.email_sender, timeout=2)
-
-
-def _messages(storage, settings):
-    q = storage.queue(settings.email_queue)
-    out = []
-    for m in q.receive_messages(max_messages=32, visibility_timeout=1):
-        out.append(json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
-    return out
 
 
 def _waiting(storage, settings) -> int:
@@ -69,7 +60,7 @@ def test_an_attestation_confirmation_that_fails_for_good_is_visible_to_the_partn
     contact = {"firstName": "Greta", "lastName": "Maier", "email": "greta.f1@contoso.de"}
     cid = create(partner_tokens(), primaryContact=contact)["customer"]["id"]
     assert attest(partner_tokens(), cid, attestation(primaryContact=contact)).status_code == 201
-    [message] = _messages(storage, settings)
+    [message] = take(storage, settings.email_queue)
     assert message["type"] == notices.KIND
     sender = _dead_smtp(settings)
     assert queue.deliver(ctx_of(storage), sender, message) == {"requeued": 1}
@@ -83,7 +74,7 @@ def test_a_poisoned_attestation_confirmation_is_marked_failed(storage, settings,
     contact = {"firstName": "Greta", "lastName": "Maier", "email": "greta.f2@contoso.de"}
     cid = create(partner_tokens(), primaryContact=contact)["customer"]["id"]
     attest(partner_tokens(), cid, attestation(primaryContact=contact))
-    [message] = _messages(storage, settings)
+    [message] = take(storage, settings.email_queue)
     queue.poisoned(ctx_of(storage), message)
     assert json_of(agreement(partner_tokens(), cid))["confirmationEmail"]["status"] == "Failed"
     assert [r["kind"] for r in _failed(storage)] == [notices.KIND]

@@ -13,6 +13,7 @@ from notifications import queue, reports
 from partners.registry import Partner, PartnerRepository, PartnerType
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 
 
@@ -22,7 +23,7 @@ def _funnel(partner_tokens, partner="p-direct", **params):
 
 
 def _report(storage, created, status, at):
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     op = inv.email_operation_id or _claim(storage, inv)
     return queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": op, "status": status, "deliveryAttemptTimestamp": at.isoformat()})
 
@@ -52,7 +53,7 @@ def test_the_funnel_counts_what_was_created_by_how_far_it_got(storage, settings,
     _report(storage, made[0], "Delivered", fixed_clock.now())  # a duplicate report: counted once
     _report(storage, made[1], "Bounced", fixed_clock.now())
     post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": made[2]["id"]})
-    inv = InvitationStore(storage).find_by_link(link_hash(made[3]["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(made[3]["id"])))
     service.mark_journey(ctx_of(storage), inv.link_hash, "opened")
     service.mark_journey(ctx_of(storage), inv.link_hash, "opened")  # pressed twice: once
     resp = _funnel(partner_tokens, **{"from": day, "to": day})

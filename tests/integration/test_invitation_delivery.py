@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-import requests
-
 from invite_user import functions as fn
 from invite_user.invitations import EmailStatus, link_hash
 from invite_user.repository import InvitationStore
@@ -14,7 +12,9 @@ from notifications import queue
 from notifications.sender import EmailRejected, EmailThrottled, SmtpSender
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import json_of
+from tests.support.mail import inbox
 
 
 def _drain(storage, settings):
@@ -25,11 +25,6 @@ def _drain(storage, settings):
     return q, out
 
 
-def _inbox(servers, to):
-    mails = requests.get(f"http://127.0.0.1:{servers.stack.ports.mail_web}/email", timeout=10).json()
-    return [m for m in mails if any(t["address"].lower() == to.lower() for t in m["to"])]
-
-
 def test_email_arrives_once_in_the_invitees_language(storage, settings, servers, partner_tokens):
     created = json_of(post("invitations", partner_tokens(), invitation_body(email="kim.ko@contoso.com"), fn.create_invitation))
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
@@ -38,13 +33,13 @@ def test_email_arrives_once_in_the_invitees_language(storage, settings, servers,
     assert queue.deliver(ctx_of(storage), sender, payload) == {"sent": 1, "skipped": 0, "failed": 0, "requeued": 0}
     # the queue redelivers the same message (e.g. the function crashed before deleting it): nothing is sent twice
     assert queue.deliver(ctx_of(storage), sender, payload)["skipped"] == 1
-    mails = _inbox(servers, "kim.ko@contoso.com")
+    mails = inbox(servers, "kim.ko@contoso.com")
     assert len(mails) == 1
     mail = mails[0]
     assert created["inviteRedeemUrl"] in mail["text"] and created["inviteRedeemUrl"] in mail["html"]
     assert any("\uac00" <= ch <= "\ud7a3" for ch in mail["subject"] + mail["text"])  # Hangul: the invitee's language
     assert "<b>Harry</b>" not in mail["html"]  # the partner's message is text, never markup
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert inv.email_status == EmailStatus.SENT and inv.email_sent_at is not None
 
 
@@ -90,8 +85,8 @@ def test_after_the_last_retry_the_invitation_shows_failed(storage, settings, par
     payload = messages[0][0]
     queue.deliver(ctx_of(storage), ScriptedSender(EmailThrottled(1)), payload)
     queue.deliver(ctx_of(storage), ScriptedSender(EmailThrottled(1)), payload)
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
-    assert inv.email_status == EmailStatus.FAILED and "Throttled" in inv.email_error
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
+    assert inv.email_status == EmailStatus.FAILED and "Throttled" in (inv.email_error or "")
     got = json_of(fn.get_invitation(__import__("tests.support.http", fromlist=["x"]).build_request(
         "GET", "x", headers={"Authorization": partner_tokens()}, route_params={"id": created["id"]})))
     assert got["emailStatus"] == "Failed" and got["emailError"]
@@ -100,22 +95,22 @@ def test_after_the_last_retry_the_invitation_shows_failed(storage, settings, par
     _, messages = _drain(storage, settings)
     sender = ScriptedSender()
     queue.deliver(ctx_of(storage), sender, messages[-1][0])
-    assert sender.sent and InvitationStore(storage).find_by_link(link_hash(created["id"])).email_status == EmailStatus.SENT
+    assert sender.sent and found(InvitationStore(storage).find_by_link(link_hash(created["id"]))).email_status == EmailStatus.SENT
 
 
 def test_rejected_address_is_failed_with_the_reason(storage, settings, partner_tokens):
     created = json_of(post("invitations", partner_tokens(), invitation_body(), fn.create_invitation))
     _, messages = _drain(storage, settings)
     queue.deliver(ctx_of(storage), ScriptedSender(EmailRejected("mailbox does not exist")), messages[0][0])
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
-    assert inv.email_status == EmailStatus.FAILED and "mailbox does not exist" in inv.email_error
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
+    assert inv.email_status == EmailStatus.FAILED and "mailbox does not exist" in (inv.email_error or "")
 
 
 def test_poisoned_message_marks_invitations_failed(storage, settings, partner_tokens):
     created = json_of(post("invitations", partner_tokens(), invitation_body(), fn.create_invitation))
     _, messages = _drain(storage, settings)
     assert queue.poisoned(ctx_of(storage), messages[0][0]) == 1
-    assert InvitationStore(storage).find_by_link(link_hash(created["id"])).email_status == EmailStatus.FAILED
+    assert found(InvitationStore(storage).find_by_link(link_hash(created["id"]))).email_status == EmailStatus.FAILED
 
 
 def test_revoked_before_sending_is_not_sent(storage, settings, partner_tokens):

@@ -11,6 +11,7 @@ import pytest
 from invite_user import functions as fn
 from invite_user.invitations import link_hash
 from invite_user.repository import InvitationStore
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 from tests.support.invitations import save_changed
 
@@ -217,7 +218,7 @@ def test_resend_keeps_the_link_and_restarts_expiry(storage, settings, partner_to
     assert body["status"] == "PendingAcceptance"
     assert body["inviteRedeemUrl"] == created["inviteRedeemUrl"]
     assert datetime.fromisoformat(body["expiresAt"]) == fixed_clock.now() + timedelta(days=5)
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert inv.resent_count == 1
     # only one live expiry index row for it
     rows = [e for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("x|")]
@@ -230,8 +231,8 @@ def test_resend_by_reference_mails_a_second_link_and_the_first_still_works(stora
     links = [item["linkId"] for m in queued_messages(storage, settings) for item in m["items"]]
     assert links[0] == created["id"] and links[1] != created["id"]
     store = InvitationStore(storage)
-    assert store.find_by_link(link_hash(links[1])).reference == created["reference"]
-    assert store.find_by_link(link_hash(created["id"])).reference == created["reference"]
+    assert found(store.find_by_link(link_hash(links[1]))).reference == created["reference"]
+    assert found(store.find_by_link(link_hash(created["id"]))).reference == created["reference"]
 
 
 def test_revoke_then_resend_or_revoke_again_is_409(storage, settings, partner_tokens):
@@ -248,7 +249,7 @@ def test_revoke_then_resend_or_revoke_again_is_409(storage, settings, partner_to
 def test_resend_of_accepted_is_409(storage, settings, partner_tokens, fixed_clock):
     created = _create(partner_tokens)
     store = InvitationStore(storage)
-    inv = store.find_by_link(link_hash(created["id"]))
+    inv = found(store.find_by_link(link_hash(created["id"])))
     inv.accept(fixed_clock.now(), {"email": "harry.kim@contoso.com"})
     save_changed(storage, inv)
     resend = post("x", partner_tokens(), None, fn.resend_invitation, route_params={"id": created["id"]})
@@ -273,7 +274,7 @@ def test_bulk_creates_good_rows_and_reports_bad_ones(storage, settings, partner_
     assert body["results"][7]["status"] == "invalid" and body["results"][7]["errors"][0]["field"] == "email"
     created = [r["invitation"] for r in body["results"] if r["status"] == "created"]
     store = InvitationStore(storage)
-    assert store.find_by_link(link_hash(created[-1]["id"])).email == "bulk119@contoso.com"
+    assert found(store.find_by_link(link_hash(created[-1]["id"]))).email == "bulk119@contoso.com"
     queued = sum(len(m["items"]) for m in queued_messages(storage, settings))
     assert queued == 118
     # one audit record per transaction, naming every invitation it created

@@ -5,7 +5,6 @@ the new manager, and the audit trail and the events feed show the change."""
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import timedelta
 
@@ -13,7 +12,7 @@ import pytest
 import requests
 
 from accept_invite import functions as pages
-from accept_invite import sessions, signin
+from accept_invite import sessions
 from invite_user import functions as fn
 from invite_user import reminders, service
 from invite_user.invitations import link_hash, link_key
@@ -23,9 +22,11 @@ from notifications.sender import SmtpSender
 from shared import clock
 from tests.integration.test_attest_customers import create as create_customer
 from tests.integration.test_invitations_api import invitation_body, post
-from tests.support.accept_invite import FakeAuthClient, cookies_set, get_request, session_header, state_of, text_of
+from tests.support.accept_invite import cookies_set, get_request, session_header, state_of, text_of
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.queues import take
 from webhooks import functions as webhooks_fn
 from webhooks import publish
 
@@ -68,19 +69,10 @@ def problem(resp):
     return json_of(resp)["type"].rsplit("/", 1)[-1]
 
 
-def messages(storage, name):
-    q = storage.queue(name)
-    out = []
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        out.append(json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
-    return out
-
-
 def deliver(storage, settings):
     """What the queue-triggered function does with every email message, through SMTP to MailDev."""
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
-    for payload in messages(storage, settings.email_queue):
+    for payload in take(storage, settings.email_queue):
         queue.deliver(ctx_of(storage), sender, payload)
 
 
@@ -126,7 +118,7 @@ def test_a_change_replaces_the_invitation_and_the_partner_sees_both(storage, set
     reminders_due = [e["RowKey"] for e in storage.table("Invitations").list_entities() if e["RowKey"].startswith("r|")]
     assert len(reminders_due) == 1 and reminders_due[0].endswith(new["reference"])
     assert new["remind"] is True
-    assert reminders.open_link(service.find(ctx_of(storage), link_key(new["id"]))) == new["id"]
+    assert reminders.open_link(found(service.find(ctx_of(storage), link_key(new["id"])))) == new["id"]
 
 
 def test_an_invitation_created_without_reminders_keeps_that_when_its_invitee_changes(storage, settings, partner_tokens):
@@ -169,7 +161,7 @@ def test_without_send_email_the_partner_gets_the_new_link_and_nothing_is_queued(
     old = create(token, sendEmail=False)
     new, _ = change(token, old["id"], {"email": "nora@contoso.com"})
     assert new["emailStatus"] == "NotRequested" and new["inviteRedeemUrl"]
-    assert [m["type"] for m in messages(storage, settings.email_queue)] == []
+    assert [m["type"] for m in take(storage, settings.email_queue)] == []
 
 
 def test_a_change_that_changes_nothing_writes_nothing(storage, settings, partner_tokens):
@@ -220,13 +212,6 @@ def test_the_replaced_page_speaks_the_invitees_language(storage, settings, partn
     assert "この招待は新しい招待に置き換えられました" in text and "Contoso Partner の Anna Agent さん" in text
     switched = pages.redeem_invitation_link(get_request("InviteUser", {"invitationId": old["id"], "lang": "de"}))
     assert "Diese Einladung wurde ersetzt" in text_of(switched)  # the language switcher's choice comes first
-
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
 
 
 def _sign_in(raw, idp, email):
@@ -360,10 +345,10 @@ def _ask(email, agreement=AGREEMENT, ip="203.0.113.9"):
 
 
 def _resent_to(storage, settings):
-    sender_messages = messages(storage, settings.email_queue)
+    sender_messages = take(storage, settings.email_queue)
     for payload in [m for m in sender_messages if m["type"] == "resend-request"]:
         queue.deliver(ctx_of(storage), _Recorder(), payload)
-    return [(item["partnerId"], item["rowKey"]) for m in messages(storage, settings.email_queue) for item in m.get("items", [])]
+    return [(item["partnerId"], item["rowKey"]) for m in take(storage, settings.email_queue) for item in m.get("items", [])]
 
 
 class _Recorder:
@@ -374,15 +359,15 @@ class _Recorder:
 def test_the_resend_request_matches_only_the_new_manager(storage, settings, partner_tokens):
     token = partner_tokens()
     old = create(token, email="harry@contoso.com", agreement=AGREEMENT)
-    messages(storage, settings.email_queue)
+    take(storage, settings.email_queue)
     new, _ = change(token, old["id"], {"email": "nora@contoso.com"})
-    messages(storage, settings.email_queue)
+    take(storage, settings.email_queue)
     store = InvitationStore(storage)
     assert _ask("harry@contoso.com").status_code == 202
     assert _resent_to(storage, settings) == []  # the old manager: nothing
     assert _ask("nora@contoso.com", ip="203.0.113.10").status_code == 202
     assert [row for _, row in _resent_to(storage, settings)] == [f"k|{new['reference']}"]
-    assert store.find_by_link(new["reference"]).resent_count == 1
+    assert found(store.find_by_link(new["reference"])).resent_count == 1
     # only the new invitation's pointer is left for that agreement
     pointers = [e["RowKey"] for e in storage.table("Invitations").list_entities() if e["PartitionKey"].startswith("g|")]
     assert pointers == [new["reference"]]
@@ -390,7 +375,7 @@ def test_the_resend_request_matches_only_the_new_manager(storage, settings, part
     # a new purchasing account: the old one's request matches nothing any more, the new one's does
     other = {"agreementNumber": "MPSA-77", "purchasingAccountNumber": "PA-2"}
     newer, _ = change(token, new["id"], {"agreement": other})
-    messages(storage, settings.email_queue)
+    take(storage, settings.email_queue)
     assert _ask("nora@contoso.com", ip="203.0.113.11").status_code == 202
     assert _resent_to(storage, settings) == []
     assert _ask("nora@contoso.com", other, ip="203.0.113.12").status_code == 202
@@ -407,8 +392,10 @@ def test_the_audit_shows_before_and_after(storage, settings, partner_tokens):
     new, _ = change(token, old["id"], {"email": "nora@contoso.com", "language": "en", "agreement": {**AGREEMENT, "purchasingAccountNumber": "PA-3"}})
     [record] = [r for r in InvitationStore(storage).audit_page("p-direct").items if r.action == "invitation.replaced"]
     assert record.actor.startswith("Anna Agent")
+    assert record.before is not None
     assert record.before["reference"] == old["reference"] and record.before["status"] == "PendingAcceptance"
     assert (record.before["email"], record.before["language"], record.before["agreement"]) == ("harry@contoso.com", "ko", AGREEMENT)
+    assert record.after is not None
     assert record.after["reference"] == new["reference"] and record.after["replaces"] == old["reference"]
     assert (record.after["email"], record.after["language"], record.after["agreement"]["purchasingAccountNumber"]) == (
         "nora@contoso.com", "en", "PA-3")
@@ -418,7 +405,7 @@ def test_the_change_is_in_the_events_feed(storage, settings, partner_tokens):
     token = partner_tokens()
     old = create(token, email="harry@contoso.com", sendEmail=False)
     new, _ = change(token, old["id"], {"email": "nora@contoso.com"})
-    for payload in messages(storage, settings.webhooks_queue):
+    for payload in take(storage, settings.webhooks_queue):
         for table, partition in payload.get("partitions", []):
             publish.publish(ctx_of(storage), table, partition)
     later = clock.FixedClock(clock.utc_now() + timedelta(seconds=5))  # past the feed's settle time

@@ -3,7 +3,6 @@ a wrong account tried is a time without the address; another partner's invitatio
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime, timezone
 
@@ -25,17 +24,9 @@ from tests.support.accept_invite import (
     state_of,
 )
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
-
-idp = signin_tests.idp  # the fake identity provider: the sign-in tests' fixture
-
-
-def _send(storage, settings):
-    q = storage.queue(settings.email_queue)
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(ctx_of(storage), SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender),
-                      json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
+from tests.support.queues import deliver_all
 
 
 def _sign_in(raw):
@@ -49,7 +40,7 @@ def _trail(partner_tokens, handle, partner="p-direct"):
 def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tokens, fixed_clock):
     inv, raw = invite(storage)
     fixed_clock.advance(minutes=1)
-    _send(storage, settings)
+    deliver_all(storage, settings.email_queue, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
     fixed_clock.advance(minutes=1)
     queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
                                                        "deliveryAttemptTimestamp": fixed_clock.now().isoformat()})
@@ -78,7 +69,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 
     # The partner attests the agreement afterwards: the trail ends there, with how.
     fixed_clock.advance(minutes=1)
-    customer_id = find(ctx_of(storage), inv.link_hash).customer_id
+    customer_id = found(find(ctx_of(storage), inv.link_hash)).customer_id
     contact = {"firstName": inv.first_name, "lastName": inv.last_name, "email": str(inv.email)}
     body = {"type": "MicrosoftCustomerAgreement", "primaryContact": contact, "dateAgreed": fixed_clock.now().date().isoformat()}
     assert attest_tests.attest(partner_tokens("p-direct"), customer_id, body).status_code == 201
@@ -89,7 +80,7 @@ def test_the_trail_of_an_accepted_invitation(storage, settings, idp, partner_tok
 
 def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_tokens, fixed_clock):
     """The steps after acceptance are this invitation's only: an agreement accepted before it was made is not."""
-    from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, ResellerRelationship
+    from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, RelationshipRole, ResellerRelationship
     from attest_agreement.relationships_service import onboarding_steps
     from invite_user.invitations import InvitationKind
 
@@ -102,7 +93,7 @@ def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_
     earlier = fixed_clock.now().replace(year=2020)
     store.acceptances.upsert(AgreementAcceptance(customer_id="c-1", how=AcceptanceHow.PARTNER_ATTESTATION, date_agreed=earlier.date(),
                                           recorded_at=earlier, by={}, contact=Contact(first_name="A", last_name="B", email="a@contoso.example")))
-    store.relationships.upsert(ResellerRelationship(customer_id="c-1", partner_id=inv.partner_id, partner_name="P", role="Reseller",
+    store.relationships.upsert(ResellerRelationship(customer_id="c-1", partner_id=inv.partner_id, partner_name="P", role=RelationshipRole.RESELLER,
                                            created_at=earlier, created_by="someone", invitation="another-invitation"))
     assert onboarding_steps(ctx, accepted) == []  # another invitation's consent, an acceptance from before
     assert onboarding_steps(ctx, accepted.model_copy(update={"kind": InvitationKind.COMPANY_USER})) == []
@@ -111,7 +102,7 @@ def test_a_colleague_or_earlier_acceptance_is_not_on_the_trail(storage, partner_
 def _operation(storage, inv):
     from invite_user.service import find
 
-    return find(ctx_of(storage), inv.link_hash).email_operation_id
+    return found(find(ctx_of(storage), inv.link_hash)).email_operation_id
 
 
 def test_a_wrong_account_is_a_time_on_the_trail_never_the_address(storage, settings, idp, partner_tokens):
@@ -127,3 +118,24 @@ def test_another_partners_trail_is_not_found(storage, idp, partner_tokens):
     _, raw = invite(storage)
     PartnerRepository(storage).save(Partner(id="p-other", name="Other Partner", type=PartnerType.DIRECT))
     assert _trail(partner_tokens, raw, partner="p-other").status_code == 404
+
+
+def test_a_report_that_comes_back_while_the_send_returns_follows_the_emailed_step(storage, settings, partner_tokens, fixed_clock):
+    """The mail service reports delivery at its own time, which can be before the SMTP call returns: the email counts as
+    emailed when it was handed over, so its report never comes first (it did under load on the local stack)."""
+    inv, raw = invite(storage)
+    smtp = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
+    reported: list[datetime] = []
+
+    class SlowToReturn:
+        def send(self, message, operation_id):
+            fixed_clock.advance(seconds=1)
+            reported.append(fixed_clock.now())  # the service accepts it and reports now ...
+            fixed_clock.advance(seconds=2)  # ... and the call returns later
+            return smtp.send(message, operation_id)
+
+    deliver_all(storage, settings.email_queue, SlowToReturn())
+    queue.receive_report(ctx_of(storage), reports.EVENT_TYPE, {"messageId": _operation(storage, inv), "status": "Delivered",
+                                                       "deliveryAttemptTimestamp": reported[0].isoformat()})
+    steps = json_of(_trail(partner_tokens, raw))["steps"]
+    assert [s["step"] for s in steps] == ["created", "emailed", "delivered"]

@@ -15,8 +15,6 @@ import pytest
 
 from accept_invite import companies
 from accept_invite import functions as pages
-from accept_invite.company_form import check as check_form
-from accept_invite.company_form import prefill
 from attest_agreement import functions as customers_fn
 from attest_agreement import service as customers
 from attest_agreement.repository import CustomerUnitOfWork
@@ -30,8 +28,9 @@ from tests.integration.test_attest_agreement import attest
 from tests.integration.test_attest_customers import call, create, customer_body
 from tests.integration.test_attest_relationships import relationship, remove
 from tests.integration.test_webhooks import pump
-from tests.support.accept_invite import AGENT, invite, session_header, subject_for
+from tests.support.accept_invite import AGENT, create_company, invite, session_header, subject_for
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 from webhooks import functions as webhooks_fn
 
@@ -126,8 +125,7 @@ def test_a_replay_of_an_attestation_is_refused_to_an_indirect_reseller_of_the_sa
 def _company(storage) -> str:
     """Company A, created by Hanna through p-direct's onboarding invitation: Hanna is its Account manager."""
     inv, _ = invite(storage, AGENT, email=HANNA)
-    form, _ = check_form(prefill(inv.company))
-    return companies.create_company(ctx_of(storage), inv.link_hash, companies.Person(HANNA, "", subject_for(HANNA)), form)
+    return create_company(storage, inv, companies.Person(HANNA, "", subject_for(HANNA)))
 
 
 def _hanna_invites(company: str):
@@ -152,7 +150,7 @@ def test_a_partner_that_removed_its_relationship_holds_no_colleague_invitation(s
     assert _partner_call(invitations_fn.get_invitation, "GET", "x", token, route_params={"id": reference}).status_code == 404
     revoke = _partner_call(invitations_fn.revoke_invitation, "POST", "x", token, route_params={"id": reference})
     assert revoke.status_code == 404
-    assert InvitationStore(storage).find_by_link(reference).status.value == "PendingAcceptance"
+    assert found(InvitationStore(storage).find_by_link(reference)).status.value == "PendingAcceptance"
     # and a colleague invited now is not kept with (nor mailed through) the partner that left
     after = _hanna_invites(company)
     assert after.status_code == 409 and json_of(after)["type"].endswith("/no-partner")
@@ -163,7 +161,7 @@ def test_a_partner_that_removed_its_relationship_does_not_hear_the_customer_acce
     """p-direct and p-provider both served the customer; p-direct removed its relationship; the customer accepts directly."""
     cid = create(partner_tokens())["customer"]["id"]
     uow = CustomerUnitOfWork(storage, cid)
-    customers.join_relationship(uow, PartnerRepository(storage).find("p-provider"), "setup", clock.utc_now())
+    customers.join_relationship(uow, found(PartnerRepository(storage).find("p-provider")), "setup", clock.utc_now())
     uow.commit()
     assert remove(partner_tokens(), cid, {"goodFaithDeclaration": True}).status_code == 200
     assert relationship(partner_tokens(), cid).status_code == 200  # it may still read its own (removed) relationship

@@ -4,19 +4,18 @@ confirmation going to the new contact."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 from attest_agreement import functions as fn
 from attest_agreement.repository import CustomerStore
-from notifications import queue
 from notifications.sender import EmailRejected, SmtpSender
 from tests.integration.test_attest_agreement import agreement, attest, attestation
 from tests.integration.test_attest_customers import create, table_rows
-from tests.integration.test_attest_notifications import _inbox
 from tests.integration.test_attest_relationships import remove, trail
-from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.mail import inbox
+from tests.support.queues import deliver_all
 
 NEW = {"firstName": "Jonas", "lastName": "Weber", "email": "jonas.weber@contoso.de", "phoneNumber": "030 5550100", "language": "de"}
 
@@ -56,7 +55,7 @@ def test_the_contact_is_replaced_under_its_etag_audited_and_every_partner_hears_
     contact = json_of(resp)["primaryContact"]
     assert contact == {**NEW, "phoneNumber": "+49305550100"}
     assert resp.headers["ETag"] != tag and resp.headers["ETag"] == etag(token, cid)
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "jonas.weber@contoso.de"
     [record] = [e for e in json_of(trail(token, cid))["items"] if e["action"] == "customer.primaryContactUpdated"]
     assert record["before"]["email"] == "greta@contoso.de" and record["after"]["email"] == "jonas.weber@contoso.de"
     assert events(storage, cid) == ["p-provider", "p-reseller"]  # staged with the change, one per partner of the customer
@@ -80,12 +79,12 @@ def test_a_stale_or_missing_if_match_changes_nothing(storage, partner_tokens, fi
     assert missing.status_code == 428 and json_of(missing)["type"].endswith("/precondition-required")
     malformed = patch(token, cid, other, if_match=etag(token, cid).strip('"'))  # the tag without its quotes
     assert malformed.status_code == 400 and json_of(malformed)["errors"][0]["field"] == "If-Match"
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "jonas.weber@contoso.de"
     assert len(events(storage, cid)) == 1
     # the current tag among several, or "*", lets it through
     assert patch(token, cid, other, if_match=f'"nope", {etag(token, cid)}').status_code == 200
     assert patch(token, cid, NEW, if_match="*").status_code == 200
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "jonas.weber@contoso.de"
 
 
 def test_a_retry_of_a_change_that_landed_succeeds_and_writes_nothing_more(storage, partner_tokens, fixed_clock):
@@ -124,7 +123,7 @@ def test_the_contact_is_validated_as_an_attestations(storage, partner_tokens, fi
     for body in ({**NEW, "email": "not-an-email"}, {**NEW, "firstName": ""}, {**NEW, "extra": 1}, {"email": NEW["email"]},
                  {**NEW, "language": "xx-not a tag"}):
         assert patch(token, cid, body, "*").status_code == 400, body
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "greta@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "greta@contoso.de"
 
 
 def test_a_removed_or_foreign_relationship_is_not_found(storage, partner_tokens, fixed_clock):
@@ -135,13 +134,6 @@ def test_a_removed_or_foreign_relationship_is_not_found(storage, partner_tokens,
     gone = patch(partner_tokens(), cid, NEW, "*")
     assert gone.status_code == 404 and json_of(gone)["type"].endswith("/no-active-relationship")
     assert read(partner_tokens(), cid).status_code == 404
-
-
-def _deliver(storage, settings, sender):
-    q = storage.queue(settings.email_queue)
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        queue.deliver(ctx_of(storage), sender, json.loads(base64.b64decode(m.content)))
-        q.delete_message(m)
 
 
 class Rejecting:
@@ -155,24 +147,24 @@ def test_a_confirmation_not_sent_yet_goes_to_the_new_contact(storage, settings, 
     assert attest(partner_tokens(), cid, attestation(primaryContact=old)).status_code == 201  # queued, rendered for greta
     new = {**NEW, "email": "jonas.c1@contoso.de"}
     assert patch(partner_tokens(), cid, new, etag(partner_tokens(), cid)).status_code == 200
-    _deliver(storage, settings, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
-    [mail] = _inbox(servers, "jonas.c1@contoso.de")
+    deliver_all(storage, settings.email_queue, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
+    [mail] = inbox(servers, "jonas.c1@contoso.de")
     assert "Jonas" in mail["text"] and "Contoso Berlin GmbH" in mail["subject"]
-    assert _inbox(servers, "greta.c1@contoso.de", timeout=1) == []
+    assert inbox(servers, "greta.c1@contoso.de", timeout=1) == []
 
 
 def test_a_confirmation_that_failed_is_sent_again_to_the_corrected_contact(storage, settings, servers, partner_tokens, fixed_clock):
     typo = {"firstName": "Greta", "lastName": "Maier", "email": "greta.c2@contoso.dee"}
     cid = create(partner_tokens(), primaryContact=typo)["customer"]["id"]
     assert attest(partner_tokens(), cid, attestation(primaryContact=typo)).status_code == 201
-    _deliver(storage, settings, Rejecting())  # the provider refuses the misspelt address for good
+    deliver_all(storage, settings.email_queue, Rejecting())  # the provider refuses the misspelt address for good
     assert json_of(agreement(partner_tokens(), cid))["confirmationEmail"]["status"] == "Failed"
 
     fixed = {**typo, "email": "greta.c2@contoso.de"}
     assert patch(partner_tokens(), cid, fixed, etag(partner_tokens(), cid)).status_code == 200
     assert json_of(agreement(partner_tokens(), cid))["confirmationEmail"]["status"] == "Queued"
-    _deliver(storage, settings, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
-    [mail] = _inbox(servers, "greta.c2@contoso.de")
+    deliver_all(storage, settings.email_queue, SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender))
+    [mail] = inbox(servers, "greta.c2@contoso.de")
     assert "Contoso Berlin GmbH" in mail["subject"]
     assert "confirmationEmail" not in json_of(agreement(partner_tokens(), cid))  # sent: nothing left to report
 
@@ -185,14 +177,14 @@ def test_an_attestation_naming_another_contact_follows_the_same_rule(storage, pa
     body = attestation(primaryContact=NEW)
     refused = attest(provider, cid, body)
     assert refused.status_code == 428 and json_of(refused)["type"].endswith("primary-contact-needs-if-match")
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "greta@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "greta@contoso.de"
     assert json_of(agreement(provider, cid))["acceptance"] == "NotProvided"  # nothing half-written
     tag = etag(provider, cid)
     patch(partner_tokens("p-reseller"), cid, {**NEW, "email": "someone.else@contoso.de"}, if_match=tag)
     assert attest(provider, cid, body, if_match=tag).status_code == 412  # decided on a version that changed since
     resp = attest(provider, cid, body, if_match=etag(provider, cid))
     assert resp.status_code == 201, resp.get_body()
-    assert CustomerStore(storage).customer(cid).primary_contact.email == "jonas.weber@contoso.de"
+    assert found(CustomerStore(storage).customer(cid)).primary_contact.email == "jonas.weber@contoso.de"
     assert events(storage, cid) == ["p-provider", "p-provider", "p-reseller", "p-reseller"]  # the PATCH's and the attestation's
     actions = [e["action"] for e in json_of(trail(provider, cid))["items"]]
     assert actions.count("customer.primaryContactUpdated") == 2 and "agreement.attested" in actions

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-import requests
 from azure.data.tables import UpdateMode
 from azure.functions.timer import TimerRequest
 
@@ -20,8 +17,11 @@ from notifications.sender import SmtpSender
 from shared import i18n
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 from tests.support.invitations import save_changed
+from tests.support.mail import inbox
+from tests.support.queues import take
 
 
 def _create(partner_tokens, email, partner="p-direct", **over):
@@ -31,14 +31,7 @@ def _create(partner_tokens, email, partner="p-direct", **over):
 
 def _reminder_messages(storage, settings):
     """Take the reminder messages off the email queue (invitation emails are left out of these tests)."""
-    q = storage.queue(settings.email_queue)
-    out = []
-    for m in q.receive_messages(max_messages=32, visibility_timeout=30):
-        payload = json.loads(base64.b64decode(m.content))
-        q.delete_message(m)
-        if payload["type"] == reminders.KIND:
-            out.append(payload)
-    return out
+    return [payload for payload in take(storage, settings.email_queue) if payload["type"] == reminders.KIND]
 
 
 def _index(storage, partner="p-direct", prefix="r|"):
@@ -46,11 +39,6 @@ def _index(storage, partner="p-direct", prefix="r|"):
     rows = client.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                                  parameters={"pk": partner_partition(partner), "lo": prefix, "hi": prefix[:-1] + "}"})
     return sorted((r["RowKey"], r) for r in rows)
-
-
-def _inbox(servers, to):
-    mails = requests.get(f"http://127.0.0.1:{servers.stack.ports.mail_web}/email", timeout=10).json()
-    return [m for m in mails if any(t["address"].lower() == to.lower() for t in m["to"])]
 
 
 def _read(partner_tokens, handle, partner="p-direct"):
@@ -77,18 +65,18 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
     sender = _sender(settings)
     assert queue.deliver(ctx_of(storage), sender, messages[0])["sent"] == 1
     assert queue.deliver(ctx_of(storage), sender, messages[0])["skipped"] == 1  # the same message redelivered: not sent twice
-    mails = _inbox(servers, "reminded.ko@contoso.com")
+    mails = inbox(servers, "reminded.ko@contoso.com")
     assert len(mails) == 1
     mail = mails[0]
     assert created["inviteRedeemUrl"] in mail["text"] and created["inviteRedeemUrl"] in mail["html"]  # the same link
-    expires_on = i18n.format_date(InvitationStore(storage).find_by_link(link_hash(created["id"])).expires_at, "ko")
+    expires_on = i18n.format_date(found(InvitationStore(storage).find_by_link(link_hash(created["id"]))).expires_at, "ko")
     assert expires_on in mail["subject"] and expires_on in mail["text"]
     assert any("\uac00" <= ch <= "\ud7a3" for ch in mail["subject"])  # Hangul: the invitee's language
     read = _read(partner_tokens, created["reference"])
     assert read["remind"] is True and read["reminderStatus"] == "Sent"
     assert read["remindedAt"].startswith(fixed_clock.now().date().isoformat())
     # what is left to remind: the last notice, REMIND_BEFORE's 1 day before the link dies
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
     # the audit and the event rode in the claim's transaction
     store = InvitationStore(storage)
@@ -106,7 +94,7 @@ def test_a_due_reminder_goes_out_once_in_the_invitees_language_with_the_same_lin
     [message] = _reminder_messages(storage, settings)
     assert message["items"][0]["operationId"] != messages[0]["items"][0]["operationId"]  # a send of its own
     assert queue.deliver(ctx_of(storage), sender, message)["sent"] == 1
-    assert len(_inbox(servers, "reminded.ko@contoso.com")) == 2
+    assert len(inbox(servers, "reminded.ko@contoso.com")) == 2
     assert reminders.sweep(ctx_of(storage)).due == 0 and _index(storage) == []  # nothing left to remind
     fixed_clock.advance(hours=23)
     assert reminders.sweep(ctx_of(storage)).due == 0
@@ -152,7 +140,7 @@ def test_remind_before_is_a_setting(storage, settings, partner_tokens, fixed_clo
 
     reset_settings()
     created = _create(partner_tokens, "ten@contoso.com")
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert inv.remind_before == [10] and inv.reminder_at() == inv.expires_at - timedelta(days=10)
 
 
@@ -163,10 +151,10 @@ def test_revoked_accepted_and_expired_are_never_reminded(storage, settings, part
     assert len(_index(storage)) == 3
     post("x", partner_tokens(), None, fn.revoke_invitation, route_params={"id": revoked["id"]})
     store = InvitationStore(storage)
-    inv = store.find_by_link(link_hash(accepted["id"]))
+    inv = found(store.find_by_link(link_hash(accepted["id"])))
     inv.status = InvitationStatus.ACCEPTED
     save_changed(storage, inv)
-    assert [key for key, _ in _index(storage)] == [reminder_row_key(store.find_by_link(link_hash(expired["id"])).expires_at
+    assert [key for key, _ in _index(storage)] == [reminder_row_key(found(store.find_by_link(link_hash(expired["id"]))).expires_at
                                                                     - REMIND_BEFORE_EXPIRY, link_hash(expired["id"]))]
     # the timer was down past the reminder: the expiry sweep removes the reminder row in the same transaction
     fixed_clock.advance(days=11)
@@ -182,7 +170,7 @@ def test_the_index_moves_with_the_invitation(storage, settings, partner_tokens, 
     store = InvitationStore(storage)
 
     def expected():
-        inv = store.find_by_link(h)
+        inv = found(store.find_by_link(h))
         return reminder_row_key(inv.expires_at - REMIND_BEFORE_EXPIRY, h)
 
     [(key, _)] = _index(storage)
@@ -222,7 +210,7 @@ def test_a_reminder_lost_between_claim_and_queue_is_queued_again_then_sent(stora
     assert (again.reminded, again.requeued) == (0, 1)
     [message] = _reminder_messages(storage, settings)
     assert queue.deliver(ctx_of(storage), _sender(settings), message)["sent"] == 1
-    [mail] = _inbox(servers, "lost@contoso.com")
+    [mail] = inbox(servers, "lost@contoso.com")
     assert created["inviteRedeemUrl"] in mail["text"] and "Erinnerung" in mail["subject"]
     assert _read(partner_tokens, created["reference"])["reminderStatus"] == "Sent"
 
@@ -239,7 +227,7 @@ def test_a_reminder_never_delivered_ends_visibly_failed(storage, settings, partn
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and "attempts" in read["reminderError"]
     # given up on, never retried again; only the last notice (1 day before expiry) is left, a send of its own
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
 
 
@@ -252,7 +240,7 @@ def test_a_poisoned_reminder_is_recorded_failed(storage, settings, partner_token
     assert queue.poisoned(ctx_of(storage), message) == 1
     read = _read(partner_tokens, created["reference"])
     assert read["reminderStatus"] == "Failed" and read["reminderError"]
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))  # only the last notice is left, a send of its own
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))  # only the last notice is left, a send of its own
     assert [key for key, _ in _index(storage)] == [reminder_row_key(inv.expires_at - timedelta(days=1), inv.link_hash)]
 
 

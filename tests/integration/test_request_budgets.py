@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from accept_invite import functions, sessions, signin
+from accept_invite import functions, sessions
 from accept_invite.company_form import prefill
 from attest_agreement import functions as customer_functions
 from invite_user import functions as invitation_functions
@@ -17,26 +15,17 @@ from shared.settings import get_settings
 from tests.integration.test_attest_attestations import accept, ask, finalize, link_of, open_page
 from tests.integration.test_attest_customers import create
 from tests.support.accept_invite import (
-    FakeAuthClient,
     cookies_set,
     form_request,
     get_request,
     invite,
-    register_partners,
     session_header,
     state_of,
 )
 from tests.support.http import build_request
+from tests.support.partners import register_partners
 
 CSRF = "csrf-token-for-tests"
-
-
-@pytest.fixture
-def idp(storage, monkeypatch):
-    register_partners(storage)
-    client = FakeAuthClient()
-    monkeypatch.setattr(signin, "auth_client", lambda settings=None: client)
-    return client
 
 
 def counted(storage, call):

@@ -12,6 +12,7 @@ from notifications import queue
 from tests.integration.test_invitation_delivery import ScriptedSender
 from tests.integration.test_invitations_api import invitation_body, post
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 
 AGREEMENT = {"agreementNumber": "MPSA-1234", "purchasingAccountNumber": "PA-99"}
@@ -45,7 +46,7 @@ def test_matching_email_gets_the_invitation_again(storage, settings, partner_tok
     assert resp.status_code == 202
     sender = _run_queue(storage, settings)
     assert [to for to, _ in sender.sent] == ["harry@contoso.com"]
-    inv = InvitationStore(storage).find_by_link(link_hash(created["id"]))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(created["id"])))
     assert inv.status.value == "PendingAcceptance" and inv.resent_count == 1
 
 

@@ -4,6 +4,7 @@ import pytest
 from pydantic import Field
 
 from shared.storage import ConcurrencyConflict, MalformedRow, Op, Repository, Row
+from tests.support.expect import found
 
 
 class Thing(Row):
@@ -25,7 +26,7 @@ class Things(Repository[Thing]):
 def test_round_trip_and_not_found(storage):
     repo = Things(storage)
     repo.insert(Thing(group="g", name="a", size=3, tags=["x", "y"], meta={"k": "v"}))
-    got = repo.get("g", "a")
+    got = found(repo.get("g", "a"))
     assert got.size == 3 and got.tags == ["x", "y"] and got.meta == {"k": "v"}
     assert got.etag
     assert repo.get("g", "missing") is None
@@ -41,13 +42,13 @@ def test_insert_twice_conflicts(storage):
 def test_replace_with_stale_etag_is_refused(storage):
     repo = Things(storage)
     repo.insert(Thing(group="g", name="a"))
-    first, second = repo.get("g", "a"), repo.get("g", "a")
+    first, second = found(repo.get("g", "a")), found(repo.get("g", "a"))
     first.size = 1
     repo.replace(first)
     second.size = 2
     with pytest.raises(ConcurrencyConflict):
         repo.replace(second)
-    assert repo.get("g", "a").size == 1
+    assert found(repo.get("g", "a")).size == 1
 
 
 def test_transaction_is_all_or_nothing(storage):
@@ -62,7 +63,7 @@ def test_merge_writes_only_given_fields(storage):
     repo = Things(storage)
     repo.insert(Thing(group="g", name="a", size=5, tags=["t"]))
     repo.transact([Op("merge", keys=("g", "a"), fields={"size": 6})])
-    got = repo.get("g", "a")
+    got = found(repo.get("g", "a"))
     assert got.size == 6 and got.tags == ["t"]
 
 

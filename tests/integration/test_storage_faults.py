@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from azure.storage.queue import LinearRetry
 
 from invite_user import functions as fn
 from invite_user.repository import InvitationStore
@@ -66,6 +67,7 @@ def test_request_timeouts_bound_a_request_path_to_about_ten_seconds():
 def test_the_queue_client_retries_as_briefly_as_the_tables(settings):
     """The queue SDK's own default waits 15 s, then 45 s, between tries: a queued email held a request a minute."""
     policy = Storage(settings)._queue_service._config.retry_policy
+    assert isinstance(policy, LinearRetry)
     assert policy.total_retries == Storage.TIMEOUTS["retry_total"] and policy.backoff <= 1 and policy.random_jitter_range == 0
 
 

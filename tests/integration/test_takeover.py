@@ -22,6 +22,7 @@ from tests.integration.test_attest_customers import call, create, queued
 from tests.integration.test_attest_relationships import remove, request, trail
 from tests.support.accept_invite import get_request, session_header, subject_for, text_of
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
 
 INTRUDER = "mallory@intruder.example"
@@ -45,7 +46,7 @@ def cid(storage, partner_tokens, fixed_clock):
 def snapshot(storage, cid):
     """Every row of the customer's partition but its audit records, as stored."""
     store = CustomerStore(storage)
-    return (store.customer(cid).model_dump(), sorted(u.email for u in store.users_of(cid)),
+    return (found(store.customer(cid)).model_dump(), sorted(u.email for u in store.users_of(cid)),
             sorted((r.partner_id, r.status.value) for r in store.relationships_of(cid)), store.acceptance(cid))
 
 
@@ -123,7 +124,7 @@ def test_a_relationship_request_shows_nothing_of_the_customer_and_writes_nothing
     assert snapshot(storage, cid) == before  # not marked "asked to accept directly"
     # so the real partner's attestation still sends the primary contact its confirmation
     assert attest(partner_tokens(), cid).status_code == 201
-    assert CustomerStore(storage).customer(cid).asked_to_accept_directly is False
+    assert found(CustomerStore(storage).customer(cid)).asked_to_accept_directly is False
     [mail] = queued(storage, settings, "attestation-notice")  # the confirmation, as its own message type
     assert "greta@contoso.de" in str(mail)
 
@@ -167,8 +168,9 @@ def test_only_the_resellers_own_indirect_provider_may_be_named(storage, partner_
 def test_the_invitee_sees_every_partner_it_is_about_to_consent_to(storage, settings, servers, partner_tokens):
     from notifications import queue as email_queue
     from notifications.sender import SmtpSender
-    from tests.integration.test_invitation_delivery import _drain, _inbox
+    from tests.integration.test_invitation_delivery import _drain
     from tests.integration.test_invitations_api import invitation_body
+    from tests.support.mail import inbox
 
     created = invitations_post(partner_tokens("p-reseller"), invitation_body(email="nina@contoso.com", language="en"))
     assert created.status_code == 201, created.get_body()
@@ -179,13 +181,13 @@ def test_the_invitee_sees_every_partner_it_is_about_to_consent_to(storage, setti
     sender = SmtpSender(settings.smtp_host, settings.smtp_port, settings.email_sender)
     _, messages = _drain(storage, settings)
     email_queue.deliver(ctx_of(storage), sender, messages[0][0])
-    [mail] = _inbox(servers, "nina@contoso.com")
+    [mail] = inbox(servers, "nina@contoso.com")
     assert said in mail["text"] and said in " ".join(mail["html"].split())
     # ... the landing page ...
     landing = functions.redeem_invitation_link(get_request("InviteUser", {"invitationId": link}))
     assert landing.status_code == 200 and said in text_of(landing)
     # ... and the company form, where the company (and the provider's relationship with it) is created.
-    inv = InvitationStore(storage).find_by_link(link_hash(link))
+    inv = found(InvitationStore(storage).find_by_link(link_hash(link)))
     form = functions.new_company_form(get_request("companies/new", {"invitationId": inv.link_key},
                                                   session_header("nina@contoso.com", name="Nina N")))
     assert form.status_code == 200 and said in text_of(form)

@@ -18,8 +18,9 @@ from notifications import functions as notifications_fn
 from tests.integration.test_attest_agreement import attest, attestation
 from tests.integration.test_attest_customers import create
 from tests.integration.test_invitations_api import invitation_body, post
-from tests.support.accept_invite import form_request, invite, register_partners, session_header
+from tests.support.accept_invite import form_request, invite, session_header
 from tests.support.http import json_of
+from tests.support.partners import register_partners
 
 HARRY = ("Harry.Kim@Contoso.com", "Harry", "Kim")
 AGENT = ("anna@partner.example", "Anna Agent")

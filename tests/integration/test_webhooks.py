@@ -23,7 +23,9 @@ from shared import clock, events
 from shared.settings import get_settings, reset_settings
 from shared.storage import Op
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.http import build_request, json_of
+from tests.support.queues import take
 from webhooks import deliveries, publish
 from webhooks import functions as fn
 from webhooks.publish import OutboxRows
@@ -50,21 +52,13 @@ def subscribe(token, inbox, events_=("invitation.created", "invitation.accepted"
     return sub
 
 
-def messages(storage, queue):
-    out = []
-    for m in storage.queue(queue).receive_messages(max_messages=32, visibility_timeout=1):
-        out.append(json.loads(base64.b64decode(m.content)))
-        storage.queue(queue).delete_message(m)
-    return out
-
-
 def pump(storage, *, include_delayed=False):
     """What the functions host does: run the email queue (it forwards outbox announcements), then the webhooks queue."""
     s = get_settings()
-    for payload in messages(storage, s.email_queue):
+    for payload in take(storage, s.email_queue):
         email_queue.deliver(ctx_of(storage), get_sender(s), payload)
     handled = 0
-    for payload in messages(storage, s.webhooks_queue):
+    for payload in take(storage, s.webhooks_queue):
         if payload["type"] == events.MESSAGE:
             for table, partition in payload["partitions"]:
                 publish.publish(ctx_of(storage), table, partition)
@@ -261,7 +255,7 @@ def test_a_rotated_secret_and_the_old_one_both_verify_for_a_day(storage, partner
     got = inbox.wait_for(lambda d: d["type"] == "invitation.created")
     for secret in (sub["secret"], rotated["secret"]):
         Webhook(secret).verify(got["body"], got["headers"])
-    stored = SubscriptionRepository(storage).find("p-direct", sub["id"])[0]
+    stored = found(SubscriptionRepository(storage).find("p-direct", sub["id"]))[0]
     assert stored.signing_secrets(clock.utc_now() + timedelta(hours=25)) == [rotated["secret"]]
 
 
@@ -280,7 +274,7 @@ def test_a_subscription_failing_for_days_is_disabled_with_the_reason(storage, pa
     token = partner_tokens()
     sub = subscribe(token, inbox, ("invitation.created",))
     repo = SubscriptionRepository(storage)
-    stored, etag = repo.find("p-direct", sub["id"])
+    stored, etag = found(repo.find("p-direct", sub["id"]))
     stored.failing_since = clock.utc_now() - timedelta(days=3, minutes=1)
     repo.transact([Op("update", stored, etag=etag)])
     inbox.answers = [503]

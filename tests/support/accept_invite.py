@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import azure.functions as func
 
-from accept_invite import sessions
+from accept_invite import companies, sessions
+from accept_invite.company_form import check, prefill
 from invite_user import service
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import Invitation, link_hash
 from invite_user.repository import InvitationUnitOfWork
-from partners.registry import Partner, PartnerRepository, PartnerType
 from shared.http import dump
 from shared.partner_auth import Caller
 from shared.storage import Storage
@@ -26,13 +26,6 @@ COMPANY = {
     "name": "Contoso GmbH", "country": "DE", "vatNumber": "DE136695976", "phone": "+49 30 1234567", "website": "https://contoso.example",
     "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"},
 }
-
-
-def register_partners(storage: Storage) -> None:
-    repo = PartnerRepository(storage)
-    repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT))
-    repo.save(Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER))
-    repo.save(Partner(id="p-reseller", name="Tailspin Reseller", type=PartnerType.INDIRECT_RESELLER, indirect_provider_id="p-provider"))
 
 
 def invite(storage: Storage, caller: Caller = AGENT, **fields: Any) -> tuple[Invitation, str]:
@@ -49,6 +42,13 @@ def reload(storage: Storage, inv: Invitation) -> Invitation:
     found = service.find(ctx_of(storage), inv.link_hash)
     assert found is not None
     return found
+
+
+def create_company(storage: Storage, inv: Invitation, person: companies.Person) -> str:
+    """The invitee creates the company from the invitation's own company data (valid as the partner sent it); its id."""
+    form, reasons = check(prefill(inv.company))
+    assert form is not None, f"the invitation's company data does not pass the form: {reasons}"
+    return companies.create_company(ctx_of(storage), inv.link_hash, person, form)
 
 
 def etag_of(storage: Storage, inv: Invitation) -> str | None:

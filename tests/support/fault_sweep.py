@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -21,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -42,11 +40,13 @@ from company_domains.domains import txt_value
 from devhost import event_grid
 from devhost.dns_server import LocalDns, add_record
 from devhost.identity import ensure_partner_key, mint_partner_token
+from devhost.stack import free_port
 from invite_user import functions as invite_fn
 from invite_user import reminders
 from invite_user.api_models import NewInvitation
 from invite_user.delivery import operation_id as invitation_operation
 from invite_user.invitations import link_hash
+from invite_user.repository import InvitationStore
 from notifications import functions as notifications_fn
 from notifications import reports
 from notifications.sender import SmtpSender
@@ -57,6 +57,7 @@ from shared.settings import get_settings, reset_settings
 from shared.storage import Storage, azurite_connection_string, set_storage
 from tests.support.accept_invite import COMPANY, form_request, session_header
 from tests.support.context import ctx_of
+from tests.support.expect import found
 from tests.support.fault_proxy import FaultProxy
 from tests.support.http import build_request, json_of
 from tests.support.partners import AUDIENCE, ISSUER, _LocalJwks
@@ -82,12 +83,6 @@ class World:
 
 
 DNS_RECORDS: Path | None = None  # the records file of the sweep's DNS server (set by Sweep)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -128,7 +123,7 @@ class Sweep:
         # The domains' TXT records come from a real DNS server (the stack's), as in Azure from the platform's resolver.
         global DNS_RECORDS
         DNS_RECORDS = Path(tempfile.mkdtemp()) / "dns-records.json"
-        self.dns = LocalDns(_free_port(), DNS_RECORDS).start()
+        self.dns = LocalDns(free_port(), DNS_RECORDS).start()
         os.environ["DNS_RESOLVER"] = self.dns.address
 
     def close(self) -> None:
@@ -327,7 +322,7 @@ def check(world: World, delivered: bool = True) -> list[str]:
         elif status == "Failed" and not inv.get("email_error"):
             out.append(f"lost: invitation {ref} email Failed without a reason")
         elif status == "Sent":
-            sent = SimpleNamespace(link_hash=inv["link_hash"], resent_count=int(inv.get("resent_count") or 0))
+            sent = found(InvitationStore(world.direct).find_by_link(inv["link_hash"]), "the invitation its link names")
             if sender.message_id(invitation_operation(sent)).strip("<>") not in message_ids:
                 out.append(f"lost: invitation {ref} marked Sent, no such email")
     for pk in profiles:
@@ -817,7 +812,7 @@ def remove_user_scenario() -> Scenario:
 
     def setup(w: World) -> None:
         _company_with_colleague(w)
-        w.context["version"] = user_version(CustomerStore(w.direct).user(w.context["customer"], w.email("ola")))
+        w.context["version"] = user_version(found(CustomerStore(w.direct).user(w.context["customer"], w.email("ola"))))
 
     def act(w: World) -> Any:
         cid = w.context["customer"]
@@ -844,7 +839,7 @@ def remove_admin_rights_scenario() -> Scenario:
         PartnerRepository(w.direct).save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT,
                                                  contact_email=w.email("partner")))
         _company_with_colleague(w)
-        w.context["version"] = relationship_version(CustomerStore(w.direct).relationship(w.context["customer"], "p-direct"))
+        w.context["version"] = relationship_version(found(CustomerStore(w.direct).relationship(w.context["customer"], "p-direct")))
 
     def act(w: World) -> Any:
         cid = w.context["customer"]

@@ -30,6 +30,14 @@ class _LocalJwks:
         return _Key(self.public_key)
 
 
+def register_partners(storage: Storage) -> None:
+    """`p-direct`, `p-provider` and `p-reseller` (its reseller), as the partner registry holds them."""
+    repo = PartnerRepository(storage)
+    repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT))
+    repo.save(Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER))
+    repo.save(Partner(id="p-reseller", name="Tailspin Reseller", type=PartnerType.INDIRECT_RESELLER, indirect_provider_id="p-provider"))
+
+
 @pytest.fixture
 def partner_tokens(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
     """Registers partners `p-direct`, `p-provider` and `p-reseller` (its reseller) and yields
@@ -43,10 +51,7 @@ def partner_tokens(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.setenv("PLATFORM_TENANT_ID", PLATFORM_TENANT)
     reset_settings()
     monkeypatch.setattr(partner_auth, "_jwks_client", lambda settings: _LocalJwks(key.public_key()))
-    repo = PartnerRepository(storage)
-    repo.save(Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT))
-    repo.save(Partner(id="p-provider", name="Fabrikam Distribution", type=PartnerType.INDIRECT_PROVIDER))
-    repo.save(Partner(id="p-reseller", name="Tailspin Reseller", type=PartnerType.INDIRECT_RESELLER, indirect_provider_id="p-provider"))
+    register_partners(storage)
 
     def token(partner_id: str = "p-direct", roles: tuple[str, ...] = ("AdminAgent",), **claims: Any) -> str:
         return "Bearer " + mint_partner_token(

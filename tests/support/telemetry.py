@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Sum
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,7 +29,7 @@ class Recorded:
         assert len(found) == 1, f"{len(found)} spans named {name}: {[s.name for s in self.spans()]}"
         return found[0]
 
-    def points(self, counter: str) -> list[tuple[dict[str, Any], int]]:
+    def points(self, counter: str) -> list[tuple[dict[str, Any], int | float]]:
         """(attributes, value) of each data point of a counter, cumulative since the fixture started."""
         data = self.reader.get_metrics_data()
         out = []
@@ -37,10 +37,11 @@ class Recorded:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
                     if metric.name == counter:
-                        out += [(dict(p.attributes), p.value) for p in metric.data.data_points]
+                        assert isinstance(metric.data, Sum), f"{counter} is not a counter"
+                        out += [(dict(p.attributes or {}), p.value) for p in metric.data.data_points]
         return out
 
-    def total(self, counter: str, **attrs: Any) -> int:
+    def total(self, counter: str, **attrs: Any) -> int | float:
         return sum(v for a, v in self.points(counter) if all(a.get(k) == w for k, w in attrs.items()))
 
     def every_value(self) -> list[str]:
@@ -58,6 +59,7 @@ class Recorded:
             for sm in rm.scope_metrics:
                 for metric in sm.metrics:
                     for p in metric.data.data_points:
+                        assert p.attributes is not None
                         values += _texts(p.attributes.items())
         return values
 

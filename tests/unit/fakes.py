@@ -252,7 +252,14 @@ class MemoryStorage(Storage):
         self.queues.clear()
 
 
-def memory_context(clock: Clock | None = None, storage: MemoryStorage | None = None) -> Context:
+@dataclass
+class MemoryContext(Context):
+    """A request context whose storage the test can look into (its rows, its journal of writes)."""
+
+    storage: MemoryStorage
+
+
+def memory_context(clock: Clock | None = None, storage: MemoryStorage | None = None) -> MemoryContext:
     """A request context over in-memory storage: what every unit test of a service hands the service."""
     storage = storage or MemoryStorage()
-    return Context(storage, clock or PROCESS_CLOCK, storage.settings)
+    return MemoryContext(storage, clock or PROCESS_CLOCK, storage.settings)

@@ -6,6 +6,7 @@ import pytest
 
 from accept_invite.company_form import FIELDS, check, prefill
 from invite_user.invitations import Address, CompanyData
+from tests.support.expect import found
 
 GOOD = {"name": "Contoso GmbH", "country": "DE", "line1": "Hauptstraße 1", "postalCode": "10115", "city": "Berlin"}
 
@@ -19,6 +20,7 @@ def test_a_complete_company_passes_and_is_normalized():
     form, reasons = check({**GOOD, "country": "de", "vatNumber": "de 136.695.976", "phone": "030 1234567", "website": "contoso.example",
                            "domain": "Contoso.Example", "postalCode": " 10115 "})
     assert reasons == {}
+    form = found(form, "the valid form")
     assert form.country == "DE" and form.vat_number == "DE136695976" and form.phone == "+49301234567"
     assert form.website == "https://contoso.example" and form.domain == "contoso.example" and form.postal_code == "10115"
     assert form.address() == {"line1": "Hauptstraße 1", "city": "Berlin", "postalCode": "10115", "country": "DE"}

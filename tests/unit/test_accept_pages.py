@@ -6,18 +6,17 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
 
 from accept_invite import attestation_views, pages
 from accept_invite.company_form import REASONS, Reason
 from attest_agreement.customers import (
     AgreementAttestation,
     Contact,
+    Customer,
     GranularDelegatedAdminPrivileges,
     RelationshipRole,
     RemovedUser,
@@ -28,29 +27,19 @@ from company_domains.domains import CompanyDomain, DomainStatus, JoinRequest, Ve
 from company_domains.service import JoinOption
 from invite_user.invitations import Address, CompanyData, Invitation, link_hash
 from shared import i18n
-from shared.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES
+from shared.i18n import SUPPORTED_LANGUAGES
+from tests.support import catalogs
+from tests.support.expect import found
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
-def _extract() -> set[str]:
-    """The "pages" messages, extracted the way scripts/extract_messages.py does (babel.cfg, the templates)."""
-    with (ROOT / "babel.cfg").open(encoding="utf-8") as fp:
-        methods, options = parse_mapping_cfg(fp)
-    catalog = Catalog(domain="pages")
-    for filename, lineno, message, _comments, context in extract_from_dir(str(ROOT / "accept_invite" / "templates"), methods, options,
-                                                                         keywords=DEFAULT_KEYWORDS):
-        catalog.add(message, None, [(filename, lineno)], context=context)
-    return {m.id for m in catalog if m.id}
-
-
-MESSAGES = _extract()
+MESSAGES = set(catalogs.messages("pages"))
 
 
 def _catalog(language: str) -> Catalog:
-    with (LOCALES_DIR / language / "LC_MESSAGES" / "pages.po").open("rb") as fp:
-        return read_po(fp, locale=language.replace("-", "_"), domain="pages")
+    return catalogs.catalog("pages", language)
 
 
 def test_messages_were_found():
@@ -64,14 +53,14 @@ def test_catalog_translates_every_message_with_the_same_placeholders(language):
     problems = []
     for msgid in sorted(MESSAGES):
         message = catalog.get(msgid)
-        if message is None or not message.string or message.fuzzy:
+        if message is None or not (translated := catalogs.text(message)) or message.fuzzy:
             problems.append(f"missing: {msgid!r}")
             continue
-        if sorted(set(PLACEHOLDER.findall(msgid))) != sorted(set(PLACEHOLDER.findall(message.string))):
-            problems.append(f"placeholders differ: {msgid!r} -> {message.string!r}")
-        if "%" in PLACEHOLDER.sub("", message.string):
-            problems.append(f"bare %: {message.string!r}")
-    stale = {m.id for m in catalog if m.id} - MESSAGES
+        if sorted(set(PLACEHOLDER.findall(msgid))) != sorted(set(PLACEHOLDER.findall(translated))):
+            problems.append(f"placeholders differ: {msgid!r} -> {translated!r}")
+        if "%" in PLACEHOLDER.sub("", translated):
+            problems.append(f"bare %: {translated!r}")
+    stale = {str(m.id) for m in catalog if m.id} - MESSAGES
     assert not problems, "\n".join(problems)
     assert not stale, f"entries no source uses any more: {sorted(stale)}"
 
@@ -85,7 +74,7 @@ def test_translations_are_not_english(language):
 
 def _invitation(**changes) -> Invitation:
     now = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
-    values = dict(
+    values: dict[str, Any] = dict(
         link_hash=link_hash("6a3c0a1e-8f57-4b4e-9d1f-0c2d3e4f5a6b"), partner_id="p", kind="CustomerOnboarding", email="hanna@contoso.example",
         email_normalized="hanna@contoso.example", first_name="Hanna", last_name="Schmidt", language="de", country_region="DE",
         company=CompanyData(name="Contoso", address=Address(line1="Hauptstraße 1", city="Berlin", postal_code="10115")),
@@ -97,8 +86,9 @@ def _invitation(**changes) -> Invitation:
     return Invitation(**values)
 
 
-class _Company:
-    id, name = "c-1", "Contoso GmbH"
+def _company() -> Customer:
+    return Customer(id="c-1", name="Contoso GmbH", country="DE", created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), created_by={},
+                    primary_contact=Contact(first_name="Hanna", last_name="Schmidt", email="hanna@contoso.example"))
 
 
 class _User:
@@ -128,27 +118,27 @@ def _contexts():
         "signed_out.html": {},
         "resend_received.html": {"invalid": False},
         "company_form.html": {"inv": inv, "handle": "h", "fields": fields, "valid": False, "submitted": True},
-        "confirm.html": {"inv": _invitation(kind="ResellerRelationship"), "company": _Company(), "handle": "h", "roles": ["ReportViewer"]},
-        "welcome.html": {"company": _Company(), "user": user, "base": "/api/companies/c-1", "partners": [], "may_manage_partners": True},
-        "profile.html": {"company": _Company(), "user": user, "base": "/b", "rows": [("Name", "Contoso")]},
-        "users.html": {"company": _Company(), "user": user, "base": "/b", "users": [{"u": user, "version": "v1"}], "may_invite": True,
+        "confirm.html": {"inv": _invitation(kind="ResellerRelationship"), "company": _company(), "handle": "h", "roles": ["ReportViewer"]},
+        "welcome.html": {"company": _company(), "user": user, "base": "/api/companies/c-1", "partners": [], "may_manage_partners": True},
+        "profile.html": {"company": _company(), "user": user, "base": "/b", "rows": [("Name", "Contoso")]},
+        "users.html": {"company": _company(), "user": user, "base": "/b", "users": [{"u": user, "version": "v1"}], "may_invite": True,
                        "may_manage_domains": True, "manage": True, "grantable": ["ReportViewer"], "may_manage_partners": True,
                        "all_roles": [r.value for r in BusinessCenterRole], "notice": {"kind": "last_role", "error": True, "role": "AM"},
                        "pending": [{"inv": inv, "status": "PendingAcceptance"}]},
-        "partners.html": {"company": _Company(), "base": "/b", "notice": {"kind": "admin_rights", "partner": "Contoso Partner"},
+        "partners.html": {"company": _company(), "base": "/b", "notice": {"kind": "admin_rights", "partner": "Contoso Partner"},
                           "partners": [{"rel": _relationship(), "version": "v"}, {"rel": _relationship(ended=True), "version": "w"}]},
-        "removed.html": {"company": _Company(), "gone": RemovedUser(
+        "removed.html": {"company": _company(), "gone": RemovedUser(
             customer_id="c-1", email="ivy@contoso.example", email_normalized="ivy@contoso.example", language="de",
             removed_at=datetime(2026, 12, 1, tzinfo=timezone.utc), removed_by={"name": "Hanna Schmidt", "email": "hanna@contoso.example"})},
-        "agreements.html": {"company": _Company(), "user": user, "base": "/b", "acceptance": None},
-        "invite_colleague.html": {"company": _Company(), "base": "/b", "fields": fields, "errors": {"roles": "x"},
+        "agreements.html": {"company": _company(), "user": user, "base": "/b", "acceptance": None},
+        "invite_colleague.html": {"company": _company(), "base": "/b", "fields": fields, "errors": {"roles": "x"},
                                   "all_roles": list(BusinessCenterRole), "grantable": [BusinessCenterRole.REPORT_VIEWER],
                                   "chosen_roles": [], "submission_id": "s"},
-        "invited.html": {"company": _Company(), "base": "/b", "email": "max@contoso.example", "expires_at": datetime(2027, 1, 1)},
-        "domains.html": {"company": _Company(), "base": "/b", "domains": _domains(), "requests": [_join_request()], "join_automatically": False,
+        "invited.html": {"company": _company(), "base": "/b", "email": "max@contoso.example", "expires_at": datetime(2027, 1, 1)},
+        "domains.html": {"company": _company(), "base": "/b", "domains": _domains(), "requests": [_join_request()], "join_automatically": False,
                          "notice": {"kind": "wrong_txt", "error": True, "domain": "contoso.example", "record": "x"}, "entered": ""},
         "join.html": {"signed_in": True, "email": "ivy@contoso.example",
-                      "option": JoinOption(_Company(), "contoso.example", "joinable", join_automatically=True)},
+                      "option": JoinOption(_company(), "contoso.example", "joinable", join_automatically=True)},
         "attestation.html": {"att": _attestation(), "agreement": attestation_views.AGREEMENT, "link": "l", "problem": "name_mismatch",
                              "typed": "Max"},
         "attestation_done.html": {"att": _attestation(accepted=True), "agreement": attestation_views.AGREEMENT},
@@ -258,6 +248,6 @@ def test_content_security_policy_allows_no_inline_code():
 
 
 def test_only_the_listed_assets_are_served():
-    assert pages.asset("pages.js")[1] == "text/javascript"
-    assert pages.asset("pages.css")[1] == "text/css"
+    assert found(pages.asset("pages.js"), "the script")[1] == "text/javascript"
+    assert found(pages.asset("pages.css"), "the stylesheet")[1] == "text/css"
     assert pages.asset("../views.py") is None and pages.asset("sessions.py") is None

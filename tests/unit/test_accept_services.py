@@ -33,7 +33,8 @@ from shared.audit import AuditRecord, audit
 from shared.clock import utc_now
 from shared.context import Context
 from shared.partner_auth import Caller
-from tests.unit.fakes import memory_context
+from tests.support.expect import found
+from tests.unit.fakes import MemoryContext, memory_context
 
 AGENT = Caller(partner_id="p-direct", roles=frozenset({"AdminAgent"}), name="Anna Agent", email="anna@partner.example", subject="anna")
 PARTNER = Partner(id="p-direct", name="Contoso Partner", type=PartnerType.DIRECT)
@@ -47,7 +48,7 @@ class Journal:
     """What happened, in order, read from the in-memory storage's writes: invitations accepted, committed customer
     rows (named by what they are), partners' customer lists indexed."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: MemoryContext) -> None:
         self.ctx = ctx
 
     @property
@@ -65,7 +66,8 @@ class Journal:
         return out
 
     @property
-    def conflicts(self) -> list[Any]:
+    def conflicts(self) -> Journal:
+        """`journal.conflicts.append(other_request)`: reads as queueing a concurrent writer."""
         return self
 
     def append(self, other_request: Any) -> None:
@@ -89,12 +91,12 @@ def _name(row_key: str, entity: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def ctx() -> Context:
+def ctx() -> MemoryContext:
     return memory_context()
 
 
 @pytest.fixture
-def journal(ctx: Context) -> Journal:
+def journal(ctx: MemoryContext) -> Journal:
     return Journal(ctx)
 
 
@@ -108,12 +110,12 @@ class Invitations:
         self.ctx.store(InvitationStore).create(inv, audit(partner_partition(inv.partner_id), "invitation.created", "test"))
 
     def status(self, inv: Invitation) -> InvitationStatus:
-        return self.ctx.store(InvitationStore).find_by_link(inv.link_hash).status
+        return found(self.ctx.store(InvitationStore).find_by_link(inv.link_hash), "the invitation, stored").status
 
     def change(self, inv: Invitation, how: Any) -> None:
         """Another request changes the invitation (revokes it, say) through the invitations' own unit of work."""
         uow = self.ctx.unit(InvitationUnitOfWork)
-        stored = uow.by_link(inv.link_hash)
+        stored = found(uow.by_link(inv.link_hash), "the invitation, stored")
         how(stored)
         uow.save(stored)
         uow.commit()

@@ -50,13 +50,14 @@ def _project_imports_inside_functions(path: Path) -> list[str]:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for inner in ast.walk(node):
-            names = []
             if isinstance(inner, ast.Import):
                 names = [a.name for a in inner.names]
-            elif isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
-                names = [inner.module]
-            elif isinstance(inner, ast.ImportFrom) and inner.level:
+            elif isinstance(inner, ast.ImportFrom) and inner.level == 0:
+                names = [inner.module] if inner.module else []
+            elif isinstance(inner, ast.ImportFrom):
                 names = ["." + (inner.module or "")]
+            else:
+                continue
             found += [f"{path.relative_to(ROOT)}:{inner.lineno} {n}" for n in names
                       if n.startswith(".") or n.split(".")[0] in PACKAGES]
     return found

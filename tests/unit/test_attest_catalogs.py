@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import date, datetime, timezone
 
@@ -12,11 +11,10 @@ from accept_invite import agreement_page as acceptance_page
 from accept_invite import pages
 from accept_invite.views import Reply
 from attest_agreement.customers import AcceptanceHow, AgreementAcceptance, Contact, Customer
+from scripts import extract_messages
 from shared import i18n
-
-_spec = importlib.util.spec_from_file_location("extract_messages", i18n.LOCALES_DIR.parent.parent / "scripts" / "extract_messages.py")
-extract_messages = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(extract_messages)
+from tests.support import catalogs
+from tests.support.expect import found
 
 
 def test_catalogs_are_current_and_complete():
@@ -26,12 +24,10 @@ def test_catalogs_are_current_and_complete():
 @pytest.mark.parametrize("language", [lang for lang in i18n.SUPPORTED_LANGUAGES if lang != "en"])
 def test_translations_keep_the_placeholders_and_differ_from_english(language):
     catalog = i18n.translations(pages.AGREEMENT_DOMAIN, language)
-    for message in extract_messages.extract("agreements"):
-        if not message.id:
-            continue
-        translated = catalog.gettext(message.id)
-        assert translated != message.id, (language, message.id)
-        assert sorted(re.findall(r"%\(\w+\)s", translated)) == sorted(re.findall(r"%\(\w+\)s", message.id)), (language, message.id)
+    for msgid in catalogs.messages("agreements"):
+        translated = catalog.gettext(msgid)
+        assert translated != msgid, (language, msgid)
+        assert sorted(re.findall(r"%\(\w+\)s", translated)) == sorted(re.findall(r"%\(\w+\)s", msgid)), (language, msgid)
 
 
 def test_the_page_renders_in_the_readers_language_with_the_frame_of_the_pages():
@@ -42,6 +38,7 @@ def test_the_page_renders_in_the_readers_language_with_the_frame_of_the_pages():
                                      contact=Contact(first_name="Harry", last_name="Kim", email="harry@contoso.com"))
     reply = Reply(200, acceptance_page.TEMPLATE, {"inv": None, "company": customer, "acceptance": acceptance}, "ko-KR",
                   path=acceptance_page.PATH, params={"invitationId": "h"})
-    html = pages.render(reply.template, reply.language, path=reply.path, params=reply.params, person=reply.session, **reply.context)
+    template = found(reply.template, "the page's template")
+    html = pages.render(template, reply.language, path=reply.path, params=reply.params, person=reply.session, **reply.context)
     assert '<html lang="ko"' in html and "Microsoft 고객 계약" in html and "2026년 11월 20일" in html
     assert "/api/assets/pages.css" in html  # the accept-invite frame

@@ -20,6 +20,7 @@ from attest_agreement.repository import TABLE, CustomerUnitOfWork
 from partners.registry import Partner, PartnerType
 from shared.errors import Busy, Conflict, Forbidden, NotFound, PreconditionRequired, RuleBroken
 from shared.partner_auth import Caller
+from tests.support.expect import found
 from tests.unit.fakes import memory_context
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
@@ -143,7 +144,7 @@ def test_removal_needs_good_faith_drops_dap_keeps_gdap_and_leaves_the_list(ctx):
 def test_joining_again_restores_a_removed_relationship_with_its_gdap(ctx):
     service.remove(ctx, "c1", DIRECT.id, "Anna", RemoveRelationshipIn(good_faith_declaration=True))
     uow = ctx.unit(CustomerUnitOfWork, "c1")
-    rel = service.join_relationship(uow, DIRECT, "greta@contoso.de", NOW)
+    rel = found(service.join_relationship(uow, DIRECT, "greta@contoso.de", NOW), "the restored relationship")
     uow.commit()
     assert rel.status == RelationshipStatus.ACTIVE and rel.dap.active and rel.gdap.roles == ["Helpdesk"]
     assert audit_actions(ctx) == ["relationship.removed", "relationship.restored"]
@@ -154,9 +155,10 @@ def test_joining_again_restores_a_removed_relationship_with_its_gdap(ctx):
 def test_joining_a_new_partner_creates_the_relationship(ctx):
     uow = ctx.unit(CustomerUnitOfWork, "c1")
     provider = Partner(id="p-provider", name="Provider", type=PartnerType.INDIRECT_PROVIDER)
-    rel = service.join_relationship(uow, provider, "greta@contoso.de", NOW, role=RelationshipRole.INDIRECT_PROVIDER)
+    rel = found(service.join_relationship(uow, provider, "greta@contoso.de", NOW, role=RelationshipRole.INDIRECT_PROVIDER), "the new relationship")
     uow.commit()
-    assert ctx.unit(CustomerUnitOfWork, "c1").relationship("p-provider").role == RelationshipRole.INDIRECT_PROVIDER
+    committed = found(ctx.unit(CustomerUnitOfWork, "c1").relationship("p-provider"), "the relationship, committed")
+    assert committed.role == RelationshipRole.INDIRECT_PROVIDER
     assert rel.gdap.roles == [] and audit_actions(ctx) == ["relationship.created"]
 
 

@@ -14,6 +14,7 @@ from shared import authorization as authz
 from shared.authorization import POLICY, Action, Relationship, Standing, Who, check
 from shared.endpoints import CONTRACTS
 from shared.errors import Forbidden, NotFound
+from tests.unit.fakes import memory_context
 
 # get_functions() may run once per process: a fresh one lists every function the app registers and the action it declared.
 _LIST = """
@@ -96,4 +97,4 @@ def test_the_policy_decides(action, roles, ptype, standing, expected):
 
 def test_without_a_standing_provider_every_customer_is_not_the_callers(monkeypatch):
     monkeypatch.setattr(authz, "_standing_source", [])
-    assert authz.standing_of(None, "p", "c") == authz.NO_STANDING
+    assert authz.standing_of(memory_context(), "p", "c") == authz.NO_STANDING

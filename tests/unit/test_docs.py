@@ -88,7 +88,8 @@ def _layout_paths(text: str) -> list[str]:
         if not line.strip() or line.startswith("    "):
             continue  # continued descriptions
         first = re.match(r"(?:[\w.*-]+/?,\s*)*[\w.*-]+/?", line.strip())
-        for entry in (e.strip() for e in first.group(0).split(",") if first):
+        assert first, f"README.md's layout block has a line that names no file or folder: {line!r}"
+        for entry in (e.strip() for e in first.group(0).split(",")):
             if line.startswith("  "):
                 out.append(folder + entry)
             else:

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import read_po
+from babel.messages.catalog import Catalog
 
-from shared.i18n import LOCALES_DIR, SUPPORTED_LANGUAGES
+from scripts import extract_messages
+from shared.i18n import SUPPORTED_LANGUAGES
+from tests.support import catalogs
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "notifications" / "templates"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%%")
 
 
-def _extract() -> dict[str, Message]:
-    with (ROOT / "babel.cfg").open(encoding="utf-8") as fp:
-        methods, options = parse_mapping_cfg(fp)
-    # The extractor named in babel.cfg must be Jinja's own, so the test sees what the templates really say.
-    assert {method for _, method in methods} == {"jinja2.ext:babel_extract"}
-    catalog = Catalog(domain="emails")
-    for filename, lineno, message, comments, context in extract_from_dir(str(TEMPLATES), methods, options, keywords=DEFAULT_KEYWORDS):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return {m.id: m for m in catalog if m.id}
-
-
-MESSAGES = _extract()
+MESSAGES = catalogs.messages("emails")
 
 
 def _catalog(language: str) -> Catalog:
-    path = LOCALES_DIR / language / "LC_MESSAGES" / "emails.po"
-    assert path.is_file(), f"missing catalog {path}"
-    with path.open("rb") as fp:
-        return read_po(fp, locale=language.replace("-", "_"), domain="emails")
+    return catalogs.catalog("emails", language)
 
 
 def _has_bare_percent(text: str) -> bool:
@@ -48,6 +30,8 @@ def _placeholders(text: str) -> list[str]:
 
 
 def test_the_templates_have_messages() -> None:
+    # The extractor named in babel.cfg must be Jinja's own, so the test sees what the templates really say.
+    assert {method for _, method in extract_messages.method_map()[0]} == {"jinja2.ext:babel_extract"}
     assert len(MESSAGES) > 30
     assert "Get started now" in MESSAGES
     assert "Hi, %(first_name)s %(last_name)s!" in MESSAGES
@@ -63,7 +47,7 @@ def test_catalog_translates_every_message(language: str) -> None:
             problems.append(f"missing: {msgid!r}")
         elif entry.fuzzy:
             problems.append(f"fuzzy: {msgid!r}")
-        elif not (entry.string or "").strip():
+        elif not catalogs.text(entry).strip():
             problems.append(f"empty: {msgid!r}")
     assert not problems, f"{language}/emails.po:\n" + "\n".join(problems)
 
@@ -74,13 +58,13 @@ def test_translations_keep_the_placeholders(language: str) -> None:
     problems: list[str] = []
     for msgid in MESSAGES:
         entry = catalog.get(msgid)
-        if entry is None or not entry.string:
+        if entry is None or not (translated := catalogs.text(entry)):
             continue
-        if _placeholders(msgid) != _placeholders(entry.string):
-            problems.append(f"{msgid!r}: {_placeholders(msgid)} != {_placeholders(entry.string)} in {entry.string!r}")
-        if _has_bare_percent(entry.string):
+        if _placeholders(msgid) != _placeholders(translated):
+            problems.append(f"{msgid!r}: {_placeholders(msgid)} != {_placeholders(translated)} in {translated!r}")
+        if _has_bare_percent(translated):
             # Newstyle gettext always %-formats: a lone % would raise at render time.
-            problems.append(f"lone % in {entry.string!r}")
+            problems.append(f"lone % in {translated!r}")
     assert not problems, f"{language}/emails.po:\n" + "\n".join(problems)
 
 
@@ -92,7 +76,7 @@ def test_catalog_declares_its_language(language: str) -> None:
 @pytest.mark.parametrize("language", [lang for lang in SUPPORTED_LANGUAGES if lang != "en"])
 def test_catalog_is_a_real_translation(language: str) -> None:
     catalog = _catalog(language)
-    same = [msgid for msgid in MESSAGES if catalog.get(msgid) is not None and catalog.get(msgid).string == msgid]
+    same = [msgid for msgid in MESSAGES if (entry := catalog.get(msgid)) is not None and entry.string == msgid]
     # A few strings may legitimately read the same (a name-only line); most must not.
     assert len(same) <= 2, f"{language} leaves these untranslated: {same}"
 

@@ -28,7 +28,8 @@ def host_and_seen():
     return FunctionHost(functions=tuple(app.get_functions()), keys=KEYS), seen
 
 
-def _post(host, body, *, key=SYSTEM, kind="Notification", method="POST", function="on_report", headers=None, in_header=False):
+def _post(host, body, *, key: str | None = SYSTEM, kind: str | None = "Notification", method="POST", function="on_report", headers=None,
+          in_header=False):
     query = f"functionName={function}" + (f"&code={key}" if key and not in_header else "")
     hdrs = {**({"aeg-event-type": kind} if kind else {}), **({"x-functions-key": key} if key and in_header else {}), **(headers or {})}
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()

@@ -2,6 +2,7 @@
 
 import json
 
+import azure.functions as func
 import pytest
 from pydantic import BaseModel, Field
 
@@ -53,8 +54,9 @@ def test_storage_outage_says_when_to_retry():
 
 def test_validation_lists_every_bad_field():
     @api
-    def handler(req):
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
         parse_json(req, Body)
+        raise AssertionError("parse_json let a bad body through")
 
     resp = handler(build_request("POST", "x", body={"name": "", "count": "many"}))
     body = json.loads(resp.get_body())
@@ -65,8 +67,9 @@ def test_validation_lists_every_bad_field():
 @pytest.mark.parametrize("raw", [b"", b"   ", b"{not json", b"\xff\xfe"])
 def test_missing_or_malformed_body_is_400(raw):
     @api
-    def handler(req):
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
         parse_json(req, Body)
+        raise AssertionError("parse_json let a bad body through")
 
     resp = handler(build_request("POST", "x", raw=raw))
     assert resp.status_code == 400

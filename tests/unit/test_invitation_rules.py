@@ -1,6 +1,7 @@
 """The rules of an invitation's life, on plain values (no storage)."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,8 @@ from invite_user.invitations import (
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def make(**over):
-    data = dict(
+def make(**over: Any) -> Invitation:
+    data: dict[str, Any] = dict(
         link_hash=link_hash("0b9d6a8e-2f4c-4f55-9a41-3f2d8c1b7e60"), partner_id="p", kind="CustomerOnboarding", email="a@b.com",
         email_normalized="a@b.com", first_name="A", last_name="B", language="en", country_region="DE", expires_in_days=60,
         expires_at=NOW + timedelta(days=60), created_at=NOW, updated_at=NOW, created_by={}, inviter_name="X", partner_name="P",

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.accept_invite import invite, register_partners
+from tests.support.accept_invite import invite
+from tests.support.partners import register_partners
 from tests.unit.fakes import MemoryStorage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from attest_agreement.api_models import AttestationIn, NewCustomer
+from tests.support.expect import found
 
 # "Confirm customer acceptance of the Microsoft Customer Agreement": the REST request example's body.
 CONFIRM_REQUEST = {
@@ -29,14 +30,14 @@ AGREEMENT_RESOURCE = {
 def test_confirm_request_example_is_an_attestation():
     parsed = AttestationIn.model_validate(CONFIRM_REQUEST)
     assert parsed.date_agreed == date(2018, 6, 14)
-    assert parsed.primary_contact.phone_number == "1234567890"  # read in the customer's country by the service
+    assert found(parsed.primary_contact, "the primary contact").phone_number == "1234567890"  # read in the customer's country by the service
     assert parsed.template_id == CONFIRM_REQUEST["templateId"]  # accepted, carries nothing for us
 
 
 def test_agreement_resource_as_answered_is_an_attestation():
     parsed = AttestationIn.model_validate(AGREEMENT_RESOURCE)
     assert parsed.date_agreed == date(2018, 7, 28)
-    assert parsed.primary_contact.email == "someone@example.com"
+    assert found(parsed.primary_contact, "the primary contact").email == "someone@example.com"
 
 
 def test_customer_creation_takes_the_agreement_resource():

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from invite_user import reminders
 from invite_user.api_models import NewInvitation
 from invite_user.invitations import REMIND_BEFORE_EXPIRY, REMINDER_RETRY, SEND_CLAIM, InvitationStatus, ReminderStatus, link_hash
-from invite_user.repository import TABLE, InvitationUnitOfWork, index_rows, reminder_row_key
+from invite_user.repository import TABLE, ExpiryEntry, InvitationUnitOfWork, index_rows, reminder_row_key
+from tests.support.expect import found
 from tests.unit.fakes import memory_context
 from tests.unit.test_invitation_rules import make
 
@@ -29,7 +30,7 @@ def test_when_a_reminder_is_due():
 
 def test_claimed_once_then_a_retry_mark_then_given_up():
     inv = make(remind=True)
-    due = inv.reminder_at()
+    due = found(inv.reminder_at(), "a reminder due")
     assert inv.take_reminder(due - timedelta(seconds=1), 3) is None
     assert inv.take_reminder(due, 3) == "first"
     assert (inv.reminded_at, inv.reminder_status, inv.reminder_attempts) == (due, ReminderStatus.QUEUED, 1)
@@ -44,7 +45,7 @@ def test_claimed_once_then_a_retry_mark_then_given_up():
 
 def test_the_send_is_claimed_once_and_taken_over_only_after_a_dead_sender():
     inv = make(remind=True)
-    inv.take_reminder(inv.reminder_at(), 5)
+    inv.take_reminder(found(inv.reminder_at(), "a reminder due"), 5)
     assert inv.claim_reminder_send(NOW)
     assert not inv.claim_reminder_send(NOW + timedelta(minutes=1))
     assert inv.claim_reminder_send(NOW + SEND_CLAIM)
@@ -54,7 +55,7 @@ def test_the_send_is_claimed_once_and_taken_over_only_after_a_dead_sender():
 
 def test_a_resend_restarts_the_reminder_with_the_new_expiry():
     inv = make(remind=True)
-    inv.take_reminder(inv.reminder_at(), 5)
+    inv.take_reminder(found(inv.reminder_at(), "a reminder due"), 5)
     inv.record_reminder(ReminderStatus.SENT, None, NOW)
     inv.resend(NOW + timedelta(days=55))
     assert inv.reminder_status is None and inv.reminder_at() == inv.expires_at - REMIND_BEFORE_EXPIRY
@@ -66,7 +67,7 @@ def test_the_sealed_link_opens_only_on_its_own_invitation():
     other = make(remind=True, link_hash=link_hash("1b9d6a8e-2f4c-4f55-9a41-3f2d8c1b7e60"), link_seal=inv.link_seal)
     assert reminders.open_link(other) is None
     assert reminders.open_link(make()) is None
-    assert LINK not in inv.link_seal
+    assert inv.link_seal is not None and LINK not in inv.link_seal
 
 
 def test_every_save_keeps_both_index_rows_right():
@@ -82,11 +83,11 @@ def test_every_save_keeps_both_index_rows_right():
     assert table.rows[expiry][0]["reminder_key"] == first
 
     uow = ctx.unit(InvitationUnitOfWork)
-    stored = uow.get("p", f"k|{inv.link_hash}")
-    stored.take_reminder(stored.reminder_at(), 5)  # any change through save: here the claim
+    stored = found(uow.get("p", f"k|{inv.link_hash}"), "the invitation, committed")
+    stored.take_reminder(found(stored.reminder_at(), "a reminder due"), 5)  # any change through save: here the claim
     uow.save(stored)
     uow.commit()
-    mark = reminder_row_key(stored.reminded_at + REMINDER_RETRY, inv.link_hash)
+    mark = reminder_row_key(found(stored.reminded_at, "the claim's time") + REMINDER_RETRY, inv.link_hash)
     assert table.keys("r|") == [mark]
     assert table.rows[expiry][0]["reminder_key"] == mark  # the expiry row names the moved reminder row
 
@@ -100,7 +101,7 @@ def test_index_rows_name_each_other():
     rows = index_rows(make(remind=True))
     [reminder_key] = [k for k in rows if k.startswith("r|")]
     [expiry] = [row for k, row in rows.items() if k.startswith("x|")]
-    assert expiry.reminder_key == reminder_key
+    assert isinstance(expiry, ExpiryEntry) and expiry.reminder_key == reminder_key
     assert [k for k in index_rows(make()) if k.startswith("r|")] == []
 
 
