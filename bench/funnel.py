@@ -45,7 +45,6 @@ def seeding_storage() -> Any:
 
 
 def memory_storage() -> Any:
-    sys.path.insert(0, str(RESULTS.parent.parent))
     from tests.unit.fakes import MemoryStorage
 
     return MemoryStorage()

@@ -37,13 +37,14 @@ KIND = "invitation-email"
 ITEMS_PER_MESSAGE = 32  # bulk creates queue few messages; each stays well under the 64 KiB queue limit
 
 
-def operation_id(inv: Invitation) -> str:
-    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count}"))
+def operation_id(inv: Invitation, sends: int | None = None) -> str:
+    """The operation id of the invitation's email after `sends` resends (by default its current one)."""
+    return str(uuid.uuid5(_OPS, f"{inv.link_hash}:{inv.resent_count if sends is None else sends}"))
 
 
 def _earlier_operations(inv: Invitation) -> set[str]:
-    """The operation ids of the emails its resends superseded (each resend has its own: `operation_id`)."""
-    return {str(uuid.uuid5(_OPS, f"{inv.link_hash}:{count}")) for count in range(inv.resent_count)}
+    """The operation ids of the emails its resends superseded."""
+    return {operation_id(inv, count) for count in range(inv.resent_count)}
 
 
 def queue_emails(ctx: Context, items: Sequence[tuple[Invitation, str]], *, outbox: Sequence[events.Partition] = ()) -> None:
